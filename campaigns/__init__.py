@@ -1,0 +1,40 @@
+"""Tagged, targeted e-mail campaigns for a B2B sales team."""
+from __future__ import annotations
+
+from flask import Flask
+from redis import Redis
+
+from .config import Settings, load_settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or load_settings()
+    app = Flask(__name__, instance_path=str(settings.instance_path))
+    app.config.update(
+        SETTINGS=settings,
+        SECRET_KEY=settings.secret_key,
+        DATABASE_URL=settings.database_url,
+        REDIS_URL=settings.redis_url,
+        MAX_CONTENT_LENGTH=64 * 1024 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
+        WTF_CSRF_TIME_LIMIT=None,
+        RATELIMIT_STORAGE_URI=None,
+    )
+
+    from .db import db
+    from .extensions import csrf, limiter, limiter_storage_uri, login_manager
+
+    db.init_app(app)
+    app.extensions["campaigns_redis"] = Redis.from_url(settings.redis_url, socket_timeout=5)
+    app.config["RATELIMIT_STORAGE_URI"] = limiter_storage_uri(settings.redis_url)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+
+    from . import cli, web
+
+    web.register(app)
+    cli.register(app)
+    return app

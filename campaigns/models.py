@@ -1,0 +1,350 @@
+"""Tables, constraints and indexes.
+
+The database is the single source of truth: every rule that must hold for all
+writers (one house advisor, one offer per tag and year, one delivery per contact
+and offer, one suppression per address) is a constraint here, not only Python.
+"""
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .db import Base, UTCDateTime, utcnow
+
+
+def _enum(cls, name):
+    # Stored as VARCHAR + CHECK on every backend: portable, and Alembic diffs stay quiet.
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=20,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+    )
+
+
+class Role(enum.StrEnum):
+    ADVISOR = "advisor"
+    MARKETING = "marketing"
+    ADMIN = "admin"
+
+
+class TagKind(enum.StrEnum):
+    INDUSTRY = "industry"
+    HOLIDAY = "holiday"
+    MONTH = "month"
+
+
+class NoteKind(enum.StrEnum):
+    MANUAL = "manual"
+    CALL = "call"
+    MAIL = "mail"  # a mail the system sent on the advisor's behalf
+    CLICK = "click"
+    UNSUBSCRIBE = "unsubscribe"
+    OWNER = "owner"  # owner changed
+    SYSTEM = "system"
+
+
+class OfferStatus(enum.StrEnum):
+    DRAFT = "draft"
+    READY = "ready"
+
+
+class DeliveryStatus(enum.StrEnum):
+    PLANNED = "planned"  # waiting for its send time
+    HELD = "held"  # its offer was not ready on the send date
+    QUEUED = "queued"  # handed to RQ
+    SENDING = "sending"  # claimed by a worker
+    RETRYING = "retrying"  # temporary failure, next_attempt_at set
+    SENT = "sent"
+    FAILED = "failed"  # permanent failure, reason in last_error
+    UNKNOWN = "unknown"  # a crash between the relay's answer and our commit: review
+    CANCELLED = "cancelled"  # unsubscribed / suppressed before sending
+
+
+class Verdict(enum.StrEnum):
+    HUMAN = "human"
+    BOT = "bot"
+
+
+class SuppressionReason(enum.StrEnum):
+    UNSUBSCRIBE = "unsubscribe"
+    BOUNCE = "bounce"  # unknown mailbox (5.1.1)
+    COMPLAINT = "complaint"
+    MANUAL = "manual"
+
+
+contact_tags = Table(
+    "contact_tags",
+    Base.metadata,
+    Column("contact_id", ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+    # Planning selects all contacts of one tag.
+    Index("ix_contact_tags_tag_id_contact_id", "tag_id", "contact_id"),
+)
+
+
+class Advisor(UserMixin, Base):
+    """A user: advisor, marketing or admin. Mail goes out in an advisor's name."""
+
+    __tablename__ = "advisors"
+    __table_args__ = (
+        # Exactly one house advisor ("Vasily Tupin") may exist.
+        Index(
+            "uq_advisors_one_house",
+            "is_house",
+            unique=True,
+            sqlite_where=text("is_house"),
+            postgresql_where=text("is_house"),
+        ),
+        CheckConstraint("daily_cap IS NULL OR daily_cap > 0", name="daily_cap_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"), default=Role.ADVISOR)
+    is_house: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    signature: Mapped[str | None] = mapped_column(Text)
+    daily_cap: Mapped[int | None] = mapped_column(Integer)  # None: the global DAILY_CAP
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    contacts: Mapped[list[Contact]] = relationship(back_populates="owner", foreign_keys="Contact.owner_id")
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login: a deactivated user cannot log in
+        return bool(self.active)
+
+    def __repr__(self) -> str:
+        return f"<Advisor {self.id} {self.email}>"
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+    __table_args__ = (
+        # The morning routine: own contacts by last update, oldest first.
+        Index("ix_contacts_owner_id_updated_at", "owner_id", "updated_at"),
+        Index("ix_contacts_email", "email"),
+        Index("ix_contacts_phone", "phone"),
+        Index("ix_contacts_company_key", "company_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("advisors.id", ondelete="RESTRICT"))
+    first_name: Mapped[str] = mapped_column(String(100), default="")
+    middle_name: Mapped[str] = mapped_column(String(100), default="")
+    last_name: Mapped[str] = mapped_column(String(100), default="")
+    company: Mapped[str] = mapped_column(String(300), default="")
+    company_alias: Mapped[str] = mapped_column(String(300), default="")
+    # Normalised company names (both spellings, transliterated) for duplicate search.
+    company_key: Mapped[str] = mapped_column(String(300), default="")
+    position: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str | None] = mapped_column(String(254))  # normalised by email-validator
+    phone: Mapped[str | None] = mapped_column(String(32))  # E.164
+    next_contact_on: Mapped[date | None] = mapped_column(Date)
+    consent_source: Mapped[str] = mapped_column(String(300), default="")
+    consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The advisor handled the hot-list entry; it returns only with a newer click.
+    hot_handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    owner: Mapped[Advisor] = relationship(back_populates="contacts", foreign_keys=[owner_id])
+    tags: Mapped[list[Tag]] = relationship(secondary=contact_tags, back_populates="contacts", order_by="Tag.name")
+    notes: Mapped[list[Note]] = relationship(
+        back_populates="contact", order_by="desc(Note.created_at), desc(Note.id)", cascade="all, delete-orphan"
+    )
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(p for p in (self.last_name, self.first_name, self.middle_name) if p and p != "!")
+
+    def __repr__(self) -> str:
+        return f"<Contact {self.id} {self.email}>"
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+    __table_args__ = (CheckConstraint("lead_days >= 0 AND lead_days <= 120", name="lead_days_range"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[TagKind] = mapped_column(_enum(TagKind, "tag_kind"))
+    # The yearly rule, e.g. "2 sun aug", "22 dec", "day 256", "workday1 mar" (see calendar.py).
+    rule: Mapped[str] = mapped_column(String(50))
+    lead_days: Mapped[int] = mapped_column(SmallInteger, default=21)
+    description: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    contacts: Mapped[list[Contact]] = relationship(secondary=contact_tags, back_populates="tags")
+    offers: Mapped[list[Offer]] = relationship(back_populates="tag")
+
+    def __repr__(self) -> str:
+        return f"<Tag {self.name}>"
+
+
+class Note(Base):
+    """One entry of a contact's timeline."""
+
+    __tablename__ = "notes"
+    __table_args__ = (Index("ix_notes_contact_id_created_at", "contact_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    kind: Mapped[NoteKind] = mapped_column(_enum(NoteKind, "note_kind"))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("advisors.id", ondelete="SET NULL"))
+    body: Mapped[str] = mapped_column(Text, default="")
+    # Call results (seed 001: objection, interest yes/no, result, next date).
+    interest: Mapped[bool | None] = mapped_column(Boolean)
+    objection: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[str | None] = mapped_column(Text)
+    next_contact_on: Mapped[date | None] = mapped_column(Date)
+    # A sent mail: the delivery and the full message as it went out (RFC 5322 text).
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id", ondelete="SET NULL"), index=True)
+    subject: Mapped[str | None] = mapped_column(String(300))
+    raw_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    contact: Mapped[Contact] = relationship(back_populates="notes")
+    author: Mapped[Advisor | None] = relationship()
+
+
+class Offer(Base):
+    """Marketing's offer for one tag in one year."""
+
+    __tablename__ = "offers"
+    __table_args__ = (
+        UniqueConstraint("tag_id", "year"),
+        CheckConstraint("year BETWEEN 2000 AND 2100", name="year_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="RESTRICT"))
+    year: Mapped[int] = mapped_column(Integer)
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    body: Mapped[str] = mapped_column(Text, default="")  # a sandboxed Jinja2 template
+    status: Mapped[OfferStatus] = mapped_column(_enum(OfferStatus, "offer_status"), default=OfferStatus.DRAFT)
+    catalog_filename: Mapped[str | None] = mapped_column(String(255))  # original name, for the reader
+    catalog_path: Mapped[str | None] = mapped_column(String(500))  # stored file under instance/
+    ready_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    tag: Mapped[Tag] = relationship(back_populates="offers")
+    links: Mapped[list[Link]] = relationship(back_populates="offer", order_by="Link.id", cascade="all, delete-orphan")
+
+
+class Link(Base):
+    """A tracked link of an offer; /c/<token> names a delivery and one of these."""
+
+    __tablename__ = "links"
+    __table_args__ = (UniqueConstraint("offer_id", "name"), CheckConstraint("weight >= 0", name="weight_positive"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(50))  # template variable, e.g. "catalog", "discount"
+    url: Mapped[str] = mapped_column(Text)
+    label: Mapped[str] = mapped_column(String(200), default="")
+    weight: Mapped[int] = mapped_column(SmallInteger, default=1)  # the discount counts more than the catalog
+    is_trap: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+
+    offer: Mapped[Offer] = relationship(back_populates="links")
+
+
+class Delivery(Base):
+    """One contact × one offer. The unique pair means nobody is planned twice."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("offer_id", "contact_id"),
+        Index("ix_deliveries_status_send_at", "status", "send_at"),
+        Index("ix_deliveries_contact_id_send_on", "contact_id", "send_on"),
+        Index("ix_deliveries_advisor_id_send_on", "advisor_id", "send_on"),
+        CheckConstraint("attempts >= 0", name="attempts_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id", ondelete="RESTRICT"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    # The sender, fixed when the mail goes out (the owner on that day).
+    advisor_id: Mapped[int | None] = mapped_column(ForeignKey("advisors.id", ondelete="SET NULL"))
+    status: Mapped[DeliveryStatus] = mapped_column(
+        _enum(DeliveryStatus, "delivery_status"), default=DeliveryStatus.PLANNED
+    )
+    send_on: Mapped[date] = mapped_column(Date)  # the working day it is planned for
+    send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # paced moment within the day
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    message_id: Mapped[str | None] = mapped_column(String(300))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    offer: Mapped[Offer] = relationship()
+    contact: Mapped[Contact] = relationship()
+    advisor: Mapped[Advisor | None] = relationship()
+
+
+class Click(Base):
+    __tablename__ = "clicks"
+    __table_args__ = (
+        # The hot list: one contact's human clicks, newest first.
+        Index("ix_clicks_contact_id_verdict_clicked_at", "contact_id", "verdict", "clicked_at"),
+        Index("ix_clicks_delivery_id", "delivery_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"))
+    link_id: Mapped[int] = mapped_column(ForeignKey("links.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    clicked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    method: Mapped[str] = mapped_column(String(10), default="GET")
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(500))
+    verdict: Mapped[Verdict] = mapped_column(_enum(Verdict, "verdict"))
+    reason: Mapped[str] = mapped_column(String(200), default="")
+
+    delivery: Mapped[Delivery] = relationship()
+    link: Mapped[Link] = relationship()
+    contact: Mapped[Contact] = relationship()
+
+
+class Suppression(Base):
+    """An address that must never be mailed again (unsubscribe, hard bounce, complaint)."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    reason: Mapped[SuppressionReason] = mapped_column(_enum(SuppressionReason, "suppression_reason"))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("advisors.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

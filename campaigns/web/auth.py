@@ -1,0 +1,90 @@
+"""Log-in and log-out; role checks for the other blueprints."""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+from wtforms import BooleanField, EmailField, PasswordField
+from wtforms.validators import DataRequired
+
+from ..db import db
+from ..extensions import limiter, login_manager
+from ..models import Advisor, Role
+
+bp = Blueprint("auth", __name__)
+
+# A hash to compare against when the e-mail is unknown, so timing does not reveal accounts.
+_DUMMY_HASH = generate_password_hash("not-a-password")
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password)  # scrypt, Werkzeug's default
+
+
+def install_user_loader() -> None:
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        return db.session.get(Advisor, int(user_id)) if user_id.isdigit() else None
+
+
+def roles_required(*roles: Role):
+    """Allow only the given roles; others get 403 (anonymous users go to log-in)."""
+
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapped(*args, **kwargs):
+            if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Эл. почта", validators=[DataRequired("Введите адрес эл. почты")])
+    password = PasswordField("Пароль", validators=[DataRequired("Введите пароль")])
+    remember = BooleanField("Запомнить меня")
+
+
+def authenticate(email: str, password: str) -> Advisor | None:
+    user = db.session.scalar(select(Advisor).where(func.lower(Advisor.email) == email.strip().lower()))
+    if user is None or not user.password_hash:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(user.password_hash, password) or not user.active:
+        return None
+    return user
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit("10 per minute; 50 per hour", methods=["POST"], error_message="Слишком много попыток входа. Подождите минуту.")
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("home.index"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = authenticate(form.email.data, form.password.data)
+        if user:
+            login_user(user, remember=form.remember.data)
+            target = request.args.get("next", "")
+            # Only local paths: never an open redirect.
+            if not target.startswith("/") or target.startswith("//") or "\\" in target:
+                target = url_for("home.index")
+            return redirect(target)
+        form.password.errors.append("Неверный адрес или пароль")
+    return render_template("auth/login.html", form=form)
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    logout_user()
+    flash("Вы вышли из системы.", "info")
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,39 @@
+"""Jinja filters for Russian dates, numbers and plurals (Babel, ru_RU)."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from babel import Locale
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_decimal
+from flask import Flask, current_app
+
+_RU = Locale.parse("ru_RU")
+
+
+def ru_date(value: date | datetime | None, fmt: str = "d MMMM y") -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, datetime):
+        return format_datetime(value.astimezone(current_app.config["SETTINGS"].timezone), fmt, locale="ru_RU")
+    return format_date(value, fmt, locale="ru_RU")
+
+
+def ru_datetime(value: datetime | None) -> str:
+    return ru_date(value, "d MMMM y, HH:mm")
+
+
+def ru_number(value) -> str:
+    return format_decimal(value or 0, locale="ru_RU")
+
+
+def plural(n: int, one: str, few: str, many: str) -> str:
+    """plural(3, 'письмо', 'письма', 'писем') -> '3 письма'."""
+    form = _RU.plural_form(abs(int(n)))
+    word = {"one": one, "few": few}.get(form, many)
+    return f"{ru_number(n)} {word}"
+
+
+def install(app: Flask) -> None:
+    app.jinja_env.filters.update(ru_date=ru_date, ru_datetime=ru_datetime, ru_number=ru_number)
+    app.jinja_env.globals.update(plural=plural)

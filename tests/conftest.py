@@ -1,0 +1,278 @@
+"""Fixtures: a real database (SQLite, or PostgreSQL with TEST_DATABASE_URL), a real Redis
+(a private server started for the run), a real SMTP server (aiosmtpd), and small factories.
+
+Each test starts from empty tables and an empty Redis; the schema is built once per run
+by the Alembic migrations, never by create_all().
+"""
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from campaigns import create_app
+from campaigns.config import load_settings
+from campaigns.db import Base, db
+from campaigns.launcher import start_private_redis
+from campaigns.models import Advisor, Contact, Offer, OfferStatus, Role, Tag, TagKind
+from campaigns.web.auth import hash_password
+
+PASSWORD = "correct horse battery"
+_PASSWORD_HASH = hash_password(PASSWORD)  # scrypt is slow on purpose: hash once per run
+
+
+@pytest.fixture(scope="session")
+def tmp_root():
+    path = Path(tempfile.mkdtemp(prefix="campaigns-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_root):
+    if os.environ.get("TEST_REDIS_URL"):
+        yield os.environ["TEST_REDIS_URL"]
+        return
+    redis_dir = tmp_root / "redis"
+    redis_dir.mkdir()
+    proc = start_private_redis(redis_dir)
+    yield f"unix://{redis_dir / 'redis.sock'}"
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _with_search_path(url: str, schema: str) -> str:
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_root):
+    """A migrated database for this run: a SQLite file, or a private PostgreSQL schema."""
+    from campaigns import migrate
+    from campaigns.config import parse_database_url
+
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        url = f"sqlite:///{tmp_root / 'test.db'}"
+        migrate.upgrade(url)
+        yield url
+        return
+    base = parse_database_url(base)
+    schema = f"test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = _with_search_path(base, schema)
+    try:
+        migrate.upgrade(url)
+        yield url
+    finally:
+        db.engine and db.engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_root, database_url, redis_url):
+    instance = tmp_root / "instance"
+    return load_settings(
+        {
+            "INSTANCE_PATH": str(instance),
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "MAIL_URL": f"maildir:{tmp_root / 'outbox'}",
+            "SECRET_KEY": "test-secret",
+            "PUBLIC_URL": "https://campaigns.example.com",
+            "TIMEZONE": "Europe/Moscow",
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def app(settings):
+    app = create_app(settings)
+    app.config.update(TESTING=True)
+    return app
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(request):
+    """Empty tables and Redis after each test that used them."""
+    yield
+    if "app" not in request.fixturenames:
+        return
+    app = request.getfixturevalue("app")
+    with app.app_context():
+        db.session.rollback()
+        db.session.remove()
+        tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+        with db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE"))
+            else:
+                for name in tables:
+                    conn.execute(text(f"DELETE FROM {name}"))
+        from campaigns.extensions import redis_client
+
+        redis_client().flushdb()
+
+
+@pytest.fixture
+def session(app):
+    with app.app_context():
+        yield db.session
+
+
+class Client:
+    """The Flask test client plus log-in and CSRF helpers."""
+
+    def __init__(self, flask_client):
+        self.raw = flask_client
+
+    def __getattr__(self, name):
+        return getattr(self.raw, name)
+
+    def csrf_token(self, path: str = "/login") -> str:
+        page = self.raw.get(path).get_data(as_text=True)
+        match = re.search(r'name="csrf-token" content="([^"]+)"', page) or re.search(
+            r'name="csrf_token"[^>]*value="([^"]+)"', page
+        )
+        assert match, f"no CSRF token on {path}"
+        return match.group(1)
+
+    def login(self, user: Advisor, password: str = PASSWORD):
+        token = self.csrf_token("/login")
+        response = self.raw.post("/login", data={"email": user.email, "password": password, "csrf_token": token})
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        return response
+
+    def post_form(self, path: str, data: dict | None = None, **kwargs):
+        """POST with the CSRF token a real form would carry."""
+        data = dict(data or {})
+        data.setdefault("csrf_token", self.csrf_token("/"))
+        return self.raw.post(path, data=data, **kwargs)
+
+
+@pytest.fixture
+def client(app):
+    with app.test_client() as flask_client:
+        yield Client(flask_client)
+
+
+@dataclass
+class Factory:
+    """Small builders; each test states the few facts it depends on."""
+
+    session: object
+    counter: list = field(default_factory=lambda: [0])
+
+    def _n(self) -> int:
+        self.counter[0] += 1
+        return self.counter[0]
+
+    def advisor(self, **kw) -> Advisor:
+        n = self._n()
+        kw.setdefault("email", f"advisor{n}@studio.example.com")
+        kw.setdefault("name", f"Советник {n}")
+        kw.setdefault("role", Role.ADVISOR)
+        kw.setdefault("password_hash", _PASSWORD_HASH)
+        kw.setdefault("phone", "+79160000000")
+        kw.setdefault("signature", f"С уважением,\n{kw['name']}")
+        user = Advisor(**kw)
+        self.session.add(user)
+        self.session.flush()
+        return user
+
+    def house_advisor(self, **kw) -> Advisor:
+        kw.setdefault("name", "Василий Тупин")
+        return self.advisor(is_house=True, **kw)
+
+    def tag(self, name: str | None = None, **kw) -> Tag:
+        n = self._n()
+        tag = Tag(name=name or f"Тег {n}", kind=kw.pop("kind", TagKind.INDUSTRY), rule=kw.pop("rule", "2 sun aug"),
+                  lead_days=kw.pop("lead_days", 21), **kw)
+        self.session.add(tag)
+        self.session.flush()
+        return tag
+
+    def contact(self, owner: Advisor | None = None, tags=(), **kw) -> Contact:
+        n = self._n()
+        kw.setdefault("first_name", "Олег")
+        kw.setdefault("last_name", "Петров")
+        kw.setdefault("company", f"Компания {n}")
+        kw.setdefault("email", f"client{n}@client.example.com")
+        contact = Contact(owner=owner or self.advisor(), **kw)
+        contact.tags = list(tags)
+        self.session.add(contact)
+        self.session.flush()
+        return contact
+
+    def offer(self, tag: Tag | None = None, year: int | None = None, **kw) -> Offer:
+        kw.setdefault("subject", "Подарки к празднику")
+        kw.setdefault("body", "{{ greeting }}\n\nКаталог: {{ links.catalog }}\n\n{{ advisor.signature }}")
+        kw.setdefault("status", OfferStatus.READY)
+        offer = Offer(tag=tag or self.tag(), year=year or date.today().year, **kw)
+        self.session.add(offer)
+        self.session.flush()
+        return offer
+
+
+@pytest.fixture
+def factory(session):
+    return Factory(session)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class SMTPSink:
+    host: str
+    port: int
+    messages: list = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"smtp://{self.host}:{self.port}"
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server (aiosmtpd) on a random local port; received envelopes in .messages."""
+    from aiosmtpd.controller import Controller
+
+    received: list = []
+    lock = threading.Lock()
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            with lock:
+                received.append(envelope)
+            return "250 OK"
+
+    port = free_port()
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield SMTPSink(host="127.0.0.1", port=port, messages=received)
+    finally:
+        controller.stop()

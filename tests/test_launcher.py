@@ -1,0 +1,68 @@
+"""The run command: the whole system comes up on embedded defaults and Ctrl-C stops it all."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _processes_with_env(marker: str) -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if marker.encode() in (proc / "environ").read_bytes() or marker.encode() in (proc / "cmdline").read_bytes():
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
+
+
+@pytest.mark.slow
+def test_the_run_command_brings_everything_up_and_ctrl_c_stops_it_all(tmp_path):
+    instance = tmp_path / "instance"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "MAIL_URL", "PUBLIC_URL")}
+    env.update(INSTANCE_PATH=str(instance), BIND=f"127.0.0.1:{port}")
+    proc = subprocess.Popen([sys.executable, "-m", "campaigns.launcher"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    health = None
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                    health = (response.status, json.load(response))
+                    break
+            except OSError:
+                time.sleep(0.5)
+        assert health == (200, {"status": "ok", "database": "ok", "redis": "ok"}), proc.stdout and proc.poll()
+        # The scheduler enqueues its heartbeat and the worker runs it.
+        from redis import Redis
+
+        redis = Redis(unix_socket_path=str(instance / "redis.sock"))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not redis.get("campaigns:scheduler:heartbeat"):
+            time.sleep(0.5)
+        assert redis.get("campaigns:scheduler:heartbeat"), "the scheduler and the worker did not run a job"
+        assert _processes_with_env(str(instance)), "expected the system's processes"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+    assert "demo@" not in output and "anna@demo.local" in output and f"http://127.0.0.1:{port}/" in output
+    time.sleep(0.5)
+    assert _processes_with_env(str(instance)) == [], "stray processes after Ctrl-C"
+    assert (instance / "campaigns.db").exists() and not (instance / "redis.sock").exists()
