@@ -69,7 +69,6 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import product
@@ -82,6 +81,7 @@ _MAX_WORDS = 3
 _MAX_INITIALS = 2
 _MAX_LATIN_LENGTH = 20
 _TRANSLIT_BUDGET = 20_000
+_MAX_TRANSLIT_COST = 2
 
 # The only shapes a greeting may take; checked again before anything is returned.
 _RESULT_RE = re.compile(
@@ -100,78 +100,38 @@ _SPLIT_RE = re.compile(r"[^\w-]+")
 _HYPHENS = str.maketrans({"\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2212": "-"})
 
 _MASC, _FEMN = "masc", "femn"
+_PROPER = frozenset(("Name", "Surn", "Patr", "Geox"))
 
-# Latin -> Cyrillic correspondences used to find Cyrillic spellings of Latin names. Several options
-# per sequence; an empty option means "silent" (the h in John, the final e in Kate).
-_TRANSLIT: dict[str, tuple[str, ...]] = {
-    "shch": ("щ",),
-    "sch": ("ш", "щ", "сх"),
-    "tch": ("ч",),
-    "dzh": ("дж",),
-    "zh": ("ж",),
-    "kh": ("х",),
-    "ch": ("ч", "х", "к", "ш"),
-    "sh": ("ш",),
-    "ts": ("ц", "тс"),
-    "tz": ("ц",),
-    "ph": ("ф",),
-    "th": ("т", "с"),
-    "ck": ("к",),
-    "qu": ("кв", "к"),
-    "dj": ("дж",),
-    "gh": ("г", ""),
-    "wh": ("у",),
-    "ya": ("я", "ья"),
-    "yu": ("ю", "ью"),
-    "yo": ("ё", "йо", "ьо"),
-    "ye": ("е", "ье"),
-    "ia": ("ия", "ья", "иа"),
-    "iu": ("ию", "ью"),
-    "ie": ("ие", "ье", "и"),
-    "io": ("ио", "ьо"),
-    "ee": ("и",),
-    "oo": ("у",),
-    "ou": ("у", "оу"),
-    "ai": ("ай", "эй", "е"),
-    "ay": ("ай", "эй", "ей"),
-    "ei": ("ей", "ай", "эй"),
-    "ey": ("ей", "эй", "и"),
-    "oy": ("ой",),
-    "iy": ("ий",),
-    "au": ("ау", "о"),
-    "ae": ("э", "е"),
-    "ea": ("и", "еа"),
-    "ew": ("ью", "ю"),
-    "aw": ("о",),
-    "ow": ("оу", "о"),
-    "a": ("а", "э", "ей", "я"),
-    "b": ("б",),
-    "c": ("к", "с", "ц"),
-    "d": ("д",),
-    "e": ("е", "э", "и", "ь", ""),
-    "f": ("ф",),
-    "g": ("г", "дж", "ж"),
-    "h": ("х", ""),
-    "i": ("и", "ай", "й", "ь"),
-    "j": ("дж", "й", "ж", "х"),
-    "k": ("к",),
-    "l": ("л", "ль"),
-    "m": ("м",),
-    "n": ("н",),
-    "o": ("о", "а"),
-    "p": ("п",),
-    "q": ("к",),
-    "r": ("р",),
-    "s": ("с", "з"),
-    "t": ("т",),
-    "u": ("у", "ю", "а"),
-    "v": ("в",),
-    "w": ("в", "у"),
-    "x": ("кс",),
-    "y": ("и", "й", "ы", "ий"),
-    "z": ("з", "ц"),
+# English words that stand in first-name fields of CRM exports instead of a name and that happen to
+# transliterate into a Russian first name (Team -> Тим, Dear -> Дир, Hello -> Элла) or might: pymorphy
+# knows no English, so these few are listed. Everything else is decided through the dictionary.
+_LATIN_NOT_NAMES = frozenset(
+    """
+    admin all client colleague contact customer dear demo department friend guest hello hi hey info mail
+    manager noreply office partner sales sir staff support team test user
+    """.split()
+)
+
+# Latin -> Cyrillic correspondences used to find Cyrillic spellings of Latin names: "option:cost"
+# pairs, the usual reading costing 0. An empty option means a silent letter (the h in John). A final
+# "e" has its own entry ("e$"): it is usually silent in English (Jane, Anne, Michelle).
+_TRANSLIT_TABLE = """
+shch щ:0 | sch ш:0 щ:1 | tch ч:0 | dzh дж:0 | zh ж:0 | kh х:0 | ch ч:0 х:1 к:1 ш:1 | sh ш:0
+ts ц:0 тс:1 | tz ц:0 | ph ф:0 | th т:0 с:2 | ck к:0 | qu кв:0 к:1 | dj дж:0 | gh г:0 :1 | wh у:0
+ya я:0 ья:1 | yu ю:0 ью:1 | yo ё:0 йо:1 ьо:1 | ye е:0 ье:1 | ia ия:0 ья:1 иа:1 | iu ию:0 ью:1
+ie ие:0 ье:1 и:1 | io ио:0 ьо:1 | iy ий:0 | ee и:0 | oo у:0 | ou у:0 оу:1 | ai ай:0 эй:1 е:1
+ay ай:0 эй:1 ей:1 | ei ей:0 ай:1 эй:1 | ey ей:0 эй:1 и:1 | oy ой:0 | au ау:0 о:1 | ae э:0 е:1
+ea и:1 еа:1 | ew ью:0 ю:1 | aw о:0 | ow оу:0 о:1 | e$ :0 е:1 и:1 э:1
+a а:0 э:1 ей:2 я:2 | b б:0 | c к:0 с:0 ц:1 | d д:0 | e е:0 э:1 и:1 ь:2 :3 | f ф:0 | g г:0 дж:1 ж:1
+h х:0 :1 | i и:0 ай:1 й:1 ь:2 | j дж:0 й:1 ж:1 х:2 | k к:0 | l л:0 ль:1 | m м:0 | n н:0
+o о:0 а:2 | p п:0 | q к:0 | r р:0 | s с:0 з:1 | t т:0 | u у:0 ю:1 а:2 | v в:0 | w в:0 у:0
+x кс:0 | y и:0 ий:1 й:1 ы:2 | z з:0 ц:1
+"""
+_TRANSLIT: dict[str, tuple[tuple[str, int], ...]] = {
+    key: tuple((option, int(cost)) for option, cost in (pair.split(":") for pair in pairs))
+    for key, *pairs in (entry.split() for entry in _TRANSLIT_TABLE.replace("\n", "|").split("|") if entry.strip())
 }
-_TRANSLIT_KEYS_BY_LENGTH = sorted(_TRANSLIT, key=len, reverse=True)
+_TRANSLIT_KEYS_BY_LENGTH = sorted(_TRANSLIT, key=lambda key: len(key.rstrip("$")), reverse=True)
 
 
 @dataclass(frozen=True)
@@ -184,6 +144,7 @@ class _Word:
     patr_genders: frozenset[str] = frozenset()  # non-empty: can be a patronymic
     surname: bool = False
     initial: bool = False
+    proper: bool = False  # some dictionary parse is a proper name (Name, Surn, Patr, Geox), any form
 
     @property
     def is_other(self) -> bool:
@@ -225,6 +186,7 @@ def _cyrillic_simple(word: str) -> _Word:
     name_score = surname_score = org_score = 0.0
     name_genders: set[str] = set()
     patr_genders: set[str] = set()
+    proper = False
     for parse in _morph().parse(word):
         grammemes = parse.tag.grammemes
         from_dictionary = len(parse.methods_stack) == 1 and isinstance(
@@ -236,6 +198,8 @@ def _cyrillic_simple(word: str) -> _Word:
             surname_score += parse.score
         if "Orgn" in grammemes and nominative:
             org_score += parse.score
+        if from_dictionary and grammemes & _PROPER:
+            proper = True
         if not (from_dictionary and nominative and singular):
             continue
         if "Name" in grammemes:
@@ -249,6 +213,7 @@ def _cyrillic_simple(word: str) -> _Word:
         name_genders=frozenset(name_genders) if is_name else frozenset(),
         patr_genders=frozenset(patr_genders),
         surname=surname_score > 0,
+        proper=proper,
     )
 
 
@@ -270,49 +235,69 @@ def _cyrillic(word: str) -> _Word:
     )
 
 
-def _dictionary_spellings(latin: str) -> Iterator[str]:
-    """Cyrillic spellings of a Latin word that are words of pymorphy's dictionary.
+def _dictionary_spellings(latin: str) -> dict[str, int]:
+    """Cyrillic spellings of a Latin word that are words of pymorphy's dictionary, with their cost.
 
-    A depth-first walk over the transliteration table that follows pymorphy's word DAWG edge by
-    edge, so a branch dies as soon as no dictionary word starts with it; a step budget bounds it.
+    The cost of a spelling is the sum of the ranks of the options used (0 for the first, usual
+    option of each table entry). The search is a depth-first walk over the transliteration table that
+    follows pymorphy's word DAWG edge by edge, so a branch dies as soon as no dictionary word starts
+    with it; a step budget bounds it.
     """
     morph = _morph()
     dawg = morph.dictionary.words.dct
     budget = _TRANSLIT_BUDGET
-    seen: set[str] = set()
-    stack: list[tuple[int, int, str]] = [(0, dawg.ROOT, "")]
+    found: dict[str, int] = {}
+    stack: list[tuple[int, int, str, int]] = [(0, dawg.ROOT, "", 0)]
     while stack and budget > 0:
-        position, index, built = stack.pop()
+        position, index, built, cost = stack.pop()
         budget -= 1
         if position == len(latin):
-            if built and built not in seen and morph.word_is_known(built, strict=True):
-                seen.add(built)
-                yield built
+            if built and cost < found.get(built, cost + 1) and morph.word_is_known(built, strict=True):
+                found[built] = cost
             continue
         for key in _TRANSLIT_KEYS_BY_LENGTH:
-            if not latin.startswith(key, position):
+            letters = key.rstrip("$")
+            if not latin.startswith(letters, position):
                 continue
-            for option in _TRANSLIT[key]:
+            if key.endswith("$") and position + len(letters) != len(latin):
+                continue
+            for option, option_cost in _TRANSLIT[key]:
                 following = dawg.follow_bytes(option.encode("utf-8"), index) if option else index
                 if following is not None:
-                    stack.append((position + len(key), following, built + option))
+                    stack.append((position + len(letters), following, built + option, cost + option_cost))
+    return found
 
 
 @lru_cache(maxsize=65536)
 def _latin_simple(word: str) -> _Word:
+    """A Latin word, judged by its cheapest dictionary transliterations (see the module docstring)."""
+    if word in _LATIN_NOT_NAMES:
+        return _OTHER
+    name_cost = common_cost = person_cost = None
     name_genders: set[str] = set()
-    common_word = False
-    for spelling in _dictionary_spellings(word):
+    for spelling, cost in _dictionary_spellings(word).items():
         analysed = _cyrillic_simple(spelling)
         if analysed.name_genders:
-            name_genders |= analysed.name_genders
-        elif analysed.is_other:
-            common_word = True
+            if name_cost is None or cost < name_cost:
+                name_cost, name_genders = cost, set(analysed.name_genders)
+            elif cost == name_cost:
+                name_genders |= analysed.name_genders
+        elif analysed.proper:
+            person_cost = cost if person_cost is None else min(person_cost, cost)
+        else:
+            common_cost = cost if common_cost is None else min(common_cost, cost)
+    is_name = (
+        name_cost is not None
+        and name_cost <= _MAX_TRANSLIT_COST
+        and (common_cost is None or name_cost < common_cost)
+    )
+    proper_cost = min((c for c in (name_cost, person_cost) if c is not None), default=None)
+    is_other = common_cost is not None and (proper_cost is None or common_cost <= proper_cost)
     return _Word(
         text=_capitalise(word),
         latin=True,
-        name_genders=frozenset(name_genders),
-        surname=not name_genders and not common_word,
+        name_genders=frozenset(name_genders) if is_name else frozenset(),
+        surname=not is_name and not is_other,
     )
 
 

@@ -9,6 +9,7 @@ from ..db import db
 from ..models import Contact, Role
 
 bp = Blueprint("home", __name__)
+NAV = [("home.index", "Главная", ("advisor", "marketing", "admin"), 0)]
 
 
 @bp.get("/")
