@@ -8,7 +8,7 @@ Output shapes (nothing else is ever returned):
 
 * ``FALLBACK`` = «Здравствуйте!!»;
 * «Здравствуйте, Имя!» where Имя is Cyrillic or ASCII Latin letters, optionally two parts joined by one
-  hyphen (Анна-Мария, Jean-Paul), each part capitalised (ОЛЕГ, олег -> Олег; ё is kept as typed);
+  hyphen (Анна-Мария, Anna-Maria), each part capitalised (ОЛЕГ, олег -> Олег; ё is kept as typed);
 * «Здравствуйте, Имя Отчество!» with a Cyrillic first name and a Cyrillic patronymic.
 
 How a word is classified (pymorphy3 with the OpenCorpora Russian dictionary, every parse looked at):
@@ -19,7 +19,9 @@ How a word is classified (pymorphy3 with the OpenCorpora Russian dictionary, eve
   «Вера», «Надежда», «Любовь», «Лев», «Роман», «Слава» are real first names that happen to be nouns
   too, and a job title or a department («Директор», «Бухгалтерия») has no ``Name`` parse at all.
   Words whose surname reading dominates («Ким», «Ли», «Смит», «Гордон») or whose organisation reading
-  does («Спартак») are not taken as first names. A hyphenated word is a first name when both parts are
+  does («Спартак») are not taken as first names; a tie counts as ambiguous, so «Богдан» and «Аделина»
+  (as much surnames as names to pymorphy, like «Ильина» or «Зорина») fall back when alone, and «София»
+  is only a place name (``Geox``) in the dictionary. A hyphenated word is a first name when both parts are
   and their genders are compatible.
 * **patronymic** — a dictionary parse with ``Patr`` in the nominative singular («Иванович»,
   «Петровна»). Its gender must agree with the first name's (``ms-f`` names such as «Саша» agree with
@@ -52,14 +54,21 @@ Fields longer than ``_MAX_FIELD_LENGTH`` characters fall back outright.
 Latin first names (John, Maria, Anna). No maintained, compact package answers "is this Latin word a
 first name": ``names-dataset`` is maintained but ships hundreds of megabytes of data loaded into memory,
 ``gender-guesser`` has been unmaintained since 2016. pymorphy3's dictionary already lists many foreign
-first names in Cyrillic (Джон, Майкл, Мэри, Джеймс, Уильям), so a Latin word is transliterated into
-Cyrillic with a small table of ambiguous letter correspondences (j -> дж/й/ж, h -> х/silent, y ->
-и/й/ы/ий, ...). The search walks pymorphy's own word DAWG and keeps only spellings that are prefixes
-of real dictionary words, so it is both small and fast; every complete dictionary word it reaches is
-classified as above. A Latin word is a first name when some transliteration is one (it is printed in
-its Latin spelling, capitalised); it is "other" when some transliteration is a non-person dictionary
-word (Director -> директор, Toyota -> тойота); otherwise it is taken as a possible foreign surname.
-A Latin first name is never combined with a (Cyrillic) patronymic.
+first names in Cyrillic (Джон, Майкл, Мэри, Уильям), so a Latin word is transliterated into Cyrillic
+with a small table of ambiguous letter correspondences, each with a cost (j -> дж 0, й 1; final e ->
+silent 0; y -> и 0, ий 1, ...). The search walks pymorphy's own word DAWG and keeps only spellings
+that are prefixes of real dictionary words, so it stays small and fast. The complete dictionary words
+it reaches are classified as above and put in three kinds: first names, other proper names (oblique
+forms such as «сергеи», surnames, places: neutral), and common words. A Latin word is a first name
+when its cheapest first-name spelling costs at most ``_MAX_TRANSLIT_COST`` and is strictly cheaper than
+every common-word spelling (John -> джон; Director -> директор, Toyota -> тойота, Client -> клиент are
+common words). It is then printed in its Latin spelling, capitalised; it is never combined with a
+(Cyrillic) patronymic. A Latin word that is not a name is "other" when a common word is among its
+cheapest spellings, and otherwise a possible foreign surname (Smith, Ivanova). English spelling is
+irregular, so some names are missed (Kate -> кат, Lisa -> лиса, James) and fall back, which is safe.
+pymorphy knows no English, so a short list of English role, mailbox and legal-form words that do
+transliterate into Russian names or might (Team -> Тим, Dear -> Дир, Hello -> Элла, Corp -> Карп) is
+excluded explicitly.
 
 The module is pure: the analyzer is loaded once, lazily, and results are cached per input.
 """
@@ -84,9 +93,7 @@ _TRANSLIT_BUDGET = 20_000
 _MAX_TRANSLIT_COST = 2
 
 # The only shapes a greeting may take; checked again before anything is returned.
-_RESULT_RE = re.compile(
-    r"^Здравствуйте, [А-ЯЁA-Z][а-яёa-z]+(-[А-ЯЁA-Z][а-яёa-z]+)?( [А-ЯЁ][а-яё]+)?!$"
-)
+_RESULT_RE = re.compile(r"^Здравствуйте, [А-ЯЁA-Z][а-яёa-z]+(-[А-ЯЁA-Z][а-яёa-z]+)?( [А-ЯЁ][а-яё]+)?!$")
 
 _CYRILLIC = frozenset("абвгдеёжзийклмнопрстуфхцчшщъыьэюя")
 _LATIN = frozenset("abcdefghijklmnopqrstuvwxyz")
@@ -109,6 +116,7 @@ _LATIN_NOT_NAMES = frozenset(
     """
     admin all client colleague contact customer dear demo department friend guest hello hi hey info mail
     manager noreply office partner sales sir staff support team test user
+    co corp company gmbh group holding inc llc ltd
     """.split()
 )
 
@@ -189,9 +197,7 @@ def _cyrillic_simple(word: str) -> _Word:
     proper = False
     for parse in _morph().parse(word):
         grammemes = parse.tag.grammemes
-        from_dictionary = len(parse.methods_stack) == 1 and isinstance(
-            parse.methods_stack[0][0], dictionary_analyzer
-        )
+        from_dictionary = len(parse.methods_stack) == 1 and isinstance(parse.methods_stack[0][0], dictionary_analyzer)
         nominative = "nomn" in grammemes
         singular = "sing" in grammemes
         if "Surn" in grammemes and nominative:
@@ -225,9 +231,7 @@ def _cyrillic(word: str) -> _Word:
         return _OTHER
     first, second = (_cyrillic_simple(part) for part in parts)
     genders = first.name_genders & second.name_genders
-    whole_is_surname = any(
-        "Surn" in p.tag.grammemes and "nomn" in p.tag.grammemes for p in _morph().parse(word)
-    )
+    whole_is_surname = any("Surn" in p.tag.grammemes and "nomn" in p.tag.grammemes for p in _morph().parse(word))
     return _Word(
         text=_capitalise(word),
         name_genders=genders,
@@ -238,10 +242,10 @@ def _cyrillic(word: str) -> _Word:
 def _dictionary_spellings(latin: str) -> dict[str, int]:
     """Cyrillic spellings of a Latin word that are words of pymorphy's dictionary, with their cost.
 
-    The cost of a spelling is the sum of the ranks of the options used (0 for the first, usual
-    option of each table entry). The search is a depth-first walk over the transliteration table that
-    follows pymorphy's word DAWG edge by edge, so a branch dies as soon as no dictionary word starts
-    with it; a step budget bounds it.
+    The cost of a spelling is the sum of the costs of the options used. The search is a depth-first
+    walk over the transliteration table that follows pymorphy's word DAWG (``dictionary.words.dct``,
+    the DAWG-Python automaton pymorphy3 loads) edge by edge, so a branch dies as soon as no dictionary
+    word starts with it; a step budget bounds it.
     """
     morph = _morph()
     dawg = morph.dictionary.words.dct
@@ -286,11 +290,7 @@ def _latin_simple(word: str) -> _Word:
             person_cost = cost if person_cost is None else min(person_cost, cost)
         else:
             common_cost = cost if common_cost is None else min(common_cost, cost)
-    is_name = (
-        name_cost is not None
-        and name_cost <= _MAX_TRANSLIT_COST
-        and (common_cost is None or name_cost < common_cost)
-    )
+    is_name = name_cost is not None and name_cost <= _MAX_TRANSLIT_COST and (common_cost is None or name_cost < common_cost)
     proper_cost = min((c for c in (name_cost, person_cost) if c is not None), default=None)
     is_other = common_cost is not None and (proper_cost is None or common_cost <= proper_cost)
     return _Word(
