@@ -23,6 +23,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         RATELIMIT_STORAGE_URI=None,
     )
 
+    app.json.ensure_ascii = False  # the API speaks Russian; keep it readable
+
     from .db import db
     from .extensions import csrf, limiter, limiter_storage_uri, login_manager
 

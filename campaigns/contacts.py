@@ -1,0 +1,670 @@
+"""Contacts: who may see them, how they are created and edited, their timeline and owners.
+
+Plain functions over a SQLAlchemy session; the web views and the JSON API only parse input
+and call these. Every state change leaves a Note on the contact (who, when, why), so the card's
+timeline is also the audit trail. Nothing is deleted: contacts are archived.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import Select, and_, exists, func, literal, or_, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from . import contact_fields, duplicates
+from .db import utcnow
+from .models import Advisor, Click, Contact, Note, NoteKind, Role, Suppression, SuppressionReason, Tag, contact_tags
+
+PER_PAGE = 50
+
+# The advisor's own work on a contact. Mails, clicks and owner changes are written by the
+# system and must not make an untouched contact look worked.
+WORK_KINDS = (NoteKind.MANUAL, NoteKind.CALL)
+
+LABELS = {
+    "first_name": "Имя",
+    "middle_name": "Отчество",
+    "last_name": "Фамилия",
+    "company": "Компания",
+    "company_alias": "Второе название",
+    "position": "Должность",
+    "email": "Эл. почта",
+    "phone": "Телефон",
+    "tags": "Теги",
+    "next_contact_on": "Следующий контакт",
+    "consent_source": "Источник согласия",
+    "consent_at": "Дата согласия",
+}
+_LENGTHS = {
+    "first_name": 100,
+    "middle_name": 100,
+    "last_name": 100,
+    "company": 300,
+    "company_alias": 300,
+    "position": 200,
+    "consent_source": 300,
+}
+FIELDS = tuple(LABELS)
+
+
+class ContactError(ValueError):
+    """Input a person must fix; .errors maps a field name to a Russian message."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{LABELS.get(k, k)}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+class DuplicateContact(Exception):
+    """Possible duplicates exist. .blocking: an e-mail match, which nobody may override
+    (the same mailbox would get every offer twice, from two advisors)."""
+
+    def __init__(self, matches: list[duplicates.Match]):
+        super().__init__("Похожий контакт уже есть: " + "; ".join(f"{m.detail} ({m.owner_name})" for m in matches))
+        self.matches = matches
+        self.blocking = any(m.reason == "email" for m in matches)
+
+
+class NotAllowed(Exception):
+    """The user's role does not permit this action (views answer 403)."""
+
+
+# --- visibility -------------------------------------------------------------------------
+
+
+def visible_contacts(session: Session, user: Advisor, *, include_archived: bool = False) -> Select:
+    """SELECT of the contacts `user` may see: an advisor their own live ones, the others all."""
+    query = select(Contact)
+    if user.role == Role.ADVISOR:
+        return query.where(Contact.owner_id == user.id, Contact.archived_at.is_(None))
+    if not include_archived:
+        query = query.where(Contact.archived_at.is_(None))
+    return query
+
+
+def get_visible_contact(session: Session, user: Advisor, contact_id: int) -> Contact | None:
+    """The contact if `user` may see it, else None — a stranger's contact is indistinguishable
+    from a missing one."""
+    query = visible_contacts(session, user, include_archived=True).where(Contact.id == contact_id)
+    return session.scalar(query.options(selectinload(Contact.tags), selectinload(Contact.owner)))
+
+
+def can_edit(user: Advisor, contact: Contact) -> bool:
+    if user.role == Role.ADMIN:
+        return True
+    return user.role == Role.ADVISOR and contact.owner_id == user.id and contact.archived_at is None
+
+
+def _require_edit(user: Advisor, contact: Contact) -> None:
+    if not can_edit(user, contact):
+        raise NotAllowed("Изменять контакт может только его владелец или администратор.")
+
+
+# --- the list ---------------------------------------------------------------------------
+
+
+@dataclass
+class Page:
+    items: list[Contact]
+    total: int
+    page: int
+    per_page: int = PER_PAGE
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+
+def _case_variants(text: str) -> set[str]:
+    # SQLite's LIKE folds case for ASCII only; trying the usual spellings of a Cyrillic
+    # word keeps «тойота» finding «Тойота» there. PostgreSQL's ILIKE needs none of this.
+    return {text, text.lower(), text.upper(), text.capitalize(), text.title()}
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _phone_digits(text: str) -> str | None:
+    """The digits of a phone-looking query, in the E.164 form we store (8 916… → 7916…)."""
+    if not re.fullmatch(r"[\d\s()+\-.]{5,}", text):
+        return None
+    digits = re.sub(r"\D", "", text)
+    if len(digits) == 11 and digits.startswith("8"):
+        digits = "7" + digits[1:]
+    return digits if len(digits) >= 4 else None
+
+
+def search_condition(text: str):
+    """Names, company and its alias (either spelling), e-mail, phone."""
+    text = " ".join(text.split())
+    columns = (Contact.first_name, Contact.middle_name, Contact.last_name, Contact.company,
+               Contact.company_alias, Contact.position, Contact.email)
+    conditions = [
+        column.ilike(f"%{_escape_like(variant)}%", escape="\\")
+        for column in columns
+        for variant in _case_variants(text)
+    ]
+    # The transliterated key finds «Toyota» for «Тойота» even when the alias was never typed.
+    key = contact_fields.company_name_key(text)
+    if len(key) >= 4:
+        conditions.append(Contact.company_key.contains(key, autoescape=True))
+    digits = _phone_digits(text)
+    if digits:
+        conditions.append(Contact.phone.contains(digits, autoescape=True))
+    words = text.split()
+    if len(words) > 1:
+        # «Петров Олег» / «Олег Петров»: every word must hit some name column.
+        name_columns = (Contact.first_name, Contact.middle_name, Contact.last_name)
+        conditions.append(
+            and_(*[or_(*[c.ilike(f"%{_escape_like(v)}%", escape="\\") for c in name_columns for v in _case_variants(w)])
+                   for w in words])
+        )
+    return or_(*conditions)
+
+
+def not_worked_condition(days: int, now: datetime):
+    """No note of the advisor's own work for `days` days (a NOT EXISTS, not a stored flag)."""
+    since = now - timedelta(days=days)
+    return ~exists().where(Note.contact_id == Contact.id, Note.kind.in_(WORK_KINDS), Note.created_at >= since)
+
+
+def contact_list(
+    session: Session,
+    user: Advisor,
+    *,
+    search: str = "",
+    tag_id: int | None = None,
+    not_worked_days: int | None = None,
+    call_today: bool = False,
+    owner_id: int | None = None,
+    today: date | None = None,
+    now: datetime | None = None,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+) -> Page:
+    """The list page: oldest update first (the morning routine), filtered, one page."""
+    now = now or utcnow()
+    today = today or now.date()
+    query = visible_contacts(session, user)
+    if search.strip():
+        query = query.where(search_condition(search))
+    if tag_id:
+        query = query.where(exists().where(contact_tags.c.contact_id == Contact.id, contact_tags.c.tag_id == tag_id))
+    if not_worked_days:
+        query = query.where(not_worked_condition(not_worked_days, now))
+    if call_today:
+        query = query.where(Contact.next_contact_on <= today)
+    if owner_id and user.role != Role.ADVISOR:
+        query = query.where(Contact.owner_id == owner_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    page = max(1, page)
+    items = session.scalars(
+        query.options(selectinload(Contact.tags), selectinload(Contact.owner))
+        .order_by(Contact.updated_at, Contact.id)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return Page(items=list(items), total=total or 0, page=page, per_page=per_page)
+
+
+# --- create and edit --------------------------------------------------------------------
+
+
+def _parse_date(value, field_name: str, errors: dict[str, str]) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        errors[field_name] = "Дата в виде ГГГГ-ММ-ДД, например 2026-03-01"
+        return None
+
+
+def _consent_moment(value: date | None) -> datetime | None:
+    # Only the day is known; noon UTC is that same day in every time zone of Russia.
+    return None if value is None else datetime.combine(value, time(12), tzinfo=UTC)
+
+
+def _resolve_tags(session: Session, raw, errors: dict[str, str]) -> list[Tag]:
+    ids = [v for v in raw if isinstance(v, int) or (isinstance(v, str) and v.isdigit())]
+    names = [v.strip() for v in raw if isinstance(v, str) and not v.isdigit() and v.strip()]
+    tags: list[Tag] = []
+    if ids:
+        tags += session.scalars(select(Tag).where(Tag.id.in_([int(i) for i in ids]))).all()
+    if names:
+        found = session.scalars(select(Tag).where(Tag.name.in_(names))).all()
+        known = {t.name.lower() for t in found}
+        by_lower = {t.name.lower(): t for t in session.scalars(select(Tag)).all()} if len(found) < len(names) else {}
+        for name in names:
+            if name.lower() not in known:
+                if name.lower() in by_lower:
+                    found.append(by_lower[name.lower()])
+                else:
+                    errors["tags"] = f"Нет такого тега: «{name}»"
+        tags += found
+    if len(tags) < len(set(ids)):
+        errors.setdefault("tags", "Выбран несуществующий тег")
+    return sorted({t.id: t for t in tags}.values(), key=lambda t: t.name)
+
+
+def clean_fields(session: Session, data: dict) -> dict:
+    """Validate and normalise the given fields (any subset of FIELDS); raise ContactError."""
+    errors: dict[str, str] = {}
+    clean: dict = {}
+    for name, limit in _LENGTHS.items():
+        if name in data:
+            value = " ".join(str(data[name] or "").split())
+            if len(value) > limit:
+                errors[name] = f"Не длиннее {limit} символов"
+            clean[name] = value
+    if "company" in clean and "(" in clean["company"] and not clean.get("company_alias", data.get("company_alias")):
+        clean["company"], clean["company_alias"] = contact_fields.split_company(clean["company"])
+    for name, normalise in (("email", contact_fields.normalize_email), ("phone", contact_fields.normalize_phone)):
+        if name in data:
+            try:
+                clean[name] = normalise(str(data[name] or "").strip())
+            except contact_fields.FieldError as exc:
+                errors[name] = str(exc)
+    if "next_contact_on" in data:
+        clean["next_contact_on"] = _parse_date(data["next_contact_on"], "next_contact_on", errors)
+    if "consent_at" in data:
+        clean["consent_at"] = _consent_moment(_parse_date(data["consent_at"], "consent_at", errors))
+    if "tags" in data:
+        clean["tags"] = _resolve_tags(session, data["tags"] or [], errors)
+    if errors:
+        raise ContactError(errors)
+    return clean
+
+
+def _check_duplicates(session: Session, values: dict, *, exclude_id: int | None, confirmed: bool) -> list[duplicates.Match]:
+    matches = duplicates.find_matches(
+        session,
+        email=values.get("email"),
+        phone=values.get("phone"),
+        company=values.get("company") or None,
+        alias=values.get("company_alias") or None,
+        exclude_id=exclude_id,
+    )
+    if matches and (not confirmed or any(m.reason == "email" for m in matches)):
+        raise DuplicateContact(matches)
+    return matches
+
+
+def _matches_note(matches: list[duplicates.Match]) -> str:
+    return "; ".join(f"№{m.contact_id} ({m.detail}, владелец {m.owner_name})" for m in matches)
+
+
+def create_contact(
+    session: Session,
+    user: Advisor,
+    data: dict,
+    *,
+    owner: Advisor | None = None,
+    confirm_different: bool = False,
+) -> Contact:
+    """A new contact owned by the advisor who creates it (an admin names the owner).
+
+    Raises ContactError for bad fields, DuplicateContact when a similar contact exists and the
+    user has not confirmed it is a different one (an e-mail match can never be confirmed)."""
+    if user.role == Role.ADVISOR:
+        if owner is not None and owner.id != user.id:
+            raise NotAllowed("Советник создаёт контакты только на себя.")
+        owner = user
+    elif user.role != Role.ADMIN:
+        raise NotAllowed("Создавать контакты могут советники и администратор.")
+    clean = clean_fields(session, {k: data.get(k) for k in FIELDS if k in data})
+    errors = {}
+    if owner is None:
+        errors["owner"] = "Выберите владельца"
+    elif not owner.active:
+        errors["owner"] = "Владелец деактивирован"
+    if not any(clean.get(k) for k in ("first_name", "last_name", "company", "email", "phone")):
+        errors["first_name"] = "Укажите хотя бы имя, фамилию, компанию, почту или телефон"
+    if errors:
+        raise ContactError(errors)
+    matches = _check_duplicates(session, clean, exclude_id=None, confirmed=confirm_different)
+    tags = clean.pop("tags", [])
+    if clean.get("consent_source") and not clean.get("consent_at"):
+        clean["consent_at"] = utcnow()
+    contact = Contact(owner=owner, **{k: v for k, v in clean.items() if v is not None or k in ("email", "phone")})
+    contact.tags = tags
+    contact.company_key = contact_fields.company_key(contact.company or "", contact.company_alias or "")
+    session.add(contact)
+    session.flush()
+    body = f"Контакт создан ({user.name})"
+    if matches:
+        body += f". Похожие контакты: {_matches_note(matches)} — {user.name} подтвердил(а), что это другой контакт"
+    _note(session, contact, NoteKind.SYSTEM, user, body)
+    return contact
+
+
+def _describe(value) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(t.name for t in value) or "—"
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    return str(value)
+
+
+def update_contact(
+    session: Session, user: Advisor, contact: Contact, data: dict, *, confirm_different: bool = False
+) -> list[str]:
+    """Change the given fields; returns the Russian labels of what changed (a note lists them).
+
+    The owner is not a field here: ownership moves only through transfer_contacts()."""
+    _require_edit(user, contact)
+    if "owner" in data or "owner_id" in data:
+        raise NotAllowed("Владельца меняет только администратор передачей контакта.")
+    clean = clean_fields(session, {k: data[k] for k in FIELDS if k in data})
+    changes = []
+    for name, value in clean.items():
+        old = getattr(contact, name)
+        if name == "tags":
+            if {t.id for t in old} != {t.id for t in value}:
+                changes.append((name, old[:], value))
+        elif name == "consent_at" and old and value and old.date() == value.date():
+            continue  # the form knows only the day; the stored moment of that day stays
+        elif (old or None) != (value or None):
+            changes.append((name, old, value))
+    if not changes:
+        return []
+    identity = {"email", "phone", "company", "company_alias"}
+    if identity & {name for name, _, _ in changes}:
+        merged = {k: clean.get(k, getattr(contact, k)) for k in identity}
+        _check_duplicates(session, merged, exclude_id=contact.id, confirmed=confirm_different)
+    for name, _old, value in changes:
+        if name in ("email", "phone") or name in ("next_contact_on", "consent_at"):
+            setattr(contact, name, value)
+        elif name == "tags":
+            contact.tags = value
+        else:
+            setattr(contact, name, value or "")
+    contact.company_key = contact_fields.company_key(contact.company or "", contact.company_alias or "")
+    contact.updated_at = utcnow()
+    body = "Изменено: " + "; ".join(f"{LABELS[n]}: {_describe(o)} → {_describe(v)}" for n, o, v in changes)
+    _note(session, contact, NoteKind.SYSTEM, user, body)
+    return [LABELS[n] for n, _, _ in changes]
+
+
+# --- the timeline -----------------------------------------------------------------------
+
+
+def _note(session: Session, contact: Contact, kind: NoteKind, author: Advisor | None, body: str, **kw) -> Note:
+    note = Note(contact_id=contact.id, kind=kind, author_id=author.id if author else None, body=body, **kw)
+    session.add(note)
+    session.flush()
+    return note
+
+
+def add_note(session: Session, user: Advisor, contact: Contact, body: str) -> Note:
+    _require_edit(user, contact)
+    body = (body or "").strip()
+    if not body:
+        raise ContactError({"body": "Напишите текст примечания"})
+    if len(body) > 20000:
+        raise ContactError({"body": "Слишком длинное примечание (не больше 20 000 символов)"})
+    contact.updated_at = utcnow()
+    return _note(session, contact, NoteKind.MANUAL, user, body)
+
+
+def log_call(
+    session: Session,
+    user: Advisor,
+    contact: Contact,
+    *,
+    result: str,
+    interest,
+    next_contact_on,
+    objection: str = "",
+    today: date | None = None,
+) -> Note:
+    """A call with its outcome. Seed 001: every call plans the next contact, so the date is required."""
+    _require_edit(user, contact)
+    today = today or utcnow().date()
+    errors: dict[str, str] = {}
+    result = (result or "").strip()
+    objection = (objection or "").strip()
+    if not result:
+        errors["result"] = "Опишите результат звонка"
+    if isinstance(interest, str):
+        interest = {"yes": True, "да": True, "true": True, "1": True, "no": False, "нет": False, "false": False, "0": False}.get(
+            interest.strip().lower()
+        )
+    if interest not in (True, False):
+        errors["interest"] = "Отметьте, есть ли интерес"
+    next_on = _parse_date(next_contact_on, "next_contact_on", errors)
+    if next_on is None and "next_contact_on" not in errors:
+        errors["next_contact_on"] = "После звонка нужна дата следующего контакта"
+    elif next_on is not None and next_on < today:
+        errors["next_contact_on"] = "Дата следующего контакта не может быть в прошлом"
+    if errors:
+        raise ContactError(errors)
+    contact.next_contact_on = next_on
+    contact.updated_at = utcnow()
+    body = f"Звонок: {result}"
+    return _note(session, contact, NoteKind.CALL, user, body, result=result, interest=interest,
+                 objection=objection or None, next_contact_on=next_on)
+
+
+def timeline(session: Session, contact: Contact, limit: int = 500) -> list[Note]:
+    return list(
+        session.scalars(
+            select(Note)
+            .where(Note.contact_id == contact.id)
+            .options(selectinload(Note.author))
+            .order_by(Note.created_at.desc(), Note.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def get_mail_note(session: Session, contact: Contact, note_id: int) -> Note | None:
+    return session.scalar(
+        select(Note).where(Note.id == note_id, Note.contact_id == contact.id, Note.raw_message.is_not(None))
+    )
+
+
+def delivery_clicks(session: Session, delivery_id: int | None) -> list[Click]:
+    if delivery_id is None:
+        return []
+    return list(
+        session.scalars(
+            select(Click).where(Click.delivery_id == delivery_id).options(selectinload(Click.link)).order_by(Click.clicked_at)
+        )
+    )
+
+
+# --- archive and consent ----------------------------------------------------------------
+
+
+def archive(session: Session, user: Advisor, contact: Contact, reason: str = "") -> None:
+    _require_edit(user, contact)
+    if contact.archived_at is not None:
+        return
+    contact.archived_at = utcnow()
+    text = f"Контакт перенесён в архив ({user.name})" + (f": {reason.strip()}" if reason.strip() else "")
+    _note(session, contact, NoteKind.SYSTEM, user, text)
+
+
+def restore(session: Session, user: Advisor, contact: Contact) -> None:
+    if user.role != Role.ADMIN:
+        raise NotAllowed("Вернуть контакт из архива может администратор.")
+    if contact.archived_at is None:
+        return
+    contact.archived_at = None
+    _note(session, contact, NoteKind.SYSTEM, user, f"Контакт возвращён из архива ({user.name})")
+
+
+@dataclass
+class ConsentFacts:
+    """What the card shows about 38-FZ consent and opt-out."""
+
+    source: str
+    given_at: datetime | None
+    unsubscribed_at: datetime | None
+    suppression: Suppression | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def mailable(self) -> bool:
+        return self.unsubscribed_at is None and self.suppression is None
+
+
+SUPPRESSION_LABELS = {
+    SuppressionReason.UNSUBSCRIBE: "отписался",
+    SuppressionReason.BOUNCE: "адрес не существует (возврат письма)",
+    SuppressionReason.COMPLAINT: "пожаловался на спам",
+    SuppressionReason.MANUAL: "исключён вручную",
+}
+
+
+def consent_facts(session: Session, contact: Contact) -> ConsentFacts:
+    suppression = None
+    if contact.email:
+        suppression = session.scalar(select(Suppression).where(func.lower(Suppression.email) == contact.email.lower()))
+    return ConsentFacts(contact.consent_source or "", contact.consent_at, contact.unsubscribed_at, suppression)
+
+
+def unsubscribe(session: Session, user: Advisor, contact: Contact, reason: str = "") -> None:
+    """The client asked (by phone, in a letter) to get no more mailings."""
+    _require_edit(user, contact)
+    now = utcnow()
+    if contact.unsubscribed_at is None:
+        contact.unsubscribed_at = now
+    if contact.email and session.scalar(select(Suppression.id).where(Suppression.email == contact.email)) is None:
+        session.add(Suppression(email=contact.email, reason=SuppressionReason.MANUAL, detail=reason.strip(),
+                                created_by_id=user.id))
+    body = f"Отписан от рассылок по просьбе клиента ({user.name})" + (f": {reason.strip()}" if reason.strip() else "")
+    _note(session, contact, NoteKind.UNSUBSCRIBE, user, body)
+
+
+def resubscribe(session: Session, user: Advisor, contact: Contact, consent_source: str) -> None:
+    """Mailings again, only with a new consent on record (38-FZ: the sender proves consent).
+    A bounce or complaint suppression stays: those are facts about the mailbox, not a wish."""
+    if user.role != Role.ADMIN:
+        raise NotAllowed("Вернуть контакт в рассылку может администратор.")
+    consent_source = " ".join((consent_source or "").split())
+    if not consent_source:
+        raise ContactError({"consent_source": "Укажите, откуда новое согласие на рассылку"})
+    now = utcnow()
+    contact.unsubscribed_at = None
+    contact.consent_source = consent_source[:300]
+    contact.consent_at = now
+    if contact.email:
+        suppression = session.scalar(select(Suppression).where(Suppression.email == contact.email))
+        if suppression is not None and suppression.reason in (SuppressionReason.UNSUBSCRIBE, SuppressionReason.MANUAL):
+            session.delete(suppression)
+    _note(session, contact, NoteKind.SYSTEM, user, f"Снова в рассылке ({user.name}); согласие: {consent_source}")
+
+
+# --- owners -----------------------------------------------------------------------------
+
+
+def assignable_owners(session: Session) -> list[Advisor]:
+    """Who may own contacts: active advisors, the house advisor among them."""
+    return list(
+        session.scalars(
+            select(Advisor).where(Advisor.active.is_(True), Advisor.role == Role.ADVISOR).order_by(Advisor.is_house, Advisor.name)
+        )
+    )
+
+
+def transfer_contacts(session: Session, admin: Advisor, contact_ids: Iterable[int] | Select, new_owner: Advisor,
+                      reason: str) -> int:
+    """Move contacts to `new_owner`; each moved contact gets a note «Передан от X к Y: reason».
+
+    `contact_ids` is a list of ids or a SELECT of contact ids (the bulk page passes its filter).
+    Two set-based statements, so a thousand contacts move as fast as one."""
+    if admin.role != Role.ADMIN:
+        raise NotAllowed("Передавать контакты может только администратор.")
+    reason = " ".join((reason or "").split())
+    errors = {}
+    if not reason:
+        errors["reason"] = "Укажите причину передачи"
+    if not new_owner.active or new_owner.role != Role.ADVISOR:
+        errors["new_owner"] = "Передать можно только действующему советнику"
+    if errors:
+        raise ContactError(errors)
+    ids = contact_ids if isinstance(contact_ids, Select) else select(Contact.id).where(Contact.id.in_(list(contact_ids)))
+    moving = select(Contact.id).where(Contact.id.in_(ids), Contact.owner_id != new_owner.id)
+    now = utcnow()
+    note_table = Note.__table__
+    body = literal("Передан от ") + Advisor.name + literal(f" к {new_owner.name}: {reason}")
+    session.execute(
+        note_table.insert().from_select(
+            ["contact_id", "kind", "author_id", "body", "created_at"],
+            select(
+                Contact.id,
+                literal(NoteKind.OWNER, note_table.c.kind.type),
+                literal(admin.id),
+                body,
+                literal(now, note_table.c.created_at.type),
+            )
+            .join(Advisor, Advisor.id == Contact.owner_id)
+            .where(Contact.id.in_(moving)),
+        )
+    )
+    result = session.execute(
+        update(Contact)
+        .where(Contact.id.in_(moving))
+        .values(owner_id=new_owner.id, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire_all()
+    return result.rowcount or 0
+
+
+def deactivate_advisor(session: Session, admin: Advisor, advisor: Advisor, heir: Advisor | None, reason: str = "") -> int:
+    """Switch a user off; their contacts (archived ones too) go to `heir` with notes.
+    Returns how many contacts moved."""
+    if admin.role != Role.ADMIN:
+        raise NotAllowed("Деактивировать пользователей может только администратор.")
+    errors = {}
+    if advisor.is_house:
+        errors["advisor"] = "Дежурного советника нельзя деактивировать: на нём держатся ничьи контакты"
+    elif advisor.id == admin.id:
+        errors["advisor"] = "Нельзя деактивировать самого себя"
+    owns = session.scalar(select(func.count(Contact.id)).where(Contact.owner_id == advisor.id)) or 0
+    if owns and heir is None:
+        errors["heir"] = "Выберите, кому перейдут контакты"
+    elif heir is not None and heir.id == advisor.id:
+        errors["heir"] = "Контакты должны перейти другому советнику"
+    elif heir is not None and (not heir.active or heir.role != Role.ADVISOR):
+        errors["heir"] = "Наследник должен быть действующим советником"
+    if errors:
+        raise ContactError(errors)
+    moved = 0
+    if owns:
+        text = f"{advisor.name} деактивирован(а)" + (f" — {' '.join(reason.split())}" if reason.strip() else "")
+        moved = transfer_contacts(session, admin, select(Contact.id).where(Contact.owner_id == advisor.id), heir, text)
+    session.execute(update(Advisor).where(Advisor.id == advisor.id).values(active=False))
+    session.expire_all()
+    return moved
+
+
+def bulk_selection(*, owner_id: int | None = None, tag_id: int | None = None, not_worked_days: int | None = None,
+                   now: datetime | None = None) -> Select:
+    """SELECT of the live contacts the admin's bulk-transfer filter names (ids only)."""
+    query = select(Contact.id).where(Contact.archived_at.is_(None))
+    if owner_id:
+        query = query.where(Contact.owner_id == owner_id)
+    if tag_id:
+        query = query.where(exists().where(contact_tags.c.contact_id == Contact.id, contact_tags.c.tag_id == tag_id))
+    if not_worked_days:
+        query = query.where(not_worked_condition(not_worked_days, now or utcnow()))
+    return query
+
+
+def count_selection(session: Session, ids: Select) -> int:
+    return session.scalar(select(func.count()).select_from(ids.subquery())) or 0

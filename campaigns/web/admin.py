@@ -1,0 +1,153 @@
+"""Administration: users (create, deactivate with an heir) and moving contacts between owners."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from wtforms import IntegerField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional
+
+from .. import contacts
+from ..contact_fields import FieldError, normalize_email, normalize_phone
+from ..db import db
+from ..models import Advisor, Contact, Role, Tag
+from .auth import hash_password, roles_required
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+NAV = [
+    ("admin.users", "Пользователи", ("admin",), 80),
+    ("admin.transfer", "Передача контактов", ("admin",), 81),
+]
+
+ROLE_LABELS = {Role.ADVISOR: "советник", Role.MARKETING: "маркетинг", Role.ADMIN: "администратор"}
+MIN_PASSWORD = 10
+
+
+class UserForm(FlaskForm):
+    email = StringField("Эл. почта", validators=[DataRequired("Введите адрес эл. почты")])
+    name = StringField("Имя и фамилия",
+                       validators=[DataRequired("Введите имя"), Length(max=200, message="Не длиннее 200 символов")])
+    role = SelectField("Роль", choices=[SelectChoice(r.value, ROLE_LABELS[r]) for r in Role])
+    phone = StringField("Телефон")
+    password = PasswordField("Пароль", validators=[DataRequired("Задайте пароль"),
+                                                   Length(min=MIN_PASSWORD, message=f"Не короче {MIN_PASSWORD} символов")])
+
+
+class DeactivateForm(FlaskForm):
+    heir_id = SelectField("Кому перейдут контакты", coerce=int, validate_choice=False)
+    reason = StringField("Причина")
+
+
+class TransferForm(FlaskForm):
+    owner = IntegerField(validators=[Optional()])
+    tag = IntegerField(validators=[Optional()])
+    days = IntegerField(validators=[Optional()])
+    expected = IntegerField(validators=[Optional()])
+    new_owner_id = SelectField("Новый владелец", coerce=int, validate_choice=False)
+    reason = StringField("Причина")
+
+
+def _admin() -> Advisor:
+    return current_user._get_current_object()
+
+
+def _heir_choices(exclude_id: int | None = None) -> list[SelectChoice]:
+    return [SelectChoice(a.id, a.name + (" (дежурный советник)" if a.is_house else ""))
+            for a in contacts.assignable_owners(db.session) if a.id != exclude_id]
+
+
+@bp.get("/users")
+@roles_required(Role.ADMIN)
+def users():
+    counts = dict(db.session.execute(
+        select(Contact.owner_id, func.count(Contact.id)).where(Contact.archived_at.is_(None)).group_by(Contact.owner_id)
+    ).all())
+    people = db.session.scalars(select(Advisor).order_by(Advisor.active.desc(), Advisor.role, Advisor.name)).all()
+    return render_template("admin/users.html", people=people, counts=counts, role_labels=ROLE_LABELS)
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def new_user():
+    form = UserForm()
+    if form.validate_on_submit():
+        try:
+            email = normalize_email(form.email.data)
+        except FieldError as exc:
+            form.email.errors.append(str(exc))
+            email = None
+        try:
+            phone = normalize_phone(form.phone.data)
+        except FieldError as exc:
+            form.phone.errors.append(str(exc))
+        if email and db.session.scalar(select(Advisor.id).where(func.lower(Advisor.email) == email)):
+            form.email.errors.append("Пользователь с этим адресом уже есть")
+        if not (form.email.errors or form.phone.errors):
+            user = Advisor(email=email, name=" ".join(form.name.data.split()), role=Role(form.role.data), phone=phone,
+                           password_hash=hash_password(form.password.data), signature=f"С уважением,\n{form.name.data.strip()}")
+            db.session.add(user)
+            db.session.commit()
+            flash(f"Пользователь {user.name} создан.", "success")
+            return redirect(url_for(".users"))
+    return render_template("admin/user_form.html", form=form)
+
+
+@bp.route("/users/<int:user_id>/deactivate", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def deactivate(user_id: int):
+    person = db.session.get(Advisor, user_id)
+    if person is None:
+        abort(404)
+    form = DeactivateForm()
+    form.heir_id.choices = _heir_choices(exclude_id=person.id)
+    owned = db.session.scalar(select(func.count(Contact.id)).where(Contact.owner_id == person.id)) or 0
+    if form.validate_on_submit():
+        heir = db.session.get(Advisor, form.heir_id.data) if form.heir_id.data else None
+        try:
+            moved = contacts.deactivate_advisor(db.session, _admin(), person, heir, form.reason.data or "")
+        except contacts.ContactError as exc:
+            db.session.rollback()
+            for name, message in exc.errors.items():
+                (form.heir_id.errors.append(message) if name == "heir" else flash(message, "error"))
+        else:
+            db.session.commit()
+            flash(f"{person.name} деактивирован(а)" + (f"; контакты ({moved}) переданы: {heir.name}." if moved else "."),
+                  "success")
+            return redirect(url_for(".users"))
+    return render_template("admin/deactivate.html", form=form, person=person, owned=owned)
+
+
+def _selection(form: TransferForm):
+    return contacts.bulk_selection(owner_id=form.owner.data, tag_id=form.tag.data, not_worked_days=form.days.data)
+
+
+@bp.route("/transfer", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def transfer():
+    # GET: the filter from the query string; POST: the same filter from hidden fields.
+    form = TransferForm(formdata=request.form if request.method == "POST" else request.args, meta={"csrf": True})
+    form.new_owner_id.choices = _heir_choices()
+    count = contacts.count_selection(db.session, _selection(form))
+    if request.method == "POST" and form.validate():
+        new_owner = db.session.get(Advisor, form.new_owner_id.data or 0)
+        if new_owner is None:
+            form.new_owner_id.errors.append("Выберите нового владельца")
+        elif form.expected.data is not None and form.expected.data != count:
+            flash(f"Пока вы выбирали, список изменился: теперь {count}. Проверьте и передайте ещё раз.", "error")
+        else:
+            try:
+                moved = contacts.transfer_contacts(db.session, _admin(), _selection(form), new_owner, form.reason.data)
+            except contacts.ContactError as exc:
+                db.session.rollback()
+                for name, message in exc.errors.items():
+                    getattr(form, "new_owner_id" if name == "new_owner" else name).errors.append(message)
+            else:
+                db.session.commit()
+                flash(f"Передано контактов: {moved} → {new_owner.name}.", "success")
+                return redirect(url_for(".transfer", owner=form.owner.data or "", tag=form.tag.data or "",
+                                        days=form.days.data or ""))
+    owners = db.session.scalars(select(Advisor).where(Advisor.role == Role.ADVISOR).order_by(Advisor.name)).all()
+    tags = db.session.scalars(select(Tag).order_by(Tag.name)).all()
+    return render_template("admin/transfer.html", form=form, count=count, owners=owners, tags=tags)

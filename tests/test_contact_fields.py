@@ -1,0 +1,102 @@
+"""Normalising e-mail, phone and company names (pure functions)."""
+from __future__ import annotations
+
+import pytest
+
+from campaigns.contact_fields import (
+    FieldError,
+    company_key,
+    company_name_key,
+    key_names,
+    normalize_email,
+    normalize_phone,
+    split_company,
+)
+
+
+def test_it_normalizes_an_email_to_one_spelling():
+    assert normalize_email("  Ivan.Petrov@Example.COM ") == "ivan.petrov@example.com"
+    assert normalize_email("mailto:oleg@faubeha.ru") == "oleg@faubeha.ru"
+
+
+def test_it_accepts_idn_domains():
+    assert normalize_email("иван@почта.рф") == "иван@почта.рф"
+    assert normalize_email("ivan@xn--80a1acny.xn--p1ai") == "ivan@почта.рф"
+
+
+def test_it_treats_an_empty_email_as_none():
+    assert normalize_email("") is None
+    assert normalize_email("   ") is None
+    assert normalize_email(None) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        ("ivan.example.com", "нет знака @"),
+        ("ivan@", "неверный домен"),
+        ("a@x.ru, b@y.ru", "не один адрес"),
+    ],
+)
+def test_it_explains_a_bad_email_in_russian(raw, words):
+    with pytest.raises(FieldError) as error:
+        normalize_email(raw)
+    assert error.value.field == "email"
+    assert words in str(error.value)
+    assert raw in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["8 (916) 123-45-67", "+7 916 123 45 67", "9161234567", "+7(916)1234567 доб. 12"],
+)
+def test_it_normalizes_russian_phones_to_e164(raw):
+    assert normalize_phone(raw) == "+79161234567"
+
+
+def test_it_keeps_foreign_phones():
+    assert normalize_phone("+44 20 7946 0958") == "+442079460958"
+
+
+def test_it_rejects_a_phone_that_is_not_a_number():
+    for raw in ("123", "звонить секретарю"):
+        with pytest.raises(FieldError) as error:
+            normalize_phone(raw)
+        assert error.value.field == "phone"
+        assert "телефон" in str(error.value)
+    assert normalize_phone("") is None
+
+
+def test_it_splits_the_alias_in_brackets():
+    assert split_company("Тойота (Toyota)") == ("Тойота", "Toyota")
+    assert split_company("  ГК Рики   (Смешарики) ") == ("ГК Рики", "Смешарики")
+    assert split_company("ООО «Ромашка»") == ("ООО «Ромашка»", "")
+    assert split_company("(Смешарики)") == ("(Смешарики)", "")
+    assert split_company("") == ("", "")
+
+
+def test_it_gives_cyrillic_and_latin_spellings_one_key():
+    assert company_name_key("Тойота") == company_name_key("Toyota")
+    assert company_name_key("Яндекс") == company_name_key("Yandex LLC")
+    assert company_name_key("Кока-Кола") == company_name_key("Coca-Cola")
+    assert company_name_key("Лукойл") == company_name_key("LUKOIL")
+
+
+def test_it_drops_legal_forms_case_and_quotes():
+    assert company_name_key("Силовые машины") == company_name_key("Силовые Машины ПАО")
+    assert company_name_key("ООО «Ромашка»") == company_name_key('Общество с ограниченной ответственностью "Ромашка"')
+    assert company_name_key("ГК Рики") == company_name_key("Рики")
+
+
+def test_it_keeps_both_names_in_the_key():
+    key = company_key(*split_company("ГК Рики (Смешарики)"))
+    assert key_names(key) == [company_name_key("Рики"), company_name_key("Смешарики")]
+    assert key.startswith("|") and key.endswith("|")
+    assert key_names(company_key("Тойота", "Toyota")) == [company_name_key("Toyota")]
+    assert company_key("", "") == ""
+
+
+def test_it_fits_the_key_into_the_column():
+    key = company_key("Очень длинное название " * 30, "Alias " * 30)
+    assert len(key) <= 300
+    assert key.endswith("|")

@@ -1,0 +1,113 @@
+"""Duplicate search: e-mail, phone, company name or alias across spellings; who owns the match."""
+from __future__ import annotations
+
+from campaigns.contact_fields import company_key, split_company
+from campaigns.duplicates import DuplicateIndex, find_matches, query_names
+
+
+def _company(factory, owner, raw, **kw):
+    company, alias = split_company(raw)
+    return factory.contact(owner=owner, company=company, company_alias=alias, company_key=company_key(company, alias), **kw)
+
+
+def test_it_finds_toyota_written_in_cyrillic(factory, session):
+    owner = factory.advisor(name="Анна Смирнова")
+    toyota = _company(factory, owner, "Toyota")
+    [match] = find_matches(session, company="Тойота")
+    assert match.contact_id == toyota.id
+    assert match.owner_name == "Анна Смирнова"
+    assert match.reason == "company"
+    assert "Toyota" in match.detail
+
+
+def test_it_ignores_legal_form_and_case(factory, session):
+    machines = _company(factory, None, "Силовые Машины ПАО")
+    assert [m.contact_id for m in find_matches(session, company="Силовые машины")] == [machines.id]
+
+
+def test_it_finds_a_company_by_either_name(factory, session):
+    riki = _company(factory, None, "ГК Рики (Смешарики)")
+    assert [m.contact_id for m in find_matches(session, company="Смешарики")] == [riki.id]
+    assert [m.contact_id for m in find_matches(session, company="Рики")] == [riki.id]
+    assert [m.contact_id for m in find_matches(session, company="Рики (Smeshariki)")] == [riki.id]
+
+
+def test_it_forgives_a_small_typo(factory, session):
+    machines = _company(factory, None, "Силовые машины")
+    [match] = find_matches(session, company="Силовые махины")
+    assert match.contact_id == machines.id
+    assert 0.85 <= match.score < 1
+    assert "похожая компания" in match.detail
+
+
+def test_it_does_not_confuse_different_companies(factory, session):
+    _company(factory, None, "Газпром нефть")
+    _company(factory, None, "МТС")
+    _company(factory, None, "ГК Рики (Смешарики)")
+    assert find_matches(session, company="Газпром") == []
+    assert find_matches(session, company="МТК") == []
+    assert find_matches(session, company="Шарики") == []
+
+
+def test_it_finds_the_same_email_and_phone_in_any_spelling(factory, session):
+    owner = factory.advisor(name="Пётр Иванов")
+    contact = factory.contact(owner=owner, email="oleg@faubeha.ru", phone="+79161234567")
+    [by_email] = find_matches(session, email="  OLEG@Faubeha.RU")
+    [by_phone] = find_matches(session, phone="8 (916) 123-45-67")
+    assert (by_email.contact_id, by_email.reason, by_email.owner_id) == (contact.id, "email", owner.id)
+    assert (by_phone.contact_id, by_phone.reason, by_phone.owner_name) == (contact.id, "phone", "Пётр Иванов")
+
+
+def test_it_reports_each_contact_once_with_its_strongest_reason(factory, session):
+    contact = _company(factory, None, "Тойота", email="ivan@toyota.ru")
+    other = _company(factory, None, "Toyota Motor")
+    toyota_too = _company(factory, None, "Toyota")
+    matches = find_matches(session, email="ivan@toyota.ru", company="Toyota")
+    assert [(m.contact_id, m.reason) for m in matches] == [(contact.id, "email"), (toyota_too.id, "company")]
+    assert other.id not in [m.contact_id for m in matches]
+
+
+def test_it_leaves_out_the_contact_being_edited(factory, session):
+    contact = factory.contact(email="oleg@faubeha.ru")
+    assert find_matches(session, email="oleg@faubeha.ru", exclude_id=contact.id) == []
+
+
+def test_it_ignores_invalid_input(factory, session):
+    factory.contact(email="oleg@faubeha.ru")
+    assert find_matches(session, email="not an address", phone="123", company="") == []
+
+
+def test_it_finds_contacts_saved_without_a_key(factory, session):
+    contact = factory.contact(company="Тойота", company_alias="")
+    assert [m.contact_id for m in find_matches(session, company="Toyota")] == [contact.id]
+
+
+def test_it_marks_archived_matches(factory, session):
+    from campaigns.db import utcnow
+
+    _company(factory, None, "Тойота", archived_at=utcnow())
+    [match] = find_matches(session, company="Toyota")
+    assert "в архиве" in match.detail
+
+
+def test_the_index_finds_what_find_matches_finds(factory, session):
+    owner = factory.advisor(name="Анна Смирнова")
+    riki = _company(factory, owner, "ГК Рики (Смешарики)", email="info@riki.ru", phone="+74951234567")
+    index = DuplicateIndex.load(session)
+    for kwargs in (
+        {"names": query_names("Смешарики")},
+        {"names": query_names("Смешарики ООО")},
+        {"names": query_names("Smeshariky")},
+        {"email": "info@riki.ru"},
+        {"phone": "+74951234567"},
+    ):
+        [hit] = index.lookup(**kwargs)
+        assert hit.as_match().contact_id == riki.id
+        assert hit.as_match().owner_name == "Анна Смирнова"
+    assert index.lookup(names=query_names("Шарики"), email="other@riki.ru") == []
+
+
+def test_it_keeps_numbered_companies_apart(factory, session):
+    _company(factory, None, "Мостострой-6")
+    assert find_matches(session, company="Мостострой-8") == []
+    assert len(find_matches(session, company="Мостострой 6")) == 1
