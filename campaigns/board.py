@@ -1,0 +1,136 @@
+"""The readiness board: for the coming mailings, who gets what, how many, and is the offer ready.
+
+One aggregate query counts the audience of every upcoming tag grouped by owner and name
+pair; the greeting check then runs once per distinct (first name, middle name), not per
+contact. Marketing reads it to know how many catalogs to prepare; advisors' load shows
+how many working days each mailing spreads over under the per-advisor daily cap.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import and_, exists, func, select
+
+from . import calendar
+from .greeting import greeting_is_fallback
+from .models import Advisor, Contact, Offer, OfferStatus, Suppression, Tag, contact_tags
+
+__all__ = ["AdvisorLoad", "BoardRow", "audience_conditions", "occurrence_year", "readiness_board"]
+
+
+@dataclass(frozen=True)
+class AdvisorLoad:
+    advisor_id: int
+    name: str
+    mails: int
+    daily_cap: int
+
+    @property
+    def per_day(self) -> int:
+        return min(self.mails, self.daily_cap)
+
+    @property
+    def working_days(self) -> int:
+        return math.ceil(self.mails / self.daily_cap) if self.mails else 0
+
+
+@dataclass
+class BoardRow:
+    tag: Tag
+    send_on: date
+    year: int  # the occurrence year: the offer's year
+    days_to_go: int
+    offer: Offer | None
+    audience: int = 0
+    fallback: int = 0
+    advisors: list[AdvisorLoad] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        """"ready", "draft" or "missing" (no offer written yet)."""
+        return "missing" if self.offer is None else str(self.offer.status)
+
+    @property
+    def ready(self) -> bool:
+        return self.offer is not None and self.offer.status == OfferStatus.READY
+
+
+def audience_conditions():
+    """Who receives a tag's mailing: live, subscribed, not suppressed, with an address."""
+    return and_(
+        Contact.archived_at.is_(None),
+        Contact.unsubscribed_at.is_(None),
+        Contact.email.is_not(None),
+        Contact.email != "",
+        ~exists().where(Suppression.email == Contact.email),
+    )
+
+
+def occurrence_year(tag, send_on: date) -> int:
+    """The year whose occurrence ``send_on`` belongs to (a long lead can cross New Year)."""
+    for year in (send_on.year, send_on.year + 1):
+        if calendar.send_date(tag.rule, tag.lead_days, year) == send_on:
+            return year
+    return send_on.year
+
+
+def readiness_board(session, settings, today: date, days: int = 90, start: date | None = None) -> list[BoardRow]:
+    """Mailings from ``start`` (default ``today``) for ``days`` days; days_to_go counts from ``today``."""
+    tags = session.scalars(select(Tag).order_by(Tag.name)).all()
+    rows = [
+        BoardRow(tag=tag, send_on=send_on, year=occurrence_year(tag, send_on), days_to_go=(send_on - today).days, offer=None)
+        for tag, send_on in calendar.upcoming(tags, start or today, days)
+    ]
+    if not rows:
+        return rows
+    tag_ids = {row.tag.id for row in rows}
+    years = {row.year for row in rows}
+    offers = {
+        (offer.tag_id, offer.year): offer
+        for offer in session.scalars(select(Offer).where(Offer.tag_id.in_(tag_ids), Offer.year.in_(years)))
+    }
+
+    counts = session.execute(
+        select(contact_tags.c.tag_id, Contact.owner_id, Advisor.active, Contact.first_name, Contact.middle_name,
+               func.count().label("n"))
+        .select_from(contact_tags)
+        .join(Contact, Contact.id == contact_tags.c.contact_id)
+        .join(Advisor, Advisor.id == Contact.owner_id)
+        .where(contact_tags.c.tag_id.in_(tag_ids), audience_conditions())
+        .group_by(contact_tags.c.tag_id, Contact.owner_id, Advisor.active, Contact.first_name, Contact.middle_name)
+    ).all()
+
+    house = session.scalar(select(Advisor).where(Advisor.is_house.is_(True)))
+    fallback_cache: dict[tuple[str, str], bool] = {}
+    audience: dict[int, int] = {}
+    fallback: dict[int, int] = {}
+    per_advisor: dict[int, dict[int, int]] = {}
+    for tag_id, owner_id, active, first_name, middle_name, n in counts:
+        # Mail goes out in the owner's name, or the house advisor's when the owner has left.
+        sender_id = owner_id if active or house is None else house.id
+        audience[tag_id] = audience.get(tag_id, 0) + n
+        pair = (first_name or "", middle_name or "")
+        if pair not in fallback_cache:
+            fallback_cache[pair] = greeting_is_fallback(*pair)
+        if fallback_cache[pair]:
+            fallback[tag_id] = fallback.get(tag_id, 0) + n
+        loads = per_advisor.setdefault(tag_id, {})
+        loads[sender_id] = loads.get(sender_id, 0) + n
+
+    sender_ids = {sender for loads in per_advisor.values() for sender in loads}
+    advisors = {a.id: a for a in session.scalars(select(Advisor).where(Advisor.id.in_(sender_ids)))} if sender_ids else {}
+    for row in rows:
+        row.offer = offers.get((row.tag.id, row.year))
+        row.audience = audience.get(row.tag.id, 0)
+        row.fallback = fallback.get(row.tag.id, 0)
+        row.advisors = sorted(
+            (
+                AdvisorLoad(advisor_id=advisor_id, name=advisors[advisor_id].name, mails=mails,
+                            daily_cap=advisors[advisor_id].daily_cap or settings.daily_cap)
+                for advisor_id, mails in per_advisor.get(row.tag.id, {}).items()
+            ),
+            key=lambda load: (-load.mails, load.name),
+        )
+    return rows

@@ -1,0 +1,543 @@
+"""Offers: marketing's yearly letter per tag — sandboxed templates, the lint, draft → ready.
+
+Marketing writes the subject and the body as Jinja2 templates. They are user input that runs
+on our server for every recipient, so they are compiled in Jinja2's immutable sandbox with
+StrictUndefined, with the globals reduced to ``range``, and checked *before* anything runs:
+any reach for Python internals (an attribute or key starting with ``_``, ``|attr('_…')``,
+``import``/``include``/``extends``) is refused with a Russian message. The sandbox itself
+stays in place as the second line of defence for whatever the static check cannot see.
+
+The body is plain text (autoescape off); compose derives the HTML part from it.
+"""
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError, nodes
+from jinja2.exceptions import SecurityError
+from jinja2.meta import find_undeclared_variables
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from . import calendar
+from .models import Advisor, Link, Offer, OfferStatus, Role, Tag
+
+__all__ = [
+    "CATALOG_MAX_BYTES",
+    "CatalogError",
+    "catalog_file",
+    "catalog_url",
+    "save_catalog",
+    "MAX_SUBJECT_LENGTH",
+    "check_template",
+    "VARIABLES",
+    "OfferTemplateError",
+    "lint_offer",
+    "mark_draft",
+    "mark_ready",
+    "notify_offer_late",
+    "offer_for",
+    "offer_send_date",
+    "offers_not_ready_on",
+    "render_offer",
+    "sample_variables",
+    "url_problem",
+]
+
+# RFC 5322 recommends lines of at most 78 characters; longer subjects are cut by mail apps.
+MAX_SUBJECT_LENGTH = 78
+_MAX_OUTPUT = 200_000  # characters of rendered body: a letter, not a book
+_MAX_REPEAT = 10_000  # "x" * n and friends
+
+VARIABLES: dict[str, str] = {
+    "greeting": "Обращение: «Здравствуйте, Олег!», «Здравствуйте, Василий Иванович!» "
+                "или «Здравствуйте!!», если имя в карточке не распознано",
+    "contact.first_name": "Имя контакта, как записано в карточке",
+    "contact.middle_name": "Отчество контакта",
+    "contact.last_name": "Фамилия контакта",
+    "contact.position": "Должность контакта",
+    "company": "Компания контакта",
+    "advisor.name": "Имя советника, от которого уходит письмо",
+    "advisor.email": "Эл. почта советника",
+    "advisor.phone": "Телефон советника",
+    "advisor.signature": "Подпись советника (несколько строк)",
+    "links.<имя>": "Отслеживаемая ссылка из списка ссылок предложения, например {{ links.discount }}",
+    "catalog": "Отслеживаемая ссылка на загруженный каталог (PDF); пусто, если каталог не загружен",
+    "unsubscribe_url": "Ссылка для отписки — обязательна в каждом письме",
+    "tag.name": "Название тега, например «Строители»",
+    "tag.kind": "Вид тега: industry (отрасль), holiday (праздник) или month (месяц закупки)",
+    "year": "Год предложения",
+}
+
+# Top-level name -> allowed attributes (None: any, checked elsewhere — the offer's link names).
+_MEMBERS: dict[str, frozenset[str] | None] = {}
+for _key in VARIABLES:
+    _top, _, _attr = _key.partition(".")
+    if _top == "links":
+        _MEMBERS[_top] = None
+    elif _attr:
+        _MEMBERS[_top] = (_MEMBERS.get(_top) or frozenset()) | {_attr}
+    else:
+        _MEMBERS.setdefault(_top, frozenset())
+_ALLOWED_GLOBALS = frozenset({"range"})
+
+_RAW_URL = re.compile(r"(?i)\b(?:https?://|www\.)[^\s<>\"'«»]+")
+
+
+class OfferTemplateError(Exception):
+    """A template cannot be used; ``str(error)`` is a Russian sentence for marketing."""
+
+
+class _OfferEnvironment(ImmutableSandboxedEnvironment):
+    """The sandbox, plus limits on operators that can blow up memory ("x" * 10**9)."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context, operator, left, right):
+        if operator == "**" and isinstance(right, int | float) and abs(right) > 100:
+            raise OfferTemplateError("слишком большая степень числа")
+        if operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                if isinstance(seq, str | list | tuple) and isinstance(n, int) and n * max(len(seq), 1) > _MAX_REPEAT:
+                    raise OfferTemplateError("слишком длинное повторение строки")
+        return super().call_binop(context, operator, left, right)
+
+
+def _environment() -> _OfferEnvironment:
+    env = _OfferEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env.globals = {name: value for name, value in env.globals.items() if name in _ALLOWED_GLOBALS}
+    return env
+
+
+_ENV = _environment()
+
+
+# ------------------------------------------------------------------ static checks
+
+
+@dataclass(frozen=True)
+class _Analysis:
+    names: frozenset[str]  # undeclared top-level names the template reads
+    members: frozenset[tuple[str, str]]  # (name, attribute) pairs read as name.attr / name["attr"]
+    text: str  # the literal text outside {{ }} / {% %}
+
+
+def _unsafe(name: object) -> bool:
+    return isinstance(name, str) and name.startswith("_")
+
+
+def _refuse(what: str) -> OfferTemplateError:
+    return OfferTemplateError(
+        f"Шаблон обращается к внутренностям Python ({what}) — это запрещено. "
+        "Используйте только переменные из списка."
+    )
+
+
+@lru_cache(maxsize=512)
+def _analyse(source: str) -> _Analysis:
+    """Parse and statically vet one template; raise OfferTemplateError if it is unusable."""
+    try:
+        tree = _ENV.parse(source)
+    except TemplateSyntaxError as exc:
+        raise OfferTemplateError(f"Ошибка в шаблоне, строка {exc.lineno}: {exc.message}") from None
+    members: set[tuple[str, str]] = set()
+    text: list[str] = []
+    for node in tree.find_all(nodes.Node):
+        if isinstance(node, nodes.Getattr):
+            if _unsafe(node.attr):
+                raise _refuse(f"«.{node.attr}»")
+            if isinstance(node.node, nodes.Name):
+                members.add((node.node.name, node.attr))
+        elif isinstance(node, nodes.Getitem):
+            key = node.arg.value if isinstance(node.arg, nodes.Const) else None
+            if _unsafe(key):
+                raise _refuse(f"«[{key!r}]»")
+            if isinstance(node.node, nodes.Name) and isinstance(key, str):
+                members.add((node.node.name, key))
+        elif isinstance(node, nodes.Filter | nodes.Test):
+            if node.name in ("attr", "map", "selectattr", "rejectattr", "sort", "groupby", "sum", "unique"):
+                for arg in [*node.args, *(kw.value for kw in node.kwargs)]:
+                    if isinstance(arg, nodes.Const) and _unsafe(arg.value):
+                        raise _refuse(f"«{arg.value}»")
+        elif isinstance(node, nodes.Import | nodes.FromImport | nodes.Include | nodes.Extends):
+            raise OfferTemplateError("В шаблоне письма нельзя подключать другие шаблоны (import, include, extends).")
+        elif isinstance(node, nodes.Name) and _unsafe(node.name):
+            raise _refuse(f"«{node.name}»")
+        elif isinstance(node, nodes.TemplateData):
+            text.append(node.data)
+    names = frozenset(find_undeclared_variables(tree))
+    return _Analysis(names=names, members=frozenset(members), text="\n".join(text))
+
+
+def check_template(source: str) -> str | None:
+    """Why ``source`` cannot be used at all (syntax, reach for internals), or None.
+
+    Unknown variables are not reported here (a draft may be unfinished); the lint reports them.
+    """
+    try:
+        _analyse(source or "")
+    except OfferTemplateError as exc:
+        return str(exc)
+    return None
+
+
+@lru_cache(maxsize=512)
+def _compiled(source: str):
+    _analyse(source)  # refuse before compiling anything that reaches for internals
+    return _ENV.from_string(source)
+
+
+def _unknown_variables(analysis: _Analysis, link_names: Iterable[str]) -> list[str]:
+    link_names = set(link_names)
+    unknown = sorted(name for name in analysis.names if name not in _MEMBERS and name not in _ALLOWED_GLOBALS)
+    for name, attr in sorted(analysis.members):
+        if name not in _MEMBERS or name not in analysis.names:
+            continue  # unknown already, or a template-local variable
+        allowed = link_names if _MEMBERS[name] is None else _MEMBERS[name]
+        if attr not in allowed:
+            unknown.append(f"{name}.{attr}")
+    return unknown
+
+
+def _unknown_message(names: list[str]) -> str:
+    listed = ", ".join(f"«{n}»" for n in names)
+    word = "Неизвестная переменная" if len(names) == 1 else "Неизвестные переменные"
+    return f"{word}: {listed}. Доступные переменные перечислены рядом с редактором."
+
+
+# ------------------------------------------------------------------------ render
+
+
+_UNDEFINED_NAME = re.compile(r"'([^']+)' is undefined|has no attribute '([^']+)'")
+
+
+def _render(source: str, variables: dict, what: str) -> str:
+    try:
+        template = _compiled(source)
+    except OfferTemplateError as exc:
+        raise OfferTemplateError(f"{what}: {exc}") from None
+    missing = sorted(_analyse(source).names - variables.keys() - _ALLOWED_GLOBALS)
+    if missing:
+        raise OfferTemplateError(f"{what}: {_unknown_message(missing)}")
+    try:
+        out = template.render(variables)
+    except OfferTemplateError as exc:
+        raise OfferTemplateError(f"{what}: {exc}") from None
+    except SecurityError:
+        raise OfferTemplateError(f"{what}: {_refuse('запрещённое действие')}") from None
+    except UndefinedError as exc:
+        match = _UNDEFINED_NAME.search(exc.message or "")
+        name = next((g for g in match.groups() if g), "?") if match else "?"
+        raise OfferTemplateError(f"{what}: {_unknown_message([name])}") from None
+    except TemplateError as exc:
+        raise OfferTemplateError(f"{what}: ошибка шаблона ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 — user code: division by zero, bad types…; say what happened
+        raise OfferTemplateError(f"{what}: шаблон не выполняется ({type(exc).__name__}: {exc})") from None
+    if len(out) > _MAX_OUTPUT:
+        raise OfferTemplateError(f"{what}: письмо получается слишком длинным ({len(out)} знаков)")
+    return out
+
+
+def render_offer(offer, variables: dict) -> tuple[str, str]:
+    """(subject, plain-text body) of ``offer`` for one recipient's ``variables``.
+
+    Raises OfferTemplateError (Russian message) when a template is broken, reaches for
+    Python internals or names a variable that ``variables`` does not have.
+    """
+    subject = " ".join(_render(offer.subject or "", variables, "Тема").split())
+    body = _render(offer.body or "", variables, "Текст").replace("\r\n", "\n")
+    return subject, body
+
+
+def sample_variables(offer, *, catalog_url: str | None = "https://example.com/c/catalog") -> dict:
+    """Stand-in values in the shape compose passes; the lint renders with these."""
+    links = {link.name: f"https://example.com/c/{link.name}" for link in getattr(offer, "links", [])
+             if not getattr(link, "is_trap", False)}
+    tag = getattr(offer, "tag", None)
+    return {
+        "greeting": "Здравствуйте, Василий Иванович!",
+        "contact": {"first_name": "Василий", "middle_name": "Иванович", "last_name": "Кондрашов", "position": "Директор"},
+        "company": "Тойота",
+        "advisor": {"name": "Анна Смирнова", "email": "anna@example.com", "phone": "+7 495 000-00-00",
+                    "signature": "С уважением,\nАнна Смирнова"},
+        "links": links,
+        "catalog": catalog_url if getattr(offer, "catalog_path", None) else None,
+        "unsubscribe_url": "https://example.com/u/unsubscribe",
+        "tag": {"name": getattr(tag, "name", "Строители"), "kind": str(getattr(tag, "kind", "industry"))},
+        "year": getattr(offer, "year", None) or date.today().year,
+    }
+
+
+# -------------------------------------------------------------------------- lint
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` is not a usable http(s) link, or None. Syntax only: there is no network here."""
+    url = (url or "").strip()
+    if not url:
+        return "адрес ссылки пуст"
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        return "в адресе есть пробелы или управляющие символы"
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        return "адрес должен начинаться с http:// или https://"
+    try:
+        host = parts.hostname
+        parts.port  # noqa: B018 — raises ValueError on a bad port
+    except ValueError:
+        return "неверный номер порта"
+    if not host:
+        return "в адресе нет имени сайта"
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return f"неверное имя сайта «{host}»"
+    labels = ascii_host.rstrip(".").split(".")
+    if host not in ("localhost",) and not re.fullmatch(r"[0-9.]+|\[?[0-9a-f:]+\]?", host) and (
+        len(labels) < 2 or not all(re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", label) for label in labels)
+    ):
+        return f"неверное имя сайта «{host}»"
+    return None
+
+
+def _template_problems(source: str, what: str, link_names: list[str]) -> tuple[list[str], _Analysis | None]:
+    try:
+        analysis = _analyse(source)
+    except OfferTemplateError as exc:
+        return [f"{what}: {exc}"], None
+    unknown = _unknown_variables(analysis, link_names)
+    return ([f"{what}: {_unknown_message(unknown)}"] if unknown else []), analysis
+
+
+def lint_offer(offer) -> list[str]:
+    """Everything that stops ``offer`` from going out, in Russian; empty = it may become ready."""
+    problems: list[str] = []
+    # Trap links are the tracker's hidden ones: not marketing's to write, never in the text.
+    links = [link for link in getattr(offer, "links", []) or [] if not getattr(link, "is_trap", False)]
+    link_names = [link.name for link in links]
+    subject, body = offer.subject or "", offer.body or ""
+
+    if not subject.strip():
+        problems.append("Тема письма пуста.")
+    if not body.strip():
+        problems.append("Текст письма пуст: в письме не будет текстовой части.")
+
+    subject_problems, subject_analysis = _template_problems(subject, "Тема", link_names)
+    body_problems, body_analysis = _template_problems(body, "Текст", link_names)
+    problems += subject_problems + body_problems
+
+    if body.strip() and body_analysis is not None and "unsubscribe_url" not in body_analysis.names:
+        problems.append("В тексте нет строки об отписке: вставьте ссылку {{ unsubscribe_url }}.")
+    if body_analysis is not None and "catalog" in body_analysis.names and not getattr(offer, "catalog_path", None):
+        problems.append("В тексте есть {{ catalog }}, но файл каталога не загружен.")
+
+    for analysis, what in ((subject_analysis, "Тема"), (body_analysis, "Текст")):
+        if analysis is None:
+            continue
+        for raw in dict.fromkeys(_RAW_URL.findall(analysis.text)):
+            problems.append(
+                f"{what}: ссылка «{raw}» вписана прямо в текст — переходы по ней не отслеживаются. "
+                "Добавьте её в список ссылок и вставьте {{ links.имя }}."
+            )
+
+    for link in links:
+        why = url_problem(link.url)
+        if why:
+            problems.append(f"Ссылка «{link.name}»: {why}.")
+
+    if not problems:
+        # The last word: it must actually render for a typical recipient.
+        try:
+            rendered_subject, rendered_body = render_offer(offer, sample_variables(offer))
+        except OfferTemplateError as exc:
+            problems.append(str(exc))
+        else:
+            if len(rendered_subject) > MAX_SUBJECT_LENGTH:
+                problems.append(
+                    f"Тема длиннее {MAX_SUBJECT_LENGTH} знаков ({len(rendered_subject)}): почтовые программы её обрежут."
+                )
+            if not rendered_body.strip():
+                problems.append("Текст письма пуст: в письме не будет текстовой части.")
+    elif len(subject) > MAX_SUBJECT_LENGTH and "{" not in subject:
+        problems.append(f"Тема длиннее {MAX_SUBJECT_LENGTH} знаков ({len(subject)}): почтовые программы её обрежут.")
+    return problems
+
+
+# ------------------------------------------------------------------------ states
+
+
+def mark_ready(offer, now: datetime | None = None) -> list[str]:
+    """draft → ready, only when the lint is clean. Returns the lint problems (empty = done)."""
+    problems = lint_offer(offer)
+    if not problems and offer.status != OfferStatus.READY:
+        offer.status = OfferStatus.READY
+        offer.ready_at = now or datetime.now(UTC)
+    return problems
+
+
+def mark_draft(offer) -> None:
+    """ready → draft: its mails are held until it is ready again."""
+    offer.status = OfferStatus.DRAFT
+    offer.ready_at = None
+
+
+def offer_for(session, tag: Tag, year: int) -> Offer:
+    """The tag's offer for ``year``, created as an empty draft when missing (so mails can be held)."""
+    offer = session.scalar(select(Offer).where(Offer.tag_id == tag.id, Offer.year == year))
+    if offer is None:
+        offer = Offer(tag=tag, year=year, subject="", body="", status=OfferStatus.DRAFT)
+        session.add(offer)
+        session.flush()
+    return offer
+
+
+def offer_send_date(offer) -> date:
+    return calendar.send_date(offer.tag.rule, offer.tag.lead_days, offer.year)
+
+
+def offers_not_ready_on(session, day: date) -> list[Offer]:
+    """Offers that should be going out on ``day`` but are not ready: their mails are held.
+
+    "Should be going out" is the planner's catch-up window: from the send date until the
+    occasion itself has passed, but at least planner.CATCH_UP_DAYS after the send date.
+    Sorted by send date, oldest first.
+    """
+    from .planner import CATCH_UP_DAYS
+
+    drafts = session.scalars(
+        select(Offer).options(selectinload(Offer.tag), selectinload(Offer.links))
+        .where(Offer.status != OfferStatus.READY, Offer.year.between(day.year - 1, day.year + 1))
+    ).all()
+    late = []
+    for offer in drafts:
+        try:
+            rule = calendar.parse_rule(offer.tag.rule)
+        except ValueError:
+            continue
+        start = calendar.send_date(rule, offer.tag.lead_days, offer.year)
+        until = max(rule.occurrence(offer.year), start + timedelta(days=CATCH_UP_DAYS))
+        if start <= day <= until:
+            late.append((start, offer.id, offer))
+    late.sort(key=lambda item: item[:2])
+    return [offer for _, _, offer in late]
+
+
+# ------------------------------------------------------------------ late notice
+
+
+def _late_key(offer_id: int, day: date) -> str:
+    return f"campaigns:offer-late:{offer_id}:{day.isoformat()}"
+
+
+def notify_offer_late(session, offer, settings, now: datetime | None = None, redis=None) -> int:
+    """Mail every active marketing user (admins when there are none) that ``offer`` holds mails.
+
+    At most once per offer per day (a Redis key); a failed send releases the key so the next
+    call tries again. Returns how many mails were sent (0 when already told today).
+    """
+    from . import compose, transport
+    from .extensions import redis_client
+
+    redis = redis or redis_client()
+    now = now or datetime.now(UTC)
+    today = now.astimezone(settings.timezone).date()
+    key = _late_key(offer.id, today)
+    if not redis.set(key, "1", nx=True, ex=2 * 24 * 3600):
+        return 0
+    try:
+        recipients = session.scalars(
+            select(Advisor).where(Advisor.active.is_(True), Advisor.role == Role.MARKETING).order_by(Advisor.id)
+        ).all() or session.scalars(
+            select(Advisor).where(Advisor.active.is_(True), Advisor.role == Role.ADMIN).order_by(Advisor.id)
+        ).all()
+        context = {
+            "offer": offer, "tag": offer.tag, "send_on": offer_send_date(offer),
+            "problems": lint_offer(offer), "edit_url": f"{settings.public_url}/offers/{offer.id}",
+        }
+        subject, text, html = compose.render_kind("offer_late", context)
+        with transport.open_transport(settings.mail) as conn:
+            for user in recipients:
+                conn.send(compose.make_message(
+                    settings=settings, from_name="Рассылки", from_addr=f"noreply@{settings.mail_domain}",
+                    to_name=user.name, to_addr=user.email, subject=subject, text=text, html=html,
+                ))
+    except BaseException:
+        redis.delete(key)
+        raise
+    return len(recipients)
+
+
+# ---------------------------------------------------------------------- catalog
+
+CATALOG_MAX_BYTES = 50 * 1024 * 1024
+CATALOG_LINK = "catalog"
+_PDF_MAGIC = b"%PDF-"
+
+
+class CatalogError(ValueError):
+    """An upload is refused; ``str(error)`` is Russian, shown beside the file field."""
+
+
+def catalog_dir(settings) -> Path:
+    return Path(settings.instance_path) / "uploads" / "catalogs"
+
+
+def catalog_url(settings, offer) -> str | None:
+    """The system's own URL of the offer's catalog; the mail links to it through /c/<token>."""
+    if not offer.catalog_path:
+        return None
+    return f"{settings.public_url}/files/catalog/{offer.id}/{Path(offer.catalog_path).name}"
+
+
+def save_catalog(offer, stream, original_name: str, settings) -> None:
+    """Store an uploaded PDF under a random name and point the offer's "catalog" link at it.
+
+    Streams to disk so a 50 MB file never sits in memory; refuses anything that is not a
+    PDF (magic bytes, not the name) or is larger than CATALOG_MAX_BYTES. The previous file
+    is kept: nothing a user may want back is deleted.
+    """
+    folder = catalog_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    stored = f"{secrets.token_urlsafe(24)}.pdf"
+    partial = folder / f".{stored}.part"
+    size = 0
+    try:
+        with open(partial, "wb") as out:
+            head = stream.read(len(_PDF_MAGIC))
+            if head != _PDF_MAGIC:
+                raise CatalogError("Это не PDF-файл: загрузите каталог в формате PDF.")
+            out.write(head)
+            size = len(head)
+            while chunk := stream.read(1024 * 1024):
+                size += len(chunk)
+                if size > CATALOG_MAX_BYTES:
+                    raise CatalogError(f"Файл больше {CATALOG_MAX_BYTES // (1024 * 1024)} МБ: уменьшите каталог.")
+                out.write(chunk)
+        os.replace(partial, folder / stored)
+    finally:
+        partial.unlink(missing_ok=True)
+    offer.catalog_path = f"uploads/catalogs/{stored}"
+    offer.catalog_filename = (Path(original_name or "catalog.pdf").name or "catalog.pdf")[:255]
+    url = catalog_url(settings, offer)
+    link = next((link for link in offer.links if link.name == CATALOG_LINK), None)
+    if link is None:
+        offer.links.append(Link(name=CATALOG_LINK, url=url, label="Каталог", weight=1))
+    else:
+        link.url = url
+
+
+def catalog_file(settings, offer, filename: str) -> Path | None:
+    """The stored file behind /files/catalog/<offer>/<filename>, or None (never another file)."""
+    if offer is None or not offer.catalog_path or Path(offer.catalog_path).name != filename:
+        return None
+    path = catalog_dir(settings) / filename
+    return path if path.is_file() else None

@@ -1,0 +1,499 @@
+"""Marketing's workspace: the readiness board, the yearly calendar, tags, the offer editor,
+preview and test send, and the public catalog file route."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from types import SimpleNamespace
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+from wtforms import FieldList, Form, FormField, HiddenField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
+
+from .. import calendar, offers
+from ..board import audience_conditions, readiness_board
+from ..db import db
+from ..models import Click, Contact, Link, Offer, OfferStatus, Role, Tag, TagKind, contact_tags
+from .auth import roles_required
+
+bp = Blueprint("offers", __name__)
+NAV = [
+    ("offers.board", "Готовность", ("marketing", "admin"), 20),
+    ("offers.index", "Предложения", ("marketing", "admin"), 21),
+    ("offers.calendar_page", "Календарь", ("advisor", "marketing", "admin"), 22),
+    ("offers.tags", "Теги", ("marketing", "admin"), 23),
+]
+WEEKDAYS = ("пн", "вт", "ср", "чт", "пт", "сб", "вс")
+KIND_LABELS = {TagKind.INDUSTRY: "отрасль", TagKind.HOLIDAY: "праздник", TagKind.MONTH: "месяц закупки"}
+LATE_WARNING = "Предложение не готово — письма задержаны"
+marketing_only = roles_required(Role.MARKETING, Role.ADMIN)
+
+
+def _settings():
+    return current_app.config["SETTINGS"]
+
+
+def _today():
+    return datetime.now(_settings().timezone).date()
+
+
+@bp.app_template_global()
+def late_offers():
+    """Offers holding their mails today (for the board and marketing's home page)."""
+    return [(offer, offers.offer_send_date(offer)) for offer in offers.offers_not_ready_on(db.session, _today())]
+
+
+@bp.app_context_processor
+def _labels():
+    return {"weekday_ru": lambda d: WEEKDAYS[d.weekday()], "kind_ru": lambda k: KIND_LABELS.get(k, str(k)),
+            "late_warning": LATE_WARNING}
+
+
+# ------------------------------------------------------------------ board, calendar
+
+
+@bp.get("/board")
+@marketing_only
+def board():
+    today = _today()
+    try:  # marketing may look further ahead: ?from=2027-07-01
+        start = date.fromisoformat(request.args.get("from", "")) if request.args.get("from") else today
+    except ValueError:
+        start = today
+    rows = readiness_board(db.session, _settings(), today, start=start)
+    return render_template("offers/board.html", rows=rows, today=today, start=start, late=late_offers())
+
+
+@bp.get("/calendar")
+@login_required
+def calendar_page():
+    today = _today()
+    year = request.args.get("year", type=int) or today.year
+    if not 2000 <= year <= 2100:
+        abort(404)
+    tags = db.session.scalars(select(Tag).order_by(Tag.name)).all()
+    rows = [(tag, occurrence, send_on, (send_on - today).days) for tag, occurrence, send_on in calendar.year_calendar(tags, year)]
+    return render_template("offers/calendar.html", rows=rows, year=year, today=today)
+
+
+# ---------------------------------------------------------------------------- tags
+
+
+def _validate_rule(_form, field):
+    try:
+        field.data = str(calendar.parse_rule(field.data or ""))
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+def _validate_lead(_form, field):
+    raw = (field.data or "").strip()
+    if not raw.isdigit() or not 0 <= int(raw) <= 120:
+        raise ValidationError("Укажите целое число дней от 0 до 120.")
+
+
+class TagForm(FlaskForm):
+    name = StringField("Название", [DataRequired("Введите название тега."), Length(max=100)])
+    kind = SelectField("Вид", choices=[SelectChoice(k.value, label) for k, label in KIND_LABELS.items()])
+    rule = StringField("Правило даты", [_validate_rule])
+    lead_days = StringField("За сколько дней до даты отправлять", [_validate_lead], default="21")
+    description = StringField("Описание", [Optional(), Length(max=300)])
+
+
+def _tag_form_page(form, tag):
+    preview = []
+    if not form.rule.errors and form.rule.data:
+        try:
+            preview = [(year, calendar.parse_rule(form.rule.data).occurrence(year),
+                        calendar.send_date(form.rule.data, int(form.lead_days.data or 0), year))
+                       for year in (_today().year, _today().year + 1)]
+        except ValueError:
+            preview = []
+    return render_template("offers/tag_form.html", form=form, tag=tag, preview=preview)
+
+
+@bp.get("/tags")
+@marketing_only
+def tags():
+    rows = db.session.execute(
+        select(Tag, func.count(contact_tags.c.contact_id)).outerjoin(contact_tags, contact_tags.c.tag_id == Tag.id)
+        .group_by(Tag.id).order_by(Tag.kind, Tag.name)
+    ).all()
+    today = _today()
+    upcoming = {tag.id: when for tag, when in calendar.upcoming([tag for tag, _ in rows], today, 366)[::-1]}
+    return render_template("offers/tags.html", rows=rows, upcoming=upcoming, today=today)
+
+
+@bp.route("/tags/new", methods=["GET", "POST"])
+@bp.route("/tags/<int:tag_id>", methods=["GET", "POST"])
+@marketing_only
+def tag_form(tag_id: int | None = None):
+    tag = db.session.get(Tag, tag_id) if tag_id else None
+    if tag_id and tag is None:
+        abort(404)
+    form = TagForm(obj=tag) if request.method == "GET" and tag else TagForm()
+    if request.method == "GET" and tag:
+        form.lead_days.data = str(tag.lead_days)
+        form.kind.data = tag.kind.value
+    if form.validate_on_submit():
+        name = form.name.data.strip()
+        clash = db.session.scalar(select(Tag).where(func.lower(Tag.name) == name.lower(), Tag.id != (tag.id if tag else -1)))
+        if clash:
+            form.name.errors.append("Тег с таким названием уже есть.")
+        else:
+            tag = tag or Tag()
+            tag.name, tag.kind, tag.rule = name, TagKind(form.kind.data), form.rule.data
+            tag.lead_days, tag.description = int(form.lead_days.data), (form.description.data or "").strip()
+            db.session.add(tag)
+            db.session.commit()
+            flash(f"Тег «{tag.name}» сохранён.", "success")
+            return redirect(url_for("offers.tags"))
+    return _tag_form_page(form, tag)
+
+
+# -------------------------------------------------------------------------- offers
+
+
+@bp.get("/offers")
+@marketing_only
+def index():
+    year = request.args.get("year", type=int) or _today().year
+    tags = db.session.scalars(select(Tag).order_by(Tag.name)).all()
+    by_tag = {o.tag_id: o for o in db.session.scalars(select(Offer).where(Offer.year == year))}
+    rows = [(tag, occurrence, send_on, by_tag.get(tag.id)) for tag, occurrence, send_on in calendar.year_calendar(tags, year)]
+    return render_template("offers/index.html", rows=rows, year=year)
+
+
+@bp.post("/offers/create")
+@marketing_only
+def create():
+    tag = db.session.get(Tag, request.form.get("tag_id", type=int) or 0)
+    year = request.form.get("year", type=int) or 0
+    if tag is None or not 2000 <= year <= 2100:
+        abort(400)
+    offer = offers.offer_for(db.session, tag, year)
+    db.session.commit()
+    return redirect(url_for("offers.edit", offer_id=offer.id))
+
+
+class LinkForm(Form):
+    id = HiddenField()
+    name = StringField("Имя", [Optional(), Regexp(r"^[a-z][a-z0-9_]{0,49}$",
+                                                  message="Латинские строчные буквы, цифры и _, начиная с буквы.")])
+    url = StringField("Адрес")
+    label = StringField("Подпись", [Optional(), Length(max=200)])
+    weight = StringField("Вес", default="1")
+
+    def validate_url(self, field):
+        if self.name.data and (why := offers.url_problem(field.data)):
+            raise ValidationError(why[:1].upper() + why[1:] + ".")
+
+    def validate_weight(self, field):
+        raw = (field.data or "1").strip()
+        if not raw.isdigit() or not 0 <= int(raw) <= 100:
+            raise ValidationError("Вес — целое число от 0 до 100.")
+
+
+def _validate_template(_form, field):
+    if problem := offers.check_template(field.data or ""):
+        raise ValidationError(problem)
+
+
+class OfferForm(FlaskForm):
+    subject = StringField("Тема", [Length(max=300), _validate_template])
+    body = TextAreaField("Текст письма", [_validate_template])
+    links = FieldList(FormField(LinkForm), min_entries=1)
+
+
+class CatalogForm(FlaskForm):
+    catalog = FileField("Каталог (PDF, до 50 МБ)", [FileRequired("Выберите PDF-файл.")])
+
+
+def _offer_or_404(offer_id: int) -> Offer:
+    offer = db.session.scalar(
+        select(Offer).options(selectinload(Offer.links), selectinload(Offer.tag)).where(Offer.id == offer_id)
+    )
+    if offer is None:
+        abort(404)
+    return offer
+
+
+def _editable_links(offer: Offer) -> list[Link]:
+    # The uploaded catalog's link is managed by the upload, not typed by hand.
+    # Trap links belong to click tracking and stay out of the editor.
+    return [link for link in offer.links
+            if not link.is_trap and not (offer.catalog_path and link.name == offers.CATALOG_LINK)]
+
+
+def _preview_contacts(offer: Offer) -> list[Contact]:
+    query = select(Contact).where(audience_conditions()).order_by(Contact.last_name, Contact.id).limit(100)
+    contacts = db.session.scalars(query.join(contact_tags).where(contact_tags.c.tag_id == offer.tag_id)).all()
+    return contacts or db.session.scalars(query).all()
+
+
+def _editor(offer: Offer, form: OfferForm | None = None, catalog_form: CatalogForm | None = None, status: int = 200):
+    if form is None:
+        form = OfferForm(obj=offer, links=[])
+        for link in _editable_links(offer):
+            form.links.append_entry({"id": str(link.id), "name": link.name, "url": link.url, "label": link.label,
+                                     "weight": str(link.weight)})
+        form.links.append_entry()
+    contacts = _preview_contacts(offer)
+    return render_template(
+        "offers/edit.html", offer=offer, form=form, catalog_form=catalog_form or CatalogForm(),
+        problems=offers.lint_offer(offer), variables=offers.VARIABLES, contacts=contacts,
+        send_on=offers.offer_send_date(offer), catalog_link=offers.catalog_url(_settings(), offer),
+        max_subject=offers.MAX_SUBJECT_LENGTH,
+    ), status
+
+
+def _apply_links(offer: Offer, form: OfferForm) -> bool:
+    """Write the link rows onto the offer; False (errors beside the rows) when they clash."""
+    existing = {link.id: link for link in _editable_links(offer)}
+    seen: dict[str, object] = {}
+    keep: set[int] = set()
+    ok = True
+    for entry in form.links:
+        row = entry.form
+        name = (row.name.data or "").strip()
+        if not name:
+            if (row.url.data or "").strip():
+                row.name.errors.append("Дайте ссылке имя, например discount.")
+                ok = False
+            continue
+        if name in seen:
+            row.name.errors.append("Две ссылки с одним именем.")
+            ok = False
+        if name == offers.CATALOG_LINK and offer.catalog_path:
+            row.name.errors.append("Имя catalog занято загруженным каталогом.")
+            ok = False
+        seen[name] = row
+        link_id = int(row.id.data) if (row.id.data or "").isdigit() else None
+        if link_id in existing:
+            keep.add(link_id)
+    gone = [link for link_id, link in existing.items() if link_id not in keep]
+    clicked: set[int] = set()
+    if gone:
+        clicked = set(db.session.scalars(select(Click.link_id).where(Click.link_id.in_([g.id for g in gone])).distinct()))
+    for link in gone:
+        if link.id in clicked:
+            flash(f"Ссылку «{link.name}» нельзя удалить: по ней уже переходили клиенты.", "error")
+            ok = False
+    if not ok:
+        return False
+    for link in gone:
+        offer.links.remove(link)
+    db.session.flush()  # free the names of removed links before reusing them
+    for entry in form.links:
+        row = entry.form
+        name = (row.name.data or "").strip()
+        if not name:
+            continue
+        link_id = int(row.id.data) if (row.id.data or "").isdigit() else None
+        link = existing.get(link_id)
+        if link is None:
+            link = Link()
+            offer.links.append(link)
+        link.name, link.url = name, row.url.data.strip()
+        link.label, link.weight = (row.label.data or "").strip(), int((row.weight.data or "1").strip())
+    return True
+
+
+@bp.route("/offers/<int:offer_id>", methods=["GET", "POST"])
+@marketing_only
+def edit(offer_id: int):
+    offer = _offer_or_404(offer_id)
+    if request.method == "GET":
+        return _editor(offer)
+    form = OfferForm()
+    if not form.validate() or not _apply_links(offer, form):
+        db.session.rollback()
+        return _editor(_offer_or_404(offer_id), form=form, status=422)
+    offer.subject, offer.body = (form.subject.data or "").strip(), (form.body.data or "").replace("\r\n", "\n")
+    if offer.status == OfferStatus.READY and (problems := offers.lint_offer(offer)):
+        offers.mark_draft(offer)
+        flash("Предложение возвращено в черновик: " + " ".join(problems), "error")
+    else:
+        flash("Предложение сохранено.", "success")
+    db.session.commit()
+    return redirect(url_for("offers.edit", offer_id=offer.id))
+
+
+@bp.errorhandler(413)
+def _too_large(_exc):
+    flash("Файл слишком большой: каталог должен быть не больше 50 МБ.", "error")
+    return redirect(request.referrer or url_for("offers.index"))
+
+
+@bp.post("/offers/<int:offer_id>/catalog")
+@marketing_only
+def upload_catalog(offer_id: int):
+    offer = _offer_or_404(offer_id)
+    form = CatalogForm()
+    if form.validate_on_submit():
+        upload = form.catalog.data
+        try:
+            offers.save_catalog(offer, upload.stream, upload.filename, _settings())
+        except offers.CatalogError as exc:
+            form.catalog.errors.append(str(exc))
+        else:
+            db.session.commit()
+            flash(f"Каталог «{offer.catalog_filename}» загружен.", "success")
+            return redirect(url_for("offers.edit", offer_id=offer.id))
+    return _editor(offer, catalog_form=form, status=422)
+
+
+@bp.post("/offers/<int:offer_id>/ready")
+@marketing_only
+def make_ready(offer_id: int):
+    offer = _offer_or_404(offer_id)
+    problems = offers.mark_ready(offer)
+    if problems:
+        flash("Предложение не может стать готовым, пока есть замечания.", "error")
+        return _editor(offer, status=422)
+    db.session.commit()
+    flash("Предложение готово к отправке.", "success")
+    return redirect(url_for("offers.edit", offer_id=offer.id))
+
+
+@bp.post("/offers/<int:offer_id>/draft")
+@marketing_only
+def make_draft(offer_id: int):
+    offer = _offer_or_404(offer_id)
+    offers.mark_draft(offer)
+    db.session.commit()
+    flash("Предложение возвращено в черновик: его письма будут задержаны до готовности.", "info")
+    return redirect(url_for("offers.edit", offer_id=offer.id))
+
+
+# ------------------------------------------------------------ preview, test send
+
+
+def _build_message(offer: Offer, contact: Contact):
+    from .. import compose
+
+    settings = _settings()
+    return compose.build_offer_message(offer=offer, contact=contact, advisor=compose.sender_for(db.session, contact),
+                                       settings=settings, delivery_id=None)
+
+
+def _chosen_contact(offer: Offer, raw) -> Contact | None:
+    contact_id = int(raw) if str(raw or "").isdigit() else None
+    if contact_id:
+        return db.session.get(Contact, contact_id)
+    contacts = _preview_contacts(offer)
+    return contacts[0] if contacts else None
+
+
+def _preview_context(offer, contact: Contact | None) -> dict:
+    message = error = None
+    if contact is None:
+        error = "Нет контакта для предпросмотра: добавьте контакт с эл. почтой."
+    else:
+        try:
+            message = _build_message(offer, contact)
+        except (offers.OfferTemplateError, LookupError, ValueError) as exc:
+            error = str(exc)
+    return {"contact": contact, "message": message, "error": error, **(_parts(message) if message is not None else {})}
+
+
+@bp.get("/offers/<int:offer_id>/preview")
+@marketing_only
+def preview(offer_id: int):
+    offer = _offer_or_404(offer_id)
+    contact = _chosen_contact(offer, request.args.get("contact_id"))
+    return render_template("offers/preview.html", offer=offer, contacts=_preview_contacts(offer),
+                           **_preview_context(offer, contact))
+
+
+@dataclass
+class _Unsaved:
+    """The editor's text as it stands, unsaved: what compose needs of an offer, never persisted."""
+
+    id: int
+    tag: Tag
+    year: int
+    subject: str
+    body: str
+    catalog_path: str | None
+    links: list = field(default_factory=list)
+
+
+@bp.post("/offers/<int:offer_id>/live-preview")
+@marketing_only
+def live_preview(offer_id: int):
+    """The preview of what is typed in the editor right now (htmx, on input)."""
+    offer = _offer_or_404(offer_id)
+    form = OfferForm()
+    kept = [link for link in offer.links if link not in _editable_links(offer)]
+    typed = [
+        SimpleNamespace(id=int(row.form.id.data) if (row.form.id.data or "").isdigit() else 0, name=row.form.name.data.strip(),
+                        url=(row.form.url.data or "").strip(), label=row.form.label.data or "", is_trap=False)
+        for row in form.links if (row.form.name.data or "").strip()
+    ]
+    unsaved = _Unsaved(id=offer.id, tag=offer.tag, year=offer.year, subject=form.subject.data or "",
+                       body=(form.body.data or "").replace("\r\n", "\n"), catalog_path=offer.catalog_path,
+                       links=kept + typed)
+    contact = _chosen_contact(offer, request.form.get("contact_id"))
+    return render_template("offers/_preview_parts.html", offer=offer, live=True, **_preview_context(unsaved, contact))
+
+
+def _parts(message) -> dict:
+    text = message.get_body(preferencelist=("plain",))
+    html = message.get_body(preferencelist=("html",))
+    return {
+        "headers": [(name, str(value)) for name, value in message.items()],
+        "text": text.get_content() if text is not None else None,
+        "html": html.get_content() if html is not None else None,
+    }
+
+
+@bp.post("/offers/<int:offer_id>/test-send")
+@marketing_only
+def test_send(offer_id: int):
+    from .. import compose, transport
+
+    settings = _settings()
+    offer = _offer_or_404(offer_id)
+    contact = _chosen_contact(offer, request.form.get("contact_id"))
+    if contact is None:
+        flash("Нет контакта, от имени которого собрать письмо.", "error")
+        return redirect(url_for("offers.edit", offer_id=offer.id))
+    try:
+        message = _build_message(offer, contact)
+    except offers.OfferTemplateError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("offers.preview", offer_id=offer.id, contact_id=contact.id))
+    # The same letter, but to the person testing it — never to the client.
+    del message["DKIM-Signature"]
+    del message["To"]
+    message["To"] = compose.make_address(current_user.name, current_user.email)
+    if settings.dkim_private_key and settings.dkim_selector:
+        message = compose.dkim_sign(message, settings)  # To is signed: sign the changed letter again
+    try:
+        with transport.open_transport(settings.mail) as conn:
+            conn.send(message)
+    except transport.TransportError as exc:
+        flash(f"Тестовое письмо не отправлено: {exc}", "error")
+    else:
+        flash(f"Тестовое письмо отправлено на {current_user.email}.", "success")
+    return redirect(url_for("offers.preview", offer_id=offer.id, contact_id=contact.id))
+
+
+# ------------------------------------------------------------- the catalog file
+
+
+@bp.get("/files/catalog/<int:offer_id>/<filename>")
+def catalog_file(offer_id: int, filename: str):
+    """Public: recipients reach it through their tracked link; the random name is the key."""
+    offer = db.session.get(Offer, offer_id)
+    path = offers.catalog_file(_settings(), offer, filename)
+    if path is None:
+        abort(404)
+    return send_file(path, mimetype="application/pdf", download_name=offer.catalog_filename or "catalog.pdf",
+                     as_attachment=False, max_age=3600)

@@ -1,0 +1,421 @@
+"""Offers: sandboxed templates, the lint, draft → ready, the editor, preview, test send, the catalog."""
+from __future__ import annotations
+
+import dataclasses
+import io
+import re
+from datetime import UTC, date, datetime
+from email import message_from_bytes
+from email import policy as email_policy
+from html import unescape
+
+import pytest
+
+from campaigns import offers
+from campaigns.config import parse_mail_url
+from campaigns.models import Link, Offer, OfferStatus, Role, TagKind
+
+GOOD_BODY = (
+    "{{ greeting }}\n\nВаш каталог: {{ links.catalog }}\nСкидка: {{ links.discount }}\n\n"
+    "{{ advisor.signature }}\n\nОтписаться: {{ unsubscribe_url }}\n"
+)
+
+
+def _offer(factory, **kw):
+    kw.setdefault("subject", "Подарки для {{ company }}")
+    kw.setdefault("body", GOOD_BODY)
+    kw.setdefault("status", OfferStatus.DRAFT)
+    links = kw.pop("links", [("catalog", "https://gifts.example.com/catalog", 1),
+                             ("discount", "https://gifts.example.com/скидка?code=A", 3)])
+    offer = factory.offer(year=kw.pop("year", 2027), **kw)
+    offer.links = [Link(name=name, url=url, label=name, weight=weight) for name, url, weight in links]
+    factory.session.flush()
+    return offer
+
+
+def _marketing(factory):
+    return factory.advisor(role=Role.MARKETING, name="Мария Маркетолог", email="maria@studio.example.com")
+
+
+# ----------------------------------------------------------------- sandbox
+
+
+@pytest.mark.parametrize("body", [
+    "{{ ''.__class__.__mro__ }}",
+    "{{ cycler.__init__.__globals__ }}",
+    "{{ greeting._secret }}",
+    "{{ greeting['__class__'] }}",
+    "{{ greeting|attr('__class__') }}",
+    "{{ self.__init__ }}",
+    "{% include 'base.html' %}",
+])
+def test_it_refuses_a_template_that_reaches_for_python_internals(body):
+    offer = Offer(subject="Тема", body=body, year=2027)
+    with pytest.raises(offers.OfferTemplateError) as caught:
+        offers.render_offer(offer, {"greeting": "Здравствуйте!!"})
+    assert re.search("внутренностям Python|подключать другие шаблоны", str(caught.value))
+    assert offers.check_template(body)
+
+
+def test_it_refuses_a_memory_bomb():
+    offer = Offer(subject="Тема", body="{{ 'x' * 1000000000 }}", year=2027)
+    with pytest.raises(offers.OfferTemplateError, match="повторение"):
+        offers.render_offer(offer, {})
+
+
+def test_it_renders_a_plain_letter_with_the_documented_variables():
+    offer = Offer(subject="Подарки  для\n{{ company }}", body="{{ greeting }}\n{{ advisor.name }}, {{ tag.name }} {{ year }}",
+                  year=2027)
+    subject, body = offers.render_offer(offer, offers.sample_variables(offer))
+    assert subject == "Подарки для Тойота"
+    assert body == "Здравствуйте, Василий Иванович!\nАнна Смирнова, Строители 2027"
+
+
+def test_it_reports_an_unknown_variable_by_name():
+    offer = Offer(subject="Тема", body="{{ greeting }} {{ client_name }}", year=2027)
+    with pytest.raises(offers.OfferTemplateError, match="«client_name»"):
+        offers.render_offer(offer, {"greeting": "Здравствуйте!!"})
+
+
+def test_the_variables_are_documented_in_russian():
+    assert {"greeting", "company", "advisor.phone", "advisor.signature", "catalog", "unsubscribe_url"} <= set(offers.VARIABLES)
+    assert all(re.search("[а-я]", text) for text in offers.VARIABLES.values())
+
+
+# -------------------------------------------------------------------- lint
+
+
+def test_a_good_offer_has_no_lint_problems(factory):
+    assert offers.lint_offer(_offer(factory)) == []
+
+
+@pytest.mark.parametrize(("changes", "expected"), [
+    ({"body": "{{ greeting }}\n{{ links.catalog }}"}, "нет строки об отписке"),
+    ({"body": "   "}, "не будет текстовой части"),
+    ({"body": GOOD_BODY + "{{ links.gift }}"}, "«links.gift»"),
+    ({"body": GOOD_BODY + "{{ contact.age }}"}, "«contact.age»"),
+    ({"body": GOOD_BODY + "{{ client }}"}, "«client»"),
+    ({"body": GOOD_BODY + "Подробнее: https://gifts.example.com/promo"}, "не отслеживаются"),
+    ({"body": GOOD_BODY + "{% if %}"}, "Ошибка в шаблоне"),
+    ({"body": GOOD_BODY + "{{ ''.__class__ }}"}, "внутренностям Python"),
+    ({"subject": ""}, "Тема письма пуста"),
+    ({"subject": "Новогодние подарки для {{ company }}: каталог, скидки и подарки с логотипом вашей компании"}, "длиннее 78"),
+    ({"links": [("catalog", "https://gifts.example.com/c", 1), ("discount", "htp:/broken", 3)]}, "Ссылка «discount»"),
+    ({"links": [("catalog", "https://gifts .example.com/c", 1), ("discount", "https://x.example.com", 3)]}, "Ссылка «catalog»"),
+    ({"body": GOOD_BODY + "{{ catalog }}"}, "каталога не загружен"),
+])
+def test_the_lint_finds_each_problem(factory, changes, expected):
+    offer = _offer(factory, **changes)
+    problems = offers.lint_offer(offer)
+    assert any(expected in problem for problem in problems), problems
+
+
+def test_an_offer_becomes_ready_only_when_the_lint_is_clean(factory):
+    offer = _offer(factory, body="{{ greeting }}")
+    assert offers.mark_ready(offer)
+    assert offer.status == OfferStatus.DRAFT
+    offer.body = GOOD_BODY
+    assert offers.mark_ready(offer) == []
+    assert offer.status == OfferStatus.READY and offer.ready_at is not None
+    offers.mark_draft(offer)
+    assert offer.status == OfferStatus.DRAFT and offer.ready_at is None
+
+
+# ------------------------------------------------------------------- editor
+
+
+def test_marketing_saves_an_offer_with_its_links(client, factory, session):
+    user = _marketing(factory)
+    offer = _offer(factory, links=[])
+    session.commit()
+    client.login(user)
+    response = client.post_form(f"/offers/{offer.id}", {
+        "subject": "Каталог {{ year }}", "body": GOOD_BODY.replace("{{ links.catalog }}", "{{ links.shop }}"),
+        "links-0-name": "shop", "links-0-url": "https://gifts.example.com/shop", "links-0-label": "Магазин",
+        "links-0-weight": "1",
+        "links-1-name": "discount", "links-1-url": "https://gifts.example.com/sale", "links-1-label": "Скидка",
+        "links-1-weight": "3",
+    })
+    assert response.status_code == 302, response.get_data(as_text=True)
+    session.expire_all()
+    saved = session.get(Offer, offer.id)
+    assert saved.subject == "Каталог {{ year }}"
+    assert {(link.name, link.weight) for link in saved.links} == {("shop", 1), ("discount", 3)}
+
+
+def test_the_editor_refuses_a_sandbox_escape_beside_the_field(client, factory, session):
+    user = _marketing(factory)
+    offer = _offer(factory)
+    session.commit()
+    client.login(user)
+    response = client.post_form(f"/offers/{offer.id}", {"subject": "Тема", "body": "{{ cycler.__init__.__globals__ }}"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "внутренностям Python" in page
+    session.expire_all()
+    assert session.get(Offer, offer.id).body == GOOD_BODY
+
+
+def test_the_editor_shows_the_variables_and_the_lint(client, factory, session):
+    user = _marketing(factory)
+    offer = _offer(factory, body="{{ greeting }} {{ nope }}")
+    session.commit()
+    client.login(user)
+    page = unescape(client.get(f"/offers/{offer.id}").get_data(as_text=True))
+    assert "{{ advisor.signature }}" in page and "Подпись советника" in page
+    assert "«nope»" in page and "нет строки об отписке" in page
+
+
+def test_ready_through_the_editor_needs_a_clean_lint(client, factory, session):
+    user = _marketing(factory)
+    broken = _offer(factory, body="{{ greeting }}")
+    good = _offer(factory, tag=factory.tag("Медики"))
+    session.commit()
+    client.login(user)
+    assert client.post_form(f"/offers/{broken.id}/ready").status_code == 422
+    assert client.post_form(f"/offers/{good.id}/ready").status_code == 302
+    session.expire_all()
+    assert session.get(Offer, broken.id).status == OfferStatus.DRAFT
+    assert session.get(Offer, good.id).status == OfferStatus.READY
+    client.post_form(f"/offers/{good.id}/draft")
+    session.expire_all()
+    assert session.get(Offer, good.id).status == OfferStatus.DRAFT
+
+
+def test_an_edit_that_breaks_a_ready_offer_returns_it_to_draft(client, factory, session):
+    user = _marketing(factory)
+    offer = _offer(factory, status=OfferStatus.READY)
+    session.commit()
+    client.login(user)
+    client.post_form(f"/offers/{offer.id}", {
+        "subject": "Тема", "body": "{{ greeting }} без отписки",
+        "links-0-id": str(offer.links[0].id), "links-0-name": "catalog", "links-0-url": offer.links[0].url,
+        "links-0-weight": "1",
+    })
+    session.expire_all()
+    assert session.get(Offer, offer.id).status == OfferStatus.DRAFT
+
+
+def test_advisors_cannot_edit_offers(client, factory, session):
+    advisor = factory.advisor()
+    offer = _offer(factory)
+    session.commit()
+    client.login(advisor)
+    assert client.get(f"/offers/{offer.id}").status_code == 403
+    assert client.post_form(f"/offers/{offer.id}", {"subject": "x", "body": "y"}).status_code == 403
+    assert client.post_form(f"/offers/{offer.id}/ready").status_code == 403
+    assert client.get("/board").status_code == 403
+    assert client.get("/tags/new").status_code == 403
+    assert client.get("/calendar?year=2027").status_code == 200
+
+
+# ------------------------------------------------------------------ tags
+
+
+def test_marketing_edits_a_tag_rule_and_sees_a_russian_error_for_a_bad_one(client, factory, session):
+    user = _marketing(factory)
+    tag = factory.tag("Строители", rule="2 sun aug", lead_days=21)
+    session.commit()
+    client.login(user)
+    bad = client.post_form(f"/tags/{tag.id}", {"name": "Строители", "kind": "industry", "rule": "2 sun augst",
+                                               "lead_days": "14"})
+    assert bad.status_code == 200 and "Неизвестный месяц" in unescape(bad.get_data(as_text=True))
+    good = client.post_form(f"/tags/{tag.id}", {"name": "Строители", "kind": "industry", "rule": "2  SUN aug",
+                                                "lead_days": "14"})
+    assert good.status_code == 302
+    session.refresh(tag)
+    assert (tag.rule, tag.lead_days) == ("2 sun aug", 14)
+
+
+def test_marketing_adds_a_tag(client, factory, session):
+    user = _marketing(factory)
+    session.commit()
+    client.login(user)
+    response = client.post_form("/tags/new", {"name": "Учителя", "kind": "industry", "rule": "5 oct", "lead_days": "21"})
+    assert response.status_code == 302
+    assert "Учителя" in client.get("/tags").get_data(as_text=True)
+    page = client.get("/calendar?year=2027").get_data(as_text=True)
+    assert "Учителя" in page and "14 сентября 2027" in page  # 5 Oct − 21 = Tue 14 Sep
+
+
+# ----------------------------------------------------- preview and test send
+
+
+def _audience(factory, tag):
+    owner = factory.advisor(name="Анна Смирнова", email="anna@studio.example.com", signature="С уважением,\nАнна")
+    return factory.contact(owner=owner, tags=[tag], first_name="Олег", last_name="Петров", company="Тойота",
+                           email="oleg@toyota.example.com")
+
+
+def test_the_preview_shows_the_headers_and_both_parts(client, factory, session):
+    user = _marketing(factory)
+    offer = _offer(factory)
+    contact = _audience(factory, offer.tag)
+    session.commit()
+    client.login(user)
+    response = client.get(f"/offers/{offer.id}/preview?contact_id={contact.id}")
+    page = unescape(response.get_data(as_text=True))
+    assert response.status_code == 200
+    for header in ("From", "To", "Subject", "Reply-To", "List-Unsubscribe", "Message-ID"):
+        assert f"<th>{header}</th>" in page
+    assert "oleg@toyota.example.com" in page and "Подарки для Тойота" in page
+    text = page.split('<pre class="mail text-part">')[1].split("</pre>")[0]
+    assert text.startswith("Здравствуйте, Олег!") and "/c/" in text
+    assert '<iframe class="mail-html" sandbox=""' in page
+    srcdoc = page.split('srcdoc="')[1].split('"></iframe>')[0]
+    assert "<a href=" in srcdoc and "Здравствуйте, Олег!" in srcdoc
+
+
+def test_a_test_send_reaches_the_smtp_server_addressed_to_the_tester(client, factory, session, app, settings,
+                                                                     smtp_server, monkeypatch):
+    monkeypatch.setitem(app.config, "SETTINGS",
+                        dataclasses.replace(settings, mail=parse_mail_url(smtp_server.url, settings.instance_path)))
+    user = _marketing(factory)
+    offer = _offer(factory)
+    contact = _audience(factory, offer.tag)
+    session.commit()
+    client.login(user)
+    response = client.post_form(f"/offers/{offer.id}/test-send", {"contact_id": str(contact.id)})
+    assert response.status_code == 302
+    assert len(smtp_server.messages) == 1
+    envelope = smtp_server.messages[0]
+    assert envelope.rcpt_tos == ["maria@studio.example.com"]
+    msg = message_from_bytes(envelope.content, policy=email_policy.default)
+    assert msg["To"].addresses[0].addr_spec == "maria@studio.example.com"
+    assert "anna@studio.example.com" in str(msg["From"])
+    assert str(msg["Subject"]) == "Подарки для Тойота"
+    text = msg.get_body(preferencelist=("plain",)).get_content()
+    html = msg.get_body(preferencelist=("html",)).get_content()
+    assert text.startswith("Здравствуйте, Олег!") and "Здравствуйте, Олег!" in html
+    assert "oleg@toyota.example.com" not in envelope.content.decode("utf-8", "replace")
+
+
+# ------------------------------------------------------------------ catalog
+
+
+def _pdf(size: int = 2000) -> bytes:
+    return b"%PDF-1.7\n" + b"0" * size + b"\n%%EOF\n"
+
+
+def test_a_non_pdf_upload_is_refused(client, factory, session):
+    user = _marketing(factory)
+    offer = _offer(factory)
+    session.commit()
+    client.login(user)
+    response = client.post_form(f"/offers/{offer.id}/catalog",
+                                {"catalog": (io.BytesIO(b"MZ\x90\x00 not a pdf"), "catalog.pdf")},
+                                content_type="multipart/form-data")
+    assert response.status_code == 422
+    assert "Это не PDF-файл" in response.get_data(as_text=True)
+    session.expire_all()
+    assert session.get(Offer, offer.id).catalog_path is None
+
+
+def test_an_uploaded_catalog_is_served_behind_the_catalog_link(client, factory, session, settings):
+    user = _marketing(factory)
+    offer = _offer(factory, links=[("discount", "https://gifts.example.com/sale", 3)],
+                   body=GOOD_BODY.replace("{{ links.catalog }}", "{{ catalog }}"))
+    session.commit()
+    client.login(user)
+    content = _pdf()
+    response = client.post_form(f"/offers/{offer.id}/catalog", {"catalog": (io.BytesIO(content), "Каталог 2027.pdf")},
+                                content_type="multipart/form-data")
+    assert response.status_code == 302
+    session.expire_all()
+    offer = session.get(Offer, offer.id)
+    link = next(link for link in offer.links if link.name == "catalog")
+    assert link.url.startswith(f"{settings.public_url}/files/catalog/{offer.id}/")
+    assert offer.catalog_filename == "Каталог 2027.pdf"
+    assert offers.lint_offer(offer) == []
+    client.post("/logout", data={"csrf_token": client.csrf_token("/")})
+    served = client.get(link.url.removeprefix(settings.public_url))  # recipients are not logged in
+    assert served.status_code == 200
+    assert served.data == content and served.mimetype == "application/pdf"
+    assert client.get(f"/files/catalog/{offer.id}/secret_key").status_code == 404
+
+
+def test_a_catalog_over_50_mb_is_refused(factory, settings):
+    offer = _offer(factory)
+    with pytest.raises(offers.CatalogError, match="больше 50 МБ"):
+        offers.save_catalog(offer, io.BytesIO(_pdf(offers.CATALOG_MAX_BYTES)), "big.pdf", settings)
+    assert offer.catalog_path is None
+
+
+# --------------------------------------------------------- late offers
+
+
+def test_a_draft_past_its_send_date_is_late_and_marketing_is_told_once_a_day(client, factory, session, app, settings,
+                                                                             smtp_server, monkeypatch):
+    smtp_settings = dataclasses.replace(settings, mail=parse_mail_url(smtp_server.url, settings.instance_path))
+    monkeypatch.setitem(app.config, "SETTINGS", smtp_settings)
+    user = _marketing(factory)
+    late = _offer(factory, tag=factory.tag("Медики", rule="3 sun jun", lead_days=21), year=2027)  # sends 28 May 2027
+    _offer(factory, tag=factory.tag("Строители", rule="2 sun aug", lead_days=21), year=2027)  # 16 Jul 2027
+    ready = _offer(factory, tag=factory.tag("Моряки", rule="1 sun jul", lead_days=21), year=2027,
+                   status=OfferStatus.READY)  # 11 Jun 2027
+    session.commit()
+
+    assert offers.offers_not_ready_on(session, date(2027, 5, 27)) == []
+    assert offers.offers_not_ready_on(session, date(2027, 5, 28)) == [late]
+    assert ready not in offers.offers_not_ready_on(session, date(2027, 6, 15))
+    assert offers.offers_not_ready_on(session, date(2027, 6, 20)) == [late]  # Medics' Day itself
+    assert offers.offers_not_ready_on(session, date(2027, 6, 21)) == []  # after the day: no longer due
+
+    now = datetime(2027, 5, 28, 9, 0, tzinfo=UTC)
+    assert offers.notify_offer_late(session, late, smtp_settings, now=now) == 1
+    assert offers.notify_offer_late(session, late, smtp_settings, now=now) == 0
+    assert len(smtp_server.messages) == 1
+    msg = message_from_bytes(smtp_server.messages[0].content, policy=email_policy.default)
+    assert msg["To"].addresses[0].addr_spec == user.email
+    assert "не готово" in str(msg["Subject"])
+    assert "28.05.2027" in msg.get_body(preferencelist=("plain",)).get_content()
+
+
+def test_the_board_and_home_page_warn_about_held_mails(client, factory, session):
+    user = _marketing(factory)
+    today = date.today()
+    # A mailing whose send date is today or a few days back (a day off moves it earlier): due, still a draft.
+    rule = f"{today.day} {('jan feb mar apr may jun jul aug sep oct nov dec').split()[today.month - 1]}"
+    if (today.month, today.day) == (2, 29):
+        rule = "28 feb"
+    tag = factory.tag("Праздник", kind=TagKind.HOLIDAY, rule=rule, lead_days=0)
+    offer = _offer(factory, tag=tag, year=today.year)
+    session.commit()
+    client.login(user)
+    assert offers.offers_not_ready_on(session, today) == [offer]
+    for path in ("/board", "/"):
+        assert "Предложение не готово — письма задержаны" in client.get(path).get_data(as_text=True)
+
+
+def test_the_live_preview_shows_the_unsaved_text(client, factory, session):
+    user = _marketing(factory)
+    offer = _offer(factory)
+    contact = _audience(factory, offer.tag)
+    session.commit()
+    client.login(user)
+    assert 'id="live-preview"' in client.get(f"/offers/{offer.id}").get_data(as_text=True)
+    response = client.post_form(f"/offers/{offer.id}/live-preview", {
+        "contact_id": str(contact.id), "subject": "Новая тема для {{ company }}",
+        "body": "{{ greeting }}\nНовый текст: {{ links.sale }}\n{{ unsubscribe_url }}",
+        "links-0-name": "sale", "links-0-url": "https://gifts.example.com/sale",
+    })
+    page = unescape(response.get_data(as_text=True))
+    assert "Новая тема для Тойота" in page and "Новый текст: https://campaigns.example.com/c/" in page
+    broken = client.post_form(f"/offers/{offer.id}/live-preview", {"contact_id": str(contact.id), "subject": "x",
+                                                                   "body": "{{ ''.__class__ }}"})
+    assert "внутренностям Python" in broken.get_data(as_text=True)
+    session.expire_all()
+    assert session.get(Offer, offer.id).body == GOOD_BODY
+
+
+def test_the_marketing_pages_open(client, factory, session):
+    user = _marketing(factory)
+    tag = factory.tag("Медики", rule="3 sun jun")
+    session.commit()
+    client.login(user)
+    for path in ("/board", "/offers", "/offers?year=2027", "/tags", "/tags/new", f"/tags/{tag.id}", "/calendar", "/"):
+        assert client.get(path).status_code == 200, path
+    created = client.post_form("/offers/create", {"tag_id": str(tag.id), "year": "2027"})
+    assert created.status_code == 302
+    editor = client.get(created.headers["Location"])
+    assert editor.status_code == 200 and "черновик" in editor.get_data(as_text=True)
