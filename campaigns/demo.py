@@ -12,7 +12,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import func, select
 
-from . import catalog
+from . import catalog, compose
 from .calendar import send_date
 from .models import (
     Advisor,
@@ -117,6 +117,8 @@ DEMO_BODY = """{{ greeting }}
 Если будут вопросы, звоните: {{ advisor.phone }}.
 
 {{ advisor.signature }}
+
+Если вы не хотите получать такие письма, нажмите здесь: {{ unsubscribe_url }}
 """
 
 
@@ -173,7 +175,7 @@ def load(session, settings) -> str:
         contacts.append(contact)
     session.flush()
 
-    sent = clicks = 0
+    deliveries = []
     for contact in contacts:
         if rng.random() < 0.3:
             session.add(Note(contact=contact, kind=NoteKind.CALL, author_id=contact.owner_id,
@@ -188,15 +190,24 @@ def load(session, settings) -> str:
                 continue
             sent_at = datetime.combine(day, time(9, 30), settings.timezone).astimezone(UTC) + timedelta(
                 minutes=rng.randrange(0, 480))
-            delivery = Delivery(offer=offer, contact=contact, advisor_id=contact.owner_id, status=DeliveryStatus.SENT,
-                                send_on=day, send_at=sent_at, sent_at=sent_at, attempts=1,
-                                message_id=f"<demo.{contact.id}.{offer.id}@{settings.mail_domain}>")
-            session.add(delivery)
-            session.flush()
-            session.add(Note(contact=contact, kind=NoteKind.MAIL, author_id=contact.owner_id, delivery_id=delivery.id,
-                             subject=offer.subject, body=f"Отправлено письмо «{offer.subject}»", created_at=sent_at))
-            sent += 1
-            clicks += _demo_clicks(session, rng, contact, delivery, offer, now)
+            deliveries.append(Delivery(offer=offer, contact=contact, advisor_id=contact.owner_id,
+                                       status=DeliveryStatus.SENT, send_on=day, send_at=sent_at, sent_at=sent_at,
+                                       attempts=1))
+    session.add_all(deliveries)
+    session.flush()  # one round of ids: the tracked links in the mails need them
+
+    clicks = 0
+    for delivery in deliveries:
+        contact, offer = delivery.contact, delivery.offer
+        # The mail as it would have gone out, so the note opens a real letter.
+        mail = compose.build_offer_message(offer=offer, contact=contact, advisor=contact.owner, settings=settings,
+                                           delivery_id=delivery.id, now=delivery.sent_at)
+        delivery.message_id = mail["Message-ID"]
+        session.add(Note(contact=contact, kind=NoteKind.MAIL, author_id=contact.owner_id, delivery_id=delivery.id,
+                         subject=offer.subject, body=f"Отправлено письмо «{offer.subject}»", created_at=delivery.sent_at,
+                         raw_message=mail.as_string()))
+        clicks += _demo_clicks(session, rng, contact, delivery, offer, now)
+    sent = len(deliveries)
     return (f"demo data loaded: {len(advisors)} advisors, {len(contacts)} contacts, {len(offers)} offers, "
             f"{sent} sent mails, {clicks} clicks")
 

@@ -7,9 +7,12 @@ from campaigns import demo
 from campaigns.models import Advisor, Click, Contact, Delivery, Note, NoteKind, Offer, Role, Tag, Verdict
 
 
-def test_the_demo_loads_advisors_contacts_offers_and_history(session, settings):
+def test_the_demo_loads_advisors_contacts_offers_and_history_once(session, settings):
+    assert not demo.has_data(session)
     summary = demo.load(session, settings)
     session.commit()
+    assert demo.has_data(session)
+
     count = lambda model: session.scalar(select(func.count()).select_from(model))  # noqa: E731
     assert count(Tag) == 23
     assert session.scalar(select(func.count()).where(Advisor.role == Role.ADVISOR, Advisor.is_house.is_(False))) == 3
@@ -21,16 +24,13 @@ def test_the_demo_loads_advisors_contacts_offers_and_history(session, settings):
     assert session.scalar(select(func.count()).where(Note.kind == NoteKind.MAIL)) == count(Delivery)
     assert "300 contacts" in summary
 
-
-def test_the_demo_has_the_awkward_first_names_from_the_seeds(session, settings):
-    demo.load(session, settings)
+    # The awkward first names from the seeds are there.
     first_names = set(session.scalars(select(Contact.first_name)))
     assert "!" in first_names
     assert any(len(name.split()) == 3 for name in first_names)  # a whole ФИО in the first-name field
     assert any(name.isupper() for name in first_names if name != "!")
 
-
-def test_the_demo_is_only_loaded_into_an_empty_database(session, settings):
-    assert not demo.has_data(session)
-    demo.load(session, settings)
-    assert demo.has_data(session)
+    # Every mail note opens the real letter, with the Message-ID the delivery recorded.
+    note = session.scalars(select(Note).where(Note.kind == NoteKind.MAIL).limit(1)).one()
+    delivery = session.get(Delivery, note.delivery_id)
+    assert f"Message-ID: {delivery.message_id}" in note.raw_message

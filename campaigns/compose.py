@@ -1,0 +1,326 @@
+"""A delivery → the RFC 5322 message the advisor would have typed by hand.
+
+The mail must look personal and reach the inbox:
+
+* From and Reply-To are the owning advisor at sending time (the house advisor when the owner
+  has left); To is «Имя Фамилия» only when the greeting could resolve a real first name — the
+  junk of a first-name field never reaches a header.
+* multipart/alternative: the offer's plain text, and an HTML part derived from it that looks
+  typed (paragraphs, links as <a>, no images, no tracking pixel). The one invisible element is
+  the trap link (tracking.TRAP_LINK_ID): a person never sees it, so whatever follows it is a
+  scanner.
+* List-Unsubscribe (https + mailto) with List-Unsubscribe-Post (RFC 8058), and a visible
+  unsubscribe line in both bodies. No «Precedence: bulk»: these are one-to-one letters.
+* IDN domains become A-labels; an address with a non-ASCII local part makes the message an
+  SMTPUTF8 one (policy.SMTPUTF8) instead of an RFC 2047-mangled address; transport.py refuses
+  it when the relay cannot carry it.
+* DKIM (dkimpy) when DKIM_SELECTOR / DKIM_PRIVATE_KEY are set.
+
+Each kind of mail is templates/emails/<kind>.subject.txt, .txt, .html rendered by the app's
+Jinja environment (HTML autoescaped) plus one function; make_message() is the common end.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from email import message_from_string
+from email import policy as email_policy
+from email.headerregistry import Address, HeaderRegistry
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+import dkim
+import idna
+from flask import current_app
+from sqlalchemy import select
+
+from . import offers, tracking
+from .config import ConfigError
+from .greeting import FALLBACK, greeting
+from .models import Advisor
+
+# delivery_id=None (a preview) renders every tracked link with this placeholder delivery.
+PREVIEW_DELIVERY_ID = 0
+
+
+class _HeaderRegistry(HeaderRegistry):
+    """The stdlib's registry, minus building a new class for every header it parses.
+
+    HeaderRegistry.__getitem__ calls type() each time: a tenth of the cost of a message.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._classes: dict[str, type] = {}
+
+    def __getitem__(self, name):
+        key = name.lower()
+        cls = self._classes.get(key)
+        if cls is None:
+            cls = self._classes[key] = super().__getitem__(name)
+        return cls
+
+
+_HEADERS = _HeaderRegistry()
+# refold_source="none": a header we parsed back (after DKIM signing) is written out byte for
+# byte as it was signed; the default would re-encode long lines and break the signature.
+_POLICY = email_policy.SMTP.clone(cte_type="7bit", refold_source="none", header_factory=_HEADERS)
+# An address with a non-ASCII local part can only travel as UTF-8 (RFC 6531); RFC 2047 would mangle it.
+_POLICY_UTF8 = email_policy.SMTPUTF8.clone(cte_type="7bit", refold_source="none", header_factory=_HEADERS)
+
+# Signed, plus From once more: a second From added on the way would break the signature.
+DKIM_HEADERS = (
+    "From", "To", "Subject", "Date", "Message-ID", "Reply-To", "List-Unsubscribe", "List-Unsubscribe-Post",
+    "MIME-Version", "Content-Type", "From",
+)
+
+_URL = re.compile(r"https?://[^\s<>\"«»]+")
+_URL_TRAILER = ".,;:!?'\"»)]"
+_NAME_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)?")
+_GREETING_PREFIX = "Здравствуйте, "
+
+
+class _Prefolded(str):
+    """A header value written exactly as given, folded only after its commas.
+
+    The email package encodes a long unbreakable ASCII header (a List-Unsubscribe URL) as an
+    RFC 2047 encoded-word, which no mail client understands as a URL; this keeps it literal.
+    """
+
+    def __new__(cls, name: str, parts: Iterable[str]):
+        parts = tuple(parts)
+        self = super().__new__(cls, ", ".join(parts))
+        self.name = name
+        self.parts = parts
+        return self
+
+    def __reduce__(self):
+        return (type(self), (self.name, self.parts))
+
+    def fold(self, *, policy) -> str:
+        return f"{self.name}: " + ("," + policy.linesep + " ").join(self.parts) + policy.linesep
+
+
+# ---------------------------------------------------------------- addresses
+
+
+def ascii_domain(domain: str) -> str:
+    """The A-label form of ``domain`` (пример.рф → xn--e1afmkfd.xn--p1ai)."""
+    domain = domain.strip().rstrip(".")
+    if domain.isascii():
+        return domain.lower()
+    try:
+        return idna.encode(domain, uts46=True).decode("ascii")
+    except idna.IDNAError as exc:
+        raise ValueError(f"Недопустимое имя домена «{domain}» ({exc})") from None
+
+
+def _clean_display(name: str | None) -> str:
+    # Header injection and stray layout: one line, single spaces.
+    return " ".join((name or "").split())
+
+
+def make_address(name: str | None, addr: str) -> Address:
+    local, at, domain = (addr or "").strip().rpartition("@")
+    if not at or not local or not domain:
+        raise ValueError(f"«{addr}» — не адрес электронной почты")
+    return Address(_clean_display(name), local, ascii_domain(domain))
+
+
+def recipient_name(contact) -> str:
+    """«Имя Фамилия» for the To header, or "" (a bare address) when the first name is not certain.
+
+    The first name is the one the greeting resolved, so whatever junk the first-name field
+    holds («!», a surname, the whole ФИО) never shows; the last name is shown only when it
+    looks like one word of a name.
+    """
+    text = greeting(contact.first_name, contact.middle_name)
+    if text == FALLBACK:
+        return ""
+    first = text.removeprefix(_GREETING_PREFIX).removesuffix("!").split(" ")[0]
+    last = " ".join((contact.last_name or "").split())
+    if not _NAME_WORD.fullmatch(last):
+        return first
+    last = "-".join(part[:1].upper() + part[1:].lower() if part.isupper() or part.islower() else part
+                    for part in last.split("-"))
+    return f"{first} {last}"
+
+
+# ------------------------------------------------------------------ senders
+
+
+def sender_for(session, contact) -> Advisor:
+    """The advisor a mail to ``contact`` goes out from: the owner while active, else the house advisor."""
+    owner = contact.owner
+    if owner is not None and owner.active:
+        return owner
+    house = session.scalar(select(Advisor).where(Advisor.is_house.is_(True)))
+    if house is None or not house.active:
+        raise LookupError(
+            f"Владелец контакта {contact.id} неактивен, а активного домашнего советника нет: "
+            "письму не от кого уйти. Назначьте контакту советника."
+        )
+    return house
+
+
+# --------------------------------------------------------------- the bodies
+
+
+def typed_paragraphs(text: str) -> list[list[list[tuple[str, str | None]]]]:
+    """Plain text → paragraphs → lines → segments (text, href or None) for the HTML part.
+
+    Escaping is left to the autoescaping template: nothing here is markup.
+    """
+    paragraphs = []
+    for block in re.split(r"\n[ \t]*\n", text.strip("\n")):
+        if not block.strip():
+            continue
+        lines = []
+        for line in block.split("\n"):
+            segments: list[tuple[str, str | None]] = []
+            pos = 0
+            for match in _URL.finditer(line):
+                url = match.group(0)
+                while url and url[-1] in _URL_TRAILER and not (url[-1] == ")" and "(" in url):
+                    url = url[:-1]
+                if match.start() > pos:
+                    segments.append((line[pos:match.start()], None))
+                segments.append((url, url))
+                pos = match.start() + len(url)
+            if pos < len(line):
+                segments.append((line[pos:], None))
+            lines.append(segments)
+        paragraphs.append(lines)
+    return paragraphs
+
+
+def render_kind(kind: str, context: Mapping) -> tuple[str, str, str]:
+    """(subject, text, html) of templates/emails/<kind>.subject.txt / .txt / .html."""
+    env = current_app.jinja_env
+    subject = " ".join(env.get_template(f"emails/{kind}.subject.txt").render(context).split())
+    text = env.get_template(f"emails/{kind}.txt").render(context).strip("\n") + "\n"
+    html = env.get_template(f"emails/{kind}.html").render(context)
+    return subject, text, html
+
+
+# ----------------------------------------------------------------- messages
+
+
+def make_message(*, settings, from_name: str, from_addr: str, to_name: str, to_addr: str, subject: str, text: str,
+                 html: str | None = None, reply_to: str | tuple[str, str] | None = None,
+                 extra_headers: Mapping[str, str] | None = None, now: datetime | None = None) -> EmailMessage:
+    """The common end of every mail kind: headers, text (+ HTML) alternative, DKIM when configured.
+
+    ``reply_to`` is an address or (name, address). ``extra_headers`` values that are ASCII are
+    kept literal (see _Prefolded); a value made of ``<…>, <…>`` items folds between them.
+    """
+    sender = make_address(from_name, from_addr)
+    recipient = make_address(to_name, to_addr)
+    reply = None
+    if reply_to:
+        reply = make_address(*reply_to) if isinstance(reply_to, tuple) else make_address("", reply_to)
+    addresses = [a for a in (sender, recipient, reply) if a is not None]
+    utf8 = not all(a.username.isascii() for a in addresses)
+
+    msg = EmailMessage(policy=_POLICY_UTF8 if utf8 else _POLICY)
+    msg["From"] = sender
+    msg["To"] = recipient
+    if reply is not None:
+        msg["Reply-To"] = reply
+    msg["Subject"] = " ".join(subject.split())
+    msg["Date"] = format_datetime((now or datetime.now(UTC)).astimezone(settings.timezone))
+    msg["Message-ID"] = make_msgid(domain=ascii_domain(settings.mail_domain))
+    for name, value in (extra_headers or {}).items():
+        value = " ".join(str(value).split())
+        msg[name] = _Prefolded(name, re.split(r",\s*(?=<)", value)) if value.isascii() else value
+    msg.set_content(text)
+    if html is not None:
+        msg.add_alternative(html, subtype="html")
+        for part in msg.iter_parts():
+            del part["MIME-Version"]  # belongs to the top level only
+    if settings.dkim_private_key and settings.dkim_selector:
+        msg = dkim_sign(msg, settings)
+    return msg
+
+
+def dkim_sign(msg: EmailMessage, settings) -> EmailMessage:
+    """``msg`` with a DKIM-Signature on top; d= is the From domain, so DMARC sees it aligned."""
+    raw = msg.as_bytes()
+    domain = msg["From"].addresses[0].domain
+    try:
+        signature = dkim.sign(
+            raw, settings.dkim_selector.encode(), domain.encode(), settings.dkim_private_key.encode(),
+            include_headers=[h.encode() for h in DKIM_HEADERS],
+        )
+    except dkim.DKIMException as exc:
+        raise ConfigError(f"DKIM_PRIVATE_KEY: the key cannot sign ({exc}); give an RSA key in PEM") from None
+    # Parsed back rather than edited: what is sent, stored and verified are then the same bytes.
+    # From text, not bytes: the bytes parser would turn UTF-8 headers (SMTPUTF8) into escapes.
+    return message_from_string((signature + raw).decode("utf-8"), policy=msg.policy)
+
+
+def offer_variables(*, offer, contact, advisor, settings, delivery_id: int | None) -> dict:
+    """The variables of offers.render_offer for one recipient (see offers.VARIABLES)."""
+    did = PREVIEW_DELIVERY_ID if delivery_id is None else delivery_id
+    links = {
+        link.name: tracking.click_url(settings.public_url, did, link.id or 0, settings.secret_key)
+        for link in offer.links if not link.is_trap
+    }
+    return {
+        "greeting": greeting(contact.first_name, contact.middle_name),
+        "contact": {"first_name": contact.first_name or "", "middle_name": contact.middle_name or "",
+                    "last_name": contact.last_name or "", "position": contact.position or ""},
+        "company": contact.company or "",
+        "advisor": {"name": advisor.name, "email": advisor.email, "phone": advisor.phone or "",
+                    "signature": advisor.signature or ""},
+        "links": links,
+        # The uploaded catalog is tracked through the offer's link named "catalog".
+        "catalog": links.get("catalog") if offer.catalog_path else None,
+        "unsubscribe_url": tracking.unsubscribe_url(settings.public_url, did, settings.secret_key),
+        "tag": {"name": offer.tag.name, "kind": str(offer.tag.kind)},
+        "year": offer.year,
+    }
+
+
+def build_offer_message(*, offer, contact, advisor, settings, delivery_id: int | None,
+                        now: datetime | None = None) -> EmailMessage:
+    """The offer mail for one contact, sent as ``advisor``. delivery_id None = a preview.
+
+    Raises offers.OfferTemplateError when the offer's template cannot be rendered.
+    """
+    did = PREVIEW_DELIVERY_ID if delivery_id is None else delivery_id
+    variables = offer_variables(offer=offer, contact=contact, advisor=advisor, settings=settings,
+                                delivery_id=delivery_id)
+    subject, body = offers.render_offer(offer, variables)
+    body = body.strip("\n")
+    signature = (advisor.signature or "").strip()
+    # Marketing usually ends the letter with {{ advisor.signature }}; never sign twice.
+    if signature and signature not in body:
+        body = f"{body}\n\n{signature}"
+    unsubscribe = variables["unsubscribe_url"]
+    trap_urls = [tracking.click_url(settings.public_url, did, tracking.TRAP_LINK_ID, settings.secret_key)]
+    trap_urls += [tracking.click_url(settings.public_url, did, link.id or 0, settings.secret_key)
+                  for link in offer.links if link.is_trap]
+    context = {"subject": subject, "body": body, "paragraphs": typed_paragraphs(body),
+               "unsubscribe_url": unsubscribe, "trap_urls": trap_urls, "advisor": advisor}
+    subject, text, html = render_kind("offer", context)
+    mailto = tracking.unsubscribe_mailto(ascii_domain(settings.mail_domain), did, settings.secret_key)
+    return make_message(
+        settings=settings, from_name=advisor.name, from_addr=advisor.email,
+        to_name=recipient_name(contact), to_addr=contact.email, subject=subject, text=text, html=html,
+        reply_to=(advisor.name, advisor.email),
+        extra_headers={"List-Unsubscribe": f"<{unsubscribe}>, <{mailto}>",
+                       "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+        now=now,
+    )
+
+
+def compose_delivery(session, delivery, settings, now: datetime | None = None) -> EmailMessage:
+    """The mail of ``delivery``, from whoever sends for its contact right now (sender_for).
+
+    Pure: the caller records delivery.advisor_id = sender_for(session, delivery.contact).id.
+    """
+    contact = delivery.contact
+    return build_offer_message(offer=delivery.offer, contact=contact, advisor=sender_for(session, contact),
+                               settings=settings, delivery_id=delivery.id, now=now)
