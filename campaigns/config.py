@@ -62,6 +62,8 @@ class Settings:
     hot_days: int = 14
     not_worked_days: int = 90
     extra: dict = field(default_factory=dict)
+    # Where bounce reports arrive: a Maildir path or imaps://user:pass@host/INBOX (unset: not read).
+    bounce_url: str | None = None
 
 
 def _instance_path(env) -> Path:
@@ -194,6 +196,7 @@ def load_settings(env=None) -> Settings:
         tag_spacing_days=_positive_int(env, "TAG_SPACING_DAYS", 7, allow_zero=True),
         hot_days=_positive_int(env, "HOT_DAYS", 14),
         not_worked_days=_positive_int(env, "NOT_WORKED_DAYS", 90),
+        bounce_url=_bounce_url(env.get("BOUNCE_URL") or None),
     )
 
 
@@ -220,3 +223,9 @@ def _work_hours(raw: str) -> tuple[str, str]:
     except ValueError:
         raise ConfigError(f"WORK_HOURS: '{raw}' must look like 09:30-18:00") from None
     return f"{sh:02d}:{sm:02d}", f"{eh:02d}:{em:02d}"
+
+
+def _bounce_url(value: str | None) -> str | None:
+    if value and not (value.startswith(("maildir:", "imaps://", "imap://"))):
+        raise ConfigError(f"BOUNCE_URL: '{value}' must be maildir:PATH or imaps://user:password@host/INBOX")
+    return value

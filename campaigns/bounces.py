@@ -1,0 +1,196 @@
+"""Bounces that arrive later: RFC 3464 delivery status notifications from a mailbox.
+
+A relay that accepted a mail may still fail to deliver it and send a report back
+(multipart/report; report-type=delivery-status). BOUNCE_URL names the mailbox: a Maildir
+folder (maildir:PATH) or an IMAP one (imaps://user:password@host[:port]/FOLDER). Each new
+report is matched to its delivery — by the Message-ID of the returned original, else by
+the recipient's latest sent delivery — and applied as an SMTP refusal would have been:
+5.x.x → FAILED with the reported words, 5.1.1 → the address is suppressed too; 4.x.x
+("delayed") changes nothing. Handled messages are marked seen and kept.
+"""
+from __future__ import annotations
+
+import email
+import imaplib
+import logging
+import mailbox
+import re
+from dataclasses import dataclass
+from email import policy
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from . import sending
+from .models import Contact, Delivery, DeliveryStatus, SuppressionReason
+
+log = logging.getLogger(__name__)
+
+_CODE = re.compile(r"\b([245]\d\d)\b")
+_STATUS = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
+
+
+@dataclass(frozen=True)
+class Bounce:
+    recipient: str
+    action: str  # failed, delayed, delivered, relayed, expanded
+    status: str  # the enhanced code, e.g. "5.1.1"
+    diagnostic: str  # the remote server's words
+    message_id: str | None  # of the mail that bounced
+
+    @property
+    def permanent(self) -> bool:
+        return self.action == "failed" and self.status.startswith("5")
+
+
+def _address(field: str | None) -> str:
+    # "rfc822; someone@example.com" → "someone@example.com"
+    value = str(field or "").split(";", 1)[-1].strip().strip("<>")
+    return value
+
+
+def _original_message_id(report) -> str | None:
+    for part in report.walk():
+        kind = part.get_content_type()
+        if kind == "message/rfc822":
+            payload = part.get_payload()
+            original = payload[0] if isinstance(payload, list) and payload else None
+        elif kind in ("text/rfc822-headers", "message/rfc822-headers"):
+            original = email.message_from_string(part.get_payload(decode=True).decode("utf-8", "replace"),
+                                                 policy=policy.default)
+        else:
+            continue
+        if original is not None and original.get("Message-ID"):
+            return str(original["Message-ID"]).strip()
+    for name in ("Original-Message-ID", "X-Original-Message-ID"):
+        if report.get(name):
+            return str(report[name]).strip()
+    return None
+
+
+def parse_report(raw: bytes) -> list[Bounce]:
+    """The per-recipient results of an RFC 3464 report; [] for any other message."""
+    report = email.message_from_bytes(raw, policy=policy.default)
+    if report.get_content_type() != "multipart/report":
+        return []
+    message_id = _original_message_id(report)
+    bounces = []
+    for part in report.walk():
+        if part.get_content_type() != "message/delivery-status":
+            continue
+        blocks = part.get_payload()
+        if not isinstance(blocks, list) or len(blocks) < 2:
+            continue
+        per_message = blocks[0]
+        message_id = message_id or (str(per_message["Original-Message-ID"]).strip()
+                                    if per_message.get("Original-Message-ID") else None)
+        for block in blocks[1:]:
+            recipient = _address(block.get("Final-Recipient") or block.get("Original-Recipient"))
+            if not recipient:
+                continue
+            diagnostic = " ".join(str(block.get("Diagnostic-Code") or "").split())
+            diagnostic = diagnostic.split(";", 1)[-1].strip() if ";" in diagnostic[:12] else diagnostic
+            bounces.append(Bounce(
+                recipient=recipient,
+                action=str(block.get("Action") or "").strip().lower(),
+                status=str(block.get("Status") or "").strip(),
+                diagnostic=diagnostic,
+                message_id=message_id,
+            ))
+    return bounces
+
+
+def find_delivery(session: Session, bounce: Bounce) -> Delivery | None:
+    if bounce.message_id:
+        found = session.scalar(select(Delivery).where(Delivery.message_id == bounce.message_id))
+        if found is not None:
+            return found
+    return session.scalar(
+        select(Delivery)
+        .join(Contact, Contact.id == Delivery.contact_id)
+        .where(func.lower(Contact.email) == bounce.recipient.lower(), Delivery.status == DeliveryStatus.SENT)
+        .order_by(Delivery.sent_at.desc(), Delivery.id.desc())
+        .limit(1)
+    )
+
+
+def apply_bounce(session: Session, bounce: Bounce) -> bool:
+    """Apply one permanent failure; True when it changed something."""
+    if not bounce.permanent:
+        return False
+    code_match = _CODE.search(bounce.diagnostic)
+    code = int(code_match.group(1)) if code_match else 550
+    status = bounce.status if _STATUS.fullmatch(bounce.status) else ""
+    text = bounce.diagnostic or f"отчёт о недоставке, статус {bounce.status}"
+    delivery = find_delivery(session, bounce)
+    if delivery is None:
+        if status == "5.1.1":
+            sending.suppress(session, bounce.recipient, SuppressionReason.BOUNCE, sending.server_words(code, status, text))
+            session.commit()
+            return True
+        return False
+    before = delivery.status
+    sending.permanent_failure(session, delivery, delivery.offer.subject, code, status, text)
+    session.refresh(delivery)
+    return delivery.status != before
+
+
+def process_messages(session: Session, messages) -> int:
+    """Apply every report in `messages` (raw bytes); the number of deliveries it changed."""
+    changed = 0
+    for raw in messages:
+        try:
+            bounces = parse_report(raw)
+        except Exception:  # one malformed message must not block the mailbox
+            log.exception("cannot parse a message in the bounce mailbox")
+            continue
+        for bounce in bounces:
+            changed += apply_bounce(session, bounce)
+    return changed
+
+
+def process_mailbox(session: Session, settings) -> int:
+    url = settings.bounce_url
+    if not url:
+        return 0
+    if url.startswith("maildir:"):
+        return _process_maildir(session, Path(url[len("maildir:"):].removeprefix("//")))
+    return _process_imap(session, url)
+
+
+def _process_maildir(session: Session, path: Path) -> int:
+    box = mailbox.Maildir(path, factory=None, create=True)
+    changed = 0
+    for key in list(box.iterkeys()):
+        message = box.get_message(key)
+        if "S" in message.get_flags():
+            continue
+        changed += process_messages(session, [box.get_bytes(key)])
+        message.set_subdir("cur")
+        message.add_flag("S")
+        box[key] = message
+    return changed
+
+
+def _process_imap(session: Session, url: str) -> int:
+    parts = urlsplit(url)
+    client_class = imaplib.IMAP4_SSL if parts.scheme == "imaps" else imaplib.IMAP4
+    client = client_class(parts.hostname, parts.port or (993 if parts.scheme == "imaps" else 143))
+    changed = 0
+    try:
+        client.login(unquote(parts.username or ""), unquote(parts.password or ""))
+        client.select(parts.path.strip("/") or "INBOX")
+        _typ, data = client.search(None, "UNSEEN")
+        for number in (data[0] or b"").split():
+            _typ, fetched = client.fetch(number, "(BODY.PEEK[])")
+            raw = next((item[1] for item in fetched if isinstance(item, tuple)), b"")
+            changed += process_messages(session, [raw])
+            client.store(number, "+FLAGS", "\\Seen")
+    finally:
+        try:
+            client.logout()
+        except (imaplib.IMAP4.error, OSError):
+            pass
+    return changed

@@ -1,0 +1,305 @@
+"""Set-based planning: which contacts get which offer, on which working day.
+
+For every tag whose send date (calendar.send_date) has come, one INSERT … SELECT
+puts one delivery per eligible contact into `deliveries`; the UNIQUE (offer_id,
+contact_id) constraint with ON CONFLICT DO NOTHING makes planning idempotent, so the
+scheduler can run it every few minutes and catch up after downtime.
+
+Catch-up is bounded: a mailing stays due from its send date until its occasion (the
+holiday or professional day itself) has passed, but at least CATCH_UP_DAYS after the
+send date. A Builders' Day offer sent after Builders' Day would be an embarrassment,
+not a catch-up.
+
+An offer still in draft on its send date does not skip the contacts: their deliveries
+are planned as HELD and released (HELD → PLANNED) by the first run after marketing
+marks the offer ready.
+
+Functions here flush but never commit: the job or the command that calls them does.
+"""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from sqlalchemy import Date, String, and_, case, exists, func, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, aliased
+
+from . import calendar
+from .db import UTCDateTime, utcnow
+from .models import (
+    Advisor,
+    Contact,
+    Delivery,
+    DeliveryStatus,
+    Offer,
+    OfferStatus,
+    Suppression,
+    Tag,
+    contact_tags,
+)
+
+CATCH_UP_DAYS = 14
+
+log = logging.getLogger(__name__)
+
+# Deliveries that count when spacing a contact's offers: those that went or may go out.
+_OCCUPYING = (
+    DeliveryStatus.PLANNED, DeliveryStatus.HELD, DeliveryStatus.QUEUED, DeliveryStatus.SENDING,
+    DeliveryStatus.RETRYING, DeliveryStatus.SENT, DeliveryStatus.UNKNOWN,
+)
+
+
+@dataclass
+class TagPlan:
+    tag: str
+    offer_id: int
+    send_date: date
+    status: DeliveryStatus  # PLANNED for a ready offer, HELD for a draft
+    added: int
+
+
+@dataclass
+class AdvisorDay:
+    """What one advisor sends on one day (the dry-run view)."""
+
+    advisor_id: int | None
+    name: str
+    going: int  # goes out that day
+    rolled: int  # over the daily cap: moves to the next working day
+    held: int  # waits for marketing (offer in draft)
+    cap: int
+
+
+@dataclass
+class PlanResult:
+    day: date
+    dry_run: bool = False
+    tags: list[TagPlan] = field(default_factory=list)
+    planned: int = 0
+    held: int = 0
+    released: int = 0
+    spaced: int = 0
+    advisors: list[AdvisorDay] = field(default_factory=list)
+
+    def summary(self) -> str:
+        if self.dry_run:
+            going = sum(a.going for a in self.advisors)
+            return f"{self.day.isoformat()}: would send {going}"
+        return (f"{self.day.isoformat()}: planned {self.planned}, held {self.held}, released {self.released}, "
+                f"spaced {self.spaced}")
+
+
+def due_mailings(session: Session, day: date) -> list[tuple[Tag, Offer | None, date]]:
+    """(tag, its offer for the occurrence year or None, send date) for every mailing due on `day`."""
+    due = []
+    for tag in session.scalars(select(Tag).order_by(Tag.id)):
+        try:
+            rule = calendar.parse_rule(tag.rule)
+        except ValueError:
+            continue  # a broken rule is shown on the tag page; it must not stop the others
+        # A long lead puts January occasions into December of the year before.
+        for year in (day.year - 1, day.year, day.year + 1):
+            when = calendar.send_date(rule, tag.lead_days, year)
+            until = max(rule.occurrence(year), when + timedelta(days=CATCH_UP_DAYS))
+            if when <= day <= until:
+                offer = session.scalar(select(Offer).where(Offer.tag_id == tag.id, Offer.year == year))
+                due.append((tag, offer, when))
+    due.sort(key=lambda row: (row[2], row[0].id))
+    return due
+
+
+def eligible_contacts(tag_id: int):
+    """Contacts with the tag that may be mailed: live, subscribed, with an address, not suppressed."""
+    return (
+        select(Contact.id)
+        .join(contact_tags, contact_tags.c.contact_id == Contact.id)
+        .where(
+            contact_tags.c.tag_id == tag_id,
+            Contact.archived_at.is_(None),
+            Contact.unsubscribed_at.is_(None),
+            Contact.email.is_not(None),
+            Contact.email != "",
+            ~exists().where(Suppression.email == Contact.email),
+        )
+    )
+
+
+def sender_expression(owner):
+    """SQL for the advisor a contact's mail goes out from: the owner if active, else the house advisor."""
+    house = select(Advisor.id).where(Advisor.is_house.is_(True)).limit(1).scalar_subquery()
+    return case((owner.active.is_(True), owner.id), else_=house)
+
+
+def _insert(session: Session):
+    name = session.get_bind().dialect.name
+    return (postgresql.insert if name == "postgresql" else sqlite.insert)(Delivery.__table__)
+
+
+def plan_day(session: Session, day: date, settings, dry_run: bool = False) -> PlanResult:
+    """Plan every mailing due on `day`. Running it twice plans once."""
+    result = PlanResult(day=day, dry_run=dry_run)
+    due = [(tag, offer, when) for tag, offer, when in due_mailings(session, day) if offer is not None]
+    if dry_run:
+        result.advisors = _dry_run(session, day, settings, due)
+        return result
+
+    result.released = release_held(session, day)
+    now = utcnow()
+    for tag, offer, when in due:
+        status = DeliveryStatus.PLANNED if offer.status == OfferStatus.READY else DeliveryStatus.HELD
+        rows = eligible_contacts(tag.id).add_columns(
+            literal(offer.id), literal(status.value, String), literal(day, Date),
+            literal(0), literal(now, UTCDateTime), literal(now, UTCDateTime),
+        )
+        stmt = _insert(session).from_select(
+            ["contact_id", "offer_id", "status", "send_on", "attempts", "created_at", "updated_at"], rows
+        ).on_conflict_do_nothing(index_elements=["offer_id", "contact_id"]).returning(Delivery.__table__.c.id)
+        # RETURNING, not rowcount: psycopg reports -1 for INSERT … SELECT … ON CONFLICT.
+        added = len(session.execute(stmt).all())
+        result.tags.append(TagPlan(tag.name, offer.id, when, status, added))
+        if status == DeliveryStatus.PLANNED:
+            result.planned += added
+        else:
+            result.held += added
+            if added:
+                _notify_late(session, offer, settings)
+    result.spaced = space_contacts(session, day, settings.tag_spacing_days)
+    session.flush()
+    return result
+
+
+def release_held(session: Session, day: date) -> int:
+    """HELD → PLANNED for offers that became ready; they go out from `day` on."""
+    ready = select(Offer.id).where(Offer.status == OfferStatus.READY)
+    stmt = (
+        update(Delivery)
+        .where(Delivery.status == DeliveryStatus.HELD, Delivery.offer_id.in_(ready))
+        .values(
+            status=DeliveryStatus.PLANNED,
+            send_on=case((Delivery.send_on < day, day), else_=Delivery.send_on),
+            send_at=None,
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(stmt).rowcount or 0
+
+
+def space_contacts(session: Session, day: date, spacing_days: int) -> int:
+    """Push a contact's not-yet-timed deliveries so that two offers are `spacing_days` apart.
+
+    Set-based detection (contacts with two or more live deliveries in the window), then a
+    short pass per colliding contact only: a handful of rows each, a few contacts a day.
+    """
+    if spacing_days <= 0:
+        return 0
+    window_start = day - timedelta(days=spacing_days - 1)
+    live = and_(Delivery.status.in_(_OCCUPYING), Delivery.send_on >= window_start)
+    movable = and_(
+        Delivery.status.in_((DeliveryStatus.PLANNED, DeliveryStatus.HELD)),
+        Delivery.send_at.is_(None),
+        Delivery.send_on >= day,
+    )
+    colliding = session.scalars(
+        select(Delivery.contact_id)
+        .where(live)
+        .group_by(Delivery.contact_id)
+        .having(func.count() > 1, func.max(case((movable, 1), else_=0)) == 1)
+    ).all()
+    moved = 0
+    gap = timedelta(days=spacing_days)
+    for contact_id in colliding:
+        rows = session.execute(
+            select(Delivery.id, Delivery.send_on, case((movable, True), else_=False))
+            .where(live, Delivery.contact_id == contact_id)
+            .order_by(Delivery.send_on, Delivery.id)
+        ).all()
+        last = None
+        for delivery_id, send_on, can_move in rows:
+            if can_move and last is not None and send_on < last + gap:
+                send_on = calendar.next_working_day(last + gap)
+                session.execute(
+                    update(Delivery).where(Delivery.id == delivery_id).values(send_on=send_on, updated_at=utcnow())
+                    .execution_options(synchronize_session=False)
+                )
+                moved += 1
+            last = send_on if last is None else max(last, send_on)
+    return moved
+
+
+def _notify_late(session: Session, offer: Offer, settings) -> None:
+    try:
+        from . import offers
+    except ImportError:
+        return
+    notify = getattr(offers, "notify_offer_late", None)
+    if notify is None:
+        return
+    try:
+        notify(session, offer, settings)
+    except Exception:  # a lost reminder must never stop the planning of everyone's mail
+        log.exception("could not tell marketing that offer %s is late", offer.id)
+
+
+def _dry_run(session: Session, day: date, settings, due) -> list[AdvisorDay]:
+    """Per advisor: what is already planned up to `day` plus what planning would add, within the cap."""
+    owner = aliased(Advisor)
+    sender = sender_expression(owner).label("sender_id")
+    going: dict[int | None, int] = defaultdict(int)
+    held: dict[int | None, int] = defaultdict(int)
+
+    existing = (
+        select(sender, func.count())
+        .select_from(Delivery)
+        .join(Contact, Contact.id == Delivery.contact_id)
+        .join(owner, owner.id == Contact.owner_id)
+        .where(
+            Delivery.send_on <= day,
+            or_(
+                Delivery.status.in_((DeliveryStatus.PLANNED, DeliveryStatus.QUEUED)),
+                and_(Delivery.status == DeliveryStatus.SENT, Delivery.send_on == day),
+            ),
+        )
+        .group_by(sender)
+    )
+    for sender_id, count in session.execute(existing):
+        going[sender_id] += count
+    window_start = day - timedelta(days=max(settings.tag_spacing_days, 1) - 1)
+    for tag, offer, _when in due:
+        new = eligible_contacts(tag.id).where(
+            ~exists().where(Delivery.offer_id == offer.id, Delivery.contact_id == Contact.id),
+            # A contact with another offer in the spacing window would be pushed to a later day.
+            ~exists().where(
+                Delivery.contact_id == Contact.id,
+                Delivery.status.in_(_OCCUPYING),
+                Delivery.send_on >= window_start,
+            ),
+        ).subquery()
+        query = (
+            select(sender, func.count())
+            .select_from(new)
+            .join(Contact, Contact.id == new.c.id)
+            .join(owner, owner.id == Contact.owner_id)
+            .group_by(sender)
+        )
+        target = going if offer.status == OfferStatus.READY else held
+        for sender_id, count in session.execute(query):
+            target[sender_id] += count
+
+    advisors = {a.id: a for a in session.scalars(select(Advisor).where(Advisor.id.in_(set(going) | set(held))))}
+    rows = []
+    for advisor_id in sorted(set(going) | set(held), key=lambda i: (advisors[i].name if i in advisors else "")):
+        advisor = advisors.get(advisor_id)
+        cap = (advisor.daily_cap if advisor and advisor.daily_cap else settings.daily_cap)
+        total = going.get(advisor_id, 0)
+        if not calendar.is_working_day(day):
+            cap = 0
+        rows.append(AdvisorDay(
+            advisor_id=advisor_id,
+            name=advisor.name if advisor else "без отправителя (нет дежурного советника)",
+            going=min(total, cap), rolled=max(total - cap, 0), held=held.get(advisor_id, 0), cap=cap,
+        ))
+    return rows

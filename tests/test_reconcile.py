@@ -1,0 +1,302 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from campaigns import sending
+from campaigns.db import utcnow
+from campaigns.extensions import redis_client
+from campaigns.models import Delivery, DeliveryStatus, Note, NoteKind
+from tests.test_sending import _due, _notes, _reload, run_worker, smtp_settings
+
+
+@pytest.fixture(autouse=True)
+def _fresh_transports():
+    yield
+    sending.close_transports()
+
+
+def later(minutes):
+    return utcnow() + timedelta(minutes=minutes)
+
+
+def test_it_loses_nothing_when_redis_is_flushed_between_dispatch_and_work(app, session, factory, settings, smtp_server,
+                                                                          monkeypatch):
+    settings = smtp_settings(settings, smtp_server)
+    deliveries = [_due(factory, session) for _ in range(3)]
+    assert sending.dispatch(session, settings) == 3
+
+    redis_client().flushdb()
+    run_worker(app, settings, monkeypatch)
+    assert smtp_server.messages == []
+    assert {_reload(session, d.id).status for d in deliveries} == {DeliveryStatus.QUEUED}
+
+    result = sending.reconcile(session, settings, now=later(11))
+    run_worker(app, settings, monkeypatch)
+
+    assert result.requeued == 3
+    assert {_reload(session, d.id).status for d in deliveries} == {DeliveryStatus.SENT}
+    assert len(smtp_server.messages) == 3
+
+    # Reconciling again, and again after another flush, sends nothing twice.
+    sending.reconcile(session, settings, now=later(30))
+    redis_client().flushdb()
+    sending.reconcile(session, settings, now=later(60))
+    run_worker(app, settings, monkeypatch)
+    assert len(smtp_server.messages) == 3
+
+
+def test_it_leaves_a_queued_delivery_alone_while_its_job_waits(app, session, factory, settings, smtp_server, monkeypatch):
+    settings = smtp_settings(settings, smtp_server)
+    _due(factory, session)
+    sending.dispatch(session, settings)
+
+    result = sending.reconcile(session, settings, now=later(11))
+
+    assert result.requeued == 0
+    run_worker(app, settings, monkeypatch)
+    assert len(smtp_server.messages) == 1
+
+
+def test_it_marks_a_delivery_abandoned_mid_send_unknown_and_never_resends_it(app, session, factory, settings,
+                                                                            smtp_server, monkeypatch):
+    settings = smtp_settings(settings, smtp_server)
+    delivery = _due(factory, session)
+    sending.dispatch(session, settings)
+    # A worker claims the delivery and dies before the relay answers or we commit.
+    assert sending.claim(session, delivery.id, utcnow())
+
+    early = sending.reconcile(session, settings, now=later(2))
+    assert early.unknown == 0
+    result = sending.reconcile(session, settings, now=later(11))
+    run_worker(app, settings, monkeypatch)
+
+    unknown = _reload(session, delivery.id)
+    assert result.unknown == 1
+    assert unknown.status == DeliveryStatus.UNKNOWN
+    assert smtp_server.messages == []
+    assert "неизвестно" in _notes(session, unknown.contact_id)[-1].body.lower()
+
+    sending.reconcile(session, settings, now=later(60))
+    run_worker(app, settings, monkeypatch)
+    assert smtp_server.messages == []
+
+
+def test_it_resends_an_unknown_delivery_only_when_a_person_says_so(app, session, factory, settings, smtp_server,
+                                                                  monkeypatch):
+    settings = smtp_settings(settings, smtp_server)
+    admin = factory.advisor(name="Админ")
+    delivery = _due(factory, session)
+    sending.claim(session, delivery.id, utcnow() - timedelta(minutes=30))
+    sending.reconcile(session, settings)
+
+    assert sending.retry(session, delivery.id, admin)
+    sending.dispatch(session, settings)
+    run_worker(app, settings, monkeypatch)
+
+    assert _reload(session, delivery.id).status == DeliveryStatus.SENT
+    assert len(smtp_server.messages) == 1
+    bodies = [n.body for n in _notes(session, delivery.contact_id)]
+    assert any("повторно (Админ)" in body for body in bodies)
+
+
+def test_it_records_a_person_taking_an_unknown_delivery_as_sent(session, factory, settings, smtp_server):
+    settings = smtp_settings(settings, smtp_server)
+    admin = factory.advisor(name="Админ")
+    delivery = _due(factory, session)
+    sending.claim(session, delivery.id, utcnow() - timedelta(minutes=30))
+    sending.reconcile(session, settings)
+
+    assert sending.mark_sent(session, delivery.id, admin)
+
+    sent = _reload(session, delivery.id)
+    assert sent.status == DeliveryStatus.SENT and sent.sent_at is not None
+    assert session.scalar(select(Note).where(Note.delivery_id == delivery.id, Note.author_id == admin.id))
+    assert not sending.mark_sent(session, delivery.id, admin)  # only once
+
+
+def test_it_dispatches_an_overdue_planned_delivery(app, session, factory, settings, smtp_server, monkeypatch):
+    settings = smtp_settings(settings, smtp_server)
+    delivery = _due(factory, session)
+
+    result = sending.reconcile(session, settings)
+    run_worker(app, settings, monkeypatch)
+
+    assert result.dispatched == 1
+    assert _reload(session, delivery.id).status == DeliveryStatus.SENT
+    assert session.scalar(select(Note).where(Note.kind == NoteKind.MAIL))
+
+
+@pytest.mark.slow
+def test_it_survives_a_real_worker_killed_mid_send(app, session, factory, settings, monkeypatch):
+    """A real `python worker.py` killed while the relay is taking the mail: the fate is unknown,
+    the delivery is shown for review and never sent again by itself; nothing else is lost."""
+    import asyncio
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from aiosmtpd.controller import Controller
+
+    from campaigns.config import ROOT
+    from tests.conftest import SMTPSink, free_port
+
+    received = []
+
+    class SlowRelay:
+        async def handle_DATA(self, server, session, envelope):
+            await asyncio.sleep(2)  # the worker dies while the relay is accepting
+            received.append(envelope)
+            return "250 OK"
+
+    port = free_port()
+    controller = Controller(SlowRelay(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        relay = SMTPSink(host="127.0.0.1", port=port, messages=received)
+        relay_settings = smtp_settings(settings, relay)
+        delivery = _due(factory, session)
+        sending.dispatch(session, relay_settings)
+        env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
+               "MAIL_URL": relay.url, "SECRET_KEY": "test-secret", "INSTANCE_PATH": str(settings.instance_path),
+               "PUBLIC_URL": settings.public_url, "RELAY_RATE_PER_MINUTE": "1000"}
+        proc = subprocess.Popen([sys.executable, "worker.py", "--burst"], cwd=ROOT, env=env, start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _reload(session, delivery.id).status != DeliveryStatus.SENDING:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        time.sleep(2.5)
+
+        assert _reload(session, delivery.id).status == DeliveryStatus.SENDING
+        sending.reconcile(session, relay_settings, now=later(11))
+        run_worker(app, relay_settings, monkeypatch)
+        sending.reconcile(session, relay_settings, now=later(60))
+        run_worker(app, relay_settings, monkeypatch)
+
+        assert _reload(session, delivery.id).status == DeliveryStatus.UNKNOWN
+        assert len(received) <= 1  # whatever the relay took before the crash, never a second copy
+    finally:
+        controller.stop()
+
+
+def _failed(factory, session, error="550 5.7.1 Message rejected by policy"):
+    offer = factory.offer()
+    contact = factory.contact(tags=[offer.tag], email="blocked@client.example.com")
+    delivery = Delivery(offer=offer, contact=contact, status=DeliveryStatus.FAILED, send_on=utcnow().date(),
+                        last_error=error, attempts=1)
+    session.add(delivery)
+    session.commit()
+    return delivery
+
+
+def test_it_shows_the_queue_to_admin_who_can_retry_a_failed_delivery(client, session, factory):
+    from campaigns.models import Role
+
+    admin = factory.advisor(role=Role.ADMIN, name="Ольга Админ")
+    delivery = _failed(factory, session)
+    delivery_id, contact_id = delivery.id, delivery.contact_id
+    client.login(admin)
+
+    page = client.get("/queue").get_data(as_text=True)
+    assert "Отклонено политикой сервера" in page
+    assert "550 5.7.1 Message rejected by policy" in page
+    assert "Отправить повторно" in page
+
+    response = client.post_form(f"/queue/{delivery_id}/retry")
+    assert response.status_code == 302
+    assert _reload(session, delivery_id).status == DeliveryStatus.PLANNED
+    assert any("повторно (Ольга Админ)" in n.body for n in _notes(session, contact_id))
+
+
+def test_it_lets_marketing_look_at_the_queue_but_not_act(client, session, factory):
+    from campaigns.models import Role
+
+    delivery = _failed(factory, session)
+    client.login(factory.advisor(role=Role.MARKETING))
+    session.commit()
+
+    page = client.get("/queue")
+    assert page.status_code == 200
+    assert "Отправить повторно" not in page.get_data(as_text=True)
+    assert client.post_form(f"/queue/{delivery.id}/retry").status_code == 403
+
+
+def test_it_keeps_advisors_out_of_the_queue(client, session, factory):
+    client.login(factory.advisor())
+    session.commit()
+
+    assert client.get("/queue").status_code == 403
+
+
+def test_it_shows_the_days_plan_per_advisor_on_the_queue_page(client, session, factory):
+
+    from campaigns import calendar
+    from campaigns.models import Role
+
+    tag = factory.tag(rule="15 jun", lead_days=0)
+    factory.offer(tag=tag, year=2026)
+    factory.contact(owner=factory.advisor(name="Игорь Планов"), tags=[tag])
+    admin = factory.advisor(role=Role.ADMIN)
+    session.commit()
+    client.login(admin)
+    day = calendar.send_date("15 jun", 0, 2026)
+
+    page = client.get(f"/queue?plan={day.isoformat()}").get_data(as_text=True)
+
+    assert "Игорь Планов" in page
+    assert session.scalar(select(Delivery)) is None
+
+
+def test_it_prints_the_queue_and_retries_from_the_command_line(app, session, factory):
+    delivery = _failed(factory, session, error="550 5.2.1 Mailbox disabled")
+    delivery_id = delivery.id
+    runner = app.test_cli_runner()
+
+    shown = runner.invoke(args=["campaigns", "queue"])
+    retried = runner.invoke(args=["campaigns", "queue", "--retry", str(delivery_id)])
+    again = runner.invoke(args=["campaigns", "queue", "--retry", str(delivery_id)])
+
+    assert shown.exit_code == 0, shown.output
+    assert "failed 1" in shown.output and "550 5.2.1 Mailbox disabled" in shown.output
+    assert retried.exit_code == 0 and "queued again" in retried.output
+    assert again.exit_code != 0 and "not failed" in again.output
+    assert _reload(session, delivery_id).status == DeliveryStatus.PLANNED
+
+
+def test_it_lists_every_state_on_the_queue_page(client, session, factory):
+    from campaigns.models import OfferStatus, Role
+
+    admin = factory.advisor(role=Role.ADMIN)
+    owner = factory.advisor(name="Анна Смирнова")
+    draft = factory.offer(status=OfferStatus.DRAFT)
+    ready = factory.offer()
+    now = utcnow()
+    states = [
+        dict(status=DeliveryStatus.PLANNED, send_at=now + timedelta(hours=1), advisor_id=owner.id),
+        dict(status=DeliveryStatus.QUEUED),
+        dict(status=DeliveryStatus.RETRYING, attempts=2, next_attempt_at=now + timedelta(minutes=15),
+             last_error="451 4.3.0 Mailbox busy"),
+        dict(status=DeliveryStatus.SENT, sent_at=now, advisor_id=owner.id),
+        dict(status=DeliveryStatus.UNKNOWN, claimed_at=now - timedelta(minutes=20)),
+    ]
+    for values in states:
+        session.add(Delivery(offer=ready, contact=factory.contact(owner=owner), send_on=now.date(), **values))
+    session.add(Delivery(offer=draft, contact=factory.contact(owner=owner), send_on=now.date(),
+                         status=DeliveryStatus.HELD))
+    session.commit()
+    client.login(admin)
+
+    page = client.get("/queue").get_data(as_text=True)
+
+    assert "Судьба неизвестна" in page and "Считать отправленным" in page
+    assert "451 4.3.0 Mailbox busy" in page
+    assert "черновик" in page
+    assert "Отправлено сегодня: 1" in page
+    assert "Анна Смирнова" in page

@@ -1,0 +1,262 @@
+from __future__ import annotations
+
+import dataclasses
+import threading
+from datetime import timedelta
+from email import message_from_string
+
+import pytest
+from rq import SimpleWorker
+from sqlalchemy import func, select
+
+from campaigns import config, planner, sending, tasks
+from campaigns.db import db, utcnow
+from campaigns.models import (
+    Delivery,
+    DeliveryStatus,
+    Link,
+    Note,
+    NoteKind,
+    Suppression,
+    SuppressionReason,
+)
+from tests.conftest import SMTPSink, free_port
+
+
+@pytest.fixture
+def relay():
+    """A real SMTP server whose answer depends on the recipient's local part:
+    later@ → 451 4.3.0, unknown@ → 550 5.1.1, blocked@ → 550 5.7.1, anyone else → 250."""
+    from aiosmtpd.controller import Controller
+
+    received: list = []
+    lock = threading.Lock()
+
+    class Handler:
+        async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+            local = address.split("@")[0]
+            if local == "later":
+                return "451 4.3.0 Mailbox busy, try again later"
+            if local == "unknown":
+                return "550 5.1.1 <unknown@client.example.com>: Recipient address rejected: User unknown"
+            if local == "blocked":
+                return "550 5.7.1 Message rejected by policy"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
+        async def handle_DATA(self, server, session, envelope):
+            with lock:
+                received.append(envelope)
+            return "250 OK"
+
+    port = free_port()
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield SMTPSink(host="127.0.0.1", port=port, messages=received)
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_transports():
+    yield
+    sending.close_transports()
+
+
+def smtp_settings(settings, server):
+    return dataclasses.replace(settings, mail=config.parse_mail_url(server.url, settings.instance_path),
+                               relay_rate_per_minute=1000)
+
+
+def _due(factory, session, owner=None, email=None, **contact_kw):
+    offer = factory.offer(tag=factory.tag(), subject="Новогодние подарки для {{ company }}")
+    offer.links.append(Link(name="catalog", url="https://studio.example.com/catalog.pdf", label="Каталог"))
+    if email:
+        contact_kw["email"] = email
+    contact = factory.contact(owner=owner or factory.advisor(), tags=[offer.tag], **contact_kw)
+    delivery = Delivery(offer=offer, contact=contact, status=DeliveryStatus.PLANNED, send_on=utcnow().date(),
+                        send_at=utcnow() - timedelta(minutes=1))
+    session.add(delivery)
+    session.commit()
+    return delivery
+
+
+def _reload(session, delivery_id):
+    return session.get(Delivery, delivery_id, populate_existing=True)
+
+
+def _notes(session, contact_id, kind=None):
+    query = select(Note).where(Note.contact_id == contact_id).order_by(Note.id)
+    if kind:
+        query = query.where(Note.kind == kind)
+    return session.scalars(query).all()
+
+
+def run_worker(app, settings, monkeypatch):
+    """Run the "mail" queue dry with RQ's SimpleWorker, in this process and on the test app."""
+    from campaigns.extensions import redis_client
+
+    monkeypatch.setitem(app.config, "SETTINGS", settings)
+    monkeypatch.setattr(tasks, "_app", app)
+    with app.app_context():
+        connection = redis_client()
+    SimpleWorker([sending.mail_queue(connection)], connection=connection).work(burst=True)
+    db.session.remove()
+
+
+def test_it_sends_a_due_delivery_and_keeps_the_full_mail_in_the_notes(app, session, factory, settings, smtp_server,
+                                                                       monkeypatch):
+    settings = smtp_settings(settings, smtp_server)
+    owner = factory.advisor(name="Анна Смирнова", email="anna@studio.example.com")
+    delivery = _due(factory, session, owner=owner, company="Тойота")
+
+    assert sending.dispatch(session, settings) == 1
+    run_worker(app, settings, monkeypatch)
+
+    assert len(smtp_server.messages) == 1
+    sent = _reload(session, delivery.id)
+    assert sent.status == DeliveryStatus.SENT
+    assert sent.sent_at is not None and sent.advisor_id == owner.id
+    [note] = _notes(session, sent.contact_id, NoteKind.MAIL)
+    assert note.delivery_id == sent.id
+    assert note.subject == "Новогодние подарки для Тойота"
+    mail = message_from_string(note.raw_message)
+    assert mail["Message-ID"].strip() == sent.message_id
+    assert "anna@studio.example.com" in mail["From"]
+    received = smtp_server.messages[0].content.decode()
+    assert sent.message_id in received
+
+
+def test_it_sends_a_deactivated_advisors_contact_from_the_house_advisor(session, factory, settings, smtp_server):
+    settings = smtp_settings(settings, smtp_server)
+    house = factory.house_advisor(email="tupin@studio.example.com")
+    gone = factory.advisor()
+    delivery = _due(factory, session, owner=gone)
+    gone.active = False
+    session.commit()
+
+    result = sending.send_delivery(session, delivery.id, settings)
+
+    assert result.outcome == sending.Outcome.SENT
+    assert _reload(session, delivery.id).advisor_id == house.id
+    assert "tupin@studio.example.com" in smtp_server.messages[0].content.decode()
+
+
+def test_it_retries_a_temporary_failure_later(session, factory, settings, relay):
+    settings = smtp_settings(settings, relay)
+    delivery = _due(factory, session, email="later@client.example.com")
+    before = utcnow()
+
+    result = sending.send_delivery(session, delivery.id, settings)
+
+    retrying = _reload(session, delivery.id)
+    assert result.outcome == sending.Outcome.RETRYING
+    assert retrying.status == DeliveryStatus.RETRYING
+    assert retrying.next_attempt_at >= before + timedelta(minutes=5)
+    assert "4.3.0" in retrying.last_error
+    assert sending.dispatch(session, settings, queue=sending.mail_queue()) == 0  # not yet
+    assert sending.dispatch(session, settings, now=utcnow() + timedelta(minutes=6), queue=sending.mail_queue()) == 1
+
+    sending.send_delivery(session, delivery.id, settings)
+    again = _reload(session, delivery.id)
+    assert again.attempts == 2
+    assert again.next_attempt_at - utcnow() > timedelta(minutes=14)
+    assert relay.messages == []
+
+
+def test_it_waits_longer_after_each_failure_and_gives_up_after_three_days():
+    delays = [sending.retry_delay(n) for n in range(1, 40)]
+    given = [d for d in delays if d is not None]
+    assert given[:3] == [timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1)]
+    assert all(a <= b for a, b in zip(given, given[1:], strict=False))
+    assert timedelta(days=3) <= sum(given, timedelta()) < timedelta(days=3, hours=7)
+    assert delays[len(given)] is None
+
+
+def test_it_fails_a_permanent_error_with_the_servers_words(session, factory, settings, relay):
+    settings = smtp_settings(settings, relay)
+    delivery = _due(factory, session, email="blocked@client.example.com")
+
+    result = sending.send_delivery(session, delivery.id, settings)
+
+    failed = _reload(session, delivery.id)
+    assert result.outcome == sending.Outcome.FAILED
+    assert failed.status == DeliveryStatus.FAILED
+    assert failed.last_error == "550 5.7.1 Message rejected by policy"
+    assert session.scalar(select(func.count()).select_from(Suppression)) == 0  # a policy block is not the address
+    assert "Message rejected by policy" in _notes(session, failed.contact_id)[-1].body
+
+
+def test_it_suppresses_an_unknown_mailbox(session, factory, settings, relay):
+    settings = smtp_settings(settings, relay)
+    delivery = _due(factory, session, email="unknown@client.example.com")
+
+    sending.send_delivery(session, delivery.id, settings)
+
+    failed = _reload(session, delivery.id)
+    assert failed.status == DeliveryStatus.FAILED
+    assert failed.last_error.startswith("550 5.1.1")
+    suppression = session.scalar(select(Suppression))
+    assert (suppression.email, suppression.reason) == ("unknown@client.example.com", SuppressionReason.BOUNCE)
+    assert any("5.1.1" in n.body for n in _notes(session, failed.contact_id))
+    # The next offer to the same contact is never planned.
+    tag = failed.contact.tags[0]
+    assert session.scalars(planner.eligible_contacts(tag.id)).all() == []
+
+
+def test_it_never_sends_to_a_contact_who_unsubscribed_after_planning(app, session, factory, settings, smtp_server,
+                                                                     monkeypatch):
+    settings = smtp_settings(settings, smtp_server)
+    delivery = _due(factory, session)
+    delivery.contact.unsubscribed_at = utcnow()
+    session.commit()
+
+    sending.dispatch(session, settings)
+    run_worker(app, settings, monkeypatch)
+
+    cancelled = _reload(session, delivery.id)
+    assert cancelled.status == DeliveryStatus.CANCELLED
+    assert smtp_server.messages == []
+    assert "отписался" in _notes(session, cancelled.contact_id)[-1].body
+
+
+def test_it_sends_once_when_the_same_delivery_is_queued_twice(app, session, factory, settings, smtp_server, monkeypatch):
+    settings = smtp_settings(settings, smtp_server)
+    delivery = _due(factory, session)
+    queue = sending.mail_queue()
+    sending.dispatch(session, settings, queue=queue)
+    sending.enqueue(queue, delivery.id)  # a duplicate, as after a re-queue
+    queue.enqueue(sending.SEND_JOB, delivery.id)
+
+    run_worker(app, settings, monkeypatch)
+
+    assert len(smtp_server.messages) == 1
+    assert len(_notes(session, delivery.contact_id, NoteKind.MAIL)) == 1
+
+
+def test_it_comes_back_later_when_the_relay_rate_is_used_up(session, factory, settings, smtp_server):
+    settings = dataclasses.replace(smtp_settings(settings, smtp_server), relay_rate_per_minute=1)
+    first, second = _due(factory, session), _due(factory, session)
+
+    results = [sending.send_delivery(session, first.id, settings), sending.send_delivery(session, second.id, settings)]
+
+    assert [r.outcome for r in results] == [sending.Outcome.SENT, sending.Outcome.THROTTLED]
+    assert 0 < results[1].delay <= 60
+    assert _reload(session, second.id).status == DeliveryStatus.PLANNED
+    assert len(smtp_server.messages) == 1
+
+
+def test_it_puts_a_job_over_the_relay_rate_back_for_later(app, session, factory, settings, smtp_server, monkeypatch):
+    settings = dataclasses.replace(smtp_settings(settings, smtp_server), relay_rate_per_minute=1)
+    first, second = _due(factory, session), _due(factory, session)
+    first_id, second_id = first.id, second.id
+    sending.dispatch(session, settings)
+
+    run_worker(app, settings, monkeypatch)
+
+    assert len(smtp_server.messages) == 1
+    statuses = {_reload(session, first_id).status, _reload(session, second_id).status}
+    assert statuses == {DeliveryStatus.SENT, DeliveryStatus.QUEUED}
+    waiting = second_id if _reload(session, second_id).status == DeliveryStatus.QUEUED else first_id
+    assert sending.job_id(waiting) in sending.mail_queue().scheduled_job_registry.get_job_ids()
