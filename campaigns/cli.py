@@ -58,3 +58,117 @@ def create_user_command(email: str, name: str, role: str, password: str):
 
 def register(app: Flask) -> None:
     app.cli.add_command(group)
+
+
+@group.command("calendar")
+@click.argument("year", type=click.IntRange(2000, 2100))
+def calendar_command(year: int):
+    """Print every tag's occurrence and send date for YEAR, by send date."""
+    from sqlalchemy import select
+
+    from . import calendar
+    from .models import Tag
+
+    tags = db.session.scalars(select(Tag).order_by(Tag.name)).all()
+    if not tags:
+        raise click.ClickException("no tags in the database; run `flask campaigns migrate` to seed the catalog")
+    weekdays = ("пн", "вт", "ср", "чт", "пт", "сб", "вс")
+    width = max(len(tag.name) for tag in tags)
+    for tag, occurrence, send_on in calendar.year_calendar(tags, year):
+        click.echo(f"{send_on.isoformat()} {weekdays[send_on.weekday()]}  {tag.name:<{width}}  "
+                   f"day {occurrence.isoformat()} {weekdays[occurrence.weekday()]}  rule \"{tag.rule}\", lead {tag.lead_days} d")
+
+
+# --- the delivery pipeline: plan, queue (pipeline engineer) ---------------------------
+
+
+def _local_today():
+    from .db import utcnow
+
+    return utcnow().astimezone(current_app.config["SETTINGS"].timezone).date()
+
+
+@group.command("plan")
+@click.option("--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]), help="the day to plan (default: today)")
+@click.option("--dry-run", is_flag=True, help="print what would go out that day, per advisor, without writing")
+def plan_command(day, dry_run: bool):
+    """Plan the mailings due on a day (running it twice plans once)."""
+    from . import pacing, planner
+
+    settings = current_app.config["SETTINGS"]
+    day = day.date() if day else _local_today()
+    result = planner.plan_day(db.session, day, settings, dry_run=dry_run)
+    if dry_run:
+        db.session.rollback()
+        click.echo(f"{day.isoformat()} (dry run): what would go out, per advisor")
+        if not result.advisors:
+            click.echo("  nothing")
+        for row in result.advisors:
+            click.echo(f"  {row.name:<30} {row.going:>4} out (cap {row.cap}), {row.rolled:>4} rolled to the next "
+                       f"working day, {row.held:>4} held (offer not ready)")
+        return
+    paced = pacing.pace_day(db.session, day, settings)
+    db.session.commit()
+    click.echo(f"{result.summary()}; paced {paced.paced}, rolled over {paced.rolled}")
+
+
+@group.command("queue")
+@click.option("--retry", "retry_id", type=int, help="send this failed (or unknown) delivery again")
+@click.option("--mark-sent", "mark_sent_id", type=int, help="take this unknown delivery as sent")
+@click.option("--limit", default=20, show_default=True, help="rows per list")
+def queue_command(retry_id: int | None, mark_sent_id: int | None, limit: int):
+    """Show the delivery queue: counts, then planned, held, queued, retrying, sent today, failed, unknown."""
+    from . import sending
+
+    settings = current_app.config["SETTINGS"]
+    if retry_id or mark_sent_id:
+        action, delivery_id = (sending.retry, retry_id) if retry_id else (sending.mark_sent, mark_sent_id)
+        if not action(db.session, delivery_id, None):
+            raise click.ClickException(f"delivery {delivery_id} is not failed/unknown (see `flask campaigns queue`)")
+        click.echo(f"delivery {delivery_id}: {'queued again' if retry_id else 'taken as sent'}")
+        return
+    view = sending.queue_view(db.session, settings, limit=limit)
+    click.echo("  ".join(f"{name} {count}" for name, count in view.counts.items()))
+    tz = settings.timezone
+
+    def when(moment):
+        return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+    def line(d, extra=""):
+        return f"  #{d.id:<7} {d.contact.email or '-':<35} {d.offer.tag.name} {d.offer.year:<6} {extra}"
+
+    sections = [
+        ("planned", lambda d: f"on {d.send_on} at {when(d.send_at)}"),
+        ("queued", lambda d: f"{d.status.value} since {when(d.updated_at)}"),
+        ("retrying", lambda d: f"attempt {d.attempts}, next {when(d.next_attempt_at)}: {d.last_error}"),
+        ("sent_today", lambda d: f"at {when(d.sent_at)} from {d.advisor.name if d.advisor else '-'}"),
+        ("failed", lambda d: f"{d.last_error}"),
+        ("unknown", lambda d: f"claimed {when(d.claimed_at)} (review: --retry ID or --mark-sent ID)"),
+    ]
+    for name, describe in sections:
+        rows = view.lists[name]
+        if rows:
+            click.echo(f"{name}:")
+            for d in rows:
+                click.echo(line(d, describe(d)))
+    if view.held_offers:
+        click.echo("held (offer not ready):")
+        for offer, tag_name, count in view.held_offers:
+            click.echo(f"  offer #{offer.id} {tag_name} {offer.year}: {count} waiting")
+
+
+@group.command("dispatch")
+def dispatch_command():
+    """Queue the deliveries that are due now (the scheduler does this every 30 s)."""
+    from . import sending
+
+    click.echo(f"queued {sending.dispatch(db.session, current_app.config['SETTINGS'])}")
+
+
+@group.command("reconcile")
+def reconcile_command():
+    """Repair after a Redis flush or a dead worker (the scheduler does this every 5 min)."""
+    from . import sending
+
+    result = sending.reconcile(db.session, current_app.config["SETTINGS"])
+    click.echo(f"unknown {result.unknown}, requeued {result.requeued}, dispatched {result.dispatched}")

@@ -23,9 +23,26 @@ LOCK_TTL = 60
 log = logging.getLogger(__name__)
 
 
+def bounces_configured() -> bool:
+    app = tasks.get_app()
+    return bool(app.config["SETTINGS"].bounce_url)
+
+
 def build(connection: Redis) -> CronScheduler:
     scheduler = CronScheduler(connection=connection)
     scheduler.register(tasks.scheduler_heartbeat, QUEUE, interval=30)
+    scheduler.register(tasks.flush_clicks, QUEUE, interval=5)
+    # Every 10 minutes rather than "30 8 * * *": rq cron reads the worker host's clock zone,
+    # the job reads TIMEZONE and the working-day calendar, and a missed tick is caught up.
+    scheduler.register(tasks.send_morning_digests, QUEUE, cron="*/10 * * * *")
+    # The delivery pipeline. Planning twice plans once, so it also runs every 10 minutes: a
+    # missed 07:00 tick (downtime) and an offer that became ready are caught up soon after.
+    scheduler.register(tasks.plan_deliveries, QUEUE, cron="0 7 * * *")
+    scheduler.register(tasks.plan_deliveries, QUEUE, interval=600)
+    scheduler.register(tasks.dispatch_deliveries, QUEUE, interval=30)
+    scheduler.register(tasks.reconcile_deliveries, QUEUE, interval=300)
+    if bounces_configured():
+        scheduler.register(tasks.read_bounces, QUEUE, interval=300)
     return scheduler
 
 

@@ -40,3 +40,98 @@ def scheduler_heartbeat() -> float:
     now = time.time()
     redis_client().set(SCHEDULER_HEARTBEAT_KEY, now, ex=3600)
     return now
+
+
+@in_app_context
+def flush_clicks() -> int:
+    """Write the clicks queued in Redis by /c/<token> (every few seconds)."""
+    from . import clicks
+    from .db import db
+    from .extensions import redis_client
+
+    return clicks.flush_clicks(db.session, redis_client())
+
+
+@in_app_context
+def send_morning_digests() -> int:
+    """Each advisor's hot list by mail, once per working day from 08:30 local time."""
+    from flask import current_app
+
+    from . import digest
+    from .db import db
+    from .extensions import redis_client
+
+    return digest.send_due_digests(db.session, current_app.config["SETTINGS"], redis_client())
+
+
+# --- the delivery pipeline (planner, pacing, sending, bounces) ---------------------------
+
+
+def _settings():
+    from flask import current_app
+
+    return current_app.config["SETTINGS"]
+
+
+@in_app_context
+def plan_deliveries() -> str:
+    """Plan today's due mailings and pace them (idempotent: runs every 10 minutes and at 07:00)."""
+    from . import pacing, planner
+    from .db import db, utcnow
+
+    settings = _settings()
+    today = utcnow().astimezone(settings.timezone).date()
+    result = planner.plan_day(db.session, today, settings)
+    paced = pacing.pace_day(db.session, today, settings)
+    db.session.commit()
+    return f"{result.summary()}; paced {paced.paced}, rolled over {paced.rolled}"
+
+
+@in_app_context
+def dispatch_deliveries() -> int:
+    """Hand the deliveries that are due now to the "mail" queue."""
+    from . import sending
+    from .db import db
+
+    return sending.dispatch(db.session, _settings())
+
+
+@in_app_context
+def send_delivery_job(delivery_id: int) -> str:
+    """Send one delivery (the job carries only its id); over the relay's rate it comes back later."""
+    from . import sending
+    from .db import db
+
+    result = sending.send_delivery(db.session, delivery_id, _settings())
+    if result.outcome == sending.Outcome.THROTTLED:
+        sending.enqueue(sending.mail_queue(), delivery_id, delay=result.delay)
+    return result.outcome.value
+
+
+@in_app_context
+def reconcile_deliveries() -> str:
+    """Repair after a Redis flush or a dead worker (see sending.reconcile)."""
+    from . import sending
+    from .db import db
+
+    result = sending.reconcile(db.session, _settings())
+    return f"unknown {result.unknown}, requeued {result.requeued}, dispatched {result.dispatched}"
+
+
+@in_app_context
+def read_bounces() -> int:
+    """Apply the bounce reports waiting in BOUNCE_URL's mailbox."""
+    from . import bounces
+    from .db import db
+
+    return bounces.process_mailbox(db.session, _settings())
+
+
+@in_app_context
+def import_contacts(import_id: str, step: str) -> None:
+    """Preview ("preview") or write ("commit") an uploaded contact file; progress goes to Redis."""
+    from .db import db
+    from .extensions import redis_client
+    from .importer import run_step
+
+    run_step(db.session, redis_client(), import_id, step)

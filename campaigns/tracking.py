@@ -1,8 +1,12 @@
-"""Link and unsubscribe tokens (signed, no personal data), click verdicts.
+"""Link and unsubscribe tokens (signed, no personal data).
 
 A click token names a delivery and a link; an unsubscribe token names a delivery.
 Both are HMAC-signed with SECRET_KEY (itsdangerous), so a forged or altered token
 is refused before the database is asked anything.
+
+Tokens are short on purpose (``1k-3.x9T0cQ2mZ0b6pW4u``): ids in base 36 and an HMAC-SHA256
+cut to 96 bits. 96 bits cannot be guessed online, and a short link survives mail clients
+that wrap long lines.
 """
 from __future__ import annotations
 
@@ -10,6 +14,18 @@ import hashlib
 
 from flask import current_app
 from itsdangerous import BadSignature, Signer
+from itsdangerous.signer import HMACAlgorithm
+
+# click_url(public_url, delivery_id, TRAP_LINK_ID) is the hidden link in every mail that no
+# person can see: whatever follows it is a scanner (clicks.py).
+TRAP_LINK_ID = 0
+
+_SIGNATURE_BYTES = 12
+
+
+class _ShortHMAC(HMACAlgorithm):
+    def get_signature(self, key: bytes, value: bytes) -> bytes:
+        return super().get_signature(key, value)[:_SIGNATURE_BYTES]
 
 
 def _b36(n: int) -> str:
@@ -24,7 +40,7 @@ def _b36(n: int) -> str:
 
 def _signer(salt: str, secret_key: str | None = None) -> Signer:
     key = secret_key or current_app.config["SECRET_KEY"]
-    return Signer(key, salt=salt, sep=".", digest_method=hashlib.sha256)
+    return Signer(key, salt=salt, sep=".", algorithm=_ShortHMAC(hashlib.sha256))
 
 
 def click_token(delivery_id: int, link_id: int, secret_key: str | None = None) -> str:
@@ -62,3 +78,102 @@ def unsubscribe_url(public_url: str, delivery_id: int, secret_key: str | None = 
 
 def unsubscribe_mailto(mail_domain: str, delivery_id: int, secret_key: str | None = None) -> str:
     return f"mailto:unsubscribe@{mail_domain}?subject=unsubscribe%20{unsubscribe_token(delivery_id, secret_key)}"
+
+
+# What a browser percent-encodes in each part of a typed URL (the WHATWG URL Standard's
+# percent-encode sets; "#" and "?" never reach a part once the URL is split). Anything
+# else — "%", "&", "+", "=", brackets — stays exactly as marketing stored it.
+_C0 = frozenset(chr(c) for c in range(0x20)) | {"\x7f"}
+_PATH_ENCODE = _C0 | set(' "<>`{}')
+_QUERY_ENCODE = _C0 | set(" \"<>'")
+_FRAGMENT_ENCODE = _C0 | set(' "<>`')
+
+
+def _percent_encode(part: str, encode: frozenset[str] | set[str]) -> str:
+    out = []
+    for char in part:
+        if char in encode or ord(char) > 0x7E:
+            out.append("".join(f"%{byte:02X}" for byte in char.encode("utf-8")))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def browser_uri(url: str) -> str:
+    """The ASCII URL a browser would request for the stored `url`.
+
+    A Location header must be ASCII, so a Cyrillic path or query is sent UTF-8
+    percent-encoded and an IDN host as Punycode (UTS 46, as browsers do) — exactly what the
+    browser would have made of the same URL typed in its address bar; it shows it in
+    Cyrillic again. An ASCII URL comes back unchanged, byte for byte.
+    """
+    import idna
+
+    url = url.strip()
+    if url.isascii() and not any(c in _C0 or c in ' "<>`' for c in url):
+        return url
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return _percent_encode(url, _PATH_ENCODE)
+    rest, hash_, fragment = rest.partition("#")
+    rest, qmark, query = rest.partition("?")
+    authority, slash, path = rest.partition("/")
+    userinfo, at, hostport = authority.rpartition("@")
+    host, colon, port = hostport, "", ""
+    if not hostport.startswith("[") and hostport.count(":") == 1:
+        host, colon, port = hostport.partition(":")
+    if not host.isascii():
+        try:
+            host = idna.encode(host, uts46=True).decode("ascii")
+        except idna.IDNAError:
+            host = _percent_encode(host, _PATH_ENCODE)
+    return (
+        f"{scheme}://{_percent_encode(userinfo, _PATH_ENCODE)}{at}{host}{colon}{port}"
+        f"{slash}{_percent_encode(path, _PATH_ENCODE)}"
+        f"{qmark}{_percent_encode(query, _QUERY_ENCODE)}{hash_}{_percent_encode(fragment, _FRAGMENT_ENCODE)}"
+    )
+
+
+UNSUBSCRIBE_STATUSES = ("planned", "queued", "retrying", "held")
+
+
+def unsubscribe(session, delivery_id: int, *, how: str = "ссылка в письме", now=None):
+    """Unsubscribe the contact a delivery went to; returns the contact, or None if unknown.
+
+    Idempotent: a second call changes nothing and adds no second note. The address is
+    suppressed, the contact's pending deliveries are cancelled, and the advisor sees a note.
+    """
+    from sqlalchemy import select, update
+
+    from .db import utcnow
+    from .models import Contact, Delivery, DeliveryStatus, Note, NoteKind, Suppression, SuppressionReason
+
+    now = now or utcnow()
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None:
+        return None
+    contact = session.get(Contact, delivery.contact_id)
+    # A conditional update: of two simultaneous POSTs exactly one goes on to write.
+    claimed = session.execute(
+        update(Contact).where(Contact.id == contact.id, Contact.unsubscribed_at.is_(None))
+        .values(unsubscribed_at=now).execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(contact)
+    if not claimed:
+        return contact
+    if contact.email and session.scalar(select(Suppression.id).where(Suppression.email == contact.email)) is None:
+        session.add(Suppression(email=contact.email, reason=SuppressionReason.UNSUBSCRIBE, created_at=now,
+                                detail=f"отписка: {how}, письмо «{delivery.offer.subject}»"))
+    cancelled = session.execute(
+        update(Delivery)
+        .where(Delivery.contact_id == contact.id, Delivery.status.in_([DeliveryStatus(s) for s in UNSUBSCRIBE_STATUSES]))
+        .values(status=DeliveryStatus.CANCELLED, last_error="контакт отписался от рассылки", updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    body = f"Отписался от рассылок ({how}) после письма «{delivery.offer.subject}»."
+    if cancelled:
+        body += f" Отменено запланированных писем: {cancelled}."
+    session.add(Note(contact_id=contact.id, kind=NoteKind.UNSUBSCRIBE, body=body, delivery_id=delivery.id,
+                     created_at=now))
+    session.flush()
+    return contact

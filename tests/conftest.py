@@ -131,6 +131,9 @@ def _clean_state(request):
         from campaigns.extensions import redis_client
 
         redis_client().flushdb()
+        from campaigns import clicks
+
+        clicks.forget_cached_targets()  # ids restart after TRUNCATE; cached links must not outlive them
 
 
 @pytest.fixture

@@ -1,0 +1,432 @@
+"""Clicks: the fast path of /c/<token>, the batch writer, and people told from scanners.
+
+The redirect never waits on the database for writing: it pushes one compact JSON event
+onto a Redis list (RPUSH) and answers. `flush_clicks` (an RQ job every few seconds) takes
+the events in batches, judges each one human or bot, and writes them with one INSERT.
+
+What Redis holds is only the last seconds of clicks: losing Redis loses those, nothing
+else. An event is kept back until it is SETTLE_SECONDS old, so that every click of a
+scanner's burst is in hand before any of them is judged.
+
+The target of a link is read through a small in-process cache (link → offer and URL,
+delivery → offer): a click on a cached link costs no database query. On a miss the view
+reads one or two rows by primary key (a read, never a write) and caches them.
+"""
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import logging
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from cachetools import TTLCache
+from crawlerdetect import CrawlerDetect
+from redis import Redis
+from redis.exceptions import LockError
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from .models import Click, Delivery, Link, Note, NoteKind, Verdict
+from .tracking import TRAP_LINK_ID
+
+log = logging.getLogger(__name__)
+
+QUEUE_KEY = "campaigns:clicks:queue"
+FLUSH_LOCK_KEY = "campaigns:clicks:flush-lock"
+BATCH_SIZE = 5000
+
+# A gateway scans a mail while delivering it, within seconds; a person reading it within a
+# minute of sending is rare in B2B, and a missed person here is one call fewer, not a wrong one.
+INSTANT_SECONDS = 60
+# "Every link of the mail clicked within a second": no person clicks two links that fast.
+BURST_SECONDS = 1.0
+# Clicks of the same mail this close to a click on the trap link are the same scanner.
+TRAP_BURST_SECONDS = 10.0
+# An event waits this long in Redis so that its whole burst is judged together.
+SETTLE_SECONDS = TRAP_BURST_SECONDS
+# One click note per contact, mail and link per hour: a person clicking five times is one fact.
+NOTE_EVERY = timedelta(hours=1)
+
+# Mail security gateways that open links before the person does, by a marker in their
+# User-Agent (lower case). crawlerdetect (below) knows generic bots, headless browsers,
+# curl, python-requests and the like, but not most of these.
+SCANNER_USER_AGENTS: list[tuple[str, str]] = [
+    ("safelinks", "Microsoft Safe Links"),
+    ("microsoft office", "Microsoft Office 365 ATP"),
+    ("ms-office", "Microsoft Office 365 ATP"),
+    ("microsoft outlook", "Microsoft Outlook (предпросмотр ссылок)"),
+    ("proofpoint", "Proofpoint"),
+    ("pphosted", "Proofpoint"),
+    ("mimecast", "Mimecast"),
+    ("barracuda", "Barracuda"),
+    ("symantec", "Symantec / Broadcom"),
+    ("messagelabs", "Symantec / Broadcom"),
+    ("broadcom", "Symantec / Broadcom"),
+    ("ironport", "Cisco IronPort"),
+    ("cisco", "Cisco IronPort"),
+    ("trend micro", "Trend Micro"),
+    ("trendmicro", "Trend Micro"),
+    ("fireeye", "FireEye / Trellix"),
+    ("trellix", "FireEye / Trellix"),
+    ("sophos", "Sophos"),
+    ("kaspersky", "Kaspersky Security"),
+    ("forcepoint", "Forcepoint"),
+    ("zscaler", "Zscaler"),
+    ("headless", "безголовый браузер"),
+]
+
+# The published mail-gateway ranges of the big vendors (their own documentation, 2026). A
+# starting list, not a complete one: add a range when the results page shows a scanner
+# that slips through.
+SCANNER_NETWORKS: list[tuple[str, str]] = [
+    ("40.92.0.0/15", "Microsoft Exchange Online Protection"),
+    ("40.107.0.0/16", "Microsoft Exchange Online Protection"),
+    ("52.100.0.0/14", "Microsoft Exchange Online Protection"),
+    ("104.47.0.0/17", "Microsoft Exchange Online Protection"),
+    ("2a01:111:f400::/48", "Microsoft Exchange Online Protection"),
+    ("148.163.128.0/19", "Proofpoint"),
+    ("67.231.144.0/20", "Proofpoint"),
+    ("205.220.160.0/19", "Proofpoint"),
+    ("205.139.110.0/24", "Mimecast"),
+    ("207.211.30.0/24", "Mimecast"),
+    ("170.10.128.0/22", "Mimecast"),
+    ("185.58.84.0/22", "Mimecast"),
+    ("91.220.42.0/24", "Mimecast"),
+    ("64.235.144.0/20", "Barracuda"),
+    ("209.222.80.0/21", "Barracuda"),
+    ("216.82.240.0/20", "Symantec / Broadcom"),
+    ("85.158.136.0/21", "Symantec / Broadcom"),
+    ("195.245.230.0/23", "Symantec / Broadcom"),
+    ("193.109.254.0/23", "Symantec / Broadcom"),
+    ("67.219.240.0/20", "Symantec / Broadcom"),
+    ("68.232.128.0/19", "Cisco IronPort (Cisco Secure Email)"),
+    ("18.208.22.64/26", "Trend Micro"),
+    ("150.70.0.0/16", "Trend Micro"),
+]
+_NETWORKS = [(ipaddress.ip_network(cidr), name) for cidr, name in SCANNER_NETWORKS]
+
+
+# ---------------------------------------------------------------- the redirect's fast path
+
+_cache_lock = threading.Lock()
+_link_cache: TTLCache = TTLCache(maxsize=20_000, ttl=60)  # link id → (offer id, url, is_trap)
+_delivery_cache: TTLCache = TTLCache(maxsize=200_000, ttl=3600)  # delivery id → offer id; never changes
+TRAP = object()  # resolve_target()'s answer for the hidden trap link
+
+
+def _cached(cache: TTLCache, key):
+    with _cache_lock:
+        return cache.get(key)
+
+
+def _remember(cache: TTLCache, key, value) -> None:
+    with _cache_lock:
+        cache[key] = value
+
+
+def forget_cached_targets() -> None:
+    """Drop the cached targets (tests; a link edited in another process is seen within a minute)."""
+    with _cache_lock:
+        _link_cache.clear()
+        _delivery_cache.clear()
+
+
+def resolve_target(session: Session, delivery_id: int, link_id: int):
+    """The stored URL for a (delivery, link) pair, TRAP, or None when they do not belong together.
+
+    A link the marketing edits is seen within the cache's minute; a link id of another
+    offer, an unknown link or delivery is None — the view answers 404, never a redirect.
+    """
+    offer_id = _cached(_delivery_cache, delivery_id)
+    if offer_id is None:
+        offer_id = session.scalar(select(Delivery.offer_id).where(Delivery.id == delivery_id))
+        if offer_id is None:
+            return None
+        _remember(_delivery_cache, delivery_id, offer_id)
+    if link_id == TRAP_LINK_ID:
+        return TRAP
+    link = _cached(_link_cache, link_id)
+    if link is None:
+        row = session.execute(select(Link.offer_id, Link.url, Link.is_trap).where(Link.id == link_id)).first()
+        if row is None:
+            return None
+        link = (row.offer_id, row.url, bool(row.is_trap))
+        _remember(_link_cache, link_id, link)
+    link_offer_id, url, is_trap = link
+    if link_offer_id != offer_id:
+        return None
+    return TRAP if is_trap else url
+
+
+def record_click(redis: Redis, delivery_id: int, link_id: int, *, method: str, ip: str | None,
+                 user_agent: str | None, at: float | None = None) -> None:
+    """Queue one click for flush_clicks; a Redis failure costs the click, never the redirect."""
+    event = {"d": delivery_id, "l": link_id, "t": round(at if at is not None else time.time(), 3), "m": method[:10],
+             "ip": (ip or "")[:45], "ua": (user_agent or "")[:500]}
+    try:
+        redis.rpush(QUEUE_KEY, json.dumps(event, separators=(",", ":"), ensure_ascii=False))
+    except Exception:  # noqa: BLE001 — any Redis trouble: the person still gets the page
+        log.exception("click of delivery %s not recorded", delivery_id)
+
+
+# ------------------------------------------------------------------------- the verdicts
+
+@dataclass(frozen=True)
+class ClickEvent:
+    delivery_id: int
+    link_id: int  # TRAP_LINK_ID for the trap
+    at: datetime
+    method: str
+    ip: str
+    user_agent: str
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> ClickEvent:
+        data = json.loads(raw)
+        return cls(int(data["d"]), int(data["l"]), datetime.fromtimestamp(float(data["t"]), UTC),
+                   str(data.get("m") or "GET"), str(data.get("ip") or ""), str(data.get("ua") or ""))
+
+
+_crawler_detect = threading.local()
+
+
+def scanner_by_user_agent(user_agent: str) -> str | None:
+    """The reason a User-Agent is a machine's, or None."""
+    if not user_agent.strip():
+        return "нет User-Agent"
+    lower = user_agent.lower()
+    for marker, name in SCANNER_USER_AGENTS:
+        if marker in lower:
+            return f"почтовый сканер по User-Agent: {name}"
+    detector = getattr(_crawler_detect, "value", None)
+    if detector is None:  # CrawlerDetect keeps per-call state: one per thread
+        detector = _crawler_detect.value = CrawlerDetect()
+    if detector.isCrawler(user_agent):
+        return f"бот по User-Agent: {detector.getMatches()}"
+    return None
+
+
+def scanner_by_network(ip: str) -> str | None:
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    for network, name in _NETWORKS:
+        if address.version == network.version and address in network:
+            return f"сеть почтового шлюза: {name}"
+    return None
+
+
+def _all_links_burst(event: ClickEvent, timeline: list[ClickEvent], link_ids: set[int]) -> bool:
+    """Some window of BURST_SECONDS holding this click also holds a click on every link."""
+    if len(link_ids) < 2 or event.link_id not in link_ids:
+        return False
+    window = timedelta(seconds=BURST_SECONDS)
+    near = [e for e in timeline if e.link_id in link_ids and abs(e.at - event.at) <= window]
+    for start in (e.at for e in near if e.at <= event.at):
+        if {e.link_id for e in near if start <= e.at <= start + window} >= link_ids:
+            return True
+    return False
+
+
+def classify(event: ClickEvent, *, sent_at: datetime | None, timeline: list[ClickEvent],
+             link_ids: set[int], is_trap: bool = False) -> tuple[Verdict, str]:
+    """Human or bot, and why (Russian, shown on the results page). Pure.
+
+    `timeline` holds every known click of the same mail (this one included), `link_ids`
+    the mail's real links (not the trap).
+    """
+    if event.method.upper() == "HEAD":
+        return Verdict.BOT, "HEAD-запрос (так ссылки проверяют сканеры)"
+    if is_trap or event.link_id == TRAP_LINK_ID:
+        return Verdict.BOT, "переход по скрытой ссылке-ловушке"
+    reason = scanner_by_user_agent(event.user_agent) or scanner_by_network(event.ip)
+    if reason:
+        return Verdict.BOT, reason
+    if sent_at is not None and (event.at - sent_at).total_seconds() < INSTANT_SECONDS:
+        seconds = max(0, int((event.at - sent_at).total_seconds()))
+        return Verdict.BOT, f"переход через {seconds} с после отправки"
+    reason = burst_reason(event, timeline, link_ids)
+    if reason:
+        return Verdict.BOT, reason
+    return Verdict.HUMAN, "переход человека"
+
+
+def burst_reason(event: ClickEvent, timeline: list[ClickEvent], link_ids: set[int]) -> str | None:
+    """Why the clicks around this one make it a scanner's, or None."""
+    trap_window = timedelta(seconds=TRAP_BURST_SECONDS)
+    if any(e.link_id == TRAP_LINK_ID and abs(e.at - event.at) <= trap_window for e in timeline):
+        return "вместе с переходом по ссылке-ловушке"
+    if _all_links_burst(event, timeline, link_ids):
+        return "все ссылки письма открыты за секунду"
+    return None
+
+
+# ------------------------------------------------------------------------- the batch writer
+
+def _take(redis: Redis, limit: int) -> list[bytes]:
+    pipe = redis.pipeline(transaction=True)
+    pipe.lrange(QUEUE_KEY, 0, limit - 1)
+    pipe.ltrim(QUEUE_KEY, limit, -1)
+    raw, _ = pipe.execute()
+    return raw
+
+
+def _put_back(redis: Redis, raw: list[bytes]) -> None:
+    if raw:
+        redis.lpush(QUEUE_KEY, *reversed(raw))  # back at the head, in their order
+
+
+def flush_clicks(session: Session, redis: Redis, now: datetime | None = None, batch_size: int = BATCH_SIZE) -> int:
+    """Write the queued clicks that have settled; returns how many were written.
+
+    One flusher at a time (a Redis lock): the verdicts of a burst are judged together.
+    Events younger than SETTLE_SECONDS go back to the queue for the next run.
+    """
+    lock = redis.lock(FLUSH_LOCK_KEY, timeout=120, blocking=False)
+    if not lock.acquire(blocking=False):
+        return 0
+    try:
+        written = 0
+        while True:
+            count, more = _flush_batch(session, redis, now or datetime.now(UTC), batch_size)
+            written += count
+            if not more:
+                return written
+    finally:
+        with contextlib.suppress(LockError):  # expired: the next run takes over
+            lock.release()
+
+
+def _flush_batch(session: Session, redis: Redis, now: datetime, batch_size: int) -> tuple[int, bool]:
+    raw = _take(redis, batch_size)
+    if not raw:
+        return 0, False
+    events, unripe_raw, unripe = [], [], []
+    cutoff = now - timedelta(seconds=SETTLE_SECONDS)
+    for item in raw:
+        try:
+            event = ClickEvent.from_json(item)
+        except (ValueError, KeyError, TypeError):
+            log.warning("dropping a malformed click event: %r", item[:200])
+            continue
+        if event.at <= cutoff:
+            events.append(event)
+        else:
+            unripe.append(event)
+            unripe_raw.append(item)
+    try:
+        written = _write(session, events, unripe)
+        session.commit()
+    except Exception:
+        session.rollback()
+        unripe_set = set(unripe_raw)
+        _put_back(redis, [r for r in raw if r not in unripe_set])
+        raise
+    finally:
+        _put_back(redis, unripe_raw)
+    # Stop when the rest is unripe: the next run judges it.
+    return written, len(raw) == batch_size and not unripe
+
+
+def _write(session: Session, events: list[ClickEvent], unripe: list[ClickEvent]) -> int:
+    if not events:
+        return 0
+    delivery_ids = {e.delivery_id for e in events}
+    deliveries = {
+        row.id: row
+        for row in session.execute(
+            select(Delivery.id, Delivery.contact_id, Delivery.offer_id, Delivery.sent_at).where(Delivery.id.in_(delivery_ids))
+        )
+    }
+    offer_ids = {d.offer_id for d in deliveries.values()}
+    links = {
+        row.id: row
+        for row in session.execute(
+            select(Link.id, Link.offer_id, Link.name, Link.label, Link.is_trap).where(Link.offer_id.in_(offer_ids))
+        )
+    } if offer_ids else {}
+    offer_links: dict[int, set[int]] = defaultdict(set)
+    for link in links.values():
+        if not link.is_trap:
+            offer_links[link.offer_id].add(link.id)
+
+    earliest = min(e.at for e in events) - timedelta(seconds=TRAP_BURST_SECONDS)
+    timelines: dict[int, list[ClickEvent]] = defaultdict(list)
+    stored_human: list[tuple[int, ClickEvent]] = []
+    for row in session.execute(
+        select(Click.id, Click.delivery_id, Click.link_id, Click.clicked_at, Click.method, Click.verdict)
+        .where(Click.delivery_id.in_(delivery_ids), Click.clicked_at >= earliest)
+    ):
+        event = ClickEvent(row.delivery_id, row.link_id or TRAP_LINK_ID, row.clicked_at, row.method, "", "")
+        timelines[row.delivery_id].append(event)
+        if row.verdict == Verdict.HUMAN:
+            stored_human.append((row.id, event))
+    for event in events + unripe:
+        timelines[event.delivery_id].append(event)
+
+    rows, human = [], []
+    for event in events:
+        delivery = deliveries.get(event.delivery_id)
+        if delivery is None:
+            continue  # the delivery was deleted since
+        link = links.get(event.link_id)
+        if event.link_id != TRAP_LINK_ID and (link is None or link.offer_id != delivery.offer_id):
+            continue  # the link was deleted since (the view checked it at click time)
+        is_trap = event.link_id == TRAP_LINK_ID or bool(link and link.is_trap)
+        verdict, reason = classify(event, sent_at=delivery.sent_at, timeline=timelines[event.delivery_id],
+                                   link_ids=offer_links[delivery.offer_id], is_trap=is_trap)
+        rows.append({
+            "delivery_id": event.delivery_id, "link_id": None if event.link_id == TRAP_LINK_ID else event.link_id,
+            "contact_id": delivery.contact_id, "clicked_at": event.at, "method": event.method,
+            "ip": event.ip or None, "user_agent": event.user_agent or None, "verdict": verdict, "reason": reason,
+        })
+        if verdict == Verdict.HUMAN:
+            human.append((event, delivery, link))
+    if rows:
+        session.execute(insert(Click), rows)
+    _correct_stored(session, stored_human, timelines, deliveries, offer_links)
+    _note_human_clicks(session, human)
+    return len(rows)
+
+
+def _correct_stored(session: Session, stored_human, timelines, deliveries, offer_links) -> None:
+    """A click that arrived late may reveal a burst an earlier flush judged human: correct it.
+
+    Its click note stays: it is history, and a burst split across flushes is rare (SETTLE_SECONDS).
+    """
+    for click_id, event in stored_human:
+        delivery = deliveries[event.delivery_id]
+        reason = burst_reason(event, timelines[event.delivery_id], offer_links[delivery.offer_id])
+        if reason:
+            session.execute(update(Click).where(Click.id == click_id).values(verdict=Verdict.BOT, reason=reason))
+
+
+def _note_human_clicks(session: Session, human) -> None:
+    """A click note the advisor sees; at most one per contact, mail and link per hour."""
+    if not human:
+        return
+    since = min(event.at for event, _, _ in human) - NOTE_EVERY
+    recent: dict[tuple[int, str], list[datetime]] = defaultdict(list)
+    for row in session.execute(
+        select(Note.delivery_id, Note.body, Note.created_at).where(
+            Note.kind == NoteKind.CLICK,
+            Note.delivery_id.in_({d.id for _, d, _ in human}),
+            Note.created_at >= since,
+        )
+    ):
+        recent[(row.delivery_id, row.body)].append(row.created_at)
+    for event, delivery, link in sorted(human, key=lambda item: item[0].at):
+        body = f"Открыл ссылку «{link.label or link.name}»"
+        times = recent[(delivery.id, body)]
+        if any(abs(event.at - t) < NOTE_EVERY for t in times):
+            continue
+        times.append(event.at)
+        session.add(Note(contact_id=delivery.contact_id, kind=NoteKind.CLICK, body=body, delivery_id=delivery.id,
+                         created_at=event.at))
+    session.flush()

@@ -1,0 +1,30 @@
+"""Results for marketing: what each offer, tag and advisor's mails brought."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Blueprint, current_app, render_template, request
+
+from .. import reports
+from ..db import db
+from ..models import Role
+from .auth import roles_required
+
+bp = Blueprint("results", __name__, url_prefix="/results")
+NAV = [("results.index", "Результаты", ("marketing", "admin"), 60)]
+
+
+@bp.get("/")
+@roles_required(Role.MARKETING, Role.ADMIN)
+def index():
+    this_year = datetime.now(current_app.config["SETTINGS"].timezone).year
+    years = reports.years(db.session) or [this_year]
+    year = request.args.get("year", type=int) or (this_year if this_year in years else years[0])
+    return render_template(
+        "results/index.html",
+        year=year,
+        years=years,
+        offers=reports.by_offer(db.session, year),
+        tags=reports.by_tag(db.session, None),
+        advisors=reports.by_advisor(db.session, year),
+    )

@@ -1,0 +1,176 @@
+"""/c/<token>: signed tokens, exact redirects, no open redirect, clicks through Redis."""
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from campaigns import clicks
+from campaigns.extensions import redis_client
+from campaigns.models import Click, Delivery, DeliveryStatus, Link
+from campaigns.tracking import TRAP_LINK_ID, browser_uri, click_token, click_url, parse_click_token
+
+SENT = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    clicks.forget_cached_targets()
+    yield
+    clicks.forget_cached_targets()
+
+
+def mail(factory, session, urls=None):
+    """A sent delivery of an offer with links; returns (delivery, {name: link})."""
+    offer = factory.offer()
+    urls = urls or {"catalog": "https://gifts.example.com/catalog", "discount": "https://gifts.example.com/sale"}
+    links = {name: Link(offer=offer, name=name, url=url, label=name.title()) for name, url in urls.items()}
+    session.add_all(links.values())
+    delivery = Delivery(offer=offer, contact=factory.contact(), send_on=SENT.date(), status=DeliveryStatus.SENT, sent_at=SENT)
+    session.add(delivery)
+    session.commit()
+    return delivery, links
+
+
+def path(delivery_id, link_id, secret="test-secret"):
+    return "/c/" + click_token(delivery_id, link_id, secret)
+
+
+def queued():
+    return [json.loads(raw) for raw in redis_client().lrange(clicks.QUEUE_KEY, 0, -1)]
+
+
+def test_it_redirects_to_the_stored_url_and_queues_the_click(client, session, factory):
+    delivery, links = mail(factory, session)
+    response = client.get(path(delivery.id, links["discount"].id), headers={"User-Agent": "Mozilla/5.0 Firefox/130.0"})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "https://gifts.example.com/sale"
+    [event] = queued()
+    assert (event["d"], event["l"], event["m"]) == (delivery.id, links["discount"].id, "GET")
+    assert event["ua"] == "Mozilla/5.0 Firefox/130.0"
+    assert session.query(Click).count() == 0  # written later, in a batch
+
+
+def test_a_logged_in_colleague_following_a_link_is_not_counted_as_the_client(client, session, factory):
+    delivery, links = mail(factory, session)
+    client.login(delivery.contact.owner)
+    response = client.get(path(delivery.id, links["discount"].id))
+    assert response.status_code == 302
+    assert response.headers["Location"] == "https://gifts.example.com/sale"
+    assert queued() == []
+
+
+def test_click_url_builds_the_public_link(app):
+    with app.app_context():
+        url = click_url("https://campaigns.example.com", 12345, 6)
+    assert url.startswith("https://campaigns.example.com/c/")
+    assert len(url.rsplit("/", 1)[1]) <= 24  # short enough for any mail client
+    assert parse_click_token(url.rsplit("/", 1)[1], "test-secret") == (12345, 6)
+
+
+@pytest.mark.parametrize("mangle", [
+    pytest.param(lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"), id="last-char-changed"),
+    pytest.param(lambda t: ("9" if t[0] != "9" else "8") + t[1:], id="delivery-changed"),
+    pytest.param(lambda t: t[:-3], id="truncated"),
+    pytest.param(lambda t: t.split(".")[0], id="signature-missing"),
+    pytest.param(lambda t: "", id="empty"),
+])
+def test_it_answers_404_for_an_altered_token(client, session, factory, mangle):
+    delivery, links = mail(factory, session)
+    token = click_token(delivery.id, links["catalog"].id, "test-secret")
+    response = client.get("/c/" + mangle(token))
+    assert response.status_code == 404
+    assert "Location" not in response.headers
+    assert "Ссылка не найдена" in response.get_data(as_text=True)
+    assert queued() == []
+
+
+def test_it_answers_404_for_a_token_signed_with_another_secret(client, session, factory):
+    delivery, links = mail(factory, session)
+    response = client.get(path(delivery.id, links["catalog"].id, secret="someone-else"))
+    assert response.status_code == 404 and "Location" not in response.headers
+
+
+def test_it_answers_404_for_a_link_of_another_offer(client, session, factory):
+    delivery, _ = mail(factory, session)
+    _, other_links = mail(factory, session, {"evil": "https://evil.example.net/"})
+    response = client.get(path(delivery.id, other_links["evil"].id))
+    assert response.status_code == 404 and "Location" not in response.headers
+    assert queued() == []
+
+
+def test_it_answers_404_for_an_unknown_delivery_or_link(client, session, factory):
+    delivery, links = mail(factory, session)
+    assert client.get(path(delivery.id + 1000, links["catalog"].id)).status_code == 404
+    assert client.get(path(delivery.id, 987654)).status_code == 404
+
+
+def test_the_trap_link_redirects_nowhere_but_is_recorded(client, session, factory):
+    delivery, _ = mail(factory, session)
+    response = client.get(path(delivery.id, TRAP_LINK_ID))
+    assert response.status_code == 404 and "Location" not in response.headers
+    assert [e["l"] for e in queued()] == [TRAP_LINK_ID]
+
+
+TRICKY = [
+    # (stored URL, what a browser requests for it — the WHATWG URL Standard, written out by hand)
+    ("https://shop.example.com/a?x=1&y=2%2F3&z=a+b&empty=#part-2",
+     "https://shop.example.com/a?x=1&y=2%2F3&z=a+b&empty=#part-2"),
+    ("https://shop.example.com/p?q=100%&ids[]=1|2", "https://shop.example.com/p?q=100%&ids[]=1|2"),
+    ("https://gifts.example.com/скидка?code=DEMO#условия",
+     "https://gifts.example.com/%D1%81%D0%BA%D0%B8%D0%B4%D0%BA%D0%B0?code=DEMO#%D1%83%D1%81%D0%BB%D0%BE%D0%B2%D0%B8%D1%8F"),
+    ("https://gifts.example.com/catalog?q=новый год&utm=1",
+     "https://gifts.example.com/catalog?q=%D0%BD%D0%BE%D0%B2%D1%8B%D0%B9%20%D0%B3%D0%BE%D0%B4&utm=1"),
+    ("https://подарки.рф/каталог?x=1#top", "https://xn--80ahnhrfk.xn--p1ai/%D0%BA%D0%B0%D1%82%D0%B0%D0%BB%D0%BE%D0%B3?x=1#top"),
+    ("https://shop.example.com:8443/a%20b?c=%D0%B0", "https://shop.example.com:8443/a%20b?c=%D0%B0"),
+]
+
+
+@pytest.mark.parametrize("stored, expected", TRICKY)
+def test_the_redirect_target_is_exactly_what_the_browser_would_open(client, session, factory, stored, expected):
+    delivery, links = mail(factory, session, {"x": stored})
+    response = client.get(path(delivery.id, links["x"].id))
+    assert response.status_code == 302
+    assert response.headers["Location"] == expected
+    assert browser_uri(stored) == expected
+
+
+def test_an_ascii_url_is_sent_byte_for_byte(client, session, factory):
+    stored = "https://Shop.Example.com/A/b;c?d=%41&e=f+g&h=i%zz&j=[k]{l}^#m?n&o"
+    delivery, links = mail(factory, session, {"x": stored})
+    raw = client.get(path(delivery.id, links["x"].id))
+    assert raw.headers["Location"] == stored
+
+
+def test_the_redirect_works_from_the_cache_when_the_row_changed_under_it(client, session, factory):
+    # A second click is answered from the in-process cache: no database read on the hot path.
+    delivery, links = mail(factory, session)
+    assert client.get(path(delivery.id, links["catalog"].id)).status_code == 302
+    session.execute(Link.__table__.update().values(url="https://changed.example.com/"))
+    session.commit()
+    assert client.get(path(delivery.id, links["catalog"].id)).headers["Location"] == "https://gifts.example.com/catalog"
+    clicks.forget_cached_targets()
+    assert client.get(path(delivery.id, links["catalog"].id)).headers["Location"] == "https://changed.example.com/"
+
+
+def test_clicks_reach_the_database_after_a_flush_and_not_before(client, session, factory):
+    delivery, links = mail(factory, session)
+    client.get(path(delivery.id, links["catalog"].id), headers={"User-Agent": "Mozilla/5.0 Firefox/130.0"})
+    assert session.query(Click).count() == 0
+    now = datetime.now(UTC)
+    # Too fresh: kept back until its burst has settled.
+    assert clicks.flush_clicks(session, redis_client(), now=now) == 0
+    assert session.query(Click).count() == 0 and len(queued()) == 1
+    assert clicks.flush_clicks(session, redis_client(), now=now + timedelta(seconds=clicks.SETTLE_SECONDS + 1)) == 1
+    [click] = session.query(Click).all()
+    assert (click.delivery_id, click.link_id, click.contact_id, click.method) == (
+        delivery.id, links["catalog"].id, delivery.contact_id, "GET")
+    assert queued() == []
+
+
+def test_a_head_request_is_answered_and_recorded_as_head(client, session, factory):
+    delivery, links = mail(factory, session)
+    response = client.head(path(delivery.id, links["catalog"].id))
+    assert response.status_code == 302
+    assert [e["m"] for e in queued()] == ["HEAD"]
