@@ -305,3 +305,19 @@ def test_unsubscribed_contact_is_flagged_on_the_card(client, session, factory):
     _commit_login(client, session, anna)
     html = client.get(f"/contacts/{contact.id}").get_data(as_text=True)
     assert "Отписан" in html and "визитка на выставке" in html and "не получает рассылки" in html
+
+
+def test_the_list_page_filters_by_tag_with_the_tags_in_its_menu(client, session, factory):
+    anna = factory.advisor()
+    medics, builders = factory.tag("Медики"), factory.tag("Строители")
+    factory.contact(owner=anna, tags=[medics], last_name="Врачев", company="Клиника")
+    factory.contact(owner=anna, tags=[builders], last_name="Каменщиков", company="СтройМонтаж")
+    session.commit()
+    client.login(anna)
+
+    page = client.get(f"/contacts/?tag={medics.id}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert f'<option value="{medics.id}" selected>Медики</option>' in html
+    assert f'<option value="{builders.id}" >Строители</option>' in html
+    assert "Клиника" in html and "СтройМонтаж" not in html

@@ -419,3 +419,20 @@ def test_the_marketing_pages_open(client, factory, session):
     assert created.status_code == 302
     editor = client.get(created.headers["Location"])
     assert editor.status_code == 200 and "черновик" in editor.get_data(as_text=True)
+
+
+def test_the_editor_shows_each_link_once_and_saves_them_unchanged(client, factory, session):
+    user = _marketing(factory)
+    offer = _offer(factory)
+    session.commit()
+    client.login(user)
+
+    html = client.get(f"/offers/{offer.id}").get_data(as_text=True)
+    assert html.count('value="https://gifts.example.com/catalog"') == 1
+    assert html.count('value="https://gifts.example.com/скидка?code=A"') == 1
+
+    form = dict(re.findall(r'name="(links-\d+-[a-z]+)"[^>]*value="([^"]*)"', html))
+    response = client.post_form(f"/offers/{offer.id}", {"subject": offer.subject, "body": offer.body, **form})
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    session.expire_all()
+    assert sorted(link.name for link in session.get(Offer, offer.id).links) == ["catalog", "discount"]

@@ -238,7 +238,8 @@ def _preview_contacts(offer: Offer) -> list[Contact]:
 
 def _editor(offer: Offer, form: OfferForm | None = None, catalog_form: CatalogForm | None = None, status: int = 200):
     if form is None:
-        form = OfferForm(obj=offer, links=[])
+        # Not obj=offer: WTForms would fill the links from offer.links as well as below.
+        form = OfferForm(data={"subject": offer.subject, "body": offer.body, "links": []})
         for link in _editable_links(offer):
             form.links.append_entry({"id": str(link.id), "name": link.name, "url": link.url, "label": link.label,
                                      "weight": str(link.weight)})
