@@ -331,6 +331,7 @@ def create_contact(
         errors["first_name"] = "Укажите хотя бы имя, фамилию, компанию, почту или телефон"
     if errors:
         raise ContactError(errors)
+    duplicates.lock_contact_writes(session)  # the same lock as imports: no e-mail created twice
     matches = _check_duplicates(session, clean, exclude_id=None, confirmed=confirm_different)
     tags = clean.pop("tags", [])
     if clean.get("consent_source") and not clean.get("consent_at"):

@@ -100,3 +100,22 @@ def test_it_fits_the_key_into_the_column():
     key = company_key("Очень длинное название " * 30, "Alias " * 30)
     assert len(key) <= 300
     assert key.endswith("|")
+
+
+def test_it_judges_an_address_the_same_way_however_often_its_domain_recurs():
+    # The domain is validated once per run and remembered; the verdict must not change.
+    for _ in range(2):
+        assert normalize_email("Oleg@ПОЧТА.РФ") == "oleg@почта.рф"
+        assert normalize_email("anna@xn--80a1acny.xn--p1ai") == "anna@почта.рф"
+        with pytest.raises(FieldError, match="неверный домен"):
+            normalize_email("oleg@почта_рф")
+        with pytest.raises(FieldError, match="не один адрес"):
+            normalize_email("oleg@x.ru;anna@x.ru")
+
+
+def test_it_rejects_a_bad_phone_every_time_it_appears():
+    for _ in range(2):
+        with pytest.raises(FieldError) as error:
+            normalize_phone("12-34")
+        assert error.value.field == "phone"
+        assert normalize_phone("8 (916) 123-45-67") == "+79161234567"

@@ -1,0 +1,163 @@
+"""Import and export of contacts: upload → preview → commit → result; export as CSV.
+
+Small files are checked and written within the request; long ones by an RQ job
+(tasks.import_contacts) while the page shows the progress kept in Redis. The rules
+themselves live in campaigns/importer.py.
+"""
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, stream_with_context, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
+from rq import Queue
+from sqlalchemy import select
+from wtforms import BooleanField, SelectField
+
+from .. import importer
+from ..db import db
+from ..extensions import redis_client
+from ..models import Advisor, Role
+from .auth import roles_required
+
+bp = Blueprint("imports", __name__, url_prefix="/imports")
+NAV = [("imports.index", "Импорт", ("advisor", "marketing", "admin"), 70)]
+
+ALL_ROLES = (Role.ADVISOR, Role.MARKETING, Role.ADMIN)
+# Files up to this size are handled within the request; bigger ones by the worker.
+INLINE_BYTES = 512 * 1024
+QUEUE = "default"
+_ID_LENGTH = 22
+
+
+class UploadForm(FlaskForm):
+    file = FileField(
+        "Файл CSV или Excel (.xlsx)",
+        validators=[FileRequired("Выберите файл."), FileAllowed(["csv", "txt", "xlsx"], "Подойдёт файл .csv или .xlsx.")],
+    )
+    owner_id = SelectField("Ответственный за новые контакты", coerce=int, choices=[])
+    use_owner_column = BooleanField("Брать ответственного из столбца «Ответственный», где он заполнен", default=True)
+
+
+class CommitForm(FlaskForm):
+    skip_errors = BooleanField("Пропустить строки с ошибками и загрузить остальные")
+
+
+def _upload_dir() -> Path:
+    path = Path(current_app.instance_path) / "uploads" / "imports"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _owner_choices() -> list[tuple[int, str]]:
+    advisors = db.session.scalars(
+        select(Advisor).where(Advisor.role == Role.ADVISOR, Advisor.active.is_(True)).order_by(Advisor.is_house, Advisor.name)
+    )
+    return [(a.id, a.name + (" (общий)" if a.is_house else "")) for a in advisors]
+
+
+def _state_or_404(import_id: str) -> dict:
+    if len(import_id) != _ID_LENGTH or not import_id.replace("-", "").replace("_", "").isalnum():
+        abort(404)
+    state = importer.load_state(redis_client(), import_id)
+    # Another user's import is as good as absent: its rows may name contacts they cannot see.
+    if state is None or state["options"]["user_id"] != current_user.id:
+        abort(404)
+    return state
+
+
+def _run(import_id: str, step: str, size: int) -> None:
+    if size <= current_app.config.get("IMPORT_INLINE_BYTES", INLINE_BYTES):
+        importer.run_step(db.session, redis_client(), import_id, step)
+        return
+    Queue(QUEUE, connection=redis_client()).enqueue(
+        "campaigns.tasks.import_contacts", import_id, step, job_timeout=3600, result_ttl=600, failure_ttl=24 * 3600
+    )
+
+
+@bp.route("/", methods=["GET", "POST"])
+@roles_required(*ALL_ROLES)
+def index():
+    form = UploadForm()
+    is_admin = current_user.role == Role.ADMIN
+    if is_admin:
+        form.owner_id.choices = _owner_choices()
+    else:
+        del form.owner_id, form.use_owner_column
+    if form.validate_on_submit():
+        upload = form.file.data
+        filename = Path(upload.filename or "file.csv").name[:200]
+        import_id = secrets.token_urlsafe(16)
+        path = _upload_dir() / f"{import_id}{Path(filename).suffix.lower()}"
+        upload.save(path)
+        size = path.stat().st_size
+        if size > importer.MAX_FILE_BYTES:
+            path.unlink()
+            form.file.errors.append(f"Файл больше {importer.MAX_FILE_BYTES // (1024 * 1024)} МБ: разделите его на части.")
+        elif size == 0:
+            path.unlink()
+            form.file.errors.append("Файл пуст.")
+        else:
+            options = importer.ImportOptions(
+                user_id=current_user.id,
+                owner_id=form.owner_id.data if is_admin else None,
+                use_owner_column=bool(is_admin and form.use_owner_column.data),
+            )
+            importer.start_state(redis_client(), import_id, path=path, filename=filename, options=options)
+            importer.save_state(redis_client(), import_id, size=size)
+            _run(import_id, "preview", size)
+            return redirect(url_for(".show", import_id=import_id))
+    return render_template("imports/upload.html", form=form, is_admin=is_admin)
+
+
+@bp.get("/<import_id>")
+@roles_required(*ALL_ROLES)
+def show(import_id: str):
+    state = _state_or_404(import_id)
+    return render_template(
+        "imports/show.html",
+        import_id=import_id,
+        state=state,
+        form=CommitForm(),
+        labels=importer.FIELD_LABELS,
+        statuses=importer.STATUS_LABELS,
+    )
+
+
+@bp.get("/<import_id>/progress.json")
+@roles_required(*ALL_ROLES)
+def progress(import_id: str):
+    state = _state_or_404(import_id)
+    return jsonify({k: state.get(k) for k in ("status", "phase", "done", "total", "error")})
+
+
+@bp.post("/<import_id>/commit")
+@roles_required(*ALL_ROLES)
+def commit(import_id: str):
+    state = _state_or_404(import_id)
+    form = CommitForm()
+    if not form.validate_on_submit():
+        abort(400)
+    if state["status"] != "previewed":
+        flash("Этот импорт уже выполняется или завершён.", "info")
+        return redirect(url_for(".show", import_id=import_id))
+    # Claim the step atomically: a double click must not start two imports.
+    key = importer.state_key(import_id)
+    if not redis_client().set(f"{key}:claim", "1", nx=True, ex=importer.STATE_TTL):
+        return redirect(url_for(".show", import_id=import_id))
+    importer.save_state(redis_client(), import_id, status="committing", phase="check", done=0, total=0,
+                        skip_errors=bool(form.skip_errors.data))
+    _run(import_id, "commit", state.get("size", 0))
+    return redirect(url_for(".show", import_id=import_id))
+
+
+@bp.get("/export.csv")
+@roles_required(*ALL_ROLES)
+def export():
+    rows = importer.export_csv(db.session, current_user)
+    response = Response(stream_with_context(rows), mimetype="text/csv; charset=utf-8")
+    response.headers["Content-Disposition"] = "attachment; filename=contacts.csv"
+    return response
