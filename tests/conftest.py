@@ -228,7 +228,8 @@ class Factory:
 
     def offer(self, tag: Tag | None = None, year: int | None = None, **kw) -> Offer:
         kw.setdefault("subject", "Подарки к празднику")
-        kw.setdefault("body", "{{ greeting }}\n\nКаталог: {{ links.catalog }}\n\n{{ advisor.signature }}\n\nОтписаться: {{ unsubscribe_url }}")
+        kw.setdefault("body", "{{ greeting }}\n\nКаталог: {{ links.catalog }}\n\n{{ advisor.signature }}\n\n"
+                              "Отписаться: {{ unsubscribe_url }}")
         kw.setdefault("status", OfferStatus.READY)
         offer = Offer(tag=tag or self.tag(), year=year or date.today().year, **kw)
         self.session.add(offer)

@@ -21,7 +21,8 @@ def marketing(session, factory):
         for i in range(6):
             owner = anna if i % 2 else igor
             delivery = Delivery(offer=offer, contact=factory.contact(owner=owner), advisor_id=owner.id,
-                                status=DeliveryStatus.SENT, send_on=date(year, 1, 10), sent_at=datetime(year, 1, 10, 9, tzinfo=UTC))
+                                status=DeliveryStatus.SENT, send_on=date(year, 1, 10),
+                                sent_at=datetime(year, 1, 10, 9, tzinfo=UTC))
             session.add(delivery)
             session.flush()
             if i <= n + 1:
