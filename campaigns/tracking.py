@@ -10,6 +10,7 @@ that wrap long lines.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 
 from flask import current_app
@@ -39,8 +40,13 @@ def _b36(n: int) -> str:
 
 
 def _signer(salt: str, secret_key: str | None = None) -> Signer:
-    key = secret_key or current_app.config["SECRET_KEY"]
-    return Signer(key, salt=salt, sep=".", algorithm=_ShortHMAC(hashlib.sha256))
+    return _signer_for(salt, secret_key or current_app.config["SECRET_KEY"])
+
+
+@functools.lru_cache(maxsize=16)
+def _signer_for(salt: str, secret_key: str) -> Signer:
+    # Built once per key: every click verifies a token, and a Signer is safe to share between threads.
+    return Signer(secret_key, salt=salt, sep=".", algorithm=_ShortHMAC(hashlib.sha256))
 
 
 def click_token(delivery_id: int, link_id: int, secret_key: str | None = None) -> str:
@@ -99,13 +105,15 @@ def _percent_encode(part: str, encode: frozenset[str] | set[str]) -> str:
     return "".join(out)
 
 
+@functools.lru_cache(maxsize=4096)
 def browser_uri(url: str) -> str:
     """The ASCII URL a browser would request for the stored `url`.
 
     A Location header must be ASCII, so a Cyrillic path or query is sent UTF-8
     percent-encoded and an IDN host as Punycode (UTS 46, as browsers do) — exactly what the
     browser would have made of the same URL typed in its address bar; it shows it in
-    Cyrillic again. An ASCII URL comes back unchanged, byte for byte.
+    Cyrillic again. An ASCII URL comes back unchanged, byte for byte. Memoised: a pure
+    function of the stored URL, asked on every click.
     """
     import idna
 

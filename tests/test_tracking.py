@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from campaigns import clicks
 from campaigns.extensions import redis_client
 from campaigns.models import Click, Delivery, DeliveryStatus, Link
 from campaigns.tracking import TRAP_LINK_ID, browser_uri, click_token, click_url, parse_click_token
+from campaigns.web.track import click_redis
 
 SENT = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -174,3 +176,52 @@ def test_a_head_request_is_answered_and_recorded_as_head(client, session, factor
     response = client.head(path(delivery.id, links["catalog"].id))
     assert response.status_code == 302
     assert [e["m"] for e in queued()] == ["HEAD"]
+
+
+def test_a_visitor_with_a_session_but_not_logged_in_is_counted(client, session, factory):
+    delivery, links = mail(factory, session)
+    client.csrf_token("/login")  # the log-in page gives this browser a session cookie, but nobody logged in
+    assert client.get(path(delivery.id, links["catalog"].id)).status_code == 302
+    assert len(queued()) == 1
+
+
+def test_a_forged_session_cookie_does_not_hide_a_click(client, session, factory):
+    delivery, links = mail(factory, session)
+    client.raw.set_cookie("session", '{"_user_id": "1"}')
+    assert client.get(path(delivery.id, links["catalog"].id)).status_code == 302
+    assert len(queued()) == 1
+
+
+def test_a_click_sets_no_cookie_and_the_404_page_neither(client, session, factory):
+    delivery, links = mail(factory, session)
+    assert "Set-Cookie" not in client.get(path(delivery.id, links["catalog"].id)).headers
+    response = client.get("/c/not-a-token")
+    assert response.status_code == 404 and "Set-Cookie" not in response.headers
+    assert "Ссылка не найдена" in response.get_data(as_text=True)
+
+
+def test_a_head_on_a_forged_token_is_a_404_without_a_body(client):
+    response = client.head("/c/forged.token")
+    assert response.status_code == 404 and "Location" not in response.headers
+    assert response.get_data() == b""
+
+
+def test_a_post_to_a_click_link_is_refused_and_not_recorded(client, session, factory):
+    delivery, links = mail(factory, session)
+    response = client.raw.post(path(delivery.id, links["catalog"].id))
+    assert response.status_code == 405 and "Location" not in response.headers
+    assert queued() == []
+
+
+def test_the_person_is_redirected_at_once_even_when_redis_is_down(app, client, session, factory, tmp_root, monkeypatch):
+    delivery, links = mail(factory, session)
+    monkeypatch.setitem(app.extensions, "campaigns_click_redis", click_redis(f"unix://{tmp_root}/no-redis.sock"))
+    started = time.monotonic()
+    response = client.get(path(delivery.id, links["discount"].id))
+    assert response.status_code == 302 and response.headers["Location"] == "https://gifts.example.com/sale"
+    assert time.monotonic() - started < 1  # redis-py's default retries would keep the person waiting for seconds
+
+
+def test_other_pages_still_go_through_flask(client):
+    assert client.get("/u/forged").status_code == 404
+    assert client.get("/login").status_code == 200

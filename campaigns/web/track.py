@@ -3,63 +3,115 @@
 No log-in, no CSRF token (the signed token is the proof), no rate limit (a click must
 always answer at once). A token that does not verify gets a plain 404 page, never a
 redirect: /c/ sends people only to URLs stored for the offer.
+
+/c/ is the one URL whose speed matters (every click of every mail, and the scanners' bursts), so it
+is not a Flask view: `ClickRedirect` sits in front of the Flask app (app.wsgi_app, mounted when this
+blueprint is registered, so `./run`, gunicorn and the test client all get it) and answers /c/ with no
+request context, session, login or limiter hooks — verify the token, look the target up in the
+in-process cache, push the event to Redis, answer. Everything else goes on to Flask.
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, render_template, request, session
+from flask import Blueprint, Flask, Response, render_template, request
+from redis import Redis
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.retry import Retry
+from werkzeug.wrappers import Request
 
 from .. import clicks, tracking
 from ..db import db
-from ..extensions import csrf, limiter, redis_client
+from ..extensions import csrf, limiter
 
 bp = Blueprint("track", __name__)
 
+CLICK_PREFIX = "/c/"
+_EMPTY: list[bytes] = []
+CLICK_REDIS_TIMEOUT = 0.5  # seconds a click waits for Redis before the person is redirected anyway
 
-class ExactRedirect(Response):
-    """A 302 whose Location is sent as given.
 
-    Werkzeug re-quotes Location through iri_to_uri (IDNA 2003, and it quotes "[]{}|^" a
-    browser would keep); tracking.browser_uri has already made the stored URL exactly what
-    the browser would request, so it goes out untouched.
+def click_redis(url: str) -> Redis:
+    """The click path's own Redis client (one connection pool per process), which gives up fast.
+
+    redis-py's default client retries ten times with back-off: seconds of a blank tab for the
+    person if Redis is down. A click gives Redis half a second and retries once, only a broken
+    connection (a pooled one Redis closed) — never a timeout, which could queue the click twice.
     """
+    return Redis.from_url(url, socket_timeout=CLICK_REDIS_TIMEOUT, socket_connect_timeout=CLICK_REDIS_TIMEOUT,
+                          retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)))
 
-    def get_wsgi_headers(self, environ):
-        headers = super().get_wsgi_headers(environ)
-        headers["Location"] = self.headers["Location"]
-        return headers
+
+class ClickRedirect:
+    """WSGI middleware answering /c/<token>; every other path goes to the wrapped Flask app unchanged."""
+
+    def __init__(self, app: Flask, wrapped):
+        self.app = app
+        self.wrapped = wrapped
+        self._not_found_page: bytes | None = None
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(CLICK_PREFIX):
+            return self.wrapped(environ, start_response)
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method not in ("GET", "HEAD"):
+            start_response("405 Method Not Allowed", [("Allow", "GET, HEAD"), ("Content-Length", "0")])
+            return _EMPTY
+        app = self.app
+        parsed = tracking.parse_click_token(path[len(CLICK_PREFIX):], app.config["SECRET_KEY"])
+        if parsed is None:
+            return self._not_found(environ, start_response)
+        delivery_id, link_id = parsed
+        target = clicks.cached_target(delivery_id, link_id)
+        if target is clicks.UNCACHED:  # the first click of a link in this process (or a minute later): a read by key
+            with app.app_context():
+                target = clicks.resolve_target(db.session, delivery_id, link_id)
+        if target is None:
+            return self._not_found(environ, start_response)
+        # Staff opening a stored mail from a contact's card follow the same links; those
+        # clicks are not the client's. The signed session cookie says so without a query.
+        if not self._staff(environ):
+            forwarded = environ.get("HTTP_X_FORWARDED_FOR")
+            # Only used to recognise a gateway's network; behind a proxy the first hop is the client.
+            ip = forwarded.split(",", 1)[0].strip() if forwarded else environ.get("REMOTE_ADDR")
+            clicks.record_click(app.extensions["campaigns_click_redis"], delivery_id, link_id, method=method, ip=ip,
+                                user_agent=environ.get("HTTP_USER_AGENT"))
+        if target is clicks.TRAP:
+            return self._not_found(environ, start_response)
+        # Sent as given: werkzeug's own redirect would re-quote Location through iri_to_uri (IDNA 2003,
+        # and "[]{}|^" a browser keeps); tracking.browser_uri already made it exactly what the browser requests.
+        start_response("302 Found", [
+            ("Location", tracking.browser_uri(target)), ("Cache-Control", "no-store"),
+            ("Referrer-Policy", "no-referrer"),  # the token stays ours
+            ("Content-Length", "0"),
+        ])
+        return _EMPTY
+
+    def _staff(self, environ) -> bool:
+        """A valid Flask-Login session rides along (a colleague logged in to this app)."""
+        name = self.app.config["SESSION_COOKIE_NAME"]
+        if name + "=" not in environ.get("HTTP_COOKIE", ""):
+            return False  # a client's browser: no cookie of ours, nothing to verify
+        session = self.app.session_interface.open_session(self.app, Request(environ))
+        return session is not None and "_user_id" in session
+
+    def _not_found(self, environ, start_response):
+        page = self._not_found_page
+        if page is None:  # rendered once per process; the page is the same for everybody
+            with self.app.test_request_context(CLICK_PREFIX):
+                page = self._not_found_page = render_template("track/not_found.html").encode()
+        start_response("404 Not Found", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(page)))])
+        return _EMPTY if environ.get("REQUEST_METHOD") == "HEAD" else [page]
+
+
+@bp.record_once
+def _mount_click_redirect(state) -> None:
+    state.app.extensions["campaigns_click_redis"] = click_redis(state.app.config["REDIS_URL"])
+    state.app.wsgi_app = ClickRedirect(state.app, state.app.wsgi_app)
 
 
 def _not_found():
     return render_template("track/not_found.html"), 404
-
-
-def _client_ip() -> str | None:
-    # Only used to recognise a gateway's network; behind a proxy the first hop is the client.
-    return request.access_route[0] if request.access_route else request.remote_addr
-
-
-@bp.route("/c/", defaults={"token": ""}, methods=["GET", "HEAD"])
-@bp.route("/c/<path:token>", methods=["GET", "HEAD"])
-@csrf.exempt
-@limiter.exempt
-def click(token: str):
-    parsed = tracking.parse_click_token(token)
-    if parsed is None:
-        return _not_found()
-    delivery_id, link_id = parsed
-    target = clicks.resolve_target(db.session, delivery_id, link_id)
-    if target is None:
-        return _not_found()
-    # Staff opening a stored mail from a contact's card follow the same links; those
-    # clicks are not the client's. The signed session cookie says so without a query.
-    if "_user_id" not in session:
-        clicks.record_click(redis_client(), delivery_id, link_id, method=request.method, ip=_client_ip(),
-                            user_agent=request.headers.get("User-Agent"))
-    if target is clicks.TRAP:
-        return _not_found()
-    response = ExactRedirect(status=302, headers={"Location": tracking.browser_uri(target), "Cache-Control": "no-store"})
-    response.headers["Referrer-Policy"] = "no-referrer"  # the token stays ours
-    return response
 
 
 @bp.route("/u/", defaults={"token": ""}, methods=["GET", "POST"])
