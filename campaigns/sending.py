@@ -11,6 +11,13 @@ Every step is a conditional UPDATE whose row count says whether we won (DESIGN, 
 a job that runs twice, a duplicate RQ entry or a re-queue by the reconciler can never
 send a mail twice: only one claim of a QUEUED/PLANNED/RETRYING row succeeds.
 
+A job carries up to BATCH_SIZE delivery ids (send_batch_job); it sends them one after
+another, and each is claimed, sent and recorded on its own exactly as a job of one would be.
+A crash mid-batch therefore leaves at most the delivery being sent in SENDING, and the rest
+QUEUED for the reconciler. Per mail the work is: the claim and the re-read of the contact
+(one statement on PostgreSQL), composing, one serialisation whose bytes go to the relay and
+into the note, and SENT plus the note (one statement, hence one transaction, on PostgreSQL).
+
 The one window where a mail's fate is unknown: after the claim commits (SENDING) and
 before the SENT transaction commits. A worker killed there — or a database that fails
 on that last commit — may or may not have handed the mail to the relay. We never
@@ -28,9 +35,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from .db import utcnow
 from .models import (
@@ -40,6 +47,7 @@ from .models import (
     DeliveryStatus,
     Note,
     NoteKind,
+    Offer,
     OfferStatus,
     Suppression,
     SuppressionReason,
@@ -49,6 +57,10 @@ log = logging.getLogger(__name__)
 
 MAIL_QUEUE = "mail"
 SEND_JOB = "campaigns.tasks.send_delivery_job"
+BATCH_JOB = "campaigns.tasks.send_batch_job"
+# Deliveries per job: RQ's own bookkeeping (several Redis round trips, the app context) is paid
+# once for them; each is still claimed, sent and recorded on its own.
+BATCH_SIZE = 20
 JOB_TIMEOUT = 180  # seconds: an SMTP conversation (with its own timeouts) fits well inside
 STUCK_AFTER = timedelta(minutes=10)  # SENDING for longer: the worker died, the fate is unknown
 REQUEUE_AFTER = timedelta(minutes=10)  # QUEUED and no RQ job for longer: Redis lost it
@@ -144,8 +156,42 @@ def enqueue(queue, delivery_id: int, delay: float = 0) -> None:
         queue.enqueue(SEND_JOB, delivery_id, **options)
 
 
+def batch_job_id(delivery_ids: list[int]) -> str:
+    if len(delivery_ids) == 1:
+        return job_id(delivery_ids[0])
+    return f"deliveries-{delivery_ids[0]}-{delivery_ids[-1]}-{len(delivery_ids)}"
+
+
+def enqueue_batch(queue, delivery_ids: list[int], delay: float = 0) -> None:
+    """One job for a few deliveries (see send_batch); a single one is an ordinary send job."""
+    if len(delivery_ids) == 1:
+        return enqueue(queue, delivery_ids[0], delay)
+    # result_ttl=0: nothing reads a batch's result, and storing it is a Redis write per job.
+    options = dict(job_id=batch_job_id(delivery_ids), job_timeout=2 * JOB_TIMEOUT, result_ttl=0, failure_ttl=7 * 86400)
+    ids = list(delivery_ids)
+    if delay > 0:
+        queue.enqueue_in(timedelta(seconds=delay), BATCH_JOB, ids, **options)
+    else:
+        queue.enqueue(BATCH_JOB, ids, **options)
+
+
+def enqueue_all(queue, delivery_ids) -> None:
+    """Jobs of up to BATCH_SIZE deliveries each, in id order, sent in one pipeline."""
+    ids = sorted(delivery_ids)
+    chunks = [ids[i:i + BATCH_SIZE] for i in range(0, len(ids), BATCH_SIZE)]
+    with queue.connection.pipeline() as pipe:
+        for chunk in chunks:
+            if len(chunk) == 1:
+                queue.enqueue(SEND_JOB, chunk[0], job_id=job_id(chunk[0]), job_timeout=JOB_TIMEOUT, result_ttl=600,
+                              failure_ttl=7 * 86400, pipeline=pipe)
+            else:
+                queue.enqueue(BATCH_JOB, chunk, job_id=batch_job_id(chunk), job_timeout=2 * JOB_TIMEOUT, result_ttl=0,
+                              failure_ttl=7 * 86400, pipeline=pipe)
+        pipe.execute()
+
+
 def dispatch(session: Session, settings, now: datetime | None = None, queue=None, limit: int | None = None) -> int:
-    """Mark due deliveries QUEUED and enqueue one RQ job (the id only) for each.
+    """Mark due deliveries QUEUED and enqueue RQ jobs carrying their ids, up to BATCH_SIZE a job.
 
     Commits before enqueuing: a job must never find its row not yet queued. A crash between
     the commit and the enqueue leaves QUEUED rows with no job; the reconciler re-queues them.
@@ -171,9 +217,7 @@ def dispatch(session: Session, settings, now: datetime | None = None, queue=None
         .execution_options(synchronize_session=False)
     ).all()
     session.commit()
-    queue = queue or mail_queue()
-    for delivery_id in sorted(queued):
-        enqueue(queue, delivery_id)
+    enqueue_all(queue or mail_queue(), queued)
     return len(queued)
 
 
@@ -221,6 +265,98 @@ def _finish(session: Session, delivery: Delivery, values: dict, body: str | None
     session.commit()
 
 
+_autocommit_engines: dict = {}
+
+
+def _autocommit_bind(session: Session):
+    """On PostgreSQL, the session's engine in autocommit mode: a single statement that claims or
+    records a delivery is its own transaction, without a BEGIN and a COMMIT round trip each.
+    None elsewhere (SQLite runs the same steps as two statements in one transaction)."""
+    engine = session.get_bind()
+    if engine.dialect.name != "postgresql":
+        return None
+    fast = _autocommit_engines.get(engine)
+    if fast is None:
+        fast = _autocommit_engines[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return fast
+
+
+@dataclass
+class _Claimed:
+    """What sending one delivery needs of its row: read in the claim's own transaction."""
+
+    id: int
+    contact_id: int
+    attempts: int
+    contact: Contact
+    offer: Offer
+
+
+def _claim_and_load(session: Session, delivery_id: int, now: datetime):
+    """Claim the delivery and read its contact (fresh), offer status and stop-list entry, in one
+    transaction: (claimed, offer status, suppressed), or None when another worker has it or it
+    is not due. The offer itself comes from the session (loaded once per batch job)."""
+    claim_stmt = (
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.status.in_(CLAIMABLE))
+        .values(status=DeliveryStatus.SENDING, claimed_at=now, attempts=Delivery.attempts + 1, updated_at=now)
+        .returning(Delivery.contact_id, Delivery.offer_id, Delivery.attempts)
+    )
+    suppressed = select(Suppression.id).where(Suppression.email == Contact.email).limit(1).scalar_subquery()
+    fast = _autocommit_bind(session)
+    if fast is not None:
+        # PostgreSQL: the claim and the read are one statement, committed on its own (one round trip).
+        claimed = claim_stmt.cte("claimed")
+        row = session.execute(
+            select(claimed.c.contact_id, claimed.c.offer_id, claimed.c.attempts, Contact, Offer.status, Offer.updated_at,
+                   suppressed)
+            .select_from(claimed).join(Contact, Contact.id == claimed.c.contact_id).join(Offer, Offer.id == claimed.c.offer_id)
+            .options(joinedload(Contact.owner)),
+            bind_arguments={"bind": fast}, execution_options={"populate_existing": True},
+        ).first()
+        if row is None:
+            return None
+        contact_id, offer_id, attempts, contact, offer_status, offer_updated_at, suppressed = row
+    else:
+        row = session.execute(claim_stmt.execution_options(synchronize_session=False)).first()
+        if row is None:
+            session.commit()
+            return None
+        contact_id, offer_id, attempts = row
+        contact, offer_status, offer_updated_at, suppressed = session.execute(
+            select(Contact, Offer.status, Offer.updated_at, suppressed)
+            .join(Offer, Offer.id == offer_id)
+            .where(Contact.id == contact_id)
+            .options(joinedload(Contact.owner))
+            .execution_options(populate_existing=True)
+        ).one()
+    # The identity map holds objects weakly: keep the offer (its links, its tag) for the session's life.
+    offers = session.info.setdefault("sending_offers", {})
+    offer = offers.get(offer_id)
+    if offer is None or offer.updated_at != offer_updated_at:  # new to this session, or edited since
+        offer = offers[offer_id] = session.get(Offer, offer_id, populate_existing=True)
+        for name in ("links", "tag"):
+            getattr(offer, name)
+        session.commit()  # ends the read; the objects stay loaded (expire_on_commit=False)
+    elif fast is None:
+        session.commit()
+    # (On PostgreSQL the claim committed by itself; the session keeps its autocommit connection
+    # for the next mail instead of checking it out and pinging it again.)
+    return _Claimed(delivery_id, contact_id, attempts, contact, offer), offer_status, suppressed
+
+
+def _why_not_loaded(contact: Contact, suppressed) -> str | None:
+    if contact.unsubscribed_at is not None:
+        return "контакт отписался от рассылок"
+    if contact.archived_at is not None:
+        return "контакт в архиве"
+    if not contact.email:
+        return "у контакта нет адреса эл. почты"
+    if suppressed:
+        return f"адрес {contact.email} в стоп-листе"
+    return None
+
+
 def send_delivery(session: Session, delivery_id: int, settings, now: datetime | None = None,
                   transport=None, rate_limit: bool = True) -> SendResult:
     """Claim, check, compose, send and record one delivery."""
@@ -231,23 +367,23 @@ def send_delivery(session: Session, delivery_id: int, settings, now: datetime | 
         if wait:
             return SendResult(Outcome.THROTTLED, delay=wait)
     now = now or utcnow()
-    if not claim(session, delivery_id, now):
+    claimed = _claim_and_load(session, delivery_id, now)
+    if claimed is None:
         return SendResult(Outcome.SKIPPED)
-    delivery = session.get(Delivery, delivery_id, populate_existing=True)
-    contact = delivery.contact
+    delivery, offer_status, suppressed = claimed
     subject = delivery.offer.subject
 
-    reason = _why_not(session, contact)
+    reason = _why_not_loaded(delivery.contact, suppressed)
     if reason:
         _finish(session, delivery, {"status": DeliveryStatus.CANCELLED, "last_error": reason},
                 f"Письмо «{subject}» не отправлено: {reason}.")
         return SendResult(Outcome.CANCELLED, reason)
-    if delivery.offer.status != OfferStatus.READY:
+    if offer_status != OfferStatus.READY:
         _finish(session, delivery, {"status": DeliveryStatus.HELD, "send_at": None}, None)
         return SendResult(Outcome.HELD)
 
     try:
-        sender = compose.sender_for(session, contact)
+        sender = compose.sender_for(session, delivery.contact)
         message = compose.compose_delivery(session, delivery, settings, now=now)
     except Exception as exc:  # a broken template or no sender: a person must fix it, then retry
         log.exception("composing delivery %s failed", delivery_id)
@@ -259,12 +395,31 @@ def send_delivery(session: Session, delivery_id: int, settings, now: datetime | 
     return _transmit(session, delivery, message, sender, settings, transport)
 
 
+def send_batch(session: Session, delivery_ids: list[int], settings, transport=None) -> tuple[list[SendResult], list[int], float]:
+    """Send several deliveries one after another over the worker's connection.
+
+    Each one is claimed, sent and recorded on its own (send_delivery), exactly as a job of its
+    own would: a crash mid-batch leaves the one being sent SENDING and the rest QUEUED, which
+    the reconciler handles as before. Returns (results, ids left over because the relay's rate
+    is used up, seconds to wait before those).
+    """
+    results = []
+    for i, delivery_id in enumerate(delivery_ids):
+        result = send_delivery(session, delivery_id, settings, transport=transport)
+        if result.outcome == Outcome.THROTTLED:
+            return results, list(delivery_ids[i:]), result.delay
+        results.append(result)
+    return results, [], 0.0
+
+
 def _transmit(session, delivery, message, sender: Advisor, settings, transport) -> SendResult:
-    from .transport import PermanentFailure, TemporaryFailure
+    from .transport import PermanentFailure, TemporaryFailure, wire_bytes
 
     subject = str(message["Subject"] or delivery.offer.subject)
     try:
-        (transport or transport_for(settings.mail)).send(message)
+        # Serialised once: the relay gets these bytes and the note keeps them (DKIM verifies on both).
+        data = wire_bytes(message)
+        (transport or transport_for(settings.mail)).send(message, data)
     except TemporaryFailure as exc:
         return _temporary(session, delivery, subject, str(exc))
     except PermanentFailure as exc:
@@ -280,15 +435,30 @@ def _transmit(session, delivery, message, sender: Advisor, settings, transport) 
 
     # The relay accepted it: one transaction records the outcome and the mail in the notes.
     sent_at = utcnow()
-    moved = session.execute(
+    mark_sent = (
         update(Delivery).where(Delivery.id == delivery.id, Delivery.status == DeliveryStatus.SENDING)
         .values(status=DeliveryStatus.SENT, message_id=(message["Message-ID"] or "").strip() or None, sent_at=sent_at,
                 advisor_id=sender.id, last_error=None, next_attempt_at=None, updated_at=sent_at)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    )
+    note_values = {"kind": NoteKind.MAIL, "body": f"Отправлено письмо «{subject}»", "subject": subject[:300],
+                   "raw_message": data.decode("utf-8"), "created_at": sent_at}
+    fast = _autocommit_bind(session)
+    if fast is not None:
+        # PostgreSQL: SENT and the note in one statement, i.e. one transaction (and one round trip).
+        moved = mark_sent.returning(Delivery.id, Delivery.contact_id).cte("moved")
+        columns = list(note_values)
+        session.execute(
+            insert(Note).from_select(
+                ["contact_id", "delivery_id", *columns],
+                select(moved.c.contact_id, moved.c.id,
+                       *(literal(note_values[name], Note.__table__.c[name].type) for name in columns)),
+            ).add_cte(moved),
+            bind_arguments={"bind": fast},
+        )
+        return SendResult(Outcome.SENT)
+    moved = session.execute(mark_sent.execution_options(synchronize_session=False)).rowcount
     if moved:
-        note(session, delivery, f"Отправлено письмо «{subject}»", kind=NoteKind.MAIL, subject=subject[:300],
-             raw_message=message.as_string(), created_at=sent_at)
+        session.execute(insert(Note).values(contact_id=delivery.contact_id, delivery_id=delivery.id, **note_values))
     session.commit()
     return SendResult(Outcome.SENT)
 
@@ -359,14 +529,26 @@ class ReconcileResult:
 
 
 def _pending_in_rq(queue, ids: list[int]) -> set[int]:
-    """Ids whose RQ job still waits or runs (queued, scheduled, deferred or started)."""
+    """Ids whose RQ job still waits or runs (queued, scheduled, deferred or started).
+
+    A job may carry one delivery (send_delivery_job) or several (send_batch_job), so the live
+    jobs of the mail queue are read and their arguments collected.
+    """
     from rq.job import Job
 
-    pending = set()
-    jobs = Job.fetch_many([job_id(i) for i in ids], connection=queue.connection)
-    for delivery_id, job in zip(ids, jobs, strict=True):
-        if job is not None and job.get_status(refresh=False) in ("queued", "scheduled", "deferred", "started"):
-            pending.add(delivery_id)
+    live = set(queue.get_job_ids())
+    for registry in (queue.scheduled_job_registry, queue.deferred_job_registry, queue.started_job_registry):
+        live.update(registry.get_job_ids())
+    wanted, pending = set(ids), set()
+    names = sorted(live)
+    for start in range(0, len(names), 500):
+        for job in Job.fetch_many(names[start:start + 500], connection=queue.connection):
+            if job is None or job.get_status(refresh=False) not in ("queued", "scheduled", "deferred", "started"):
+                continue
+            if job.func_name == SEND_JOB and job.args:
+                pending.update({job.args[0]} & wanted)
+            elif job.func_name == BATCH_JOB and job.args:
+                pending.update(set(job.args[0]) & wanted)
     return pending
 
 
@@ -405,13 +587,13 @@ def reconcile(session: Session, settings, now: datetime | None = None, queue=Non
         select(Delivery.id).where(Delivery.status == DeliveryStatus.QUEUED, Delivery.updated_at < now - REQUEUE_AFTER)
         .order_by(Delivery.id).limit(5000)
     ).all()
-    lost = [i for i in stale if i not in _pending_in_rq(queue, stale)] if stale else []
+    pending = _pending_in_rq(queue, stale) if stale else set()
+    lost = [i for i in stale if i not in pending]
     if lost:
         session.execute(update(Delivery).where(Delivery.id.in_(lost), Delivery.status == DeliveryStatus.QUEUED)
                         .values(updated_at=now).execution_options(synchronize_session=False))
         session.commit()
-        for delivery_id in lost:
-            enqueue(queue, delivery_id)
+        enqueue_all(queue, lost)
     result.requeued = len(lost)
 
     result.paced = pacing.pace_day(session, now.astimezone(settings.timezone).date(), settings, now=now).paced

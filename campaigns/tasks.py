@@ -109,6 +109,18 @@ def send_delivery_job(delivery_id: int) -> str:
 
 
 @in_app_context
+def send_batch_job(delivery_ids: list[int]) -> str:
+    """Send a few deliveries (sending.send_batch); those over the relay's rate come back later as one job."""
+    from . import sending
+    from .db import db
+
+    results, rest, delay = sending.send_batch(db.session, delivery_ids, _settings())
+    if rest:
+        sending.enqueue_batch(sending.mail_queue(), rest, delay=delay)
+    return f"{len(results)} done, {len(rest)} later"
+
+
+@in_app_context
 def reconcile_deliveries() -> str:
     """Repair after a Redis flush or a dead worker (see sending.reconcile)."""
     from . import sending

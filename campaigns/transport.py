@@ -99,6 +99,12 @@ def envelope(msg) -> tuple[str, list[str], bool]:
     return sender, recipients, international
 
 
+def wire_bytes(msg) -> bytes:
+    """The message exactly as send() hands it to the relay: serialise once, send these bytes and
+    keep the same bytes (decoded) in the contact's notes."""
+    return _as_bytes(msg, envelope(msg)[2])
+
+
 def _as_bytes(msg, international: bool, linesep: str | None = None) -> bytes:
     policy = msg.policy
     if international and not policy.utf8:
@@ -111,7 +117,8 @@ def _as_bytes(msg, international: bool, linesep: str | None = None) -> bytes:
 class Transport:
     """send(msg) many times, then close() (or use it as a context manager)."""
 
-    def send(self, msg) -> None:
+    def send(self, msg, data: bytes | None = None) -> None:
+        """Hand over ``msg``; ``data`` is its wire_bytes() when the caller has them already."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -131,13 +138,13 @@ class MaildirTransport(Transport):
         self.path = Path(path)
         self._box: mailbox.Maildir | None = None
 
-    def send(self, msg) -> None:
+    def send(self, msg, data: bytes | None = None) -> None:
         _, _, international = envelope(msg)
         try:
             if self._box is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._box = mailbox.Maildir(self.path, create=True)
-            self._box.add(_as_bytes(msg, international, linesep="\n"))
+            self._box.add(data.replace(b"\r\n", b"\n") if data is not None else _as_bytes(msg, international, linesep="\n"))
         except OSError as exc:
             raise TemporaryFailure(f"Не удалось записать письмо в папку {self.path}: {exc}") from exc
 
@@ -247,9 +254,10 @@ class SMTPTransport(Transport):
             return conn
         raise TemporaryFailure(f"SMTP-сервер {self.relay} закрывает соединение сразу после открытия")
 
-    def send(self, msg) -> None:
+    def send(self, msg, data: bytes | None = None) -> None:
         sender, recipients, international = envelope(msg)
-        data = _as_bytes(msg, international)
+        if data is None:
+            data = _as_bytes(msg, international)
         address = next((a for a in [sender, *recipients] if not a.isascii()), "")
         conn = self._mail_from(sender, international, address)
         try:

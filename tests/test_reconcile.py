@@ -300,3 +300,16 @@ def test_it_lists_every_state_on_the_queue_page(client, session, factory):
     assert "черновик" in page
     assert "Отправлено сегодня: 1" in page
     assert "Анна Смирнова" in page
+
+
+def test_it_leaves_deliveries_alone_while_their_batch_job_waits(app, session, factory, settings, smtp_server, monkeypatch):
+    settings = smtp_settings(settings, smtp_server)
+    deliveries = [_due(factory, session) for _ in range(3)]
+    sending.dispatch(session, settings)
+
+    result = sending.reconcile(session, settings, now=later(11))
+
+    assert result.requeued == 0
+    run_worker(app, settings, monkeypatch)
+    assert len(smtp_server.messages) == 3
+    assert {_reload(session, d.id).status for d in deliveries} == {DeliveryStatus.SENT}

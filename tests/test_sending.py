@@ -260,3 +260,48 @@ def test_it_puts_a_job_over_the_relay_rate_back_for_later(app, session, factory,
     assert statuses == {DeliveryStatus.SENT, DeliveryStatus.QUEUED}
     waiting = second_id if _reload(session, second_id).status == DeliveryStatus.QUEUED else first_id
     assert sending.job_id(waiting) in sending.mail_queue().scheduled_job_registry.get_job_ids()
+
+
+def test_it_sends_many_deliveries_in_jobs_of_twenty_each_claimed_and_recorded_once(app, session, factory, settings,
+                                                                                     smtp_server, monkeypatch):
+    settings = smtp_settings(settings, smtp_server)
+    owner = factory.advisor(name="Анна Смирнова", email="anna@studio.example.com")
+    deliveries = [_due(factory, session, owner=owner, first_name="Олег", last_name="Петров") for _ in range(23)]
+    unsubscribed = deliveries[5]
+    unsubscribed.contact.unsubscribed_at = utcnow()
+    session.commit()
+    queue = sending.mail_queue()
+
+    assert sending.dispatch(session, settings, queue=queue) == 23
+    assert queue.count == 2  # 20 + 3
+    queue.enqueue(sending.SEND_JOB, deliveries[0].id)  # a stray duplicate of one of them
+    run_worker(app, settings, monkeypatch)
+
+    assert len(smtp_server.messages) == 22
+    statuses = {d.id: _reload(session, d.id).status for d in deliveries}
+    assert statuses.pop(unsubscribed.id) == DeliveryStatus.CANCELLED
+    assert set(statuses.values()) == {DeliveryStatus.SENT}
+    sent = {envelope.content for envelope in smtp_server.messages}
+    for delivery in deliveries:
+        mails = _notes(session, delivery.contact_id, NoteKind.MAIL)
+        if delivery is unsubscribed:
+            assert mails == []
+            continue
+        [mail] = mails
+        # What the contact's card shows is byte for byte what the relay got.
+        assert mail.raw_message.encode() in sent
+        assert message_from_string(mail.raw_message)["Message-ID"].strip() == _reload(session, delivery.id).message_id
+
+
+def test_it_puts_the_rest_of_a_batch_over_the_relay_rate_back_as_one_job(app, session, factory, settings, smtp_server,
+                                                                          monkeypatch):
+    settings = dataclasses.replace(smtp_settings(settings, smtp_server), relay_rate_per_minute=2)
+    deliveries = [_due(factory, session) for _ in range(5)]
+    sending.dispatch(session, settings)
+
+    run_worker(app, settings, monkeypatch)
+
+    assert len(smtp_server.messages) == 2
+    waiting = sorted(d.id for d in deliveries if _reload(session, d.id).status == DeliveryStatus.QUEUED)
+    assert len(waiting) == 3
+    assert sending.mail_queue().scheduled_job_registry.get_job_ids() == [sending.batch_job_id(waiting)]
