@@ -13,18 +13,8 @@ import sys
 
 import harness
 import hotlist_bench as hb
-from sqlalchemy import create_engine, text
 
 TARGET_MS = 20.0
-OUR_TABLES = "advisors, tags, offers, links, contacts, deliveries, clicks, notes"
-
-
-def _scoped_text(sql: str, *args, **kw):
-    # hotlist_bench.build() ends with a bare VACUUM ANALYZE, which walks every schema of the shared
-    # database (other engineers' test and bench schemas: minutes). Here it covers our tables only.
-    if sql.strip().upper() == "VACUUM ANALYZE":
-        sql = f"VACUUM ANALYZE {OUR_TABLES}"
-    return text(sql, *args, **kw)
 
 
 class Tee(io.StringIO):
@@ -38,7 +28,6 @@ def main() -> int:
     scale = harness.scale()
     hb.CONTACTS, hb.CLICKS = int(hb.CONTACTS * scale), int(hb.CLICKS * scale)
     hb.SCHEMA = f"bench_hot_{secrets.token_hex(3)}"
-    hb.text = _scoped_text
     base = harness.base_url()
     print(f"hot list: {hb.CONTACTS:,} contacts over {hb.ADVISORS} advisors, {hb.CLICKS:,} clicks "
           f"(bench/hotlist_bench.py, schema {hb.SCHEMA})", flush=True)
@@ -48,10 +37,7 @@ def main() -> int:
             hb.build(base)
             hb.measure(base, samples=100)
     finally:
-        admin = create_engine(base, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{hb.SCHEMA}" CASCADE'))
-        admin.dispose()
+        hb.drop(base)
     found = dict(re.findall(r"^(\S.*?)\s+p50\s+[\d.]+ ms\s+p95\s+([\d.]+) ms", out.getvalue(), re.M))
     page = next((float(v) for k, v in found.items() if k.startswith("hot_list")), None)
     ranking = next((float(v) for k, v in found.items() if k.startswith("ranking")), None)

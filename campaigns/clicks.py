@@ -31,7 +31,7 @@ from redis.exceptions import LockError
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from .models import Click, Delivery, Link, Note, NoteKind, Verdict
+from .models import Click, Contact, Delivery, Link, Note, NoteKind, Verdict
 from .tracking import TRAP_LINK_ID
 
 log = logging.getLogger(__name__)
@@ -136,12 +136,35 @@ def forget_cached_targets() -> None:
         _delivery_cache.clear()
 
 
+UNCACHED = object()  # cached_target()'s answer when the database must be asked
+
+
+def cached_target(delivery_id: int, link_id: int):
+    """resolve_target() from the cache alone — or UNCACHED. The redirect's hot path: no session, one lock."""
+    with _cache_lock:
+        offer_id = _delivery_cache.get(delivery_id)
+        link = _link_cache.get(link_id) if link_id != TRAP_LINK_ID else None
+    if offer_id is None:
+        return UNCACHED
+    if link_id == TRAP_LINK_ID:
+        return TRAP
+    if link is None:
+        return UNCACHED
+    link_offer_id, url, is_trap = link
+    if link_offer_id != offer_id:
+        return None
+    return TRAP if is_trap else url
+
+
 def resolve_target(session: Session, delivery_id: int, link_id: int):
     """The stored URL for a (delivery, link) pair, TRAP, or None when they do not belong together.
 
     A link the marketing edits is seen within the cache's minute; a link id of another
     offer, an unknown link or delivery is None — the view answers 404, never a redirect.
     """
+    target = cached_target(delivery_id, link_id)
+    if target is not UNCACHED:
+        return target
     offer_id = _cached(_delivery_cache, delivery_id)
     if offer_id is None:
         offer_id = session.scalar(select(Delivery.offer_id).where(Delivery.id == delivery_id))
@@ -338,10 +361,17 @@ def _write(session: Session, events: list[ClickEvent], unripe: list[ClickEvent])
     if not events:
         return 0
     delivery_ids = {e.delivery_id for e in events}
+    # The contact's owner goes onto the click (the hot list's index). FOR SHARE (PostgreSQL) makes a
+    # transfer of these contacts wait for this batch, or this batch wait for it and read the new
+    # owner: either way no click keeps an old owner (transfer_contacts locks the contacts first).
     deliveries = {
         row.id: row
         for row in session.execute(
-            select(Delivery.id, Delivery.contact_id, Delivery.offer_id, Delivery.sent_at).where(Delivery.id.in_(delivery_ids))
+            select(Delivery.id, Delivery.contact_id, Delivery.offer_id, Delivery.sent_at, Contact.owner_id)
+            .join(Contact, Contact.id == Delivery.contact_id)
+            .where(Delivery.id.in_(delivery_ids))
+            .order_by(Contact.id)
+            .with_for_update(read=True, of=Contact)
         )
     }
     offer_ids = {d.offer_id for d in deliveries.values()}
@@ -383,7 +413,7 @@ def _write(session: Session, events: list[ClickEvent], unripe: list[ClickEvent])
                                    link_ids=offer_links[delivery.offer_id], is_trap=is_trap)
         rows.append({
             "delivery_id": event.delivery_id, "link_id": None if event.link_id == TRAP_LINK_ID else event.link_id,
-            "contact_id": delivery.contact_id, "clicked_at": event.at, "method": event.method,
+            "contact_id": delivery.contact_id, "owner_id": delivery.owner_id, "clicked_at": event.at, "method": event.method,
             "ip": event.ip or None, "user_agent": event.user_agent or None, "verdict": verdict, "reason": reason,
         })
         if verdict == Verdict.HUMAN:

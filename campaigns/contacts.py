@@ -613,8 +613,20 @@ def transfer_contacts(session: Session, admin: Advisor, contact_ids: Iterable[in
                 literal(now, note_table.c.created_at.type),
             )
             .join(Advisor, Advisor.id == Contact.owner_id)
-            .where(Contact.id.in_(moving)),
+            .where(Contact.id.in_(moving))
+            # Locks the moving contacts first (PostgreSQL; in id order, as flush_clicks does): a
+            # click batch of theirs in flight is committed before the clicks move below.
+            .order_by(Contact.id)
+            .with_for_update(of=Contact),
         )
+    )
+    # The clicks carry their contact's owner (the hot list's index): they move in the same
+    # transaction, before the contacts, while `moving` still names them.
+    session.execute(
+        update(Click)
+        .where(Click.contact_id.in_(moving), Click.owner_id != new_owner.id)
+        .values(owner_id=new_owner.id)
+        .execution_options(synchronize_session=False)
     )
     result = session.execute(
         update(Contact)

@@ -187,3 +187,14 @@ def test_a_person_judged_in_an_earlier_flush_stays_a_person(session, factory):
     click(delivery, links["catalog"].id, LATER + timedelta(seconds=30))
     flush(session)
     assert [v for _, v, _ in stored(session)] == [Verdict.HUMAN, Verdict.HUMAN]
+
+
+def test_a_flushed_person_click_shows_on_the_contact_owners_hot_list(session, factory, settings):
+    from campaigns import hotlist
+
+    anna, igor = factory.advisor(name="Анна"), factory.advisor(name="Игорь")
+    delivery, links = mail(factory, session, factory.contact(owner=anna, company="Фаубеха"))
+    click(delivery, links["discount"].id, LATER)
+    flush(session)
+    assert [e.company for e in hotlist.hot_list(session, anna.id, settings, now=LATER + timedelta(hours=1))] == ["Фаубеха"]
+    assert hotlist.hot_list(session, igor.id, settings, now=LATER + timedelta(hours=1)) == []

@@ -179,3 +179,41 @@ def test_the_morning_digest_mails_each_advisor_their_list_and_skips_empty_ones(a
     assert 'href="tel:+74951234567"' in html and "Тойота" in html
     sunday = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
     assert digest.send_due_digests(session, smtp_settings, redis_client(), now=sunday) == 0
+
+
+def test_a_transferred_contact_brings_its_clicks_to_the_new_owner_only(session, factory, settings):
+    from campaigns import contacts
+    from campaigns.models import Role
+
+    admin = factory.advisor(role=Role.ADMIN)
+    anna, igor, olga = factory.advisor(name="Анна"), factory.advisor(name="Игорь"), factory.advisor(name="Ольга")
+    m = Mailing(session, factory)
+    moved = factory.contact(owner=anna, company="Передан Игорю")
+    stays = factory.contact(owner=anna, company="Остаётся у Анны")
+    m.click(moved, m.discount, timedelta(hours=2))
+    m.click(stays, m.catalog, timedelta(hours=1))
+
+    contacts.transfer_contacts(session, admin, [moved.id], igor, "Анна в отпуске")
+    assert names(hotlist.hot_list(session, anna.id, settings)) == ["Остаётся у Анны"]
+    [entry] = hotlist.hot_list(session, igor.id, settings)
+    assert entry.company == "Передан Игорю" and [link.label for link in entry.links] == ["Скидка"]
+
+    contacts.deactivate_advisor(session, admin, igor, olga, "уволился")
+    assert hotlist.hot_list(session, igor.id, settings) == []
+    assert names(hotlist.hot_list(session, olga.id, settings)) == ["Передан Игорю"]
+
+
+def test_a_short_list_keeps_the_most_engaged_contacts_with_all_their_links(session, factory, settings):
+    anna = factory.advisor()
+    m = Mailing(session, factory)
+    both = factory.contact(owner=anna, company="Оба перехода")
+    discount = factory.contact(owner=anna, company="Скидка")
+    catalog = factory.contact(owner=anna, company="Каталог")
+    m.click(both, m.catalog, timedelta(hours=3))
+    m.click(both, m.discount, timedelta(hours=2))
+    m.click(discount, m.discount, timedelta(hours=1))
+    m.click(catalog, m.catalog, timedelta(hours=1))
+
+    entries = hotlist.hot_list(session, anna.id, settings, limit=2)
+    assert names(entries) == ["Оба перехода", "Скидка"]
+    assert [(link.label, link.count) for link in entries[0].links] == [("Скидка", 1), ("Каталог", 1)]
