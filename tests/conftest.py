@@ -6,6 +6,7 @@ by the Alembic migrations, never by create_all().
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -259,24 +260,35 @@ class SMTPSink:
         return f"smtp://{self.host}:{self.port}"
 
 
+class RecordingHandler:
+    """An aiosmtpd handler that keeps every accepted message; subclass it to answer otherwise."""
+
+    def __init__(self):
+        self.received: list = []
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        with self._lock:
+            self.received.append(envelope)
+        return "250 OK"
+
+
+@contextlib.contextmanager
+def serve_smtp(handler: RecordingHandler):
+    """A real SMTP server (aiosmtpd) for `handler` on a free local port, stopped afterwards."""
+    from aiosmtpd.controller import Controller
+
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield SMTPSink(host="127.0.0.1", port=port, messages=handler.received)
+    finally:
+        controller.stop()
+
+
 @pytest.fixture
 def smtp_server():
     """A real SMTP server (aiosmtpd) on a random local port; received envelopes in .messages."""
-    from aiosmtpd.controller import Controller
-
-    received: list = []
-    lock = threading.Lock()
-
-    class Handler:
-        async def handle_DATA(self, server, session, envelope):
-            with lock:
-                received.append(envelope)
-            return "250 OK"
-
-    port = free_port()
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield SMTPSink(host="127.0.0.1", port=port, messages=received)
-    finally:
-        controller.stop()
+    with serve_smtp(RecordingHandler()) as sink:
+        yield sink

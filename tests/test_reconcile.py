@@ -140,24 +140,15 @@ def test_it_survives_a_real_worker_killed_mid_send(app, session, factory, settin
     import sys
     import time
 
-    from aiosmtpd.controller import Controller
-
     from campaigns.config import ROOT
-    from tests.conftest import SMTPSink, free_port
+    from tests.conftest import RecordingHandler, serve_smtp
 
-    received = []
-
-    class SlowRelay:
+    class SlowRelay(RecordingHandler):
         async def handle_DATA(self, server, session, envelope):
             await asyncio.sleep(2)  # the worker dies while the relay is accepting
-            received.append(envelope)
-            return "250 OK"
+            return await super().handle_DATA(server, session, envelope)
 
-    port = free_port()
-    controller = Controller(SlowRelay(), hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        relay = SMTPSink(host="127.0.0.1", port=port, messages=received)
+    with serve_smtp(SlowRelay()) as relay:
         relay_settings = smtp_settings(settings, relay)
         delivery = _due(factory, session)
         sending.dispatch(session, relay_settings)
@@ -181,9 +172,7 @@ def test_it_survives_a_real_worker_killed_mid_send(app, session, factory, settin
         run_worker(app, relay_settings, monkeypatch)
 
         assert _reload(session, delivery.id).status == DeliveryStatus.UNKNOWN
-        assert len(received) <= 1  # whatever the relay took before the crash, never a second copy
-    finally:
-        controller.stop()
+        assert len(relay.messages) <= 1  # whatever the relay took before the crash, never a second copy
 
 
 def _failed(factory, session, error="550 5.7.1 Message rejected by policy"):

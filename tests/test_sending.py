@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import dataclasses
-import threading
 from datetime import timedelta
 from email import message_from_string
 
@@ -20,19 +19,14 @@ from campaigns.models import (
     Suppression,
     SuppressionReason,
 )
-from tests.conftest import SMTPSink, free_port
+from tests.conftest import RecordingHandler, serve_smtp
 
 
 @pytest.fixture
 def relay():
     """A real SMTP server whose answer depends on the recipient's local part:
     later@ → 451 4.3.0, unknown@ → 550 5.1.1, blocked@ → 550 5.7.1, anyone else → 250."""
-    from aiosmtpd.controller import Controller
-
-    received: list = []
-    lock = threading.Lock()
-
-    class Handler:
+    class Handler(RecordingHandler):
         async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
             local = address.split("@")[0]
             if local == "later":
@@ -44,18 +38,8 @@ def relay():
             envelope.rcpt_tos.append(address)
             return "250 OK"
 
-        async def handle_DATA(self, server, session, envelope):
-            with lock:
-                received.append(envelope)
-            return "250 OK"
-
-    port = free_port()
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield SMTPSink(host="127.0.0.1", port=port, messages=received)
-    finally:
-        controller.stop()
+    with serve_smtp(Handler()) as sink:
+        yield sink
 
 
 @pytest.fixture(autouse=True)
