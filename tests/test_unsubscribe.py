@@ -80,3 +80,17 @@ def test_a_forged_unsubscribe_token_is_a_404(client, session, factory):
     assert client.get(url(sent)[:-2]).status_code == 404
     session.expire_all()
     assert session.get(Contact, contact.id).unsubscribed_at is None
+
+
+def test_only_a_post_unsubscribes_whatever_the_method(client, session, factory):
+    # Mail scanners send HEAD (and sometimes OPTIONS, PUT…) to every link they find: none of
+    # these may take a client off the list.
+    contact, sent, pending, _ = setup(session, factory)
+    for method in ("HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"):
+        response = client.open(url(sent), method=method, data="List-Unsubscribe=One-Click",
+                               content_type="application/x-www-form-urlencoded")
+        assert response.status_code in (200, 405), method
+    session.expire_all()
+    assert session.get(Contact, contact.id).unsubscribed_at is None
+    assert session.query(Suppression).count() == 0 and session.query(Note).count() == 0
+    assert {session.get(Delivery, d.id).status for d in pending.values()} == set(pending)

@@ -169,7 +169,7 @@ def new():
     user = _user()
     form = _contact_form(with_owner=user.role == Role.ADMIN)
     matches = blocking = None
-    if request.method == "GET" and user.role == Role.ADMIN:
+    if request.method != "POST" and user.role == Role.ADMIN:
         house = next((a for a in contacts.assignable_owners(db.session) if a.is_house), None)
         form.owner_id.data = house.id if house else None
     if form.validate_on_submit():
@@ -206,8 +206,8 @@ def _visible_ids(matches) -> set[int]:
 @roles_required(*EDITORS)
 def edit(contact_id: int):
     contact = _editable_or_403(contact_id)
-    form = _contact_form(with_owner=False, obj=contact if request.method == "GET" else None)
-    if request.method == "GET":
+    form = _contact_form(with_owner=False, obj=contact if request.method != "POST" else None)
+    if request.method != "POST":
         form.tags.data = [t.id for t in contact.tags]
         form.consent_at.data = contact.consent_at.date().isoformat() if contact.consent_at else ""
         form.next_contact_on.data = contact.next_contact_on.isoformat() if contact.next_contact_on else ""

@@ -136,8 +136,8 @@ def tag_form(tag_id: int | None = None):
     tag = db.session.get(Tag, tag_id) if tag_id else None
     if tag_id and tag is None:
         abort(404)
-    form = TagForm(obj=tag) if request.method == "GET" and tag else TagForm()
-    if request.method == "GET" and tag:
+    form = TagForm(obj=tag) if request.method != "POST" and tag else TagForm()
+    if request.method != "POST" and tag:
         form.lead_days.data = str(tag.lead_days)
         form.kind.data = tag.kind.value
     if form.validate_on_submit():
@@ -309,7 +309,7 @@ def _apply_links(offer: Offer, form: OfferForm) -> bool:
 @marketing_only
 def edit(offer_id: int):
     offer = _offer_or_404(offer_id)
-    if request.method == "GET":
+    if request.method != "POST":
         return _editor(offer)
     form = OfferForm()
     if not form.validate() or not _apply_links(offer, form):

@@ -127,7 +127,7 @@ def unsubscribe(token: str):
     delivery_id = tracking.parse_unsubscribe_token(token)
     if delivery_id is None:
         return _not_found()
-    if request.method == "GET":
+    if request.method != "POST":
         from ..models import Delivery
 
         delivery = db.session.get(Delivery, delivery_id)
