@@ -11,18 +11,20 @@ import math
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
 
-from . import calendar
+from . import audience, calendar
 from .greeting import greeting_is_fallback
-from .models import Advisor, Contact, Offer, OfferStatus, Suppression, Tag, contact_tags
+from .models import Advisor, Contact, Offer, OfferStatus, Tag, contact_tags
+from .sender import NO_SENDER_LABEL, sender_of
 
-__all__ = ["AdvisorLoad", "BoardRow", "audience_conditions", "occurrence_year", "readiness_board"]
+__all__ = ["AdvisorLoad", "BoardRow", "occurrence_year", "readiness_board"]
 
 
 @dataclass(frozen=True)
 class AdvisorLoad:
-    advisor_id: int
+    advisor_id: int | None  # None: nobody may send (sender.NO_SENDER)
     name: str
     mails: int
     daily_cap: int
@@ -57,17 +59,6 @@ class BoardRow:
         return self.offer is not None and self.offer.status == OfferStatus.READY
 
 
-def audience_conditions():
-    """Who receives a tag's mailing: live, subscribed, not suppressed, with an address."""
-    return and_(
-        Contact.archived_at.is_(None),
-        Contact.unsubscribed_at.is_(None),
-        Contact.email.is_not(None),
-        Contact.email != "",
-        ~exists().where(Suppression.email == Contact.email),
-    )
-
-
 def occurrence_year(tag, send_on: date) -> int:
     """The year whose occurrence ``send_on`` belongs to (a long lead can cross New Year)."""
     for year in (send_on.year, send_on.year + 1):
@@ -92,45 +83,46 @@ def readiness_board(session, settings, today: date, days: int = 90, start: date 
         for offer in session.scalars(select(Offer).where(Offer.tag_id.in_(tag_ids), Offer.year.in_(years)))
     }
 
+    owner = aliased(Advisor)
+    sender = sender_of(owner).label("sender_id")
     counts = session.execute(
-        select(contact_tags.c.tag_id, Contact.owner_id, Advisor.active, Contact.first_name, Contact.middle_name,
-               func.count().label("n"))
+        select(contact_tags.c.tag_id, sender, Contact.first_name, Contact.middle_name, func.count().label("n"))
         .select_from(contact_tags)
         .join(Contact, Contact.id == contact_tags.c.contact_id)
-        .join(Advisor, Advisor.id == Contact.owner_id)
-        .where(contact_tags.c.tag_id.in_(tag_ids), audience_conditions())
-        .group_by(contact_tags.c.tag_id, Contact.owner_id, Advisor.active, Contact.first_name, Contact.middle_name)
+        .join(owner, owner.id == Contact.owner_id)
+        .where(contact_tags.c.tag_id.in_(tag_ids), audience.may_be_mailed())
+        .group_by(contact_tags.c.tag_id, sender, Contact.first_name, Contact.middle_name)
     ).all()
 
-    house = session.scalar(select(Advisor).where(Advisor.is_house.is_(True)))
     fallback_cache: dict[tuple[str, str], bool] = {}
-    audience: dict[int, int] = {}
+    audience_size: dict[int, int] = {}
     fallback: dict[int, int] = {}
-    per_advisor: dict[int, dict[int, int]] = {}
-    for tag_id, owner_id, active, first_name, middle_name, n in counts:
-        # Mail goes out in the owner's name, or the house advisor's when the owner has left.
-        sender_id = owner_id if active or house is None else house.id
-        audience[tag_id] = audience.get(tag_id, 0) + n
+    per_advisor: dict[int, dict[int | None, int]] = {}
+    for tag_id, sender_id_, first_name, middle_name, n in counts:
+        audience_size[tag_id] = audience_size.get(tag_id, 0) + n
         pair = (first_name or "", middle_name or "")
         if pair not in fallback_cache:
             fallback_cache[pair] = greeting_is_fallback(*pair)
         if fallback_cache[pair]:
             fallback[tag_id] = fallback.get(tag_id, 0) + n
         loads = per_advisor.setdefault(tag_id, {})
-        loads[sender_id] = loads.get(sender_id, 0) + n
+        loads[sender_id_] = loads.get(sender_id_, 0) + n
 
-    sender_ids = {sender for loads in per_advisor.values() for sender in loads}
-    advisors = {a.id: a for a in session.scalars(select(Advisor).where(Advisor.id.in_(sender_ids)))} if sender_ids else {}
+    ids = {advisor_id for loads in per_advisor.values() for advisor_id in loads if advisor_id is not None}
+    advisors = {a.id: a for a in session.scalars(select(Advisor).where(Advisor.id.in_(ids)))} if ids else {}
     for row in rows:
         row.offer = offers.get((row.tag.id, row.year))
-        row.audience = audience.get(row.tag.id, 0)
+        row.audience = audience_size.get(row.tag.id, 0)
         row.fallback = fallback.get(row.tag.id, 0)
         row.advisors = sorted(
-            (
-                AdvisorLoad(advisor_id=advisor_id, name=advisors[advisor_id].name, mails=mails,
-                            daily_cap=advisors[advisor_id].daily_cap or settings.daily_cap)
-                for advisor_id, mails in per_advisor.get(row.tag.id, {}).items()
-            ),
+            (_load(advisors.get(advisor_id), mails, settings) for advisor_id, mails in per_advisor.get(row.tag.id, {}).items()),
             key=lambda load: (-load.mails, load.name),
         )
     return rows
+
+
+def _load(advisor: Advisor | None, mails: int, settings) -> AdvisorLoad:
+    if advisor is None:  # no active owner and no house advisor: these mails are held (sender.NO_SENDER)
+        return AdvisorLoad(advisor_id=None, name=NO_SENDER_LABEL, mails=mails, daily_cap=settings.daily_cap)
+    return AdvisorLoad(advisor_id=advisor.id, name=advisor.name, mails=mails,
+                       daily_cap=advisor.daily_cap or settings.daily_cap)

@@ -34,12 +34,10 @@ from email.utils import format_datetime, formataddr, make_msgid
 import dkim
 import idna
 from flask import current_app
-from sqlalchemy import select
 
-from . import offers, tracking
+from . import offers, sender, tracking
 from .config import ConfigError
 from .greeting import FALLBACK, greeting
-from .models import Advisor
 
 # delivery_id=None (a preview) renders every tracked link with this placeholder delivery.
 PREVIEW_DELIVERY_ID = 0
@@ -208,23 +206,6 @@ def recipient_name(contact) -> str:
     return f"{first} {last}"
 
 
-# ------------------------------------------------------------------ senders
-
-
-def sender_for(session, contact) -> Advisor:
-    """The advisor a mail to ``contact`` goes out from: the owner while active, else the house advisor."""
-    owner = contact.owner
-    if owner is not None and owner.active:
-        return owner
-    house = session.scalar(select(Advisor).where(Advisor.is_house.is_(True)))
-    if house is None or not house.active:
-        raise LookupError(
-            f"Владелец контакта {contact.id} неактивен, а активного домашнего советника нет: "
-            "письму не от кого уйти. Назначьте контакту советника."
-        )
-    return house
-
-
 # --------------------------------------------------------------- the bodies
 
 
@@ -378,10 +359,10 @@ def build_offer_message(*, offer, contact, advisor, settings, delivery_id: int |
 
 
 def compose_delivery(session, delivery, settings, now: datetime | None = None) -> EmailMessage:
-    """The mail of ``delivery``, from whoever sends for its contact right now (sender_for).
+    """The mail of ``delivery``, from whoever sends for its contact right now (sender.sender_for).
 
     Pure: the caller records delivery.advisor_id = sender_for(session, delivery.contact).id.
     """
     contact = delivery.contact
-    return build_offer_message(offer=delivery.offer, contact=contact, advisor=sender_for(session, contact),
+    return build_offer_message(offer=delivery.offer, contact=contact, advisor=sender.sender_for(session, contact),
                                settings=settings, delivery_id=delivery.id, now=now)

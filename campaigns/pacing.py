@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, aliased
 from . import calendar
 from .db import utcnow
 from .models import Advisor, Contact, Delivery, DeliveryStatus
-from .planner import sender_expression
+from .sender import sender_of
 
 JITTER = 0.4  # of one slot, either way: neighbours never swap order
 
@@ -66,7 +66,7 @@ def pace_day(session: Session, day: date, settings, now: datetime | None = None)
     now = now or utcnow()
     result = PaceResult(day=day)
     owner = aliased(Advisor)
-    sender = sender_expression(owner)
+    sender = sender_of(owner)
     waiting = session.execute(
         select(Delivery.id, sender)
         .join(Contact, Contact.id == Delivery.contact_id)

@@ -27,7 +27,7 @@ from sqlalchemy import Date, String, and_, case, exists, func, literal, or_, sel
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
-from . import calendar
+from . import audience, calendar
 from .db import UTCDateTime, utcnow
 from .models import (
     Advisor,
@@ -36,10 +36,9 @@ from .models import (
     DeliveryStatus,
     Offer,
     OfferStatus,
-    Suppression,
     Tag,
-    contact_tags,
 )
+from .sender import NO_SENDER_LABEL, sender_of
 
 CATCH_UP_DAYS = 14
 
@@ -111,28 +110,6 @@ def due_mailings(session: Session, day: date) -> list[tuple[Tag, Offer | None, d
     return due
 
 
-def eligible_contacts(tag_id: int):
-    """Contacts with the tag that may be mailed: live, subscribed, with an address, not suppressed."""
-    return (
-        select(Contact.id)
-        .join(contact_tags, contact_tags.c.contact_id == Contact.id)
-        .where(
-            contact_tags.c.tag_id == tag_id,
-            Contact.archived_at.is_(None),
-            Contact.unsubscribed_at.is_(None),
-            Contact.email.is_not(None),
-            Contact.email != "",
-            ~exists().where(Suppression.email == Contact.email),
-        )
-    )
-
-
-def sender_expression(owner):
-    """SQL for the advisor a contact's mail goes out from: the owner if active, else the house advisor."""
-    house = select(Advisor.id).where(Advisor.is_house.is_(True)).limit(1).scalar_subquery()
-    return case((owner.active.is_(True), owner.id), else_=house)
-
-
 def _insert(session: Session):
     name = session.get_bind().dialect.name
     return (postgresql.insert if name == "postgresql" else sqlite.insert)(Delivery.__table__)
@@ -150,7 +127,7 @@ def plan_day(session: Session, day: date, settings, dry_run: bool = False) -> Pl
     now = utcnow()
     for tag, offer, when in due:
         status = DeliveryStatus.PLANNED if offer.status == OfferStatus.READY else DeliveryStatus.HELD
-        rows = eligible_contacts(tag.id).add_columns(
+        rows = audience.tag_audience(tag.id).add_columns(
             literal(offer.id), literal(status.value, String), literal(day, Date),
             literal(0), literal(now, UTCDateTime), literal(now, UTCDateTime),
         )
@@ -247,7 +224,7 @@ def _notify_late(session: Session, offer: Offer, settings) -> None:
 def _dry_run(session: Session, day: date, settings, due) -> list[AdvisorDay]:
     """Per advisor: what is already planned up to `day` plus what planning would add, within the cap."""
     owner = aliased(Advisor)
-    sender = sender_expression(owner).label("sender_id")
+    sender = sender_of(owner).label("sender_id")
     going: dict[int | None, int] = defaultdict(int)
     held: dict[int | None, int] = defaultdict(int)
 
@@ -265,11 +242,11 @@ def _dry_run(session: Session, day: date, settings, due) -> list[AdvisorDay]:
         )
         .group_by(sender)
     )
-    for sender_id, count in session.execute(existing):
-        going[sender_id] += count
+    for advisor_id, count in session.execute(existing):
+        going[advisor_id] += count
     window_start = day - timedelta(days=max(settings.tag_spacing_days, 1) - 1)
     for tag, offer, _when in due:
-        new = eligible_contacts(tag.id).where(
+        new = audience.tag_audience(tag.id).where(
             ~exists().where(Delivery.offer_id == offer.id, Delivery.contact_id == Contact.id),
             # A contact with another offer in the spacing window would be pushed to a later day.
             ~exists().where(
@@ -286,8 +263,8 @@ def _dry_run(session: Session, day: date, settings, due) -> list[AdvisorDay]:
             .group_by(sender)
         )
         target = going if offer.status == OfferStatus.READY else held
-        for sender_id, count in session.execute(query):
-            target[sender_id] += count
+        for advisor_id, count in session.execute(query):
+            target[advisor_id] += count
 
     advisors = {a.id: a for a in session.scalars(select(Advisor).where(Advisor.id.in_(set(going) | set(held))))}
     rows = []
@@ -299,7 +276,7 @@ def _dry_run(session: Session, day: date, settings, due) -> list[AdvisorDay]:
             cap = 0
         rows.append(AdvisorDay(
             advisor_id=advisor_id,
-            name=advisor.name if advisor else "без отправителя (нет дежурного советника)",
+            name=advisor.name if advisor else NO_SENDER_LABEL,
             going=min(total, cap), rolled=max(total - cap, 0), held=held.get(advisor_id, 0), cap=cap,
         ))
     return rows

@@ -39,6 +39,7 @@ from sqlalchemy import and_, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
+from . import audience
 from .db import utcnow
 from .models import (
     Advisor,
@@ -52,6 +53,7 @@ from .models import (
     Suppression,
     SuppressionReason,
 )
+from .sender import NO_SENDER_LABEL, sender_for, sender_ids
 
 log = logging.getLogger(__name__)
 
@@ -236,19 +238,6 @@ def claim(session: Session, delivery_id: int, now: datetime) -> bool:
     return taken == 1
 
 
-def _why_not(session: Session, contact: Contact) -> str | None:
-    """Why this contact must not get the mail now, in Russian; None when it may."""
-    if contact.unsubscribed_at is not None:
-        return "контакт отписался от рассылок"
-    if contact.archived_at is not None:
-        return "контакт в архиве"
-    if not contact.email:
-        return "у контакта нет адреса эл. почты"
-    if session.scalar(select(Suppression.id).where(Suppression.email == contact.email)):
-        return f"адрес {contact.email} в стоп-листе"
-    return None
-
-
 def note(session: Session, delivery: Delivery, body: str, kind: NoteKind = NoteKind.SYSTEM, author_id=None, **kw) -> None:
     session.add(Note(contact_id=delivery.contact_id, kind=kind, author_id=author_id, body=body,
                      delivery_id=delivery.id, **kw))
@@ -293,8 +282,8 @@ class _Claimed:
 
 
 def _claim_and_load(session: Session, delivery_id: int, now: datetime):
-    """Claim the delivery and read its contact (fresh), offer status and stop-list entry, in one
-    transaction: (claimed, offer status, suppressed), or None when another worker has it or it
+    """Claim the delivery and read its contact (fresh), offer status and audience refusal, in one
+    transaction: (claimed, offer status, refusal code or None), or None when another worker has it or it
     is not due. The offer itself comes from the session (loaded once per batch job)."""
     claim_stmt = (
         update(Delivery)
@@ -302,29 +291,30 @@ def _claim_and_load(session: Session, delivery_id: int, now: datetime):
         .values(status=DeliveryStatus.SENDING, claimed_at=now, attempts=Delivery.attempts + 1, updated_at=now)
         .returning(Delivery.contact_id, Delivery.offer_id, Delivery.attempts)
     )
-    suppressed = select(Suppression.id).where(Suppression.email == Contact.email).limit(1).scalar_subquery()
+    # The audience rule, evaluated on the contact's row as it is at the claim.
+    refusal = audience.refusal().label("refusal")
     fast = _autocommit_bind(session)
     if fast is not None:
         # PostgreSQL: the claim and the read are one statement, committed on its own (one round trip).
         claimed = claim_stmt.cte("claimed")
         row = session.execute(
             select(claimed.c.contact_id, claimed.c.offer_id, claimed.c.attempts, Contact, Offer.status, Offer.updated_at,
-                   suppressed)
+                   refusal)
             .select_from(claimed).join(Contact, Contact.id == claimed.c.contact_id).join(Offer, Offer.id == claimed.c.offer_id)
             .options(joinedload(Contact.owner)),
             bind_arguments={"bind": fast}, execution_options={"populate_existing": True},
         ).first()
         if row is None:
             return None
-        contact_id, offer_id, attempts, contact, offer_status, offer_updated_at, suppressed = row
+        contact_id, offer_id, attempts, contact, offer_status, offer_updated_at, refused = row
     else:
         row = session.execute(claim_stmt.execution_options(synchronize_session=False)).first()
         if row is None:
             session.commit()
             return None
         contact_id, offer_id, attempts = row
-        contact, offer_status, offer_updated_at, suppressed = session.execute(
-            select(Contact, Offer.status, Offer.updated_at, suppressed)
+        contact, offer_status, offer_updated_at, refused = session.execute(
+            select(Contact, Offer.status, Offer.updated_at, refusal)
             .join(Offer, Offer.id == offer_id)
             .where(Contact.id == contact_id)
             .options(joinedload(Contact.owner))
@@ -342,19 +332,7 @@ def _claim_and_load(session: Session, delivery_id: int, now: datetime):
         session.commit()
     # (On PostgreSQL the claim committed by itself; the session keeps its autocommit connection
     # for the next mail instead of checking it out and pinging it again.)
-    return _Claimed(delivery_id, contact_id, attempts, contact, offer), offer_status, suppressed
-
-
-def _why_not_loaded(contact: Contact, suppressed) -> str | None:
-    if contact.unsubscribed_at is not None:
-        return "контакт отписался от рассылок"
-    if contact.archived_at is not None:
-        return "контакт в архиве"
-    if not contact.email:
-        return "у контакта нет адреса эл. почты"
-    if suppressed:
-        return f"адрес {contact.email} в стоп-листе"
-    return None
+    return _Claimed(delivery_id, contact_id, attempts, contact, offer), offer_status, refused
 
 
 def send_delivery(session: Session, delivery_id: int, settings, now: datetime | None = None,
@@ -370,10 +348,10 @@ def send_delivery(session: Session, delivery_id: int, settings, now: datetime | 
     claimed = _claim_and_load(session, delivery_id, now)
     if claimed is None:
         return SendResult(Outcome.SKIPPED)
-    delivery, offer_status, suppressed = claimed
+    delivery, offer_status, refused = claimed
     subject = delivery.offer.subject
 
-    reason = _why_not_loaded(delivery.contact, suppressed)
+    reason = audience.reason_text(refused, delivery.contact.email)
     if reason:
         _finish(session, delivery, {"status": DeliveryStatus.CANCELLED, "last_error": reason},
                 f"Письмо «{subject}» не отправлено: {reason}.")
@@ -383,7 +361,7 @@ def send_delivery(session: Session, delivery_id: int, settings, now: datetime | 
         return SendResult(Outcome.HELD)
 
     try:
-        sender = compose.sender_for(session, delivery.contact)
+        sender = sender_for(session, delivery.contact)
         message = compose.compose_delivery(session, delivery, settings, now=now)
     except Exception as exc:  # a broken template or no sender: a person must fix it, then retry
         log.exception("composing delivery %s failed", delivery_id)
@@ -645,6 +623,7 @@ class QueueView:
     lists: dict  # status name → rows (Delivery objects, contact/offer/advisor loaded)
     held_offers: list  # (offer, tag name, waiting count)
     policy_blocks: list
+    senders: dict  # contact id → who its pending mail goes out from now (name)
 
 
 def queue_view(session: Session, settings, now: datetime | None = None, limit: int = 50) -> QueueView:
@@ -686,4 +665,9 @@ def queue_view(session: Session, settings, now: datetime | None = None, limit: i
     ).all()
     policy = rows(Delivery.status == DeliveryStatus.FAILED, Delivery.last_error.like(POLICY_PATTERN),
                   order=(Delivery.updated_at.desc(),))
-    return QueueView(counts=counts, lists=lists, held_offers=held, policy_blocks=policy)
+    # Whoever sends now (an advisor deactivated since pacing is replaced by the heir or the house advisor).
+    pending = [d.contact_id for name in ("planned", "queued", "retrying") for d in lists[name]]
+    ids = sender_ids(session, pending)
+    names = dict(session.execute(select(Advisor.id, Advisor.name).where(Advisor.id.in_(set(ids.values()) - {None}))).all())
+    senders = {contact_id: names.get(advisor_id, NO_SENDER_LABEL) for contact_id, advisor_id in ids.items()}
+    return QueueView(counts=counts, lists=lists, held_offers=held, policy_blocks=policy, senders=senders)

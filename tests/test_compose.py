@@ -13,6 +13,7 @@ from campaigns import compose, demo, tracking
 from campaigns.greeting import FALLBACK
 from campaigns.models import Delivery, DeliveryStatus, Link, Note, NoteKind
 from campaigns.offers import OfferTemplateError
+from campaigns.sender import sender_for
 from campaigns.transport import open_transport
 
 NOW = datetime(2026, 8, 3, 7, 15, tzinfo=UTC)
@@ -75,7 +76,7 @@ def test_it_sends_from_the_house_advisor_when_the_owner_has_left(session, factor
     session.add(delivery)
     session.flush()
 
-    assert compose.sender_for(session, contact) == house
+    assert sender_for(session, contact) == house
     back = parse(compose.compose_delivery(session, delivery, settings, now=NOW))
     assert back["From"].addresses[0].addr_spec == "tupin@studio.example.com"
     assert back["From"].addresses[0].display_name == "Василий Тупин"
@@ -84,7 +85,7 @@ def test_it_sends_from_the_house_advisor_when_the_owner_has_left(session, factor
 def test_it_says_who_must_act_when_nobody_can_send(session, factory):
     contact = factory.contact(owner=factory.advisor(active=False))
     with pytest.raises(LookupError, match="Назначьте контакту советника"):
-        compose.sender_for(session, contact)
+        sender_for(session, contact)
 
 
 @pytest.mark.parametrize("first, middle, last, to_name", [

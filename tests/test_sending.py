@@ -8,7 +8,7 @@ import pytest
 from rq import SimpleWorker
 from sqlalchemy import func, select
 
-from campaigns import config, planner, sending, tasks
+from campaigns import audience, config, sending, tasks
 from campaigns.db import db, utcnow
 from campaigns.models import (
     Delivery,
@@ -186,7 +186,7 @@ def test_it_suppresses_an_unknown_mailbox(session, factory, settings, relay):
     assert any("5.1.1" in n.body for n in _notes(session, failed.contact_id))
     # The next offer to the same contact is never planned.
     tag = failed.contact.tags[0]
-    assert session.scalars(planner.eligible_contacts(tag.id)).all() == []
+    assert session.scalars(audience.tag_audience(tag.id)).all() == []
 
 
 def test_it_never_sends_to_a_contact_who_unsubscribed_after_planning(app, session, factory, settings, smtp_server,

@@ -16,9 +16,11 @@ from wtforms import FieldList, Form, FormField, HiddenField, SelectChoice, Selec
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
 from .. import calendar, offers
-from ..board import audience_conditions, readiness_board
+from ..audience import may_be_mailed
+from ..board import readiness_board
 from ..db import db
 from ..models import Click, Contact, Link, Offer, OfferStatus, Role, Tag, TagKind, contact_tags
+from ..sender import sender_for
 from .auth import roles_required
 
 bp = Blueprint("offers", __name__)
@@ -231,7 +233,7 @@ def _editable_links(offer: Offer) -> list[Link]:
 
 
 def _preview_contacts(offer: Offer) -> list[Contact]:
-    query = select(Contact).where(audience_conditions()).order_by(Contact.last_name, Contact.id).limit(100)
+    query = select(Contact).where(may_be_mailed()).order_by(Contact.last_name, Contact.id).limit(100)
     contacts = db.session.scalars(query.join(contact_tags).where(contact_tags.c.tag_id == offer.tag_id)).all()
     return contacts or db.session.scalars(query).all()
 
@@ -379,7 +381,7 @@ def _build_message(offer: Offer, contact: Contact):
     from .. import compose
 
     settings = _settings()
-    return compose.build_offer_message(offer=offer, contact=contact, advisor=compose.sender_for(db.session, contact),
+    return compose.build_offer_message(offer=offer, contact=contact, advisor=sender_for(db.session, contact),
                                        settings=settings, delivery_id=None)
 
 
