@@ -24,9 +24,9 @@ on that last commit — may or may not have handed the mail to the relay. We nev
 guess: the reconciler marks such a row UNKNOWN once it has been SENDING for longer than
 the job could possibly run (STUCK_AFTER), writes a note, and the queue page offers
 «Отправить повторно» / «Считать отправленным» to a person. Nothing is resent by itself.
-(SMTP itself has a smaller such window: a connection lost after the message's final dot
-and before the relay's answer. The transport reports it as temporary, so that mail is
-retried; RFC 1047 describes the resulting rare duplicate.)
+SMTP itself has a smaller such window (RFC 1047): the connection lost, or the relay's answer
+timed out, after the message's final dot went out. The transport reports that as
+UnknownOutcome, and the delivery becomes UNKNOWN at once, never retried by itself.
 """
 from __future__ import annotations
 
@@ -391,7 +391,7 @@ def send_batch(session: Session, delivery_ids: list[int], settings, transport=No
 
 
 def _transmit(session, delivery, message, sender: Advisor, settings, transport) -> SendResult:
-    from .transport import PermanentFailure, TemporaryFailure, wire_bytes
+    from .transport import PermanentFailure, TemporaryFailure, UnknownOutcome, wire_bytes
 
     subject = str(message["Subject"] or delivery.offer.subject)
     try:
@@ -402,14 +402,13 @@ def _transmit(session, delivery, message, sender: Advisor, settings, transport) 
         return _temporary(session, delivery, subject, str(exc))
     except PermanentFailure as exc:
         return permanent_failure(session, delivery, subject, exc.code, exc.enhanced or "", exc.text or str(exc))
+    except UnknownOutcome as exc:
+        return _unknown(session, delivery, subject, str(exc))
     except Exception as exc:
         # Not an SMTP answer: we cannot tell whether the relay took the mail.
         log.exception("sending delivery %s failed unexpectedly", delivery.id)
         drop_transport(settings.mail)
-        detail = f"Неизвестно, ушло ли письмо: {exc}"
-        _finish(session, delivery, {"status": DeliveryStatus.UNKNOWN, "last_error": detail},
-                f"Письмо «{subject}»: {detail}. Проверьте и решите на странице «Очередь».")
-        return SendResult(Outcome.UNKNOWN, detail)
+        return _unknown(session, delivery, subject, str(exc))
 
     # The relay accepted it: one transaction records the outcome and the mail in the notes.
     sent_at = utcnow()
@@ -439,6 +438,14 @@ def _transmit(session, delivery, message, sender: Advisor, settings, transport) 
         session.execute(insert(Note).values(contact_id=delivery.contact_id, delivery_id=delivery.id, **note_values))
     session.commit()
     return SendResult(Outcome.SENT)
+
+
+def _unknown(session, delivery, subject: str, words: str) -> SendResult:
+    """The relay may or may not have the mail: UNKNOWN, for a person to decide; never resent by itself."""
+    detail = f"Неизвестно, ушло ли письмо: {words}"
+    _finish(session, delivery, {"status": DeliveryStatus.UNKNOWN, "last_error": detail, "next_attempt_at": None},
+            f"Письмо «{subject}»: {detail}. Проверьте и решите на странице «Очередь».")
+    return SendResult(Outcome.UNKNOWN, detail)
 
 
 def _temporary(session, delivery, subject: str, words: str) -> SendResult:

@@ -12,6 +12,13 @@ The caller decides what a failure means for a delivery; here a failure is only c
   enhanced status code ("5.1.1") and the server's words.
 * AddressNotSupported — a non-ASCII local part while the relay offers no SMTPUTF8: refused
   before anything is sent, rather than sending a mangled address.
+* UnknownOutcome — the whole message, final dot included, went out, and then the connection
+  dropped or the relay's answer did not come in time: the relay may well have taken it, so
+  trying again could deliver it twice. Neither temporary nor permanent: a person decides.
+
+The transport drives DATA itself (the command, the payload, the answer) instead of smtplib's
+data(), whose exceptions do not say whether the payload had been sent: a failure before the
+final dot has left the socket is temporary, one after it without a 4xx/5xx answer is unknown.
 
 One SMTP connection is reused across send() calls. A relay may close an idle connection
 between two messages; that shows up at MAIL FROM (a 421 or a closed socket), before any of
@@ -19,7 +26,7 @@ the message has gone, so the transport reconnects once and carries on — cheape
 before every message. A connection idle for longer than IDLE_SECONDS is replaced up front:
 a link a firewall dropped without a word would otherwise hang until the timeout. After a
 refused transaction RSET makes the connection usable again. A connection lost after MAIL
-FROM is a TemporaryFailure: nothing half-sent is reported as sent.
+FROM and before the final dot is a TemporaryFailure: nothing half-sent is reported as sent.
 """
 from __future__ import annotations
 
@@ -57,6 +64,10 @@ class PermanentFailure(TransportError):
 
     def __init__(self, code: int, enhanced: str, text: str):
         super().__init__(f"{code} {text}".strip(), code, enhanced, text)
+
+
+class UnknownOutcome(TransportError):
+    """The message went out whole, but no answer to it came: the relay may have it. Never retry by itself."""
 
 
 class AddressNotSupported(PermanentFailure):
@@ -249,8 +260,7 @@ class SMTPTransport(Transport):
                 self._drop()
                 continue
             if code != 250:
-                self._reset() if code != 421 else self._drop()
-                raise failure_for(code, reply)
+                self._refused(code, reply)
             return conn
         raise TemporaryFailure(f"SMTP-сервер {self.relay} закрывает соединение сразу после открытия")
 
@@ -270,18 +280,43 @@ class SMTPTransport(Transport):
                 # All or nothing: a letter reaches its recipients together or not at all.
                 self._reset()
                 raise next((f for f in refused if isinstance(f, TemporaryFailure)), refused[0])
-            code, reply = conn.data(data)
-        except smtplib.SMTPResponseException as exc:  # DATA itself refused (no 354)
-            self._reset() if exc.smtp_code != 421 else self._drop()
-            raise failure_for(exc.smtp_code, exc.smtp_error) from exc
+            code, reply = conn.docmd("DATA")
+            if code != 354:
+                self._refused(code, reply)
+            conn.send(_dot_stuffed(data))  # smtplib raises SMTPServerDisconnected when it could not all be sent
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._drop()
             raise TemporaryFailure(
-                f"Связь с SMTP-сервером {self.relay} прервалась до подтверждения письма: {_describe(exc)}") from exc
-        if code != 250:
-            self._reset() if code != 421 else self._drop()
-            raise failure_for(code, reply)
-        self._used_at = time.monotonic()
+                f"Связь с SMTP-сервером {self.relay} прервалась до отправки письма целиком: {_describe(exc)}") from exc
+        # The final dot has left: from here only the relay's answer can say the mail was not taken.
+        try:
+            code, reply = conn.getreply()
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            self._drop()
+            raise UnknownOutcome(
+                f"письмо передано SMTP-серверу {self.relay} целиком, но его ответа нет ({_describe(exc)}): "
+                f"сервер мог принять письмо") from exc
+        if code == 250:
+            self._used_at = time.monotonic()
+            return
+        if 400 <= code < 600:
+            self._refused(code, reply)
+        self._drop()
+        raise UnknownOutcome(f"SMTP-сервер {self.relay} ответил на письмо непонятно: {code} {_reply_text(reply)}",
+                             code, "", _reply_text(reply))
+
+    def _refused(self, code: int, reply) -> None:
+        """A 4xx/5xx answer: the transaction is over, the connection reset (or dropped after a 421)."""
+        self._reset() if code != 421 else self._drop()
+        raise failure_for(code, reply)
+
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """The DATA payload (RFC 5321, 4.5.2): a leading dot doubled, then CRLF . CRLF — as smtplib.data() does."""
+    data = re.sub(rb"(?m)^\.", b"..", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
 
 
 def _describe(exc: BaseException) -> str:

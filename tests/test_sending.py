@@ -289,3 +289,53 @@ def test_it_puts_the_rest_of_a_batch_over_the_relay_rate_back_as_one_job(app, se
     waiting = sorted(d.id for d in deliveries if _reload(session, d.id).status == DeliveryStatus.QUEUED)
     assert len(waiting) == 3
     assert sending.mail_queue().scheduled_job_registry.get_job_ids() == [sending.batch_job_id(waiting)]
+
+
+class LosesTheAnswer(RecordingHandler):
+    """A relay that takes the whole message (final dot included), then hangs up or answers too late."""
+
+    def __init__(self, how: str):
+        super().__init__()
+        self.how = how
+
+    async def handle_DATA(self, server, session, envelope):
+        import asyncio
+
+        await super().handle_DATA(server, session, envelope)
+        if self.how == "drop":
+            server.transport.close()
+        else:
+            await asyncio.sleep(1.5)  # beyond the client's timeout
+        return "250 OK"
+
+
+@pytest.mark.parametrize("how", ["drop", "late"])
+def test_it_never_resends_a_mail_whose_answer_was_lost_after_the_final_dot(app, session, factory, settings, client,
+                                                                          monkeypatch, how):
+    from campaigns.models import Role
+
+    with serve_smtp(LosesTheAnswer(how)) as relay:
+        settings = dataclasses.replace(settings, mail=config.parse_mail_url(f"{relay.url}?timeout=0.5",
+                                                                            settings.instance_path),
+                                       relay_rate_per_minute=1000)
+        delivery = _due(factory, session)
+        admin = factory.advisor(role=Role.ADMIN)
+        session.commit()
+
+        sending.dispatch(session, settings)
+        run_worker(app, settings, monkeypatch)
+
+        unknown = _reload(session, delivery.id)
+        assert unknown.status == DeliveryStatus.UNKNOWN
+        assert "целиком" in unknown.last_error
+        assert "Проверьте и решите" in _notes(session, unknown.contact_id)[-1].body
+        # Neither the retry schedule nor the reconciler sends it again, however much later.
+        for minutes in (6, 11, 60, 3 * 24 * 60):
+            sending.reconcile(session, settings, now=utcnow() + timedelta(minutes=minutes))
+            run_worker(app, settings, monkeypatch)
+        assert len(relay.messages) == 1
+        assert _reload(session, delivery.id).status == DeliveryStatus.UNKNOWN
+
+    client.login(admin)
+    page = client.get("/queue").get_data(as_text=True)
+    assert "Судьба неизвестна: 1" in page and "целиком, но его ответа нет" in page and "Считать отправленным" in page

@@ -19,6 +19,7 @@ from campaigns.transport import (
     AddressNotSupported,
     PermanentFailure,
     TemporaryFailure,
+    UnknownOutcome,
     open_transport,
 )
 from tests.conftest import free_port
@@ -28,13 +29,16 @@ class Server:
     """An aiosmtpd server whose answers a test chooses; counts the connections it served."""
 
     def __init__(self, rcpt_reply=None, data_reply="250 OK", hang_up_on_data=False, stall=0.0,
-                 close_after_message=False, **smtp_kwargs):
+                 close_after_message=False, hang_up_on_rcpt=False, stall_rcpt=0.0, **smtp_kwargs):
         self.rcpt_reply = rcpt_reply
         self.data_reply = data_reply
         self.hang_up_on_data = hang_up_on_data
         self.stall = stall
         self.close_after_message = close_after_message
-        self.messages: list = []
+        self.hang_up_on_rcpt = hang_up_on_rcpt
+        self.stall_rcpt = stall_rcpt
+        self.messages: list = []  # accepted (250)
+        self.received: list = []  # every message whose final dot arrived, whatever the answer
         self.peers: set = set()
         self.lock = threading.Lock()
         self.port = free_port()
@@ -55,12 +59,20 @@ class Server:
         return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.stall_rcpt:
+            await asyncio.sleep(self.stall_rcpt)
+        if self.hang_up_on_rcpt:
+            server.transport.close()
+            return "250 never heard"
         if self.rcpt_reply and address.startswith("refused"):
             return self.rcpt_reply
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        # Called once the final dot has arrived: the relay has the whole message, whatever it answers.
+        with self.lock:
+            self.received.append(envelope)
         if self.stall:
             await asyncio.sleep(self.stall)
         if self.hang_up_on_data:
@@ -188,21 +200,63 @@ def test_it_reports_a_message_refused_after_data_as_permanent(server_factory, se
     assert (caught.value.code, caught.value.enhanced) == (554, "5.7.1")
 
 
-def test_it_reports_a_hang_up_mid_session_as_temporary_and_never_as_sent(server_factory, settings, tmp_path):
-    server = server_factory(hang_up_on_data=True)
+def test_it_reports_a_hang_up_before_the_message_went_as_temporary_and_never_as_sent(server_factory, settings,
+                                                                                     tmp_path):
+    server = server_factory(hang_up_on_rcpt=True)
     with transport_for(server.url(), tmp_path) as transport, pytest.raises(TemporaryFailure) as caught:
         transport.send(message(settings))
 
-    assert "прервалась до подтверждения письма" in str(caught.value)
-    assert server.messages == []
+    assert "прервалась до отправки письма целиком" in str(caught.value)
+    assert server.received == []
 
 
-def test_it_reports_a_silent_server_as_temporary(server_factory, settings, tmp_path):
-    server = server_factory(stall=2)
+def test_it_reports_a_silent_server_before_the_message_went_as_temporary(server_factory, settings, tmp_path):
+    server = server_factory(stall_rcpt=2)
     with transport_for(server.url("?timeout=0.3"), tmp_path) as transport, pytest.raises(TemporaryFailure) as caught:
         transport.send(message(settings))
 
     assert "timeout" in str(caught.value)
+    assert server.received == []
+
+
+def test_it_reports_a_hang_up_after_the_final_dot_as_unknown_never_as_temporary(server_factory, settings, tmp_path):
+    server = server_factory(hang_up_on_data=True)
+    with transport_for(server.url(), tmp_path) as transport:
+        with pytest.raises(UnknownOutcome) as caught:
+            transport.send(message(settings, to_addr="first@client.example.com"))
+        server.hang_up_on_data = False
+        transport.send(message(settings, to_addr="second@client.example.com"))  # a new connection carries on
+
+    assert not isinstance(caught.value, TemporaryFailure | PermanentFailure)
+    assert "целиком, но его ответа нет" in str(caught.value)
+    assert [m.rcpt_tos for m in server.received] == [["first@client.example.com"], ["second@client.example.com"]]
+
+
+def test_it_reports_no_answer_after_the_final_dot_as_unknown(server_factory, settings, tmp_path):
+    server = server_factory(stall=2)
+    with transport_for(server.url("?timeout=0.3"), tmp_path) as transport, pytest.raises(UnknownOutcome) as caught:
+        transport.send(message(settings))
+
+    assert "timeout" in str(caught.value)
+    assert len(server.received) == 1
+
+
+def test_it_reports_a_4xx_after_the_final_dot_as_temporary(server_factory, settings, tmp_path):
+    server = server_factory(data_reply="451 4.3.0 Queue full, try again later")
+    with transport_for(server.url(), tmp_path) as transport, pytest.raises(TemporaryFailure) as caught:
+        transport.send(message(settings))
+
+    assert (caught.value.code, caught.value.enhanced) == (451, "4.3.0")
+    assert server.messages == []
+
+
+def test_it_sends_lines_starting_with_a_dot_intact(server_factory, settings, tmp_path):
+    server = server_factory()
+    with transport_for(server.url(), tmp_path) as transport:
+        transport.send(message(settings, text=".\n..two dots\n.one dot\n"))
+
+    received = message_from_bytes(server.messages[0].content, policy=email_policy.default)
+    assert received.get_body(("plain",)).get_content().splitlines()[:3] == [".", "..two dots", ".one dot"]
 
 
 def test_it_reports_a_relay_that_is_down_as_temporary(settings, tmp_path):
