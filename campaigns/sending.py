@@ -31,10 +31,12 @@ UnknownOutcome, and the delivery becomes UNKNOWN at once, never retried by itsel
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from rq.timeouts import JobTimeoutException
 from sqlalchemy import and_, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
@@ -63,7 +65,7 @@ BATCH_JOB = "campaigns.tasks.send_batch_job"
 # Deliveries per job: RQ's own bookkeeping (several Redis round trips, the app context) is paid
 # once for them; each is still claimed, sent and recorded on its own.
 BATCH_SIZE = 20
-JOB_TIMEOUT = 180  # seconds: an SMTP conversation (with its own timeouts) fits well inside
+MAIL_MARGIN = 5  # seconds per mail beyond the SMTP timeout in a job's limit (job_timeout)
 STUCK_AFTER = timedelta(minutes=10)  # SENDING for longer: the worker died, the fate is unknown
 REQUEUE_AFTER = timedelta(minutes=10)  # QUEUED and no RQ job for longer: Redis lost it
 # Growing delays after temporary failures, the last one repeating, for RETRY_FOR in all.
@@ -150,12 +152,24 @@ def job_id(delivery_id: int) -> str:
     return f"delivery-{delivery_id}"
 
 
-def enqueue(queue, delivery_id: int, delay: float = 0) -> None:
-    options = dict(job_id=job_id(delivery_id), job_timeout=JOB_TIMEOUT, result_ttl=600, failure_ttl=7 * 86400)
-    if delay > 0:
-        queue.enqueue_in(timedelta(seconds=delay), SEND_JOB, delivery_id, **options)
-    else:
-        queue.enqueue(SEND_JOB, delivery_id, **options)
+def job_timeout(settings, count: int) -> int:
+    """Seconds a job of `count` deliveries may run before RQ ends it: each mail's SMTP conversation
+    may wait up to the MAIL_URL timeout, plus MAIL_MARGIN for composing and recording it, and one
+    more such share for opening the connection. What the end of a job leaves: see send_batch."""
+    return math.ceil((count + 1) * (settings.mail.timeout + MAIL_MARGIN))
+
+
+def _job(delivery_ids: list[int], settings) -> tuple[str, object, dict]:
+    """(function, argument, options) of the RQ job for these deliveries: a send job for one, a batch job for more."""
+    common = dict(job_timeout=job_timeout(settings, len(delivery_ids)), failure_ttl=7 * 86400)
+    if len(delivery_ids) == 1:
+        return SEND_JOB, delivery_ids[0], dict(job_id=job_id(delivery_ids[0]), result_ttl=600, **common)
+    # result_ttl=0: nothing reads a batch's result, and storing it is a Redis write per job.
+    return BATCH_JOB, list(delivery_ids), dict(job_id=batch_job_id(delivery_ids), result_ttl=0, **common)
+
+
+def enqueue(queue, delivery_id: int, settings, delay: float = 0) -> None:
+    enqueue_batch(queue, [delivery_id], settings, delay)
 
 
 def batch_job_id(delivery_ids: list[int]) -> str:
@@ -164,31 +178,22 @@ def batch_job_id(delivery_ids: list[int]) -> str:
     return f"deliveries-{delivery_ids[0]}-{delivery_ids[-1]}-{len(delivery_ids)}"
 
 
-def enqueue_batch(queue, delivery_ids: list[int], delay: float = 0) -> None:
+def enqueue_batch(queue, delivery_ids: list[int], settings, delay: float = 0) -> None:
     """One job for a few deliveries (see send_batch); a single one is an ordinary send job."""
-    if len(delivery_ids) == 1:
-        return enqueue(queue, delivery_ids[0], delay)
-    # result_ttl=0: nothing reads a batch's result, and storing it is a Redis write per job.
-    options = dict(job_id=batch_job_id(delivery_ids), job_timeout=2 * JOB_TIMEOUT, result_ttl=0, failure_ttl=7 * 86400)
-    ids = list(delivery_ids)
+    func, arg, options = _job(delivery_ids, settings)
     if delay > 0:
-        queue.enqueue_in(timedelta(seconds=delay), BATCH_JOB, ids, **options)
+        queue.enqueue_in(timedelta(seconds=delay), func, arg, **options)
     else:
-        queue.enqueue(BATCH_JOB, ids, **options)
+        queue.enqueue(func, arg, **options)
 
 
-def enqueue_all(queue, delivery_ids) -> None:
+def enqueue_all(queue, delivery_ids, settings) -> None:
     """Jobs of up to BATCH_SIZE deliveries each, in id order, sent in one pipeline."""
     ids = sorted(delivery_ids)
-    chunks = [ids[i:i + BATCH_SIZE] for i in range(0, len(ids), BATCH_SIZE)]
     with queue.connection.pipeline() as pipe:
-        for chunk in chunks:
-            if len(chunk) == 1:
-                queue.enqueue(SEND_JOB, chunk[0], job_id=job_id(chunk[0]), job_timeout=JOB_TIMEOUT, result_ttl=600,
-                              failure_ttl=7 * 86400, pipeline=pipe)
-            else:
-                queue.enqueue(BATCH_JOB, chunk, job_id=batch_job_id(chunk), job_timeout=2 * JOB_TIMEOUT, result_ttl=0,
-                              failure_ttl=7 * 86400, pipeline=pipe)
+        for start in range(0, len(ids), BATCH_SIZE):
+            func, arg, options = _job(ids[start:start + BATCH_SIZE], settings)
+            queue.enqueue(func, arg, pipeline=pipe, **options)
         pipe.execute()
 
 
@@ -219,7 +224,7 @@ def dispatch(session: Session, settings, now: datetime | None = None, queue=None
         .execution_options(synchronize_session=False)
     ).all()
     session.commit()
-    enqueue_all(queue or mail_queue(), queued)
+    enqueue_all(queue or mail_queue(), queued, settings)
     return len(queued)
 
 
@@ -363,6 +368,8 @@ def send_delivery(session: Session, delivery_id: int, settings, now: datetime | 
     try:
         sender = sender_for(session, delivery.contact)
         message = compose.compose_delivery(session, delivery, settings, now=now)
+    except JobTimeoutException:
+        raise  # the job's time is up: see send_batch
     except Exception as exc:  # a broken template or no sender: a person must fix it, then retry
         log.exception("composing delivery %s failed", delivery_id)
         detail = f"Письмо не собрано: {exc}"
@@ -378,7 +385,8 @@ def send_batch(session: Session, delivery_ids: list[int], settings, transport=No
 
     Each one is claimed, sent and recorded on its own (send_delivery), exactly as a job of its
     own would: a crash mid-batch leaves the one being sent SENDING and the rest QUEUED, which
-    the reconciler handles as before. Returns (results, ids left over because the relay's rate
+    the reconciler handles as before. RQ's job time-out (job_timeout) is such a crash: no catch-all
+    here swallows it, the job ends there and leaves the same two states. Returns (results, ids left over because the relay's rate
     is used up, seconds to wait before those).
     """
     results = []
@@ -404,6 +412,9 @@ def _transmit(session, delivery, message, sender: Advisor, settings, transport) 
         return permanent_failure(session, delivery, subject, exc.code, exc.enhanced or "", exc.text or str(exc))
     except UnknownOutcome as exc:
         return _unknown(session, delivery, subject, str(exc))
+    except JobTimeoutException:
+        drop_transport(settings.mail)  # it may be mid-message: it must not carry the next one
+        raise  # the job's time is up: see send_batch
     except Exception as exc:
         # Not an SMTP answer: we cannot tell whether the relay took the mail.
         log.exception("sending delivery %s failed unexpectedly", delivery.id)
@@ -578,7 +589,7 @@ def reconcile(session: Session, settings, now: datetime | None = None, queue=Non
         session.execute(update(Delivery).where(Delivery.id.in_(lost), Delivery.status == DeliveryStatus.QUEUED)
                         .values(updated_at=now).execution_options(synchronize_session=False))
         session.commit()
-        enqueue_all(queue, lost)
+        enqueue_all(queue, lost, settings)
     result.requeued = len(lost)
 
     result.paced = pacing.pace_day(session, now.astimezone(settings.timezone).date(), settings, now=now).paced

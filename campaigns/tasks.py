@@ -104,7 +104,7 @@ def send_delivery_job(delivery_id: int) -> str:
 
     result = sending.send_delivery(db.session, delivery_id, _settings())
     if result.outcome == sending.Outcome.THROTTLED:
-        sending.enqueue(sending.mail_queue(), delivery_id, delay=result.delay)
+        sending.enqueue(sending.mail_queue(), delivery_id, _settings(), delay=result.delay)
     return result.outcome.value
 
 
@@ -116,7 +116,7 @@ def send_batch_job(delivery_ids: list[int]) -> str:
 
     results, rest, delay = sending.send_batch(db.session, delivery_ids, _settings())
     if rest:
-        sending.enqueue_batch(sending.mail_queue(), rest, delay=delay)
+        sending.enqueue_batch(sending.mail_queue(), rest, _settings(), delay=delay)
     return f"{len(results)} done, {len(rest)} later"
 
 

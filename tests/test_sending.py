@@ -210,7 +210,7 @@ def test_it_sends_once_when_the_same_delivery_is_queued_twice(app, session, fact
     delivery = _due(factory, session)
     queue = sending.mail_queue()
     sending.dispatch(session, settings, queue=queue)
-    sending.enqueue(queue, delivery.id)  # a duplicate, as after a re-queue
+    sending.enqueue(queue, delivery.id, settings)  # a duplicate, as after a re-queue
     queue.enqueue(sending.SEND_JOB, delivery.id)
 
     run_worker(app, settings, monkeypatch)
@@ -339,3 +339,63 @@ def test_it_never_resends_a_mail_whose_answer_was_lost_after_the_final_dot(app, 
     client.login(admin)
     page = client.get("/queue").get_data(as_text=True)
     assert "Судьба неизвестна: 1" in page and "целиком, но его ответа нет" in page and "Считать отправленным" in page
+
+
+def test_it_gives_each_job_time_for_every_mails_smtp_timeout(session, factory, settings, smtp_server):
+    settings = dataclasses.replace(settings, mail=config.parse_mail_url(f"{smtp_server.url}?timeout=30",
+                                                                        settings.instance_path))
+    for _ in range(sending.BATCH_SIZE + 1):
+        _due(factory, session)
+    queue = sending.mail_queue()
+
+    sending.dispatch(session, settings, queue=queue)
+
+    from rq.job import Job
+
+    jobs = Job.fetch_many(queue.get_job_ids(), connection=queue.connection)
+    limits = sorted((len(job.args[0]) if isinstance(job.args[0], list) else 1, job.timeout) for job in jobs)
+    assert [n for n, _ in limits] == [1, sending.BATCH_SIZE]
+    # Every mail may wait the whole SMTP timeout, and the job still may not be ended early.
+    assert all(limit > n * 30 for n, limit in limits)
+
+
+class StallsFirstAnswer(RecordingHandler):
+    """Takes every message; answers the first one only after 3 s."""
+
+    async def handle_DATA(self, server, session, envelope):
+        import asyncio
+
+        first = not self.received
+        answer = await super().handle_DATA(server, session, envelope)
+        if first:
+            await asyncio.sleep(3)
+        return answer
+
+
+def test_it_ends_a_batch_at_its_time_limit_and_sends_the_rest_later(app, session, factory, settings, monkeypatch):
+    from rq.job import Job
+
+    with serve_smtp(StallsFirstAnswer()) as relay:
+        settings = smtp_settings(settings, relay)
+        deliveries = [_due(factory, session) for _ in range(3)]
+        ids = [d.id for d in deliveries]
+        queue = sending.mail_queue()
+        sending.dispatch(session, settings, queue=queue)
+        queue.empty()
+        # The same batch with a limit of one second: RQ's time-out strikes while the relay is answering.
+        queue.enqueue(sending.BATCH_JOB, ids, job_id="short", job_timeout=1, failure_ttl=600)
+
+        run_worker(app, settings, monkeypatch)
+
+        job = Job.fetch("short", connection=queue.connection)
+        assert job.get_status() == "failed" and "JobTimeoutException" in job.latest_result().exc_string
+        assert len(relay.messages) == 1
+        # The one on the wire is left to the reconciler; the rest were not touched.
+        assert [_reload(session, i).status for i in ids] == [DeliveryStatus.SENDING] + [DeliveryStatus.QUEUED] * 2
+
+        result = sending.reconcile(session, settings, now=utcnow() + timedelta(minutes=11))
+        run_worker(app, settings, monkeypatch)
+
+        assert (result.unknown, result.requeued) == (1, 2)
+        assert [_reload(session, i).status for i in ids] == [DeliveryStatus.UNKNOWN] + [DeliveryStatus.SENT] * 2
+        assert sorted(m.rcpt_tos[0] for m in relay.messages) == sorted(d.contact.email for d in deliveries)
