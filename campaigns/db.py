@@ -6,10 +6,15 @@ each get a fresh one.
 """
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -46,6 +51,29 @@ class UTCDateTime(TypeDecorator):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+# Pauses between the tries of retry_on_lost_connection: five tries within about four seconds.
+RECONNECT_PAUSES = (0.2, 0.5, 1.0, 2.0)
+
+
+def retry_on_lost_connection(session, work: Callable[[], T], what: str, pauses=RECONNECT_PAUSES) -> T:
+    """work(), tried again on a fresh connection when the database connection drops (or the database
+    is briefly unavailable: down, restarting, SQLite locked), with short pauses; the last error is
+    raised. Only for work that is safe to run twice: one transaction that commits at most once."""
+    for pause in pauses:
+        try:
+            return work()
+        except DBAPIError as exc:
+            if not (isinstance(exc, OperationalError) or exc.connection_invalidated):
+                raise
+            session.rollback()  # gives the dead connection back; the next statement checks out a fresh one
+            log.warning("%s: the database connection failed (%s); trying again in %.1f s",
+                        what, str(exc.orig or exc).strip().splitlines()[0], pause)
+            time.sleep(pause)
+    return work()
 
 
 def make_engine(url: str) -> Engine:

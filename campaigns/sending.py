@@ -19,8 +19,9 @@ QUEUED for the reconciler. Per mail the work is: the claim and the re-read of th
 into the note, and SENT plus the note (one statement, hence one transaction, on PostgreSQL).
 
 The one window where a mail's fate is unknown: after the claim commits (SENDING) and
-before the SENT transaction commits. A worker killed there — or a database that fails
-on that last commit — may or may not have handed the mail to the relay. We never
+before the SENT transaction commits. A worker killed there — or a database that stays
+unreachable through that last transaction's retries — may or may not have handed the mail
+to the relay. We never
 guess: the reconciler marks such a row UNKNOWN once it has been SENDING for longer than
 the job could possibly run (STUCK_AFTER), writes a note, and the queue page offers
 «Отправить повторно» / «Считать отправленным» to a person. Nothing is resent by itself.
@@ -42,7 +43,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
 from . import audience
-from .db import utcnow
+from .db import retry_on_lost_connection, utcnow
 from .models import (
     Advisor,
     Contact,
@@ -421,7 +422,16 @@ def _transmit(session, delivery, message, sender: Advisor, settings, transport) 
         drop_transport(settings.mail)
         return _unknown(session, delivery, subject, str(exc))
 
-    # The relay accepted it: one transaction records the outcome and the mail in the notes.
+    # The relay accepted it: one transaction records the outcome and the mail in the notes. It only
+    # moves a row still SENDING, so a lost connection is no reason to leave a delivered mail unknown.
+    retry_on_lost_connection(session, lambda: _record_sent(session, delivery, message, sender, subject, data),
+                             f"recording delivery {delivery.id} as sent")
+    return SendResult(Outcome.SENT)
+
+
+def _record_sent(session, delivery, message, sender: Advisor, subject: str, data: bytes) -> None:
+    """SENT, the Message-ID and the time, and the whole mail in the contact's notes: one transaction,
+    which changes nothing when the row is no longer SENDING (safe to run again)."""
     sent_at = utcnow()
     mark_sent = (
         update(Delivery).where(Delivery.id == delivery.id, Delivery.status == DeliveryStatus.SENDING)
@@ -443,12 +453,11 @@ def _transmit(session, delivery, message, sender: Advisor, settings, transport) 
             ).add_cte(moved),
             bind_arguments={"bind": fast},
         )
-        return SendResult(Outcome.SENT)
+        return
     moved = session.execute(mark_sent.execution_options(synchronize_session=False)).rowcount
     if moved:
         session.execute(insert(Note).values(contact_id=delivery.contact_id, delivery_id=delivery.id, **note_values))
     session.commit()
-    return SendResult(Outcome.SENT)
 
 
 def _unknown(session, delivery, subject: str, words: str) -> SendResult:

@@ -399,3 +399,81 @@ def test_it_ends_a_batch_at_its_time_limit_and_sends_the_rest_later(app, session
         assert (result.unknown, result.requeued) == (1, 2)
         assert [_reload(session, i).status for i in ids] == [DeliveryStatus.UNKNOWN] + [DeliveryStatus.SENT] * 2
         assert sorted(m.rcpt_tos[0] for m in relay.messages) == sorted(d.contact.email for d in deliveries)
+
+
+class CutsTheDatabase(RecordingHandler):
+    """A relay that, while taking the message, cuts the sender's database connections: on PostgreSQL it
+    terminates their backends (pg_terminate_backend from a connection of its own); on SQLite, which
+    has no server connection to cut, another writer holds the database locked for a moment."""
+
+    def __init__(self, cut):
+        super().__init__()
+        self.cut = cut
+
+    async def handle_DATA(self, server, session, envelope):
+        self.cut()
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.fixture
+def database_cut(app):
+    """cut() breaks what the app's sessions hold: the real fault of each database."""
+    import sqlite3
+    import threading
+
+    from sqlalchemy import create_engine, event, text
+    from sqlalchemy.pool import NullPool
+
+    engine = db.engine
+    engine.dispose()  # every connection from here on is seen being made
+    if engine.dialect.name == "postgresql":
+        pids = []
+
+        def remember(dbapi_connection, _record):
+            pids.append(dbapi_connection.info.backend_pid)
+
+        admin = create_engine(engine.url, poolclass=NullPool)
+
+        def cut():
+            with admin.connect() as conn:
+                cut = conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = ANY(:pids)"),
+                                   {"pids": pids}).scalars().all()
+            assert cut and all(cut)
+
+        event.listen(engine, "connect", remember)
+        yield cut
+        event.remove(engine, "connect", remember)
+        admin.dispose()
+    else:
+        def busy_timeout(dbapi_connection, _record):
+            dbapi_connection.execute("PRAGMA busy_timeout=100")  # instead of 30 s: the test waits less
+
+        def cut():
+            writer = sqlite3.connect(engine.url.database, check_same_thread=False)
+            writer.execute("BEGIN IMMEDIATE")
+            threading.Timer(0.6, lambda: (writer.rollback(), writer.close())).start()
+
+        event.listen(engine, "connect", busy_timeout)
+        yield cut
+        event.remove(engine, "connect", busy_timeout)
+    engine.dispose()
+
+
+def test_it_records_mails_the_relay_took_as_sent_when_the_database_connection_drops(session, factory, settings,
+                                                                                   database_cut):
+    first = _due(factory, session)
+    # The same offer: from the second mail on the worker keeps its database connection between mails.
+    second = Delivery(offer=first.offer, contact=factory.contact(tags=[first.offer.tag]), status=DeliveryStatus.PLANNED,
+                      send_on=first.send_on, send_at=first.send_at)
+    session.add(second)
+    session.commit()
+    ids = [first.id, second.id]
+    with serve_smtp(CutsTheDatabase(database_cut)) as relay:
+        results, _, _ = sending.send_batch(session, ids, smtp_settings(settings, relay))
+
+    assert [r.outcome for r in results] == [sending.Outcome.SENT] * 2, results
+    assert len(relay.messages) == 2
+    for delivery_id in ids:
+        sent = _reload(session, delivery_id)
+        assert sent.status == DeliveryStatus.SENT and sent.message_id
+        assert len(_notes(session, sent.contact_id, NoteKind.MAIL)) == 1
