@@ -215,7 +215,7 @@ def contact_list(
 # --- create and edit --------------------------------------------------------------------
 
 
-def _parse_date(value, field_name: str, errors: dict[str, str]) -> date | None:
+def parse_date(value, field_name: str, errors: dict[str, str]) -> date | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
@@ -275,9 +275,9 @@ def clean_fields(session: Session, data: dict) -> dict:
             except contact_fields.FieldError as exc:
                 errors[name] = str(exc)
     if "next_contact_on" in data:
-        clean["next_contact_on"] = _parse_date(data["next_contact_on"], "next_contact_on", errors)
+        clean["next_contact_on"] = parse_date(data["next_contact_on"], "next_contact_on", errors)
     if "consent_at" in data:
-        clean["consent_at"] = _consent_moment(_parse_date(data["consent_at"], "consent_at", errors))
+        clean["consent_at"] = _consent_moment(parse_date(data["consent_at"], "consent_at", errors))
     if "tags" in data:
         clean["tags"] = _resolve_tags(session, data["tags"] or [], errors)
     if errors:
@@ -417,45 +417,6 @@ def add_note(session: Session, user: Advisor, contact: Contact, body: str) -> No
         raise ContactError({"body": "Слишком длинное примечание (не больше 20 000 символов)"})
     contact.updated_at = utcnow()
     return _note(session, contact, NoteKind.MANUAL, user, body)
-
-
-def log_call(
-    session: Session,
-    user: Advisor,
-    contact: Contact,
-    *,
-    result: str,
-    interest,
-    next_contact_on,
-    objection: str = "",
-    today: date | None = None,
-) -> Note:
-    """A call with its outcome. Seed 001: every call plans the next contact, so the date is required."""
-    _require_edit(user, contact)
-    today = today or utcnow().date()
-    errors: dict[str, str] = {}
-    result = (result or "").strip()
-    objection = (objection or "").strip()
-    if not result:
-        errors["result"] = "Опишите результат звонка"
-    if isinstance(interest, str):
-        interest = {"yes": True, "да": True, "true": True, "1": True, "no": False, "нет": False, "false": False, "0": False}.get(
-            interest.strip().lower()
-        )
-    if interest not in (True, False):
-        errors["interest"] = "Отметьте, есть ли интерес"
-    next_on = _parse_date(next_contact_on, "next_contact_on", errors)
-    if next_on is None and "next_contact_on" not in errors:
-        errors["next_contact_on"] = "После звонка нужна дата следующего контакта"
-    elif next_on is not None and next_on < today:
-        errors["next_contact_on"] = "Дата следующего контакта не может быть в прошлом"
-    if errors:
-        raise ContactError(errors)
-    contact.next_contact_on = next_on
-    contact.updated_at = utcnow()
-    body = f"Звонок: {result}"
-    return _note(session, contact, NoteKind.CALL, user, body, result=result, interest=interest,
-                 objection=objection or None, next_contact_on=next_on)
 
 
 def timeline(session: Session, contact: Contact, limit: int = 500) -> list[Note]:

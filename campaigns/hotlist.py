@@ -209,21 +209,6 @@ def own_contact(session: Session, advisor: Advisor, contact_id: int) -> Contact 
     return contact
 
 
-def log_call(session: Session, contact: Contact, advisor: Advisor, *, result: str, interest: bool | None,
-             next_contact_on: date, objection: str = "", now: datetime | None = None) -> Note:
-    """The advisor called: the result is a note, the next date is planned, the entry is handled."""
-    now = now or utcnow()
-    interest_text = {True: "интерес есть", False: "интереса нет", None: "интерес не ясен"}[interest]
-    body = f"Звонок по горячему списку: {result.strip()} ({interest_text}). Следующий контакт — {next_contact_on:%d.%m.%Y}."
-    note = Note(contact_id=contact.id, kind=NoteKind.CALL, author_id=advisor.id, body=body, result=result.strip(),
-                interest=interest, objection=objection.strip() or None, next_contact_on=next_contact_on, created_at=now)
-    session.add(note)
-    contact.next_contact_on = next_contact_on
-    contact.hot_handled_at = now
-    session.flush()
-    return note
-
-
 def not_interested(session: Session, contact: Contact, advisor: Advisor, now: datetime | None = None) -> Note:
     now = now or utcnow()
     note = Note(contact_id=contact.id, kind=NoteKind.CALL, author_id=advisor.id, interest=False,

@@ -107,19 +107,6 @@ def test_an_edit_leaves_a_note_listing_the_change(session, factory):
     assert "Петров → Петрова" in body and "Строители" in body
 
 
-def test_a_call_requires_the_next_contact_date_and_sets_it(session, factory):
-    anna = factory.advisor()
-    contact = factory.contact(owner=anna)
-    with pytest.raises(contacts.ContactError) as error:
-        contacts.log_call(session, anna, contact, result="Не дозвонился", interest="no", next_contact_on="")
-    assert "next_contact_on" in error.value.errors
-    next_on = date.today() + timedelta(days=7)
-    note = contacts.log_call(session, anna, contact, result="Просил каталог", interest="yes", objection="Дорого",
-                             next_contact_on=next_on.isoformat())
-    assert (note.kind, note.interest, note.objection, note.next_contact_on) == (NoteKind.CALL, True, "Дорого", next_on)
-    assert contact.next_contact_on == next_on
-
-
 def test_the_morning_list_puts_the_oldest_update_first(session, factory):
     anna = factory.advisor()
     now = datetime.now(UTC)
@@ -241,8 +228,8 @@ def test_a_call_without_next_date_is_refused_on_the_card(client, session, factor
     contact = factory.contact(owner=anna)
     _commit_login(client, session, anna)
     response = client.post_form(f"/contacts/{contact.id}/calls", {"result": "Говорили", "interest": "no"})
-    assert response.status_code == 200
-    assert "нужна дата следующего контакта" in response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Назначьте дату следующего контакта" in response.get_data(as_text=True)
     assert not _notes(session, contact, NoteKind.CALL)
 
 

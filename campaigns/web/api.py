@@ -9,7 +9,7 @@ from flask import Blueprint, abort, current_app, jsonify, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
-from .. import contacts
+from .. import calls, contacts
 from ..db import db
 from ..greeting import greeting, greeting_is_fallback
 from ..models import Advisor, Contact, Note, Role
@@ -190,9 +190,9 @@ def add_note(contact_id: int):
     contact = _editable(contact_id)
     data = _body()
     if data.get("kind", "manual") == "call":
-        note = contacts.log_call(db.session, _user(), contact, result=data.get("result") or "",
-                                 interest=data.get("interest"), objection=data.get("objection") or "",
-                                 next_contact_on=data.get("next_contact_on"), today=_today())
+        note = calls.log_call(db.session, _user(), contact, result=data.get("result") or "",
+                              interest=data.get("interest"), objection=data.get("objection") or "",
+                              next_contact_on=data.get("next_contact_on"), today=_today())
     else:
         note = contacts.add_note(db.session, _user(), contact, data.get("body") or "")
     db.session.commit()

@@ -9,28 +9,21 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import BooleanField, RadioField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import BooleanField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from .. import contacts
+from .. import calls, contacts
 from ..db import db
 from ..greeting import greeting, greeting_is_fallback
 from ..models import Advisor, Role, Tag
 from .auth import roles_required
+from .forms import CallForm, DateInput, put_errors
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
 NAV = [("contacts.index", "Контакты", ("advisor", "marketing", "admin"), 10)]
 
 EDITORS = (Role.ADVISOR, Role.ADMIN)
-
-
-class DateInput(StringField):
-    """A browser date picker; the domain parses the ISO value and words the error."""
-
-    def __call__(self, **kwargs):
-        kwargs.setdefault("type", "date")
-        return super().__call__(**kwargs)
 
 
 class ContactForm(FlaskForm):
@@ -52,13 +45,6 @@ class ContactForm(FlaskForm):
 
 class NoteForm(FlaskForm):
     body = TextAreaField("Примечание")
-
-
-class CallForm(FlaskForm):
-    result = TextAreaField("Результат звонка")
-    interest = RadioField("Интерес", choices=[SelectChoice("yes", "есть"), SelectChoice("no", "нет")], validate_choice=False)
-    objection = StringField("Возражение")
-    next_contact_on = DateInput("Следующий контакт")
 
 
 class ReasonForm(FlaskForm):
@@ -116,13 +102,7 @@ def _contact_form(with_owner: bool, **kw) -> ContactForm:
 
 
 def _put_errors(form: FlaskForm, errors: dict[str, str]) -> None:
-    aliases = {"owner": "owner_id", "new_owner": "new_owner_id"}
-    for name, message in errors.items():
-        field = getattr(form, aliases.get(name, name), None)
-        if field is not None:
-            field.errors = [*field.errors, message] if isinstance(field.errors, list) else [message]
-        else:
-            flash(message, "error")
+    put_errors(form, errors, {"owner": "owner_id", "new_owner": "new_owner_id"})
 
 
 def _form_data(form: ContactForm) -> dict:
@@ -251,7 +231,7 @@ def _render_card(contact, *, note_form=None, call_form=None, status=200):
         greeting_fallback=greeting_is_fallback(contact.first_name, contact.middle_name),
         can_edit=contacts.can_edit(user, contact),
         note_form=note_form or NoteForm(formdata=None),
-        call_form=call_form or CallForm(formdata=None),
+        call_form=call_form or CallForm.blank(today=_now_local().date()),
         reason_form=ReasonForm(formdata=None),
         consent_form=ConsentForm(formdata=None),
         transfer_form=transfer_form,
@@ -288,17 +268,16 @@ def add_note(contact_id: int):
 def log_call(contact_id: int):
     contact = _editable_or_403(contact_id)
     form = CallForm()
-    if form.validate_on_submit():
-        try:
-            contacts.log_call(db.session, _user(), contact, result=form.result.data, interest=form.interest.data or "",
-                              objection=form.objection.data, next_contact_on=form.next_contact_on.data,
-                              today=_now_local().date())
-        except contacts.ContactError as exc:
-            db.session.rollback()
-            _put_errors(form, exc.errors)
-            return _render_card(_contact_or_404(contact_id), call_form=form)
-        db.session.commit()
-        flash("Звонок записан.", "success")
+    try:
+        calls.log_call(db.session, _user(), contact, result=form.result.data, interest=form.interest.data,
+                       objection=form.objection.data, next_contact_on=form.next_contact_on.data,
+                       today=_now_local().date())
+    except contacts.ContactError as exc:
+        db.session.rollback()
+        _put_errors(form, exc.errors)
+        return _render_card(_contact_or_404(contact_id), call_form=form, status=422)
+    db.session.commit()
+    flash("Звонок записан.", "success")
     return redirect(url_for(".card", contact_id=contact_id))
 
 

@@ -42,7 +42,7 @@ def test_it_logs_a_call_from_the_hot_list_and_shows_it_on_the_card(page, hot_con
     screenshot(page, "hot-list")
 
     row.locator("summary", has_text="Записать звонок").click()
-    row.get_by_label("Итог звонка").fill("Попросили прислать каталог с ценами до 3 000 ₽")
+    row.get_by_label("Результат звонка").fill("Попросили прислать каталог с ценами до 3 000 ₽")
     row.get_by_label("Интерес").select_option("yes")
     row.get_by_role("button", name="Сохранить").click()
     assert "Звонок записан: Тойота" in page.locator(".flash.success").inner_text()

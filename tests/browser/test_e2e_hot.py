@@ -42,7 +42,7 @@ def test_it_works_the_hot_list_on_a_phone(phone_page, anna, session, log_in, scr
     screenshot(page, "hot-phone")
 
     toyota.locator("summary", has_text="Записать звонок").click()
-    toyota.get_by_label("Итог звонка").fill("Просят КП на 200 наборов")
+    toyota.get_by_label("Результат звонка").fill("Просят КП на 200 наборов")
     toyota.get_by_label("Интерес").select_option("yes")
     toyota.get_by_role("button", name="Сохранить").click()
     assert "Звонок записан: Тойота" in page.locator(".flash").inner_text()
