@@ -6,7 +6,9 @@ folder (maildir:PATH) or an IMAP one (imaps://user:password@host[:port]/FOLDER).
 report is matched to its delivery — by the Message-ID of the returned original, else by
 the recipient's latest sent delivery — and applied as an SMTP refusal would have been:
 5.x.x → FAILED with the reported words, 5.1.1 → the address is suppressed too; 4.x.x
-("delayed") changes nothing. Handled messages are marked seen and kept.
+("delayed") changes nothing. A spam complaint (an ARF feedback report, RFC 5965, as the big
+mailbox providers' feedback loops send them) unsubscribes the contact (consent.complaint).
+Handled messages are marked seen and kept.
 """
 from __future__ import annotations
 
@@ -23,8 +25,8 @@ from urllib.parse import unquote, urlsplit
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import sending
-from .models import Contact, Delivery, DeliveryStatus, SuppressionReason
+from . import consent, sending
+from .models import Contact, Delivery, DeliveryStatus
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,13 @@ class Bounce:
     @property
     def permanent(self) -> bool:
         return self.action == "failed" and self.status.startswith("5")
+
+
+@dataclass(frozen=True)
+class Complaint:
+    recipient: str  # the address that complained
+    message_id: str | None  # of the mail complained about
+    feedback_type: str  # abuse, fraud, …
 
 
 def _address(field: str | None) -> str:
@@ -102,7 +111,27 @@ def parse_report(raw: bytes) -> list[Bounce]:
     return bounces
 
 
-def find_delivery(session: Session, bounce: Bounce) -> Delivery | None:
+def parse_complaint(raw: bytes) -> Complaint | None:
+    """The complaint in an ARF feedback report (RFC 5965); None for any other message."""
+    report = email.message_from_bytes(raw, policy=policy.default)
+    if report.get_content_type() != "multipart/report" or report.get_param("report-type") != "feedback-report":
+        return None
+    fields = None
+    for part in report.walk():
+        if part.get_content_type() == "message/feedback-report":
+            payload = part.get_payload()
+            fields = payload[0] if isinstance(payload, list) and payload else None
+            break
+    if fields is None:
+        return None
+    # Providers often redact the recipient; then the original's Message-ID finds the delivery.
+    recipient = _address(fields.get("Original-Rcpt-To"))
+    return Complaint(recipient=recipient,
+                     message_id=_original_message_id(report),
+                     feedback_type=str(fields.get("Feedback-Type") or "abuse").strip().lower())
+
+
+def find_delivery(session: Session, bounce: Bounce | Complaint) -> Delivery | None:
     if bounce.message_id:
         found = session.scalar(select(Delivery).where(Delivery.message_id == bounce.message_id))
         if found is not None:
@@ -127,7 +156,7 @@ def apply_bounce(session: Session, bounce: Bounce) -> bool:
     delivery = find_delivery(session, bounce)
     if delivery is None:
         if status == "5.1.1":
-            sending.suppress(session, bounce.recipient, SuppressionReason.BOUNCE, sending.server_words(code, status, text))
+            consent.bounce(session, bounce.recipient, sending.server_words(code, status, text))
             session.commit()
             return True
         return False
@@ -137,15 +166,30 @@ def apply_bounce(session: Session, bounce: Bounce) -> bool:
     return delivery.status != before
 
 
+def apply_complaint(session: Session, complaint: Complaint) -> bool:
+    """Unsubscribe whoever complained; True when it changed a contact."""
+    delivery = find_delivery(session, complaint) if complaint.recipient or complaint.message_id else None
+    address = complaint.recipient or (delivery.contact.email if delivery is not None else "")
+    if not address:
+        return False
+    changed = consent.complaint(session, address, delivery=delivery, detail=f"жалоба ({complaint.feedback_type})")
+    session.commit()
+    return bool(changed)
+
+
 def process_messages(session: Session, messages) -> int:
-    """Apply every report in `messages` (raw bytes); the number of deliveries it changed."""
+    """Apply every report in `messages` (raw bytes); the number of deliveries (or, for a
+    complaint, contacts) it changed."""
     changed = 0
     for raw in messages:
         try:
-            bounces = parse_report(raw)
+            complaint = parse_complaint(raw)
+            bounces = [] if complaint else parse_report(raw)
         except Exception:  # one malformed message must not block the mailbox
             log.exception("cannot parse a message in the bounce mailbox")
             continue
+        if complaint:
+            changed += apply_complaint(session, complaint)
         for bounce in bounces:
             changed += apply_bounce(session, bounce)
     return changed

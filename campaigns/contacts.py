@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Select, and_, exists, func, literal, or_, select, update
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from . import contact_fields, duplicates
 from .db import utcnow
-from .models import Advisor, Click, Contact, Note, NoteKind, Role, Suppression, SuppressionReason, Tag, contact_tags
+from .models import Advisor, Click, Contact, Note, NoteKind, Role, Tag, contact_tags
 
 PER_PAGE = 50
 
@@ -447,7 +447,7 @@ def delivery_clicks(session: Session, delivery_id: int | None) -> list[Click]:
     )
 
 
-# --- archive and consent ----------------------------------------------------------------
+# --- archive ----------------------------------------------------------------
 
 
 def archive(session: Session, user: Advisor, contact: Contact, reason: str = "") -> None:
@@ -466,68 +466,6 @@ def restore(session: Session, user: Advisor, contact: Contact) -> None:
         return
     contact.archived_at = None
     _note(session, contact, NoteKind.SYSTEM, user, f"Контакт возвращён из архива ({user.name})")
-
-
-@dataclass
-class ConsentFacts:
-    """What the card shows about 38-FZ consent and opt-out."""
-
-    source: str
-    given_at: datetime | None
-    unsubscribed_at: datetime | None
-    suppression: Suppression | None = None
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def mailable(self) -> bool:
-        return self.unsubscribed_at is None and self.suppression is None
-
-
-SUPPRESSION_LABELS = {
-    SuppressionReason.UNSUBSCRIBE: "отписался",
-    SuppressionReason.BOUNCE: "адрес не существует (возврат письма)",
-    SuppressionReason.COMPLAINT: "пожаловался на спам",
-    SuppressionReason.MANUAL: "исключён вручную",
-}
-
-
-def consent_facts(session: Session, contact: Contact) -> ConsentFacts:
-    suppression = None
-    if contact.email:
-        suppression = session.scalar(select(Suppression).where(func.lower(Suppression.email) == contact.email.lower()))
-    return ConsentFacts(contact.consent_source or "", contact.consent_at, contact.unsubscribed_at, suppression)
-
-
-def unsubscribe(session: Session, user: Advisor, contact: Contact, reason: str = "") -> None:
-    """The client asked (by phone, in a letter) to get no more mailings."""
-    _require_edit(user, contact)
-    now = utcnow()
-    if contact.unsubscribed_at is None:
-        contact.unsubscribed_at = now
-    if contact.email and session.scalar(select(Suppression.id).where(Suppression.email == contact.email)) is None:
-        session.add(Suppression(email=contact.email, reason=SuppressionReason.MANUAL, detail=reason.strip(),
-                                created_by_id=user.id))
-    body = f"Отписан от рассылок по просьбе клиента ({user.name})" + (f": {reason.strip()}" if reason.strip() else "")
-    _note(session, contact, NoteKind.UNSUBSCRIBE, user, body)
-
-
-def resubscribe(session: Session, user: Advisor, contact: Contact, consent_source: str) -> None:
-    """Mailings again, only with a new consent on record (38-FZ: the sender proves consent).
-    A bounce or complaint suppression stays: those are facts about the mailbox, not a wish."""
-    if user.role != Role.ADMIN:
-        raise NotAllowed("Вернуть контакт в рассылку может администратор.")
-    consent_source = " ".join((consent_source or "").split())
-    if not consent_source:
-        raise ContactError({"consent_source": "Укажите, откуда новое согласие на рассылку"})
-    now = utcnow()
-    contact.unsubscribed_at = None
-    contact.consent_source = consent_source[:300]
-    contact.consent_at = now
-    if contact.email:
-        suppression = session.scalar(select(Suppression).where(Suppression.email == contact.email))
-        if suppression is not None and suppression.reason in (SuppressionReason.UNSUBSCRIBE, SuppressionReason.MANUAL):
-            session.delete(suppression)
-    _note(session, contact, NoteKind.SYSTEM, user, f"Снова в рассылке ({user.name}); согласие: {consent_source}")
 
 
 # --- owners -----------------------------------------------------------------------------

@@ -39,10 +39,9 @@ from enum import StrEnum
 
 from rq.timeouts import JobTimeoutException
 from sqlalchemy import and_, func, insert, literal, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
-from . import audience
+from . import audience, consent
 from .db import retry_on_lost_connection, utcnow
 from .models import (
     Advisor,
@@ -53,8 +52,6 @@ from .models import (
     NoteKind,
     Offer,
     OfferStatus,
-    Suppression,
-    SuppressionReason,
 )
 from .sender import NO_SENDER_LABEL, sender_for, sender_ids
 
@@ -506,20 +503,11 @@ def permanent_failure(session, delivery, subject: str, code: int, enhanced: str,
     if moved:
         note(session, delivery, f"Письмо «{subject}» не доставлено, ответ сервера: {words}")
         if enhanced == "5.1.1" and delivery.contact.email:
-            suppress(session, delivery.contact.email, SuppressionReason.BOUNCE, words)
+            consent.bounce(session, delivery.contact.email, words)
             note(session, delivery, f"Адрес {delivery.contact.email} не существует (5.1.1): рассылки на него "
                                     "остановлены. Уточните у клиента новый адрес.")
     session.commit()
     return SendResult(Outcome.FAILED, words)
-
-
-def suppress(session: Session, email: str, reason: SuppressionReason, detail: str = "", author_id=None) -> None:
-    """Add the address to the stop list (once; a second time changes nothing)."""
-    name = session.get_bind().dialect.name
-    stmt = (postgresql.insert if name == "postgresql" else sqlite.insert)(Suppression).values(
-        email=email, reason=reason, detail=detail, created_by_id=author_id, created_at=utcnow()
-    ).on_conflict_do_nothing(index_elements=["email"])
-    session.execute(stmt)
 
 
 # ------------------------------------------------------------------ reconciling

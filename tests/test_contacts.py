@@ -8,7 +8,7 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import select
 
-from campaigns import contacts
+from campaigns import consent, contacts
 from campaigns.models import Contact, Note, NoteKind, Role, Suppression
 
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -162,8 +162,8 @@ def test_archiving_hides_the_contact_from_its_advisor_and_leaves_a_note(session,
 def test_an_unsubscribe_by_phone_suppresses_the_address_and_is_noted(session, factory):
     anna = factory.advisor()
     contact = factory.contact(owner=anna, email="no@client.ru")
-    contacts.unsubscribe(session, anna, contact, "попросил по телефону")
-    facts = contacts.consent_facts(session, contact)
+    consent.unsubscribe_by_advisor(session, anna, contact, how=consent.BY_PHONE, reason="попросил сам")
+    facts = consent.consent_facts(session, contact)
     assert not facts.mailable and facts.suppression.email == "no@client.ru"
     assert _notes(session, contact, NoteKind.UNSUBSCRIBE)
 

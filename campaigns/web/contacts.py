@@ -13,7 +13,7 @@ from wtforms import BooleanField, SelectField, SelectMultipleField, StringField,
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from .. import calls, contacts
+from .. import calls, consent, contacts
 from ..db import db
 from ..greeting import greeting, greeting_is_fallback
 from ..models import Advisor, Role, Tag
@@ -48,6 +48,11 @@ class NoteForm(FlaskForm):
 
 
 class ReasonForm(FlaskForm):
+    reason = StringField("Причина")
+
+
+class UnsubscribeForm(FlaskForm):
+    how = StringField("Как попросил")
     reason = StringField("Причина")
 
 
@@ -225,8 +230,9 @@ def _render_card(contact, *, note_form=None, call_form=None, status=200):
         "contacts/card.html",
         contact=contact,
         notes=contacts.timeline(db.session, contact),
-        consent=contacts.consent_facts(db.session, contact),
-        suppression_labels=contacts.SUPPRESSION_LABELS,
+        consent=consent.consent_facts(db.session, contact),
+        suppression_labels=consent.SUPPRESSION_LABELS,
+        unsubscribe_ways=consent.ADVISOR_WAYS,
         greeting=greeting(contact.first_name, contact.middle_name),
         greeting_fallback=greeting_is_fallback(contact.first_name, contact.middle_name),
         can_edit=contacts.can_edit(user, contact),
@@ -310,11 +316,11 @@ def restore(contact_id: int):
 @roles_required(*EDITORS)
 def unsubscribe(contact_id: int):
     contact = _editable_or_403(contact_id)
-    form = ReasonForm()
+    form = UnsubscribeForm()
     if form.validate_on_submit():
-        contacts.unsubscribe(db.session, _user(), contact, form.reason.data or "")
-        db.session.commit()
-        flash("Контакт больше не получит рассылки.", "success")
+        return _card_action(contact_id, lambda: consent.unsubscribe_by_advisor(
+            db.session, _user(), contact, how=form.how.data or "", reason=form.reason.data or ""),
+            "Контакт больше не получит рассылки.")
     return redirect(url_for(".card", contact_id=contact_id))
 
 
@@ -324,14 +330,8 @@ def resubscribe(contact_id: int):
     contact = _contact_or_404(contact_id)
     form = ConsentForm()
     if form.validate_on_submit():
-        try:
-            contacts.resubscribe(db.session, _user(), contact, form.consent_source.data)
-        except contacts.ContactError as exc:
-            db.session.rollback()
-            flash(next(iter(exc.errors.values())), "error")
-        else:
-            db.session.commit()
-            flash("Контакт снова в рассылке.", "success")
+        return _card_action(contact_id, lambda: consent.resubscribe(db.session, _user(), contact, form.consent_source.data),
+                            "Контакт снова в рассылке.")
     return redirect(url_for(".card", contact_id=contact_id))
 
 
@@ -343,15 +343,23 @@ def transfer(contact_id: int):
     form.new_owner_id.choices = _owner_choices()
     if form.validate_on_submit():
         new_owner = db.session.get(Advisor, form.new_owner_id.data)
-        try:
-            moved = contacts.transfer_contacts(db.session, _user(), [contact.id], new_owner, form.reason.data)
-        except contacts.ContactError as exc:
-            db.session.rollback()
-            for message in exc.errors.values():
-                flash(message, "error")
-        else:
-            db.session.commit()
-            flash(f"Контакт передан: {new_owner.name}." if moved else "Контакт уже у этого владельца.", "success")
+        return _card_action(
+            contact_id, lambda: contacts.transfer_contacts(db.session, _user(), [contact.id], new_owner, form.reason.data),
+            lambda moved: f"Контакт передан: {new_owner.name}." if moved else "Контакт уже у этого владельца.")
+    return redirect(url_for(".card", contact_id=contact_id))
+
+
+def _card_action(contact_id: int, act, done):
+    """Run one action of the card: its errors as messages, else commit and say `done`."""
+    try:
+        result = act()
+    except contacts.ContactError as exc:
+        db.session.rollback()
+        for message in exc.errors.values():
+            flash(message, "error")
+    else:
+        db.session.commit()
+        flash(done(result) if callable(done) else done, "success")
     return redirect(url_for(".card", contact_id=contact_id))
 
 

@@ -19,7 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
 from werkzeug.wrappers import Request
 
-from .. import clicks, tracking
+from .. import clicks, consent, tracking
 from ..db import db
 from ..extensions import csrf, limiter
 
@@ -136,8 +136,7 @@ def unsubscribe(token: str):
         already = delivery.contact.unsubscribed_at is not None
         return render_template("track/unsubscribe.html", token=token, email=delivery.contact.email, already=already)
     one_click = request.form.get("List-Unsubscribe") == "One-Click"
-    how = "одним нажатием в почтовой программе" if one_click else "ссылка в письме"
-    contact = tracking.unsubscribe(db.session, delivery_id, how=how)
+    contact = consent.unsubscribe_by_link(db.session, delivery_id, one_click=one_click)
     if contact is None:
         return _not_found()
     db.session.commit()

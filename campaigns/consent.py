@@ -1,0 +1,198 @@
+"""Consent and the stop list: every way a contact stops receiving mail, in one place.
+
+The ways in: the link in a mail (the page's button), the mail client's one-click POST
+(RFC 8058), the advisor's «Отписать» on the card (the client asked by phone, in a letter or in
+person), a hard bounce (5.1.1, now or reported later) and a spam complaint (an ARF report).
+Each one writes the address into the stop list through one idempotent
+INSERT … ON CONFLICT DO NOTHING (SQLite and PostgreSQL alike) and cancels the mail still
+pending to that address (planned, queued, retrying, held), so whatever path stopped a contact,
+nothing more goes out. A contact's wish also marks the contact and leaves one note; doing it
+again changes nothing and adds no note.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from .contacts import ContactError, NotAllowed, can_edit
+from .db import utcnow
+from .models import Advisor, Contact, Delivery, DeliveryStatus, Note, NoteKind, Role, Suppression, SuppressionReason
+
+# Mail that has not gone out yet and must not once the address is stopped.
+PENDING = (DeliveryStatus.PLANNED, DeliveryStatus.QUEUED, DeliveryStatus.RETRYING, DeliveryStatus.HELD)
+
+# How a contact asked (the note says it; the web form offers the advisor's ways).
+LINK = "ссылка в письме"
+ONE_CLICK = "одним нажатием в почтовой программе"
+ASKED = "по просьбе клиента"
+BY_PHONE = "по телефону"
+BY_LETTER = "письмом"
+IN_PERSON = "при встрече"
+COMPLAINT = "жалоба на спам"
+ADVISOR_WAYS = (BY_PHONE, BY_LETTER, IN_PERSON)
+
+SUPPRESSION_LABELS = {
+    SuppressionReason.UNSUBSCRIBE: "отписался",
+    SuppressionReason.BOUNCE: "адрес не существует (возврат письма)",
+    SuppressionReason.COMPLAINT: "пожаловался на спам",
+    SuppressionReason.MANUAL: "исключён вручную",
+}
+_CANCEL_REASON = {
+    SuppressionReason.UNSUBSCRIBE: "контакт отписался от рассылки",
+    SuppressionReason.MANUAL: "контакт отписался от рассылки",
+    SuppressionReason.BOUNCE: "адрес не существует",
+    SuppressionReason.COMPLAINT: "контакт пожаловался на спам",
+}
+
+
+def _address(email: str) -> str:
+    # Contacts store addresses lower-cased (contact_fields.normalize_email); a report may not.
+    return email.strip().lower()
+
+
+def suppress(session: Session, email: str, reason: SuppressionReason, detail: str = "", *,
+             author_id: int | None = None, now: datetime | None = None) -> int:
+    """Put the address on the stop list (a second time changes nothing) and cancel the mail
+    pending to every contact at it. Returns how many deliveries were cancelled."""
+    now = now or utcnow()
+    email = _address(email)
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(
+        insert(Suppression)
+        .values(email=email, reason=reason, detail=detail, created_by_id=author_id, created_at=now)
+        .on_conflict_do_nothing(index_elements=["email"])
+    )
+    return cancel_pending(session, select(Contact.id).where(Contact.email == email), _CANCEL_REASON[reason], now)
+
+
+def cancel_pending(session: Session, contact_ids, why: str, now: datetime | None = None) -> int:
+    """Cancel the not-yet-sent deliveries of `contact_ids` (a SELECT of ids)."""
+    return session.execute(
+        update(Delivery)
+        .where(Delivery.contact_id.in_(contact_ids), Delivery.status.in_(PENDING))
+        .values(status=DeliveryStatus.CANCELLED, last_error=why, updated_at=now or utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount or 0
+
+
+def unsubscribe(session: Session, contact: Contact, *, how: str, reason: SuppressionReason = SuppressionReason.UNSUBSCRIBE,
+                detail: str = "", author: Advisor | None = None, delivery: Delivery | None = None,
+                now: datetime | None = None) -> bool:
+    """The contact is to get no more mailings. True when this call changed the contact (and
+    wrote the note); a repeat only makes sure the stop list and the cancellations hold."""
+    now = now or utcnow()
+    # A conditional update: of two simultaneous requests exactly one writes the note.
+    claimed = session.execute(
+        update(Contact).where(Contact.id == contact.id, Contact.unsubscribed_at.is_(None))
+        .values(unsubscribed_at=now).execution_options(synchronize_session=False)
+    ).rowcount
+    why = _CANCEL_REASON[reason]
+    cancelled = cancel_pending(session, select(Contact.id).where(Contact.id == contact.id), why, now)
+    if contact.email:
+        cancelled += suppress(session, contact.email, reason, detail, author_id=author.id if author else None, now=now)
+    session.refresh(contact)
+    if not claimed:
+        return False
+    who = f", {author.name}" if author else ""
+    body = f"Отписан от рассылок ({how}{who})"
+    if delivery is not None:
+        body += f" после письма «{delivery.offer.subject}»"
+    body += f": {detail}." if detail and author else "."
+    if cancelled:
+        body += f" Отменено запланированных писем: {cancelled}."
+    session.add(Note(contact_id=contact.id, kind=NoteKind.UNSUBSCRIBE, author_id=author.id if author else None,
+                     body=body, delivery_id=delivery.id if delivery else None, created_at=now))
+    session.flush()
+    return True
+
+
+def unsubscribe_by_link(session: Session, delivery_id: int, *, one_click: bool = False,
+                        now: datetime | None = None) -> Contact | None:
+    """/u/<token>: the contact the delivery went to; None when the delivery is unknown."""
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None:
+        return None
+    contact = session.get(Contact, delivery.contact_id)
+    unsubscribe(session, contact, how=ONE_CLICK if one_click else LINK, delivery=delivery, now=now,
+                detail=f"отписка: {ONE_CLICK if one_click else LINK}, письмо «{delivery.offer.subject}»")
+    return contact
+
+
+def unsubscribe_by_advisor(session: Session, user: Advisor, contact: Contact, *, how: str = "",
+                           reason: str = "") -> bool:
+    """The client asked the advisor (by phone, in a letter, in person) to get no more mailings."""
+    if not can_edit(user, contact):
+        raise NotAllowed("Отписать контакт может только его владелец или администратор.")
+    if how and how not in ADVISOR_WAYS:
+        raise ContactError({"how": "Выберите, как клиент попросил"})
+    return unsubscribe(session, contact, how=how or ASKED, reason=SuppressionReason.MANUAL, detail=" ".join(reason.split()),
+                       author=user)
+
+
+def complaint(session: Session, email: str, *, delivery: Delivery | None = None, detail: str = "") -> int:
+    """A spam complaint about a mail to `email`: every contact at the address is unsubscribed.
+    Returns how many contacts it changed."""
+    email = _address(email)
+    changed = 0
+    for contact in session.scalars(select(Contact).where(Contact.email == email)):
+        mine = delivery if delivery is not None and delivery.contact_id == contact.id else None
+        changed += unsubscribe(session, contact, how=COMPLAINT, reason=SuppressionReason.COMPLAINT, delivery=mine,
+                               detail=detail)
+    suppress(session, email, SuppressionReason.COMPLAINT, detail)
+    return changed
+
+
+def bounce(session: Session, email: str, detail: str) -> int:
+    """An unknown mailbox (5.1.1): the address is stopped, the contact is not marked (the client
+    did not ask; a new address brings it back). Returns how many deliveries were cancelled."""
+    return suppress(session, email, SuppressionReason.BOUNCE, detail)
+
+
+# --- what the card shows, and the way back --------------------------------------------------
+
+
+@dataclass
+class ConsentFacts:
+    """What the card shows about 38-FZ consent and opt-out."""
+
+    source: str
+    given_at: datetime | None
+    unsubscribed_at: datetime | None
+    suppression: Suppression | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def mailable(self) -> bool:
+        return self.unsubscribed_at is None and self.suppression is None
+
+
+def consent_facts(session: Session, contact: Contact) -> ConsentFacts:
+    suppression = None
+    if contact.email:
+        suppression = session.scalar(select(Suppression).where(func.lower(Suppression.email) == contact.email.lower()))
+    return ConsentFacts(contact.consent_source or "", contact.consent_at, contact.unsubscribed_at, suppression)
+
+
+def resubscribe(session: Session, user: Advisor, contact: Contact, consent_source: str) -> None:
+    """Mailings again, only with a new consent on record (38-FZ: the sender proves consent).
+    A bounce or complaint suppression stays: those are facts about the mailbox, not a wish."""
+    if user.role != Role.ADMIN:
+        raise NotAllowed("Вернуть контакт в рассылку может администратор.")
+    consent_source = " ".join((consent_source or "").split())
+    if not consent_source:
+        raise ContactError({"consent_source": "Укажите, откуда новое согласие на рассылку"})
+    now = utcnow()
+    contact.unsubscribed_at = None
+    contact.consent_source = consent_source[:300]
+    contact.consent_at = now
+    if contact.email:
+        suppression = session.scalar(select(Suppression).where(Suppression.email == contact.email))
+        if suppression is not None and suppression.reason in (SuppressionReason.UNSUBSCRIBE, SuppressionReason.MANUAL):
+            session.delete(suppression)
+    session.add(Note(contact_id=contact.id, kind=NoteKind.SYSTEM, author_id=user.id, created_at=now,
+                     body=f"Снова в рассылке ({user.name}); согласие: {consent_source}"))
+    session.flush()
