@@ -41,19 +41,16 @@ def demo_command(force: bool):
 @click.option("--role", type=click.Choice(["advisor", "marketing", "admin"]), default="advisor")
 @click.password_option()
 def create_user_command(email: str, name: str, role: str, password: str):
-    """Create a user who can log in."""
-    from email_validator import EmailNotValidError, validate_email
-
-    from .models import Advisor, Role
-    from .web.auth import hash_password
+    """Create a user who can log in (the same checks as the admin's form)."""
+    from . import accounts
 
     try:
-        email = validate_email(email, check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise click.ClickException(f"EMAIL: {exc}") from None
-    db.session.add(Advisor(email=email, name=name, role=Role(role), password_hash=hash_password(password)))
+        user = accounts.create_user(db.session, email=email, name=name, role=role, password=password)
+    except accounts.AccountError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
     db.session.commit()
-    click.echo(f"created {role} {email}")
+    click.echo(f"created {role} {user.email}")
 
 
 def register(app: Flask) -> None:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import func, select
 
-from . import catalog, compose
+from . import accounts, catalog, compose
 from .calendar import send_date
 from .models import (
     Advisor,
@@ -30,18 +30,17 @@ from .models import (
     TagKind,
     Verdict,
 )
-from .web.auth import hash_password
 
 SEED = 20261122
 DEMO_PASSWORD = "demo"
 
 USERS = [
-    ("anna@demo.local", "Анна Соколова", Role.ADVISOR, "+79161234501", False),
-    ("igor@demo.local", "Игорь Беляев", Role.ADVISOR, "+79161234502", False),
-    ("olga@demo.local", "Ольга Крылова", Role.ADVISOR, "+79161234503", False),
-    ("tupin@demo.local", "Василий Тупин", Role.ADVISOR, "+79161234500", True),
-    ("marketing@demo.local", "Мария Лебедева", Role.MARKETING, None, False),
-    ("admin@demo.local", "Сергей Орлов", Role.ADMIN, None, False),
+    ("anna@demo.example", "Анна Соколова", Role.ADVISOR, "+79161234501", False),
+    ("igor@demo.example", "Игорь Беляев", Role.ADVISOR, "+79161234502", False),
+    ("olga@demo.example", "Ольга Крылова", Role.ADVISOR, "+79161234503", False),
+    ("tupin@demo.example", "Василий Тупин", Role.ADVISOR, "+79161234500", True),
+    ("marketing@demo.example", "Мария Лебедева", Role.MARKETING, None, False),
+    ("admin@demo.example", "Сергей Орлов", Role.ADMIN, None, False),
 ]
 
 MALE = ["Олег", "Василий", "Сергей", "Андрей", "Дмитрий", "Алексей", "Игорь", "Михаил", "Николай", "Павел",
@@ -127,11 +126,12 @@ def load(session, settings) -> str:
     catalog.seed_tags(session)
     tags = {t.name: t for t in session.scalars(select(Tag))}
     advisors = []
+    # The demo's documented password is short on purpose; it is hashed once and given as a hash.
+    demo_hash = accounts.hash_password(DEMO_PASSWORD)
     for email, name, role, phone, is_house in USERS:
-        user = Advisor(email=email, name=name, role=role, phone=phone, is_house=is_house,
-                       password_hash=hash_password(DEMO_PASSWORD),
-                       signature=f"С уважением,\n{name}\nСтудия корпоративных подарков\n{phone or ''}".strip())
-        session.add(user)
+        user = accounts.create_user(
+            session, email=email, name=name, role=role, phone=phone, is_house=is_house, password_hash=demo_hash,
+            signature=f"С уважением,\n{name}\nСтудия корпоративных подарков\n{phone or ''}".strip())
         if role == Role.ADVISOR:
             advisors.append(user)
     session.flush()

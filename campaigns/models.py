@@ -121,6 +121,8 @@ class Advisor(UserMixin, Base):
             postgresql_where=text("is_house"),
         ),
         CheckConstraint("daily_cap IS NULL OR daily_cap > 0", name="daily_cap_positive"),
+        # One account per address whatever its case (accounts.create_user stores it lower-cased).
+        Index("uq_advisors_email_lower", text("lower(email)"), unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

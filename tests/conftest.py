@@ -23,11 +23,11 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from campaigns import create_app
+from campaigns.accounts import create_user, hash_password
 from campaigns.config import load_settings
 from campaigns.db import Base, db
 from campaigns.launcher import start_private_redis
 from campaigns.models import Advisor, Contact, Offer, OfferStatus, Role, Tag, TagKind
-from campaigns.web.auth import hash_password
 
 PASSWORD = "correct horse battery"
 _PASSWORD_HASH = hash_password(PASSWORD)  # scrypt is slow on purpose: hash once per run
@@ -198,8 +198,10 @@ class Factory:
         kw.setdefault("password_hash", _PASSWORD_HASH)
         kw.setdefault("phone", "+79160000000")
         kw.setdefault("signature", f"С уважением,\n{kw['name']}")
-        user = Advisor(**kw)
-        self.session.add(user)
+        later = {k: kw.pop(k) for k in ("active", "daily_cap") if k in kw}
+        user = create_user(self.session, **kw)  # the same checks as the form and the CLI
+        for name, value in later.items():
+            setattr(user, name, value)
         self.session.flush()
         return user
 

@@ -5,10 +5,10 @@ import re
 from datetime import date, timedelta
 
 import pytest
+from test_hotlist import Mailing
 
 from campaigns import calls, contacts, hotlist
 from campaigns.models import Contact, Note, NoteKind
-from test_hotlist import Mailing
 
 PATHS = ["card", "hot", "api"]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from test_bounces import report
 
 from campaigns import bounces, consent
 from campaigns.models import Contact, Delivery, DeliveryStatus, Note, NoteKind, Suppression, SuppressionReason
 from campaigns.tracking import unsubscribe_token
-from test_bounces import report
 
 SENT = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 EMAIL = "oleg@faubeha.example.ru"

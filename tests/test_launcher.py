@@ -62,7 +62,7 @@ def test_the_run_command_brings_everything_up_and_ctrl_c_stops_it_all(tmp_path):
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, output
-    assert "demo@" not in output and "anna@demo.local" in output and f"http://127.0.0.1:{port}/" in output
+    assert "demo@" not in output and "anna@demo.example" in output and f"http://127.0.0.1:{port}/" in output
     time.sleep(0.5)
     assert _processes_with_env(str(instance)) == [], "stray processes after Ctrl-C"
     assert (instance / "campaigns.db").exists() and not (instance / "redis.sock").exists()

@@ -7,13 +7,14 @@ from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import IntegerField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import Optional
 
-from .. import contacts
-from ..contact_fields import FieldError, normalize_email, normalize_phone
+from .. import accounts, contacts
+from ..accounts import ROLE_LABELS
 from ..db import db
 from ..models import Advisor, Contact, Role, Tag
-from .auth import hash_password, roles_required
+from .auth import roles_required
+from .forms import put_errors
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 NAV = [
@@ -21,18 +22,16 @@ NAV = [
     ("admin.transfer", "Передача контактов", ("admin",), 81),
 ]
 
-ROLE_LABELS = {Role.ADVISOR: "советник", Role.MARKETING: "маркетинг", Role.ADMIN: "администратор"}
-MIN_PASSWORD = 10
 
 
 class UserForm(FlaskForm):
-    email = StringField("Эл. почта", validators=[DataRequired("Введите адрес эл. почты")])
-    name = StringField("Имя и фамилия",
-                       validators=[DataRequired("Введите имя"), Length(max=200, message="Не длиннее 200 символов")])
+    """Only carries the input: accounts.create_user checks it, as for the CLI."""
+
+    email = StringField("Эл. почта")
+    name = StringField("Имя и фамилия")
     role = SelectField("Роль", choices=[SelectChoice(r.value, ROLE_LABELS[r]) for r in Role])
     phone = StringField("Телефон")
-    password = PasswordField("Пароль", validators=[DataRequired("Задайте пароль"),
-                                                   Length(min=MIN_PASSWORD, message=f"Не короче {MIN_PASSWORD} символов")])
+    password = PasswordField("Пароль")
 
 
 class DeactivateForm(FlaskForm):
@@ -74,20 +73,12 @@ def new_user():
     form = UserForm()
     if form.validate_on_submit():
         try:
-            email = normalize_email(form.email.data)
-        except FieldError as exc:
-            form.email.errors.append(str(exc))
-            email = None
-        try:
-            phone = normalize_phone(form.phone.data)
-        except FieldError as exc:
-            form.phone.errors.append(str(exc))
-        if email and db.session.scalar(select(Advisor.id).where(func.lower(Advisor.email) == email)):
-            form.email.errors.append("Пользователь с этим адресом уже есть")
-        if not (form.email.errors or form.phone.errors):
-            user = Advisor(email=email, name=" ".join(form.name.data.split()), role=Role(form.role.data), phone=phone,
-                           password_hash=hash_password(form.password.data), signature=f"С уважением,\n{form.name.data.strip()}")
-            db.session.add(user)
+            user = accounts.create_user(db.session, email=form.email.data, name=form.name.data, role=form.role.data,
+                                        phone=form.phone.data, password=form.password.data)
+        except accounts.AccountError as exc:
+            db.session.rollback()
+            put_errors(form, exc.errors)
+        else:
             db.session.commit()
             flash(f"Пользователь {user.name} создан.", "success")
             return redirect(url_for(".users"))

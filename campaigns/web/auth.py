@@ -6,11 +6,11 @@ from functools import wraps
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired
 
+from .. import accounts
 from ..db import db
 from ..extensions import limiter, login_manager
 from ..models import Advisor, Role
@@ -19,10 +19,6 @@ bp = Blueprint("auth", __name__)
 
 # A hash to compare against when the e-mail is unknown, so timing does not reveal accounts.
 _DUMMY_HASH = generate_password_hash("not-a-password")
-
-
-def hash_password(password: str) -> str:
-    return generate_password_hash(password)  # scrypt, Werkzeug's default
 
 
 def install_user_loader() -> None:
@@ -54,7 +50,7 @@ class LoginForm(FlaskForm):
 
 
 def authenticate(email: str, password: str) -> Advisor | None:
-    user = db.session.scalar(select(Advisor).where(func.lower(Advisor.email) == email.strip().lower()))
+    user = accounts.find_by_email(db.session, email)
     if user is None or not user.password_hash:
         check_password_hash(_DUMMY_HASH, password)
         return None

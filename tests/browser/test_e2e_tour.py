@@ -43,14 +43,14 @@ def visit(page, screenshot, assert_no_horizontal_scroll):
 # One test for the three roles: loading the demo data set (it composes every past mail) is the slow part.
 def test_it_shows_every_main_page_on_the_demo_data(page, phone_page, demo_data, session, log_in, visit, screenshot,
                                                    assert_no_horizontal_scroll, expect):
-    log_in(page, demo_data["anna@demo.local"], password=demo.DEMO_PASSWORD)
+    log_in(page, demo_data["anna@demo.example"], password=demo.DEMO_PASSWORD)
     visit("Главная", "home")
     assert page.locator(".hot-entry").count() > 0, "the demo data should make a hot list"
     visit("Горячие", "hot-list")
     first_hot = page.locator(".hot-list tbody tr").first.get_attribute("id").removeprefix("contact-")
     visit(f"/contacts/{first_hot}", "contact-card")
 
-    log_in(phone_page, demo_data["anna@demo.local"], password=demo.DEMO_PASSWORD)
+    log_in(phone_page, demo_data["anna@demo.example"], password=demo.DEMO_PASSWORD)
     for path, name in (("/hot/", "phone-hot-list"), (f"/contacts/{first_hot}", "phone-contact-card")):
         phone_page.goto(path)
         assert_no_horizontal_scroll(phone_page)
@@ -62,7 +62,7 @@ def test_it_shows_every_main_page_on_the_demo_data(page, phone_page, demo_data, 
 
     offer = session.scalars(select(Offer).where(Offer.status == OfferStatus.READY).order_by(Offer.id)).first()
     session.rollback()
-    log_in(page, demo_data["marketing@demo.local"], password=demo.DEMO_PASSWORD)
+    log_in(page, demo_data["marketing@demo.example"], password=demo.DEMO_PASSWORD)
     visit("Готовность", "readiness-board")
     visit("Предложения", "marketing-offers", readme=False)
     visit(f"/offers/{offer.id}", "offer-editor", readme=False)
@@ -75,7 +75,7 @@ def test_it_shows_every_main_page_on_the_demo_data(page, phone_page, demo_data, 
     page.get_by_role("button", name="Выйти").click()
     page.wait_for_url("**/login")
 
-    log_in(page, demo_data["admin@demo.local"], password=demo.DEMO_PASSWORD)
+    log_in(page, demo_data["admin@demo.example"], password=demo.DEMO_PASSWORD)
     visit("Пользователи", "admin-users")
     visit("Передача контактов", "admin-transfer")
     visit("Очередь", "admin-queue")
