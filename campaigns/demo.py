@@ -12,7 +12,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import func, select
 
-from . import accounts, catalog, compose
+from . import accounts, catalog, mails
 from .calendar import send_date
 from .models import (
     Advisor,
@@ -200,8 +200,8 @@ def load(session, settings) -> str:
     for delivery in deliveries:
         contact, offer = delivery.contact, delivery.offer
         # The mail as it would have gone out, so the note opens a real letter.
-        mail = compose.build_offer_message(offer=offer, contact=contact, advisor=contact.owner, settings=settings,
-                                           delivery_id=delivery.id, now=delivery.sent_at)
+        mail = mails.offer_message(offer=offer, contact=contact, advisor=contact.owner, settings=settings,
+                                   delivery_id=delivery.id, now=delivery.sent_at)
         delivery.message_id = mail["Message-ID"]
         session.add(Note(contact=contact, kind=NoteKind.MAIL, author_id=contact.owner_id, delivery_id=delivery.id,
                          subject=offer.subject, body=f"Отправлено письмо «{offer.subject}»", created_at=delivery.sent_at,

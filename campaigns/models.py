@@ -375,3 +375,17 @@ class Suppression(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("advisors.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SentNotice(Base):
+    """A system mail that goes at most once per subject and day (the advisor's digest, the
+    late-offer notice). The database remembers it, not Redis: a flush must not send it again."""
+
+    __tablename__ = "sent_notices"
+    __table_args__ = (UniqueConstraint("kind", "ref_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))  # the mail kind: "digest", "offer_late"
+    ref_id: Mapped[int] = mapped_column(Integer)  # whom or what it was about: the advisor, the offer
+    day: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -434,46 +434,31 @@ def offers_not_ready_on(session, day: date) -> list[Offer]:
 # ------------------------------------------------------------------ late notice
 
 
-def _late_key(offer_id: int, day: date) -> str:
-    return f"campaigns:offer-late:{offer_id}:{day.isoformat()}"
-
-
-def notify_offer_late(session, offer, settings, now: datetime | None = None, redis=None) -> int:
+def notify_offer_late(session, offer, settings, now: datetime | None = None) -> int:
     """Mail every active marketing user (admins when there are none) that ``offer`` holds mails.
 
-    At most once per offer per day (a Redis key); a failed send releases the key so the next
-    call tries again. Returns how many mails were sent (0 when already told today).
+    At most once per offer per day (mails.send_once: recorded in the caller's transaction,
+    removed when the send fails so the next call tries again). Returns how many mails were
+    sent (0 when already told today).
     """
-    from . import compose, transport
-    from .extensions import redis_client
+    from . import mails, transport
 
-    redis = redis or redis_client()
     now = now or datetime.now(UTC)
     today = now.astimezone(settings.timezone).date()
-    key = _late_key(offer.id, today)
-    if not redis.set(key, "1", nx=True, ex=2 * 24 * 3600):
-        return 0
-    try:
-        recipients = session.scalars(
-            select(Advisor).where(Advisor.active.is_(True), Advisor.role == Role.MARKETING).order_by(Advisor.id)
-        ).all() or session.scalars(
-            select(Advisor).where(Advisor.active.is_(True), Advisor.role == Role.ADMIN).order_by(Advisor.id)
-        ).all()
-        context = {
-            "offer": offer, "tag": offer.tag, "send_on": offer_send_date(offer),
-            "problems": lint_offer(offer), "edit_url": f"{settings.public_url}/offers/{offer.id}",
-        }
-        subject, text, html = compose.render_kind("offer_late", context)
+    recipients = session.scalars(
+        select(Advisor).where(Advisor.active.is_(True), Advisor.role == Role.MARKETING).order_by(Advisor.id)
+    ).all() or session.scalars(
+        select(Advisor).where(Advisor.active.is_(True), Advisor.role == Role.ADMIN).order_by(Advisor.id)
+    ).all()
+    send_on, problems = offer_send_date(offer), lint_offer(offer)
+
+    def send():
         with transport.open_transport(settings.mail) as conn:
             for user in recipients:
-                conn.send(compose.make_message(
-                    settings=settings, from_name="Рассылки", from_addr=f"noreply@{settings.mail_domain}",
-                    to_name=user.name, to_addr=user.email, subject=subject, text=text, html=html,
-                ))
-    except BaseException:
-        redis.delete(key)
-        raise
-    return len(recipients)
+                conn.send(mails.offer_late_message(user=user, offer=offer, send_on=send_on, problems=problems,
+                                                   settings=settings))
+
+    return len(recipients) if mails.send_once(session, "offer_late", offer.id, today, send) else 0
 
 
 # ---------------------------------------------------------------------- catalog

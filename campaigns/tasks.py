@@ -59,9 +59,8 @@ def send_morning_digests() -> int:
 
     from . import digest
     from .db import db
-    from .extensions import redis_client
 
-    return digest.send_due_digests(db.session, current_app.config["SETTINGS"], redis_client())
+    return digest.send_due_digests(db.session, current_app.config["SETTINGS"])
 
 
 # --- the delivery pipeline (planner, pacing, sending, bounces) ---------------------------

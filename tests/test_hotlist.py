@@ -156,7 +156,6 @@ def test_the_morning_digest_mails_each_advisor_their_list_and_skips_empty_ones(a
 
     from campaigns import digest
     from campaigns.config import parse_mail_url
-    from campaigns.extensions import redis_client
 
     smtp_settings = dataclasses.replace(settings, mail=parse_mail_url(smtp_server.url, settings.instance_path))
     anna = factory.advisor(name="Анна", email="anna@studio.example.com")
@@ -166,9 +165,9 @@ def test_the_morning_digest_mails_each_advisor_their_list_and_skips_empty_ones(a
     clicked_ago = utcnow() - (monday_0840 - timedelta(hours=12))  # the evening before
     m.click(factory.contact(owner=anna, company="Тойота", phone="+74951234567"), m.discount, clicked_ago)
     session.commit()
-    assert digest.send_due_digests(session, smtp_settings, redis_client(), now=monday_0840 - timedelta(minutes=20)) == 0
-    assert digest.send_due_digests(session, smtp_settings, redis_client(), now=monday_0840) == 1
-    assert digest.send_due_digests(session, smtp_settings, redis_client(), now=monday_0840) == 0  # once a day
+    assert digest.send_due_digests(session, smtp_settings, now=monday_0840 - timedelta(minutes=20)) == 0
+    assert digest.send_due_digests(session, smtp_settings, now=monday_0840) == 1
+    assert digest.send_due_digests(session, smtp_settings, now=monday_0840) == 0  # once a day
     [envelope] = smtp_server.messages
     assert envelope.rcpt_tos == ["anna@studio.example.com"]
     msg = message_from_bytes(envelope.content, policy=default)
@@ -178,7 +177,7 @@ def test_the_morning_digest_mails_each_advisor_their_list_and_skips_empty_ones(a
     assert "1. Тойота" in text and "+74951234567" in text and "Скидка" in text and "/hot/" in text
     assert 'href="tel:+74951234567"' in html and "Тойота" in html
     sunday = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
-    assert digest.send_due_digests(session, smtp_settings, redis_client(), now=sunday) == 0
+    assert digest.send_due_digests(session, smtp_settings, now=sunday) == 0
 
 
 def test_a_transferred_contact_brings_its_clicks_to_the_new_owner_only(session, factory, settings):

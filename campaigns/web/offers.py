@@ -378,11 +378,10 @@ def make_draft(offer_id: int):
 
 
 def _build_message(offer: Offer, contact: Contact):
-    from .. import compose
+    from .. import mails
 
-    settings = _settings()
-    return compose.build_offer_message(offer=offer, contact=contact, advisor=sender_for(db.session, contact),
-                                       settings=settings, delivery_id=None)
+    return mails.offer_message(offer=offer, contact=contact, advisor=sender_for(db.session, contact),
+                               settings=_settings(), delivery_id=None)
 
 
 def _chosen_contact(offer: Offer, raw) -> Contact | None:
@@ -459,7 +458,7 @@ def _parts(message) -> dict:
 @bp.post("/offers/<int:offer_id>/test-send")
 @marketing_only
 def test_send(offer_id: int):
-    from .. import compose, transport
+    from .. import mails, transport
 
     settings = _settings()
     offer = _offer_or_404(offer_id)
@@ -468,16 +467,11 @@ def test_send(offer_id: int):
         flash("Нет контакта, от имени которого собрать письмо.", "error")
         return redirect(url_for("offers.edit", offer_id=offer.id))
     try:
-        message = _build_message(offer, contact)
+        message = mails.test_message(offer=offer, contact=contact, advisor=sender_for(db.session, contact),
+                                     tester=current_user, settings=settings)
     except offers.OfferTemplateError as exc:
         flash(str(exc), "error")
         return redirect(url_for("offers.preview", offer_id=offer.id, contact_id=contact.id))
-    # The same letter, but to the person testing it — never to the client.
-    del message["DKIM-Signature"]
-    del message["To"]
-    message["To"] = compose.make_address(current_user.name, current_user.email)
-    if settings.dkim_private_key and settings.dkim_selector:
-        message = compose.dkim_sign(message, settings)  # To is signed: sign the changed letter again
     try:
         with transport.open_transport(settings.mail) as conn:
             conn.send(message)
