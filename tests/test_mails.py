@@ -8,14 +8,14 @@ from email import message_from_bytes
 from email import policy as email_policy
 
 import pytest
+from test_hotlist import Mailing
+from test_offers import _marketing, _offer
 
 from campaigns import digest, mails, offers
 from campaigns.config import parse_mail_url
 from campaigns.db import utcnow
 from campaigns.extensions import redis_client
 from campaigns.models import Role, SentNotice
-from test_hotlist import Mailing
-from test_offers import _marketing, _offer
 
 MONDAY_0840 = datetime(2026, 11, 23, 5, 40, tzinfo=UTC)  # 08:40 in Moscow
 
