@@ -338,7 +338,6 @@ def create_contact(
         clean["consent_at"] = utcnow()
     contact = Contact(owner=owner, **{k: v for k, v in clean.items() if v is not None or k in ("email", "phone")})
     contact.tags = tags
-    contact.company_key = contact_fields.company_key(contact.company or "", contact.company_alias or "")
     session.add(contact)
     session.flush()
     body = f"Контакт создан ({user.name})"
@@ -391,7 +390,6 @@ def update_contact(
             contact.tags = value
         else:
             setattr(contact, name, value or "")
-    contact.company_key = contact_fields.company_key(contact.company or "", contact.company_alias or "")
     contact.updated_at = utcnow()
     body = "Изменено: " + "; ".join(f"{LABELS[n]}: {_describe(o)} → {_describe(v)}" for n, o, v in changes)
     _note(session, contact, NoteKind.SYSTEM, user, body)

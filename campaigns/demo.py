@@ -160,7 +160,7 @@ def load(session, settings) -> str:
         owner = advisors[n % len(advisors)]
         contact = Contact(
             owner=owner, first_name=first, middle_name=middle, last_name=last, company=company,
-            company_alias=alias, company_key=f"{company} {alias}".lower().strip(),
+            company_alias=alias,
             position=rng.choice(["Директор по персоналу", "Офис-менеджер", "Маркетолог", "Секретарь", "PR-менеджер"]),
             email=f"contact{n:03d}@{slug}.example.com", phone=f"+7495{rng.randrange(10**6, 10**7):07d}",
             consent_source=rng.choice(["визитка на выставке", "звонок клиента", "форма на сайте"]),

@@ -9,6 +9,7 @@ is looked up there, with no query per row.
 """
 from __future__ import annotations
 
+import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -28,6 +29,14 @@ MIN_FUZZY_LENGTH = 5
 # Candidates are grouped by the beginning and by the end of a name, so a typo in
 # the middle or at one end still meets its original.
 BLOCK_LENGTH = 4
+# A one-word name found after the first word of a longer one, in any case: «Касперский» in
+# «АО «Лаборатория Касперского»», «Илим» in «Группа Илим». A name that only starts with it is
+# another company («Газпром нефть», «Toyota Motor»). The words share at least WORD_STEM
+# letters from the start and differ only in an ending of up to WORD_ENDING letters.
+WORD_STEM = 6
+WORD_ENDING = 3
+WORD_SCORE = 90.0
+WORD_BLOCK = 5
 
 _DIGITS = re.compile(r"\d+")
 _REASON_ORDER = {"email": 0, "phone": 1, "company": 2}
@@ -93,13 +102,33 @@ def name_similarity(a: str, b: str) -> float:
     """0..100; names shorter than MIN_FUZZY_LENGTH count only when equal.
 
     Numbers must agree: «Мостострой-6» and «Мостострой-8» are different companies,
-    however alike the letters.
+    however alike the letters. A one-word name that is a later word of the other name (up
+    to a case ending) scores WORD_SCORE.
     """
     if a == b:
         return 100.0
     if min(len(a), len(b)) < MIN_FUZZY_LENGTH or _DIGITS.findall(a) != _DIGITS.findall(b):
         return 0.0
-    return fuzz.ratio(a, b)
+    score = fuzz.ratio(a, b)
+    if score < WORD_SCORE and (" " not in a or " " not in b):
+        single, other = (a, b) if " " not in a else (b, a)
+        if any(_same_word(single, word) for word in other.split()[1:]):
+            return WORD_SCORE
+    return score
+
+
+def _same_word(a: str, b: str) -> bool:
+    if a == b:
+        return len(a) >= MIN_FUZZY_LENGTH
+    stem = len(os.path.commonprefix((a, b)))
+    return stem >= WORD_STEM and max(len(a), len(b)) - stem <= WORD_ENDING
+
+
+def _word_blocks(name: str) -> list[str]:
+    """The beginnings of the words that can meet a one-word name: the name itself, or the
+    words after the first of a longer one."""
+    words = name.split()
+    return [word[:WORD_BLOCK] for word in (words[1:] or words) if len(word) >= MIN_FUZZY_LENGTH]
 
 
 def _company_detail(entry: Entry, score: float) -> str:
@@ -144,6 +173,9 @@ class DuplicateIndex:
     by_name: dict[str, list[Entry]] = field(default_factory=lambda: defaultdict(list))
     block_names: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     block_entries: dict[str, list[Entry]] = field(default_factory=lambda: defaultdict(list))
+    # One-word names by their beginning; the later words of longer names by theirs (WORD_STEM).
+    single_words: dict[str, list[Entry]] = field(default_factory=lambda: defaultdict(list))
+    inner_words: dict[str, list[Entry]] = field(default_factory=lambda: defaultdict(list))
 
     def add(self, entry: Entry) -> None:
         if entry.email:
@@ -156,6 +188,9 @@ class DuplicateIndex:
                 for block in _blocks(name):
                     self.block_names[block].append(name)
                     self.block_entries[block].append(entry)
+            words = self.single_words if " " not in name else self.inner_words
+            for block in _word_blocks(name):
+                words[block].append(entry)
 
     def lookup(self, *, email: str | None = None, phone: str | None = None, names=()) -> list[Hit]:
         """Every entry that matches, strongest reason first (at most one hit per entry)."""
@@ -180,6 +215,11 @@ class DuplicateIndex:
                     if _DIGITS.findall(choice) == digits:
                         entry = self.block_entries[block][index]
                         candidates[id(entry)] = entry
+            # _hits() decides; these only bring the one-word names and the words of longer ones.
+            words = self.inner_words if " " not in name else self.single_words
+            for block in _word_blocks(name):
+                for entry in words.get(block, ()):
+                    candidates[id(entry)] = entry
         hits = (_hits(entry, email, phone, names) for entry in candidates.values())
         return _ordered(hit for hit in hits if hit)
 
@@ -262,6 +302,8 @@ def find_matches(
         start, end = name[:BLOCK_LENGTH], name[-BLOCK_LENGTH:]
         conditions.append(Contact.company_key.like(f"%|{start}%"))
         conditions.append(Contact.company_key.like(f"%{end}|%"))
+        for block in _word_blocks(name):  # a one-word name as a later word of a longer one
+            conditions.append(Contact.company_key.like(f"% {block}%" if " " not in name else f"%|{block}%"))
     if names:
         # Rows saved without a key are scored from their company columns.
         conditions.append((Contact.company_key == "") & (Contact.company != ""))

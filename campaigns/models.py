@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from .contact_fields import company_key
 from .db import Base, UTCDateTime, utcnow
 
 
@@ -214,6 +215,15 @@ class Tag(Base):
 
     def __repr__(self) -> str:
         return f"<Tag {self.name}>"
+
+
+@event.listens_for(Contact, "before_insert")
+@event.listens_for(Contact, "before_update")
+def _derive_company_key(_mapper, _connection, contact: Contact) -> None:
+    # The key has one author (contact_fields.company_key); every ORM write of a contact goes
+    # through here, so no caller can store a key of its own making. Bulk imports call the same
+    # function; a change to it comes with a migration that recomputes the stored keys.
+    contact.company_key = company_key(contact.company, contact.company_alias)
 
 
 class Note(Base):

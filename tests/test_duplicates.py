@@ -1,6 +1,8 @@
 """Duplicate search: e-mail, phone, company name or alias across spellings; who owns the match."""
 from __future__ import annotations
 
+import pytest
+
 from campaigns.contact_fields import company_key, split_company
 from campaigns.duplicates import DuplicateIndex, find_matches, query_names
 
@@ -111,3 +113,83 @@ def test_it_keeps_numbered_companies_apart(factory, session):
     _company(factory, None, "Мостострой-6")
     assert find_matches(session, company="Мостострой-8") == []
     assert len(find_matches(session, company="Мостострой 6")) == 1
+
+
+# --- the key has one author; the form and the import preview warn alike ---------------------
+
+COLLEAGUES_COMPANIES = [("Касперский", "Kaspersky"), ("Циан", "Cian"), ("Медси", "Medsi")]
+TYPED = ["Касперский", "АО «Лаборатория Касперского»", "ЦИАН", "ООО МЕДСИ"]
+
+
+def _colleagues(session, factory):
+    igor = factory.advisor(name="Игорь Беляев")
+    anna = factory.advisor(name="Анна Соколова")
+    for company, alias in COLLEAGUES_COMPANIES:
+        # As the demo wrote them: a key of the caller's own making is not kept.
+        factory.contact(owner=igor, company=company, company_alias=alias, company_key=f"{company} {alias}".lower())
+    session.commit()
+    return anna
+
+
+def test_a_contact_gets_its_key_from_the_one_function_whatever_the_caller_wrote(session, factory):
+    contact = factory.contact(company="Касперский", company_alias="Kaspersky", company_key="касперский kaspersky")
+    assert contact.company_key == company_key("Касперский", "Kaspersky") == "|kasperski|"
+    contact.company = "Циан"
+    session.flush()
+    assert contact.company_key == company_key("Циан", "Kaspersky")
+
+
+@pytest.mark.parametrize("typed", TYPED)
+def test_the_new_contact_form_warns_about_a_colleagues_company(client, session, factory, typed):
+    anna = _colleagues(session, factory)
+    client.login(anna)
+    html = client.post_form("/contacts/new", {"first_name": "Олег", "company": typed}).get_data(as_text=True)
+    assert "Похожие контакты уже есть" in html and "Игорь Беляев" in html
+
+
+@pytest.mark.parametrize("typed", TYPED)
+def test_the_import_preview_warns_about_a_colleagues_company(session, factory, tmp_path, typed):
+    from test_importer import write_csv
+
+    from campaigns.importer import DUPLICATE, ImportOptions, preview_import
+
+    anna = _colleagues(session, factory)
+    path = write_csv(tmp_path, [["Имя", "Компания"], ["Олег", typed]])
+    [row] = preview_import(session, path, "new.csv", ImportOptions(user_id=anna.id)).rows
+    assert row.status == DUPLICATE and row.duplicates[0]["reason"] == "company"
+    assert "Игорь Беляев" in str(row.duplicates[0])
+
+
+def test_the_demo_stores_the_keys_the_one_function_makes(app, session, settings):
+    from campaigns import catalog, demo
+    from campaigns.models import Contact
+
+    catalog.seed_tags(session)
+    demo.load(session, settings)
+    session.flush()
+    rows = session.query(Contact.company, Contact.company_alias, Contact.company_key).all()
+    assert rows and all(key == company_key(company, alias) for company, alias, key in rows)
+
+
+def test_the_migration_recomputes_every_stored_key(tmp_path):
+    from sqlalchemy import create_engine, text
+
+    from campaigns import migrate
+
+    url = f"sqlite:///{tmp_path / 'keys.db'}"
+    migrate.upgrade(url, "0010")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO advisors (id, email, name, role, is_house, active, created_at) "
+                          "VALUES (1, 'igor@studio.ru', 'Игорь', 'advisor', 0, 1, CURRENT_TIMESTAMP)"))
+        for company, alias in COLLEAGUES_COMPANIES + [("", "")]:
+            conn.execute(text(
+                "INSERT INTO contacts (owner_id, first_name, middle_name, last_name, company, company_alias, company_key,"
+                " position, consent_source, created_at, updated_at) VALUES (1, '', '', '', :c, :a, :k, '', '',"
+                " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"c": company, "a": alias, "k": f"{company} {alias}".lower()})
+    migrate.upgrade(url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT company, company_alias, company_key FROM contacts ORDER BY id")).all()
+    engine.dispose()
+    assert [key for _, _, key in rows] == [company_key(c, a) for c, a, _ in rows]
+    assert rows[0][2] == "|kasperski|" and rows[-1][2] == ""
