@@ -7,8 +7,9 @@ report is matched to its delivery — by the Message-ID of the returned original
 the recipient's latest sent delivery — and applied as an SMTP refusal would have been:
 5.x.x → FAILED with the reported words, 5.1.1 → the address is suppressed too; 4.x.x
 ("delayed") changes nothing. A spam complaint (an ARF feedback report, RFC 5965, as the big
-mailbox providers' feedback loops send them) unsubscribes the contact (consent.complaint).
-Handled messages are marked seen and kept.
+mailbox providers' feedback loops send them) unsubscribes the contact (consent.complaint), and
+so does a mail to the List-Unsubscribe mailto address (subject «unsubscribe <signed token>»)
+when that address is delivered to the same mailbox. Handled messages are marked seen and kept.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from urllib.parse import unquote, urlsplit
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import consent, sending
+from . import consent, sending, tracking
 from .models import Contact, Delivery, DeliveryStatus
 
 log = logging.getLogger(__name__)
@@ -166,6 +167,16 @@ def apply_bounce(session: Session, bounce: Bounce) -> bool:
     return delivery.status != before
 
 
+_UNSUBSCRIBE_SUBJECT = re.compile(r"\s*unsubscribe\s+(\S+)\s*", re.IGNORECASE)
+
+
+def parse_unsubscribe_request(raw: bytes) -> int | None:
+    """The delivery a List-Unsubscribe mailto mail names by its signed token, or None."""
+    message = email.message_from_bytes(raw, policy=policy.default)
+    match = _UNSUBSCRIBE_SUBJECT.fullmatch(str(message.get("Subject") or ""))
+    return tracking.parse_unsubscribe_token(match.group(1)) if match else None
+
+
 def apply_complaint(session: Session, complaint: Complaint) -> bool:
     """Unsubscribe whoever complained; True when it changed a contact."""
     delivery = find_delivery(session, complaint) if complaint.recipient or complaint.message_id else None
@@ -183,11 +194,15 @@ def process_messages(session: Session, messages) -> int:
     changed = 0
     for raw in messages:
         try:
-            complaint = parse_complaint(raw)
-            bounces = [] if complaint else parse_report(raw)
+            unsubscribe = parse_unsubscribe_request(raw)
+            complaint = None if unsubscribe else parse_complaint(raw)
+            bounces = [] if unsubscribe or complaint else parse_report(raw)
         except Exception:  # one malformed message must not block the mailbox
             log.exception("cannot parse a message in the bounce mailbox")
             continue
+        if unsubscribe is not None:
+            changed += consent.unsubscribe_by_link(session, unsubscribe, how=consent.MAILTO) is not None
+            session.commit()
         if complaint:
             changed += apply_complaint(session, complaint)
         for bounce in bounces:

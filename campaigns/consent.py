@@ -1,8 +1,9 @@
 """Consent and the stop list: every way a contact stops receiving mail, in one place.
 
 The ways in: the link in a mail (the page's button), the mail client's one-click POST
-(RFC 8058), the advisor's «Отписать» on the card (the client asked by phone, in a letter or in
-person), a hard bounce (5.1.1, now or reported later) and a spam complaint (an ARF report).
+(RFC 8058) or its mail to the List-Unsubscribe mailto address, the advisor's «Отписать» on the
+card (the client asked by phone, in a letter or in person), a hard bounce (5.1.1, now or
+reported later) and a spam complaint (an ARF report).
 Each one writes the address into the stop list through one idempotent
 INSERT … ON CONFLICT DO NOTHING (SQLite and PostgreSQL alike) and cancels the mail still
 pending to that address (planned, queued, retrying, held), so whatever path stopped a contact,
@@ -28,6 +29,7 @@ PENDING = (DeliveryStatus.PLANNED, DeliveryStatus.QUEUED, DeliveryStatus.RETRYIN
 # How a contact asked (the note says it; the web form offers the advisor's ways).
 LINK = "ссылка в письме"
 ONE_CLICK = "одним нажатием в почтовой программе"
+MAILTO = "письмом на адрес отписки"
 ASKED = "по просьбе клиента"
 BY_PHONE = "по телефону"
 BY_LETTER = "письмом"
@@ -110,15 +112,16 @@ def unsubscribe(session: Session, contact: Contact, *, how: str, reason: Suppres
     return True
 
 
-def unsubscribe_by_link(session: Session, delivery_id: int, *, one_click: bool = False,
+def unsubscribe_by_link(session: Session, delivery_id: int, *, how: str = LINK,
                         now: datetime | None = None) -> Contact | None:
-    """/u/<token>: the contact the delivery went to; None when the delivery is unknown."""
+    """A signed unsubscribe token of a delivery (/u/<token>, one-click, the mailto address):
+    the contact the delivery went to; None when the delivery is unknown."""
     delivery = session.get(Delivery, delivery_id)
     if delivery is None:
         return None
     contact = session.get(Contact, delivery.contact_id)
-    unsubscribe(session, contact, how=ONE_CLICK if one_click else LINK, delivery=delivery, now=now,
-                detail=f"отписка: {ONE_CLICK if one_click else LINK}, письмо «{delivery.offer.subject}»")
+    unsubscribe(session, contact, how=how, delivery=delivery, now=now,
+                detail=f"отписка: {how}, письмо «{delivery.offer.subject}»")
     return contact
 
 

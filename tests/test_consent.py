@@ -82,6 +82,13 @@ def _bounce(client, session, anna, sent):
     bounces.process_messages(session, [report(EMAIL, sent.message_id)])
 
 
+def _mailto(client, session, anna, sent):
+    # What a mail client sends to the List-Unsubscribe mailto address, read from BOUNCE_URL's mailbox.
+    raw = (f"From: {EMAIL}\r\nTo: unsubscribe@campaigns.example.com\r\n"
+           f"Subject: unsubscribe {unsubscribe_token(sent.id, 'test-secret')}\r\n\r\n\r\n").encode()
+    bounces.process_messages(session, [raw])
+
+
 def _complaint(client, session, anna, sent):
     raw = ARF.format(recipient=EMAIL, message_id=sent.message_id).replace("\n", "\r\n").encode()
     bounces.process_messages(session, [raw])
@@ -90,6 +97,7 @@ def _complaint(client, session, anna, sent):
 PATHS = {
     "link": (_link, SuppressionReason.UNSUBSCRIBE, True),
     "one-click": (_one_click, SuppressionReason.UNSUBSCRIBE, True),
+    "mailto": (_mailto, SuppressionReason.UNSUBSCRIBE, True),
     "advisor": (_advisor(consent.BY_LETTER), SuppressionReason.MANUAL, True),
     "phone": (_advisor(consent.BY_PHONE), SuppressionReason.MANUAL, True),
     "bounce": (_bounce, SuppressionReason.BOUNCE, False),
@@ -135,3 +143,12 @@ def test_a_second_way_after_another_adds_nothing_and_does_not_fail(client, sessi
     session.expire_all()
     assert session.query(Suppression).count() == 1
     assert {session.get(Delivery, d.id).status for d in pending} == {DeliveryStatus.CANCELLED}
+
+
+def test_a_mail_with_a_forged_token_unsubscribes_nobody(session, factory):
+    _anna, contact, sent, pending, _ = _setup(session, factory)
+    raw = f"Subject: unsubscribe {unsubscribe_token(sent.id, 'another-key')}\r\n\r\n".encode()
+    assert bounces.process_messages(session, [raw]) == 0
+    session.expire_all()
+    assert session.get(Contact, contact.id).unsubscribed_at is None
+    assert {session.get(Delivery, d.id).status for d in pending} == set(consent.PENDING)

@@ -136,7 +136,7 @@ def unsubscribe(token: str):
         already = delivery.contact.unsubscribed_at is not None
         return render_template("track/unsubscribe.html", token=token, email=delivery.contact.email, already=already)
     one_click = request.form.get("List-Unsubscribe") == "One-Click"
-    contact = consent.unsubscribe_by_link(db.session, delivery_id, one_click=one_click)
+    contact = consent.unsubscribe_by_link(db.session, delivery_id, how=consent.ONE_CLICK if one_click else consent.LINK)
     if contact is None:
         return _not_found()
     db.session.commit()
