@@ -15,8 +15,10 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = []
 
 
 def register(app: Flask) -> None:
-    from . import auth, filters
+    from . import auth, filters, params
 
+    # Before any rule is added: every <int:…> in a URL is bounded like a database id.
+    app.url_map.converters["int"] = params.RecordIdConverter
     nav: list[tuple[str, str, tuple[str, ...]]] = []
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{__name__}.{info.name}")

@@ -13,6 +13,7 @@ from .. import accounts, contacts
 from ..accounts import ROLE_LABELS
 from ..db import db
 from ..models import Advisor, Contact, Role, Tag
+from . import params
 from .auth import roles_required
 from .forms import put_errors
 
@@ -110,17 +111,20 @@ def deactivate(user_id: int):
     return render_template("admin/deactivate.html", form=form, person=person, owned=owned)
 
 
-def _selection(form: TransferForm):
-    return contacts.bulk_selection(owner_id=form.owner.data, tag_id=form.tag.data, not_worked_days=form.days.data)
+def _selection(source):
+    return contacts.bulk_selection(owner_id=params.record_id("owner", source), tag_id=params.record_id("tag", source),
+                                   not_worked_days=params.days("days", source))
 
 
 @bp.route("/transfer", methods=["GET", "POST"])
 @roles_required(Role.ADMIN)
 def transfer():
     # GET: the filter from the query string; POST: the same filter from hidden fields.
-    form = TransferForm(formdata=request.form if request.method == "POST" else request.args, meta={"csrf": True})
+    source = request.form if request.method == "POST" else request.args
+    selection = _selection(source)
+    form = TransferForm(formdata=source, meta={"csrf": True})
     form.new_owner_id.choices = _heir_choices()
-    count = contacts.count_selection(db.session, _selection(form))
+    count = contacts.count_selection(db.session, selection)
     if request.method == "POST" and form.validate():
         new_owner = db.session.get(Advisor, form.new_owner_id.data or 0)
         if new_owner is None:
@@ -129,7 +133,7 @@ def transfer():
             flash(f"Пока вы выбирали, список изменился: теперь {count}. Проверьте и передайте ещё раз.", "error")
         else:
             try:
-                moved = contacts.transfer_contacts(db.session, _admin(), _selection(form), new_owner, form.reason.data)
+                moved = contacts.transfer_contacts(db.session, _admin(), selection, new_owner, form.reason.data)
             except contacts.ContactError as exc:
                 db.session.rollback()
                 for name, message in exc.errors.items():

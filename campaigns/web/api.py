@@ -13,6 +13,7 @@ from .. import calls, contacts
 from ..db import db
 from ..greeting import greeting, greeting_is_fallback
 from ..models import Advisor, Contact, Note, Role
+from . import params
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -31,6 +32,11 @@ def _require_login():
 @bp.errorhandler(CSRFError)
 def _csrf_error(exc):
     return _errors(400, {"csrf": "Нет или устарел токен CSRF: передайте заголовок X-CSRFToken"})
+
+
+@bp.errorhandler(params.BadParameter)
+def _bad_parameter(exc):
+    return _errors(400, {exc.parameter: exc.description})
 
 
 @bp.errorhandler(404)
@@ -138,12 +144,12 @@ def list_contacts():
         db.session,
         _user(),
         search=args.get("search", args.get("q", ""))[:200],
-        tag_id=args.get("tag", type=int),
-        owner_id=args.get("owner", type=int),
+        tag_id=params.record_id("tag"),
+        owner_id=params.record_id("owner"),
         call_today=args.get("today") in ("1", "true"),
-        not_worked_days=args.get("not_worked_days", type=int),
+        not_worked_days=params.days("not_worked_days"),
         today=_today(),
-        page=max(1, args.get("page", 1, type=int)),
+        page=params.page(),
     )
     return jsonify({"items": [contact_json(c) for c in page.items], "total": page.total, "page": page.page,
                     "pages": page.pages, "per_page": page.per_page})

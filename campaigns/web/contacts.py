@@ -17,6 +17,7 @@ from .. import calls, consent, contacts
 from ..db import db
 from ..greeting import greeting, greeting_is_fallback
 from ..models import Advisor, Role, Tag
+from . import params
 from .auth import roles_required
 from .forms import CallForm, DateInput, put_errors
 
@@ -117,27 +118,22 @@ def _form_data(form: ContactForm) -> dict:
 # --- the list ---------------------------------------------------------------------------
 
 
-def _int_arg(name: str) -> int | None:
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() else None
-
-
 @bp.get("/")
 @login_required
 def index():
     settings = current_app.config["SETTINGS"]
     user = _user()
     not_worked = bool(request.args.get("not_worked"))
-    days = _int_arg("days") or settings.not_worked_days
+    days = params.days() or settings.not_worked_days
     filters = dict(
         search=request.args.get("q", "")[:200],
-        tag_id=_int_arg("tag"),
+        tag_id=params.record_id("tag"),
         not_worked_days=days if not_worked else None,
         call_today=bool(request.args.get("today")),
-        owner_id=_int_arg("owner") if user.role != Role.ADVISOR else None,
+        owner_id=params.record_id("owner") if user.role != Role.ADVISOR else None,
     )
     today = _now_local().date()
-    page = contacts.contact_list(db.session, user, today=today, page=_int_arg("page") or 1, **filters)
+    page = contacts.contact_list(db.session, user, today=today, page=params.page(), **filters)
     owners = [] if user.role == Role.ADVISOR else db.session.scalars(
         select(Advisor).where(Advisor.role == Role.ADVISOR).order_by(Advisor.active.desc(), Advisor.name)).all()
     args = {k: v for k, v in request.args.items() if k != "page"}

@@ -3,7 +3,7 @@ preview and test send, and the public catalog file route."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from types import SimpleNamespace
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
@@ -21,6 +21,7 @@ from ..board import readiness_board
 from ..db import db
 from ..models import Click, Contact, Link, Offer, OfferStatus, Role, Tag, TagKind, contact_tags
 from ..sender import sender_for
+from . import params
 from .auth import roles_required
 
 bp = Blueprint("offers", __name__)
@@ -63,10 +64,7 @@ def _labels():
 @marketing_only
 def board():
     today = _today()
-    try:  # marketing may look further ahead: ?from=2027-07-01
-        start = date.fromisoformat(request.args.get("from", "")) if request.args.get("from") else today
-    except ValueError:
-        start = today
+    start = params.day("from") or today  # marketing may look further ahead: ?from=2027-07-01
     rows = readiness_board(db.session, _settings(), today, start=start)
     return render_template("offers/board.html", rows=rows, today=today, start=start, late=late_offers())
 
@@ -75,9 +73,7 @@ def board():
 @login_required
 def calendar_page():
     today = _today()
-    year = request.args.get("year", type=int) or today.year
-    if not 2000 <= year <= 2100:
-        abort(404)
+    year = params.year() or today.year
     tags = db.session.scalars(select(Tag).order_by(Tag.name)).all()
     rows = [(tag, occurrence, send_on, (send_on - today).days) for tag, occurrence, send_on in calendar.year_calendar(tags, year)]
     return render_template("offers/calendar.html", rows=rows, year=year, today=today)
@@ -164,7 +160,7 @@ def tag_form(tag_id: int | None = None):
 @bp.get("/offers")
 @marketing_only
 def index():
-    year = request.args.get("year", type=int) or _today().year
+    year = params.year() or _today().year
     tags = db.session.scalars(select(Tag).order_by(Tag.name)).all()
     by_tag = {o.tag_id: o for o in db.session.scalars(select(Offer).where(Offer.year == year))}
     rows = [(tag, occurrence, send_on, by_tag.get(tag.id)) for tag, occurrence, send_on in calendar.year_calendar(tags, year)]
@@ -174,10 +170,10 @@ def index():
 @bp.post("/offers/create")
 @marketing_only
 def create():
-    tag = db.session.get(Tag, request.form.get("tag_id", type=int) or 0)
-    year = request.form.get("year", type=int) or 0
-    if tag is None or not 2000 <= year <= 2100:
-        abort(400)
+    tag = db.session.get(Tag, params.record_id("tag_id", request.form) or 0)
+    year = params.year("year", request.form)
+    if tag is None or year is None:
+        abort(400, description="Выберите тег и год предложения.")
     offer = offers.offer_for(db.session, tag, year)
     db.session.commit()
     return redirect(url_for("offers.edit", offer_id=offer.id))
@@ -384,8 +380,8 @@ def _build_message(offer: Offer, contact: Contact):
                                settings=_settings(), delivery_id=None)
 
 
-def _chosen_contact(offer: Offer, raw) -> Contact | None:
-    contact_id = int(raw) if str(raw or "").isdigit() else None
+def _chosen_contact(offer: Offer, source) -> Contact | None:
+    contact_id = params.record_id("contact_id", source)
     if contact_id:
         return db.session.get(Contact, contact_id)
     contacts = _preview_contacts(offer)
@@ -408,7 +404,7 @@ def _preview_context(offer, contact: Contact | None) -> dict:
 @marketing_only
 def preview(offer_id: int):
     offer = _offer_or_404(offer_id)
-    contact = _chosen_contact(offer, request.args.get("contact_id"))
+    contact = _chosen_contact(offer, request.args)
     return render_template("offers/preview.html", offer=offer, contacts=_preview_contacts(offer),
                            **_preview_context(offer, contact))
 
@@ -441,7 +437,7 @@ def live_preview(offer_id: int):
     unsaved = _Unsaved(id=offer.id, tag=offer.tag, year=offer.year, subject=form.subject.data or "",
                        body=(form.body.data or "").replace("\r\n", "\n"), catalog_path=offer.catalog_path,
                        links=kept + typed)
-    contact = _chosen_contact(offer, request.form.get("contact_id"))
+    contact = _chosen_contact(offer, request.form)
     return render_template("offers/_preview_parts.html", offer=offer, live=True, **_preview_context(unsaved, contact))
 
 
@@ -462,7 +458,7 @@ def test_send(offer_id: int):
 
     settings = _settings()
     offer = _offer_or_404(offer_id)
-    contact = _chosen_contact(offer, request.form.get("contact_id"))
+    contact = _chosen_contact(offer, request.form)
     if contact is None:
         flash("Нет контакта, от имени которого собрать письмо.", "error")
         return redirect(url_for("offers.edit", offer_id=offer.id))

@@ -1,15 +1,14 @@
 """The delivery queue: what is planned, held, on its way, sent, failed or unknown; admin's decisions."""
 from __future__ import annotations
 
-from datetime import date
-
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from .. import planner, sending
 from ..db import db, utcnow
 from ..models import Role
+from . import params
 from .auth import roles_required
 
 bp = Blueprint("queue", __name__)
@@ -20,21 +19,12 @@ class ActionForm(FlaskForm):
     """Only the CSRF token: the delivery is in the URL."""
 
 
-def _plan_day() -> date | None:
-    raw = request.args.get("plan", "")
-    try:
-        return date.fromisoformat(raw) if raw else None
-    except ValueError:
-        flash("Дата должна быть в виде ГГГГ-ММ-ДД.", "error")
-        return None
-
-
 @bp.get("/queue")
 @roles_required(Role.ADMIN, Role.MARKETING)
 def index():
     settings = current_app.config["SETTINGS"]
     view = sending.queue_view(db.session, settings)
-    plan_day = _plan_day()
+    plan_day = params.day("plan")
     plan = None
     if plan_day:
         plan = planner.plan_day(db.session, plan_day, settings, dry_run=True)

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, render_template
 
 from .. import reports
 from ..db import db
 from ..models import Role
+from . import params
 from .auth import roles_required
 
 bp = Blueprint("results", __name__, url_prefix="/results")
@@ -19,7 +20,7 @@ NAV = [("results.index", "Результаты", ("marketing", "admin"), 60)]
 def index():
     this_year = datetime.now(current_app.config["SETTINGS"].timezone).year
     years = reports.years(db.session) or [this_year]
-    year = request.args.get("year", type=int) or (this_year if this_year in years else years[0])
+    year = params.year() or (this_year if this_year in years else years[0])
     return render_template(
         "results/index.html",
         year=year,

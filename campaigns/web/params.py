@@ -1,0 +1,83 @@
+"""Query-string and form values, parsed in one place.
+
+A value that is missing or empty means "not given" (the caller's default). A value that is
+there but wrong — not a number, out of range, a date nobody could mean — is a 400 with a
+Russian sentence saying what is expected, never a 500 from deep inside a query
+(`date - timedelta(10**12)`, an id beyond a 64-bit integer, a year 9999 plus 90 days).
+The ranges are the ones the pages offer; nothing a person types in a form is refused.
+"""
+from __future__ import annotations
+
+from datetime import date
+
+from flask import request
+from werkzeug.exceptions import BadRequest
+from werkzeug.routing import IntegerConverter
+
+MAX_ID = 2**31 - 1  # PostgreSQL's integer: a bigger id cannot exist
+MAX_DAYS = 3650  # «не в работе N дней»: ten years is "never"
+MAX_PAGE = 100_000
+FIRST_YEAR, LAST_YEAR = 2000, 2100  # the calendar's range
+_MAX_DIGITS = 12
+
+
+class BadParameter(BadRequest):
+    """A malformed parameter; ``description`` is the Russian message, ``parameter`` the parameter."""
+
+    def __init__(self, name: str, message: str):
+        super().__init__(description=message)
+        self.parameter = name
+
+
+def _raw(name: str, source) -> str:
+    value = (request.args if source is None else source).get(name, "")
+    return value.strip() if isinstance(value, str) else ""
+
+
+def integer(name: str, *, low: int, high: int, what: str, source=None) -> int | None:
+    raw = _raw(name, source)
+    if not raw:
+        return None
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= _MAX_DIGITS and low <= int(raw) <= high):
+        raise BadParameter(name, f"{what}: нужно целое число от {low} до {high}, а получено «{raw[:40]}».")
+    return int(raw)
+
+
+def record_id(name: str, source=None) -> int | None:
+    """The id of a contact, tag, advisor… chosen in a list."""
+    return integer(name, low=1, high=MAX_ID, what=f"Неверный номер в параметре «{name}»", source=source)
+
+
+def days(name: str = "days", source=None) -> int | None:
+    return integer(name, low=1, high=MAX_DAYS, what="Число дней", source=source)
+
+
+def page(name: str = "page", source=None) -> int:
+    return integer(name, low=1, high=MAX_PAGE, what="Номер страницы", source=source) or 1
+
+
+def year(name: str = "year", source=None) -> int | None:
+    return integer(name, low=FIRST_YEAR, high=LAST_YEAR, what="Год", source=source)
+
+
+def day(name: str, source=None) -> date | None:
+    """A date as the browser's date picker sends it (ГГГГ-ММ-ДД), within the calendar's years."""
+    raw = _raw(name, source)
+    if not raw:
+        return None
+    try:
+        value = date.fromisoformat(raw)
+    except ValueError:
+        value = None
+    if value is None or not FIRST_YEAR <= value.year <= LAST_YEAR or len(raw) != 10:
+        raise BadParameter(name, f"Дата должна быть в виде ГГГГ-ММ-ДД, с {FIRST_YEAR} по {LAST_YEAR} год, "
+                                 f"а получено «{raw[:40]}».")
+    return value
+
+
+class RecordIdConverter(IntegerConverter):
+    """``<int:…>`` in a URL: a number beyond any id is simply not found (404), not a database overflow."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)

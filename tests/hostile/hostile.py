@@ -1,0 +1,35 @@
+"""What every hostile case asserts: no 5xx, nothing written to the database or to Redis, and a
+4xx that says in Russian what is wrong."""
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+
+from campaigns.db import Base, db
+from campaigns.extensions import redis_client
+
+CYRILLIC = re.compile(r"[А-Яа-яЁё]")
+
+
+def footprint() -> dict:
+    """Row counts of every table and the number of Redis keys: what a request could have written.
+
+    On a connection of its own, inside the test's app context: the test's session is left alone.
+    """
+    with db.engine.connect() as connection:
+        counts = {table.name: connection.scalar(select(func.count()).select_from(table))
+                  for table in Base.metadata.sorted_tables}
+    counts["redis keys"] = redis_client().dbsize()
+    return counts
+
+
+def assert_refused_cleanly(response, before: dict, after: dict) -> None:
+    """No 5xx, nothing written, a 4xx in Russian."""
+    body = response.get_data(as_text=True)
+    assert response.status_code < 500, body[-2000:]
+    assert after == before, "the request wrote something"
+    if 400 <= response.status_code < 500:
+        assert CYRILLIC.search(body), f"{response.status_code} without a Russian message: {body[:500]}"
+
+
