@@ -29,11 +29,13 @@ import gc
 import io
 import json
 import re
+import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
+from zlib import error as zlib_error
 
 from sqlalchemy import insert, select, text
 
@@ -45,6 +47,13 @@ from .models import Advisor, Contact, Note, NoteKind, Role, Suppression, Tag, co
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_ROWS = 200_000
+MAX_COLUMNS = 500  # a Bitrix24 export has about a hundred
+MAX_CELL = 32_767  # Excel's own limit: a longer cell was not written by Excel
+# An .xlsx is a zip of XML: these bound what a small file may unpack to (a zip bomb)
+# before any XML is parsed.
+MAX_UNPACKED_BYTES = 256 * 1024 * 1024
+MAX_RATIO = 100  # real sheets compress 5–20 times; 100 MB of one letter, 1000 times
+MAX_MEMBERS = 1000
 BATCH = 2000  # rows per executemany: big enough to be fast, small enough to show progress
 
 NEW, DUPLICATE, ERROR = "new", "duplicate", "error"
@@ -204,15 +213,37 @@ def map_columns(headers: list) -> tuple[dict[str, list[int]], list[str]]:
     return {name: [i for _r, i in sorted(cols)] for name, cols in found.items()}, unused
 
 
+_NOT_TEXT = ("Файл не похож на таблицу CSV в кодировке UTF-8 или Windows-1251: "
+             "сохраните его из Excel как «CSV UTF-8» или как .xlsx.")
+
+
 def _decode(data: bytes) -> str:
     if data.startswith(codecs.BOM_UTF8):
-        return data[len(codecs.BOM_UTF8):].decode("utf-8")
+        data = data[len(codecs.BOM_UTF8):]
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
-        # Excel on Russian Windows saves CSV in Windows-1251; it decodes any byte string,
-        # so it comes last.
-        return data.decode("cp1251")
+        # Excel on Russian Windows saves CSV in Windows-1251; it decodes almost any byte
+        # string (not 0x98), so it comes last.
+        try:
+            text = data.decode("cp1251")
+        except UnicodeDecodeError:
+            raise ImportFileError(_NOT_TEXT) from None
+    if "\x00" in text:  # binary, or UTF-16; and no database stores a NUL in text
+        raise ImportFileError(_NOT_TEXT)
+    return text
+
+
+def _csv_rows(reader) -> Iterator[list]:
+    """The reader's rows; a broken file (an unclosed quote swallowing the rest, a cell over the
+    csv module's limit) is the user's to fix, said in Russian."""
+    try:
+        yield from reader
+    except csv.Error:
+        raise ImportFileError(
+            f"Строка {reader.line_num} файла не читается: незакрытая кавычка или ячейка длиннее "
+            f"{csv.field_size_limit()} знаков. Проверьте кавычки в файле или сохраните его как .xlsx."
+        ) from None
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -247,29 +278,121 @@ def read_table(path: Path, filename: str | None = None) -> tuple[list, Iterator[
     text = _decode(data)
     if not text.strip():
         raise ImportFileError("Файл пуст.")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(text))
-    header = next(reader, [])
-    return header, reader
+    rows = _csv_rows(csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(text)))
+    header = next(rows, [])
+    return _checked_header(header), rows
+
+
+def _checked_header(header: list) -> list:
+    if len(header) > MAX_COLUMNS:
+        raise ImportFileError(f"В файле {len(header)} столбцов, можно не больше {MAX_COLUMNS}: "
+                              "оставьте только нужные.")
+    return header
+
+
+_BAD_XLSX = "Не удалось прочитать файл Excel: сохраните его заново как .xlsx или .csv."
 
 
 def _read_xlsx(path: Path) -> tuple[list, Iterator[list]]:
     from openpyxl import load_workbook
 
+    row_counts = inspect_xlsx(path)
     try:
         book = load_workbook(path, read_only=True, data_only=True)
-    except Exception:  # openpyxl raises many kinds for a damaged or foreign file
-        raise ImportFileError("Не удалось прочитать файл Excel: сохраните его заново как .xlsx или .csv.") from None
-    rows = book.active.iter_rows(values_only=True)
-    header = [_cell(v) for v in next(rows, ())]
+        sheet = book.active
+        rows = row_counts.get(sheet._worksheet_path.lstrip("/"), 0)
+        if rows - 1 > MAX_ROWS:
+            book.close()
+            raise ImportFileError(_too_many_rows(rows - 1))
+        # Read-only mode believes the sheet's <dimension>, which any program may write
+        # wrongly (A1:A1 over 250,000 rows): forget it and read the rows that are there.
+        sheet.reset_dimensions()
+        iterator = sheet.iter_rows(values_only=True)
+        header = [_cell(v) for v in next(iterator, ())]
+    except ImportFileError:
+        raise
+    except Exception:  # openpyxl and the XML parser raise many kinds for a damaged or foreign file
+        raise ImportFileError(_BAD_XLSX) from None
 
     def data():
         try:
-            for row in rows:
-                yield [_cell(v) for v in row]
+            for row in iterator:
+                cells = [_cell(v) for v in row]
+                if any(isinstance(c, str) and len(c) > MAX_CELL for c in cells):
+                    raise ImportFileError(_TOO_LONG)
+                yield cells
+        except ImportFileError:
+            raise
+        except Exception:  # the sheet is parsed as it is read: damage may come late
+            raise ImportFileError(_BAD_XLSX) from None
         finally:
             book.close()
 
-    return header, data()
+    return _checked_header(header), data()
+
+
+def _too_many_rows(rows: int) -> str:
+    return f"В файле {rows} строк данных, можно не больше {MAX_ROWS}: разделите его на части."
+
+
+def inspect_xlsx(path: Path) -> dict[str, int]:
+    """Refuse a hostile .xlsx before any XML is parsed; the number of rows of each sheet.
+
+    Zip: at most MAX_UNPACKED_BYTES unpacked in all, no member compressed more than MAX_RATIO
+    times (the sizes are the zip directory's; zipfile stops at the declared size and checks
+    the CRC, so a member cannot unpack to more than it declares). XML, streamed in chunks:
+    no DTD (external entities, «billion laughs»), no text run longer than a cell may be.
+    """
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        raise ImportFileError(_BAD_XLSX) from None
+    with archive:
+        members = archive.infolist()
+        unpacked = sum(m.file_size for m in members)
+        if len(members) > MAX_MEMBERS or unpacked > MAX_UNPACKED_BYTES or any(
+                m.file_size > 1024 * 1024 and m.file_size > MAX_RATIO * max(m.compress_size, 1) for m in members):
+            raise ImportFileError(
+                f"Файл Excel распаковывается в {unpacked // (1024 * 1024)} МБ или сжат подозрительно сильно "
+                f"(можно не больше {MAX_UNPACKED_BYTES // (1024 * 1024)} МБ): сохраните таблицу заново или как .csv."
+            )
+        try:
+            return {m.filename: _scan_xml(archive, m) for m in members if m.filename.endswith((".xml", ".rels"))}
+        except (zipfile.BadZipFile, OSError, EOFError, zlib_error, NotImplementedError, RuntimeError):
+            raise ImportFileError(_BAD_XLSX) from None
+
+
+_TOO_LONG = f"В файле Excel есть ячейка длиннее {MAX_CELL} знаков — больше, чем позволяет сам Excel."
+_ROW_TAG = re.compile(rb"<(?:\w+:)?row[\s/>]")
+_DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+# A bound on one text run before parsing (4 bytes a character: Cyrillic is 2 in UTF-8, an
+# escape more); the exact limit is checked on every cell as it is read. Anchored after a
+# «<» so that a long legal run is scanned once, not once per starting byte.
+_LONG_TEXT = re.compile(rb"(?<![^<])[^<]{%d}" % (MAX_CELL * 4))
+_CHUNK = 1024 * 1024
+
+
+def _scan_xml(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> int:
+    """Rows in one XML member, read in chunks; ImportFileError for a DTD or an overlong cell."""
+    rows = 0
+    tail = b""  # from the last «<» of what was read: a tag cut in two by the chunking
+    with archive.open(member) as stream:
+        while True:
+            chunk = stream.read(_CHUNK)
+            data = tail + chunk
+            cut = data.rfind(b"<") if chunk else len(data)
+            if cut < 0:
+                cut = 0
+            head = data[:cut]
+            if _DTD.search(head):
+                raise ImportFileError("Файл Excel содержит объявления DTD (так бывает во вредоносных файлах): "
+                                      "сохраните таблицу заново в Excel.")
+            if _LONG_TEXT.search(data):
+                raise ImportFileError(_TOO_LONG)
+            rows += len(_ROW_TAG.findall(head))
+            tail = data[cut:]
+            if not chunk:
+                return rows
 
 
 # ---------------------------------------------------------------- one row
@@ -519,7 +642,7 @@ def _build_plan(session, path: Path, filename: str, options: ImportOptions, prog
     records: dict[int, dict] = {}
     for number, cells in enumerate(rows, start=2):
         if number - 1 > MAX_ROWS:
-            raise ImportFileError(f"В файле больше {MAX_ROWS} строк: разделите его на части.")
+            raise ImportFileError(f"В файле больше {MAX_ROWS} строк данных: разделите его на части.")
         if number % 1000 == 0:
             progress("check", number - 1, 0)
         row = clean_row(list(cells), columns)
@@ -822,6 +945,19 @@ def load_state(redis, import_id: str) -> dict | None:
 
 
 PREVIEW_ROWS = 300  # rows kept for the preview page: problems first, then a sample of new rows
+PREVIEW_TEXT = 300  # characters of one value or message kept for the preview page
+
+
+def _short(value):
+    """``value`` with every string cut to PREVIEW_TEXT characters: an overlong cell is an error
+    already, and the state (kept two days in Redis) and the page need only its start."""
+    if isinstance(value, str):
+        return value if len(value) <= PREVIEW_TEXT else value[:PREVIEW_TEXT] + "…"
+    if isinstance(value, dict):
+        return {k: _short(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_short(v) for v in value]
+    return value
 
 
 def summarize(plan: Plan) -> dict:
@@ -833,9 +969,9 @@ def summarize(plan: Plan) -> dict:
         "filename": plan.filename,
         "counts": plan.counts,
         "total": len(plan.rows),
-        "columns": plan.columns,
-        "unused_columns": plan.unused_columns,
-        "rows": [asdict(r) for r in shown],
+        "columns": _short(plan.columns),
+        "unused_columns": _short(plan.unused_columns),
+        "rows": [_short(asdict(r)) for r in shown],
         "truncated": len(shown) < len(plan.rows),
     }
 
