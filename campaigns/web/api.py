@@ -1,13 +1,21 @@
 """JSON API over the contacts, with the web pages' rules: session log-in, the same visibility
 (404 for a stranger's contact), CSRF on writes (the X-CSRFToken header), errors as
-{"errors": {field: message}}."""
+{"errors": {field: message}}.
+
+Request bodies are checked against pydantic models first: the shape and the JSON types (a
+name is a string, tags a list of names or ids, a flag true or false — nothing is coerced), so
+a wrong type is a 400 naming the field and nothing is written. What the values may be
+(lengths, e-mail, phone, dates, known tags) stays with the domain (contacts.clean_fields).
+"""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, Literal
 
 from flask import Blueprint, abort, current_app, jsonify, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 from .. import calls, contacts
 from ..db import db
@@ -116,11 +124,82 @@ def _today():
     return datetime.now(current_app.config["SETTINGS"].timezone).date()
 
 
-def _body() -> dict:
+# ------------------------------------------------------------------ request bodies
+
+Text = StrictStr | None
+TagRef = StrictInt | Annotated[StrictStr, Field(max_length=100)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ContactFields(_Body):
+    first_name: Text = None
+    middle_name: Text = None
+    last_name: Text = None
+    company: Text = None
+    company_alias: Text = None
+    position: Text = None
+    email: Text = None
+    phone: Text = None
+    tags: Annotated[list[TagRef], Field(max_length=100)] | None = None
+    next_contact_on: Text = None
+    consent_source: Text = None
+    consent_at: Text = None
+    confirm_different: StrictBool = False
+
+    def fields(self) -> dict:
+        """Only the fields the body names: an absent field is left as it is."""
+        return {name: getattr(self, name) for name in contacts.FIELDS if name in self.model_fields_set}
+
+
+class NewContact(ContactFields):
+    owner_id: StrictInt | None = None  # admin only: whose contact it is
+
+
+class NewNote(_Body):
+    kind: Literal["manual", "call"] = "manual"
+    body: Text = None
+    result: Text = None
+    interest: StrictBool | StrictStr | None = None  # true/false, or «да»/«нет» as the form sends it
+    objection: Text = None
+    next_contact_on: Text = None
+
+
+_TYPE_MESSAGES = {
+    "string_type": "Ожидается строка",
+    "int_type": "Ожидается целое число",
+    "bool_type": "Ожидается true или false",
+    "list_type": "Ожидается список",
+    "too_long": "Слишком длинно",
+    "literal_error": "Недопустимое значение",
+    "missing": "Обязательное поле",
+}
+_FIELD_MESSAGES = {
+    "tags": "Теги — список названий или номеров тегов, например [\"Строители\"]",
+    "interest": "Интерес — true или false",
+    "kind": "Вид записи — \"manual\" или \"call\"",
+}
+_UNKNOWN = {ContactFields: "Это поле нельзя изменить"}
+
+
+def _body(model: type[_Body]) -> _Body:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise contacts.ContactError({"body": "Ожидается JSON-объект"})
-    return data
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors: dict[str, str] = {}
+        for error in exc.errors():
+            name = str(error["loc"][0]) if error["loc"] else "body"
+            if error["type"] == "extra_forbidden":
+                message = _UNKNOWN.get(model, "Неизвестное поле")
+            else:
+                message = _FIELD_MESSAGES.get(name) or _TYPE_MESSAGES.get(error["type"], "Неверное значение")
+            errors.setdefault(name, message)
+        raise contacts.ContactError(errors) from None
 
 
 def _contact(contact_id: int) -> Contact:
@@ -166,14 +245,14 @@ def create_contact():
     user = _user()
     if user.role not in (Role.ADVISOR, Role.ADMIN):
         abort(403)
-    data = _body()
+    data = _body(NewContact)
     owner = None
-    if user.role == Role.ADMIN and data.get("owner_id") is not None:
-        owner = db.session.get(Advisor, data["owner_id"]) if isinstance(data["owner_id"], int) else None
+    if user.role == Role.ADMIN and data.owner_id is not None:
+        owner = db.session.get(Advisor, data.owner_id) if 0 < data.owner_id <= params.MAX_ID else None
         if owner is None:
             raise contacts.ContactError({"owner": "Нет такого советника"})
-    contact = contacts.create_contact(db.session, user, {k: data[k] for k in contacts.FIELDS if k in data}, owner=owner,
-                                      confirm_different=data.get("confirm_different") is True)
+    contact = contacts.create_contact(db.session, user, data.fields(), owner=owner,
+                                      confirm_different=data.confirm_different)
     db.session.commit()
     return jsonify(contact_json(contact)), 201
 
@@ -181,12 +260,8 @@ def create_contact():
 @bp.patch("/contacts/<int:contact_id>")
 def update_contact(contact_id: int):
     contact = _editable(contact_id)
-    data = _body()
-    unknown = sorted(set(data) - set(contacts.FIELDS) - {"confirm_different"})
-    if unknown:
-        raise contacts.ContactError({name: "Это поле нельзя изменить" for name in unknown})
-    contacts.update_contact(db.session, _user(), contact, {k: data[k] for k in contacts.FIELDS if k in data},
-                            confirm_different=data.get("confirm_different") is True)
+    data = _body(ContactFields)
+    contacts.update_contact(db.session, _user(), contact, data.fields(), confirm_different=data.confirm_different)
     db.session.commit()
     return jsonify(contact_json(contact))
 
@@ -194,12 +269,11 @@ def update_contact(contact_id: int):
 @bp.post("/contacts/<int:contact_id>/notes")
 def add_note(contact_id: int):
     contact = _editable(contact_id)
-    data = _body()
-    if data.get("kind", "manual") == "call":
-        note = calls.log_call(db.session, _user(), contact, result=data.get("result") or "",
-                              interest=data.get("interest"), objection=data.get("objection") or "",
-                              next_contact_on=data.get("next_contact_on"), today=_today())
+    data = _body(NewNote)
+    if data.kind == "call":
+        note = calls.log_call(db.session, _user(), contact, result=data.result or "", interest=data.interest,
+                              objection=data.objection or "", next_contact_on=data.next_contact_on, today=_today())
     else:
-        note = contacts.add_note(db.session, _user(), contact, data.get("body") or "")
+        note = contacts.add_note(db.session, _user(), contact, data.body or "")
     db.session.commit()
     return jsonify(note_json(note)), 201
