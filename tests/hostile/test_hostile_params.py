@@ -63,3 +63,18 @@ def test_good_parameters_still_work(client, world):
     assert client.get("/board?from=2027-07-01").status_code == 200
     assert client.get("/admin/transfer?days=30&owner=&tag=").status_code == 200
     assert client.get("/api/contacts?not_worked_days=30&page=2").status_code == 200
+
+
+def test_a_nul_character_anywhere_is_refused_at_the_door(app, client, world):
+    # PostgreSQL cannot store a NUL: without the check these were 500s there.
+    client.login(world.admin)
+    headers = {"X-CSRFToken": client.csrf_token("/")}
+    before = footprint()
+    for response in (
+        client.get("/contacts/?q=%00"),
+        client.get("/api/contacts?q=a%00b"),
+        client.post("/api/contacts", json={"first_name": "a\u0000b"}, headers=headers),
+        client.post_form("/contacts/new", {"first_name": "a\x00b", "email": "nul@example.com"}),
+    ):
+        assert response.status_code == 400
+        assert_refused_cleanly(response, before, footprint())
