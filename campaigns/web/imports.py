@@ -140,7 +140,7 @@ def commit(import_id: str):
     state = _state_or_404(import_id)
     form = CommitForm()
     if not form.validate_on_submit():
-        abort(400)
+        abort(400, description="Форма устарела: обновите страницу и попробуйте ещё раз.")
     if state["status"] != "previewed":
         flash("Этот импорт уже выполняется или завершён.", "info")
         return redirect(url_for(".show", import_id=import_id))

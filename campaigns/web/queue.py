@@ -36,7 +36,7 @@ def index():
 
 def _act(delivery_id: int, action, done: str, missed: str):
     if not ActionForm().validate_on_submit():
-        abort(400)
+        abort(400, description="Форма устарела: обновите страницу и попробуйте ещё раз.")
     if action(db.session, delivery_id, current_user):
         flash(done, "success")
     else:
