@@ -19,7 +19,7 @@ def register(app: Flask) -> None:
 
     # Before any rule is added: every <int:…> in a URL is bounded like a database id.
     app.url_map.converters["int"] = params.RecordIdConverter
-    app.before_request(params.refuse_nul)
+    app.before_request(params.screen_request)
     nav: list[tuple[str, str, tuple[str, ...]]] = []
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{__name__}.{info.name}")

@@ -88,10 +88,11 @@ def _has_nul(value) -> bool:
     return False
 
 
-def refuse_nul() -> None:
-    """Before every request: a NUL character in a parameter, a form field, a file name or a JSON
-    string is refused at the door. Nobody types one, and PostgreSQL cannot store one (a 500 deep
-    inside a query or an insert otherwise)."""
+def screen_request() -> None:
+    """Before every request, what no view can be expected to survive is refused at the door:
+    a NUL character in a parameter, a form field, a file name or a JSON string (nobody types
+    one, and PostgreSQL cannot store one), and JSON nested past Python's recursion limit
+    (the json module raises RecursionError, which Flask does not turn into a 400)."""
     for source in (request.args, request.form):
         for name, value in source.items(multi=True):
             if _has_nul(name) or _has_nul(value):
@@ -99,8 +100,13 @@ def refuse_nul() -> None:
     for name, upload in request.files.items(multi=True):
         if _has_nul(upload.filename or ""):
             raise BadParameter(name, _NUL_MESSAGE)
-    if request.is_json and _has_nul(request.get_json(silent=True)):
-        raise BadParameter("body", _NUL_MESSAGE)
+    if request.is_json:
+        try:
+            data = request.get_json(silent=True)
+        except RecursionError:
+            raise BadParameter("body", "JSON вложен слишком глубоко.") from None
+        if _has_nul(data):
+            raise BadParameter("body", _NUL_MESSAGE)
 
 
 class RecordIdConverter(IntegerConverter):

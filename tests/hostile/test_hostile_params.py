@@ -78,3 +78,12 @@ def test_a_nul_character_anywhere_is_refused_at_the_door(app, client, world):
     ):
         assert response.status_code == 400
         assert_refused_cleanly(response, before, footprint())
+
+
+def test_json_nested_past_the_recursion_limit_is_a_400(app, client, world):
+    client.login(world.admin)
+    headers = {"X-CSRFToken": client.csrf_token("/"), "Content-Type": "application/json"}
+    before = footprint()
+    response = client.post("/api/contacts", data="[" * 100_000 + "]" * 100_000, headers=headers)
+    assert response.status_code == 400 and "вложен" in response.json["errors"]["body"]
+    assert_refused_cleanly(response, before, footprint())
