@@ -539,7 +539,10 @@ def url_problem(url: str) -> str | None:
         return "адрес ссылки пуст"
     if any(ch.isspace() or ord(ch) < 32 for ch in url):
         return "в адресе есть пробелы или управляющие символы"
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed IPv6 bracket: «http://[::1»
+        return "неверное имя сайта"
     if parts.scheme.lower() not in ("http", "https"):
         return "адрес должен начинаться с http:// или https://"
     try:

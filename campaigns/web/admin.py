@@ -96,7 +96,8 @@ def deactivate(user_id: int):
     form.heir_id.choices = _heir_choices(exclude_id=person.id)
     owned = db.session.scalar(select(func.count(Contact.id)).where(Contact.owner_id == person.id)) or 0
     if form.validate_on_submit():
-        heir = db.session.get(Advisor, form.heir_id.data) if form.heir_id.data else None
+        heir_id = params.record_id("heir_id", request.form)
+        heir = db.session.get(Advisor, heir_id) if heir_id else None
         try:
             moved = contacts.deactivate_advisor(db.session, _admin(), person, heir, form.reason.data or "")
         except contacts.ContactError as exc:
@@ -126,7 +127,7 @@ def transfer():
     form.new_owner_id.choices = _heir_choices()
     count = contacts.count_selection(db.session, selection)
     if request.method == "POST" and form.validate():
-        new_owner = db.session.get(Advisor, form.new_owner_id.data or 0)
+        new_owner = db.session.get(Advisor, params.record_id("new_owner_id", request.form) or 0)
         if new_owner is None:
             form.new_owner_id.errors.append("Выберите нового владельца")
         elif form.expected.data is not None and form.expected.data != count:
