@@ -140,7 +140,7 @@ def queue_command(retry_id: int | None, mark_sent_id: int | None, limit: int):
         ("retrying", lambda d: f"attempt {d.attempts}, next {when(d.next_attempt_at)}: {d.last_error}"),
         ("sent_today", lambda d: f"at {when(d.sent_at)} from {d.advisor.name if d.advisor else '-'}"),
         ("failed", lambda d: f"{d.last_error}"),
-        ("unknown", lambda d: f"claimed {when(d.claimed_at)} (review: --retry ID or --mark-sent ID)"),
+        ("unknown", lambda d: f"claimed {when(d.claimed_at)}: {d.last_error} (review: --retry ID or --mark-sent ID)"),
     ]
     for name, describe in sections:
         rows = view.lists[name]

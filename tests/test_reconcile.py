@@ -129,11 +129,8 @@ def test_it_dispatches_an_overdue_planned_delivery(app, session, factory, settin
     assert session.scalar(select(Note).where(Note.kind == NoteKind.MAIL))
 
 
-@pytest.mark.slow
-def test_it_survives_a_real_worker_killed_mid_send(app, session, factory, settings, monkeypatch):
-    """A real `python worker.py` killed while the relay is taking the mail: the fate is unknown,
-    the delivery is shown for review and never sent again by itself; nothing else is lost."""
-    import asyncio
+def kill_a_real_worker_mid_send(session, settings, relay, delivery_id: int) -> None:
+    """Start a real `python worker.py --burst` against `relay` and SIGKILL it once `delivery_id` is being sent."""
     import os
     import signal
     import subprocess
@@ -141,6 +138,27 @@ def test_it_survives_a_real_worker_killed_mid_send(app, session, factory, settin
     import time
 
     from campaigns.config import ROOT
+
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
+           "MAIL_URL": relay.url, "SECRET_KEY": "test-secret", "INSTANCE_PATH": str(settings.instance_path),
+           "PUBLIC_URL": settings.public_url, "RELAY_RATE_PER_MINUTE": "1000"}
+    proc = subprocess.Popen([sys.executable, "worker.py", "--burst"], cwd=ROOT, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _reload(session, delivery_id).status != DeliveryStatus.SENDING:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+@pytest.mark.slow
+def test_it_survives_a_real_worker_killed_mid_send(app, session, factory, settings, monkeypatch):
+    """A real `python worker.py` killed while the relay is taking the mail: the fate is unknown,
+    the delivery is shown for review and never sent again by itself; nothing else is lost."""
+    import asyncio
+    import time
+
     from tests.conftest import RecordingHandler, serve_smtp
 
     class SlowRelay(RecordingHandler):
@@ -152,17 +170,7 @@ def test_it_survives_a_real_worker_killed_mid_send(app, session, factory, settin
         relay_settings = smtp_settings(settings, relay)
         delivery = _due(factory, session)
         sending.dispatch(session, relay_settings)
-        env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
-               "MAIL_URL": relay.url, "SECRET_KEY": "test-secret", "INSTANCE_PATH": str(settings.instance_path),
-               "PUBLIC_URL": settings.public_url, "RELAY_RATE_PER_MINUTE": "1000"}
-        proc = subprocess.Popen([sys.executable, "worker.py", "--burst"], cwd=ROOT, env=env, start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and _reload(session, delivery.id).status != DeliveryStatus.SENDING:
-            time.sleep(0.05)
-        time.sleep(0.5)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        kill_a_real_worker_mid_send(session, settings, relay, delivery.id)
         time.sleep(2.5)
 
         assert _reload(session, delivery.id).status == DeliveryStatus.SENDING
@@ -173,6 +181,65 @@ def test_it_survives_a_real_worker_killed_mid_send(app, session, factory, settin
 
         assert _reload(session, delivery.id).status == DeliveryStatus.UNKNOWN
         assert len(relay.messages) <= 1  # whatever the relay took before the crash, never a second copy
+
+
+@pytest.mark.slow
+def test_it_sends_the_rest_of_a_killed_workers_batch_once_rq_gives_its_job_up(app, session, factory, settings,
+                                                                             monkeypatch):
+    """A real worker killed on the first mail of a batch of three: that one becomes unknown, the two
+    it never reached stay queued while RQ still counts the job as running, then go out once each."""
+    import time
+
+    from rq.job import Job
+
+    from tests.conftest import serve_smtp
+    from tests.test_sending import StallsFirstAnswer
+
+    with serve_smtp(StallsFirstAnswer()) as relay:  # the worker dies while the relay answers the first
+        relay_settings = smtp_settings(settings, relay)
+        deliveries = [_due(factory, session) for _ in range(3)]
+        ids, emails = [d.id for d in deliveries], sorted(d.contact.email for d in deliveries)
+        queue = sending.mail_queue()
+        sending.dispatch(session, relay_settings, queue=queue)
+        [job_id] = queue.get_job_ids()
+        kill_a_real_worker_mid_send(session, settings, relay, ids[0])
+
+        assert [_reload(session, i).status for i in ids] == [DeliveryStatus.SENDING] + [DeliveryStatus.QUEUED] * 2
+        # RQ still counts the dead worker's job as running: its rest waits; the one on the wire is unknown.
+        early = sending.reconcile(session, relay_settings, now=later(11))
+        assert (early.unknown, early.requeued) == (1, 0)
+        # A minute after the job's limit RQ gives it up (the clock is moved for RQ instead of waiting).
+        limit = Job.fetch(job_id, connection=queue.connection).timeout
+        queue.started_job_registry.cleanup(time.time() + limit + 61)
+        result = sending.reconcile(session, relay_settings, now=later(12))
+        run_worker(app, relay_settings, monkeypatch)
+
+        assert result.requeued == 2
+        assert [_reload(session, i).status for i in ids] == [DeliveryStatus.UNKNOWN] + [DeliveryStatus.SENT] * 2
+        assert sorted(m.rcpt_tos[0] for m in relay.messages) == emails  # each once
+
+
+def test_it_does_by_hand_from_the_command_line_what_the_scheduler_does(app, session, factory, settings, smtp_server):
+    settings = smtp_settings(settings, smtp_server)
+    due = _due(factory, session)
+    stuck = _due(factory, session)
+    sending.claim(session, stuck.id, utcnow() - timedelta(minutes=30))  # its worker died
+    due_id, stuck_id = due.id, stuck.id
+    runner = app.test_cli_runner()
+
+    dispatched = runner.invoke(args=["campaigns", "dispatch"])
+    reconciled = runner.invoke(args=["campaigns", "reconcile"])
+    shown = runner.invoke(args=["campaigns", "queue"])
+    marked = runner.invoke(args=["campaigns", "queue", "--mark-sent", str(stuck_id)])
+    again = runner.invoke(args=["campaigns", "queue", "--mark-sent", str(stuck_id)])
+
+    assert dispatched.output.strip() == "queued 1"
+    assert reconciled.output.startswith("unknown 1,")
+    assert f"#{stuck_id}" in shown.output and "неизвестно, ушло ли письмо" in shown.output
+    assert marked.exit_code == 0 and "taken as sent" in marked.output
+    assert again.exit_code != 0
+    assert _reload(session, stuck_id).status == DeliveryStatus.SENT
+    assert _reload(session, due_id).status == DeliveryStatus.QUEUED
 
 
 def _failed(factory, session, error="550 5.7.1 Message rejected by policy"):

@@ -241,6 +241,15 @@ def test_it_reports_no_answer_after_the_final_dot_as_unknown(server_factory, set
     assert len(server.received) == 1
 
 
+def test_it_reports_a_garbled_answer_after_the_final_dot_as_unknown(server_factory, settings, tmp_path):
+    server = server_factory(data_reply="OK, thanks")
+    with transport_for(server.url(), tmp_path) as transport, pytest.raises(UnknownOutcome) as caught:
+        transport.send(message(settings))
+
+    assert "непонятно" in str(caught.value)
+    assert len(server.received) == 1
+
+
 def test_it_reports_a_4xx_after_the_final_dot_as_temporary(server_factory, settings, tmp_path):
     server = server_factory(data_reply="451 4.3.0 Queue full, try again later")
     with transport_for(server.url(), tmp_path) as transport, pytest.raises(TemporaryFailure) as caught:
