@@ -369,3 +369,19 @@ def test_it_leaves_deliveries_alone_while_their_batch_job_waits(app, session, fa
     run_worker(app, settings, monkeypatch)
     assert len(smtp_server.messages) == 3
     assert {_reload(session, d.id).status for d in deliveries} == {DeliveryStatus.SENT}
+
+
+def test_it_schedules_the_delivery_pipeline_as_the_readme_says(app, settings, monkeypatch):
+    import dataclasses
+
+    from campaigns import cron, tasks
+
+    monkeypatch.setattr(tasks, "_app", app)
+    monkeypatch.setitem(app.config, "SETTINGS", dataclasses.replace(settings, bounce_url="maildir:/tmp/bounces"))
+
+    with app.app_context():
+        scheduler = cron.build(redis_client())
+    jobs = {(job.func_name.rsplit(".", 1)[-1], job.interval or job.cron) for job in scheduler.get_jobs()}
+
+    assert {("plan_deliveries", "0 7 * * *"), ("plan_deliveries", 600), ("dispatch_deliveries", 30),
+            ("reconcile_deliveries", 300), ("read_bounces", 300)} <= jobs
