@@ -198,7 +198,7 @@ def test_it_sends_the_rest_of_a_killed_workers_batch_once_rq_gives_its_job_up(ap
     with serve_smtp(StallsFirstAnswer()) as relay:  # the worker dies while the relay answers the first
         relay_settings = smtp_settings(settings, relay)
         deliveries = [_due(factory, session) for _ in range(3)]
-        ids, emails = [d.id for d in deliveries], sorted(d.contact.email for d in deliveries)
+        ids, emails = [d.id for d in deliveries], [d.contact.email for d in deliveries]
         queue = sending.mail_queue()
         sending.dispatch(session, relay_settings, queue=queue)
         [job_id] = queue.get_job_ids()
@@ -216,7 +216,9 @@ def test_it_sends_the_rest_of_a_killed_workers_batch_once_rq_gives_its_job_up(ap
 
         assert result.requeued == 2
         assert [_reload(session, i).status for i in ids] == [DeliveryStatus.UNKNOWN] + [DeliveryStatus.SENT] * 2
-        assert sorted(m.rcpt_tos[0] for m in relay.messages) == emails  # each once
+        received = [m.rcpt_tos[0] for m in relay.messages]
+        assert len(received) == len(set(received))  # never twice
+        assert set(emails[1:]) <= set(received)  # the first one only if the worker got that far before it died
 
 
 def test_it_does_by_hand_from_the_command_line_what_the_scheduler_does(app, session, factory, settings, smtp_server):

@@ -429,8 +429,8 @@ def test_it_ends_a_batch_at_its_time_limit_and_sends_the_rest_later(app, session
         queue = sending.mail_queue()
         sending.dispatch(session, settings, queue=queue)
         queue.empty()
-        # The same batch with a limit of one second: RQ's time-out strikes while the relay is answering.
-        queue.enqueue(sending.BATCH_JOB, ids, job_id="short", job_timeout=1, failure_ttl=600)
+        # The same batch with a limit of two seconds: RQ's time-out strikes while the relay is answering.
+        queue.enqueue(sending.BATCH_JOB, ids, job_id="short", job_timeout=2, failure_ttl=600)
 
         run_worker(app, settings, monkeypatch)
 
