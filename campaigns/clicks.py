@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 QUEUE_KEY = "campaigns:clicks:queue"
 FLUSH_LOCK_KEY = "campaigns:clicks:flush-lock"
+PROCESSING_KEY = "campaigns:clicks:processing"  # the batch being written, until its commit
 BATCH_SIZE = 5000
 
 # A gateway scans a mail while delivering it, within seconds; a person reading it within a
@@ -293,41 +294,62 @@ def burst_reason(event: ClickEvent, timeline: list[ClickEvent], link_ids: set[in
 # ------------------------------------------------------------------------- the batch writer
 
 def _take(redis: Redis, limit: int) -> list[bytes]:
+    """Move up to `limit` events from the queue's head to the processing list, atomically (LMOVE in MULTI).
+
+    Only RPUSH adds to the queue and only the lock holder takes from it, so the length read
+    first can only have grown by the time the transaction runs.
+    """
+    count = min(redis.llen(QUEUE_KEY), limit)
+    if not count:
+        return []
     pipe = redis.pipeline(transaction=True)
-    pipe.lrange(QUEUE_KEY, 0, limit - 1)
-    pipe.ltrim(QUEUE_KEY, limit, -1)
-    raw, _ = pipe.execute()
-    return raw
+    for _ in range(count):
+        pipe.lmove(QUEUE_KEY, PROCESSING_KEY, "LEFT", "RIGHT")
+    return [item for item in pipe.execute() if item is not None]
 
 
-def _put_back(redis: Redis, raw: list[bytes]) -> None:
-    if raw:
-        redis.lpush(QUEUE_KEY, *reversed(raw))  # back at the head, in their order
+def _done(redis: Redis, unripe_raw: list[bytes]) -> None:
+    """After the commit: the unripe events back at the queue's head (in their order), the processing list gone."""
+    pipe = redis.pipeline(transaction=True)
+    if unripe_raw:
+        pipe.lpush(QUEUE_KEY, *reversed(unripe_raw))
+    pipe.delete(PROCESSING_KEY)
+    pipe.execute()
 
 
 def flush_clicks(session: Session, redis: Redis, now: datetime | None = None, batch_size: int = BATCH_SIZE) -> int:
     """Write the queued clicks that have settled; returns how many were written.
 
     One flusher at a time (a Redis lock): the verdicts of a burst are judged together.
-    Events younger than SETTLE_SECONDS go back to the queue for the next run.
+    Events younger than SETTLE_SECONDS go back to the queue for the next run. A batch stays
+    in the processing list until its transaction is committed, so a flusher killed or failing
+    in between loses nothing: the next run writes first what it left (skipping what it had
+    already committed).
     """
     lock = redis.lock(FLUSH_LOCK_KEY, timeout=120, blocking=False)
     if not lock.acquire(blocking=False):
         return 0
     try:
         written = 0
+        left = redis.lrange(PROCESSING_KEY, 0, -1)
+        if left:
+            log.warning("re-reading %d click events a stopped flush left behind", len(left))
+            written, _ = _flush_batch(session, redis, now or datetime.now(UTC), left, leftover=True)
         while True:
-            count, more = _flush_batch(session, redis, now or datetime.now(UTC), batch_size)
+            raw = _take(redis, batch_size)
+            count, some_unripe = _flush_batch(session, redis, now or datetime.now(UTC), raw)
             written += count
-            if not more:
+            # Stop when the batch was not full or some of it is unripe: the next run judges the rest.
+            if len(raw) < batch_size or some_unripe:
                 return written
     finally:
         with contextlib.suppress(LockError):  # expired: the next run takes over
             lock.release()
 
 
-def _flush_batch(session: Session, redis: Redis, now: datetime, batch_size: int) -> tuple[int, bool]:
-    raw = _take(redis, batch_size)
+def _flush_batch(session: Session, redis: Redis, now: datetime, raw: list[bytes],
+                 leftover: bool = False) -> tuple[int, bool]:
+    """Write the ripe events of `raw` (the processing list); returns (written, some were unripe)."""
     if not raw:
         return 0, False
     events, unripe_raw, unripe = [], [], []
@@ -343,18 +365,32 @@ def _flush_batch(session: Session, redis: Redis, now: datetime, batch_size: int)
         else:
             unripe.append(event)
             unripe_raw.append(item)
+    if leftover:
+        events = _not_stored(session, events)
     try:
         written = _write(session, events, unripe)
         session.commit()
     except Exception:
-        session.rollback()
-        unripe_set = set(unripe_raw)
-        _put_back(redis, [r for r in raw if r not in unripe_set])
+        session.rollback()  # the batch stays in the processing list: the next run writes it
         raise
-    finally:
-        _put_back(redis, unripe_raw)
-    # Stop when the rest is unripe: the next run judges it.
-    return written, len(raw) == batch_size and not unripe
+    _done(redis, unripe_raw)
+    return written, bool(unripe)
+
+
+def _not_stored(session: Session, events: list[ClickEvent]) -> list[ClickEvent]:
+    """The events a stopped flush had not committed yet (a click is its delivery, link and moment)."""
+    if not events:
+        return events
+    stored = {
+        (row.delivery_id, row.link_id or TRAP_LINK_ID, row.clicked_at)
+        for row in session.execute(
+            select(Click.delivery_id, Click.link_id, Click.clicked_at).where(
+                Click.delivery_id.in_({e.delivery_id for e in events}),
+                Click.clicked_at.between(min(e.at for e in events), max(e.at for e in events)),
+            )
+        )
+    }
+    return [e for e in events if (e.delivery_id, e.link_id, e.at) not in stored]
 
 
 def _write(session: Session, events: list[ClickEvent], unripe: list[ClickEvent]) -> int:

@@ -294,3 +294,11 @@ def smtp_server():
     """A real SMTP server (aiosmtpd) on a random local port; received envelopes in .messages."""
     with serve_smtp(RecordingHandler()) as sink:
         yield sink
+
+
+def process_env(settings, **extra: str) -> dict:
+    """The environment for a real process (worker, scheduler, a script) on this run's database and Redis."""
+    return {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
+            "MAIL_URL": settings.mail_url, "SECRET_KEY": settings.secret_key,
+            "INSTANCE_PATH": str(settings.instance_path), "PUBLIC_URL": settings.public_url,
+            "PYTHONUNBUFFERED": "1", **extra}
