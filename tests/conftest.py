@@ -302,3 +302,26 @@ def process_env(settings, **extra: str) -> dict:
             "MAIL_URL": settings.mail_url, "SECRET_KEY": settings.secret_key,
             "INSTANCE_PATH": str(settings.instance_path), "PUBLIC_URL": settings.public_url,
             "PYTHONUNBUFFERED": "1", **extra}
+
+
+@contextlib.contextmanager
+def database_gone(settings, tmp_path):
+    """The app's database unreachable (a SQLite file that cannot be opened, or a PostgreSQL port nobody
+    listens on) inside the block; the real one is back afterwards."""
+    from campaigns.db import make_engine
+
+    if settings.database_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path / 'gone' / 'campaigns.db'}"
+    else:
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/gone?connect_timeout=2"
+    real, gone = db.engine, make_engine(url)
+    db.session.remove()
+    db.engine = gone
+    db.session.configure(bind=gone)
+    try:
+        yield
+    finally:
+        db.session.remove()
+        db.engine = real
+        db.session.configure(bind=real)
+        gone.dispose()
