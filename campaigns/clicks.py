@@ -10,7 +10,10 @@ scanner's burst is in hand before any of them is judged.
 
 The target of a link is read through a small in-process cache (link → offer and URL,
 delivery → offer): a click on a cached link costs no database query. On a miss the view
-reads one or two rows by primary key (a read, never a write) and caches them.
+reads one or two rows by primary key (a read, never a write) and caches them. While the
+database is unreachable it reads the link from a copy in Redis instead (TARGETS_KEY, written
+when an offer is saved or made ready and by every planning run), so the person is still
+redirected and the click still queued.
 """
 from __future__ import annotations
 
@@ -29,8 +32,10 @@ from crawlerdetect import CrawlerDetect
 from redis import Redis
 from redis.exceptions import LockError
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from . import outage
 from .models import Click, Contact, Delivery, Link, Note, NoteKind, Verdict
 from .tracking import TRAP_LINK_ID
 
@@ -39,6 +44,7 @@ log = logging.getLogger(__name__)
 QUEUE_KEY = "campaigns:clicks:queue"
 FLUSH_LOCK_KEY = "campaigns:clicks:flush-lock"
 PROCESSING_KEY = "campaigns:clicks:processing"  # the batch being written, until its commit
+TARGETS_KEY = "campaigns:clicks:targets"  # link id → [offer id, url, is trap]: for the redirect without the database
 BATCH_SIZE = 5000
 
 # A gateway scans a mail while delivering it, within seconds; a person reading it within a
@@ -138,6 +144,7 @@ def forget_cached_targets() -> None:
 
 
 UNCACHED = object()  # cached_target()'s answer when the database must be asked
+UNKNOWABLE = object()  # resolve_target()'s answer when neither the database nor Redis can tell
 
 
 def cached_target(delivery_id: int, link_id: int):
@@ -157,8 +164,9 @@ def cached_target(delivery_id: int, link_id: int):
     return TRAP if is_trap else url
 
 
-def resolve_target(session: Session, delivery_id: int, link_id: int):
-    """The stored URL for a (delivery, link) pair, TRAP, or None when they do not belong together.
+def resolve_target(session: Session, delivery_id: int, link_id: int, redis: Redis | None = None):
+    """The stored URL for a (delivery, link) pair, TRAP, None when they do not belong together,
+    or UNKNOWABLE when the database is unreachable and Redis has no copy of the link either.
 
     A link the marketing edits is seen within the cache's minute; a link id of another
     offer, an unknown link or delivery is None — the view answers 404, never a redirect.
@@ -166,6 +174,15 @@ def resolve_target(session: Session, delivery_id: int, link_id: int):
     target = cached_target(delivery_id, link_id)
     if target is not UNCACHED:
         return target
+    try:
+        return _target_from_database(session, delivery_id, link_id)
+    except SQLAlchemyError:
+        with contextlib.suppress(SQLAlchemyError):
+            session.rollback()
+        return _target_without_database(redis, delivery_id, link_id)
+
+
+def _target_from_database(session: Session, delivery_id: int, link_id: int):
     offer_id = _cached(_delivery_cache, delivery_id)
     if offer_id is None:
         offer_id = session.scalar(select(Delivery.offer_id).where(Delivery.id == delivery_id))
@@ -185,6 +202,57 @@ def resolve_target(session: Session, delivery_id: int, link_id: int):
     if link_offer_id != offer_id:
         return None
     return TRAP if is_trap else url
+
+
+def _target_without_database(redis: Redis | None, delivery_id: int, link_id: int):
+    """The link's target from the process cache or the copy in Redis, while the database is away.
+
+    The delivery's offer may be unknown then; the signed token vouches that this link went out in
+    this delivery's mail, and the flush checks the pair again before it stores the click.
+    """
+    if link_id == TRAP_LINK_ID:
+        return TRAP
+    link = _cached(_link_cache, link_id)
+    if link is None:
+        try:
+            raw = redis.hget(TARGETS_KEY, str(link_id)) if redis is not None else None
+        except outage.REDIS_DOWN:
+            raw = None
+        if raw is None:
+            return UNKNOWABLE
+        offer_id, url, is_trap = json.loads(raw)
+        link = (offer_id, url, bool(is_trap))
+        _remember(_link_cache, link_id, link)
+    link_offer_id, url, is_trap = link
+    offer_id = _cached(_delivery_cache, delivery_id)
+    if offer_id is not None and link_offer_id != offer_id:
+        return None
+    return TRAP if is_trap else url
+
+
+def publish_link_targets(session: Session, redis: Redis, offer_id: int | None = None) -> int:
+    """Copy link targets to Redis, where the redirect finds them while the database is away.
+
+    Without `offer_id` every link (a few per offer: a small table), replacing the whole copy so
+    deleted links leave it; with one, that offer's links after an edit. Redis being away costs
+    only the copy (the next planning run writes it again): it is logged, never raised.
+    """
+    query = select(Link.id, Link.offer_id, Link.url, Link.is_trap)
+    if offer_id is not None:
+        query = query.where(Link.offer_id == offer_id)
+    mapping = {str(row.id): json.dumps([row.offer_id, row.url, bool(row.is_trap)], ensure_ascii=False)
+               for row in session.execute(query)}
+    try:
+        pipe = redis.pipeline(transaction=True)
+        if offer_id is None:
+            pipe.delete(TARGETS_KEY)
+        if mapping:
+            pipe.hset(TARGETS_KEY, mapping=mapping)
+        pipe.execute()
+    except outage.REDIS_DOWN as exc:
+        log.warning("link targets not copied to Redis (%s)", exc)
+        return 0
+    return len(mapping)
 
 
 def record_click(redis: Redis, delivery_id: int, link_id: int, *, method: str, ip: str | None,

@@ -106,14 +106,16 @@ def _settings():
 @periodic
 def plan_deliveries() -> str:
     """Plan today's due mailings and pace them (idempotent: runs every 10 minutes and at 07:00)."""
-    from . import pacing, planner
+    from . import clicks, pacing, planner
     from .db import db, utcnow
+    from .extensions import redis_client
 
     settings = _settings()
     today = utcnow().astimezone(settings.timezone).date()
     result = planner.plan_day(db.session, today, settings)
     paced = pacing.pace_day(db.session, today, settings)
     db.session.commit()
+    clicks.publish_link_targets(db.session, redis_client())  # for the redirect while the database is away
     return f"{result.summary()}; paced {paced.paced}, rolled over {paced.rolled}"
 
 
