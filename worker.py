@@ -3,19 +3,103 @@
 Scale out by starting more workers against the same Redis and database. The worker
 does not fork per job (SimpleWorker): jobs are many and small, and each reuses the
 process's app, database pool and SMTP connection.
+
+Neither the worker nor the scheduler exits when Redis goes away: RQ's worker quits its loop
+then (a busy one after failing to record its job), so `work()` waits until Redis answers
+and starts a new one; the log says "Redis unreachable, retrying" and "Redis back" once each.
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 
+from redis import Redis
 from rq import Queue, SimpleWorker
+from rq.exceptions import StopRequested
 
+from campaigns import outage
 from campaigns.config import ConfigError
 from campaigns.runtime import connect_redis
 
 QUEUES = ["default", "mail"]
+log = logging.getLogger("campaigns.worker")
+
+
+class Worker(SimpleWorker):
+    """RQ's SimpleWorker, telling a Redis outage once and stopping cleanly on a signal during one."""
+
+    max_connection_wait_time = outage.LONGEST_PAUSE  # RQ's own retry while idle: back within seconds
+
+    def __init__(self, *args, redis_outage: outage.Outage, stop: threading.Event, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.redis_outage = redis_outage
+        self.stop = stop
+
+    def heartbeat(self, *args, **kwargs):
+        try:
+            result = super().heartbeat(*args, **kwargs)
+        except outage.REDIS_DOWN as exc:
+            self.redis_outage.failed(exc)
+            raise
+        self.redis_outage.ok()
+        return result
+
+    def request_stop(self, signum, frame):
+        self.stop.set()
+        try:
+            super().request_stop(signum, frame)
+        except outage.REDIS_DOWN:  # RQ asks Redis whether a job is running; with none reachable, stop now
+            raise StopRequested() from None
+
+
+class QuietRedisOutage(logging.Filter):
+    """RQ logs every failed attempt to reach Redis, with a traceback; the Outage's one line per change replaces them."""
+
+    def __init__(self, redis_outage: outage.Outage):
+        super().__init__()
+        self.redis_outage = redis_outage
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        errors = [record.exc_info[1]] if record.exc_info else [a for a in args if isinstance(a, BaseException)]
+        if any(isinstance(e, outage.REDIS_DOWN) for e in errors):
+            self.redis_outage.failed(errors[0])
+            return False
+        return True
+
+
+def work(connection: Redis, burst: bool = False) -> None:
+    """Run RQ workers one after another until stopped: after Redis went away, a new one once it is back."""
+    stop = threading.Event()
+    redis_outage = outage.Outage("Redis", log)
+    logging.getLogger("rq.worker").addFilter(QuietRedisOutage(redis_outage))
+    while True:
+        worker = Worker([Queue(name, connection=connection) for name in QUEUES], connection=connection,
+                        redis_outage=redis_outage, stop=stop)
+        try:
+            worker.work(burst=burst, with_scheduler=True)
+        except outage.REDIS_DOWN as exc:  # RQ's clean-up could not reach Redis either
+            redis_outage.failed(exc)
+        if stop.is_set() or burst:
+            return
+        for signum in (signal.SIGTERM, signal.SIGINT):  # RQ's handlers belong to the worker that quit
+            signal.signal(signum, lambda *_: stop.set())
+        if not redis_outage.down:
+            log.warning("the worker quit on an error (see above); starting a new one")
+            stop.wait(outage.FIRST_PAUSE)
+        while not stop.is_set():
+            try:
+                connection.ping()
+            except outage.REDIS_DOWN as exc:
+                stop.wait(redis_outage.failed(exc))
+            else:
+                redis_outage.ok()
+                break
+        if stop.is_set():
+            return
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,8 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
         cron.start(connection)
         return 0
-    queues = [Queue(name, connection=connection) for name in QUEUES]
-    SimpleWorker(queues, connection=connection).work(burst=args.burst, with_scheduler=True)
+    work(connection, burst=args.burst)
     return 0
 
 

@@ -1,7 +1,7 @@
-"""`make bench`: the five benchmarks one after another, then one table; the table also replaces the
+"""`make bench`: the six benchmarks one after another, then one table; the table also replaces the
 results section of bench/README.md (with the date, the commit, the scale and the load average).
 
-    .venv/bin/python bench/run_all.py [--quick] [--only send,click,plan,hotlist,import] [--no-record]
+    .venv/bin/python bench/run_all.py [--quick] [--only send,click,plan,hotlist,import,faults] [--no-record]
 
 BENCH_SCALE (default 1) shrinks every data set; --quick is BENCH_SCALE=0.05. BENCH_DATABASE_URL
 (default postgresql+psycopg://postgres@127.0.0.1:5432/test) is the PostgreSQL; each benchmark
@@ -28,6 +28,7 @@ BENCHMARKS = {
     "plan": "plan_bench.py",
     "hotlist": "hotlist_figure.py",
     "import": "import_figure.py",
+    "faults": "faults_bench.py",
 }
 COLUMNS = ("benchmark", "measured", "ceiling", "ratio", "target", "met")
 

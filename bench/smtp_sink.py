@@ -12,11 +12,15 @@ import time
 COUNT, FIRST, LAST, BYTES = range(4)
 
 
-def _serve(port: int, counters, ready, stop) -> None:
+def _serve(port: int, counters, ready, stop, record_to: str | None) -> None:
     from aiosmtpd.controller import Controller
+
+    recipients = open(record_to, "a", buffering=1) if record_to else None  # noqa: SIM115 — a line per mail
 
     class Counting:
         async def handle_DATA(self, server, session, envelope):
+            if recipients is not None:
+                recipients.write("\t".join(envelope.rcpt_tos) + "\n")
             now = time.time()
             if counters[COUNT] == 0:
                 counters[FIRST] = now
@@ -30,10 +34,14 @@ def _serve(port: int, counters, ready, stop) -> None:
     ready.set()
     stop.wait()
     controller.stop()
+    if recipients is not None:
+        recipients.close()
 
 
 class Sink:
-    def __init__(self):
+    """The sink; with `record_to`, every accepted mail's recipients also go to that file, a line each."""
+
+    def __init__(self, record_to: str | None = None):
         ctx = multiprocessing.get_context("spawn")
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
@@ -41,7 +49,7 @@ class Sink:
         self.host = "127.0.0.1"
         self.counters = ctx.RawArray("d", 4)
         self._ready, self._stop = ctx.Event(), ctx.Event()
-        self._proc = ctx.Process(target=_serve, args=(self.port, self.counters, self._ready, self._stop), daemon=True)
+        self._proc = ctx.Process(target=_serve, args=(self.port, self.counters, self._ready, self._stop, record_to), daemon=True)
 
     @property
     def url(self) -> str:

@@ -10,7 +10,10 @@ scanner's burst is in hand before any of them is judged.
 
 The target of a link is read through a small in-process cache (link → offer and URL,
 delivery → offer): a click on a cached link costs no database query. On a miss the view
-reads one or two rows by primary key (a read, never a write) and caches them.
+reads one or two rows by primary key (a read, never a write) and caches them. While the
+database is unreachable it reads the link from a copy in Redis instead (TARGETS_KEY, written
+when an offer is saved or made ready and by every planning run), so the person is still
+redirected and the click still queued.
 """
 from __future__ import annotations
 
@@ -29,8 +32,10 @@ from crawlerdetect import CrawlerDetect
 from redis import Redis
 from redis.exceptions import LockError
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from . import outage
 from .models import Click, Contact, Delivery, Link, Note, NoteKind, Verdict
 from .tracking import TRAP_LINK_ID
 
@@ -38,6 +43,8 @@ log = logging.getLogger(__name__)
 
 QUEUE_KEY = "campaigns:clicks:queue"
 FLUSH_LOCK_KEY = "campaigns:clicks:flush-lock"
+PROCESSING_KEY = "campaigns:clicks:processing"  # the batch being written, until its commit
+TARGETS_KEY = "campaigns:clicks:targets"  # link id → [offer id, url, is trap]: for the redirect without the database
 BATCH_SIZE = 5000
 
 # A gateway scans a mail while delivering it, within seconds; a person reading it within a
@@ -137,6 +144,7 @@ def forget_cached_targets() -> None:
 
 
 UNCACHED = object()  # cached_target()'s answer when the database must be asked
+UNKNOWABLE = object()  # resolve_target()'s answer when neither the database nor Redis can tell
 
 
 def cached_target(delivery_id: int, link_id: int):
@@ -156,8 +164,9 @@ def cached_target(delivery_id: int, link_id: int):
     return TRAP if is_trap else url
 
 
-def resolve_target(session: Session, delivery_id: int, link_id: int):
-    """The stored URL for a (delivery, link) pair, TRAP, or None when they do not belong together.
+def resolve_target(session: Session, delivery_id: int, link_id: int, redis: Redis | None = None):
+    """The stored URL for a (delivery, link) pair, TRAP, None when they do not belong together,
+    or UNKNOWABLE when the database is unreachable and Redis has no copy of the link either.
 
     A link the marketing edits is seen within the cache's minute; a link id of another
     offer, an unknown link or delivery is None — the view answers 404, never a redirect.
@@ -165,6 +174,15 @@ def resolve_target(session: Session, delivery_id: int, link_id: int):
     target = cached_target(delivery_id, link_id)
     if target is not UNCACHED:
         return target
+    try:
+        return _target_from_database(session, delivery_id, link_id)
+    except SQLAlchemyError:
+        with contextlib.suppress(SQLAlchemyError):
+            session.rollback()
+        return _target_without_database(redis, delivery_id, link_id)
+
+
+def _target_from_database(session: Session, delivery_id: int, link_id: int):
     offer_id = _cached(_delivery_cache, delivery_id)
     if offer_id is None:
         offer_id = session.scalar(select(Delivery.offer_id).where(Delivery.id == delivery_id))
@@ -184,6 +202,57 @@ def resolve_target(session: Session, delivery_id: int, link_id: int):
     if link_offer_id != offer_id:
         return None
     return TRAP if is_trap else url
+
+
+def _target_without_database(redis: Redis | None, delivery_id: int, link_id: int):
+    """The link's target from the process cache or the copy in Redis, while the database is away.
+
+    The delivery's offer may be unknown then; the signed token vouches that this link went out in
+    this delivery's mail, and the flush checks the pair again before it stores the click.
+    """
+    if link_id == TRAP_LINK_ID:
+        return TRAP
+    link = _cached(_link_cache, link_id)
+    if link is None:
+        try:
+            raw = redis.hget(TARGETS_KEY, str(link_id)) if redis is not None else None
+        except outage.REDIS_DOWN:
+            raw = None
+        if raw is None:
+            return UNKNOWABLE
+        offer_id, url, is_trap = json.loads(raw)
+        link = (offer_id, url, bool(is_trap))
+        _remember(_link_cache, link_id, link)
+    link_offer_id, url, is_trap = link
+    offer_id = _cached(_delivery_cache, delivery_id)
+    if offer_id is not None and link_offer_id != offer_id:
+        return None
+    return TRAP if is_trap else url
+
+
+def publish_link_targets(session: Session, redis: Redis, offer_id: int | None = None) -> int:
+    """Copy link targets to Redis, where the redirect finds them while the database is away.
+
+    Without `offer_id` every link (a few per offer: a small table), replacing the whole copy so
+    deleted links leave it; with one, that offer's links after an edit. Redis being away costs
+    only the copy (the next planning run writes it again): it is logged, never raised.
+    """
+    query = select(Link.id, Link.offer_id, Link.url, Link.is_trap)
+    if offer_id is not None:
+        query = query.where(Link.offer_id == offer_id)
+    mapping = {str(row.id): json.dumps([row.offer_id, row.url, bool(row.is_trap)], ensure_ascii=False)
+               for row in session.execute(query)}
+    try:
+        pipe = redis.pipeline(transaction=True)
+        if offer_id is None:
+            pipe.delete(TARGETS_KEY)
+        if mapping:
+            pipe.hset(TARGETS_KEY, mapping=mapping)
+        pipe.execute()
+    except outage.REDIS_DOWN as exc:
+        log.warning("link targets not copied to Redis (%s)", exc)
+        return 0
+    return len(mapping)
 
 
 def record_click(redis: Redis, delivery_id: int, link_id: int, *, method: str, ip: str | None,
@@ -293,41 +362,62 @@ def burst_reason(event: ClickEvent, timeline: list[ClickEvent], link_ids: set[in
 # ------------------------------------------------------------------------- the batch writer
 
 def _take(redis: Redis, limit: int) -> list[bytes]:
+    """Move up to `limit` events from the queue's head to the processing list, atomically (LMOVE in MULTI).
+
+    Only RPUSH adds to the queue and only the lock holder takes from it, so the length read
+    first can only have grown by the time the transaction runs.
+    """
+    count = min(redis.llen(QUEUE_KEY), limit)
+    if not count:
+        return []
     pipe = redis.pipeline(transaction=True)
-    pipe.lrange(QUEUE_KEY, 0, limit - 1)
-    pipe.ltrim(QUEUE_KEY, limit, -1)
-    raw, _ = pipe.execute()
-    return raw
+    for _ in range(count):
+        pipe.lmove(QUEUE_KEY, PROCESSING_KEY, "LEFT", "RIGHT")
+    return [item for item in pipe.execute() if item is not None]
 
 
-def _put_back(redis: Redis, raw: list[bytes]) -> None:
-    if raw:
-        redis.lpush(QUEUE_KEY, *reversed(raw))  # back at the head, in their order
+def _done(redis: Redis, unripe_raw: list[bytes]) -> None:
+    """After the commit: the unripe events back at the queue's head (in their order), the processing list gone."""
+    pipe = redis.pipeline(transaction=True)
+    if unripe_raw:
+        pipe.lpush(QUEUE_KEY, *reversed(unripe_raw))
+    pipe.delete(PROCESSING_KEY)
+    pipe.execute()
 
 
 def flush_clicks(session: Session, redis: Redis, now: datetime | None = None, batch_size: int = BATCH_SIZE) -> int:
     """Write the queued clicks that have settled; returns how many were written.
 
     One flusher at a time (a Redis lock): the verdicts of a burst are judged together.
-    Events younger than SETTLE_SECONDS go back to the queue for the next run.
+    Events younger than SETTLE_SECONDS go back to the queue for the next run. A batch stays
+    in the processing list until its transaction is committed, so a flusher killed or failing
+    in between loses nothing: the next run writes first what it left (skipping what it had
+    already committed).
     """
     lock = redis.lock(FLUSH_LOCK_KEY, timeout=120, blocking=False)
     if not lock.acquire(blocking=False):
         return 0
     try:
         written = 0
+        left = redis.lrange(PROCESSING_KEY, 0, -1)
+        if left:
+            log.warning("re-reading %d click events a stopped flush left behind", len(left))
+            written, _ = _flush_batch(session, redis, now or datetime.now(UTC), left, leftover=True)
         while True:
-            count, more = _flush_batch(session, redis, now or datetime.now(UTC), batch_size)
+            raw = _take(redis, batch_size)
+            count, some_unripe = _flush_batch(session, redis, now or datetime.now(UTC), raw)
             written += count
-            if not more:
+            # Stop when the batch was not full or some of it is unripe: the next run judges the rest.
+            if len(raw) < batch_size or some_unripe:
                 return written
     finally:
         with contextlib.suppress(LockError):  # expired: the next run takes over
             lock.release()
 
 
-def _flush_batch(session: Session, redis: Redis, now: datetime, batch_size: int) -> tuple[int, bool]:
-    raw = _take(redis, batch_size)
+def _flush_batch(session: Session, redis: Redis, now: datetime, raw: list[bytes],
+                 leftover: bool = False) -> tuple[int, bool]:
+    """Write the ripe events of `raw` (the processing list); returns (written, some were unripe)."""
     if not raw:
         return 0, False
     events, unripe_raw, unripe = [], [], []
@@ -343,18 +433,32 @@ def _flush_batch(session: Session, redis: Redis, now: datetime, batch_size: int)
         else:
             unripe.append(event)
             unripe_raw.append(item)
+    if leftover:
+        events = _not_stored(session, events)
     try:
         written = _write(session, events, unripe)
         session.commit()
     except Exception:
-        session.rollback()
-        unripe_set = set(unripe_raw)
-        _put_back(redis, [r for r in raw if r not in unripe_set])
+        session.rollback()  # the batch stays in the processing list: the next run writes it
         raise
-    finally:
-        _put_back(redis, unripe_raw)
-    # Stop when the rest is unripe: the next run judges it.
-    return written, len(raw) == batch_size and not unripe
+    _done(redis, unripe_raw)
+    return written, bool(unripe)
+
+
+def _not_stored(session: Session, events: list[ClickEvent]) -> list[ClickEvent]:
+    """The events a stopped flush had not committed yet (a click is its delivery, link and moment)."""
+    if not events:
+        return events
+    stored = {
+        (row.delivery_id, row.link_id or TRAP_LINK_ID, row.clicked_at)
+        for row in session.execute(
+            select(Click.delivery_id, Click.link_id, Click.clicked_at).where(
+                Click.delivery_id.in_({e.delivery_id for e in events}),
+                Click.clicked_at.between(min(e.at for e in events), max(e.at for e in events)),
+            )
+        )
+    }
+    return [e for e in events if (e.delivery_id, e.link_id, e.at) not in stored]
 
 
 def _write(session: Session, events: list[ClickEvent], unripe: list[ClickEvent]) -> int:

@@ -1,20 +1,23 @@
 """The scheduler: RQ's own cron scheduler, started by `python worker.py --scheduler`.
 
 Each entry enqueues a job; the job does its work from the database, so a missed tick
-(downtime) is caught up by the next one. Only one scheduler should run: `start()` takes
-a Redis lock and waits for it when another one holds it.
+(downtime, a Redis outage) is caught up by the next one. Only one scheduler schedules:
+`start()` takes a Redis lock, renews it before every round and waits for it when another
+one holds it or it was lost.
 """
 from __future__ import annotations
 
 import contextlib
 import logging
-import time
+import signal
+import threading
 
 from redis import Redis
-from redis.exceptions import LockError
+from redis.exceptions import LockError, LockNotOwnedError
+from redis.lock import Lock
 from rq.cron import CronScheduler
 
-from . import tasks
+from . import outage, tasks
 
 QUEUE = "default"
 LOCK_KEY = "campaigns:scheduler:lock"
@@ -46,24 +49,65 @@ def build(connection: Redis) -> CronScheduler:
     return scheduler
 
 
-def start(connection: Redis) -> None:
-    """Run the scheduler while holding the leader lock (a second one waits)."""
-    lock = connection.lock(LOCK_KEY, timeout=LOCK_TTL, thread_local=False)
-    while not lock.acquire(blocking=False):
-        log.info("another scheduler holds the lock; waiting")
-        time.sleep(LOCK_TTL / 3)
-    import threading
+def start(connection: Redis, stop: threading.Event | None = None) -> None:
+    """Schedule while holding the leader lock; wait for it otherwise, and ride out Redis outages.
 
+    The lock is renewed by this loop itself, just before each round of enqueueing (never by a
+    thread that could die while the loop goes on): a scheduler whose lock expired or vanished
+    (Redis flushed or restarted empty) stops scheduling at once and competes for the lock like
+    any waiting one, so two schedulers never enqueue side by side. SIGTERM or SIGINT stops it.
+    """
+    stop = stop or _stop_on_signals()
+    scheduler = build(connection)
+    lock = connection.lock(LOCK_KEY, timeout=LOCK_TTL, thread_local=False)
+    redis = outage.Outage("Redis", log)
+    holding = waiting = False
+    try:
+        while not stop.is_set():
+            try:
+                holding = _hold(lock, holding)
+                if holding:
+                    waiting = False
+                    if scheduler.enqueue_jobs():
+                        scheduler.save()
+                    scheduler.heartbeat()
+                    pause = min(scheduler.calculate_sleep_interval(), LOCK_TTL / 3)
+                else:
+                    if not waiting:
+                        log.info("another scheduler holds the lock; waiting")
+                        waiting = True
+                    pause = LOCK_TTL / 3
+                redis.ok()
+            except outage.REDIS_DOWN as exc:
+                pause = redis.failed(exc)
+            stop.wait(pause)
+    finally:
+        if holding:
+            with contextlib.suppress(LockError, *outage.REDIS_DOWN):  # it may have expired already
+                lock.release()
+
+
+def _hold(lock: Lock, holding: bool) -> bool:
+    """Whether this scheduler holds the lock now: renewed if it did, taken if it is free."""
+    if holding:
+        try:
+            lock.reacquire()  # atomic: only with our own token, so a lock taken over stays lost
+            return True
+        except LockNotOwnedError:
+            log.warning("lost the scheduler lock; scheduling stops until this scheduler wins it again")
+    if lock.acquire(blocking=False):
+        log.info("holding the scheduler lock; scheduling")
+        return True
+    return False
+
+
+def _stop_on_signals() -> threading.Event:
     stop = threading.Event()
 
-    def keep_lock():
-        while not stop.wait(LOCK_TTL / 3):
-            lock.extend(LOCK_TTL, replace_ttl=True)
-
-    threading.Thread(target=keep_lock, daemon=True).start()
-    try:
-        build(connection).start()
-    finally:
+    def request_stop(signum, _frame):
+        log.info("stopping (signal %s)", signum)
         stop.set()
-        with contextlib.suppress(LockError):  # it may have expired already
-            lock.release()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    return stop

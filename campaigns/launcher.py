@@ -2,10 +2,13 @@
 
 Starts a private Redis (unless REDIS_URL is set), upgrades the schema, loads the demo
 data into an empty database, then runs the web server (gunicorn), one RQ worker and the
-scheduler. Ctrl-C (or SIGTERM) stops all of them, the private Redis last.
+scheduler. A child that dies (the private Redis included) is started again after a pause
+that grows while it keeps dying; the others run on. Ctrl-C (or SIGTERM) stops all of them,
+the private Redis last.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -16,6 +19,10 @@ from pathlib import Path
 
 from .config import ROOT, ConfigError, Settings, load_settings, private_redis_socket
 from .runtime import connect_redis
+
+FIRST_RESTART_PAUSE = 1.0  # seconds; doubled while a child keeps dying…
+LONGEST_RESTART_PAUSE = 30.0
+STEADY_SECONDS = 60  # …and back to the first pause once it has run this long
 
 
 def redis_server_binary() -> str:
@@ -89,11 +96,51 @@ def _stop(procs: list[subprocess.Popen], timeout: float = 10) -> None:
             proc.wait()
 
 
+class Child:
+    """One supervised process: started again after a growing pause when it dies."""
+
+    def __init__(self, name: str, start):
+        self.name = name
+        self._start = start
+        self.proc: subprocess.Popen | None = None
+        self.started_at = 0.0
+        self.pause = FIRST_RESTART_PAUSE
+        self.restart_at: float | None = None
+
+    def start(self) -> None:
+        self.proc = self._start()
+        self.started_at = time.monotonic()
+        self.restart_at = None
+
+    def watch(self, now: float) -> None:
+        """Notice a death and schedule the restart; restart when its time has come."""
+        if self.restart_at is None:
+            if self.proc is None or self.proc.poll() is None:
+                return
+            if now - self.started_at >= STEADY_SECONDS:
+                self.pause = FIRST_RESTART_PAUSE
+            code = self.proc.returncode
+            with contextlib.suppress(ProcessLookupError, PermissionError):  # what it forked dies with it
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            print(f"{self.name} exited (code {code}); starting it again in {self.pause:.0f} s",
+                  file=sys.stderr, flush=True)
+            self.restart_at = now + self.pause
+            self.pause = min(self.pause * 2, LONGEST_RESTART_PAUSE)
+        elif now >= self.restart_at:
+            try:
+                self.start()
+            except (ConfigError, OSError) as exc:
+                print(f"{self.name} did not start ({exc}); trying again in {self.pause:.0f} s", file=sys.stderr,
+                      flush=True)
+                self.restart_at = now + self.pause
+                self.pause = min(self.pause * 2, LONGEST_RESTART_PAUSE)
+
+
 def main() -> int:
     bind = os.environ.get("BIND", "127.0.0.1:5000")
     os.environ.setdefault("PUBLIC_URL", f"http://{bind}")
-    redis_proc = None
-    children: list[subprocess.Popen] = []
+    redis_child = None
+    children: list[Child] = []
     stopping = False
 
     def on_signal(signum, _frame):
@@ -105,7 +152,8 @@ def main() -> int:
     try:
         settings = load_settings()
         if settings.redis_is_private:
-            redis_proc = start_private_redis(settings.instance_path)
+            redis_child = Child("redis", lambda: start_private_redis(settings.instance_path))
+            redis_child.start()
             os.environ["REDIS_URL"] = settings.redis_url
         connect_redis(settings.redis_url)
         summary = prepare_database(settings)
@@ -120,15 +168,15 @@ def main() -> int:
             "worker": [py, "worker.py"],
             "scheduler": [py, "worker.py", "--scheduler"],
         }
-        for cmd in commands.values():
-            children.append(subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True))
+        for name, cmd in commands.items():
+            child = Child(name, lambda cmd=cmd: subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True))
+            child.start()
+            children.append(child)
         _announce(settings, bind)
         while not stopping:
-            dead = [p for p in children if p.poll() is not None]
-            if dead:
-                print(f"error: a process exited ({' '.join(dead[0].args[1:3])}, code {dead[0].returncode}); "
-                      "stopping everything", file=sys.stderr, flush=True)
-                return 1
+            now = time.monotonic()
+            for child in ([redis_child] if redis_child else []) + children:
+                child.watch(now)
             time.sleep(0.3)
         print("\nstopping…", flush=True)
         return 0
@@ -136,9 +184,9 @@ def main() -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
-        _stop(children)
-        if redis_proc is not None:
-            _stop([redis_proc])
+        _stop([c.proc for c in children if c.proc is not None])
+        if redis_child is not None and redis_child.proc is not None:
+            _stop([redis_child.proc])
 
 
 def _announce(settings: Settings, bind: str) -> None:

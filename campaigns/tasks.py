@@ -6,9 +6,16 @@ process and reused by every job it runs.
 from __future__ import annotations
 
 import functools
+import logging
 import time
 
+from sqlalchemy import text
+
+from . import outage
+
 _app = None
+log = logging.getLogger(__name__)
+_database = outage.Outage("Database", log)
 
 
 def get_app():
@@ -29,6 +36,30 @@ def in_app_context(func):
     return wrapper
 
 
+def periodic(func):
+    """A job the scheduler enqueues again within minutes: while the database is unreachable it says so
+    once (and once when it is back) and does nothing, rather than failing with a traceback each time."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with get_app().app_context():
+            try:
+                result = func(*args, **kwargs)
+                if _database.down:  # the job may not have needed the database: ask it before saying it is back
+                    from .db import db
+
+                    db.session.execute(text("SELECT 1"))
+            except Exception as exc:
+                if not outage.database_down(exc):
+                    raise
+                _database.failed(exc)
+                return None
+        _database.ok()
+        return result
+
+    return wrapper
+
+
 SCHEDULER_HEARTBEAT_KEY = "campaigns:scheduler:heartbeat"
 
 
@@ -42,7 +73,7 @@ def scheduler_heartbeat() -> float:
     return now
 
 
-@in_app_context
+@periodic
 def flush_clicks() -> int:
     """Write the clicks queued in Redis by /c/<token> (every few seconds)."""
     from . import clicks
@@ -52,7 +83,7 @@ def flush_clicks() -> int:
     return clicks.flush_clicks(db.session, redis_client())
 
 
-@in_app_context
+@periodic
 def send_morning_digests() -> int:
     """Each advisor's hot list by mail, once per working day from 08:30 local time."""
     from flask import current_app
@@ -72,21 +103,23 @@ def _settings():
     return current_app.config["SETTINGS"]
 
 
-@in_app_context
+@periodic
 def plan_deliveries() -> str:
     """Plan today's due mailings and pace them (idempotent: runs every 10 minutes and at 07:00)."""
-    from . import pacing, planner
+    from . import clicks, pacing, planner
     from .db import db, utcnow
+    from .extensions import redis_client
 
     settings = _settings()
     today = utcnow().astimezone(settings.timezone).date()
     result = planner.plan_day(db.session, today, settings)
     paced = pacing.pace_day(db.session, today, settings)
     db.session.commit()
+    clicks.publish_link_targets(db.session, redis_client())  # for the redirect while the database is away
     return f"{result.summary()}; paced {paced.paced}, rolled over {paced.rolled}"
 
 
-@in_app_context
+@periodic
 def dispatch_deliveries() -> int:
     """Hand the deliveries that are due now to the "mail" queue."""
     from . import sending
@@ -119,7 +152,7 @@ def send_batch_job(delivery_ids: list[int]) -> str:
     return f"{len(results)} done, {len(rest)} later"
 
 
-@in_app_context
+@periodic
 def reconcile_deliveries() -> str:
     """Repair after a Redis flush or a dead worker (see sending.reconcile)."""
     from . import sending
@@ -129,7 +162,7 @@ def reconcile_deliveries() -> str:
     return f"unknown {result.unknown}, requeued {result.requeued}, dispatched {result.dispatched}"
 
 
-@in_app_context
+@periodic
 def read_bounces() -> int:
     """Apply the bounce reports waiting in BOUNCE_URL's mailbox."""
     from . import bounces

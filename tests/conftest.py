@@ -294,3 +294,34 @@ def smtp_server():
     """A real SMTP server (aiosmtpd) on a random local port; received envelopes in .messages."""
     with serve_smtp(RecordingHandler()) as sink:
         yield sink
+
+
+def process_env(settings, **extra: str) -> dict:
+    """The environment for a real process (worker, scheduler, a script) on this run's database and Redis."""
+    return {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
+            "MAIL_URL": settings.mail_url, "SECRET_KEY": settings.secret_key,
+            "INSTANCE_PATH": str(settings.instance_path), "PUBLIC_URL": settings.public_url,
+            "PYTHONUNBUFFERED": "1", **extra}
+
+
+@contextlib.contextmanager
+def database_gone(settings, tmp_path):
+    """The app's database unreachable (a SQLite file that cannot be opened, or a PostgreSQL port nobody
+    listens on) inside the block; the real one is back afterwards."""
+    from campaigns.db import make_engine
+
+    if settings.database_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path / 'gone' / 'campaigns.db'}"
+    else:
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/gone?connect_timeout=2"
+    real, gone = db.engine, make_engine(url)
+    db.session.remove()
+    db.engine = gone
+    db.session.configure(bind=gone)
+    try:
+        yield
+    finally:
+        db.session.remove()
+        db.engine = real
+        db.session.configure(bind=real)
+        gone.dispose()

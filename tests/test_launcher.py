@@ -30,8 +30,20 @@ def _processes_with_env(marker: str) -> list[int]:
     return pids
 
 
+def _child(parent: int, script: str) -> int | None:
+    """The pid of `parent`'s child running exactly `python <script>` (no further arguments)."""
+    for pid in (Path(f"/proc/{parent}/task/{parent}/children").read_text().split()):
+        try:
+            args = (Path("/proc") / pid / "cmdline").read_bytes().split(b"\0")[1:-1]
+        except OSError:
+            continue
+        if [a.decode() for a in args] == [script]:
+            return int(pid)
+    return None
+
+
 @pytest.mark.slow
-def test_the_run_command_brings_everything_up_and_ctrl_c_stops_it_all(tmp_path):
+def test_the_run_command_brings_everything_up_restarts_a_dead_child_and_ctrl_c_stops_it_all(tmp_path):
     instance = tmp_path / "instance"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "MAIL_URL", "PUBLIC_URL")}
@@ -58,6 +70,23 @@ def test_the_run_command_brings_everything_up_and_ctrl_c_stops_it_all(tmp_path):
             time.sleep(0.5)
         assert redis.get("campaigns:scheduler:heartbeat"), "the scheduler and the worker did not run a job"
         assert _processes_with_env(str(instance)), "expected the system's processes"
+
+        # A child killed outright is started again; the rest runs on, and the new worker works.
+        worker = _child(proc.pid, "worker.py")
+        os.killpg(worker, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and _child(proc.pid, "worker.py") in (None, worker):
+            time.sleep(0.2)
+        assert _child(proc.pid, "worker.py") not in (None, worker), "the killed worker was not started again"
+        assert proc.poll() is None, "the run command stopped when one child died"
+        from rq import Queue
+
+        redis.delete("campaigns:scheduler:heartbeat")
+        Queue("default", connection=redis).enqueue("campaigns.tasks.scheduler_heartbeat")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not redis.get("campaigns:scheduler:heartbeat"):
+            time.sleep(0.2)
+        assert redis.get("campaigns:scheduler:heartbeat"), "the restarted worker did not run a job"
     finally:
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=30)

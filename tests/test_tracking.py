@@ -225,3 +225,60 @@ def test_the_person_is_redirected_at_once_even_when_redis_is_down(app, client, s
 def test_other_pages_still_go_through_flask(client):
     assert client.get("/u/forged").status_code == 404
     assert client.get("/login").status_code == 200
+
+
+# ------------------------------------------------------------- the database away
+
+FIREFOX_UA = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0"}
+
+
+def test_a_link_of_an_offer_made_ready_redirects_and_queues_the_click_while_the_database_is_down(
+        app, client, session, factory, settings, tmp_path):
+    from tests.conftest import database_gone
+    from tests.test_offers import _marketing, _offer
+
+    offer = _offer(factory)
+    delivery = Delivery(offer=offer, contact=factory.contact(), send_on=SENT.date(), status=DeliveryStatus.SENT,
+                        sent_at=SENT)
+    session.add(delivery)
+    session.commit()
+    discount = next(link for link in offer.links if link.name == "discount")
+    client.login(_marketing(factory))
+    assert client.post_form(f"/offers/{offer.id}/ready").status_code == 302
+    clicks.forget_cached_targets()  # a web process that has never seen this mail
+
+    with database_gone(settings, tmp_path), app.test_client() as person:
+        response = person.get(path(delivery.id, discount.id), headers=FIREFOX_UA)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "https://gifts.example.com/%D1%81%D0%BA%D0%B8%D0%B4%D0%BA%D0%B0?code=A"
+    assert [(e["d"], e["l"]) for e in queued()] == [(delivery.id, discount.id)]
+
+
+def test_every_planning_run_copies_the_link_targets_for_the_redirect(app, client, session, factory, settings, tmp_path,
+                                                                     monkeypatch):
+    from campaigns import tasks
+    from tests.conftest import database_gone
+
+    delivery, links = mail(factory, session)
+    redis_client().flushall()  # Redis lost everything; the next planning run writes the copy again
+    monkeypatch.setattr(tasks, "_app", app)
+    tasks.plan_deliveries()
+
+    with database_gone(settings, tmp_path):
+        response = client.get(path(delivery.id, links["catalog"].id), headers=FIREFOX_UA)
+        trap = client.get(path(delivery.id, TRAP_LINK_ID), headers=FIREFOX_UA)
+    assert response.status_code == 302 and response.headers["Location"] == "https://gifts.example.com/catalog"
+    assert trap.status_code == 404
+    assert len(queued()) == 2
+
+
+def test_a_link_nobody_can_look_up_while_the_database_is_down_gets_a_russian_page_not_an_error(
+        client, session, factory, settings, tmp_path):
+    from tests.conftest import database_gone
+
+    delivery, links = mail(factory, session)  # never copied to Redis
+    with database_gone(settings, tmp_path):
+        response = client.get(path(delivery.id, links["catalog"].id), headers=FIREFOX_UA)
+    assert response.status_code == 503
+    assert "Ссылка временно недоступна" in response.get_data(as_text=True)
+    assert len(queued()) == 1  # the flush judges it once the database is back

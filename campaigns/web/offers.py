@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 from wtforms import FieldList, Form, FormField, HiddenField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
-from .. import calendar, offers
+from .. import calendar, clicks, offers
 from ..audience import may_be_mailed
 from ..board import readiness_board
 from ..db import db
@@ -320,6 +320,7 @@ def edit(offer_id: int):
     else:
         flash("Предложение сохранено.", "success")
     db.session.commit()
+    _publish_links(offer)
     return redirect(url_for("offers.edit", offer_id=offer.id))
 
 
@@ -347,6 +348,13 @@ def upload_catalog(offer_id: int):
     return _editor(offer, catalog_form=form, status=422)
 
 
+def _publish_links(offer: Offer) -> None:
+    """Its link targets where the click redirect finds them while the database is away."""
+    from ..extensions import redis_client
+
+    clicks.publish_link_targets(db.session, redis_client(), offer_id=offer.id)
+
+
 @bp.post("/offers/<int:offer_id>/ready")
 @marketing_only
 def make_ready(offer_id: int):
@@ -356,6 +364,7 @@ def make_ready(offer_id: int):
         flash("Предложение не может стать готовым, пока есть замечания.", "error")
         return _editor(offer, status=422)
     db.session.commit()
+    _publish_links(offer)
     flash("Предложение готово к отправке.", "success")
     return redirect(url_for("offers.edit", offer_id=offer.id))
 

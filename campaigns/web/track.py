@@ -47,7 +47,7 @@ class ClickRedirect:
     def __init__(self, app: Flask, wrapped):
         self.app = app
         self.wrapped = wrapped
-        self._not_found_page: bytes | None = None
+        self._pages: dict[str, bytes] = {}
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -64,8 +64,9 @@ class ClickRedirect:
         delivery_id, link_id = parsed
         target = clicks.cached_target(delivery_id, link_id)
         if target is clicks.UNCACHED:  # the first click of a link in this process (or a minute later): a read by key
-            with app.app_context():
-                target = clicks.resolve_target(db.session, delivery_id, link_id)
+            with app.app_context():  # (or, the database being away, the link's copy in Redis)
+                target = clicks.resolve_target(db.session, delivery_id, link_id,
+                                               redis=app.extensions["campaigns_click_redis"])
         if target is None:
             return self._not_found(environ, start_response)
         # Staff opening a stored mail from a contact's card follow the same links; those
@@ -78,6 +79,9 @@ class ClickRedirect:
                                 user_agent=environ.get("HTTP_USER_AGENT"))
         if target is clicks.TRAP:
             return self._not_found(environ, start_response)
+        if target is clicks.UNKNOWABLE:  # queued all the same: the flush checks the pair once the database is back
+            return self._page(environ, start_response, "503 Service Unavailable", "track/unavailable.html",
+                              [("Retry-After", "60")])
         # Sent as given: werkzeug's own redirect would re-quote Location through iri_to_uri (IDNA 2003,
         # and "[]{}|^" a browser keeps); tracking.browser_uri already made it exactly what the browser requests.
         start_response("302 Found", [
@@ -96,11 +100,15 @@ class ClickRedirect:
         return session is not None and "_user_id" in session
 
     def _not_found(self, environ, start_response):
-        page = self._not_found_page
+        return self._page(environ, start_response, "404 Not Found", "track/not_found.html")
+
+    def _page(self, environ, start_response, status: str, template: str, headers=()):
+        page = self._pages.get(template)
         if page is None:  # rendered once per process; the page is the same for everybody
             with self.app.test_request_context(CLICK_PREFIX):
-                page = self._not_found_page = render_template("track/not_found.html").encode()
-        start_response("404 Not Found", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(page)))])
+                page = self._pages[template] = render_template(template).encode()
+        start_response(status, [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(page))),
+                                *headers])
         return _EMPTY if environ.get("REQUEST_METHOD") == "HEAD" else [page]
 
 
