@@ -14,6 +14,7 @@ from .. import accounts
 from ..db import db
 from ..extensions import limiter, login_manager
 from ..models import Advisor, Role
+from .security import local_target
 
 bp = Blueprint("auth", __name__)
 
@@ -69,11 +70,7 @@ def login():
         user = authenticate(form.email.data, form.password.data)
         if user:
             login_user(user, remember=form.remember.data)
-            target = request.args.get("next", "")
-            # Only local paths: never an open redirect.
-            if not target.startswith("/") or target.startswith("//") or "\\" in target:
-                target = url_for("home.index")
-            return redirect(target)
+            return redirect(local_target(request.args.get("next"), url_for("home.index")))
         form.password.errors.append("Неверный адрес или пароль")
     return render_template("auth/login.html", form=form)
 
