@@ -1,6 +1,8 @@
 """Tagged, targeted e-mail campaigns for a B2B sales team."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Flask
 from redis import Redis
 
@@ -19,6 +21,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
+        # Flask-Login's "remember me": a month, not its default year; revoked with the session key.
+        REMEMBER_COOKIE_DURATION=timedelta(days=30),
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=settings.public_url.startswith("https://"),
         WTF_CSRF_TIME_LIMIT=None,
         RATELIMIT_STORAGE_URI=None,
     )

@@ -10,7 +10,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired
 
-from .. import accounts
+from .. import accounts, signin
 from ..db import db
 from ..extensions import limiter, login_manager
 from ..models import Advisor, Role
@@ -25,7 +25,7 @@ _DUMMY_HASH = generate_password_hash("not-a-password")
 def install_user_loader() -> None:
     @login_manager.user_loader
     def load_user(user_id: str):
-        return db.session.get(Advisor, int(user_id)) if user_id.isdigit() else None
+        return signin.user_for_session(db.session, user_id)
 
 
 def roles_required(*roles: Role):
@@ -78,6 +78,9 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
+    user_id = current_user.id
     logout_user()
+    signin.end_sessions(db.session, user_id)  # the other devices and any copied cookie too
+    db.session.commit()
     flash("Вы вышли из системы.", "info")
     return redirect(url_for("auth.login"))
