@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from flask import Flask
 from redis import Redis
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import Settings, load_settings
 
@@ -46,4 +47,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     web.register(app)
     cli.register(app)
+    if settings.trusted_proxies:
+        # Outermost, in front of the /c/ fast path too: the client's address and scheme as the
+        # nearest TRUSTED_PROXIES proxies saw them; without it X-Forwarded-* are ignored (anyone can send them).
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
     return app

@@ -64,6 +64,8 @@ class Settings:
     extra: dict = field(default_factory=dict)
     # Where bounce reports arrive: a Maildir path or imaps://user:pass@host/INBOX (unset: not read).
     bounce_url: str | None = None
+    # Reverse proxies in front of the web app whose X-Forwarded-For/-Proto are believed (0: none).
+    trusted_proxies: int = 0
 
 
 def _instance_path(env) -> Path:
@@ -197,6 +199,7 @@ def load_settings(env=None) -> Settings:
         hot_days=_positive_int(env, "HOT_DAYS", 14),
         not_worked_days=_positive_int(env, "NOT_WORKED_DAYS", 90),
         bounce_url=_bounce_url(env.get("BOUNCE_URL") or None),
+        trusted_proxies=_positive_int(env, "TRUSTED_PROXIES", 0, allow_zero=True),
     )
 
 

@@ -14,6 +14,7 @@ from .. import accounts, signin
 from ..db import db
 from ..extensions import limiter, login_manager
 from ..models import Advisor, Role
+from .filters import plural
 from .security import local_target
 
 bp = Blueprint("auth", __name__)
@@ -61,18 +62,28 @@ def authenticate(email: str, password: str) -> Advisor | None:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("10 per minute; 50 per hour", methods=["POST"], error_message="Слишком много попыток входа. Подождите минуту.")
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("home.index"))
     form = LoginForm()
     if form.validate_on_submit():
+        throttle = signin.LoginThrottle(limiter.storage)
+        address = request.remote_addr or "-"  # the client's own address behind TRUSTED_PROXIES (ProxyFix)
+        wait = throttle.wait(address, form.email.data)
+        if wait:  # refused unchecked: neither the password nor this attempt counts
+            flash(f"Слишком много неудачных попыток входа. Попробуйте снова через {_minutes(wait)}.", "error")
+            return render_template("auth/login.html", form=form), 429
         user = authenticate(form.email.data, form.password.data)
         if user:
             login_user(user, remember=form.remember.data)
             return redirect(local_target(request.args.get("next"), url_for("home.index")))
+        throttle.failed(address, form.email.data)
         form.password.errors.append("Неверный адрес или пароль")
     return render_template("auth/login.html", form=form)
+
+
+def _minutes(seconds: int) -> str:
+    return plural(max(1, round(seconds / 60)), "минуту", "минуты", "минут")
 
 
 @bp.post("/logout")
