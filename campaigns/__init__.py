@@ -43,10 +43,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
 
-    from . import cli, web
+    from . import accesslog, cli, web
 
     web.register(app)
     cli.register(app)
+    accesslog.install_werkzeug_filter()
     if settings.trusted_proxies:
         # Outermost, in front of the /c/ fast path too: the client's address and scheme as the
         # nearest TRUSTED_PROXIES proxies saw them; without it X-Forwarded-* are ignored (anyone can send them).
