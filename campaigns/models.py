@@ -140,7 +140,7 @@ class Advisor(UserMixin, Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Carried by every session and remember-me cookie of this user (get_id); a new value ends them all
     # (log-out, a password change, deactivation: signin.end_sessions).
-    session_key: Mapped[str] = mapped_column(String(64), default=lambda: secrets.token_urlsafe(24))
+    session_key: Mapped[str | None] = mapped_column(String(64), default=lambda: secrets.token_urlsafe(24))
 
     contacts: Mapped[list[Contact]] = relationship(back_populates="owner", foreign_keys="Contact.owner_id")
 

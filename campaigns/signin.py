@@ -31,13 +31,21 @@ def end_sessions(session: Session, advisor_id: int) -> None:
     session.execute(update(Advisor).where(Advisor.id == advisor_id).values(session_key=new_session_key()))
 
 
+def ensure_session_key(session: Session, user: Advisor) -> None:
+    """A user added by hand in SQL has no key yet: give one before their first session (the caller commits)."""
+    if not user.session_key:
+        user.session_key = new_session_key()
+        session.flush()
+
+
 def user_for_session(session: Session, user_id: str) -> Advisor | None:
     """The user a session or remember cookie names ("id:key"), if its key is still the user's and the user is active."""
     advisor_id, _, key = user_id.partition(":")
     if not advisor_id.isdigit() or not key:
         return None  # a cookie from before session keys, or a forged one
     user = session.get(Advisor, int(advisor_id))
-    if user is None or not user.active or not hmac.compare_digest(user.session_key.encode(), key.encode()):
+    if user is None or not user.active or not user.session_key \
+            or not hmac.compare_digest(user.session_key.encode(), key.encode()):
         return None
     return user
 

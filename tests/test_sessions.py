@@ -142,3 +142,18 @@ def test_a_session_from_before_session_keys_is_refused(app, browsers, make_user)
     assert not _logged_in(client)
     with app.app_context():
         assert db.session.get(Advisor, user.id).session_key
+
+
+def test_a_user_added_by_hand_in_sql_gets_a_session_key_at_log_in(app, browsers):
+    from sqlalchemy import text
+
+    from tests.conftest import _PASSWORD_HASH
+
+    with app.app_context():
+        db.session.execute(text("INSERT INTO advisors (email, name, role, is_house, active, password_hash, created_at) "
+                                "VALUES ('hand@studio.example.com', 'Вручную', 'advisor', false, true, :hash, "
+                                "CURRENT_TIMESTAMP)"), {"hash": _PASSWORD_HASH})
+        db.session.commit()
+    client = browsers()
+    _log_in(client, SimpleNamespace(email="hand@studio.example.com"))
+    assert _logged_in(client)

@@ -75,7 +75,9 @@ def login():
             return render_template("auth/login.html", form=form), 429
         user = authenticate(form.email.data, form.password.data)
         if user:
+            signin.ensure_session_key(db.session, user)
             login_user(user, remember=form.remember.data)
+            db.session.commit()
             return redirect(local_target(request.args.get("next"), url_for("home.index")))
         throttle.failed(address, form.email.data)
         form.password.errors.append("Неверный адрес или пароль")

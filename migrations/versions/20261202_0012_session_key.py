@@ -22,16 +22,17 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("advisors", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("session_key", sa.String(64), nullable=True))
+    # A plain ADD COLUMN, not a batch (on SQLite a batch re-creates the table and would lose the
+    # expression index uq_advisors_email_lower). Nullable: a user added by hand in SQL gets a key at log-in.
+    op.add_column("advisors", sa.Column("session_key", sa.String(64), nullable=True))
     bind = op.get_bind()
     advisors = sa.table("advisors", sa.column("id", sa.Integer), sa.column("session_key", sa.String))
     for (advisor_id,) in bind.execute(sa.select(advisors.c.id)).all():  # a few hundred users at most
         bind.execute(advisors.update().where(advisors.c.id == advisor_id).values(session_key=secrets.token_urlsafe(24)))
-    with op.batch_alter_table("advisors", schema=None) as batch_op:
-        batch_op.alter_column("session_key", existing_type=sa.String(64), nullable=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("advisors", schema=None) as batch_op:
-        batch_op.drop_column("session_key")
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("ALTER TABLE advisors DROP COLUMN session_key")  # SQLite ≥ 3.35; keeps the other indexes
+    else:
+        op.drop_column("advisors", "session_key")
