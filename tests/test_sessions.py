@@ -157,3 +157,48 @@ def test_a_user_added_by_hand_in_sql_gets_a_session_key_at_log_in(app, browsers)
     client = browsers()
     _log_in(client, SimpleNamespace(email="hand@studio.example.com"))
     assert _logged_in(client)
+
+
+def _change_password(client, current: str, new: str, repeat: str | None = None):
+    return client.post_form("/password", {"current": current, "new": new, "repeat": new if repeat is None else repeat})
+
+
+def test_changing_ones_own_password_ends_the_other_sessions_and_keeps_this_one(browsers, make_user):
+    here, there = browsers(), browsers()
+    user = make_user()
+    _log_in(here, user)
+    _log_in(there, user, remember=True)
+    response = _change_password(here, PASSWORD, "новый пароль 2026")
+    assert response.status_code == 302
+    assert "Пароль изменён" in here.get("/").get_data(as_text=True)
+    assert _logged_in(here)
+    assert not _logged_in(there)
+    _log_out(here)
+    token = here.csrf_token()
+    assert here.post("/login", data={"email": user.email, "password": "новый пароль 2026",
+                                     "csrf_token": token}).status_code == 302
+
+
+@pytest.mark.parametrize(("current", "new", "repeat", "message"), [
+    ("не тот пароль", "новый пароль 2026", None, "Неверный пароль"),
+    (PASSWORD, "коротко", None, "Не короче 10 символов"),
+    (PASSWORD, "новый пароль 2026", "другой пароль 2026", "Пароли не совпадают"),
+])
+def test_a_refused_password_change_says_why_and_changes_nothing(browsers, make_user, current, new, repeat, message):
+    client, other = browsers(), browsers()
+    user = make_user()
+    _log_in(client, user)
+    _log_in(other, user)
+    response = _change_password(client, current, new, repeat)
+    assert response.status_code == 200
+    assert message in response.get_data(as_text=True)
+    assert _logged_in(client) and _logged_in(other)
+
+
+def test_guessing_the_current_password_is_limited_like_a_log_in(browsers, make_user):
+    client = browsers()
+    user = make_user()
+    _log_in(client, user)
+    codes = [_change_password(client, f"попытка {n}", "новый пароль 2026").status_code for n in range(11)]
+    assert codes == [200] * 10 + [429]
+    assert _change_password(client, PASSWORD, "новый пароль 2026").status_code == 429

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import BooleanField, EmailField, PasswordField
-from wtforms.validators import DataRequired
+from wtforms.validators import DataRequired, EqualTo
 
 from .. import accounts, signin
 from ..db import db
@@ -67,25 +67,36 @@ def login():
         return redirect(url_for("home.index"))
     form = LoginForm()
     if form.validate_on_submit():
-        throttle = signin.LoginThrottle(limiter.storage)
-        address = request.remote_addr or "-"  # the client's own address behind TRUSTED_PROXIES (ProxyFix)
-        wait = throttle.wait(address, form.email.data)
-        if wait:  # refused unchecked: neither the password nor this attempt counts
-            flash(f"Слишком много неудачных попыток входа. Попробуйте снова через {_minutes(wait)}.", "error")
-            return render_template("auth/login.html", form=form), 429
+        guard = _PasswordGuard(form.email.data)
+        if guard.wait:  # refused unchecked: neither the password nor this attempt counts
+            return guard.refuse("auth/login.html", form)
         user = authenticate(form.email.data, form.password.data)
         if user:
             signin.ensure_session_key(db.session, user)
             login_user(user, remember=form.remember.data)
             db.session.commit()
             return redirect(local_target(request.args.get("next"), url_for("home.index")))
-        throttle.failed(address, form.email.data)
+        guard.failed()
         form.password.errors.append("Неверный адрес или пароль")
     return render_template("auth/login.html", form=form)
 
 
-def _minutes(seconds: int) -> str:
-    return plural(max(1, round(seconds / 60)), "минуту", "минуты", "минут")
+class _PasswordGuard:
+    """The failed-log-in limits (signin.LoginThrottle) for one typed password, from this client's address
+    (its own behind TRUSTED_PROXIES: ProxyFix)."""
+
+    def __init__(self, email: str):
+        self.throttle = signin.LoginThrottle(limiter.storage)
+        self.address, self.email = request.remote_addr or "-", email
+        self.wait = self.throttle.wait(self.address, email)
+
+    def refuse(self, template: str, form):
+        minutes = plural(max(1, round(self.wait / 60)), "минуту", "минуты", "минут")
+        flash(f"Слишком много неудачных попыток входа. Попробуйте снова через {minutes}.", "error")
+        return render_template(template, form=form), 429
+
+    def failed(self) -> None:
+        self.throttle.failed(self.address, self.email)
 
 
 @bp.post("/logout")
@@ -97,3 +108,41 @@ def logout():
     db.session.commit()
     flash("Вы вышли из системы.", "info")
     return redirect(url_for("auth.login"))
+
+
+class PasswordForm(FlaskForm):
+    current = PasswordField("Текущий пароль", validators=[DataRequired("Введите текущий пароль")])
+    new = PasswordField("Новый пароль", validators=[DataRequired("Задайте новый пароль")])
+    repeat = PasswordField("Новый пароль ещё раз", validators=[DataRequired("Повторите новый пароль"),
+                                                               EqualTo("new", "Пароли не совпадают")])
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def password():
+    """A person changes their own password; their other sessions end, this one goes on."""
+    form = PasswordForm()
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        # A wrong current password is a failed log-in: a borrowed session must not become a way to guess.
+        guard = _PasswordGuard(user.email)
+        if guard.wait:
+            return guard.refuse("auth/password.html", form)
+        if authenticate(user.email, form.current.data) is None:
+            guard.failed()
+            form.current.errors.append("Неверный пароль")
+        else:
+            try:
+                accounts.set_password(db.session, user, form.new.data)
+            except accounts.AccountError as exc:
+                db.session.rollback()
+                form.new.errors.append(exc.errors["password"])
+            else:
+                db.session.refresh(user)
+                # This browser goes on with the new key (and keeps "remember me" if it had it).
+                login_user(user, remember=request.cookies.get(current_app.config.get("REMEMBER_COOKIE_NAME",
+                                                                                     "remember_token")) is not None)
+                db.session.commit()
+                flash("Пароль изменён. На других устройствах нужно войти заново.", "success")
+                return redirect(url_for("home.index"))
+    return render_template("auth/password.html", form=form)
