@@ -1,8 +1,11 @@
 """Tagged, targeted e-mail campaigns for a B2B sales team."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Flask
 from redis import Redis
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import Settings, load_settings
 
@@ -19,6 +22,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
+        # Flask-Login's "remember me": a month, not its default year; revoked with the session key.
+        REMEMBER_COOKIE_DURATION=timedelta(days=30),
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=settings.public_url.startswith("https://"),
         WTF_CSRF_TIME_LIMIT=None,
         RATELIMIT_STORAGE_URI=None,
     )
@@ -35,8 +43,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
 
-    from . import cli, web
+    from . import accesslog, cli, web
 
     web.register(app)
     cli.register(app)
+    accesslog.install_werkzeug_filter()
+    if settings.trusted_proxies:
+        # Outermost, in front of the /c/ fast path too: the client's address and scheme as the
+        # nearest TRUSTED_PROXIES proxies saw them; without it X-Forwarded-* are ignored (anyone can send them).
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
     return app

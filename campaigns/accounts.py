@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
+from . import signin
 from .contact_fields import FieldError, normalize_email, normalize_phone
 from .models import Advisor, Role
 
@@ -103,3 +104,13 @@ def create_user(
         # Created at the same moment elsewhere: the unique index decided.
         raise AccountError({"email": "Пользователь с этим адресом уже есть"}) from None
     return user
+
+
+def set_password(session: Session, user: Advisor, password: str) -> None:
+    """A new password (held to the same rule) ends every session of the user: whoever knew the old one is out."""
+    problem = password_problem(password)
+    if problem:
+        raise AccountError({"password": problem})
+    user.password_hash = hash_password(password)
+    session.flush()
+    signin.end_sessions(session, user.id)

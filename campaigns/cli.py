@@ -53,6 +53,25 @@ def create_user_command(email: str, name: str, role: str, password: str):
     click.echo(f"created {role} {user.email}")
 
 
+@group.command("set-password")
+@click.argument("email")
+@click.password_option()
+def set_password_command(email: str, password: str):
+    """Give a user a new password; every session of theirs ends (all devices, "remember me" too)."""
+    from . import accounts
+
+    user = accounts.find_by_email(db.session, email)
+    if user is None:
+        raise click.ClickException(f"EMAIL: no user {email}")
+    try:
+        accounts.set_password(db.session, user, password)
+    except accounts.AccountError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(f"password changed for {user.email}; their sessions have ended")
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(group)
 

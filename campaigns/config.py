@@ -6,14 +6,20 @@ message is one line naming the variable, so start-up can print it and stop.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy.engine import make_url
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = ROOT / "instance"
+
+
+_PASSWORD = re.compile(r"(?<=:)[^:/@]+(?=@)")
 
 
 class ConfigError(Exception):
@@ -64,6 +70,8 @@ class Settings:
     extra: dict = field(default_factory=dict)
     # Where bounce reports arrive: a Maildir path or imaps://user:pass@host/INBOX (unset: not read).
     bounce_url: str | None = None
+    # Reverse proxies in front of the web app whose X-Forwarded-For/-Proto are believed (0: none).
+    trusted_proxies: int = 0
 
 
 def _instance_path(env) -> Path:
@@ -74,10 +82,39 @@ def private_redis_socket(instance_path: Path) -> Path:
     return instance_path / "redis.sock"
 
 
+def masked_url(url: str) -> str:
+    """The URL with its password replaced by ***, for anything printed or logged.
+
+    A password is what stands between "user:" and "@" (percent-encoded, so without ":", "/" or "@");
+    this also covers a value that is not a well-formed URL, which is when an error shows it.
+    """
+    return _PASSWORD.sub("***", url)
+
+
+def _private_dir(path: Path) -> None:
+    """instance/ holds the secret key, the SQLite file and uploads: only its owner may enter it."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+        path.chmod(0o700)  # an instance/ made before this rule, or by a looser umask
+
+
+def _private_sqlite_file(database_url: str) -> None:
+    """The SQLite file is created 0600 (SQLite gives its journal files the same mode), and tightened if older."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return
+    path = Path(url.database)
+    if not path.parent.is_dir():
+        return  # the database layer will say what is wrong
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+
+
 def parse_database_url(value: str) -> str:
     scheme = value.split(":", 1)[0]
     if not value or "://" not in value:
-        raise ConfigError(f"DATABASE_URL: '{value}' is not a URL (e.g. postgresql+psycopg://user@host/db)")
+        raise ConfigError(f"DATABASE_URL: '{masked_url(value)}' is not a URL (e.g. postgresql+psycopg://user@host/db)")
     if not (scheme.startswith("sqlite") or scheme.startswith("postgresql")):
         raise ConfigError(f"DATABASE_URL: unsupported scheme '{scheme}' (use sqlite:/// or postgresql+psycopg://)")
     if scheme in ("postgresql", "postgres"):
@@ -106,7 +143,7 @@ def parse_mail_url(value: str, instance_path: Path) -> MailSettings:
     parts = urlsplit(value)
     if parts.scheme not in ("smtp", "smtps"):
         raise ConfigError(
-            f"MAIL_URL: unknown scheme '{parts.scheme or value}' (use maildir:PATH, smtp://host:587 or smtps://host:465)"
+            f"MAIL_URL: unknown scheme '{parts.scheme or masked_url(value)}' (use maildir:PATH, smtp://host:587 or smtps://host:465)"
         )
     if not parts.hostname:
         raise ConfigError("MAIL_URL: no host in the SMTP URL")
@@ -148,9 +185,10 @@ def _secret_key(env, instance_path: Path) -> str:
 def load_settings(env=None) -> Settings:
     env = os.environ if env is None else env
     instance_path = _instance_path(env)
-    instance_path.mkdir(parents=True, exist_ok=True)
+    _private_dir(instance_path)
 
     database_url = parse_database_url(env.get("DATABASE_URL") or f"sqlite:///{instance_path / 'campaigns.db'}")
+    _private_sqlite_file(database_url)
     redis_private = not env.get("REDIS_URL")
     redis_url = parse_redis_url(env.get("REDIS_URL") or f"unix://{private_redis_socket(instance_path)}")
     mail_url = env.get("MAIL_URL") or "maildir:instance/outbox"
@@ -197,6 +235,7 @@ def load_settings(env=None) -> Settings:
         hot_days=_positive_int(env, "HOT_DAYS", 14),
         not_worked_days=_positive_int(env, "NOT_WORKED_DAYS", 90),
         bounce_url=_bounce_url(env.get("BOUNCE_URL") or None),
+        trusted_proxies=_positive_int(env, "TRUSTED_PROXIES", 0, allow_zero=True),
     )
 
 
@@ -227,5 +266,5 @@ def _work_hours(raw: str) -> tuple[str, str]:
 
 def _bounce_url(value: str | None) -> str | None:
     if value and not (value.startswith(("maildir:", "imaps://", "imap://"))):
-        raise ConfigError(f"BOUNCE_URL: '{value}' must be maildir:PATH or imaps://user:password@host/INBOX")
+        raise ConfigError(f"BOUNCE_URL: '{masked_url(value)}' must be maildir:PATH or imaps://user:password@host/INBOX")
     return value

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import ROOT, ConfigError, Settings, load_settings, private_redis_socket
+from .config import ROOT, ConfigError, Settings, load_settings, masked_url, private_redis_socket
 from .runtime import connect_redis
 
 FIRST_RESTART_PAUSE = 1.0  # seconds; doubled while a child keeps dying…
@@ -137,6 +137,9 @@ class Child:
 
 
 def main() -> int:
+    # Whatever the system and its children write under instance/ (the database, Redis's dump and log,
+    # the outbox, uploads) is for this user only.
+    os.umask(0o077)
     bind = os.environ.get("BIND", "127.0.0.1:5000")
     os.environ.setdefault("PUBLIC_URL", f"http://{bind}")
     redis_child = None
@@ -195,7 +198,7 @@ def _announce(settings: Settings, bind: str) -> None:
     lines = [
         "",
         f"  Campaigns is running at http://{bind}/   (health: http://{bind}/healthz)",
-        f"  Outgoing mail: {settings.mail_url}",
+        f"  Outgoing mail: {masked_url(settings.mail_url)}",
         f"  Demo log-ins (password «{DEMO_PASSWORD}»):",
         *[f"    {role.value:<9} {email:<24} {name}{' (house advisor)' if house else ''}"
           for email, name, role, _phone, house in USERS],

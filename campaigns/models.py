@@ -7,6 +7,7 @@ and offer, one suppression per address) is a constraint here, not only Python.
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import date, datetime
 
 from flask_login import UserMixin
@@ -137,12 +138,18 @@ class Advisor(UserMixin, Base):
     signature: Mapped[str | None] = mapped_column(Text)
     daily_cap: Mapped[int | None] = mapped_column(Integer)  # None: the global DAILY_CAP
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Carried by every session and remember-me cookie of this user (get_id); a new value ends them all
+    # (log-out, a password change, deactivation: signin.end_sessions).
+    session_key: Mapped[str | None] = mapped_column(String(64), default=lambda: secrets.token_urlsafe(24))
 
     contacts: Mapped[list[Contact]] = relationship(back_populates="owner", foreign_keys="Contact.owner_id")
 
     @property
     def is_active(self) -> bool:  # Flask-Login: a deactivated user cannot log in
         return bool(self.active)
+
+    def get_id(self) -> str:  # Flask-Login stores this in the session and the remember cookie
+        return f"{self.id}:{self.session_key}"
 
     def __repr__(self) -> str:
         return f"<Advisor {self.id} {self.email}>"

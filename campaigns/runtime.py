@@ -4,7 +4,7 @@ from __future__ import annotations
 from redis import Redis
 from redis.exceptions import RedisError
 
-from .config import ConfigError
+from .config import ConfigError, masked_url
 
 
 def connect_redis(url: str, timeout: float = 5.0) -> Redis:
@@ -13,5 +13,5 @@ def connect_redis(url: str, timeout: float = 5.0) -> Redis:
     try:
         connection.ping()
     except (RedisError, OSError) as exc:
-        raise ConfigError(f"REDIS_URL: cannot reach Redis at {url} ({exc})") from None
+        raise ConfigError(f"REDIS_URL: cannot reach Redis at {masked_url(url)} ({exc})") from None
     return connection

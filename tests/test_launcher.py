@@ -4,9 +4,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -69,6 +71,11 @@ def test_the_run_command_brings_everything_up_restarts_a_dead_child_and_ctrl_c_s
         while time.monotonic() < deadline and not redis.get("campaigns:scheduler:heartbeat"):
             time.sleep(0.5)
         assert redis.get("campaigns:scheduler:heartbeat"), "the scheduler and the worker did not run a job"
+        for secret_path in ("/c/2n9c-7.SecretClickToken", "/u/3k.SecretUnsubToken"):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}{secret_path}", timeout=5)
+            except urllib.error.HTTPError as exc:
+                assert exc.code == 404
         assert _processes_with_env(str(instance)), "expected the system's processes"
 
         # A child killed outright is started again; the rest runs on, and the new worker works.
@@ -95,3 +102,9 @@ def test_the_run_command_brings_everything_up_restarts_a_dead_child_and_ctrl_c_s
     time.sleep(0.5)
     assert _processes_with_env(str(instance)) == [], "stray processes after Ctrl-C"
     assert (instance / "campaigns.db").exists() and not (instance / "redis.sock").exists()
+    # The access log shows where people went, never the tokens; instance/ is the owner's alone.
+    assert "GET /c/*** HTTP" in output and "GET /u/*** HTTP" in output, output[-3000:]
+    assert "Secret" not in output
+    assert stat.S_IMODE(instance.stat().st_mode) == 0o700
+    assert {path.name: oct(stat.S_IMODE(path.stat().st_mode)) for path in instance.glob("campaigns.db*")} == \
+        {"campaigns.db": oct(0o600)}

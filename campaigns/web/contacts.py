@@ -389,5 +389,6 @@ def mail(contact_id: int, note_id: int):
     # The stored HTML is shown in a sandboxed frame; the policy also keeps its images and
     # scripts from loading, so opening a mail never fires its tracking or anything else.
     csp = ("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-           "script-src 'self'; connect-src 'self'; frame-src 'self'; form-action 'self'; base-uri 'none'")
+           "script-src 'self'; connect-src 'self'; frame-src 'self'; form-action 'self'; base-uri 'none'; "
+           "frame-ancestors 'none'")
     return html, 200, {"Content-Security-Policy": csp}

@@ -23,6 +23,7 @@ from ..models import Click, Contact, Link, Offer, OfferStatus, Role, Tag, TagKin
 from ..sender import sender_for
 from . import params
 from .auth import roles_required
+from .security import local_target
 
 bp = Blueprint("offers", __name__)
 NAV = [
@@ -327,7 +328,7 @@ def edit(offer_id: int):
 @bp.errorhandler(413)
 def _too_large(_exc):
     flash("Файл слишком большой: каталог должен быть не больше 50 МБ.", "error")
-    return redirect(request.referrer or url_for("offers.index"))
+    return redirect(local_target(request.referrer, url_for("offers.index")))
 
 
 @bp.post("/offers/<int:offer_id>/catalog")

@@ -22,10 +22,14 @@ from werkzeug.wrappers import Request
 from .. import clicks, consent, tracking
 from ..db import db
 from ..extensions import csrf, limiter
+from .security import SECURITY_HEADERS
 
 bp = Blueprint("track", __name__)
 
 CLICK_PREFIX = "/c/"
+# /c/ answers without Flask, so it adds the app's security headers itself.
+_HEADERS = list(SECURITY_HEADERS)
+_HEADERS_BUT_REFERRER = [(name, value) for name, value in SECURITY_HEADERS if name != "Referrer-Policy"]
 _EMPTY: list[bytes] = []
 CLICK_REDIS_TIMEOUT = 0.5  # seconds a click waits for Redis before the person is redirected anyway
 
@@ -55,7 +59,7 @@ class ClickRedirect:
             return self.wrapped(environ, start_response)
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in ("GET", "HEAD"):
-            start_response("405 Method Not Allowed", [("Allow", "GET, HEAD"), ("Content-Length", "0")])
+            start_response("405 Method Not Allowed", [("Allow", "GET, HEAD"), ("Content-Length", "0"), *_HEADERS])
             return _EMPTY
         app = self.app
         parsed = tracking.parse_click_token(path[len(CLICK_PREFIX):], app.config["SECRET_KEY"])
@@ -87,7 +91,7 @@ class ClickRedirect:
         start_response("302 Found", [
             ("Location", tracking.browser_uri(target)), ("Cache-Control", "no-store"),
             ("Referrer-Policy", "no-referrer"),  # the token stays ours
-            ("Content-Length", "0"),
+            ("Content-Length", "0"), *_HEADERS_BUT_REFERRER,
         ])
         return _EMPTY
 
@@ -108,7 +112,7 @@ class ClickRedirect:
             with self.app.test_request_context(CLICK_PREFIX):
                 page = self._pages[template] = render_template(template).encode()
         start_response(status, [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(page))),
-                                *headers])
+                                *_HEADERS, *headers])
         return _EMPTY if environ.get("REQUEST_METHOD") == "HEAD" else [page]
 
 

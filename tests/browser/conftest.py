@@ -106,6 +106,9 @@ def _open_page(browser, live_server, request, viewport, suffix="", **options):
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.js_errors = errors
+    refused: list[str] = []  # what the Content-Security-Policy blocked (Chromium says so on the console)
+    page.on("console", lambda message: "Content Security Policy" in message.text and refused.append(message.text))
+    page.csp_violations = refused
     yield page
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     try:
@@ -118,7 +121,8 @@ def _open_page(browser, live_server, request, viewport, suffix="", **options):
 
 @pytest.fixture
 def page(browser, live_server, request, _clean_state):
-    """A fresh browser tab (own cookies) at a desktop size. `page.js_errors` collects script errors."""
+    """A fresh browser tab (own cookies) at a desktop size. `page.js_errors` collects script errors,
+    `page.csp_violations` what the Content-Security-Policy refused."""
     yield from _open_page(browser, live_server, request, DESKTOP)
 
 
