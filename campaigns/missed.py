@@ -102,20 +102,22 @@ def record_closed(session: Session, day: date) -> int:
 
     Only windows that closed after the tag was created count: a tag added today has not
     missed last year's mailing."""
+    years = (day.year - 1, day.year)
+    ready = set(session.execute(
+        select(Offer.tag_id, Offer.year).where(Offer.year.in_(years), Offer.status == OfferStatus.READY)).all())
+    recorded = set(session.execute(
+        select(MissedMailing.tag_id, MissedMailing.year).where(MissedMailing.year.in_(years))).all())
     added = 0
     for tag in session.scalars(select(Tag).order_by(Tag.id)):
-        for year in (day.year - 1, day.year):
+        for year in years:
+            if (tag.id, year) in ready or (tag.id, year) in recorded:
+                continue
             try:
-                send_on, last_day = calendar.mailing_window(tag.rule, tag.lead_days, year)
+                last_day = calendar.mailing_window(tag.rule, tag.lead_days, year)[1]
             except ValueError:
                 break
-            if not (tag.created_at.date() <= last_day < day):
-                continue
-            offer = session.scalar(select(Offer).where(Offer.tag_id == tag.id, Offer.year == year))
-            if offer is not None and offer.status == OfferStatus.READY:
-                continue
-            exists = session.scalar(select(MissedMailing.id).where(MissedMailing.tag_id == tag.id, MissedMailing.year == year))
-            if exists is None:
+            if tag.created_at.date() <= last_day < day:
+                offer = session.scalar(select(Offer).where(Offer.tag_id == tag.id, Offer.year == year))
                 record_missed(session, tag, year, offer)
                 added += 1
     return added
