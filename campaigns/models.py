@@ -351,20 +351,6 @@ class MissedMailing(Base):
     offer: Mapped[Offer | None] = relationship()
 
 
-class MailingNotice(Base):
-    """A notice about a yearly mailing sent to marketing/admin: recorded so it goes once, whatever Redis loses."""
-
-    __tablename__ = "mailing_notices"
-    __table_args__ = (UniqueConstraint("tag_id", "year", "kind"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"))
-    year: Mapped[int] = mapped_column(Integer)
-    kind: Mapped[str] = mapped_column(String(40))  # "before-21", "waiting-2027-03-02", "missed", …
-    recipients: Mapped[int] = mapped_column(Integer, default=0)
-    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
 class Click(Base):
     __tablename__ = "clicks"
     __table_args__ = (

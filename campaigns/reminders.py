@@ -1,9 +1,8 @@
 """No yearly mailing is missed in silence: its state, and the notices to marketing and admin.
 
-Each notice is one mail kind (templates/emails/<kind>.subject.txt / .txt / .html plus one
-function building its context, as offers.notify_offer_late does), sent by `run()` every few
-minutes and recorded in `mailing_notices` (tag, year, kind) before it goes, so it goes once
-whatever Redis loses:
+Each notice is one mail kind (templates/emails/<kind>.subject.txt / .txt / .html and its
+function in mails.py; its context is built here), sent by `run()` every few minutes and
+recorded by mails.send_once in `sent_notices` as it goes, so it goes once whatever Redis loses:
 
 * ``mailing_reminder`` — 21, 7 and 1 day(s) before a tag's send date, while its offer for
   that year is missing or a draft (marketing; admin gets a copy at 1 day);
@@ -19,19 +18,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from email.message import EmailMessage
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import calendar
+from . import calendar, mails
 from .db import utcnow
-from .models import Advisor, Delivery, DeliveryStatus, MailingNotice, MissedMailing, Offer, OfferStatus, Role, Tag
+from .models import Advisor, Delivery, DeliveryStatus, MissedMailing, Offer, OfferStatus, Role, SentNotice, Tag
 
 log = logging.getLogger(__name__)
 
-SYSTEM_NAME = "Рассылки"
 REMIND_DAYS = (21, 7, 1)  # before the send date
 ADMIN_COPY_DAYS = 1  # the reminder this close to the send date also goes to admin
 STATE_LABELS = {
@@ -146,44 +142,31 @@ def missed_context(session: Session, settings, record: MissedMailing) -> dict:
             **_links(settings, record.tag, record.year, session)}
 
 
-def notice_message(kind: str, context: dict, *, to: Advisor, settings) -> EmailMessage:
-    """One notice to one user, from the system itself (noreply)."""
-    from . import compose
-
-    subject, text, html = compose.render_kind(kind, context)
-    return compose.make_message(settings=settings, from_name=SYSTEM_NAME, from_addr=f"noreply@{settings.mail_domain}",
-                                to_name=to.name, to_addr=to.email, subject=subject, text=text, html=html)
-
-
-def send_notice(session: Session, settings, *, tag_id: int, year: int, notice: str, kind: str, context: dict,
+def send_notice(session: Session, settings, *, notice: str, ref_id: int, day: date, message, context: dict,
                 recipients: list[Advisor]) -> int:
-    """Record the notice, then send it; 0 when it was recorded before (it goes once).
+    """Send one notice to ``recipients`` unless it went before (mails.send_once); how many mails went.
 
-    The record and the mails share one transaction: a failed send rolls the record back, so
-    a later run tries again; a crash after the relay took it and before the commit may send
-    it a second time, never zero times."""
-    from . import transport
+    ``message`` is the kind's function in mails.py. The record commits with the mails; a failed
+    send removes it, so a later run tries again."""
+    from . import mails, transport
 
-    session.add(MailingNotice(tag_id=tag_id, year=year, kind=notice, recipients=len(recipients), sent_at=utcnow()))
-    try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()
-        return 0
-    try:
+    def send():
         with transport.open_transport(settings.mail) as conn:
             for user in recipients:
-                conn.send(notice_message(kind, context, to=user, settings=settings))
+                conn.send(message(user=user, context=context, settings=settings))
+
+    try:
+        sent = mails.send_once(session, notice, ref_id, day, send)
     except BaseException:
         session.rollback()
         raise
     session.commit()
-    return len(recipients)
+    return len(recipients) if sent else 0
 
 
-def _sent_before(session: Session, tag_id: int, year: int, notice: str) -> bool:
-    return session.scalar(select(MailingNotice.id).where(
-        MailingNotice.tag_id == tag_id, MailingNotice.year == year, MailingNotice.kind == notice)) is not None
+def _sent_before(session: Session, notice: str, ref_id: int, day: date) -> bool:
+    return session.scalar(select(SentNotice.id).where(
+        SentNotice.kind == notice, SentNotice.ref_id == ref_id, SentNotice.day == day)) is not None
 
 
 def _reminder_step(days_to_go: int) -> int | None:
@@ -193,7 +176,7 @@ def _reminder_step(days_to_go: int) -> int | None:
 
 
 def run(session: Session, settings, now: datetime | None = None) -> int:
-    """Send every notice due now; returns how many mails went. Idempotent (mailing_notices)."""
+    """Send every notice due now; returns how many mails went. Idempotent (sent_notices)."""
     now = now or utcnow()
     local = now.astimezone(settings.timezone)
     today = local.date()
@@ -211,23 +194,20 @@ def run(session: Session, settings, now: datetime | None = None) -> int:
             if offer is not None and offer.status == OfferStatus.READY:
                 continue
             step = _reminder_step((send_on - today).days)
-            if step is not None and not _sent_before(session, tag.id, year, f"before-{step}"):
-                sent += send_notice(session, settings, tag_id=tag.id, year=year, notice=f"before-{step}",
-                                    kind="mailing_reminder",
+            if step is not None and not _sent_before(session, f"mailing_before_{step}", tag.id, send_on):
+                sent += send_notice(session, settings, notice=f"mailing_before_{step}", ref_id=tag.id, day=send_on,
+                                    message=mails.mailing_reminder_message,
                                     context=reminder_context(session, settings, tag, year, send_on, today, offer),
                                     recipients=with_admin if step <= ADMIN_COPY_DAYS else marketing)
-            elif morning and send_on <= today <= last_day:
-                notice = f"waiting-{today.isoformat()}"
-                if not _sent_before(session, tag.id, year, notice):
-                    sent += send_notice(session, settings, tag_id=tag.id, year=year, notice=notice, kind="mailing_waiting",
-                                        context=waiting_context(session, settings, tag, year, send_on, last_day, today,
-                                                                offer),
-                                        recipients=marketing)
-    told = select(MailingNotice.id).where(MailingNotice.tag_id == MissedMailing.tag_id,
-                                          MailingNotice.year == MissedMailing.year, MailingNotice.kind == "missed")
+            elif morning and send_on <= today <= last_day and not _sent_before(session, "mailing_waiting", tag.id, today):
+                sent += send_notice(session, settings, notice="mailing_waiting", ref_id=tag.id, day=today,
+                                    message=mails.mailing_waiting_message,
+                                    context=waiting_context(session, settings, tag, year, send_on, last_day, today, offer),
+                                    recipients=marketing)
+    told = select(SentNotice.id).where(SentNotice.kind == "mailing_missed", SentNotice.ref_id == MissedMailing.id)
     for record in session.scalars(select(MissedMailing).where(~told.exists()).order_by(MissedMailing.id)).all():
-        sent += send_notice(session, settings, tag_id=record.tag_id, year=record.year, notice="missed",
-                            kind="mailing_missed", context=missed_context(session, settings, record),
+        sent += send_notice(session, settings, notice="mailing_missed", ref_id=record.id, day=record.last_day,
+                            message=mails.mailing_missed_message, context=missed_context(session, settings, record),
                             recipients=with_admin)
     return sent
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from campaigns import planner, reminders
 from campaigns.config import parse_mail_url
 from campaigns.extensions import redis_client
-from campaigns.models import MailingNotice, MissedMailing, OfferStatus, Role, TagKind
+from campaigns.models import MissedMailing, OfferStatus, Role, SentNotice, TagKind
 
 MONTHS = "jan feb mar apr may jun jul aug sep oct nov dec".split()
 
@@ -70,8 +70,8 @@ def test_reminders_go_21_7_and_1_days_before_once_each_even_after_a_redis_flush(
     assert "https://campaigns.example.com/offers?year=2027" in text and "/offers/" in text  # create; last year's
     assert "Получателей: 3" in html and "Анна" in html
     assert "Завтра" in mails[2][1] and "Завтра" in mails[3][1]
-    kinds = session.scalars(select(MailingNotice.kind).order_by(MailingNotice.id)).all()
-    assert kinds == ["before-21", "before-7", "before-1"]
+    kinds = session.scalars(select(SentNotice.kind).order_by(SentNotice.id)).all()
+    assert kinds == ["mailing_before_21", "mailing_before_7", "mailing_before_1"]
 
 
 def test_a_draft_is_reminded_and_a_ready_offer_is_not(session, factory, mail, smtp_server):
@@ -153,7 +153,7 @@ def test_a_january_occasion_sent_in_december_crosses_the_year_boundary(session, 
     session.commit()
 
     assert reminders.run(session, mail, now=_at(date(2027, 11, 15))) == 1  # 21 days before, for 2028
-    assert session.scalar(select(MailingNotice.year)) == 2028
+    assert session.scalar(select(SentNotice.day)) == date(2027, 12, 6)  # the 2028 mailing's send date
     states = {m.year: m.state for m in reminders.mailings(session, date(2027, 12, 1), [2027, 2028])}
     assert states[2028] == "missing"
     assert reminders.run(session, mail, now=_at(date(2027, 12, 6))) == 1  # waiting, in December

@@ -1,12 +1,11 @@
-"""missed_mailings and mailing_notices: no yearly mailing is missed in silence
+"""missed_mailings: no yearly mailing is missed in silence
 
 A mailing whose window closed before all its mails went out (no offer, a draft, mails rolled
-or held past the last day) is recorded once per tag and year; notices to marketing and admin
-(reminders before the send date, «ждёт предложения», «пропущено») are recorded so that each
-goes once whatever Redis loses.
+or held past the last day) is recorded once per tag and year, with its audience; the board,
+the calendar and the results show it, and marketing and admin are told once (sent_notices).
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0012
+Revises: 0011
 """
 from __future__ import annotations
 
@@ -15,8 +14,8 @@ from alembic import op
 
 import campaigns.db
 
-revision = "0009"
-down_revision = "0008"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
@@ -40,20 +39,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_missed_mailings")),
         sa.UniqueConstraint("tag_id", "year", name=op.f("uq_missed_mailings_tag_id_year")),
     )
-    op.create_table(
-        "mailing_notices",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("tag_id", sa.Integer(), nullable=False),
-        sa.Column("year", sa.Integer(), nullable=False),
-        sa.Column("kind", sa.String(length=40), nullable=False),
-        sa.Column("recipients", sa.Integer(), nullable=False),
-        sa.Column("sent_at", campaigns.db.UTCDateTime(), nullable=False),
-        sa.ForeignKeyConstraint(["tag_id"], ["tags.id"], name=op.f("fk_mailing_notices_tag_id_tags"), ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_mailing_notices")),
-        sa.UniqueConstraint("tag_id", "year", "kind", name=op.f("uq_mailing_notices_tag_id_year_kind")),
-    )
 
 
 def downgrade() -> None:
-    op.drop_table("mailing_notices")
     op.drop_table("missed_mailings")
