@@ -238,11 +238,9 @@ def space_contacts(session: Session, day: date, spacing_days: int) -> int:
     return moved
 
 
-def spacing_clash(session: Session, delivery_id: int, contact_id: int, day: date, spacing_days: int,
-                  bind=None) -> date | None:
+def spacing_clash(session: Session, delivery_id: int, contact_id: int, day: date, spacing_days: int) -> date | None:
     """At the claim: the day this delivery may go instead, when another offer to the contact went
-    (or is going) less than `spacing_days` ago; None when it may go now. ``bind``: the connection
-    the caller reads through (the sender's autocommit engine on PostgreSQL)."""
+    (or is going) less than `spacing_days` ago; None when it may go now."""
     if spacing_days <= 0:
         return None
     gap = timedelta(days=spacing_days)
@@ -251,8 +249,7 @@ def spacing_clash(session: Session, delivery_id: int, contact_id: int, day: date
             Delivery.contact_id == contact_id, Delivery.id != delivery_id,
             Delivery.status.in_((DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.UNKNOWN)),
             Delivery.send_on > day - gap, Delivery.send_on < day + gap,
-        ),
-        bind_arguments={"bind": bind} if bind is not None else None,
+        )
     )
     return calendar.next_working_day(other + gap) if other is not None else None
 

@@ -365,7 +365,8 @@ def send_delivery(session: Session, delivery_id: int, settings, now: datetime | 
     # Spacing, checked again here: another offer may have gone to the contact since this one was
     # given its day (a retry, a release); the later mail moves, pacing gives it a new moment.
     later = planner.spacing_clash(session, delivery.id, delivery.contact_id, now.astimezone(settings.timezone).date(),
-                                  settings.tag_spacing_days, bind=_autocommit_bind(session))
+                                  settings.tag_spacing_days)
+    session.commit()  # ends the read: no connection is held through the SMTP conversation
     if later is not None:
         _finish(session, delivery, {"status": DeliveryStatus.PLANNED, "send_on": later, "send_at": None}, None)
         return SendResult(Outcome.SKIPPED, "spacing")
