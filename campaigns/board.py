@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
@@ -17,7 +17,10 @@ from sqlalchemy.orm import aliased
 from . import audience, calendar
 from .greeting import greeting_is_fallback
 from .models import Advisor, Contact, Offer, OfferStatus, Tag, contact_tags
+from .reminders import mailing_state
 from .sender import NO_SENDER_LABEL, sender_of
+
+MAX_WINDOW_DAYS = 121  # lead_days ≤ 120 (models.Tag), CATCH_UP_DAYS = 14
 
 __all__ = ["AdvisorLoad", "BoardRow", "occurrence_year", "readiness_board"]
 
@@ -45,6 +48,7 @@ class BoardRow:
     year: int  # the occurrence year: the offer's year
     days_to_go: int
     offer: Offer | None
+    last_day: date | None = None  # the last day its mails may go out (calendar.mailing_window)
     audience: int = 0
     fallback: int = 0
     advisors: list[AdvisorLoad] = field(default_factory=list)
@@ -55,8 +59,18 @@ class BoardRow:
         return "missing" if self.offer is None else str(self.offer.status)
 
     @property
+    def state(self) -> str:
+        """The mailing's state (reminders.mailing_state): "waiting" once due without a ready offer."""
+        today = self.send_on - timedelta(days=self.days_to_go)
+        return mailing_state(today, self.send_on, self.last_day or self.send_on, self.offer, sent=False, recorded=False)
+
+    @property
     def ready(self) -> bool:
-        return self.offer is not None and self.offer.status == OfferStatus.READY
+        return _ready(self.offer)
+
+
+def _ready(offer: Offer | None) -> bool:
+    return offer is not None and offer.status == OfferStatus.READY
 
 
 def occurrence_year(tag, send_on: date) -> int:
@@ -68,12 +82,20 @@ def occurrence_year(tag, send_on: date) -> int:
 
 
 def readiness_board(session, settings, today: date, days: int = 90, start: date | None = None) -> list[BoardRow]:
-    """Mailings from ``start`` (default ``today``) for ``days`` days; days_to_go counts from ``today``."""
+    """Mailings from ``start`` (default ``today``) for ``days`` days; days_to_go counts from ``today``.
+
+    Mailings already due that still wait for their offer («ждёт предложения», their window still
+    open) come first: they are the most urgent."""
+    start = start or today
     tags = session.scalars(select(Tag).order_by(Tag.name)).all()
-    rows = [
-        BoardRow(tag=tag, send_on=send_on, year=occurrence_year(tag, send_on), days_to_go=(send_on - today).days, offer=None)
-        for tag, send_on in calendar.upcoming(tags, start or today, days)
-    ]
+    rows = []
+    # A window is at most the longest lead (120 days) long: look back that far for waiting mailings.
+    for tag, send_on in calendar.upcoming(tags, start - timedelta(days=MAX_WINDOW_DAYS), days + MAX_WINDOW_DAYS):
+        year = occurrence_year(tag, send_on)
+        last_day = calendar.mailing_window(tag.rule, tag.lead_days, year)[1]
+        if send_on >= start or today <= last_day:
+            rows.append(BoardRow(tag=tag, send_on=send_on, year=year, days_to_go=(send_on - today).days, offer=None,
+                                 last_day=last_day))
     if not rows:
         return rows
     tag_ids = {row.tag.id for row in rows}
@@ -110,6 +132,8 @@ def readiness_board(session, settings, today: date, days: int = 90, start: date 
 
     ids = {advisor_id for loads in per_advisor.values() for advisor_id in loads if advisor_id is not None}
     advisors = {a.id: a for a in session.scalars(select(Advisor).where(Advisor.id.in_(ids)))} if ids else {}
+    # Due before ``start``: on the board only while waiting for the offer.
+    rows = [row for row in rows if row.send_on >= start or not _ready(offers.get((row.tag.id, row.year)))]
     for row in rows:
         row.offer = offers.get((row.tag.id, row.year))
         row.audience = audience_size.get(row.tag.id, 0)

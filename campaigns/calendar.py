@@ -336,6 +336,22 @@ def send_date(rule: str | Rule, lead_days: int | None, year: int) -> date:
     return previous_working_day(target)
 
 
+# A mailing missed on its send date (downtime, an offer made ready late) is still sent until
+# its occasion has passed, and at least this many days after the send date (month tags).
+CATCH_UP_DAYS = 14
+
+
+def mailing_window(rule: str | Rule, lead_days: int | None, year: int) -> tuple[date, date]:
+    """(send date, last day) of the ``year`` mailing: none of its mails may go out after the last day.
+
+    The last day is the occasion itself, but at least CATCH_UP_DAYS after the send date: a
+    Builders' Day offer after Builders' Day would be an embarrassment, not a catch-up.
+    """
+    parsed = parse_rule(rule)
+    start = send_date(parsed, lead_days, year)
+    return start, max(parsed.occurrence(year), start + timedelta(days=CATCH_UP_DAYS))
+
+
 def year_calendar(tags: Iterable[Any], year: int) -> list[tuple[Any, date, date]]:
     """``(tag, occurrence, send_date)`` for every tag in ``year``, sorted by send date.
 

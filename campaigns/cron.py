@@ -42,6 +42,8 @@ def build(connection: Redis) -> CronScheduler:
     # missed 07:00 tick (downtime) and an offer that became ready are caught up soon after.
     scheduler.register(tasks.plan_deliveries, QUEUE, cron="0 7 * * *")
     scheduler.register(tasks.plan_deliveries, QUEUE, interval=600)
+    # Recorded in the database (sent_notices): a tick twice, or after a Redis flush, sends once.
+    scheduler.register(tasks.send_mailing_notices, QUEUE, cron="*/10 * * * *")
     scheduler.register(tasks.dispatch_deliveries, QUEUE, interval=30)
     scheduler.register(tasks.reconcile_deliveries, QUEUE, interval=300)
     if bounces_configured():

@@ -6,8 +6,12 @@ compose.make_message (headers, alternatives, DKIM).
 - `test_message`       — the same letter, to the person testing it instead of the client
 - `digest_message`     — an advisor's morning hot list (emails/digest.*)
 - `offer_late_message` — marketing is told an offer still in draft holds its mails (emails/offer_late.*)
+- `mailing_reminder_message` — 21/7/1 days before a send date, the offer is missing or a draft
+- `mailing_waiting_message`  — a due mailing waits for its offer («ждёт предложения»)
+- `mailing_missed_message`   — a mailing's window closed before it reached everyone («пропущено»)
+  (the contexts of the last three: reminders.py)
 
-The digest and the notice go at most once a day: `send_once` records them in `sent_notices`
+The digest and the notices go at most once a day: `send_once` records them in `sent_notices`
 (the database, not Redis, so a Redis flush does not send them again).
 """
 from __future__ import annotations
@@ -61,6 +65,18 @@ def offer_late_message(*, user: Advisor, offer, send_on: date, problems: list[st
     context = {"offer": offer, "tag": offer.tag, "send_on": send_on, "problems": problems,
                "edit_url": f"{settings.public_url}/offers/{offer.id}"}
     return _system_message("offer_late", context, to=user, settings=settings)
+
+
+def mailing_reminder_message(*, user: Advisor, context: dict, settings) -> EmailMessage:
+    return _system_message("mailing_reminder", context, to=user, settings=settings)
+
+
+def mailing_waiting_message(*, user: Advisor, context: dict, settings) -> EmailMessage:
+    return _system_message("mailing_waiting", context, to=user, settings=settings)
+
+
+def mailing_missed_message(*, user: Advisor, context: dict, settings) -> EmailMessage:
+    return _system_message("mailing_missed", context, to=user, settings=settings)
 
 
 def send_once(session: Session, kind: str, ref_id: int, day: date, send: Callable[[], object]) -> bool:

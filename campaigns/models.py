@@ -84,7 +84,7 @@ class DeliveryStatus(enum.StrEnum):
     SENT = "sent"
     FAILED = "failed"  # permanent failure, reason in last_error
     UNKNOWN = "unknown"  # a crash between the relay's answer and our commit: review
-    CANCELLED = "cancelled"  # unsubscribed / suppressed before sending
+    CANCELLED = "cancelled"  # unsubscribed / suppressed before sending, or missed (planner.MISSED_REASON)
 
 
 class Verdict(enum.StrEnum):
@@ -335,6 +335,27 @@ class Delivery(Base):
     offer: Mapped[Offer] = relationship()
     contact: Mapped[Contact] = relationship()
     advisor: Mapped[Advisor | None] = relationship()
+
+
+class MissedMailing(Base):
+    """A yearly mailing (tag × year) that did not reach everyone before its window closed."""
+
+    __tablename__ = "missed_mailings"
+    __table_args__ = (UniqueConstraint("tag_id", "year"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"))
+    year: Mapped[int] = mapped_column(Integer)
+    send_on: Mapped[date] = mapped_column(Date)
+    last_day: Mapped[date] = mapped_column(Date)
+    offer_id: Mapped[int | None] = mapped_column(ForeignKey("offers.id", ondelete="SET NULL"))
+    offer_status: Mapped[str] = mapped_column(String(20), default="missing")  # missing, draft or ready
+    audience: Mapped[int] = mapped_column(Integer, default=0)  # contacts who could be mailed when it closed
+    mails: Mapped[int] = mapped_column(Integer, default=0)  # deliveries cancelled as missed
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    tag: Mapped[Tag] = relationship()
+    offer: Mapped[Offer | None] = relationship()
 
 
 class Click(Base):

@@ -662,12 +662,9 @@ def offer_send_date(offer) -> date:
 def offers_not_ready_on(session, day: date) -> list[Offer]:
     """Offers that should be going out on ``day`` but are not ready: their mails are held.
 
-    "Should be going out" is the planner's catch-up window: from the send date until the
-    occasion itself has passed, but at least planner.CATCH_UP_DAYS after the send date.
+    "Should be going out" is the mailing's window (calendar.mailing_window).
     Sorted by send date, oldest first.
     """
-    from .planner import CATCH_UP_DAYS
-
     drafts = session.scalars(
         select(Offer).options(selectinload(Offer.tag), selectinload(Offer.links))
         .where(Offer.status != OfferStatus.READY, Offer.year.between(day.year - 1, day.year + 1))
@@ -675,11 +672,9 @@ def offers_not_ready_on(session, day: date) -> list[Offer]:
     late = []
     for offer in drafts:
         try:
-            rule = calendar.parse_rule(offer.tag.rule)
+            start, until = calendar.mailing_window(offer.tag.rule, offer.tag.lead_days, offer.year)
         except ValueError:
             continue
-        start = calendar.send_date(rule, offer.tag.lead_days, offer.year)
-        until = max(rule.occurrence(offer.year), start + timedelta(days=CATCH_UP_DAYS))
         if start <= day <= until:
             late.append((start, offer.id, offer))
     late.sort(key=lambda item: item[:2])

@@ -21,10 +21,10 @@ from datetime import time as dtime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, aliased
 
-from . import calendar
+from . import calendar, missed
 from .db import utcnow
 from .models import Advisor, Contact, Delivery, DeliveryStatus
-from .sender import sender_of
+from .sender import NO_SENDER, sender_of
 
 JITTER = 0.4  # of one slot, either way: neighbours never swap order
 
@@ -34,6 +34,8 @@ class PaceResult:
     day: date
     paced: int = 0
     rolled: int = 0
+    missed: int = 0  # past their mailing's last day (missed.py)
+    held: int = 0  # nobody may send them (sender.NO_SENDER)
 
 
 def window(day: date, settings) -> tuple[datetime, datetime]:
@@ -62,13 +64,16 @@ def daily_cap(advisor: Advisor | None, settings) -> int:
 
 
 def pace_day(session: Session, day: date, settings, now: datetime | None = None) -> PaceResult:
-    """Give planned deliveries due by `day` their moment on `day`, or roll them to the next working day."""
+    """Give planned deliveries due by `day` their moment on `day`, or roll them to the next working day.
+
+    A mail is never paced or rolled past its mailing's last day (it is missed instead), and a
+    mail nobody may send (sender.NO_SENDER) is held with that reason instead of being paced."""
     now = now or utcnow()
     result = PaceResult(day=day)
     owner = aliased(Advisor)
     sender = sender_of(owner)
     waiting = session.execute(
-        select(Delivery.id, sender)
+        select(Delivery.id, Delivery.offer_id, sender)
         .join(Contact, Contact.id == Delivery.contact_id)
         .join(owner, owner.id == Contact.owner_id)
         .where(Delivery.status == DeliveryStatus.PLANNED, Delivery.send_at.is_(None), Delivery.send_on <= day)
@@ -76,9 +81,26 @@ def pace_day(session: Session, day: date, settings, now: datetime | None = None)
     ).all()
     if not waiting:
         return result
-    per_sender: dict[int | None, list[int]] = defaultdict(list)
-    for delivery_id, sender_id in waiting:
-        per_sender[sender_id].append(delivery_id)
+    last_days = missed.last_days(session, {offer_id for _id, offer_id, _sender in waiting})
+    next_day = calendar.add_working_days(day, 1)
+    late: dict[int, list[int]] = defaultdict(list)
+    nobody: list[int] = []
+    per_sender: dict[int, list[int]] = defaultdict(list)
+    for delivery_id, offer_id, sender_id in waiting:
+        if offer_id in last_days and last_days[offer_id] < day:
+            late[offer_id].append(delivery_id)
+        elif sender_id is None:
+            nobody.append(delivery_id)
+        else:
+            per_sender[sender_id].append(delivery_id)
+    for offer_id, ids in late.items():
+        result.missed += missed.mark_missed(session, offer_id, ids)
+    if nobody:
+        session.execute(update(Delivery).where(Delivery.id.in_(nobody), Delivery.status == DeliveryStatus.PLANNED)
+                        .values(status=DeliveryStatus.HELD, last_error=NO_SENDER, updated_at=utcnow())
+                        .execution_options(synchronize_session=False))
+        result.held += len(nobody)
+    offer_of = {delivery_id: offer_id for delivery_id, offer_id, _sender in waiting}
 
     # Already given a moment (or sent) that day: they use up the cap.
     used = dict(session.execute(
@@ -90,26 +112,32 @@ def pace_day(session: Session, day: date, settings, now: datetime | None = None)
         )
         .group_by(Delivery.advisor_id)
     ).all())
-    advisors = {a.id: a for a in session.scalars(select(Advisor).where(Advisor.id.in_([k for k in per_sender if k])))}
+    advisors = {a.id: a for a in session.scalars(select(Advisor).where(Advisor.id.in_(list(per_sender))))}
     start, end = window(day, settings)
     start = max(start, now.replace(microsecond=0))
     open_today = calendar.is_working_day(day) and (end - start).total_seconds() >= 60
-    next_day = calendar.add_working_days(day, 1)
 
     changes = []
     stamp = utcnow()
+    past_window: dict[int, list[int]] = defaultdict(list)
     for sender_id, ids in per_sender.items():
         free = max(daily_cap(advisors.get(sender_id), settings) - used.get(sender_id, 0), 0) if open_today else 0
         take, rest = ids[:free], ids[free:]
         for delivery_id, moment in zip(take, slots(take, start, end), strict=True):
             changes.append({"id": delivery_id, "send_on": day, "send_at": moment, "advisor_id": sender_id, "updated_at": stamp})
         for delivery_id in rest:
+            offer_id = offer_of[delivery_id]
+            if offer_id in last_days and next_day > last_days[offer_id]:
+                past_window[offer_id].append(delivery_id)  # the roll-over stops at the window's end
+                continue
             changes.append({"id": delivery_id, "send_on": next_day, "send_at": None, "advisor_id": sender_id,
                             "updated_at": stamp})
+            result.rolled += 1
         result.paced += len(take)
-        result.rolled += len(rest)
     if changes:
         session.execute(update(Delivery), changes)
+    for offer_id, ids in past_window.items():
+        result.missed += missed.mark_missed(session, offer_id, ids)
     session.flush()
     return result
 

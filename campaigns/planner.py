@@ -5,10 +5,11 @@ puts one delivery per eligible contact into `deliveries`; the UNIQUE (offer_id,
 contact_id) constraint with ON CONFLICT DO NOTHING makes planning idempotent, so the
 scheduler can run it every few minutes and catch up after downtime.
 
-Catch-up is bounded: a mailing stays due from its send date until its occasion (the
-holiday or professional day itself) has passed, but at least CATCH_UP_DAYS after the
-send date. A Builders' Day offer sent after Builders' Day would be an embarrassment,
-not a catch-up.
+Catch-up is bounded by the mailing's window (calendar.mailing_window): from its send date
+to its last day (the occasion, at least CATCH_UP_DAYS after the send date). Nothing goes
+out after the last day, whatever happened before: mails still waiting then (held for a
+draft, rolled over the cap, pushed by spacing) become MISSED with a note on the contact,
+and the mailing is recorded in `missed_mailings`, never sent late and never silent.
 
 An offer still in draft on its send date does not skip the contacts: their deliveries
 are planned as HELD and released (HELD → PLANNED) by the first run after marketing
@@ -27,7 +28,7 @@ from sqlalchemy import Date, String, and_, case, exists, func, literal, or_, sel
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
-from . import audience, calendar
+from . import audience, calendar, missed
 from .db import UTCDateTime, utcnow
 from .models import (
     Advisor,
@@ -38,9 +39,7 @@ from .models import (
     OfferStatus,
     Tag,
 )
-from .sender import NO_SENDER_LABEL, sender_of
-
-CATCH_UP_DAYS = 14
+from .sender import NO_SENDER, NO_SENDER_LABEL, sender_of
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +79,7 @@ class PlanResult:
     planned: int = 0
     held: int = 0
     released: int = 0
+    missed: int = 0  # pending mails whose window closed (missed.py)
     spaced: int = 0
     advisors: list[AdvisorDay] = field(default_factory=list)
 
@@ -88,21 +88,19 @@ class PlanResult:
             going = sum(a.going for a in self.advisors)
             return f"{self.day.isoformat()}: would send {going}"
         return (f"{self.day.isoformat()}: planned {self.planned}, held {self.held}, released {self.released}, "
-                f"spaced {self.spaced}")
+                f"spaced {self.spaced}, missed {self.missed}")
 
 
 def due_mailings(session: Session, day: date) -> list[tuple[Tag, Offer | None, date]]:
     """(tag, its offer for the occurrence year or None, send date) for every mailing due on `day`."""
     due = []
     for tag in session.scalars(select(Tag).order_by(Tag.id)):
-        try:
-            rule = calendar.parse_rule(tag.rule)
-        except ValueError:
-            continue  # a broken rule is shown on the tag page; it must not stop the others
         # A long lead puts January occasions into December of the year before.
         for year in (day.year - 1, day.year, day.year + 1):
-            when = calendar.send_date(rule, tag.lead_days, year)
-            until = max(rule.occurrence(year), when + timedelta(days=CATCH_UP_DAYS))
+            try:
+                when, until = calendar.mailing_window(tag.rule, tag.lead_days, year)
+            except ValueError:
+                break  # a broken rule is shown on the tag page; it must not stop the others
             if when <= day <= until:
                 offer = session.scalar(select(Offer).where(Offer.tag_id == tag.id, Offer.year == year))
                 due.append((tag, offer, when))
@@ -123,51 +121,74 @@ def plan_day(session: Session, day: date, settings, dry_run: bool = False) -> Pl
         result.advisors = _dry_run(session, day, settings, due)
         return result
 
+    result.missed = missed.miss_overdue(session, day)
+    missed.record_closed(session, day)
     result.released = release_held(session, day)
     now = utcnow()
+    owner = aliased(Advisor)
+    nobody = sender_of(owner).is_(None)
     for tag, offer, when in due:
         status = DeliveryStatus.PLANNED if offer.status == OfferStatus.READY else DeliveryStatus.HELD
-        rows = audience.tag_audience(tag.id).add_columns(
-            literal(offer.id), literal(status.value, String), literal(day, Date),
+        # Without anyone to send it (no active owner, no house advisor) a mail is held, with the reason.
+        rows = audience.tag_audience(tag.id).join(owner, owner.id == Contact.owner_id).add_columns(
+            literal(offer.id), case((nobody, DeliveryStatus.HELD.value), else_=literal(status.value, String)),
+            case((nobody, NO_SENDER), else_=None), literal(day, Date),
             literal(0), literal(now, UTCDateTime), literal(now, UTCDateTime),
         )
         stmt = _insert(session).from_select(
-            ["contact_id", "offer_id", "status", "send_on", "attempts", "created_at", "updated_at"], rows
-        ).on_conflict_do_nothing(index_elements=["offer_id", "contact_id"]).returning(Delivery.__table__.c.id)
+            ["contact_id", "offer_id", "status", "last_error", "send_on", "attempts", "created_at", "updated_at"], rows
+        ).on_conflict_do_nothing(index_elements=["offer_id", "contact_id"]).returning(
+            Delivery.__table__.c.id, Delivery.__table__.c.status)
         # RETURNING, not rowcount: psycopg reports -1 for INSERT … SELECT … ON CONFLICT.
-        added = len(session.execute(stmt).all())
+        statuses = [row.status for row in session.execute(stmt)]
+        added = len(statuses)
         result.tags.append(TagPlan(tag.name, offer.id, when, status, added))
-        if status == DeliveryStatus.PLANNED:
-            result.planned += added
-        else:
-            result.held += added
-            if added:
-                _notify_late(session, offer, settings)
+        held = sum(1 for s in statuses if s in (DeliveryStatus.HELD, DeliveryStatus.HELD.value))
+        result.planned += added - held
+        result.held += held
+        if status == DeliveryStatus.HELD and added:
+            _notify_late(session, offer, settings)
     result.spaced = space_contacts(session, day, settings.tag_spacing_days)
     session.flush()
     return result
 
 
+def _has_sender():
+    """SQL over Delivery: someone may send it now (sender.sender_of is not NULL)."""
+    owner = aliased(Advisor)
+    return exists().where(Contact.id == Delivery.contact_id, owner.id == Contact.owner_id, sender_of(owner).is_not(None))
+
+
 def release_held(session: Session, day: date) -> int:
-    """HELD → PLANNED for offers that became ready; they go out from `day` on."""
+    """HELD → PLANNED for ready offers whose mail has a sender; they go out from `day` on.
+
+    Mails whose mailing's window has closed were made missed before (missed.miss_overdue);
+    held mails still without a sender keep waiting, with the reason for the queue page."""
     ready = select(Offer.id).where(Offer.status == OfferStatus.READY)
-    stmt = (
+    held = and_(Delivery.status == DeliveryStatus.HELD, Delivery.offer_id.in_(ready))
+    released = session.execute(
         update(Delivery)
-        .where(Delivery.status == DeliveryStatus.HELD, Delivery.offer_id.in_(ready))
+        .where(held, _has_sender())
         .values(
             status=DeliveryStatus.PLANNED,
             send_on=case((Delivery.send_on < day, day), else_=Delivery.send_on),
             send_at=None,
+            last_error=None,
             updated_at=utcnow(),
         )
         .execution_options(synchronize_session=False)
-    )
-    return session.execute(stmt).rowcount or 0
+    ).rowcount or 0
+    session.execute(update(Delivery).where(held, ~_has_sender()).values(last_error=NO_SENDER)
+                    .execution_options(synchronize_session=False))
+    return released
 
 
 def space_contacts(session: Session, day: date, spacing_days: int) -> int:
-    """Push a contact's not-yet-timed deliveries so that two offers are `spacing_days` apart.
+    """Move a contact's not-yet-timed deliveries so that any two of its offers are `spacing_days` apart.
 
+    What already has its moment (paced for today, queued, sent) stays where it is and the
+    later mail moves, whatever order the rows were made in (a draft released mid-day, a tag
+    added, a retry). A mail pushed past its mailing's last day is missed, never sent late.
     Set-based detection (contacts with two or more live deliveries in the window), then a
     short pass per colliding contact only: a handful of rows each, a few contacts a day.
     """
@@ -190,21 +211,47 @@ def space_contacts(session: Session, day: date, spacing_days: int) -> int:
     gap = timedelta(days=spacing_days)
     for contact_id in colliding:
         rows = session.execute(
-            select(Delivery.id, Delivery.send_on, case((movable, True), else_=False))
+            select(Delivery.id, Delivery.offer_id, Delivery.send_on, case((movable, True), else_=False))
             .where(live, Delivery.contact_id == contact_id)
             .order_by(Delivery.send_on, Delivery.id)
         ).all()
-        last = None
-        for delivery_id, send_on, can_move in rows:
-            if can_move and last is not None and send_on < last + gap:
-                send_on = calendar.next_working_day(last + gap)
-                session.execute(
-                    update(Delivery).where(Delivery.id == delivery_id).values(send_on=send_on, updated_at=utcnow())
-                    .execution_options(synchronize_session=False)
-                )
-                moved += 1
-            last = send_on if last is None else max(last, send_on)
+        placed = [send_on for _id, _offer, send_on, can_move in rows if not can_move]
+        last_days = missed.last_days(session, {offer_id for _id, offer_id, _on, can_move in rows if can_move})
+        for delivery_id, offer_id, send_on, can_move in rows:
+            if not can_move:
+                continue
+            wanted = send_on
+            while clash := [other for other in placed if abs((wanted - other).days) < spacing_days]:
+                wanted = calendar.next_working_day(max(clash) + gap)
+            if wanted == send_on:
+                placed.append(send_on)
+                continue
+            if offer_id in last_days and wanted > last_days[offer_id]:
+                missed.mark_missed(session, offer_id, [delivery_id])
+                continue
+            session.execute(
+                update(Delivery).where(Delivery.id == delivery_id).values(send_on=wanted, updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+            placed.append(wanted)
+            moved += 1
     return moved
+
+
+def spacing_clash(session: Session, delivery_id: int, contact_id: int, day: date, spacing_days: int) -> date | None:
+    """At the claim: the day this delivery may go instead, when another offer to the contact went
+    (or is going) less than `spacing_days` ago; None when it may go now."""
+    if spacing_days <= 0:
+        return None
+    gap = timedelta(days=spacing_days)
+    other = session.scalar(
+        select(func.max(Delivery.send_on)).where(
+            Delivery.contact_id == contact_id, Delivery.id != delivery_id,
+            Delivery.status.in_((DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.UNKNOWN)),
+            Delivery.send_on > day - gap, Delivery.send_on < day + gap,
+        )
+    )
+    return calendar.next_working_day(other + gap) if other is not None else None
 
 
 def _notify_late(session: Session, offer: Offer, settings) -> None:

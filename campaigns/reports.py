@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import Integer, String, case, cast, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
-from .models import Advisor, Click, Contact, Delivery, DeliveryStatus, Note, NoteKind, Offer, Tag, Verdict
+from .models import Advisor, Click, Contact, Delivery, DeliveryStatus, MissedMailing, Note, NoteKind, Offer, Tag, Verdict
 
 
 @dataclass(frozen=True)
@@ -100,4 +100,13 @@ def by_advisor(session: Session, year: int | None) -> list[ResultRow]:
 
 
 def years(session: Session) -> list[int]:
-    return list(session.scalars(select(Offer.year).distinct().order_by(Offer.year.desc())))
+    offered = set(session.scalars(select(Offer.year).distinct()))
+    return sorted(offered | set(session.scalars(select(MissedMailing.year).distinct())), reverse=True)
+
+
+def missed_mailings(session: Session, years: list[int]) -> list[MissedMailing]:
+    """The mailings of ``years`` recorded as missed (missed.py), with their tags, newest first."""
+    return list(session.scalars(
+        select(MissedMailing).options(joinedload(MissedMailing.tag)).where(MissedMailing.year.in_(years))
+        .order_by(MissedMailing.send_on.desc(), MissedMailing.id)
+    ))

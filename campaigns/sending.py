@@ -41,7 +41,7 @@ from rq.timeouts import JobTimeoutException
 from sqlalchemy import and_, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
-from . import audience, consent
+from . import audience, consent, missed
 from .db import retry_on_lost_connection, utcnow
 from .models import (
     Advisor,
@@ -53,7 +53,7 @@ from .models import (
     Offer,
     OfferStatus,
 )
-from .sender import NO_SENDER_LABEL, sender_for, sender_ids
+from .sender import NO_SENDER, NO_SENDER_LABEL, sender_for, sender_ids
 
 log = logging.getLogger(__name__)
 
@@ -341,7 +341,7 @@ def _claim_and_load(session: Session, delivery_id: int, now: datetime):
 def send_delivery(session: Session, delivery_id: int, settings, now: datetime | None = None,
                   transport=None, rate_limit: bool = True) -> SendResult:
     """Claim, check, compose, send and record one delivery."""
-    from . import compose, pacing
+    from . import compose, pacing, planner
 
     if rate_limit:
         wait = pacing.relay_limit(settings).acquire()
@@ -362,6 +362,14 @@ def send_delivery(session: Session, delivery_id: int, settings, now: datetime | 
     if offer_status != OfferStatus.READY:
         _finish(session, delivery, {"status": DeliveryStatus.HELD, "send_at": None}, None)
         return SendResult(Outcome.HELD)
+    # Spacing, checked again here: another offer may have gone to the contact since this one was
+    # given its day (a retry, a release); the later mail moves, pacing gives it a new moment.
+    later = planner.spacing_clash(session, delivery.id, delivery.contact_id, now.astimezone(settings.timezone).date(),
+                                  settings.tag_spacing_days)
+    session.commit()  # ends the read: no connection is held through the SMTP conversation
+    if later is not None:
+        _finish(session, delivery, {"status": DeliveryStatus.PLANNED, "send_on": later, "send_at": None}, None)
+        return SendResult(Outcome.SKIPPED, "spacing")
 
     try:
         sender = sender_for(session, delivery.contact)
@@ -671,7 +679,11 @@ def queue_view(session: Session, settings, now: datetime | None = None, limit: i
         "failed": rows(Delivery.status == DeliveryStatus.FAILED, order=(Delivery.updated_at.desc(),)),
         "sent_today": rows(Delivery.status == DeliveryStatus.SENT, Delivery.sent_at >= day_start,
                            order=(Delivery.sent_at.desc(),)),
+        "no_sender": rows(Delivery.status == DeliveryStatus.HELD, Delivery.last_error == NO_SENDER,
+                          order=(Delivery.send_on, Delivery.id)),
+        "missed": rows(missed.is_missed(), order=(Delivery.updated_at.desc(),)),
     }
+    counts["missed"] = session.scalar(select(func.count()).where(missed.is_missed()))
     held = session.execute(
         select(Offer, Tag.name, func.count(Delivery.id))
         .join(Delivery, Delivery.offer_id == Offer.id).join(Tag, Tag.id == Offer.tag_id)
@@ -681,7 +693,7 @@ def queue_view(session: Session, settings, now: datetime | None = None, limit: i
     policy = rows(Delivery.status == DeliveryStatus.FAILED, Delivery.last_error.like(POLICY_PATTERN),
                   order=(Delivery.updated_at.desc(),))
     # Whoever sends now (an advisor deactivated since pacing is replaced by the heir or the house advisor).
-    pending = [d.contact_id for name in ("planned", "queued", "retrying") for d in lists[name]]
+    pending = [d.contact_id for name in ("planned", "queued", "retrying", "no_sender") for d in lists[name]]
     ids = sender_ids(session, pending)
     names = dict(session.execute(select(Advisor.id, Advisor.name).where(Advisor.id.in_(set(ids.values()) - {None}))).all())
     senders = {contact_id: names.get(advisor_id, NO_SENDER_LABEL) for contact_id, advisor_id in ids.items()}

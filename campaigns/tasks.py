@@ -120,6 +120,15 @@ def plan_deliveries() -> str:
 
 
 @periodic
+def send_mailing_notices() -> int:
+    """Reminders before a send date, «ждёт предложения» each working morning, «пропущено» once."""
+    from . import reminders
+    from .db import db
+
+    return reminders.run(db.session, _settings())
+
+
+@periodic
 def dispatch_deliveries() -> int:
     """Hand the deliveries that are due now to the "mail" queue."""
     from . import sending

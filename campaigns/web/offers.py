@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 from wtforms import FieldList, Form, FormField, HiddenField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
-from .. import calendar, clicks, offers
+from .. import calendar, clicks, offers, reminders, reports
 from ..audience import may_be_mailed
 from ..board import readiness_board
 from ..db import db
@@ -67,7 +67,9 @@ def board():
     today = _today()
     start = params.day("from") or today  # marketing may look further ahead: ?from=2027-07-01
     rows = readiness_board(db.session, _settings(), today, start=start)
-    return render_template("offers/board.html", rows=rows, today=today, start=start, late=late_offers())
+    return render_template("offers/board.html", rows=rows, today=today, start=start, late=late_offers(),
+                           missed=reports.missed_mailings(db.session, [today.year - 1, today.year]),
+                           state_labels=reminders.STATE_LABELS)
 
 
 @bp.get("/calendar")
@@ -77,7 +79,11 @@ def calendar_page():
     year = params.year() or today.year
     tags = db.session.scalars(select(Tag).order_by(Tag.name)).all()
     rows = [(tag, occurrence, send_on, (send_on - today).days) for tag, occurrence, send_on in calendar.year_calendar(tags, year)]
-    return render_template("offers/calendar.html", rows=rows, year=year, today=today)
+    # This year's and next year's state of each tag's mailing (ready, draft, missing, waiting, sent, missed).
+    years = [today.year, today.year + 1]
+    states = {(m.tag.id, m.year): m for m in reminders.mailings(db.session, today, years, tags)}
+    return render_template("offers/calendar.html", rows=rows, year=year, today=today, tags=tags, years=years,
+                           states=states)
 
 
 # ---------------------------------------------------------------------------- tags

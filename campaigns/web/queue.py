@@ -6,6 +6,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from .. import planner, sending
+from ..board import readiness_board
 from ..db import db, utcnow
 from ..models import Role
 from . import params
@@ -30,7 +31,9 @@ def index():
         plan = planner.plan_day(db.session, plan_day, settings, dry_run=True)
         db.session.rollback()
     today = utcnow().astimezone(settings.timezone).date()
-    return render_template("queue/index.html", view=view, plan=plan, plan_day=plan_day or today,
+    # Due mailings without a ready offer («ждёт предложения»), with their audience.
+    waiting = [row for row in readiness_board(db.session, settings, today, days=0) if row.state == "waiting"]
+    return render_template("queue/index.html", view=view, plan=plan, plan_day=plan_day or today, waiting=waiting,
                            form=ActionForm(), can_act=current_user.role == Role.ADMIN)
 
 

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from flask import Blueprint, current_app, render_template
 
-from .. import reports
+from .. import reminders, reports
 from ..db import db
 from ..models import Role
 from . import params
@@ -28,4 +28,6 @@ def index():
         offers=reports.by_offer(db.session, year),
         tags=reports.by_tag(db.session, None),
         advisors=reports.by_advisor(db.session, year),
+        missed=reports.missed_mailings(db.session, [year]),
+        state_labels=reminders.STATE_LABELS,
     )
