@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from functools import lru_cache, wraps
 from pathlib import Path
 from urllib.parse import urlsplit
