@@ -97,7 +97,7 @@ def test_the_remember_cookie_is_revoked_by_log_out(browsers, make_user):
 
 
 def test_the_cookies_are_httponly_lax_secure_and_remember_me_lasts_a_month(browsers, make_user):
-    client, other_client = browsers(), browsers()
+    client = browsers()
     user = make_user()
     response = _log_in(client, user, remember=True)  # PUBLIC_URL is https in the tests
     cookies = {header.split("=", 1)[0]: header for header in response.headers.getlist("Set-Cookie")}
@@ -121,7 +121,7 @@ def test_deactivation_ends_the_users_sessions(browsers, make_user):
 
 
 def test_a_password_change_ends_every_session(app, browsers, make_user):
-    client, other_client = browsers(), browsers()
+    client = browsers()
     user = make_user()
     _log_in(client, user, remember=True)
     result = app.test_cli_runner().invoke(args=["campaigns", "set-password", user.email],
@@ -134,7 +134,7 @@ def test_a_password_change_ends_every_session(app, browsers, make_user):
 
 
 def test_a_session_from_before_session_keys_is_refused(app, browsers, make_user):
-    client, other_client = browsers(), browsers()
+    client = browsers()
     user = make_user()
     with client.session_transaction() as cookie_session:
         cookie_session["_user_id"] = str(user.id)  # what a cookie held before the upgrade

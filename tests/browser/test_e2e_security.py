@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import pytest
 
-from campaigns.models import Role
 from tests.browser.test_e2e_marketing import draft_offer  # noqa: F401 — the fixture
 
 pytestmark = pytest.mark.browser
