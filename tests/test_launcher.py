@@ -54,7 +54,7 @@ def test_the_run_command_brings_everything_up_restarts_a_dead_child_and_ctrl_c_s
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     health = None
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120  # a loaded 2-core machine
         while time.monotonic() < deadline and proc.poll() is None:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
@@ -106,5 +106,6 @@ def test_the_run_command_brings_everything_up_restarts_a_dead_child_and_ctrl_c_s
     assert "GET /c/*** HTTP" in output and "GET /u/*** HTTP" in output, output[-3000:]
     assert "Secret" not in output
     assert stat.S_IMODE(instance.stat().st_mode) == 0o700
-    assert {path.name: oct(stat.S_IMODE(path.stat().st_mode)) for path in instance.glob("campaigns.db*")} == \
-        {"campaigns.db": oct(0o600)}
+    # The database and whatever journal SQLite left beside it (-wal/-shm after a killed child) are the owner's only.
+    modes = {path.name: oct(stat.S_IMODE(path.stat().st_mode)) for path in instance.glob("campaigns.db*")}
+    assert modes.get("campaigns.db") == oct(0o600) and set(modes.values()) == {oct(0o600)}, modes
