@@ -646,10 +646,17 @@ def mark_draft(offer) -> None:
 
 
 def offer_for(session, tag: Tag, year: int) -> Offer:
-    """The tag's offer for ``year``, created as an empty draft when missing (so mails can be held)."""
+    """The tag's offer for ``year``; a missing one is created as a draft that starts from the tag's latest
+    earlier offer (its subject, text and links: marketing edits last year's letter rather than a blank page)."""
     offer = session.scalar(select(Offer).where(Offer.tag_id == tag.id, Offer.year == year))
     if offer is None:
-        offer = Offer(tag=tag, year=year, subject="", body="", status=OfferStatus.DRAFT)
+        earlier = session.scalar(select(Offer).options(selectinload(Offer.links))
+                                 .where(Offer.tag_id == tag.id, Offer.year < year).order_by(Offer.year.desc()).limit(1))
+        offer = Offer(tag=tag, year=year, subject=earlier.subject if earlier else "",
+                      body=earlier.body if earlier else "", status=OfferStatus.DRAFT)
+        if earlier:  # the trap link is the composer's own, added to every mail
+            offer.links = [Link(name=link.name, url=link.url, label=link.label, weight=link.weight)
+                           for link in earlier.links if not link.is_trap]
         session.add(offer)
         session.flush()
     return offer

@@ -10,6 +10,7 @@ from email import policy as email_policy
 from html import unescape
 
 import pytest
+from sqlalchemy import select
 
 from campaigns import offers
 from campaigns.config import parse_mail_url
@@ -436,3 +437,22 @@ def test_the_editor_shows_each_link_once_and_saves_them_unchanged(client, factor
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
     session.expire_all()
     assert sorted(link.name for link in session.get(Offer, offer.id).links) == ["catalog", "discount"]
+
+
+def test_a_new_offer_starts_from_the_tags_last_offer(client, factory, session):
+    # The reminder mail sends marketing to create the missing offer "starting from last year's".
+    user = _marketing(factory)
+    tag = factory.tag("Медики", rule="3 sun jun")
+    last = factory.offer(tag=tag, year=2026, subject="Ко Дню медика — подарки")
+    last.links.append(Link(name="catalog", url="https://example.ru/medics-2026.pdf", label="Каталог", weight=1))
+    session.commit()
+    client.login(user)
+    created = client.post_form("/offers/create", {"tag_id": str(tag.id), "year": "2027"})
+    assert created.status_code == 302
+    session.expire_all()
+    new = session.scalar(select(Offer).where(Offer.tag_id == tag.id, Offer.year == 2027))
+    assert new.status == OfferStatus.DRAFT
+    assert (new.subject, new.body) == ("Ко Дню медика — подарки", last.body)
+    assert [(link.name, link.url, link.label) for link in new.links] == \
+        [("catalog", "https://example.ru/medics-2026.pdf", "Каталог")]
+    assert session.get(Offer, last.id).status == OfferStatus.READY  # last year's stays as it was
