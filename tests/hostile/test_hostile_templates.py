@@ -96,16 +96,22 @@ def stored_hostile_offer(session, world):
     return offer
 
 
+def _budget_stopped(response) -> bool:
+    # The step budget or the clock, whichever a machine of that speed reaches first.
+    page = unescape(response.get_data(as_text=True))
+    return "выполняется дольше" in page or "слишком много повторений" in page
+
+
 def test_preview_lint_and_test_send_stop_a_stored_template(app, client, world, stored_hostile_offer, quick_clock):
     client.login(world.marketing)
     start = time.monotonic()
     preview = client.get(f"/offers/{world.offer_id}/preview?contact_id={world.contact_id}")
-    assert preview.status_code == 200 and "выполняется дольше" in unescape(preview.get_data(as_text=True))
+    assert preview.status_code == 200 and _budget_stopped(preview)
     editor = client.get(f"/offers/{world.offer_id}")
-    assert editor.status_code == 200 and "выполняется дольше" in unescape(editor.get_data(as_text=True))
+    assert editor.status_code == 200 and _budget_stopped(editor)
     sent = client.post_form(f"/offers/{world.offer_id}/test-send", {"contact_id": str(world.contact_id)})
     assert sent.status_code == 302
-    assert "выполняется дольше" in unescape(client.get(sent.headers["Location"]).get_data(as_text=True))
+    assert _budget_stopped(client.get(sent.headers["Location"]))
     assert time.monotonic() - start < 10
 
 
