@@ -56,6 +56,11 @@ def _address(email: str) -> str:
     return email.strip().lower()
 
 
+def stop_list(session: Session) -> set[str]:
+    """Every address on the stop list (normalised as `suppress` stores them), for checking a whole file at once."""
+    return set(session.scalars(select(Suppression.email)))
+
+
 def suppress(session: Session, email: str, reason: SuppressionReason, detail: str = "", *,
              author_id: int | None = None, now: datetime | None = None) -> int:
     """Put the address on the stop list (a second time changes nothing) and cancel the mail

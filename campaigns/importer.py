@@ -39,11 +39,11 @@ from zlib import error as zlib_error
 
 from sqlalchemy import insert, select, text
 
-from . import contact_fields
+from . import consent, contact_fields
 from .contact_fields import FieldError, split_company
 from .db import utcnow
 from .duplicates import DuplicateIndex, Entry, Hit, company_label, lock_contact_writes, person_key
-from .models import Advisor, Contact, Note, NoteKind, Role, Suppression, Tag, contact_tags
+from .models import Advisor, Contact, Note, NoteKind, Role, Tag, contact_tags
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_ROWS = 200_000
@@ -634,7 +634,7 @@ def _build_plan(session, path: Path, filename: str, options: ImportOptions, prog
         default_owner = owners.by_id[options.owner_id]
     owner_column = user.role == Role.ADMIN and options.use_owner_column and "owner" in columns
     tags = {t.name.lower(): t for t in session.scalars(select(Tag))}
-    suppressed = set(session.scalars(select(Suppression.email)))
+    suppressed = consent.stop_list(session)
     index = DuplicateIndex.load(session)
     in_file = DuplicateIndex()
 

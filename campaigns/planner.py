@@ -255,15 +255,10 @@ def spacing_clash(session: Session, delivery_id: int, contact_id: int, day: date
 
 
 def _notify_late(session: Session, offer: Offer, settings) -> None:
+    from . import offers  # offers imports the calendar, as the planner does: imported here to stay out of a cycle
+
     try:
-        from . import offers
-    except ImportError:
-        return
-    notify = getattr(offers, "notify_offer_late", None)
-    if notify is None:
-        return
-    try:
-        notify(session, offer, settings)
+        offers.notify_offer_late(session, offer, settings)
     except Exception:  # a lost reminder must never stop the planning of everyone's mail
         log.exception("could not tell marketing that offer %s is late", offer.id)
 
