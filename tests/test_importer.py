@@ -304,3 +304,16 @@ def test_an_import_waits_for_a_contact_being_created_and_does_not_duplicate_it(a
     assert "error" not in outcome, outcome.get("error")
     assert (outcome["result"].created, outcome["result"].duplicates) == (0, 1)
     assert session.scalar(select(func.count(Contact.id)).where(Contact.email == "oleg@faubeha.ru")) == 1
+
+
+def test_an_address_on_the_stop_list_is_flagged_in_the_preview_whatever_its_case(factory, session, tmp_path):
+    from campaigns import consent
+    from campaigns.models import SuppressionReason
+
+    me = factory.advisor()
+    consent.suppress(session, "Oleg@Faubeha.example.ru", SuppressionReason.UNSUBSCRIBE)
+    session.commit()
+    path = write_csv(tmp_path, [["Имя", "E-mail рабочий"], ["Олег", "OLEG@faubeha.example.ru"], ["Анна", "anna@x.example.ru"]])
+    plan = preview_import(session, path, "t.csv", ImportOptions(user_id=me.id))
+    flagged = [any("списке исключений" in hint for hint in row.hints) for row in plan.rows]
+    assert flagged == [True, False]
