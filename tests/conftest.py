@@ -325,3 +325,35 @@ def database_gone(settings, tmp_path):
         db.engine = real
         db.session.configure(bind=real)
         gone.dispose()
+
+
+@pytest.fixture(scope="session")
+def imap_server():
+    """A private Dovecot (tests/dovecot.py) for the run; skipped with the reason where it cannot run,
+    a failure instead with REQUIRE_IMAP=1 (CI installs it: .ci/install-dovecot.sh)."""
+    from tests.dovecot import DOVECOT, DovecotServer
+
+    reason = None
+    server = None
+    if DOVECOT is None:
+        reason = "no Dovecot (apt-get install dovecot-imapd, or run .ci/install-dovecot.sh)"
+    else:
+        server = DovecotServer()
+        try:
+            server.start()
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+            reason = f"Dovecot would not start here: {exc}"
+            server.stop()
+            server = None
+    if server is None:
+        if os.environ.get("REQUIRE_IMAP") == "1":
+            pytest.fail(f"REQUIRE_IMAP=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def imap_account(imap_server):
+    """A fresh, empty mailbox on the private Dovecot."""
+    return imap_server.account()
