@@ -60,7 +60,8 @@ def main() -> int:
         from campaigns import create_app
         from campaigns.config import load_settings
         from campaigns.db import db
-        from campaigns.importer import ImportOptions, commit_import
+        from campaigns.import_check import ImportOptions
+        from campaigns.import_commit import commit_import
         from campaigns.models import Advisor
 
         settings = load_settings({**os.environ, "DATABASE_URL": url, "INSTANCE_PATH": str(tmp / "instance"),

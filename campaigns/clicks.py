@@ -1,4 +1,4 @@
-"""Clicks: the fast path of /c/<token>, the batch writer, and people told from scanners.
+"""Clicks: the fast path of /c/<token> and the batch writer (the verdicts: click_verdicts).
 
 The redirect never waits on the database for writing: it pushes one compact JSON event
 onto a Redis list (RPUSH) and answers. `flush_clicks` (an RQ job every few seconds) takes
@@ -18,17 +18,14 @@ redirected and the click still queued.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import logging
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cachetools import TTLCache
-from crawlerdetect import CrawlerDetect
 from redis import Redis
 from redis.exceptions import LockError
 from sqlalchemy import insert, select, update
@@ -36,6 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from . import outage
+from .click_verdicts import TRAP_BURST_SECONDS, ClickEvent, burst_reason, classify
 from .models import Click, Contact, Delivery, Link, Note, NoteKind, Verdict
 from .tracking import TRAP_LINK_ID
 
@@ -47,75 +45,10 @@ PROCESSING_KEY = "campaigns:clicks:processing"  # the batch being written, until
 TARGETS_KEY = "campaigns:clicks:targets"  # link id → [offer id, url, is trap]: for the redirect without the database
 BATCH_SIZE = 5000
 
-# A gateway scans a mail while delivering it, within seconds; a person reading it within a
-# minute of sending is rare in B2B, and a missed person here is one call fewer, not a wrong one.
-INSTANT_SECONDS = 60
-# "Every link of the mail clicked within a second": no person clicks two links that fast.
-BURST_SECONDS = 1.0
-# Clicks of the same mail this close to a click on the trap link are the same scanner.
-TRAP_BURST_SECONDS = 10.0
 # An event waits this long in Redis so that its whole burst is judged together.
 SETTLE_SECONDS = TRAP_BURST_SECONDS
 # One click note per contact, mail and link per hour: a person clicking five times is one fact.
 NOTE_EVERY = timedelta(hours=1)
-
-# Mail security gateways that open links before the person does, by a marker in their
-# User-Agent (lower case). crawlerdetect (below) knows generic bots, headless browsers,
-# curl, python-requests and the like, but not most of these.
-SCANNER_USER_AGENTS: list[tuple[str, str]] = [
-    ("safelinks", "Microsoft Safe Links"),
-    ("microsoft office", "Microsoft Office 365 ATP"),
-    ("ms-office", "Microsoft Office 365 ATP"),
-    ("microsoft outlook", "Microsoft Outlook (предпросмотр ссылок)"),
-    ("proofpoint", "Proofpoint"),
-    ("pphosted", "Proofpoint"),
-    ("mimecast", "Mimecast"),
-    ("barracuda", "Barracuda"),
-    ("symantec", "Symantec / Broadcom"),
-    ("messagelabs", "Symantec / Broadcom"),
-    ("broadcom", "Symantec / Broadcom"),
-    ("ironport", "Cisco IronPort"),
-    ("cisco", "Cisco IronPort"),
-    ("trend micro", "Trend Micro"),
-    ("trendmicro", "Trend Micro"),
-    ("fireeye", "FireEye / Trellix"),
-    ("trellix", "FireEye / Trellix"),
-    ("sophos", "Sophos"),
-    ("kaspersky", "Kaspersky Security"),
-    ("forcepoint", "Forcepoint"),
-    ("zscaler", "Zscaler"),
-    ("headless", "безголовый браузер"),
-]
-
-# The published mail-gateway ranges of the big vendors (their own documentation, 2026). A
-# starting list, not a complete one: add a range when the results page shows a scanner
-# that slips through.
-SCANNER_NETWORKS: list[tuple[str, str]] = [
-    ("40.92.0.0/15", "Microsoft Exchange Online Protection"),
-    ("40.107.0.0/16", "Microsoft Exchange Online Protection"),
-    ("52.100.0.0/14", "Microsoft Exchange Online Protection"),
-    ("104.47.0.0/17", "Microsoft Exchange Online Protection"),
-    ("2a01:111:f400::/48", "Microsoft Exchange Online Protection"),
-    ("148.163.128.0/19", "Proofpoint"),
-    ("67.231.144.0/20", "Proofpoint"),
-    ("205.220.160.0/19", "Proofpoint"),
-    ("205.139.110.0/24", "Mimecast"),
-    ("207.211.30.0/24", "Mimecast"),
-    ("170.10.128.0/22", "Mimecast"),
-    ("185.58.84.0/22", "Mimecast"),
-    ("91.220.42.0/24", "Mimecast"),
-    ("64.235.144.0/20", "Barracuda"),
-    ("209.222.80.0/21", "Barracuda"),
-    ("216.82.240.0/20", "Symantec / Broadcom"),
-    ("85.158.136.0/21", "Symantec / Broadcom"),
-    ("195.245.230.0/23", "Symantec / Broadcom"),
-    ("193.109.254.0/23", "Symantec / Broadcom"),
-    ("67.219.240.0/20", "Symantec / Broadcom"),
-    ("68.232.128.0/19", "Cisco IronPort (Cisco Secure Email)"),
-    ("18.208.22.64/26", "Trend Micro"),
-    ("150.70.0.0/16", "Trend Micro"),
-]
-_NETWORKS = [(ipaddress.ip_network(cidr), name) for cidr, name in SCANNER_NETWORKS]
 
 
 # ---------------------------------------------------------------- the redirect's fast path
@@ -264,99 +197,6 @@ def record_click(redis: Redis, delivery_id: int, link_id: int, *, method: str, i
         redis.rpush(QUEUE_KEY, json.dumps(event, separators=(",", ":"), ensure_ascii=False))
     except Exception:  # noqa: BLE001 — any Redis trouble: the person still gets the page
         log.exception("click of delivery %s not recorded", delivery_id)
-
-
-# ------------------------------------------------------------------------- the verdicts
-
-@dataclass(frozen=True)
-class ClickEvent:
-    delivery_id: int
-    link_id: int  # TRAP_LINK_ID for the trap
-    at: datetime
-    method: str
-    ip: str
-    user_agent: str
-
-    @classmethod
-    def from_json(cls, raw: bytes | str) -> ClickEvent:
-        data = json.loads(raw)
-        return cls(int(data["d"]), int(data["l"]), datetime.fromtimestamp(float(data["t"]), UTC),
-                   str(data.get("m") or "GET"), str(data.get("ip") or ""), str(data.get("ua") or ""))
-
-
-_crawler_detect = threading.local()
-
-
-def scanner_by_user_agent(user_agent: str) -> str | None:
-    """The reason a User-Agent is a machine's, or None."""
-    if not user_agent.strip():
-        return "нет User-Agent"
-    lower = user_agent.lower()
-    for marker, name in SCANNER_USER_AGENTS:
-        if marker in lower:
-            return f"почтовый сканер по User-Agent: {name}"
-    detector = getattr(_crawler_detect, "value", None)
-    if detector is None:  # CrawlerDetect keeps per-call state: one per thread
-        detector = _crawler_detect.value = CrawlerDetect()
-    if detector.isCrawler(user_agent):
-        return f"бот по User-Agent: {detector.getMatches()}"
-    return None
-
-
-def scanner_by_network(ip: str) -> str | None:
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return None
-    for network, name in _NETWORKS:
-        if address.version == network.version and address in network:
-            return f"сеть почтового шлюза: {name}"
-    return None
-
-
-def _all_links_burst(event: ClickEvent, timeline: list[ClickEvent], link_ids: set[int]) -> bool:
-    """Some window of BURST_SECONDS holding this click also holds a click on every link."""
-    if len(link_ids) < 2 or event.link_id not in link_ids:
-        return False
-    window = timedelta(seconds=BURST_SECONDS)
-    near = [e for e in timeline if e.link_id in link_ids and abs(e.at - event.at) <= window]
-    for start in (e.at for e in near if e.at <= event.at):
-        if {e.link_id for e in near if start <= e.at <= start + window} >= link_ids:
-            return True
-    return False
-
-
-def classify(event: ClickEvent, *, sent_at: datetime | None, timeline: list[ClickEvent],
-             link_ids: set[int], is_trap: bool = False) -> tuple[Verdict, str]:
-    """Human or bot, and why (Russian, shown on the results page). Pure.
-
-    `timeline` holds every known click of the same mail (this one included), `link_ids`
-    the mail's real links (not the trap).
-    """
-    if event.method.upper() == "HEAD":
-        return Verdict.BOT, "HEAD-запрос (так ссылки проверяют сканеры)"
-    if is_trap or event.link_id == TRAP_LINK_ID:
-        return Verdict.BOT, "переход по скрытой ссылке-ловушке"
-    reason = scanner_by_user_agent(event.user_agent) or scanner_by_network(event.ip)
-    if reason:
-        return Verdict.BOT, reason
-    if sent_at is not None and (event.at - sent_at).total_seconds() < INSTANT_SECONDS:
-        seconds = max(0, int((event.at - sent_at).total_seconds()))
-        return Verdict.BOT, f"переход через {seconds} с после отправки"
-    reason = burst_reason(event, timeline, link_ids)
-    if reason:
-        return Verdict.BOT, reason
-    return Verdict.HUMAN, "переход человека"
-
-
-def burst_reason(event: ClickEvent, timeline: list[ClickEvent], link_ids: set[int]) -> str | None:
-    """Why the clicks around this one make it a scanner's, or None."""
-    trap_window = timedelta(seconds=TRAP_BURST_SECONDS)
-    if any(e.link_id == TRAP_LINK_ID and abs(e.at - event.at) <= trap_window for e in timeline):
-        return "вместе с переходом по ссылке-ловушке"
-    if _all_links_burst(event, timeline, link_ids):
-        return "все ссылки письма открыты за секунду"
-    return None
 
 
 # ------------------------------------------------------------------------- the batch writer

@@ -27,15 +27,15 @@ from datetime import UTC, datetime
 from email import message_from_string
 from email import policy as email_policy
 from email.header import Header
-from email.headerregistry import Address, AddressHeader, HeaderRegistry, UnstructuredHeader
+from email.headerregistry import AddressHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
 
 import dkim
-import idna
 from flask import current_app
 
-from . import offers, sender, tracking
+from . import sender, template_sandbox, tracking
+from .addresses import ascii_domain, make_address
 from .config import ConfigError
 from .greeting import FALLBACK, greeting
 
@@ -161,30 +161,7 @@ class _Prefolded(str):
         return f"{self.name}: " + ("," + policy.linesep + " ").join(self.parts) + policy.linesep
 
 
-# ---------------------------------------------------------------- addresses
-
-
-def ascii_domain(domain: str) -> str:
-    """The A-label form of ``domain`` (пример.рф → xn--e1afmkfd.xn--p1ai)."""
-    domain = domain.strip().rstrip(".")
-    if domain.isascii():
-        return domain.lower()
-    try:
-        return idna.encode(domain, uts46=True).decode("ascii")
-    except idna.IDNAError as exc:
-        raise ValueError(f"Недопустимое имя домена «{domain}» ({exc})") from None
-
-
-def _clean_display(name: str | None) -> str:
-    # Header injection and stray layout: one line, single spaces.
-    return " ".join((name or "").split())
-
-
-def make_address(name: str | None, addr: str) -> Address:
-    local, at, domain = (addr or "").strip().rpartition("@")
-    if not at or not local or not domain:
-        raise ValueError(f"«{addr}» — не адрес электронной почты")
-    return Address(_clean_display(name), local, ascii_domain(domain))
+# ---------------------------------------------------------------- the recipient's name
 
 
 def recipient_name(contact) -> str:
@@ -303,7 +280,7 @@ def dkim_sign(msg: EmailMessage, settings) -> EmailMessage:
 
 
 def offer_variables(*, offer, contact, advisor, settings, delivery_id: int | None) -> dict:
-    """The variables of offers.render_offer for one recipient (see offers.VARIABLES)."""
+    """The variables of template_sandbox.render_offer for one recipient (see template_sandbox.VARIABLES)."""
     did = PREVIEW_DELIVERY_ID if delivery_id is None else delivery_id
     links = {
         link.name: tracking.click_url(settings.public_url, did, link.id or 0, settings.secret_key)
@@ -329,12 +306,12 @@ def build_offer_message(*, offer, contact, advisor, settings, delivery_id: int |
                         now: datetime | None = None) -> EmailMessage:
     """The offer mail for one contact, sent as ``advisor``. delivery_id None = a preview.
 
-    Raises offers.OfferTemplateError when the offer's template cannot be rendered.
+    Raises template_sandbox.OfferTemplateError when the offer's template cannot be rendered.
     """
     did = PREVIEW_DELIVERY_ID if delivery_id is None else delivery_id
     variables = offer_variables(offer=offer, contact=contact, advisor=advisor, settings=settings,
                                 delivery_id=delivery_id)
-    subject, body = offers.render_offer(offer, variables)
+    subject, body = template_sandbox.render_offer(offer, variables)
     body = body.strip("\n")
     signature = (advisor.signature or "").strip()
     # Marketing usually ends the letter with {{ advisor.signature }}; never sign twice.

@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from . import compose
+from .addresses import make_address
 from .db import utcnow
 from .models import Advisor, SentNotice
 
@@ -49,7 +50,7 @@ def test_message(*, offer, contact, advisor, tester: Advisor, settings) -> Email
     message = offer_message(offer=offer, contact=contact, advisor=advisor, settings=settings, delivery_id=None)
     del message["DKIM-Signature"]
     del message["To"]
-    message["To"] = compose.make_address(tester.name, tester.email)
+    message["To"] = make_address(tester.name, tester.email)
     if settings.dkim_private_key and settings.dkim_selector:
         message = compose.dkim_sign(message, settings)  # To is signed: sign the changed letter again
     return message

@@ -185,6 +185,6 @@ def import_contacts(import_id: str, step: str) -> None:
     """Preview ("preview") or write ("commit") an uploaded contact file; progress goes to Redis."""
     from .db import db
     from .extensions import redis_client
-    from .importer import run_step
+    from .import_jobs import run_step
 
     run_step(db.session, redis_client(), import_id, step)

@@ -39,7 +39,7 @@ import time
 from functools import cache
 from pathlib import Path
 
-from .compose import ascii_domain
+from .addresses import ascii_domain
 
 _ENHANCED = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})\b")
 IDLE_SECONDS = 60.0

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from campaigns import compose, demo, tracking
 from campaigns.greeting import FALLBACK
 from campaigns.models import Delivery, DeliveryStatus, Link, Note, NoteKind
-from campaigns.offers import OfferTemplateError
 from campaigns.sender import sender_for
+from campaigns.template_sandbox import OfferTemplateError
 from campaigns.transport import open_transport
 
 NOW = datetime(2026, 8, 3, 7, 15, tzinfo=UTC)

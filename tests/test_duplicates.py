@@ -151,7 +151,7 @@ def test_the_new_contact_form_warns_about_a_colleagues_company(client, session, 
 def test_the_import_preview_warns_about_a_colleagues_company(session, factory, tmp_path, typed):
     from test_importer import write_csv
 
-    from campaigns.importer import DUPLICATE, ImportOptions, preview_import
+    from campaigns.import_check import DUPLICATE, ImportOptions, preview_import
 
     anna = _colleagues(session, factory)
     path = write_csv(tmp_path, [["Имя", "Компания"], ["Олег", typed]])

@@ -10,17 +10,10 @@ import pytest
 from sqlalchemy import func, select
 
 from campaigns.contact_fields import company_key, split_company
-from campaigns.importer import (
-    DUPLICATE,
-    ERROR,
-    NEW,
-    ImportFileError,
-    ImportHasErrors,
-    ImportOptions,
-    commit_import,
-    export_csv,
-    preview_import,
-)
+from campaigns.export import export_csv
+from campaigns.import_check import DUPLICATE, ERROR, NEW, ImportOptions, preview_import
+from campaigns.import_commit import ImportHasErrors, commit_import
+from campaigns.import_read import ImportFileError
 from campaigns.models import Contact, Note, NoteKind, Role
 
 BITRIX_HEADER = ["ID", "Имя", "Фамилия", "Отчество", "Компания", "Должность", "E-mail рабочий", "E-mail домашний",

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from campaigns.db import db
 from campaigns.extensions import redis_client
-from campaigns.importer import load_state, run_step
+from campaigns.import_jobs import load_state, run_step
 from campaigns.models import Contact, Note, Role
 
 CSV = "Фамилия;Имя;Компания;E-mail рабочий;Теги\r\nПетров;Олег;Тойота (Toyota);oleg@toyota.ru;\r\n"

@@ -2,7 +2,8 @@
 
 Small files are checked and written within the request; long ones by an RQ job
 (tasks.import_contacts) while the page shows the progress kept in Redis. The rules
-themselves live in campaigns/importer.py.
+themselves live in campaigns/import_read.py, import_check.py, import_commit.py,
+import_jobs.py and export.py.
 """
 from __future__ import annotations
 
@@ -17,9 +18,12 @@ from rq import Queue
 from sqlalchemy import select
 from wtforms import BooleanField, SelectField
 
-from .. import importer
+from .. import import_jobs
 from ..db import db
+from ..export import export_csv
 from ..extensions import redis_client
+from ..import_check import FIELD_LABELS, STATUS_LABELS, ImportOptions
+from ..import_read import MAX_FILE_BYTES
 from ..models import Advisor, Role
 from .auth import roles_required
 
@@ -62,7 +66,7 @@ def _owner_choices() -> list[tuple[int, str]]:
 def _state_or_404(import_id: str) -> dict:
     if len(import_id) != _ID_LENGTH or not import_id.replace("-", "").replace("_", "").isalnum():
         abort(404)
-    state = importer.load_state(redis_client(), import_id)
+    state = import_jobs.load_state(redis_client(), import_id)
     # Another user's import is as good as absent: its rows may name contacts they cannot see.
     if state is None or state["options"]["user_id"] != current_user.id:
         abort(404)
@@ -71,7 +75,7 @@ def _state_or_404(import_id: str) -> dict:
 
 def _run(import_id: str, step: str, size: int) -> None:
     if size <= current_app.config.get("IMPORT_INLINE_BYTES", INLINE_BYTES):
-        importer.run_step(db.session, redis_client(), import_id, step)
+        import_jobs.run_step(db.session, redis_client(), import_id, step)
         return
     Queue(QUEUE, connection=redis_client()).enqueue(
         "campaigns.tasks.import_contacts", import_id, step, job_timeout=3600, result_ttl=600, failure_ttl=24 * 3600
@@ -94,20 +98,20 @@ def index():
         path = _upload_dir() / f"{import_id}{Path(filename).suffix.lower()}"
         upload.save(path)
         size = path.stat().st_size
-        if size > importer.MAX_FILE_BYTES:
+        if size > MAX_FILE_BYTES:
             path.unlink()
-            form.file.errors.append(f"Файл больше {importer.MAX_FILE_BYTES // (1024 * 1024)} МБ: разделите его на части.")
+            form.file.errors.append(f"Файл больше {MAX_FILE_BYTES // (1024 * 1024)} МБ: разделите его на части.")
         elif size == 0:
             path.unlink()
             form.file.errors.append("Файл пуст.")
         else:
-            options = importer.ImportOptions(
+            options = ImportOptions(
                 user_id=current_user.id,
                 owner_id=form.owner_id.data if is_admin else None,
                 use_owner_column=bool(is_admin and form.use_owner_column.data),
             )
-            importer.start_state(redis_client(), import_id, path=path, filename=filename, options=options)
-            importer.save_state(redis_client(), import_id, size=size)
+            import_jobs.start_state(redis_client(), import_id, path=path, filename=filename, options=options)
+            import_jobs.save_state(redis_client(), import_id, size=size)
             _run(import_id, "preview", size)
             return redirect(url_for(".show", import_id=import_id))
     return render_template("imports/upload.html", form=form, is_admin=is_admin)
@@ -122,8 +126,8 @@ def show(import_id: str):
         import_id=import_id,
         state=state,
         form=CommitForm(),
-        labels=importer.FIELD_LABELS,
-        statuses=importer.STATUS_LABELS,
+        labels=FIELD_LABELS,
+        statuses=STATUS_LABELS,
     )
 
 
@@ -145,10 +149,10 @@ def commit(import_id: str):
         flash("Этот импорт уже выполняется или завершён.", "info")
         return redirect(url_for(".show", import_id=import_id))
     # Claim the step atomically: a double click must not start two imports.
-    key = importer.state_key(import_id)
-    if not redis_client().set(f"{key}:claim", "1", nx=True, ex=importer.STATE_TTL):
+    key = import_jobs.state_key(import_id)
+    if not redis_client().set(f"{key}:claim", "1", nx=True, ex=import_jobs.STATE_TTL):
         return redirect(url_for(".show", import_id=import_id))
-    importer.save_state(redis_client(), import_id, status="committing", phase="check", done=0, total=0,
+    import_jobs.save_state(redis_client(), import_id, status="committing", phase="check", done=0, total=0,
                         skip_errors=bool(form.skip_errors.data))
     _run(import_id, "commit", state.get("size", 0))
     return redirect(url_for(".show", import_id=import_id))
@@ -157,7 +161,7 @@ def commit(import_id: str):
 @bp.get("/export.csv")
 @roles_required(*ALL_ROLES)
 def export():
-    rows = importer.export_csv(db.session, current_user)
+    rows = export_csv(db.session, current_user)
     response = Response(stream_with_context(rows), mimetype="text/csv; charset=utf-8")
     response.headers["Content-Disposition"] = "attachment; filename=contacts.csv"
     return response

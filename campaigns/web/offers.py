@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 from wtforms import FieldList, Form, FormField, HiddenField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
-from .. import calendar, clicks, offers, reminders, reports
+from .. import calendar, clicks, offer_lint, offers, reminders, reports, template_sandbox
 from ..audience import may_be_mailed
 from ..board import readiness_board
 from ..db import db
@@ -195,7 +195,7 @@ class LinkForm(Form):
     weight = StringField("Вес", default="1")
 
     def validate_url(self, field):
-        if self.name.data and (why := offers.url_problem(field.data)):
+        if self.name.data and (why := offer_lint.url_problem(field.data)):
             raise ValidationError(why[:1].upper() + why[1:] + ".")
 
     def validate_weight(self, field):
@@ -205,7 +205,7 @@ class LinkForm(Form):
 
 
 def _validate_template(_form, field):
-    if problem := offers.check_template(field.data or ""):
+    if problem := template_sandbox.check_template(field.data or ""):
         raise ValidationError(problem)
 
 
@@ -252,9 +252,9 @@ def _editor(offer: Offer, form: OfferForm | None = None, catalog_form: CatalogFo
     contacts = _preview_contacts(offer)
     return render_template(
         "offers/edit.html", offer=offer, form=form, catalog_form=catalog_form or CatalogForm(),
-        problems=offers.lint_offer(offer), variables=offers.VARIABLES, contacts=contacts,
+        problems=offer_lint.lint_offer(offer), variables=template_sandbox.VARIABLES, contacts=contacts,
         send_on=offers.offer_send_date(offer), catalog_link=offers.catalog_url(_settings(), offer),
-        max_subject=offers.MAX_SUBJECT_LENGTH,
+        max_subject=template_sandbox.MAX_SUBJECT_LENGTH,
     ), status
 
 
@@ -321,7 +321,7 @@ def edit(offer_id: int):
         db.session.rollback()
         return _editor(_offer_or_404(offer_id), form=form, status=422)
     offer.subject, offer.body = (form.subject.data or "").strip(), (form.body.data or "").replace("\r\n", "\n")
-    if offer.status == OfferStatus.READY and (problems := offers.lint_offer(offer)):
+    if offer.status == OfferStatus.READY and (problems := offer_lint.lint_offer(offer)):
         offers.mark_draft(offer)
         flash("Предложение возвращено в черновик: " + " ".join(problems), "error")
     else:
@@ -411,7 +411,7 @@ def _preview_context(offer, contact: Contact | None) -> dict:
     else:
         try:
             message = _build_message(offer, contact)
-        except (offers.OfferTemplateError, LookupError, ValueError) as exc:
+        except (template_sandbox.OfferTemplateError, LookupError, ValueError) as exc:
             error = str(exc)
     return {"contact": contact, "message": message, "error": error, **(_parts(message) if message is not None else {})}
 
@@ -481,7 +481,7 @@ def test_send(offer_id: int):
     try:
         message = mails.test_message(offer=offer, contact=contact, advisor=sender_for(db.session, contact),
                                      tester=current_user, settings=settings)
-    except offers.OfferTemplateError as exc:
+    except template_sandbox.OfferTemplateError as exc:
         flash(str(exc), "error")
         return redirect(url_for("offers.preview", offer_id=offer.id, contact_id=contact.id))
     try:

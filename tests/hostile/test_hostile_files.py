@@ -9,9 +9,10 @@ import pytest
 from hostile import CYRILLIC, footprint
 from openpyxl import Workbook
 
-from campaigns import importer
+from campaigns import import_jobs, import_read
 from campaigns.extensions import redis_client
-from campaigns.importer import ImportFileError, ImportOptions, preview_import
+from campaigns.import_check import ImportOptions, preview_import
+from campaigns.import_read import ImportFileError
 
 HEADER = ["Фамилия", "Имя", "E-mail рабочий"]
 
@@ -106,7 +107,7 @@ def test_a_zip_bomb_is_refused_before_anything_is_unpacked(monkeypatch, tmp_path
     # Nothing may be decompressed: the zip directory alone condemns it.
     monkeypatch.setattr(zipfile.ZipFile, "open", lambda *a, **k: pytest.fail("a member was unpacked"))
     with pytest.raises(ImportFileError, match="МБ"):
-        importer.inspect_xlsx(path)
+        import_read.inspect_xlsx(path)
 
 
 def test_the_rows_are_counted_whatever_the_dimension_says(factory, session, tmp_path):
@@ -119,7 +120,7 @@ def test_the_rows_are_counted_whatever_the_dimension_says(factory, session, tmp_
 
 
 def test_a_sheet_over_the_row_limit_is_refused_with_its_real_size(factory, session, tmp_path, monkeypatch):
-    monkeypatch.setattr(importer, "MAX_ROWS", 100)
+    monkeypatch.setattr(import_read, "MAX_ROWS", 100)
     advisor = factory.advisor()
     session.commit()
     rows = [HEADER] + [["Петров", "Олег", f"oleg{n}@example.com"] for n in range(250)]
@@ -154,7 +155,7 @@ def test_an_overlong_cell_never_reaches_redis_whole(app, client, world):
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Слишком длинно: 120000 символов" in page
     import_id = response.headers["Location"].rsplit("/", 1)[-1]
-    stored = sum(len(v) for v in redis_client().hgetall(importer.state_key(import_id)).values())
+    stored = sum(len(v) for v in redis_client().hgetall(import_jobs.state_key(import_id)).values())
     assert stored < 20_000
     assert "О" * 1000 not in page
 

@@ -9,7 +9,7 @@ from html import unescape
 import pytest
 from hostile import CYRILLIC, footprint
 
-from campaigns import offers
+from campaigns import template_sandbox
 from campaigns.models import Offer, OfferStatus
 
 GOOD_BODY = "{{ greeting }}\n\n{{ advisor.signature }}\n\nОтписаться: {{ unsubscribe_url }}"
@@ -39,38 +39,38 @@ HOSTILE = {
 @pytest.fixture
 def quick_clock(monkeypatch):
     # The wall-clock limit, made short so the suite stays fast; the step budget is untouched.
-    monkeypatch.setattr(offers, "_MAX_SECONDS", 0.3)
+    monkeypatch.setattr(template_sandbox, "_MAX_SECONDS", 0.3)
 
 
 def _variables():
-    return offers.sample_variables(None)
+    return template_sandbox.sample_variables(None)
 
 
 @pytest.mark.parametrize("case", list(HOSTILE))
 def test_a_hostile_template_is_stopped_quickly_in_russian(quick_clock, case):
     start = time.monotonic()
-    with pytest.raises(offers.OfferBudgetError) as stopped:
-        offers._render(HOSTILE[case], _variables(), "Текст")
+    with pytest.raises(template_sandbox.OfferBudgetError) as stopped:
+        template_sandbox._render(HOSTILE[case], _variables(), "Текст")
     assert time.monotonic() - start < 2
     assert CYRILLIC.search(str(stopped.value))
 
 
 @pytest.mark.parametrize("case", list(HOSTILE))
 def test_a_hostile_template_is_refused_when_saved(quick_clock, case):
-    assert "слишком" in (offers.check_template(HOSTILE[case]) or "")
+    assert "слишком" in (template_sandbox.check_template(HOSTILE[case]) or "")
 
 
 def test_the_budget_holds_in_the_subject_too(quick_clock):
     offer = Offer(subject=HOSTILE["center"], body=GOOD_BODY)
-    with pytest.raises(offers.OfferBudgetError, match="Тема"):
-        offers.render_offer(offer, _variables())
+    with pytest.raises(template_sandbox.OfferBudgetError, match="Тема"):
+        template_sandbox.render_offer(offer, _variables())
 
 
 def test_ordinary_templates_still_render():
     source = ("{{ greeting }} {% for i in range(3) %}{{ i }}{% endfor %} {{ 'abc'|center(9) }} {{ '%05d'|format(7) }} "
               "{{ '{:>4}'.format('x') }} {{ ['a', 'b']|join(', ') }} {{ 'a b'|replace(' ', '-') }} {{ 'x\\ny'|indent(2) }}")
-    assert offers.check_template(source) is None
-    out = offers._render(source, _variables(), "Текст")
+    assert template_sandbox.check_template(source) is None
+    out = template_sandbox._render(source, _variables(), "Текст")
     assert out == "Здравствуйте, Василий Иванович! 012    abc    00007    x a, b a-b x\n  y"
 
 
@@ -121,6 +121,6 @@ def test_a_worker_composing_a_stored_template_stops_on_the_budget(app, session, 
     from campaigns.sender import sender_for
 
     contact = session.get(Contact, world.contact_id)
-    with pytest.raises(offers.OfferBudgetError):
+    with pytest.raises(template_sandbox.OfferBudgetError):
         compose.build_offer_message(offer=stored_hostile_offer, contact=contact, advisor=sender_for(session, contact),
                                     settings=app.config["SETTINGS"], delivery_id=None)
