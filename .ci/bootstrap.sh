@@ -1,4 +1,6 @@
-# Sourced by ./run and ./test: a virtualenv in .venv with the pinned requirements.
+# Sourced by ./run and ./test: a virtualenv in .venv with the locked requirements.
+# The requirements*.txt files are locks (`make lock`): every package, transitive ones included,
+# pinned with its hashes; pip installs nothing that is not in the lock or whose hash differs.
 # Reinstalls only when the requirements files change.
 req="$1"
 PY="${PYTHON:-}"
@@ -17,7 +19,7 @@ fi
 stamp=".venv/.installed-$(cat requirements*.txt | sha256sum | cut -c1-16)-$(basename "$req")"
 if [ ! -f "$stamp" ]; then
   echo "installing $req into .venv (first run only)" >&2
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$req"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r "$req"
   rm -f .venv/.installed-*-"$(basename "$req")"
   touch "$stamp"
 fi

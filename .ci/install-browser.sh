@@ -46,7 +46,7 @@ fi
 
 # Playwright for Python, into the same .venv that ./test uses.
 source .ci/bootstrap.sh requirements-dev.txt || { warn "could not prepare .venv; the browser tests will be skipped"; exit 0; }
-if ! .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-browser.txt; then
+if ! .venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-browser.txt; then
   warn "pip install -r requirements-browser.txt failed; the browser tests will be skipped"
   exit 0
 fi
