@@ -141,7 +141,7 @@ def main() -> int:
     with Sink() as sink, harness.private_redis() as redis_url, harness.throwaway_schema("send") as url:
         env = harness.app_env(url, redis_url, instance, MAIL_URL=sink.url, RELAY_RATE_PER_MINUTE="100000000")
         settings = harness.settings_for(env)
-        from campaigns import create_app, sending
+        from campaigns import create_app, dispatch
         from campaigns.db import db
 
         app = create_app(settings)
@@ -150,7 +150,7 @@ def main() -> int:
             t0 = time.perf_counter()
             build_data(db.session, n)
             messages = prebuilt_messages(db.session, settings, min(n, 1000))
-            queued = sending.dispatch(db.session, settings, limit=n)
+            queued = dispatch.dispatch(db.session, settings, limit=n)
             assert queued == n, f"dispatched {queued} of {n}"
             print(f"  data, {len(messages)} pre-built messages and {queued:,} jobs ready in {time.perf_counter() - t0:.1f} s",
                   flush=True)

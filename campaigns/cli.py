@@ -134,16 +134,16 @@ def plan_command(day, dry_run: bool):
 @click.option("--limit", default=20, show_default=True, help="rows per list")
 def queue_command(retry_id: int | None, mark_sent_id: int | None, limit: int):
     """Show the delivery queue: counts, then planned, held, queued, retrying, sent today, failed, unknown."""
-    from . import sending
+    from . import deliveries
 
     settings = current_app.config["SETTINGS"]
     if retry_id or mark_sent_id:
-        action, delivery_id = (sending.retry, retry_id) if retry_id else (sending.mark_sent, mark_sent_id)
+        action, delivery_id = (deliveries.retry, retry_id) if retry_id else (deliveries.mark_sent, mark_sent_id)
         if not action(db.session, delivery_id, None):
             raise click.ClickException(f"delivery {delivery_id} is not failed/unknown (see `flask campaigns queue`)")
         click.echo(f"delivery {delivery_id}: {'queued again' if retry_id else 'taken as sent'}")
         return
-    view = sending.queue_view(db.session, settings, limit=limit)
+    view = deliveries.queue_view(db.session, settings, limit=limit)
     click.echo("  ".join(f"{name} {count}" for name, count in view.counts.items()))
     tz = settings.timezone
 
@@ -176,15 +176,15 @@ def queue_command(retry_id: int | None, mark_sent_id: int | None, limit: int):
 @group.command("dispatch")
 def dispatch_command():
     """Queue the deliveries that are due now (the scheduler does this every 30 s)."""
-    from . import sending
+    from . import dispatch
 
-    click.echo(f"queued {sending.dispatch(db.session, current_app.config['SETTINGS'])}")
+    click.echo(f"queued {dispatch.dispatch(db.session, current_app.config['SETTINGS'])}")
 
 
 @group.command("reconcile")
 def reconcile_command():
     """Repair after a Redis flush or a dead worker (the scheduler does this every 5 min)."""
-    from . import sending
+    from . import reconcile
 
-    result = sending.reconcile(db.session, current_app.config["SETTINGS"])
+    result = reconcile.reconcile(db.session, current_app.config["SETTINGS"])
     click.echo(f"unknown {result.unknown}, requeued {result.requeued}, dispatched {result.dispatched}")

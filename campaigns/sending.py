@@ -1,6 +1,7 @@
-"""Sending: dispatch due deliveries to RQ, send one, retry, and reconcile after crashes.
+"""Sending one delivery: claim it, check it, compose it, hand it to the relay, record the outcome.
 
-The database is the truth, Redis only the transport. A delivery moves
+Dispatching due deliveries to RQ lives in dispatch, repairs after crashes in reconcile, the
+queue page and a person's decisions in deliveries. The database is the truth, Redis only the transport. A delivery moves
 
     PLANNED ──dispatch──► QUEUED ──claim──► SENDING ──relay accepted──► SENT
        ▲                    │                  ├──4xx──► RETRYING ──(dispatch)──► QUEUED …
@@ -23,7 +24,7 @@ before the SENT transaction commits. A worker killed there — or a database tha
 unreachable through that last transaction's retries — may or may not have handed the mail
 to the relay. We never
 guess: the reconciler marks such a row UNKNOWN once it has been SENDING for longer than
-the job could possibly run (STUCK_AFTER), writes a note, and the queue page offers
+the job could possibly run (reconcile.STUCK_AFTER), writes a note, and the queue page offers
 «Отправить повторно» / «Считать отправленным» to a person. Nothing is resent by itself.
 SMTP itself has a smaller such window (RFC 1047): the connection lost, or the relay's answer
 timed out, after the message's final dot went out. The transport reports that as
@@ -32,16 +33,15 @@ UnknownOutcome, and the delivery becomes UNKNOWN at once, never retried by itsel
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from rq.timeouts import JobTimeoutException
-from sqlalchemy import and_, func, insert, literal, or_, select, update
+from sqlalchemy import insert, literal, select, update
 from sqlalchemy.orm import Session, joinedload
 
-from . import audience, consent, missed
+from . import audience, consent
 from .db import retry_on_lost_connection, utcnow
 from .models import (
     Advisor,
@@ -53,25 +53,15 @@ from .models import (
     Offer,
     OfferStatus,
 )
-from .sender import NO_SENDER, NO_SENDER_LABEL, sender_for, sender_ids
+from .sender import sender_for
 
 log = logging.getLogger(__name__)
 
-MAIL_QUEUE = "mail"
-SEND_JOB = "campaigns.tasks.send_delivery_job"
-BATCH_JOB = "campaigns.tasks.send_batch_job"
-# Deliveries per job: RQ's own bookkeeping (several Redis round trips, the app context) is paid
-# once for them; each is still claimed, sent and recorded on its own.
-BATCH_SIZE = 20
-MAIL_MARGIN = 5  # seconds per mail beyond the SMTP timeout in a job's limit (job_timeout)
-STUCK_AFTER = timedelta(minutes=10)  # SENDING for longer: the worker died, the fate is unknown
-REQUEUE_AFTER = timedelta(minutes=10)  # QUEUED and no RQ job for longer: Redis lost it
 # Growing delays after temporary failures, the last one repeating, for RETRY_FOR in all.
 RETRY_DELAYS = (timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1), timedelta(hours=3), timedelta(hours=6))
 RETRY_FOR = timedelta(days=3)
 
 CLAIMABLE = (DeliveryStatus.QUEUED, DeliveryStatus.PLANNED, DeliveryStatus.RETRYING)
-POLICY_PATTERN = "5__ 5.7.%"  # how a policy block (5.7.x) reads in last_error
 
 
 class Outcome(StrEnum):
@@ -133,98 +123,6 @@ def drop_transport(mail_settings) -> None:
 def close_transports() -> None:
     for key in list(_transports):
         drop_transport(key)
-
-
-# ------------------------------------------------------------------ dispatch
-
-
-def mail_queue(connection=None):
-    from rq import Queue
-
-    from .extensions import redis_client
-
-    return Queue(MAIL_QUEUE, connection=connection or redis_client())
-
-
-def job_id(delivery_id: int) -> str:
-    return f"delivery-{delivery_id}"
-
-
-def job_timeout(settings, count: int) -> int:
-    """Seconds a job of `count` deliveries may run before RQ ends it: each mail's SMTP conversation
-    may wait up to the MAIL_URL timeout, plus MAIL_MARGIN for composing and recording it, and one
-    more such share for opening the connection. What the end of a job leaves: see send_batch."""
-    return math.ceil((count + 1) * (settings.mail.timeout + MAIL_MARGIN))
-
-
-def _job(delivery_ids: list[int], settings) -> tuple[str, object, dict]:
-    """(function, argument, options) of the RQ job for these deliveries: a send job for one, a batch job for more."""
-    common = dict(job_timeout=job_timeout(settings, len(delivery_ids)), failure_ttl=7 * 86400)
-    if len(delivery_ids) == 1:
-        return SEND_JOB, delivery_ids[0], dict(job_id=job_id(delivery_ids[0]), result_ttl=600, **common)
-    # result_ttl=0: nothing reads a batch's result, and storing it is a Redis write per job.
-    return BATCH_JOB, list(delivery_ids), dict(job_id=batch_job_id(delivery_ids), result_ttl=0, **common)
-
-
-def enqueue(queue, delivery_id: int, settings, delay: float = 0) -> None:
-    enqueue_batch(queue, [delivery_id], settings, delay)
-
-
-def batch_job_id(delivery_ids: list[int]) -> str:
-    if len(delivery_ids) == 1:
-        return job_id(delivery_ids[0])
-    return f"deliveries-{delivery_ids[0]}-{delivery_ids[-1]}-{len(delivery_ids)}"
-
-
-def enqueue_batch(queue, delivery_ids: list[int], settings, delay: float = 0) -> None:
-    """One job for a few deliveries (see send_batch); a single one is an ordinary send job."""
-    func, arg, options = _job(delivery_ids, settings)
-    if delay > 0:
-        queue.enqueue_in(timedelta(seconds=delay), func, arg, **options)
-    else:
-        queue.enqueue(func, arg, **options)
-
-
-def enqueue_all(queue, delivery_ids, settings) -> None:
-    """Jobs of up to BATCH_SIZE deliveries each, in id order, sent in one pipeline."""
-    ids = sorted(delivery_ids)
-    with queue.connection.pipeline() as pipe:
-        for start in range(0, len(ids), BATCH_SIZE):
-            func, arg, options = _job(ids[start:start + BATCH_SIZE], settings)
-            queue.enqueue(func, arg, pipeline=pipe, **options)
-        pipe.execute()
-
-
-def dispatch(session: Session, settings, now: datetime | None = None, queue=None, limit: int | None = None) -> int:
-    """Mark due deliveries QUEUED and enqueue RQ jobs carrying their ids, up to BATCH_SIZE a job.
-
-    Commits before enqueuing: a job must never find its row not yet queued. A crash between
-    the commit and the enqueue leaves QUEUED rows with no job; the reconciler re-queues them.
-    """
-    now = now or utcnow()
-    # A few minutes of the relay's rate per tick: the backlog in Redis stays short.
-    limit = limit or max(settings.relay_rate_per_minute * 3, 50)
-    due = or_(
-        and_(Delivery.status == DeliveryStatus.PLANNED, Delivery.send_at <= now),
-        and_(Delivery.status == DeliveryStatus.RETRYING, Delivery.next_attempt_at <= now),
-    )
-    ids = session.scalars(
-        select(Delivery.id).where(due).order_by(func.coalesce(Delivery.next_attempt_at, Delivery.send_at)).limit(limit)
-    ).all()
-    if not ids:
-        session.commit()  # ends the read; unlike a rollback it leaves the caller's objects loaded
-        return 0
-    queued = session.scalars(
-        update(Delivery)
-        .where(Delivery.id.in_(ids), Delivery.status.in_((DeliveryStatus.PLANNED, DeliveryStatus.RETRYING)))
-        .values(status=DeliveryStatus.QUEUED, updated_at=now)
-        .returning(Delivery.id)
-        .execution_options(synchronize_session=False)
-    ).all()
-    session.commit()
-    enqueue_all(queue or mail_queue(), queued, settings)
-    return len(queued)
-
 
 # ------------------------------------------------------------------ sending one
 
@@ -516,185 +414,3 @@ def permanent_failure(session, delivery, subject: str, code: int, enhanced: str,
                                     "остановлены. Уточните у клиента новый адрес.")
     session.commit()
     return SendResult(Outcome.FAILED, words)
-
-
-# ------------------------------------------------------------------ reconciling
-
-
-@dataclass
-class ReconcileResult:
-    unknown: int = 0
-    requeued: int = 0
-    dispatched: int = 0
-    paced: int = 0
-
-
-def _pending_in_rq(queue, ids: list[int]) -> set[int]:
-    """Ids whose RQ job still waits or runs (queued, scheduled, deferred or started).
-
-    A job may carry one delivery (send_delivery_job) or several (send_batch_job), so the live
-    jobs of the mail queue are read and their arguments collected.
-    """
-    from rq.job import Job
-
-    live = set(queue.get_job_ids())
-    for registry in (queue.scheduled_job_registry, queue.deferred_job_registry, queue.started_job_registry):
-        live.update(registry.get_job_ids())
-    wanted, pending = set(ids), set()
-    names = sorted(live)
-    for start in range(0, len(names), 500):
-        for job in Job.fetch_many(names[start:start + 500], connection=queue.connection):
-            if job is None or job.get_status(refresh=False) not in ("queued", "scheduled", "deferred", "started"):
-                continue
-            if job.func_name == SEND_JOB and job.args:
-                pending.update({job.args[0]} & wanted)
-            elif job.func_name == BATCH_JOB and job.args:
-                pending.update(set(job.args[0]) & wanted)
-    return pending
-
-
-def reconcile(session: Session, settings, now: datetime | None = None, queue=None) -> ReconcileResult:
-    """Repair what Redis or a dead worker lost; the database says what should be happening.
-
-    * SENDING for longer than STUCK_AFTER → UNKNOWN with a note (never resent by itself);
-    * QUEUED for longer than REQUEUE_AFTER with no live RQ job → enqueued again (the claim
-      makes a duplicate harmless);
-    * PLANNED without a moment → paced for today; PLANNED or RETRYING and due → dispatched.
-    """
-    from . import pacing
-
-    now = now or utcnow()
-    result = ReconcileResult()
-    stuck = session.execute(
-        update(Delivery)
-        .where(Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_at < now - STUCK_AFTER)
-        .values(status=DeliveryStatus.UNKNOWN, updated_at=now,
-                last_error="обработчик остановился во время отправки: неизвестно, ушло ли письмо")
-        .returning(Delivery.id, Delivery.contact_id)
-        .execution_options(synchronize_session=False)
-    ).all()
-    if stuck:
-        session.execute(insert(Note), [
-            {"contact_id": contact_id, "kind": NoteKind.SYSTEM, "delivery_id": delivery_id, "created_at": now,
-             "body": "Отправка письма прервалась: неизвестно, ушло ли оно. Решите на странице «Очередь»: "
-                     "«Отправить повторно» или «Считать отправленным»."}
-            for delivery_id, contact_id in stuck
-        ])
-    result.unknown = len(stuck)
-    session.commit()
-
-    queue = queue or mail_queue()
-    stale = session.scalars(
-        select(Delivery.id).where(Delivery.status == DeliveryStatus.QUEUED, Delivery.updated_at < now - REQUEUE_AFTER)
-        .order_by(Delivery.id).limit(5000)
-    ).all()
-    pending = _pending_in_rq(queue, stale) if stale else set()
-    lost = [i for i in stale if i not in pending]
-    if lost:
-        session.execute(update(Delivery).where(Delivery.id.in_(lost), Delivery.status == DeliveryStatus.QUEUED)
-                        .values(updated_at=now).execution_options(synchronize_session=False))
-        session.commit()
-        enqueue_all(queue, lost, settings)
-    result.requeued = len(lost)
-
-    result.paced = pacing.pace_day(session, now.astimezone(settings.timezone).date(), settings, now=now).paced
-    session.commit()
-    result.dispatched = dispatch(session, settings, now=now, queue=queue)
-    return result
-
-
-# ------------------------------------------------------------------ decisions of a person
-
-
-def _decide(session, delivery_id: int, user, from_statuses, values: dict, body: str) -> bool:
-    delivery = session.get(Delivery, delivery_id)
-    if delivery is None:
-        return False
-    moved = session.execute(
-        update(Delivery).where(Delivery.id == delivery_id, Delivery.status.in_(from_statuses))
-        .values(updated_at=utcnow(), **values).execution_options(synchronize_session=False)
-    ).rowcount
-    if moved:
-        note(session, delivery, body.format(subject=delivery.offer.subject, who=user.name if user else "система"),
-             author_id=user.id if user else None)
-    session.commit()
-    session.refresh(delivery)
-    return bool(moved)
-
-
-def retry(session: Session, delivery_id: int, user, now: datetime | None = None) -> bool:
-    """A failed (or unknown) delivery goes out again now; the note says who decided."""
-    now = now or utcnow()
-    return _decide(session, delivery_id, user, (DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN), {
-        "status": DeliveryStatus.PLANNED, "send_at": now, "attempts": 0, "next_attempt_at": None, "last_error": None,
-    }, "Письмо «{subject}» отправляется повторно ({who}).")
-
-
-def mark_sent(session: Session, delivery_id: int, user) -> bool:
-    """An UNKNOWN delivery is taken as sent (a person checked the relay's log or the client)."""
-    return _decide(session, delivery_id, user, (DeliveryStatus.UNKNOWN,), {
-        "status": DeliveryStatus.SENT, "sent_at": Delivery.claimed_at, "last_error": None,
-    }, "Письмо «{subject}» считается отправленным ({who}).")
-
-
-# ------------------------------------------------------------------ the queue, for people
-
-
-@dataclass
-class QueueView:
-    counts: dict
-    lists: dict  # status name → rows (Delivery objects, contact/offer/advisor loaded)
-    held_offers: list  # (offer, tag name, waiting count)
-    policy_blocks: list
-    senders: dict  # contact id → who its pending mail goes out from now (name)
-
-
-def queue_view(session: Session, settings, now: datetime | None = None, limit: int = 50) -> QueueView:
-    """Counts per status and the newest rows of each list the queue page and `flask campaigns queue` show."""
-    from sqlalchemy.orm import joinedload
-
-    from .models import Offer, Tag
-
-    now = now or utcnow()
-    counts = {status.value: 0 for status in DeliveryStatus}
-    counts.update({status.value if hasattr(status, "value") else status: n for status, n in session.execute(
-        select(Delivery.status, func.count()).group_by(Delivery.status))})
-    local = now.astimezone(settings.timezone)
-    day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    counts["sent_today"] = session.scalar(select(func.count()).where(Delivery.status == DeliveryStatus.SENT,
-                                                                     Delivery.sent_at >= day_start))
-
-    def rows(*where, order):
-        return session.scalars(
-            select(Delivery).options(joinedload(Delivery.contact), joinedload(Delivery.offer).joinedload(Offer.tag),
-                                     joinedload(Delivery.advisor))
-            .where(*where).order_by(*order).limit(limit)
-        ).all()
-
-    lists = {
-        "planned": rows(Delivery.status == DeliveryStatus.PLANNED, order=(Delivery.send_on, Delivery.send_at, Delivery.id)),
-        "queued": rows(Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.SENDING)), order=(Delivery.updated_at,)),
-        "retrying": rows(Delivery.status == DeliveryStatus.RETRYING, order=(Delivery.next_attempt_at,)),
-        "unknown": rows(Delivery.status == DeliveryStatus.UNKNOWN, order=(Delivery.claimed_at.desc(),)),
-        "failed": rows(Delivery.status == DeliveryStatus.FAILED, order=(Delivery.updated_at.desc(),)),
-        "sent_today": rows(Delivery.status == DeliveryStatus.SENT, Delivery.sent_at >= day_start,
-                           order=(Delivery.sent_at.desc(),)),
-        "no_sender": rows(Delivery.status == DeliveryStatus.HELD, Delivery.last_error == NO_SENDER,
-                          order=(Delivery.send_on, Delivery.id)),
-        "missed": rows(missed.is_missed(), order=(Delivery.updated_at.desc(),)),
-    }
-    counts["missed"] = session.scalar(select(func.count()).where(missed.is_missed()))
-    held = session.execute(
-        select(Offer, Tag.name, func.count(Delivery.id))
-        .join(Delivery, Delivery.offer_id == Offer.id).join(Tag, Tag.id == Offer.tag_id)
-        .where(Delivery.status == DeliveryStatus.HELD)
-        .group_by(Offer.id, Tag.name).order_by(Tag.name)
-    ).all()
-    policy = rows(Delivery.status == DeliveryStatus.FAILED, Delivery.last_error.like(POLICY_PATTERN),
-                  order=(Delivery.updated_at.desc(),))
-    # Whoever sends now (an advisor deactivated since pacing is replaced by the heir or the house advisor).
-    pending = [d.contact_id for name in ("planned", "queued", "retrying", "no_sender") for d in lists[name]]
-    ids = sender_ids(session, pending)
-    names = dict(session.execute(select(Advisor.id, Advisor.name).where(Advisor.id.in_(set(ids.values()) - {None}))).all())
-    senders = {contact_id: names.get(advisor_id, NO_SENDER_LABEL) for contact_id, advisor_id in ids.items()}
-    return QueueView(counts=counts, lists=lists, held_offers=held, policy_blocks=policy, senders=senders)

@@ -131,43 +131,43 @@ def send_mailing_notices() -> int:
 @periodic
 def dispatch_deliveries() -> int:
     """Hand the deliveries that are due now to the "mail" queue."""
-    from . import sending
+    from . import dispatch
     from .db import db
 
-    return sending.dispatch(db.session, _settings())
+    return dispatch.dispatch(db.session, _settings())
 
 
 @in_app_context
 def send_delivery_job(delivery_id: int) -> str:
     """Send one delivery (the job carries only its id); over the relay's rate it comes back later."""
-    from . import sending
+    from . import dispatch, sending
     from .db import db
 
     result = sending.send_delivery(db.session, delivery_id, _settings())
     if result.outcome == sending.Outcome.THROTTLED:
-        sending.enqueue(sending.mail_queue(), delivery_id, _settings(), delay=result.delay)
+        dispatch.enqueue(dispatch.mail_queue(), delivery_id, _settings(), delay=result.delay)
     return result.outcome.value
 
 
 @in_app_context
 def send_batch_job(delivery_ids: list[int]) -> str:
     """Send a few deliveries (sending.send_batch); those over the relay's rate come back later as one job."""
-    from . import sending
+    from . import dispatch, sending
     from .db import db
 
     results, rest, delay = sending.send_batch(db.session, delivery_ids, _settings())
     if rest:
-        sending.enqueue_batch(sending.mail_queue(), rest, _settings(), delay=delay)
+        dispatch.enqueue_batch(dispatch.mail_queue(), rest, _settings(), delay=delay)
     return f"{len(results)} done, {len(rest)} later"
 
 
 @periodic
 def reconcile_deliveries() -> str:
-    """Repair after a Redis flush or a dead worker (see sending.reconcile)."""
-    from . import sending
+    """Repair after a Redis flush or a dead worker (see reconcile.reconcile)."""
+    from . import reconcile
     from .db import db
 
-    result = sending.reconcile(db.session, _settings())
+    result = reconcile.reconcile(db.session, _settings())
     return f"unknown {result.unknown}, requeued {result.requeued}, dispatched {result.dispatched}"
 
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from campaigns import sending
+from campaigns import deliveries, dispatch, reconcile, sending
 from campaigns.db import utcnow
 from campaigns.extensions import redis_client
 from campaigns.models import Delivery, DeliveryStatus, Note, NoteKind
@@ -26,14 +26,14 @@ def test_it_loses_nothing_when_redis_is_flushed_between_dispatch_and_work(app, s
                                                                           monkeypatch):
     settings = smtp_settings(settings, smtp_server)
     deliveries = [_due(factory, session) for _ in range(3)]
-    assert sending.dispatch(session, settings) == 3
+    assert dispatch.dispatch(session, settings) == 3
 
     redis_client().flushdb()
     run_worker(app, settings, monkeypatch)
     assert smtp_server.messages == []
     assert {_reload(session, d.id).status for d in deliveries} == {DeliveryStatus.QUEUED}
 
-    result = sending.reconcile(session, settings, now=later(11))
+    result = reconcile.reconcile(session, settings, now=later(11))
     run_worker(app, settings, monkeypatch)
 
     assert result.requeued == 3
@@ -41,9 +41,9 @@ def test_it_loses_nothing_when_redis_is_flushed_between_dispatch_and_work(app, s
     assert len(smtp_server.messages) == 3
 
     # Reconciling again, and again after another flush, sends nothing twice.
-    sending.reconcile(session, settings, now=later(30))
+    reconcile.reconcile(session, settings, now=later(30))
     redis_client().flushdb()
-    sending.reconcile(session, settings, now=later(60))
+    reconcile.reconcile(session, settings, now=later(60))
     run_worker(app, settings, monkeypatch)
     assert len(smtp_server.messages) == 3
 
@@ -51,9 +51,9 @@ def test_it_loses_nothing_when_redis_is_flushed_between_dispatch_and_work(app, s
 def test_it_leaves_a_queued_delivery_alone_while_its_job_waits(app, session, factory, settings, smtp_server, monkeypatch):
     settings = smtp_settings(settings, smtp_server)
     _due(factory, session)
-    sending.dispatch(session, settings)
+    dispatch.dispatch(session, settings)
 
-    result = sending.reconcile(session, settings, now=later(11))
+    result = reconcile.reconcile(session, settings, now=later(11))
 
     assert result.requeued == 0
     run_worker(app, settings, monkeypatch)
@@ -64,13 +64,13 @@ def test_it_marks_a_delivery_abandoned_mid_send_unknown_and_never_resends_it(app
                                                                             smtp_server, monkeypatch):
     settings = smtp_settings(settings, smtp_server)
     delivery = _due(factory, session)
-    sending.dispatch(session, settings)
+    dispatch.dispatch(session, settings)
     # A worker claims the delivery and dies before the relay answers or we commit.
     assert sending.claim(session, delivery.id, utcnow())
 
-    early = sending.reconcile(session, settings, now=later(2))
+    early = reconcile.reconcile(session, settings, now=later(2))
     assert early.unknown == 0
-    result = sending.reconcile(session, settings, now=later(11))
+    result = reconcile.reconcile(session, settings, now=later(11))
     run_worker(app, settings, monkeypatch)
 
     unknown = _reload(session, delivery.id)
@@ -79,7 +79,7 @@ def test_it_marks_a_delivery_abandoned_mid_send_unknown_and_never_resends_it(app
     assert smtp_server.messages == []
     assert "неизвестно" in _notes(session, unknown.contact_id)[-1].body.lower()
 
-    sending.reconcile(session, settings, now=later(60))
+    reconcile.reconcile(session, settings, now=later(60))
     run_worker(app, settings, monkeypatch)
     assert smtp_server.messages == []
 
@@ -90,10 +90,10 @@ def test_it_resends_an_unknown_delivery_only_when_a_person_says_so(app, session,
     admin = factory.advisor(name="Админ")
     delivery = _due(factory, session)
     sending.claim(session, delivery.id, utcnow() - timedelta(minutes=30))
-    sending.reconcile(session, settings)
+    reconcile.reconcile(session, settings)
 
-    assert sending.retry(session, delivery.id, admin)
-    sending.dispatch(session, settings)
+    assert deliveries.retry(session, delivery.id, admin)
+    dispatch.dispatch(session, settings)
     run_worker(app, settings, monkeypatch)
 
     assert _reload(session, delivery.id).status == DeliveryStatus.SENT
@@ -107,21 +107,21 @@ def test_it_records_a_person_taking_an_unknown_delivery_as_sent(session, factory
     admin = factory.advisor(name="Админ")
     delivery = _due(factory, session)
     sending.claim(session, delivery.id, utcnow() - timedelta(minutes=30))
-    sending.reconcile(session, settings)
+    reconcile.reconcile(session, settings)
 
-    assert sending.mark_sent(session, delivery.id, admin)
+    assert deliveries.mark_sent(session, delivery.id, admin)
 
     sent = _reload(session, delivery.id)
     assert sent.status == DeliveryStatus.SENT and sent.sent_at is not None
     assert session.scalar(select(Note).where(Note.delivery_id == delivery.id, Note.author_id == admin.id))
-    assert not sending.mark_sent(session, delivery.id, admin)  # only once
+    assert not deliveries.mark_sent(session, delivery.id, admin)  # only once
 
 
 def test_it_dispatches_an_overdue_planned_delivery(app, session, factory, settings, smtp_server, monkeypatch):
     settings = smtp_settings(settings, smtp_server)
     delivery = _due(factory, session)
 
-    result = sending.reconcile(session, settings)
+    result = reconcile.reconcile(session, settings)
     run_worker(app, settings, monkeypatch)
 
     assert result.dispatched == 1
@@ -169,14 +169,14 @@ def test_it_survives_a_real_worker_killed_mid_send(app, session, factory, settin
     with serve_smtp(SlowRelay()) as relay:
         relay_settings = smtp_settings(settings, relay)
         delivery = _due(factory, session)
-        sending.dispatch(session, relay_settings)
+        dispatch.dispatch(session, relay_settings)
         kill_a_real_worker_mid_send(session, settings, relay, delivery.id)
         time.sleep(2.5)
 
         assert _reload(session, delivery.id).status == DeliveryStatus.SENDING
-        sending.reconcile(session, relay_settings, now=later(11))
+        reconcile.reconcile(session, relay_settings, now=later(11))
         run_worker(app, relay_settings, monkeypatch)
-        sending.reconcile(session, relay_settings, now=later(60))
+        reconcile.reconcile(session, relay_settings, now=later(60))
         run_worker(app, relay_settings, monkeypatch)
 
         assert _reload(session, delivery.id).status == DeliveryStatus.UNKNOWN
@@ -199,19 +199,19 @@ def test_it_sends_the_rest_of_a_killed_workers_batch_once_rq_gives_its_job_up(ap
         relay_settings = smtp_settings(settings, relay)
         deliveries = [_due(factory, session) for _ in range(3)]
         ids, emails = [d.id for d in deliveries], [d.contact.email for d in deliveries]
-        queue = sending.mail_queue()
-        sending.dispatch(session, relay_settings, queue=queue)
+        queue = dispatch.mail_queue()
+        dispatch.dispatch(session, relay_settings, queue=queue)
         [job_id] = queue.get_job_ids()
         kill_a_real_worker_mid_send(session, settings, relay, ids[0])
 
         assert [_reload(session, i).status for i in ids] == [DeliveryStatus.SENDING] + [DeliveryStatus.QUEUED] * 2
         # RQ still counts the dead worker's job as running: its rest waits; the one on the wire is unknown.
-        early = sending.reconcile(session, relay_settings, now=later(11))
+        early = reconcile.reconcile(session, relay_settings, now=later(11))
         assert (early.unknown, early.requeued) == (1, 0)
         # A minute after the job's limit RQ gives it up (the clock is moved for RQ instead of waiting).
         limit = Job.fetch(job_id, connection=queue.connection).timeout
         queue.started_job_registry.cleanup(time.time() + limit + 61)
-        result = sending.reconcile(session, relay_settings, now=later(12))
+        result = reconcile.reconcile(session, relay_settings, now=later(12))
         run_worker(app, relay_settings, monkeypatch)
 
         assert result.requeued == 2
@@ -363,9 +363,9 @@ def test_it_lists_every_state_on_the_queue_page(client, session, factory):
 def test_it_leaves_deliveries_alone_while_their_batch_job_waits(app, session, factory, settings, smtp_server, monkeypatch):
     settings = smtp_settings(settings, smtp_server)
     deliveries = [_due(factory, session) for _ in range(3)]
-    sending.dispatch(session, settings)
+    dispatch.dispatch(session, settings)
 
-    result = sending.reconcile(session, settings, now=later(11))
+    result = reconcile.reconcile(session, settings, now=later(11))
 
     assert result.requeued == 0
     run_worker(app, settings, monkeypatch)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from campaigns import calendar, contacts, pacing, planner, sending
+from campaigns import calendar, contacts, deliveries, pacing, planner
 from campaigns.board import readiness_board
 from campaigns.compose import compose_delivery
 from campaigns.models import Advisor, Delivery, DeliveryStatus, Link, Role
@@ -38,7 +38,7 @@ def _dry_run(session, settings, delivery):
 
 
 def _queue(session, settings, delivery):
-    return sending.queue_view(session, settings).senders[delivery.contact_id]
+    return deliveries.queue_view(session, settings).senders[delivery.contact_id]
 
 
 def _expected(name):

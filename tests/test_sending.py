@@ -8,7 +8,7 @@ import pytest
 from rq import SimpleWorker
 from sqlalchemy import func, select
 
-from campaigns import audience, config, sending, tasks
+from campaigns import audience, config, dispatch, reconcile, sending, tasks
 from campaigns.db import db, utcnow
 from campaigns.models import (
     Delivery,
@@ -85,7 +85,7 @@ def run_worker(app, settings, monkeypatch):
     monkeypatch.setattr(tasks, "_app", app)
     with app.app_context():
         connection = redis_client()
-    SimpleWorker([sending.mail_queue(connection)], connection=connection).work(burst=True)
+    SimpleWorker([dispatch.mail_queue(connection)], connection=connection).work(burst=True)
     db.session.remove()
 
 
@@ -95,7 +95,7 @@ def test_it_sends_a_due_delivery_and_keeps_the_full_mail_in_the_notes(app, sessi
     owner = factory.advisor(name="Анна Смирнова", email="anna@studio.example.com")
     delivery = _due(factory, session, owner=owner, company="Тойота")
 
-    assert sending.dispatch(session, settings) == 1
+    assert dispatch.dispatch(session, settings) == 1
     run_worker(app, settings, monkeypatch)
 
     assert len(smtp_server.messages) == 1
@@ -139,8 +139,8 @@ def test_it_retries_a_temporary_failure_later(session, factory, settings, relay)
     assert retrying.status == DeliveryStatus.RETRYING
     assert retrying.next_attempt_at >= before + timedelta(minutes=5)
     assert "4.3.0" in retrying.last_error
-    assert sending.dispatch(session, settings, queue=sending.mail_queue()) == 0  # not yet
-    assert sending.dispatch(session, settings, now=utcnow() + timedelta(minutes=6), queue=sending.mail_queue()) == 1
+    assert dispatch.dispatch(session, settings, queue=dispatch.mail_queue()) == 0  # not yet
+    assert dispatch.dispatch(session, settings, now=utcnow() + timedelta(minutes=6), queue=dispatch.mail_queue()) == 1
 
     sending.send_delivery(session, delivery.id, settings)
     again = _reload(session, delivery.id)
@@ -172,7 +172,7 @@ def test_it_gives_up_on_a_temporary_failure_after_three_days(session, factory, s
     assert failed.status == DeliveryStatus.FAILED and failed.next_attempt_at is None
     assert failed.last_error.startswith("не удалось доставить за 3 дня: 451 4.3.0")
     assert "не отправлено" in _notes(session, failed.contact_id)[-1].body
-    assert sending.dispatch(session, settings, now=utcnow() + timedelta(days=1), queue=sending.mail_queue()) == 0
+    assert dispatch.dispatch(session, settings, now=utcnow() + timedelta(days=1), queue=dispatch.mail_queue()) == 0
 
 
 def test_it_fails_a_mail_that_cannot_be_composed_with_the_reason(session, factory, settings, smtp_server):
@@ -244,7 +244,7 @@ def test_it_never_sends_to_a_contact_who_unsubscribed_after_planning(app, sessio
     delivery.contact.unsubscribed_at = utcnow()
     session.commit()
 
-    sending.dispatch(session, settings)
+    dispatch.dispatch(session, settings)
     run_worker(app, settings, monkeypatch)
 
     cancelled = _reload(session, delivery.id)
@@ -256,10 +256,10 @@ def test_it_never_sends_to_a_contact_who_unsubscribed_after_planning(app, sessio
 def test_it_sends_once_when_the_same_delivery_is_queued_twice(app, session, factory, settings, smtp_server, monkeypatch):
     settings = smtp_settings(settings, smtp_server)
     delivery = _due(factory, session)
-    queue = sending.mail_queue()
-    sending.dispatch(session, settings, queue=queue)
-    sending.enqueue(queue, delivery.id, settings)  # a duplicate, as after a re-queue
-    queue.enqueue(sending.SEND_JOB, delivery.id)
+    queue = dispatch.mail_queue()
+    dispatch.dispatch(session, settings, queue=queue)
+    dispatch.enqueue(queue, delivery.id, settings)  # a duplicate, as after a re-queue
+    queue.enqueue(dispatch.SEND_JOB, delivery.id)
 
     run_worker(app, settings, monkeypatch)
 
@@ -283,7 +283,7 @@ def test_it_puts_a_job_over_the_relay_rate_back_for_later(app, session, factory,
     settings = dataclasses.replace(smtp_settings(settings, smtp_server), relay_rate_per_minute=1)
     first, second = _due(factory, session), _due(factory, session)
     first_id, second_id = first.id, second.id
-    sending.dispatch(session, settings)
+    dispatch.dispatch(session, settings)
 
     run_worker(app, settings, monkeypatch)
 
@@ -291,7 +291,7 @@ def test_it_puts_a_job_over_the_relay_rate_back_for_later(app, session, factory,
     statuses = {_reload(session, first_id).status, _reload(session, second_id).status}
     assert statuses == {DeliveryStatus.SENT, DeliveryStatus.QUEUED}
     waiting = second_id if _reload(session, second_id).status == DeliveryStatus.QUEUED else first_id
-    assert sending.job_id(waiting) in sending.mail_queue().scheduled_job_registry.get_job_ids()
+    assert dispatch.job_id(waiting) in dispatch.mail_queue().scheduled_job_registry.get_job_ids()
 
 
 def test_it_sends_many_deliveries_in_jobs_of_twenty_each_claimed_and_recorded_once(app, session, factory, settings,
@@ -302,11 +302,11 @@ def test_it_sends_many_deliveries_in_jobs_of_twenty_each_claimed_and_recorded_on
     unsubscribed = deliveries[5]
     unsubscribed.contact.unsubscribed_at = utcnow()
     session.commit()
-    queue = sending.mail_queue()
+    queue = dispatch.mail_queue()
 
-    assert sending.dispatch(session, settings, queue=queue) == 23
+    assert dispatch.dispatch(session, settings, queue=queue) == 23
     assert queue.count == 2  # 20 + 3
-    queue.enqueue(sending.SEND_JOB, deliveries[0].id)  # a stray duplicate of one of them
+    queue.enqueue(dispatch.SEND_JOB, deliveries[0].id)  # a stray duplicate of one of them
     run_worker(app, settings, monkeypatch)
 
     assert len(smtp_server.messages) == 22
@@ -329,14 +329,14 @@ def test_it_puts_the_rest_of_a_batch_over_the_relay_rate_back_as_one_job(app, se
                                                                           monkeypatch):
     settings = dataclasses.replace(smtp_settings(settings, smtp_server), relay_rate_per_minute=2)
     deliveries = [_due(factory, session) for _ in range(5)]
-    sending.dispatch(session, settings)
+    dispatch.dispatch(session, settings)
 
     run_worker(app, settings, monkeypatch)
 
     assert len(smtp_server.messages) == 2
     waiting = sorted(d.id for d in deliveries if _reload(session, d.id).status == DeliveryStatus.QUEUED)
     assert len(waiting) == 3
-    assert sending.mail_queue().scheduled_job_registry.get_job_ids() == [sending.batch_job_id(waiting)]
+    assert dispatch.mail_queue().scheduled_job_registry.get_job_ids() == [dispatch.batch_job_id(waiting)]
 
 
 class LosesTheAnswer(RecordingHandler):
@@ -370,7 +370,7 @@ def test_it_never_resends_a_mail_whose_answer_was_lost_after_the_final_dot(app, 
         admin = factory.advisor(role=Role.ADMIN)
         session.commit()
 
-        sending.dispatch(session, settings)
+        dispatch.dispatch(session, settings)
         run_worker(app, settings, monkeypatch)
 
         unknown = _reload(session, delivery.id)
@@ -379,7 +379,7 @@ def test_it_never_resends_a_mail_whose_answer_was_lost_after_the_final_dot(app, 
         assert "Проверьте и решите" in _notes(session, unknown.contact_id)[-1].body
         # Neither the retry schedule nor the reconciler sends it again, however much later.
         for minutes in (6, 11, 60, 3 * 24 * 60):
-            sending.reconcile(session, settings, now=utcnow() + timedelta(minutes=minutes))
+            reconcile.reconcile(session, settings, now=utcnow() + timedelta(minutes=minutes))
             run_worker(app, settings, monkeypatch)
         assert len(relay.messages) == 1
         assert _reload(session, delivery.id).status == DeliveryStatus.UNKNOWN
@@ -392,18 +392,18 @@ def test_it_never_resends_a_mail_whose_answer_was_lost_after_the_final_dot(app, 
 def test_it_gives_each_job_time_for_every_mails_smtp_timeout(session, factory, settings, smtp_server):
     settings = dataclasses.replace(settings, mail=config.parse_mail_url(f"{smtp_server.url}?timeout=30",
                                                                         settings.instance_path))
-    for _ in range(sending.BATCH_SIZE + 1):
+    for _ in range(dispatch.BATCH_SIZE + 1):
         _due(factory, session)
-    queue = sending.mail_queue()
+    queue = dispatch.mail_queue()
 
-    sending.dispatch(session, settings, queue=queue)
+    dispatch.dispatch(session, settings, queue=queue)
 
     from rq.job import Job
 
     jobs = Job.fetch_many(queue.get_job_ids(), connection=queue.connection)
     limits = sorted((len(job.args[0]) if isinstance(job.args[0], list) else 1, job.timeout) for job in jobs)
     # Every mail may wait the whole SMTP timeout, and the job still is not ended early: (n + 1) × (30 s + 5 s).
-    assert limits == [(1, 70), (sending.BATCH_SIZE, 735)]
+    assert limits == [(1, 70), (dispatch.BATCH_SIZE, 735)]
 
 
 class StallsFirstAnswer(RecordingHandler):
@@ -426,11 +426,11 @@ def test_it_ends_a_batch_at_its_time_limit_and_sends_the_rest_later(app, session
         settings = smtp_settings(settings, relay)
         deliveries = [_due(factory, session) for _ in range(3)]
         ids = [d.id for d in deliveries]
-        queue = sending.mail_queue()
-        sending.dispatch(session, settings, queue=queue)
+        queue = dispatch.mail_queue()
+        dispatch.dispatch(session, settings, queue=queue)
         queue.empty()
         # The same batch with a limit of two seconds: RQ's time-out strikes while the relay is answering.
-        queue.enqueue(sending.BATCH_JOB, ids, job_id="short", job_timeout=2, failure_ttl=600)
+        queue.enqueue(dispatch.BATCH_JOB, ids, job_id="short", job_timeout=2, failure_ttl=600)
 
         run_worker(app, settings, monkeypatch)
 
@@ -441,7 +441,7 @@ def test_it_ends_a_batch_at_its_time_limit_and_sends_the_rest_later(app, session
         # The one on the wire is left to the reconciler; the rest were not touched.
         assert [_reload(session, i).status for i in ids] == [DeliveryStatus.SENDING] + [DeliveryStatus.QUEUED] * 2
 
-        result = sending.reconcile(session, settings, now=utcnow() + timedelta(minutes=11))
+        result = reconcile.reconcile(session, settings, now=utcnow() + timedelta(minutes=11))
         run_worker(app, settings, monkeypatch)
 
         assert (result.unknown, result.requeued) == (1, 2)

@@ -5,7 +5,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
-from .. import planner, sending
+from .. import deliveries, planner
 from ..board import readiness_board
 from ..db import db, utcnow
 from ..models import Role
@@ -24,7 +24,7 @@ class ActionForm(FlaskForm):
 @roles_required(Role.ADMIN, Role.MARKETING)
 def index():
     settings = current_app.config["SETTINGS"]
-    view = sending.queue_view(db.session, settings)
+    view = deliveries.queue_view(db.session, settings)
     plan_day = params.day("plan")
     plan = None
     if plan_day:
@@ -50,12 +50,12 @@ def _act(delivery_id: int, action, done: str, missed: str):
 @bp.post("/queue/<int:delivery_id>/retry")
 @roles_required(Role.ADMIN)
 def retry(delivery_id: int):
-    return _act(delivery_id, sending.retry, "Письмо поставлено в очередь повторно.",
+    return _act(delivery_id, deliveries.retry, "Письмо поставлено в очередь повторно.",
                 "Повторить можно только неотправленное или неизвестное письмо.")
 
 
 @bp.post("/queue/<int:delivery_id>/mark-sent")
 @roles_required(Role.ADMIN)
 def mark_sent(delivery_id: int):
-    return _act(delivery_id, sending.mark_sent, "Письмо отмечено как отправленное.",
+    return _act(delivery_id, deliveries.mark_sent, "Письмо отмечено как отправленное.",
                 "Отметить отправленным можно только письмо с неизвестной судьбой.")
