@@ -1,4 +1,4 @@
-"""Access logs without the tokens of /c/ and /u/.
+"""Access logs without the tokens of /c/, /u/ and /reset/ (a password-reset link).
 
 A token opens a contact's unsubscribe page and tells which recipient clicked: a log line must
 not hand them to whoever reads the logs. `strip_tokens` is applied to gunicorn's access log
@@ -12,7 +12,7 @@ import re
 
 from gunicorn.glogging import Logger
 
-_TOKEN = re.compile(r"/([cu])/[A-Za-z0-9._~%-]+")
+_TOKEN = re.compile(r"/([cu]|reset)/[A-Za-z0-9._~%-]+")
 
 
 def strip_tokens(text: str) -> str:

@@ -7,7 +7,11 @@ same rule everywhere.
 """
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from datetime import time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
@@ -19,7 +23,11 @@ from .models import Advisor, Role
 MIN_PASSWORD = 10
 NAME_MAX = 200
 ROLE_LABELS = {Role.ADVISOR: "советник", Role.MARKETING: "маркетинг", Role.ADMIN: "администратор"}
-LABELS = {"email": "Эл. почта", "name": "Имя", "role": "Роль", "phone": "Телефон", "password": "Пароль"}
+LABELS = {"email": "Эл. почта", "name": "Имя", "role": "Роль", "phone": "Телефон", "password": "Пароль",
+          "signature": "Подпись", "daily_cap": "Писем в день", "work_hours": "Рабочие часы", "timezone": "Часовой пояс",
+          "house": "Дежурный советник"}
+SIGNATURE_MAX = 2000
+RESET_MAX_AGE = 24 * 3600  # a password-reset link works for a day, once
 
 
 class AccountError(ValueError):
@@ -114,3 +122,162 @@ def set_password(session: Session, user: Advisor, password: str) -> None:
     user.password_hash = hash_password(password)
     session.flush()
     signin.end_sessions(session, user.id)
+
+
+# --- each user's own settings, and the admin's ------------------------------------------------
+
+
+def _clean_name(name: str | None, errors: dict[str, str]) -> str:
+    name = " ".join((name or "").split())
+    if not name:
+        errors["name"] = "Введите имя"
+    elif len(name) > NAME_MAX:
+        errors["name"] = f"Не длиннее {NAME_MAX} символов"
+    return name
+
+
+def update_profile(session: Session, user: Advisor, *, name: str, signature: str, phone: str) -> None:
+    """What every user edits about themselves: name, signature (it ends their mails) and phone."""
+    errors: dict[str, str] = {}
+    name = _clean_name(name, errors)
+    signature = (signature or "").replace("\r\n", "\n").strip()
+    if len(signature) > SIGNATURE_MAX:
+        errors["signature"] = f"Не длиннее {SIGNATURE_MAX} символов"
+    try:
+        phone = normalize_phone(phone or "")
+    except FieldError as exc:
+        errors["phone"] = str(exc)
+    if errors:
+        raise AccountError(errors)
+    user.name, user.signature, user.phone = name, signature or f"С уважением,\n{name}", phone
+    session.flush()
+
+
+def parse_work_hours(raw: str | None) -> str | None:
+    """"09:30-18:00" normalised; None for an empty value (the global WORK_HOURS); ValueError otherwise."""
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    start, end = (part.strip() for part in raw.replace("–", "-").split("-"))
+    sh, sm = (int(x) for x in start.split(":"))
+    eh, em = (int(x) for x in end.split(":"))
+    if not (0 <= sh * 60 + sm < eh * 60 + em <= 24 * 60):
+        raise ValueError(raw)
+    return f"{sh:02d}:{sm:02d}-{eh:02d}:{em:02d}"
+
+
+def work_hours(user: Advisor | None, settings) -> tuple[time, time, ZoneInfo]:
+    """The hours and zone `user`'s mails go out in: their own, else the global WORK_HOURS and TIMEZONE."""
+    start, end = settings.work_start, settings.work_end
+    if user is not None and user.work_hours:
+        start, end = user.work_hours.split("-")
+    tz = settings.timezone
+    if user is not None and user.timezone:
+        try:
+            tz = ZoneInfo(user.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass  # checked when saved; a zone the system lost falls back to the global one
+    as_time = lambda v: time(23, 59, 59) if v == "24:00" else time.fromisoformat(v)  # noqa: E731
+    return as_time(start), as_time(end), tz
+
+
+def admin_update(session: Session, admin: Advisor, user: Advisor, *, role: str, daily_cap, work_hours: str,
+                 timezone: str, watches_house: bool) -> None:
+    """The admin sets a user's role, daily cap, working hours, time zone, and whether the house
+    advisor's hot contacts reach them. Empty cap, hours or zone: the global setting."""
+    if admin.role != Role.ADMIN:
+        raise AccountError({"role": "Менять это может только администратор"})
+    errors: dict[str, str] = {}
+    try:
+        role = Role(role)
+    except ValueError:
+        errors["role"] = "Роль: " + ", ".join(r.value for r in Role)
+    else:
+        if user.is_house and role != Role.ADVISOR:
+            errors["role"] = "Дежурный советник остаётся советником: сначала назначьте другого дежурного"
+        elif user.id == admin.id and role != Role.ADMIN:
+            errors["role"] = "Нельзя снять роль администратора с самого себя"
+    cap = None
+    if daily_cap not in (None, ""):
+        try:
+            cap = int(daily_cap)
+            if cap <= 0:
+                raise ValueError
+        except (TypeError, ValueError):
+            errors["daily_cap"] = "Целое число больше нуля или пусто (общее ограничение)"
+    try:
+        hours = parse_work_hours(work_hours)
+    except ValueError:
+        errors["work_hours"] = "В виде 09:30-18:00 или пусто (общие часы)"
+    zone = (timezone or "").strip() or None
+    if zone:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            errors["timezone"] = "Неизвестный часовой пояс (например, Asia/Yekaterinburg) или пусто"
+    if errors:
+        raise AccountError(errors)
+    user.role, user.daily_cap, user.work_hours, user.timezone = role, cap, hours, zone
+    user.watches_house = bool(watches_house)
+    session.flush()
+
+
+def reactivate(session: Session, admin: Advisor, user: Advisor) -> None:
+    """A deactivated user may log in again (their contacts stay with the heir)."""
+    if admin.role != Role.ADMIN:
+        raise AccountError({"role": "Возвращать пользователей может только администратор"})
+    user.active = True
+    session.flush()
+
+
+# --- the house advisor -------------------------------------------------------------------------
+
+
+def make_house(session: Session, user: Advisor) -> Advisor | None:
+    """`user` becomes the house advisor (the sender for contacts of deactivated advisors and the
+    default heir); the previous one, if any, becomes an ordinary advisor. Returns the previous one."""
+    if user.role != Role.ADVISOR or not user.active:
+        raise AccountError({"house": "Дежурным может быть только действующий советник"})
+    previous = session.scalar(select(Advisor).where(Advisor.is_house.is_(True), Advisor.id != user.id))
+    if previous is not None:
+        # One statement per row, old first: the unique index allows one house advisor at a time.
+        session.execute(update(Advisor).where(Advisor.id == previous.id).values(is_house=False))
+    session.execute(update(Advisor).where(Advisor.id == user.id).values(is_house=True))
+    session.flush()
+    session.expire_all()
+    return previous
+
+
+def house_watchers(session: Session) -> list[Advisor]:
+    """The active users the house advisor's clicks and replies reach (admin names them)."""
+    return list(session.scalars(
+        select(Advisor).where(Advisor.watches_house.is_(True), Advisor.active.is_(True), Advisor.is_house.is_(False))
+        .order_by(Advisor.name)))
+
+
+# --- a one-time password-reset link ---------------------------------------------------------------
+
+
+def _reset_serializer(secret_key: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt="password-reset")
+
+
+def _fingerprint(user: Advisor) -> str:
+    # The link names the password it replaces: once a new one is set, the link is spent.
+    return (user.password_hash or "")[-16:]
+
+
+def reset_token(user: Advisor, secret_key: str) -> str:
+    return _reset_serializer(secret_key).dumps({"u": user.id, "p": _fingerprint(user)})
+
+
+def user_for_reset(session: Session, token: str, secret_key: str, max_age: int = RESET_MAX_AGE) -> Advisor | None:
+    """The user a reset link is for; None when it is forged, expired, already used or the user is inactive."""
+    try:
+        data = _reset_serializer(secret_key).loads(token, max_age=max_age)
+    except (SignatureExpired, BadSignature):
+        return None
+    user = session.get(Advisor, data.get("u")) if isinstance(data, dict) and isinstance(data.get("u"), int) else None
+    if user is None or not user.active or data.get("p") != _fingerprint(user):
+        return None
+    return user

@@ -22,7 +22,7 @@ from .sender import NO_SENDER_LABEL, sender_of
 
 MAX_WINDOW_DAYS = 121  # lead_days ≤ 120 (models.Tag), CATCH_UP_DAYS = 14
 
-__all__ = ["AdvisorLoad", "BoardRow", "occurrence_year", "readiness_board"]
+__all__ = ["AdvisorLoad", "BoardRow", "occurrence_year", "readiness_board", "without_sender"]
 
 
 @dataclass(frozen=True)
@@ -150,3 +150,9 @@ def _load(advisor: Advisor | None, mails: int, settings) -> AdvisorLoad:
         return AdvisorLoad(advisor_id=None, name=NO_SENDER_LABEL, mails=mails, daily_cap=settings.daily_cap)
     return AdvisorLoad(advisor_id=advisor.id, name=advisor.name, mails=mails,
                        daily_cap=advisor.daily_cap or settings.daily_cap)
+
+
+def without_sender(rows: list[BoardRow]) -> int:
+    """Mails on the board that fall back on the house advisor while there is none (sender.NO_SENDER):
+    the board's red line names them."""
+    return sum(load.mails for row in rows for load in row.advisors if load.advisor_id is None)

@@ -1,14 +1,16 @@
 """Logging a call: the one rule for the contact card, the hot list and the JSON API.
 
 Seed 001: every call records its result, whether there is interest (yes or no), an optional
-objection, and plans the next contact. A logged call is the advisor's work on the contact, so
+objection, and plans the next contact: a date, an optional time and a topic («Позвонить
+сегодня» and the morning digest list them by time). A logged call is the advisor's work on the contact, so
 it moves the contact in the morning list (`updated_at`) and takes it off the hot list until
 it clicks again (`hot_handled_at`), whichever page it was logged from.
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .contacts import ContactError, NotAllowed, can_edit, parse_date
@@ -16,6 +18,8 @@ from .db import utcnow
 from .models import Advisor, Contact, Note, NoteKind
 
 RESULT_MAX = 2000
+TOPIC_MAX = 300
+PLANNED_CALLS_MAX = 50  # in the digest; the full list is «Позвонить сегодня»
 OBJECTION_MAX = 500
 
 # What a form, a JSON body or a CSV may say for «interest»; anything else is no answer.
@@ -32,6 +36,26 @@ def parse_interest(value) -> bool | None:
     return None
 
 
+def parse_time(value, errors: dict[str, str], field_name: str = "next_contact_time") -> time | None:
+    """An optional "11:30" (a time input's value); None when empty."""
+    if isinstance(value, time):
+        return value
+    value = (value or "").strip() if isinstance(value, str) else value
+    if not value:
+        return None
+    try:
+        hours, minutes = (int(part) for part in str(value).split(":")[:2])
+        return time(hours, minutes)
+    except (TypeError, ValueError):
+        errors[field_name] = "Время в виде 11:30 или пусто"
+        return None
+
+
+def planned_text(on: date, at: time | None = None, topic: str = "") -> str:
+    """«12.03.2027 в 11:30: обсудить каталог» — how a planned call reads in notes and lists."""
+    return f"{on:%d.%m.%Y}" + (f" в {at:%H:%M}" if at else "") + (f": {topic}" if topic else "")
+
+
 def log_call(
     session: Session,
     user: Advisor,
@@ -41,6 +65,8 @@ def log_call(
     interest,
     next_contact_on,
     objection: str = "",
+    next_contact_time=None,
+    topic: str = "",
     today: date | None = None,
     now: datetime | None = None,
 ) -> Note:
@@ -67,14 +93,30 @@ def log_call(
         errors.setdefault("next_contact_on", "Назначьте дату следующего контакта")
     elif next_on < today:
         errors["next_contact_on"] = "Дата следующего контакта не может быть в прошлом"
+    at = parse_time(next_contact_time, errors)
+    topic = " ".join((topic or "").split())
+    if len(topic) > TOPIC_MAX:
+        errors["topic"] = f"Не длиннее {TOPIC_MAX} символов"
     if errors:
         raise ContactError(errors)
     contact.next_contact_on = next_on
+    contact.next_contact_time = at
+    contact.next_contact_topic = topic
     contact.updated_at = now
     contact.hot_handled_at = now
-    body = f"Звонок: {result} ({INTEREST_LABELS[interest]}). Следующий контакт — {next_on:%d.%m.%Y}."
+    body = f"Звонок: {result} ({INTEREST_LABELS[interest]}). Следующий контакт — {planned_text(next_on, at, topic)}."
     note = Note(contact_id=contact.id, kind=NoteKind.CALL, author_id=user.id, body=body, result=result,
                 interest=interest, objection=objection or None, next_contact_on=next_on, created_at=now)
     session.add(note)
     session.flush()
     return note
+
+
+def planned_calls(session: Session, user: Advisor, today: date) -> list[Contact]:
+    """The calls `user` planned for today (and missed before), earliest first: a set time before none."""
+    return list(session.scalars(
+        select(Contact)
+        .where(Contact.owner_id == user.id, Contact.archived_at.is_(None), Contact.next_contact_on <= today)
+        .order_by(Contact.next_contact_on, Contact.next_contact_time.is_(None), Contact.next_contact_time, Contact.id)
+        .limit(PLANNED_CALLS_MAX)
+    ))

@@ -19,6 +19,15 @@ def migrate_command():
     added = catalog.seed_tags(db.session)
     db.session.commit()
     click.echo(f"schema is up to date; {added} tags added")
+    from .sender import house_advisor
+
+    if house_advisor(db.session) is None:
+        click.echo("no house advisor yet: mail to contacts of a deactivated advisor has no sender. Set one up:\n"
+                   "  flask --app wsgi campaigns create-user tupin@studio.ru \"Василий Тупин\" --house\n"
+                   "or make an existing advisor the house advisor:\n"
+                   "  flask --app wsgi campaigns house EMAIL\n"
+                   "and name who gets his hot contacts (e.g. the head of sales):\n"
+                   "  flask --app wsgi campaigns house-hot EMAIL")
 
 
 @group.command("demo")
@@ -39,18 +48,62 @@ def demo_command(force: bool):
 @click.argument("email")
 @click.argument("name")
 @click.option("--role", type=click.Choice(["advisor", "marketing", "admin"]), default="advisor")
+@click.option("--signature", default=None, help='how their mails end (default: "С уважением,\\nNAME"); \\n for a new line')
+@click.option("--phone", default=None)
+@click.option("--house", is_flag=True, help="make this advisor the house advisor (replaces the current one)")
 @click.password_option()
-def create_user_command(email: str, name: str, role: str, password: str):
+def create_user_command(email: str, name: str, role: str, signature: str | None, phone: str | None, house: bool,
+                        password: str):
     """Create a user who can log in (the same checks as the admin's form)."""
     from . import accounts
 
+    if house and role != "advisor":
+        raise click.ClickException("--house: the house advisor must have the role advisor")
     try:
-        user = accounts.create_user(db.session, email=email, name=name, role=role, password=password)
+        user = accounts.create_user(db.session, email=email, name=name, role=role, password=password, phone=phone,
+                                    signature=signature.replace("\\n", "\n") if signature else None)
+        if house:
+            accounts.make_house(db.session, user)
     except accounts.AccountError as exc:
         db.session.rollback()
         raise click.ClickException(str(exc)) from None
     db.session.commit()
-    click.echo(f"created {role} {user.email}")
+    click.echo(f"created {role} {user.email}" + (" (the house advisor)" if house else ""))
+
+
+@group.command("house")
+@click.argument("email")
+def house_command(email: str):
+    """Make an active advisor the house advisor (the sender and default heir for deactivated advisors' contacts)."""
+    from . import accounts
+
+    user = accounts.find_by_email(db.session, email)
+    if user is None:
+        raise click.ClickException(f"EMAIL: no user {email}")
+    try:
+        previous = accounts.make_house(db.session, user)
+    except accounts.AccountError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(f"{user.email} is the house advisor" + (f"; {previous.email} is an ordinary advisor again" if previous else ""))
+
+
+@group.command("house-hot")
+@click.argument("email")
+@click.option("--off", is_flag=True, help="stop sending them the house advisor's hot contacts")
+def house_hot_command(email: str, off: bool):
+    """Send the house advisor's hot contacts (clicks, replies) to this user: hot list and digest."""
+    from . import accounts
+
+    user = accounts.find_by_email(db.session, email)
+    if user is None:
+        raise click.ClickException(f"EMAIL: no user {email}")
+    if user.is_house:
+        raise click.ClickException("EMAIL: that is the house advisor himself")
+    user.watches_house = not off
+    db.session.commit()
+    click.echo(f"{user.email} {'no longer gets' if off else 'gets'} the house advisor's hot contacts")
 
 
 @group.command("set-password")

@@ -80,7 +80,7 @@ def visible_contacts(session: Session, user: Advisor, *, include_archived: bool 
     """SELECT of the contacts `user` may see: an advisor their own live ones, the others all."""
     query = select(Contact)
     if user.role == Role.ADVISOR:
-        return query.where(Contact.owner_id == user.id, Contact.archived_at.is_(None))
+        return query.where(owned_by(user), Contact.archived_at.is_(None))
     if not include_archived:
         query = query.where(Contact.archived_at.is_(None))
     return query
@@ -93,10 +93,21 @@ def get_visible_contact(session: Session, user: Advisor, contact_id: int) -> Con
     return session.scalar(query.options(selectinload(Contact.tags), selectinload(Contact.owner)))
 
 
+def owned_by(user: Advisor):
+    """SQL over Contact: an advisor's own contacts, and the house advisor's for whoever gets his
+    hot contacts (Advisor.watches_house: they work them)."""
+    if not user.watches_house:
+        return Contact.owner_id == user.id
+    return or_(Contact.owner_id == user.id,
+               Contact.owner_id.in_(select(Advisor.id).where(Advisor.is_house.is_(True), Advisor.id != user.id)))
+
+
 def can_edit(user: Advisor, contact: Contact) -> bool:
     if user.role == Role.ADMIN:
         return True
-    return user.role == Role.ADVISOR and contact.owner_id == user.id and contact.archived_at is None
+    if user.role != Role.ADVISOR or contact.archived_at is not None:
+        return False
+    return contact.owner_id == user.id or bool(user.watches_house and contact.owner is not None and contact.owner.is_house)
 
 
 def _require_edit(user: Advisor, contact: Contact) -> None:
@@ -205,7 +216,8 @@ def contact_list(
     page = max(1, page)
     items = session.scalars(
         query.options(selectinload(Contact.tags), selectinload(Contact.owner))
-        .order_by(Contact.updated_at, Contact.id)
+        .order_by(*((Contact.next_contact_on, Contact.next_contact_time.is_(None), Contact.next_contact_time)
+                    if call_today else ()), Contact.updated_at, Contact.id)
         .limit(per_page)
         .offset((page - 1) * per_page)
     ).all()

@@ -1,17 +1,19 @@
 """The morning digest: each advisor's hot list by mail, once per working day.
 
-The mail is mails.digest_message(). The scheduler calls send_due_digests() every few minutes;
+The mail is mails.digest_message(): the hot list, the house advisor's hot contacts for whoever
+admin named to get them, today's planned calls and colleagues' attempts to add one's contacts.
+The scheduler calls send_due_digests() every few minutes;
 it acts from DIGEST_AT local time on working days, once per advisor and day (recorded in the
 database by mails.send_once, removed again when the send fails, so a later tick tries again).
-Advisors with an empty hot list get no mail.
+Whoever has nothing of these gets no mail.
 """
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
-from . import hotlist, mails, transport
+from . import calls, duplicates, hotlist, mails, transport
 from .calendar import is_working_day
 from .db import utcnow
 from .models import Advisor, Role
@@ -19,22 +21,39 @@ from .models import Advisor, Role
 DIGEST_AT = time(8, 30)
 
 
+def recipients(session) -> list[Advisor]:
+    """Who gets a digest: active advisors (not the house advisor: nobody reads his mail) and the
+    users admin named to get the house advisor's hot contacts, whatever their role."""
+    return list(session.scalars(
+        select(Advisor).where(Advisor.active.is_(True), Advisor.is_house.is_(False),
+                              or_(Advisor.role == Role.ADVISOR, Advisor.watches_house.is_(True)))
+        .order_by(Advisor.id)
+    ))
+
+
 def send_digests(session, settings, now: datetime | None = None) -> int:
-    """Send today's digest to every advisor who has not had it yet; returns how many went."""
+    """Send today's digest to every recipient who has not had it yet; returns how many went.
+
+    It holds the own hot list, the house advisor's for whoever gets it, today's planned calls
+    and colleagues' attempts to add one's contacts (duplicates.attempts_since); nothing: no mail."""
     now = now or utcnow()
     today = now.astimezone(settings.timezone).date()
-    advisors = session.scalars(
-        select(Advisor).where(Advisor.role == Role.ADVISOR, Advisor.active.is_(True), Advisor.is_house.is_(False))
-        .order_by(Advisor.id)
-    ).all()
     sent = 0
     with transport.open_transport(settings.mail) as conn:
-        for advisor in advisors:
-            entries = hotlist.hot_list(session, advisor.id, settings, now=now)
-            if not entries:
+        for advisor in recipients(session):
+            own = advisor.role == Role.ADVISOR
+            entries = hotlist.hot_list(session, advisor.id, settings, now=now) if own else []
+            house, house_entries = hotlist.house_hot_list(session, advisor, settings, now=now)
+            planned = calls.planned_calls(session, advisor, today) if own else []
+            attempts = duplicates.attempts_since(session, advisor, now - timedelta(days=1)) if own else []
+            if not (entries or house_entries or planned or attempts):
                 continue
-            def send(advisor=advisor, entries=entries):
-                conn.send(mails.digest_message(advisor=advisor, entries=entries, settings=settings, today=today))
+
+            def send(advisor=advisor, entries=entries, house=house, house_entries=house_entries, planned=planned,
+                     attempts=attempts):
+                conn.send(mails.digest_message(advisor=advisor, entries=entries, settings=settings, today=today,
+                                               house=house, house_entries=house_entries, calls=planned,
+                                               attempts=attempts))
 
             try:
                 if mails.send_once(session, "digest", advisor.id, today, send):

@@ -13,7 +13,7 @@ import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from rapidfuzz import fuzz, process
 from sqlalchemy import or_, select, text
@@ -349,3 +349,43 @@ def lock_contact_writes(session) -> None:
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CONTACT_WRITE_LOCK})
     elif connection.dialect.name == "sqlite":
         connection.execute(text("UPDATE contacts SET id = id WHERE 0"))
+
+
+# --- a colleague tried to add a contact someone already owns ---------------------------------
+
+ATTEMPT_NOTE = "Попытка добавить этот контакт ещё раз"  # the note's beginning: attempts_since finds it by it
+
+
+def record_attempt(session, user: Advisor, matches: list[Match], now: datetime | None = None) -> int:
+    """`user` tried to add a contact whose address or phone others' contacts have: each gets a note,
+    and its owner learns it from the morning digest (attempts_since). Once per contact, user and
+    day (the form shown again is the same attempt). Returns how many notes were written."""
+    from .db import utcnow
+    from .models import Note, NoteKind
+
+    now = now or utcnow()
+    written = 0
+    # The same address or phone is the same person; a similar company name may be a neighbour.
+    for match in {m.contact_id: m for m in matches if m.owner_id != user.id and m.reason in ("email", "phone")}.values():
+        seen = session.scalar(select(Note.id).where(
+            Note.contact_id == match.contact_id, Note.author_id == user.id, Note.kind == NoteKind.SYSTEM,
+            Note.body.startswith(ATTEMPT_NOTE), Note.created_at >= now - timedelta(days=1)).limit(1))
+        if seen is not None:
+            continue
+        session.add(Note(contact_id=match.contact_id, kind=NoteKind.SYSTEM, author_id=user.id, created_at=now,
+                         body=f"{ATTEMPT_NOTE}: {user.name} ({match.detail}). Контакт остался у владельца."))
+        written += 1
+    session.flush()
+    return written
+
+
+def attempts_since(session, owner: Advisor, since: datetime) -> list:
+    """Notes of colleagues' attempts to add `owner`'s contacts since `since`, newest first."""
+    from .models import Note, NoteKind
+
+    return list(session.scalars(
+        select(Note).join(Contact, Contact.id == Note.contact_id)
+        .where(Contact.owner_id == owner.id, Note.kind == NoteKind.SYSTEM, Note.body.startswith(ATTEMPT_NOTE),
+               Note.created_at >= since, Note.author_id != owner.id)
+        .order_by(Note.created_at.desc(), Note.id.desc())
+    ))

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from .db import UTCDateTime, utcnow
 from .models import Advisor, Click, Contact, Link, Note, NoteKind, Verdict
+from .sender import house_advisor
 
 LIMIT = 100
 
@@ -200,13 +201,28 @@ def _add_last_notes(session: Session, by_id: dict[int, HotEntry]) -> None:
         by_id[note.contact_id].last_note = note
 
 
+def house_hot_list(session: Session, user: Advisor, settings, now: datetime | None = None,
+                   limit: int = LIMIT) -> tuple[Advisor | None, list[HotEntry]]:
+    """The house advisor's hot contacts for a user admin named to get them (Advisor.watches_house):
+    nobody reads the house advisor's own list. (None, []) for everybody else."""
+    if not user.watches_house:
+        return None, []
+    house = house_advisor(session)
+    if house is None or house.id == user.id:
+        return None, []
+    return house, hot_list(session, house.id, settings, now=now, limit=limit)
+
+
 # ------------------------------------------------------------------ actions from the list
 
 def own_contact(session: Session, advisor: Advisor, contact_id: int) -> Contact | None:
+    """A live contact the advisor works from the hot list: their own, or the house advisor's for a watcher."""
     contact = session.get(Contact, contact_id)
-    if contact is None or contact.owner_id != advisor.id or contact.archived_at is not None:
+    if contact is None or contact.archived_at is not None:
         return None
-    return contact
+    if contact.owner_id == advisor.id or (advisor.watches_house and contact.owner.is_house):
+        return contact
+    return None
 
 
 def not_interested(session: Session, contact: Contact, advisor: Advisor, now: datetime | None = None) -> Note:

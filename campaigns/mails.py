@@ -9,6 +9,7 @@ compose.make_message (headers, alternatives, DKIM).
 - `mailing_reminder_message` — 21/7/1 days before a send date, the offer is missing or a draft
 - `mailing_waiting_message`  — a due mailing waits for its offer («ждёт предложения»)
 - `mailing_missed_message`   — a mailing's window closed before it reached everyone («пропущено»)
+- `password_reset_message`   — a one-time link to set a new password (accounts.reset_token)
   (the contexts of the last three: reminders.py)
 
 The digest and the notices go at most once a day: `send_once` records them in `sent_notices`
@@ -56,9 +57,11 @@ def test_message(*, offer, contact, advisor, tester: Advisor, settings) -> Email
     return message
 
 
-def digest_message(*, advisor: Advisor, entries, settings, today: date) -> EmailMessage:
+def digest_message(*, advisor: Advisor, entries, settings, today: date, house: Advisor | None = None,
+                   house_entries=(), calls=(), attempts=()) -> EmailMessage:
     context = {"advisor": advisor, "entries": entries, "today": today, "hot_url": f"{settings.public_url}/hot/",
-               "hot_days": settings.hot_days}
+               "hot_days": settings.hot_days, "house": house, "house_entries": list(house_entries),
+               "calls": list(calls), "attempts": list(attempts), "public_url": settings.public_url}
     return _system_message("digest", context, to=advisor, settings=settings)
 
 
@@ -78,6 +81,11 @@ def mailing_waiting_message(*, user: Advisor, context: dict, settings) -> EmailM
 
 def mailing_missed_message(*, user: Advisor, context: dict, settings) -> EmailMessage:
     return _system_message("mailing_missed", context, to=user, settings=settings)
+
+
+def password_reset_message(*, user: Advisor, token: str, settings, hours: int) -> EmailMessage:
+    context = {"user": user, "reset_url": f"{settings.public_url}/reset/{token}", "hours": hours}
+    return _system_message("password_reset", context, to=user, settings=settings)
 
 
 def send_once(session: Session, kind: str, ref_id: int, day: date, send: Callable[[], object]) -> bool:

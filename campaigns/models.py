@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import secrets
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 from flask_login import UserMixin
 from sqlalchemy import (
@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    Time,
     UniqueConstraint,
     event,
     select,
@@ -137,6 +138,11 @@ class Advisor(UserMixin, Base):
     phone: Mapped[str | None] = mapped_column(String(32))
     signature: Mapped[str | None] = mapped_column(Text)
     daily_cap: Mapped[int | None] = mapped_column(Integer)  # None: the global DAILY_CAP
+    # Own working hours ("09:30-18:00") and time zone ("Asia/Yekaterinburg"); None: the global ones.
+    work_hours: Mapped[str | None] = mapped_column(String(11))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    # Gets the house advisor's hot contacts (clicks, replies) in the hot list and the digest.
+    watches_house: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Carried by every session and remember-me cookie of this user (get_id); a new value ends them all
     # (log-out, a password change, deactivation: signin.end_sessions).
@@ -181,10 +187,14 @@ class Contact(Base):
     email: Mapped[str | None] = mapped_column(String(254))  # normalised by email-validator
     phone: Mapped[str | None] = mapped_column(String(32))  # E.164
     next_contact_on: Mapped[date | None] = mapped_column(Date)
+    next_contact_time: Mapped[time | None] = mapped_column(Time)  # optional: «позвонить в 11:00»
+    next_contact_topic: Mapped[str] = mapped_column(String(300), default="", server_default="")
     consent_source: Mapped[str] = mapped_column(String(300), default="")
     consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Personal data erased (152-FZ, privacy.erase): only anonymous counts remain.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The advisor handled the hot-list entry; it returns only with a newer click.
     hot_handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,7 +1,8 @@
 """Pacing that looks like a person: per-advisor windows and caps, and the relay's rate.
 
 pace_day() gives each planned delivery of a day its moment (Delivery.send_at): an
-advisor's mails are spread over the working hours with a jitter, at most the
+advisor's mails are spread over the advisor's own working hours, in the advisor's own time zone
+(Advisor.work_hours, Advisor.timezone; else WORK_HOURS, TIMEZONE), with a jitter, at most the
 advisor's daily cap per working day; the rest roll to the next working day. Only rows
 without a moment are touched, and the jitter is derived from the delivery id, so
 running it again changes nothing already paced.
@@ -16,12 +17,11 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from datetime import time as dtime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, aliased
 
-from . import calendar, missed
+from . import accounts, calendar, missed
 from .db import utcnow
 from .models import Advisor, Contact, Delivery, DeliveryStatus
 from .sender import NO_SENDER, sender_of
@@ -38,10 +38,10 @@ class PaceResult:
     held: int = 0  # nobody may send them (sender.NO_SENDER)
 
 
-def window(day: date, settings) -> tuple[datetime, datetime]:
-    """The working hours of `day` as aware UTC datetimes."""
-    start, end = (dtime.fromisoformat(v) if v != "24:00" else dtime(23, 59, 59) for v in (settings.work_start, settings.work_end))
-    tz = settings.timezone
+def window(day: date, settings, advisor: Advisor | None = None) -> tuple[datetime, datetime]:
+    """The working hours of `day` as aware UTC datetimes: the advisor's own hours in the advisor's
+    own time zone (accounts.work_hours), else the global WORK_HOURS and TIMEZONE."""
+    start, end, tz = accounts.work_hours(advisor, settings)
     return (datetime.combine(day, start, tz).astimezone(UTC), datetime.combine(day, end, tz).astimezone(UTC))
 
 
@@ -113,14 +113,13 @@ def pace_day(session: Session, day: date, settings, now: datetime | None = None)
         .group_by(Delivery.advisor_id)
     ).all())
     advisors = {a.id: a for a in session.scalars(select(Advisor).where(Advisor.id.in_(list(per_sender))))}
-    start, end = window(day, settings)
-    start = max(start, now.replace(microsecond=0))
-    open_today = calendar.is_working_day(day) and (end - start).total_seconds() >= 60
-
     changes = []
     stamp = utcnow()
     past_window: dict[int, list[int]] = defaultdict(list)
     for sender_id, ids in per_sender.items():
+        start, end = window(day, settings, advisors.get(sender_id))
+        start = max(start, now.replace(microsecond=0))
+        open_today = calendar.is_working_day(day) and (end - start).total_seconds() >= 60
         free = max(daily_cap(advisors.get(sender_id), settings) - used.get(sender_id, 0), 0) if open_today else 0
         take, rest = ids[:free], ids[free:]
         for delivery_id, moment in zip(take, slots(take, start, end), strict=True):

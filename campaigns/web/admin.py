@@ -13,6 +13,7 @@ from .. import accounts, contacts
 from ..accounts import ROLE_LABELS
 from ..db import db
 from ..models import Advisor, Contact, Role, Tag
+from ..sender import house_advisor
 from . import params
 from .auth import roles_required
 from .forms import put_errors
@@ -65,7 +66,8 @@ def users():
         select(Contact.owner_id, func.count(Contact.id)).where(Contact.archived_at.is_(None)).group_by(Contact.owner_id)
     ).all())
     people = db.session.scalars(select(Advisor).order_by(Advisor.active.desc(), Advisor.role, Advisor.name)).all()
-    return render_template("admin/users.html", people=people, counts=counts, role_labels=ROLE_LABELS)
+    return render_template("admin/users.html", people=people, counts=counts, role_labels=ROLE_LABELS,
+                           house=house_advisor(db.session))
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
@@ -94,6 +96,9 @@ def deactivate(user_id: int):
         abort(404)
     form = DeactivateForm()
     form.heir_id.choices = _heir_choices(exclude_id=person.id)
+    house = house_advisor(db.session)
+    if not form.is_submitted() and house is not None and house.id != person.id:
+        form.heir_id.data = house.id  # the default heir: the house advisor
     owned = db.session.scalar(select(func.count(Contact.id)).where(Contact.owner_id == person.id)) or 0
     if form.validate_on_submit():
         heir_id = params.record_id("heir_id", request.form)

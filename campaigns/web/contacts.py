@@ -13,7 +13,7 @@ from wtforms import BooleanField, SelectField, SelectMultipleField, StringField,
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from .. import calls, consent, contacts
+from .. import calls, consent, contacts, duplicates
 from ..db import db
 from ..greeting import greeting, greeting_is_fallback
 from ..models import Advisor, Role, Tag
@@ -165,6 +165,8 @@ def new():
             db.session.rollback()
             matches, blocking = exc.matches, exc.blocking
             form.confirm_different.data = False
+            if duplicates.record_attempt(db.session, user, matches):  # the owners learn it (digest)
+                db.session.commit()
         else:
             db.session.commit()
             flash("Контакт создан.", "success")
@@ -273,6 +275,7 @@ def log_call(contact_id: int):
     try:
         calls.log_call(db.session, _user(), contact, result=form.result.data, interest=form.interest.data,
                        objection=form.objection.data, next_contact_on=form.next_contact_on.data,
+                       next_contact_time=form.next_contact_time.data, topic=form.topic.data,
                        today=_now_local().date())
     except contacts.ContactError as exc:
         db.session.rollback()

@@ -32,6 +32,8 @@ class CallForm(FlaskForm):
                            validate_choice=False)
     objection = StringField("Возражение")
     next_contact_on = DateInput("Следующий контакт")
+    next_contact_time = StringField("Время (необязательно)", render_kw={"type": "time"})
+    topic = StringField("Тема следующего звонка")
 
     @classmethod
     def blank(cls, prefix: str = "", today: date | None = None) -> CallForm:

@@ -2,18 +2,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import wraps
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
-from flask_login import current_user
+from flask_login import current_user, login_required
 
 from .. import calls, hotlist
 from ..contacts import ContactError
 from ..db import db
 from ..models import Role
-from .auth import roles_required
 from .forms import CallForm, put_errors
 
 bp = Blueprint("hot", __name__, url_prefix="/hot")
+# Admin or marketing who get the house advisor's hot contacts find a link on the home page.
 NAV = [("hot.index", "Горячие", ("advisor",), 1)]
 
 
@@ -22,18 +23,33 @@ def _today():
 
 
 def _render(forms: dict | None = None, status: int = 200):
-    entries = hotlist.hot_list(db.session, current_user.id, current_app.config["SETTINGS"])
+    settings = current_app.config["SETTINGS"]
+    user = current_user._get_current_object()
+    entries = hotlist.hot_list(db.session, user.id, settings) if user.role == Role.ADVISOR else []
+    house, house_entries = hotlist.house_hot_list(db.session, user, settings)
     forms = forms or {}
     today = _today()
-    for entry in entries:
+    for entry in [*entries, *house_entries]:
         if entry.contact_id not in forms:
             forms[entry.contact_id] = CallForm.blank(prefix=f"c{entry.contact_id}", today=today)
-    return render_template("hot/index.html", entries=entries, forms=forms, today=today,
-                           hot_days=current_app.config["SETTINGS"].hot_days), status
+    return render_template("hot/index.html", entries=entries, forms=forms, today=today, house=house,
+                           house_entries=house_entries, hot_days=settings.hot_days), status
+
+
+def _may_see_hot(view):
+    """Advisors, and whoever admin named to get the house advisor's hot contacts (the head of sales)."""
+    @wraps(view)
+    @login_required
+    def wrapped(*args, **kwargs):
+        if current_user.role != Role.ADVISOR and not current_user.watches_house:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped
 
 
 @bp.get("/")
-@roles_required(Role.ADVISOR)
+@_may_see_hot
 def index():
     return _render()
 
@@ -46,13 +62,14 @@ def _own_contact(contact_id: int):
 
 
 @bp.post("/<int:contact_id>/call")
-@roles_required(Role.ADVISOR)
+@_may_see_hot
 def call(contact_id: int):
     contact = _own_contact(contact_id)
     form = CallForm(prefix=f"c{contact_id}")
     try:
         calls.log_call(db.session, current_user, contact, result=form.result.data, interest=form.interest.data,
                        next_contact_on=form.next_contact_on.data, objection=form.objection.data,
+                       next_contact_time=form.next_contact_time.data, topic=form.topic.data,
                        today=_today())
     except ContactError as exc:
         db.session.rollback()
@@ -65,7 +82,7 @@ def call(contact_id: int):
 
 
 @bp.post("/<int:contact_id>/not-interested")
-@roles_required(Role.ADVISOR)
+@_may_see_hot
 def not_interested(contact_id: int):
     contact = _own_contact(contact_id)
     hotlist.not_interested(db.session, contact, current_user)
@@ -75,7 +92,7 @@ def not_interested(contact_id: int):
 
 
 @bp.post("/<int:contact_id>/dismiss")
-@roles_required(Role.ADVISOR)
+@_may_see_hot
 def dismiss(contact_id: int):
     contact = _own_contact(contact_id)
     hotlist.dismiss(db.session, contact, current_user)

@@ -17,7 +17,7 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp, Validatio
 
 from .. import calendar, clicks, offer_lint, offers, reminders, reports, template_sandbox
 from ..audience import may_be_mailed
-from ..board import readiness_board
+from ..board import readiness_board, without_sender
 from ..db import db
 from ..models import Click, Contact, Link, Offer, OfferStatus, Role, Tag, TagKind, contact_tags
 from ..sender import sender_for
@@ -69,7 +69,7 @@ def board():
     rows = readiness_board(db.session, _settings(), today, start=start)
     return render_template("offers/board.html", rows=rows, today=today, start=start, late=late_offers(),
                            missed=reports.missed_mailings(db.session, [today.year - 1, today.year]),
-                           state_labels=reminders.STATE_LABELS)
+                           state_labels=reminders.STATE_LABELS, no_sender=without_sender(rows))
 
 
 @bp.get("/calendar")
