@@ -498,6 +498,53 @@ def transfer_contacts(session: Session, admin: Advisor, contact_ids: Iterable[in
     Two set-based statements, so a thousand contacts move as fast as one."""
     if admin.role != Role.ADMIN:
         raise NotAllowed("Передавать контакты может только администратор.")
+    return _move_contacts(session, admin, contact_ids, new_owner, reason)
+
+
+def handover(session: Session, advisor: Advisor, contact_ids: Iterable[int], new_owner: Advisor, reason: str) -> int:
+    """An advisor hands own live contacts (one or many) to a colleague or the house advisor, with
+    a reason. Each contact's note says from whom, to whom and why; the new owner finds them in
+    «Переданы мне» and the advisor in «Переданы мной» (handed_over). Returns how many moved."""
+    if advisor.role != Role.ADVISOR:
+        raise NotAllowed("Передать свои контакты может советник; администратор передаёт любые.")
+    ids = {int(i) for i in contact_ids}
+    if not ids:
+        raise ContactError({"contacts": "Отметьте контакты, которые передаёте"})
+    foreign = session.scalar(select(func.count(Contact.id)).where(
+        Contact.id.in_(ids), or_(Contact.owner_id != advisor.id, Contact.archived_at.is_not(None))))
+    if foreign or session.scalar(select(func.count(Contact.id)).where(Contact.id.in_(ids))) != len(ids):
+        raise NotAllowed("Передать можно только свои контакты (не из архива).")
+    if new_owner.id == advisor.id:
+        raise ContactError({"new_owner": "Выберите коллегу или дежурного советника"})
+    return _move_contacts(session, advisor, list(ids), new_owner, reason)
+
+
+@dataclass
+class Handed:
+    """One handover as «Переданы мне» / «Переданы мной» show it."""
+
+    contact: Contact
+    note: Note
+
+
+def handed_over(session: Session, user: Advisor, *, to_me: bool, days: int = 30, now: datetime | None = None,
+                limit: int = 200) -> list[Handed]:
+    """Handovers of the last `days` days: to `user` (the contacts they own now) or by `user` (their
+    own notes of handing contacts away), newest first."""
+    since = (now or utcnow()) - timedelta(days=days)
+    query = (select(Contact, Note).join(Note, Note.contact_id == Contact.id)
+             .where(Note.kind == NoteKind.OWNER, Note.created_at >= since, Contact.archived_at.is_(None)))
+    if to_me:
+        # Every move writes an OWNER note: a recent one on a contact the user owns now moved it to them.
+        query = query.where(Contact.owner_id == user.id, Note.author_id != user.id)
+    else:
+        query = query.where(Note.author_id == user.id, Contact.owner_id != user.id)
+    rows = session.execute(query.order_by(Note.created_at.desc(), Note.id.desc()).limit(limit)).all()
+    return [Handed(contact, note) for contact, note in rows]
+
+
+def _move_contacts(session: Session, author: Advisor, contact_ids: Iterable[int] | Select, new_owner: Advisor,
+                   reason: str) -> int:
     reason = " ".join((reason or "").split())
     errors = {}
     if not reason:
@@ -517,7 +564,7 @@ def transfer_contacts(session: Session, admin: Advisor, contact_ids: Iterable[in
             select(
                 Contact.id,
                 literal(NoteKind.OWNER, note_table.c.kind.type),
-                literal(admin.id),
+                literal(author.id),
                 body,
                 literal(now, note_table.c.created_at.type),
             )
