@@ -2,32 +2,68 @@
 and the results.
 
 A contact may get the yearly mail while it is live (not archived), subscribed, has an
-address, and that address is not on the stop list. The rule is written once, as a list of
-refusals; `may_be_mailed()` is their negation (a WHERE clause over Contact) and `refusal()`
-says which one applies (a CASE the sender reads in the same statement as its claim).
+address, that address is not on the stop list, and — under REQUIRE_CONSENT (on by default,
+38-FZ) — its consent is on record. The rule is written once, as a list of refusals;
+`may_be_mailed()` is their negation (a WHERE clause over Contact) and `refusal()` says which
+one applies (a CASE the sender reads in the same statement as its claim).
+
+REQUIRE_CONSENT is read from the running app's settings (web, worker and scheduler all run in
+an app context), so the board, the planner, the re-check before sending and the results apply
+the same setting without each passing it along.
 """
 from __future__ import annotations
 
-from sqlalchemy import and_, case, exists, not_, or_, select
+from flask import current_app, has_app_context
+from sqlalchemy import and_, case, exists, func, not_, or_, select
 
 from .models import Contact, Suppression, contact_tags
 
-__all__ = ["may_be_mailed", "reason_text", "refusal", "tag_audience"]
+__all__ = ["lacks_consent", "may_be_mailed", "reason_text", "refusal", "require_consent", "tag_audience"]
 
 
-def _refusals():
+def require_consent() -> bool:
+    """REQUIRE_CONSENT of the running app; on outside one (the safe side)."""
+    if has_app_context():
+        settings = current_app.config.get("SETTINGS")
+        return bool(getattr(settings, "require_consent", True))
+    return True
+
+
+def lacks_consent():
+    """SQL over Contact: no consent on record (38-FZ: the sender must prove it)."""
+    return Contact.consent_at.is_(None)
+
+
+def _refusals(consent: bool | None = None):
     """(condition, code) in the order they are reported: the first that holds is the reason."""
-    return (
+    refusals = [
         (Contact.unsubscribed_at.is_not(None), "unsubscribed"),
         (Contact.archived_at.is_not(None), "archived"),
         (or_(Contact.email.is_(None), Contact.email == ""), "no_email"),
-        (exists().where(Suppression.email == Contact.email), "suppressed"),
-    )
+        (suppressed(), "suppressed"),
+    ]
+    if require_consent() if consent is None else consent:
+        refusals.append((lacks_consent(), "no_consent"))
+    return refusals
 
 
-def may_be_mailed():
-    """SQL condition over Contact: this contact may receive mail now."""
-    return and_(*(not_(condition) for condition, _code in _refusals()))
+def suppressed():
+    """SQL over Contact: its address is on the stop list, as itself or as the hash an erasure left
+    (consent.address_hash: the person is gone, the ban on mailing them stays)."""
+    return or_(exists().where(Suppression.email == Contact.email),
+               exists().where(Suppression.email == hash_sql(Contact.email)))
+
+
+def hash_sql(email):
+    """SQL: consent.address_hash() of an address column, on PostgreSQL and SQLite alike
+    (SQLite gets the function from db.py at connect)."""
+    return func.campaigns_address_hash(email)
+
+
+def may_be_mailed(*, consent: bool | None = None):
+    """SQL condition over Contact: this contact may receive mail now. `consent`: require a recorded
+    consent (default: REQUIRE_CONSENT); False leaves the consent out (the board counts who lacks it)."""
+    return and_(*(not_(condition) for condition, _code in _refusals(consent)))
 
 
 def refusal():
@@ -49,6 +85,7 @@ _TEXTS = {
     "archived": "контакт в архиве",
     "no_email": "у контакта нет адреса эл. почты",
     "suppressed": "адрес {email} в стоп-листе",
+    "no_consent": "нет записанного согласия на рассылку (38-ФЗ)",
 }
 
 

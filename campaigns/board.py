@@ -51,6 +51,7 @@ class BoardRow:
     last_day: date | None = None  # the last day its mails may go out (calendar.mailing_window)
     audience: int = 0
     fallback: int = 0
+    no_consent: int = 0  # would be in the audience but have no recorded consent (REQUIRE_CONSENT)
     advisors: list[AdvisorLoad] = field(default_factory=list)
 
     @property
@@ -116,6 +117,16 @@ def readiness_board(session, settings, today: date, days: int = 90, start: date 
         .group_by(contact_tags.c.tag_id, sender, Contact.first_name, Contact.middle_name)
     ).all()
 
+    no_consent: dict[int, int] = {}
+    if audience.require_consent():
+        no_consent = dict(session.execute(
+            select(contact_tags.c.tag_id, func.count())
+            .select_from(contact_tags)
+            .join(Contact, Contact.id == contact_tags.c.contact_id)
+            .where(contact_tags.c.tag_id.in_(tag_ids), audience.may_be_mailed(consent=False), audience.lacks_consent())
+            .group_by(contact_tags.c.tag_id)
+        ).all())
+
     fallback_cache: dict[tuple[str, str], bool] = {}
     audience_size: dict[int, int] = {}
     fallback: dict[int, int] = {}
@@ -138,6 +149,7 @@ def readiness_board(session, settings, today: date, days: int = 90, start: date 
         row.offer = offers.get((row.tag.id, row.year))
         row.audience = audience_size.get(row.tag.id, 0)
         row.fallback = fallback.get(row.tag.id, 0)
+        row.no_consent = no_consent.get(row.tag.id, 0)
         row.advisors = sorted(
             (_load(advisors.get(advisor_id), mails, settings) for advisor_id, mails in per_advisor.get(row.tag.id, {}).items()),
             key=lambda load: (-load.mails, load.name),

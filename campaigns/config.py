@@ -72,6 +72,8 @@ class Settings:
     bounce_url: str | None = None
     # Reverse proxies in front of the web app whose X-Forwarded-For/-Proto are believed (0: none).
     trusted_proxies: int = 0
+    # 38-FZ: contacts without a recorded consent are not mailed (audience.py).
+    require_consent: bool = True
 
 
 def _instance_path(env) -> Path:
@@ -236,7 +238,19 @@ def load_settings(env=None) -> Settings:
         not_worked_days=_positive_int(env, "NOT_WORKED_DAYS", 90),
         bounce_url=_bounce_url(env.get("BOUNCE_URL") or None),
         trusted_proxies=_positive_int(env, "TRUSTED_PROXIES", 0, allow_zero=True),
+        require_consent=_flag(env, "REQUIRE_CONSENT", True),
     )
+
+
+def _flag(env, name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}: '{raw}' must be 1 or 0 (on or off)")
 
 
 def _positive_int(env, name: str, default: int, allow_zero: bool = False) -> int:

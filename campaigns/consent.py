@@ -15,12 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from .contacts import ContactError, NotAllowed, can_edit
-from .db import utcnow
+from .db import address_hash, utcnow
 from .models import Advisor, Contact, Delivery, DeliveryStatus, Note, NoteKind, Role, Suppression, SuppressionReason
 
 # Mail that has not gone out yet and must not once the address is stopped.
@@ -56,9 +56,29 @@ def _address(email: str) -> str:
     return email.strip().lower()
 
 
-def stop_list(session: Session) -> set[str]:
+class StopList(set):
+    """The stop list in memory: `address in stop_list` holds for an address on it as itself or as
+    the hash an erasure left (privacy.erase)."""
+
+    def __contains__(self, email) -> bool:
+        if not isinstance(email, str):
+            return False
+        address = _address(email)
+        return set.__contains__(self, address) or set.__contains__(self, address_hash(address))
+
+
+def stop_list(session: Session) -> StopList:
     """Every address on the stop list (normalised as `suppress` stores them), for checking a whole file at once."""
-    return set(session.scalars(select(Suppression.email)))
+    return StopList(session.scalars(select(Suppression.email)))
+
+
+def find_suppression(session: Session, email: str | None) -> Suppression | None:
+    """The stop-list entry for an address: itself, or the hash an erasure left."""
+    if not email:
+        return None
+    address = _address(email)
+    return session.scalar(select(Suppression).where(Suppression.email.in_((address, address_hash(address))))
+                          .order_by(Suppression.id).limit(1))
 
 
 def suppress(session: Session, email: str, reason: SuppressionReason, detail: str = "", *,
@@ -179,9 +199,7 @@ class ConsentFacts:
 
 
 def consent_facts(session: Session, contact: Contact) -> ConsentFacts:
-    suppression = None
-    if contact.email:
-        suppression = session.scalar(select(Suppression).where(func.lower(Suppression.email) == contact.email.lower()))
+    suppression = find_suppression(session, contact.email)
     return ConsentFacts(contact.consent_source or "", contact.consent_at, contact.unsubscribed_at, suppression)
 
 

@@ -6,6 +6,7 @@ each get a fresh one.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -76,6 +77,14 @@ def retry_on_lost_connection(session, work: Callable[[], T], what: str, pauses=R
     return work()
 
 
+def address_hash(email: str | None) -> str | None:
+    """How an erased person's address stays on the stop list: never mailed again, never readable.
+    The same in SQL (campaigns_address_hash: migration 0014 on PostgreSQL, make_engine on SQLite)."""
+    if email is None:
+        return None
+    return "sha256:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
@@ -87,6 +96,8 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
+            # The stop list's hashed addresses (erased people): PostgreSQL has it from migration 0014.
+            dbapi_conn.create_function("campaigns_address_hash", 1, address_hash, deterministic=True)
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)

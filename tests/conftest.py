@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import threading
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -223,6 +223,9 @@ class Factory:
         kw.setdefault("last_name", "Петров")
         kw.setdefault("company", f"Компания {n}")
         kw.setdefault("email", f"client{n}@client.example.com")
+        # A contact on record has its 38-FZ consent (REQUIRE_CONSENT); pass consent_at=None for one without.
+        kw.setdefault("consent_at", datetime(2026, 1, 15, tzinfo=UTC))
+        kw.setdefault("consent_source", "визитка на выставке" if kw["consent_at"] else "")
         contact = Contact(owner=owner or self.advisor(), **kw)
         contact.tags = list(tags)
         self.session.add(contact)

@@ -69,7 +69,8 @@ def board():
     rows = readiness_board(db.session, _settings(), today, start=start)
     return render_template("offers/board.html", rows=rows, today=today, start=start, late=late_offers(),
                            missed=reports.missed_mailings(db.session, [today.year - 1, today.year]),
-                           state_labels=reminders.STATE_LABELS, no_sender=without_sender(rows))
+                           state_labels=reminders.STATE_LABELS, no_sender=without_sender(rows),
+                           require_consent=_settings().require_consent)
 
 
 @bp.get("/calendar")

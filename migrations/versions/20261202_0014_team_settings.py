@@ -6,6 +6,8 @@ and time zone, the next call's time and topic, erased contacts (152-FZ)
   the global WORK_HOURS / TIMEZONE
 - contacts.next_contact_time, contacts.next_contact_topic: the planned call's time and topic
 - contacts.erased_at: the person's data was erased; only anonymous counts remain
+- campaigns_address_hash(text) on PostgreSQL: the stop list keeps an erased person's address
+  only as this hash (db.address_hash; SQLite gets the function at connect)
 
 Revision ID: 0014
 Revises: 0013
@@ -37,10 +39,15 @@ def upgrade() -> None:
     op.add_column("contacts", sa.Column("next_contact_time", sa.Time(), nullable=True))
     op.add_column("contacts", sa.Column("next_contact_topic", sa.String(300), nullable=False, server_default=""))
     op.add_column("contacts", sa.Column("erased_at", campaigns.db.UTCDateTime(), nullable=True))
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("CREATE OR REPLACE FUNCTION campaigns_address_hash(text) RETURNS text LANGUAGE sql IMMUTABLE STRICT "
+                   "AS $$ SELECT 'sha256:' || encode(sha256(convert_to(lower(btrim($1)), 'UTF8')), 'hex') $$")
 
 
 def downgrade() -> None:
     sqlite = op.get_bind().dialect.name == "sqlite"
+    if not sqlite:
+        op.execute("DROP FUNCTION IF EXISTS campaigns_address_hash(text)")
     for table, columns in _COLUMNS.items():
         for column in columns:
             if sqlite:
