@@ -134,6 +134,8 @@ def load(session, settings) -> str:
             signature=f"С уважением,\n{name}\nСтудия корпоративных подарков\n{phone or ''}".strip())
         if role == Role.ADVISOR:
             advisors.append(user)
+        # The head of sales (here the admin) gets the house advisor's hot contacts (#17).
+        user.watches_house = role == Role.ADMIN
     session.flush()
 
     today = datetime.now(settings.timezone).date()

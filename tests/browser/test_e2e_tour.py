@@ -57,6 +57,9 @@ def test_it_shows_every_main_page_on_the_demo_data(page, phone_page, demo_data, 
         screenshot(phone_page, name, full_page=False, readme=True)
     visit("Календарь", "advisor-calendar", readme=False)
     visit("Импорт", "advisor-import", readme=False)
+    visit("Передачи", "advisor-handover", readme=False)
+    visit("/profile", "advisor-profile", readme=False)
+    visit(f"/contacts/{first_hot}/data", "contact-data", readme=False)
     page.get_by_role("button", name="Выйти").click()
     page.wait_for_url("**/login")
 
@@ -77,6 +80,7 @@ def test_it_shows_every_main_page_on_the_demo_data(page, phone_page, demo_data, 
 
     log_in(page, demo_data["admin@demo.example"], password=demo.DEMO_PASSWORD)
     visit("Пользователи", "admin-users")
+    visit(f"/admin/users/{demo_data['anna@demo.example'].id}/edit", "admin-user-edit", readme=False)
     visit("Передача контактов", "admin-transfer")
     visit("Очередь", "admin-queue")
     visit("Контакты", "contacts", readme=False)
