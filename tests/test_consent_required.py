@@ -170,7 +170,7 @@ def test_an_erased_person_added_again_is_never_mailed(session, factory, settings
 def test_the_import_preview_flags_an_erased_address(session, factory, tmp_path):
     from test_importer import write_csv
 
-    from campaigns.importer import ImportOptions, preview_import
+    from campaigns.import_check import ImportOptions, preview_import
 
     admin = factory.advisor(role=Role.ADMIN)
     privacy.erase(session, admin, factory.contact(email="ivanov@client.example.com"))
