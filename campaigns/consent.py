@@ -197,6 +197,13 @@ class ConsentFacts:
     def mailable(self) -> bool:
         return self.unsubscribed_at is None and self.suppression is None
 
+    @property
+    def lacks_consent(self) -> bool:
+        """No consent on record while REQUIRE_CONSENT holds: no mailing goes (audience.py)."""
+        from .audience import require_consent
+
+        return self.given_at is None and require_consent()
+
 
 def consent_facts(session: Session, contact: Contact) -> ConsentFacts:
     suppression = find_suppression(session, contact.email)

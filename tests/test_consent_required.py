@@ -187,3 +187,12 @@ def test_only_admin_erases(client, session, factory):
     assert client.post_form(f"/contacts/{contact.id}/erase", {"confirm": "yes"}).status_code == 403
     session.expire_all()
     assert session.get(Contact, contact.id).email is not None
+
+
+def test_the_card_says_a_contact_without_consent_gets_no_mailings(client, session, factory, app):
+    contact = factory.contact(consent_at=None)
+    with_consent = factory.contact(owner=contact.owner)
+    session.commit()
+    client.login(contact.owner)
+    assert "Нет согласия на рассылку — писем не будет." in client.get(f"/contacts/{contact.id}").get_data(as_text=True)
+    assert "Нет согласия на рассылку" not in client.get(f"/contacts/{with_consent.id}").get_data(as_text=True)
