@@ -364,19 +364,19 @@ def record_attempt(session, user: Advisor, matches: list[Match], now: datetime |
     from .models import Note, NoteKind
 
     now = now or utcnow()
-    written = 0
     # The same address or phone is the same person; a similar company name may be a neighbour.
-    for match in {m.contact_id: m for m in matches if m.owner_id != user.id and m.reason in ("email", "phone")}.values():
-        seen = session.scalar(select(Note.id).where(
-            Note.contact_id == match.contact_id, Note.author_id == user.id, Note.kind == NoteKind.SYSTEM,
-            Note.body.startswith(ATTEMPT_NOTE), Note.created_at >= now - timedelta(days=1)).limit(1))
-        if seen is not None:
-            continue
-        session.add(Note(contact_id=match.contact_id, kind=NoteKind.SYSTEM, author_id=user.id, created_at=now,
-                         body=f"{ATTEMPT_NOTE}: {user.name} ({match.detail}). Контакт остался у владельца."))
-        written += 1
+    targets = {m.contact_id: m for m in matches if m.owner_id != user.id and m.reason in ("email", "phone")}
+    if not targets:
+        return 0
+    seen = set(session.scalars(select(Note.contact_id).where(
+        Note.contact_id.in_(list(targets)), Note.author_id == user.id, Note.kind == NoteKind.SYSTEM,
+        Note.body.startswith(ATTEMPT_NOTE), Note.created_at >= now - timedelta(days=1))))
+    for contact_id, match in targets.items():
+        if contact_id not in seen:
+            session.add(Note(contact_id=contact_id, kind=NoteKind.SYSTEM, author_id=user.id, created_at=now,
+                             body=f"{ATTEMPT_NOTE}: {user.name} ({match.detail}). Контакт остался у владельца."))
     session.flush()
-    return written
+    return len(targets) - len(seen)
 
 
 def attempts_since(session, owner: Advisor, since: datetime) -> list:

@@ -291,7 +291,9 @@ def _judge(hits: list[Hit], entry: Entry) -> tuple[list[dict], list[str]]:
                 continue
             detail = f"тот же человек в компании «{other.label}»"
         blocking.append({"contact_id": other.contact_id, "row": other.row, "owner_name": other.owner_name,
-                         "reason": hit.reason, "detail": detail})
+                         "owner_id": other.owner_id, "reason": hit.reason, "detail": detail,
+                         # another advisor's contact: its owner learns of the attempt (duplicates.record_attempt)
+                         "foreign": other.contact_id is not None and other.owner_id != entry.owner_id})
     return blocking, hints
 
 

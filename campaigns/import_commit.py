@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import insert, text
 
 from .db import utcnow
-from .duplicates import lock_contact_writes
+from .duplicates import Match, lock_contact_writes, record_attempt
 from .import_check import (
     DUPLICATE,
     ERROR,
@@ -31,7 +31,7 @@ from .import_check import (
     collector_paused,
     no_progress,
 )
-from .models import Contact, Note, NoteKind, contact_tags
+from .models import Advisor, Contact, Note, NoteKind, contact_tags
 
 BATCH = 2000  # rows per executemany: big enough to be fast, small enough to show progress
 
@@ -101,12 +101,22 @@ def commit_import(session, path: Path, filename: str, options: ImportOptions, pr
         write = _write_copy if _copy_connection(session) is not None else _write_batches
         with collector_paused():
             contact_ids = write(session, plan, numbers, filename, options.user_id, utcnow(), progress)
+        _note_attempts(session, plan, options.user_id)
         session.commit()
     except BaseException:
         session.rollback()
         raise
     return ImportResult(filename=filename, created=len(contact_ids), duplicates=counts[DUPLICATE],
                         errors=counts[ERROR], contact_ids=contact_ids)
+
+
+def _note_attempts(session, plan: Plan, user_id: int) -> None:
+    """Rows skipped as another advisor's contact: the contact gets a note, its owner reads it in the digest."""
+    matches = [Match(contact_id=d["contact_id"], owner_id=d["owner_id"], owner_name=d["owner_name"], reason=d["reason"],
+                     detail=d["detail"], score=1.0)
+               for result in plan.rows if result.status == DUPLICATE for d in result.duplicates if d.get("foreign")]
+    if matches:
+        record_attempt(session, session.get(Advisor, user_id), matches)
 
 
 def _write_batches(session, plan: Plan, numbers: list[int], filename: str, user_id: int, now: datetime,

@@ -146,3 +146,41 @@ def test_an_admin_transfer_also_shows_in_handed_to_me(session, factory):
     contacts.transfer_contacts(session, admin, [contact.id], igor, "отпуск")
     assert [h.contact.id for h in contacts.handed_over(session, igor, to_me=True)] == [contact.id]
     assert contacts.handed_over(session, anna, to_me=True) == []
+
+
+def test_an_import_that_meets_a_colleagues_contact_notes_it_and_the_owner_sees_it_at_home(client, session, factory,
+                                                                                          tmp_path):
+    from test_importer import write_csv
+
+    from campaigns.import_check import ImportOptions
+    from campaigns.import_commit import commit_import
+
+    anna, igor = factory.advisor(name="Анна"), factory.advisor(name="Игорь")
+    existing = factory.contact(owner=anna, company="Тойота", email="ivanov@toyota.example.com")
+    own = factory.contact(owner=igor, company="Рики", email="petrov@riki.example.com")
+    session.commit()
+    path = write_csv(tmp_path, [["Имя", "E-mail рабочий"], ["Иван", "IVANOV@toyota.example.com"],
+                                ["Пётр", "petrov@riki.example.com"], ["Новый", "new@x.example.ru"]])
+    result = commit_import(session, path, "igor.csv", ImportOptions(user_id=igor.id, skip_errors=True))
+    assert (result.created, result.duplicates) == (1, 2)
+    [note] = _notes(session, existing, NoteKind.SYSTEM)
+    assert note.startswith(duplicates.ATTEMPT_NOTE) and "Игорь" in note
+    assert not any(n.startswith(duplicates.ATTEMPT_NOTE) for n in _notes(session, own, NoteKind.SYSTEM))
+    client.login(anna)
+    page = client.get("/").get_data(as_text=True)
+    assert "Коллеги пытались добавить ваших клиентов" in page and "Игорь" in page
+
+
+def test_the_api_plans_the_next_call_with_a_time_and_a_topic(client, session, factory):
+    anna = factory.advisor()
+    contact = factory.contact(owner=anna)
+    session.commit()
+    client.login(anna)
+    headers = {"X-CSRFToken": client.csrf_token("/")}
+    next_on = (date.today() + timedelta(days=2)).isoformat()
+    done = client.post(f"/api/contacts/{contact.id}/notes", headers=headers, json={
+        "kind": "call", "result": "Говорили", "interest": True, "next_contact_on": next_on,
+        "next_contact_time": "16:45", "topic": "счёт"})
+    assert done.status_code == 201
+    card = client.get(f"/api/contacts/{contact.id}").get_json()
+    assert (card["next_contact_on"], card["next_contact_time"], card["next_contact_topic"]) == (next_on, "16:45", "счёт")

@@ -169,7 +169,11 @@ def test_duplicates_are_reported_with_their_owner_and_not_created(factory, sessi
     assert plan.rows[4].duplicates[0]["row"] == 5  # the earlier row of the same file
     result = commit_import(session, path, "dups.csv", ImportOptions(user_id=me.id))
     assert (result.created, result.duplicates) == (1, 4)
-    assert counts(session) == (before[0] + 1, before[1] + 1)
+    # One note on the new contact, and one on each of Anna's contacts met by address or phone:
+    # she learns of the attempt (#17); a similar company name alone is no attempt.
+    assert counts(session) == (before[0] + 1, before[1] + 1 + 2)
+    attempts = session.scalars(select(Note).where(Note.body.startswith("Попытка добавить"))).all()
+    assert {n.contact.owner_id for n in attempts} == {anna.id} and len(attempts) == 2
 
 
 def test_colleagues_at_a_company_of_the_same_owner_are_new(factory, session, tmp_path):

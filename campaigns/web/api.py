@@ -92,6 +92,8 @@ def contact_json(contact: Contact) -> dict:
         "tags": [t.name for t in contact.tags],
         "owner": {"id": contact.owner.id, "name": contact.owner.name},
         "next_contact_on": _iso(contact.next_contact_on),
+        "next_contact_time": contact.next_contact_time.strftime("%H:%M") if contact.next_contact_time else None,
+        "next_contact_topic": contact.next_contact_topic,
         "consent_at": _iso(contact.consent_at),
         "unsubscribed_at": _iso(contact.unsubscribed_at),
         "archived_at": _iso(contact.archived_at),
@@ -165,6 +167,8 @@ class NewNote(_Body):
     interest: StrictBool | StrictStr | None = None  # true/false, or «да»/«нет» as the form sends it
     objection: Text = None
     next_contact_on: Text = None
+    next_contact_time: Text = None  # "11:30"
+    topic: Text = None
 
 
 _TYPE_MESSAGES = {
@@ -272,7 +276,8 @@ def add_note(contact_id: int):
     data = _body(NewNote)
     if data.kind == "call":
         note = calls.log_call(db.session, _user(), contact, result=data.result or "", interest=data.interest,
-                              objection=data.objection or "", next_contact_on=data.next_contact_on, today=_today())
+                              objection=data.objection or "", next_contact_on=data.next_contact_on,
+                              next_contact_time=data.next_contact_time, topic=data.topic or "", today=_today())
     else:
         note = contacts.add_note(db.session, _user(), contact, data.body or "")
     db.session.commit()

@@ -206,6 +206,8 @@ def edit(contact_id: int):
             db.session.rollback()
             matches, blocking = exc.matches, exc.blocking
             form.confirm_different.data = False
+            if duplicates.record_attempt(db.session, _user(), matches):  # the owners learn it (digest)
+                db.session.commit()
         else:
             db.session.commit()
             flash("Сохранено: " + ", ".join(changed) if changed else "Ничего не изменилось.", "success")

@@ -6,13 +6,13 @@ Each section shows the first few and links to the full list.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import Blueprint, current_app, render_template, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
-from .. import calendar, contacts, hotlist
+from .. import calendar, contacts, duplicates, hotlist
 from ..board import occurrence_year
 from ..db import db, utcnow
 from ..models import Contact, Offer, OfferStatus, Role, Tag
@@ -49,6 +49,8 @@ def _advisor_day() -> dict:
         "hot": hot[:SHOWN],
         "hot_total": len(hot),
         "hot_url": _url_if_exists("hot.index"),
+        # Colleagues tried to add the advisor's contacts (duplicates.record_attempt): the last week.
+        "attempts": duplicates.attempts_since(db.session, current_user, now - timedelta(days=7))[:SHOWN],
         "due": due,
         "idle": idle,
         "today": today,
