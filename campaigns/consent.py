@@ -215,6 +215,8 @@ def resubscribe(session: Session, user: Advisor, contact: Contact, consent_sourc
     A bounce or complaint suppression stays: those are facts about the mailbox, not a wish."""
     if user.role != Role.ADMIN:
         raise NotAllowed("Вернуть контакт в рассылку может администратор.")
+    if contact.erased_at is not None:
+        raise NotAllowed("Данные этого человека удалены (152-ФЗ): вернуть его в рассылку нельзя.")
     consent_source = " ".join((consent_source or "").split())
     if not consent_source:
         raise ContactError({"consent_source": "Укажите, откуда новое согласие на рассылку"})

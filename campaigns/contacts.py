@@ -472,6 +472,8 @@ def archive(session: Session, user: Advisor, contact: Contact, reason: str = "")
 def restore(session: Session, user: Advisor, contact: Contact) -> None:
     if user.role != Role.ADMIN:
         raise NotAllowed("Вернуть контакт из архива может администратор.")
+    if contact.erased_at is not None:
+        raise NotAllowed("Данные этого человека удалены (152-ФЗ): контакт остаётся в архиве.")
     if contact.archived_at is None:
         return
     contact.archived_at = None

@@ -3,17 +3,18 @@
 The mail is mails.digest_message(): the hot list, the house advisor's hot contacts for whoever
 admin named to get them, today's planned calls and colleagues' attempts to add one's contacts.
 The scheduler calls send_due_digests() every few minutes;
-it acts from DIGEST_AT local time on working days, once per advisor and day (recorded in the
+it acts from DIGEST_AT in each recipient's own time zone on working days, once per advisor and day (recorded in the
 database by mails.send_once, removed again when the send fails, so a later tick tries again).
 Whoever has nothing of these gets no mail.
 """
 from __future__ import annotations
 
+from contextlib import ExitStack
 from datetime import datetime, time, timedelta
 
 from sqlalchemy import or_, select
 
-from . import calls, duplicates, hotlist, mails, transport
+from . import accounts, calls, duplicates, hotlist, mails, transport
 from .calendar import is_working_day
 from .db import utcnow
 from .models import Advisor, Role
@@ -31,16 +32,23 @@ def recipients(session) -> list[Advisor]:
     ))
 
 
-def send_digests(session, settings, now: datetime | None = None) -> int:
+def send_digests(session, settings, now: datetime | None = None, *, due_only: bool = False) -> int:
     """Send today's digest to every recipient who has not had it yet; returns how many went.
 
     It holds the own hot list, the house advisor's for whoever gets it, today's planned calls
-    and colleagues' attempts to add one's contacts (duplicates.attempts_since); nothing: no mail."""
+    and colleagues' attempts to add one's contacts (duplicates.attempts_since); nothing: no mail.
+    Each recipient's day is their own (accounts.work_hours: their time zone and hours); with
+    `due_only` only those on a working day between DIGEST_AT and the end of their hours get it."""
     now = now or utcnow()
-    today = now.astimezone(settings.timezone).date()
     sent = 0
-    with transport.open_transport(settings.mail) as conn:
+    with ExitStack() as stack:
+        conn = None
         for advisor in recipients(session):
+            _start, end, tz = accounts.work_hours(advisor, settings)
+            local = now.astimezone(tz)
+            today = local.date()
+            if due_only and not (is_working_day(today) and DIGEST_AT <= local.time() < end):
+                continue
             own = advisor.role == Role.ADVISOR
             entries = hotlist.hot_list(session, advisor.id, settings, now=now) if own else []
             house, house_entries = hotlist.house_hot_list(session, advisor, settings, now=now)
@@ -48,9 +56,11 @@ def send_digests(session, settings, now: datetime | None = None) -> int:
             attempts = duplicates.attempts_since(session, advisor, now - timedelta(days=1)) if own else []
             if not (entries or house_entries or planned or attempts):
                 continue
+            if conn is None:  # opened for the first mail: a tick with nothing to send connects nowhere
+                conn = stack.enter_context(transport.open_transport(settings.mail))
 
             def send(advisor=advisor, entries=entries, house=house, house_entries=house_entries, planned=planned,
-                     attempts=attempts):
+                     attempts=attempts, today=today, conn=conn):
                 conn.send(mails.digest_message(advisor=advisor, entries=entries, settings=settings, today=today,
                                                house=house, house_entries=house_entries, calls=planned,
                                                attempts=attempts))
@@ -64,10 +74,6 @@ def send_digests(session, settings, now: datetime | None = None) -> int:
 
 
 def send_due_digests(session, settings, now: datetime | None = None) -> int:
-    """send_digests() on a working day between DIGEST_AT and the end of working hours."""
-    now = now or utcnow()
-    local = now.astimezone(settings.timezone)
-    end = time.fromisoformat(settings.work_end)
-    if not is_working_day(local.date()) or not (DIGEST_AT <= local.time() < end):
-        return 0
-    return send_digests(session, settings, now=now)
+    """send_digests() to those on a working day between DIGEST_AT and the end of their working hours,
+    each in their own time zone."""
+    return send_digests(session, settings, now=now, due_only=True)

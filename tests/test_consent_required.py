@@ -196,3 +196,16 @@ def test_the_card_says_a_contact_without_consent_gets_no_mailings(client, sessio
     client.login(contact.owner)
     assert "Нет согласия на рассылку — писем не будет." in client.get(f"/contacts/{contact.id}").get_data(as_text=True)
     assert "Нет согласия на рассылку" not in client.get(f"/contacts/{with_consent.id}").get_data(as_text=True)
+
+
+def test_an_erased_contact_cannot_be_resubscribed_nor_restored(session, factory):
+    from campaigns import contacts
+
+    admin = factory.advisor(role=Role.ADMIN)
+    contact = factory.contact()
+    privacy.erase(session, admin, contact)
+    with pytest.raises(consent.NotAllowed):
+        consent.resubscribe(session, admin, contact, "новое согласие")
+    with pytest.raises(contacts.NotAllowed):
+        contacts.restore(session, admin, contact)
+    assert session.get(Contact, contact.id).archived_at is not None

@@ -191,3 +191,23 @@ def test_create_user_gets_a_signature_by_default_and_the_one_given(session):
     given = accounts.create_user(session, email="b@studio.example.com", name="Борис", password=PASSWORD,
                                  signature="Борис, отдел продаж")
     assert plain.signature == "С уважением,\nАнна Смирнова" and given.signature == "Борис, отдел продаж"
+
+
+def test_the_morning_digest_comes_at_0830_in_each_advisors_own_time_zone(session, factory, settings, smtp_server):
+    from datetime import timedelta
+
+    from campaigns import digest
+
+    smtp_settings = dataclasses.replace(settings, mail=parse_mail_url(smtp_server.url, settings.instance_path))
+    moscow = factory.advisor(name="Москва", email="moscow@studio.example.com")
+    ural = factory.advisor(name="Урал", email="ural@studio.example.com")
+    ural.timezone = "Asia/Yekaterinburg"  # UTC+5, Moscow UTC+3
+    monday = date(2026, 11, 23)
+    for owner in (moscow, ural):
+        factory.contact(owner=owner, next_contact_on=monday)  # a planned call: something to tell
+    session.commit()
+    ural_0840 = datetime(2026, 11, 23, 3, 40, tzinfo=UTC)  # 06:40 in Moscow
+    assert digest.send_due_digests(session, smtp_settings, now=ural_0840) == 1
+    assert [e.rcpt_tos for e in smtp_server.messages] == [["ural@studio.example.com"]]
+    assert digest.send_due_digests(session, smtp_settings, now=ural_0840 + timedelta(hours=2)) == 1  # 08:40 Moscow
+    assert [e.rcpt_tos for e in smtp_server.messages][-1] == ["moscow@studio.example.com"]
