@@ -58,10 +58,11 @@ def test_message(*, offer, contact, advisor, tester: Advisor, settings) -> Email
 
 
 def digest_message(*, advisor: Advisor, entries, settings, today: date, house: Advisor | None = None,
-                   house_entries=(), calls=(), attempts=()) -> EmailMessage:
+                   house_entries=(), calls=(), attempts=(), handed=()) -> EmailMessage:
     context = {"advisor": advisor, "entries": entries, "today": today, "hot_url": f"{settings.public_url}/hot/",
                "hot_days": settings.hot_days, "house": house, "house_entries": list(house_entries),
-               "calls": list(calls), "attempts": list(attempts), "public_url": settings.public_url}
+               "calls": list(calls), "attempts": list(attempts), "handed": list(handed),
+               "handover_url": f"{settings.public_url}/handover/", "public_url": settings.public_url}
     return _system_message("digest", context, to=advisor, settings=settings)
 
 

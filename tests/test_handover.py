@@ -184,3 +184,17 @@ def test_the_api_plans_the_next_call_with_a_time_and_a_topic(client, session, fa
     assert done.status_code == 201
     card = client.get(f"/api/contacts/{contact.id}").get_json()
     assert (card["next_contact_on"], card["next_contact_time"], card["next_contact_topic"]) == (next_on, "16:45", "счёт")
+
+
+def test_the_new_owner_reads_the_handover_in_the_morning_digest(session, factory, settings, smtp_server):
+    smtp_settings = dataclasses.replace(settings, mail=parse_mail_url(smtp_server.url, settings.instance_path))
+    anna, igor = factory.advisor(name="Анна"), factory.advisor(name="Игорь", email="igor@studio.example.com")
+    contact = factory.contact(owner=anna, company="Тойота")
+    contacts.handover(session, anna, [contact.id], igor, "клиент из Казани")
+    session.commit()
+    assert digest.send_digests(session, smtp_settings) == 1  # Anna has nothing to read; Igor has the handover
+    [envelope] = smtp_server.messages
+    assert envelope.rcpt_tos == ["igor@studio.example.com"]
+    text = message_from_bytes(envelope.content, policy=default).get_body(("plain",)).get_content()
+    assert "Вам передали контакты" in text and "Тойота: Передан от Анна к Игорь: клиент из Казани" in text
+    assert "/handover/" in text
