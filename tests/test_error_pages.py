@@ -124,7 +124,11 @@ def test_the_api_answers_errors_as_russian_json(client, factory, session, error_
     _advisor(client, factory, session)
     response = client.get("/api/test-errors/refuse")
     assert response.status_code == 400
-    assert response.get_json() == {"errors": {"request": "Дата «31.02» не существует: укажите настоящую дату."}}
+    # RFC 9457: a problem document, its detail the Russian sentence; `errors` as the API always had it.
+    assert response.mimetype == "application/problem+json"
+    assert response.get_json() == {"type": "about:blank", "title": "Неверный запрос", "status": 400,
+                                   "detail": "Дата «31.02» не существует: укажите настоящую дату.",
+                                   "errors": {"request": "Дата «31.02» не существует: укажите настоящую дату."}}
     response = client.get("/api/no-such-thing")
     assert response.status_code == 404 and response.is_json
     response = client.delete("/api/contacts")

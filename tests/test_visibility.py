@@ -126,3 +126,36 @@ def test_an_advisor_reaches_no_admin_page(client, world):
 def test_anonymous_visitors_are_sent_to_log_in_and_the_api_answers_401(client, world):
     assert client.get(f"/contacts/{world['own'].id}").status_code == 302
     assert client.get("/api/contacts").status_code == 401
+
+
+def _key_for(client, session, user) -> dict:
+    from tests.test_api_keys import make_key
+
+    return {"Authorization": f"Bearer {make_key(client, session, user)}"}
+
+
+# The API's part of the matrix, asked with each role's API key instead of a log-in (#19).
+API_ACTIONS = ("api_get", "api_patch", "api_note", "api_notes", "api_list")
+
+
+@pytest.mark.parametrize(("role", "whose"), sorted(MATRIX))
+def test_an_api_key_answers_the_same_visibility_matrix(client, session, world, role, whose):
+    headers = _key_for(client, session, world[role])
+    contact_id = world[whose].id
+    responses = {
+        "api_get": client.get(f"/api/contacts/{contact_id}", headers=headers),
+        "api_patch": client.patch(f"/api/contacts/{contact_id}", json={"position": "Директор"}, headers=headers),
+        "api_note": client.post(f"/api/contacts/{contact_id}/notes", json={"body": "заметка"}, headers=headers),
+        "api_notes": client.get(f"/api/contacts/{contact_id}/notes", headers=headers),
+        "api_list": client.get(f"/api/contacts?search={SECRET}", headers=headers),
+    }
+    expected = {action: MATRIX[(role, whose)][action] for action in ("api_get", "api_patch", "api_note")}
+    expected["api_notes"] = expected["api_get"]
+    expected["api_list"] = 200
+    assert {action: r.status_code for action, r in responses.items()} == expected
+    sees_other = role != "advisor"
+    assert ("secret@client.ru" in _text(responses["api_list"])) is sees_other
+    if expected["api_get"] == 404:
+        for action, response in responses.items():
+            assert SECRET not in _text(response), action
+        assert session.scalar(select(func.count(Note.id)).where(Note.contact_id == contact_id)) == 0

@@ -1,4 +1,5 @@
-"""Error answers for people: a Russian page in the app's layout, or Russian JSON under /api/.
+"""Error answers for people: a Russian page in the app's layout, or a Russian problem document
+(RFC 9457, application/problem+json) under /api/.
 
 `abort(400, description="…")` shows its (Russian) description; Werkzeug's and the libraries'
 English descriptions are never shown. A GET on an address that only takes POST (a form's action,
@@ -10,13 +11,14 @@ import logging
 import re
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request
+from flask import Blueprint, current_app, redirect, render_template, request
 from flask_wtf.csrf import CSRFError
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
 from ..db import db
+from .problems import problem
 
 bp = Blueprint("errors", __name__)
 log = logging.getLogger(__name__)
@@ -78,7 +80,7 @@ def _http_error(exc: HTTPException):
     # Keep what the exception says about itself (Allow on a 405, Retry-After…), not its English body.
     headers = [(name, value) for name, value in exc.get_headers() if name.lower() != "content-type"]
     if _wants_json():
-        return jsonify({"errors": {"request": message}}), code, headers
+        return problem(code, message, title=title, errors={"request": message}, headers=headers)
     return _page(code, title, message), code, headers
 
 
@@ -87,7 +89,7 @@ def _server_error(exc: InternalServerError):
     db.session.rollback()  # the failed request's transaction must not leak into the page or the next request
     code, title, message = message_for(exc)
     if _wants_json():
-        return jsonify({"errors": {"request": message}}), 500
+        return problem(500, message, title=title, errors={"request": message})
     return _page(code, title, message), 500
 
 
