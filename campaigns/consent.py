@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from . import webhooks
 from .contacts import ContactError, NotAllowed, can_edit
 from .db import address_hash, utcnow
 from .models import Advisor, Contact, Delivery, DeliveryStatus, Note, NoteKind, Role, Suppression, SuppressionReason
@@ -134,6 +135,9 @@ def unsubscribe(session: Session, contact: Contact, *, how: str, reason: Suppres
     session.add(Note(contact_id=contact.id, kind=NoteKind.UNSUBSCRIBE, author_id=author.id if author else None,
                      body=body, delivery_id=delivery.id if delivery else None, created_at=now))
     session.flush()
+    webhooks.emit("contact.unsubscribed", {"contact_id": contact.id, "owner_id": contact.owner_id, "email": contact.email,
+                                           "how": how, "reason": reason.value, "at": now.isoformat(),
+                                           "delivery_id": delivery.id if delivery else None}, session=session)
     return True
 
 
@@ -230,4 +234,28 @@ def resubscribe(session: Session, user: Advisor, contact: Contact, consent_sourc
             session.delete(suppression)
     session.add(Note(contact_id=contact.id, kind=NoteKind.SYSTEM, author_id=user.id, created_at=now,
                      body=f"Снова в рассылке ({user.name}); согласие: {consent_source}"))
+    session.flush()
+
+
+class StopListKept(ValueError):
+    """The address stays on the stop list: the person asked (or complained); only a new consent brings them back."""
+
+
+def unsuppress(session: Session, user: Advisor, entry: Suppression, reason: str, now: datetime | None = None) -> None:
+    """Admin takes an address off the stop list, with a reason: one put there by hand or by a bounce
+    (the mailbox exists again). An unsubscribe or a complaint stays: that was the person's wish,
+    and `resubscribe` with a new consent is the only way back. Each contact at the address gets a
+    note. The caller commits."""
+    if user.role != Role.ADMIN:
+        raise NotAllowed("Убрать адрес из стоп-листа может только администратор.")
+    if entry.reason in (SuppressionReason.UNSUBSCRIBE, SuppressionReason.COMPLAINT):
+        raise StopListKept("Адрес отписался или пожаловался на спам: вернуть его можно только с новым согласием "
+                           "(«Вернуть в рассылку» на карточке контакта).")
+    if not reason.strip():
+        raise ContactError({"reason": "Укажите причину"})
+    now = now or utcnow()
+    for contact_id in session.scalars(select(Contact.id).where(Contact.email == entry.email)):
+        session.add(Note(contact_id=contact_id, kind=NoteKind.SYSTEM, author_id=user.id, created_at=now,
+                         body=f"Адрес {entry.email} убран из стоп-листа ({user.name}): {reason}."))
+    session.delete(entry)
     session.flush()

@@ -573,3 +573,7 @@ def add_note(contact_id: int):
         note = contacts.add_note(db.session, _user(), contact, data.body or "")
     db.session.commit()
     return out(NoteOut, note_json(note), 201)
+
+
+# The other objects add their routes to this blueprint before it is registered.
+from . import api_objects  # noqa: E402, F401

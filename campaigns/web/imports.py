@@ -63,7 +63,7 @@ def _owner_choices() -> list[tuple[int, str]]:
     return [(a.id, a.name + (" (общий)" if a.is_house else "")) for a in advisors]
 
 
-def _state_or_404(import_id: str) -> dict:
+def state_or_404(import_id: str) -> dict:
     if len(import_id) != _ID_LENGTH or not import_id.replace("-", "").replace("_", "").isalnum():
         abort(404)
     state = import_jobs.load_state(redis_client(), import_id)
@@ -71,6 +71,39 @@ def _state_or_404(import_id: str) -> dict:
     if state is None or state["options"]["user_id"] != current_user.id:
         abort(404)
     return state
+
+
+def begin_upload(upload, options: ImportOptions) -> tuple[str | None, str | None]:
+    """Store an uploaded file and start its preview (the page and the API): (import id, None) or (None, error)."""
+    filename = Path(upload.filename or "file.csv").name[:200]
+    import_id = secrets.token_urlsafe(16)
+    path = _upload_dir() / f"{import_id}{Path(filename).suffix.lower()}"
+    upload.save(path)
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        path.unlink()
+        return None, f"Файл больше {MAX_FILE_BYTES // (1024 * 1024)} МБ: разделите его на части."
+    if size == 0:
+        path.unlink()
+        return None, "Файл пуст."
+    import_jobs.start_state(redis_client(), import_id, path=path, filename=filename, options=options)
+    import_jobs.save_state(redis_client(), import_id, size=size)
+    _run(import_id, "preview", size)
+    return import_id, None
+
+
+def begin_commit(import_id: str, state: dict, skip_errors: bool) -> bool:
+    """Start writing a previewed import (the page and the API); False when it already runs or ran."""
+    if state["status"] != "previewed":
+        return False
+    # Claim the step atomically: a double click must not start two imports.
+    key = import_jobs.state_key(import_id)
+    if not redis_client().set(f"{key}:claim", "1", nx=True, ex=import_jobs.STATE_TTL):
+        return False
+    import_jobs.save_state(redis_client(), import_id, status="committing", phase="check", done=0, total=0,
+                        skip_errors=skip_errors)
+    _run(import_id, "commit", state.get("size", 0))
+    return True
 
 
 def _run(import_id: str, step: str, size: int) -> None:
@@ -92,27 +125,15 @@ def index():
     else:
         del form.owner_id, form.use_owner_column
     if form.validate_on_submit():
-        upload = form.file.data
-        filename = Path(upload.filename or "file.csv").name[:200]
-        import_id = secrets.token_urlsafe(16)
-        path = _upload_dir() / f"{import_id}{Path(filename).suffix.lower()}"
-        upload.save(path)
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            path.unlink()
-            form.file.errors.append(f"Файл больше {MAX_FILE_BYTES // (1024 * 1024)} МБ: разделите его на части.")
-        elif size == 0:
-            path.unlink()
-            form.file.errors.append("Файл пуст.")
+        options = ImportOptions(
+            user_id=current_user.id,
+            owner_id=form.owner_id.data if is_admin else None,
+            use_owner_column=bool(is_admin and form.use_owner_column.data),
+        )
+        import_id, error = begin_upload(form.file.data, options)
+        if error:
+            form.file.errors.append(error)
         else:
-            options = ImportOptions(
-                user_id=current_user.id,
-                owner_id=form.owner_id.data if is_admin else None,
-                use_owner_column=bool(is_admin and form.use_owner_column.data),
-            )
-            import_jobs.start_state(redis_client(), import_id, path=path, filename=filename, options=options)
-            import_jobs.save_state(redis_client(), import_id, size=size)
-            _run(import_id, "preview", size)
             return redirect(url_for(".show", import_id=import_id))
     return render_template("imports/upload.html", form=form, is_admin=is_admin)
 
@@ -120,7 +141,7 @@ def index():
 @bp.get("/<import_id>")
 @roles_required(*ALL_ROLES)
 def show(import_id: str):
-    state = _state_or_404(import_id)
+    state = state_or_404(import_id)
     return render_template(
         "imports/show.html",
         import_id=import_id,
@@ -134,27 +155,21 @@ def show(import_id: str):
 @bp.get("/<import_id>/progress.json")
 @roles_required(*ALL_ROLES)
 def progress(import_id: str):
-    state = _state_or_404(import_id)
+    state = state_or_404(import_id)
     return jsonify({k: state.get(k) for k in ("status", "phase", "done", "total", "error")})
 
 
 @bp.post("/<import_id>/commit")
 @roles_required(*ALL_ROLES)
 def commit(import_id: str):
-    state = _state_or_404(import_id)
+    state = state_or_404(import_id)
     form = CommitForm()
     if not form.validate_on_submit():
         abort(400, description="Форма устарела: обновите страницу и попробуйте ещё раз.")
     if state["status"] != "previewed":
         flash("Этот импорт уже выполняется или завершён.", "info")
         return redirect(url_for(".show", import_id=import_id))
-    # Claim the step atomically: a double click must not start two imports.
-    key = import_jobs.state_key(import_id)
-    if not redis_client().set(f"{key}:claim", "1", nx=True, ex=import_jobs.STATE_TTL):
-        return redirect(url_for(".show", import_id=import_id))
-    import_jobs.save_state(redis_client(), import_id, status="committing", phase="check", done=0, total=0,
-                        skip_errors=bool(form.skip_errors.data))
-    _run(import_id, "commit", state.get("size", 0))
+    begin_commit(import_id, state, bool(form.skip_errors.data))
     return redirect(url_for(".show", import_id=import_id))
 
 
