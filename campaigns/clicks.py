@@ -32,7 +32,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from . import outage
+from . import outage, webhooks
 from .click_verdicts import TRAP_BURST_SECONDS, ClickEvent, burst_reason, classify
 from .models import Click, Contact, Delivery, Link, Note, NoteKind, Verdict
 from .tracking import TRAP_LINK_ID
@@ -366,6 +366,11 @@ def _write(session: Session, events: list[ClickEvent], unripe: list[ClickEvent])
         session.execute(insert(Click), rows)
     _correct_stored(session, stored_human, timelines, deliveries, offer_links)
     _note_human_clicks(session, human)
+    for event, delivery, link in human:  # sent when this batch commits (webhooks.emit)
+        webhooks.emit("contact.clicked", {"contact_id": delivery.contact_id, "owner_id": delivery.owner_id,
+                                          "delivery_id": delivery.id, "offer_id": delivery.offer_id,
+                                          "link": link.name if link else None, "clicked_at": event.at.isoformat()},
+                      session=session)
     return len(rows)
 
 

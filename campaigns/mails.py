@@ -11,6 +11,7 @@ compose.make_message (headers, alternatives, DKIM).
 - `mailing_missed_message`   — a mailing's window closed before it reached everyone («пропущено»)
 - `password_reset_message`   — a one-time link to set a new password (accounts.reset_token)
   (the contexts of the last three: reminders.py)
+- `webhook_paused_message`   — admin is told a webhook endpoint failed for a day and is paused (webhooks.py)
 
 The digest and the notices go at most once a day: `send_once` records them in `sent_notices`
 (the database, not Redis, so a Redis flush does not send them again).
@@ -87,6 +88,11 @@ def mailing_missed_message(*, user: Advisor, context: dict, settings) -> EmailMe
 def password_reset_message(*, user: Advisor, token: str, settings, hours: int) -> EmailMessage:
     context = {"user": user, "reset_url": f"{settings.public_url}/reset/{token}", "hours": hours}
     return _system_message("password_reset", context, to=user, settings=settings)
+
+
+def webhook_paused_message(*, user: Advisor, endpoint, error: str, settings) -> EmailMessage:
+    context = {"endpoint": endpoint, "error": error, "page_url": f"{settings.public_url}/admin/webhooks/{endpoint.id}"}
+    return _system_message("webhook_paused", context, to=user, settings=settings)
 
 
 def send_once(session: Session, kind: str, ref_id: int, day: date, send: Callable[[], object]) -> bool:

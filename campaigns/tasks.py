@@ -11,7 +11,7 @@ import time
 
 from sqlalchemy import text
 
-from . import outage
+from . import outage, webhooks
 
 _app = None
 log = logging.getLogger(__name__)
@@ -144,6 +144,7 @@ def send_delivery_job(delivery_id: int) -> str:
     from .db import db
 
     result = sending.send_delivery(db.session, delivery_id, _settings())
+    webhooks.delivery_outcomes([(delivery_id, result.outcome.value)])
     if result.outcome == sending.Outcome.THROTTLED:
         dispatch.enqueue(dispatch.mail_queue(), delivery_id, _settings(), delay=result.delay)
     return result.outcome.value
@@ -156,6 +157,7 @@ def send_batch_job(delivery_ids: list[int]) -> str:
     from .db import db
 
     results, rest, delay = sending.send_batch(db.session, delivery_ids, _settings())
+    webhooks.delivery_outcomes(zip(delivery_ids, (r.outcome.value for r in results), strict=False))
     if rest:
         dispatch.enqueue_batch(dispatch.mail_queue(), rest, _settings(), delay=delay)
     return f"{len(results)} done, {len(rest)} later"
