@@ -81,6 +81,10 @@ def user_for_token(session: Session, token: str, now: datetime | None = None) ->
     return key, user
 
 
+def _clock() -> float:
+    return time.time()
+
+
 class RateLimit:
     """Requests per key in the current minute (a Redis counter that expires with its minute)."""
 
@@ -89,7 +93,7 @@ class RateLimit:
 
     def hit(self, key_id: int, now: float | None = None) -> int:
         """0 when the request may go on, else the seconds until the next minute starts."""
-        now = time.time() if now is None else now
+        now = _clock() if now is None else now
         minute = int(now // 60)
         name = f"campaigns:api:rate:{key_id}:{minute}"
         pipe = self.redis.pipeline()

@@ -243,12 +243,15 @@ class StopListKept(ValueError):
 
 def unsuppress(session: Session, user: Advisor, entry: Suppression, reason: str, now: datetime | None = None) -> None:
     """Admin takes an address off the stop list, with a reason: one put there by hand or by a bounce
-    (the mailbox exists again). An unsubscribe or a complaint stays: that was the person's wish,
+    (the mailbox exists again). An unsubscribe or a complaint stays — also an advisor's «Отписать»
+    (a contact at the address is marked unsubscribed): that was the person's wish,
     and `resubscribe` with a new consent is the only way back. Each contact at the address gets a
     note. The caller commits."""
     if user.role != Role.ADMIN:
         raise NotAllowed("Убрать адрес из стоп-листа может только администратор.")
-    if entry.reason in (SuppressionReason.UNSUBSCRIBE, SuppressionReason.COMPLAINT):
+    asked = session.scalar(select(Contact.id).where(Contact.email == entry.email, Contact.unsubscribed_at.is_not(None))
+                           .limit(1))
+    if entry.reason in (SuppressionReason.UNSUBSCRIBE, SuppressionReason.COMPLAINT) or asked is not None:
         raise StopListKept("Адрес отписался или пожаловался на спам: вернуть его можно только с новым согласием "
                            "(«Вернуть в рассылку» на карточке контакта).")
     if not reason.strip():

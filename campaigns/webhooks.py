@@ -96,9 +96,12 @@ def allowed_networks() -> list:
 
 
 def _public(address) -> bool:
-    return not (address.is_private or address.is_loopback or address.is_link_local or address.is_multicast
-                or address.is_reserved or address.is_unspecified or getattr(address, "is_site_local", False)
-                or (address.version == 6 and address.ipv4_mapped is not None and not _public(address.ipv4_mapped)))
+    """A globally routable unicast address (not loopback, private, shared, link-local, reserved…)."""
+    if address.version == 6 and address.ipv4_mapped is not None:
+        return _public(address.ipv4_mapped)
+    return address.is_global and not (address.is_private or address.is_loopback or address.is_link_local
+                                      or address.is_multicast or address.is_reserved or address.is_unspecified
+                                      or getattr(address, "is_site_local", False))
 
 
 def check_url(url: str) -> str | None:
@@ -237,17 +240,46 @@ def _queue():
     return Queue(QUEUE, connection=redis_client())
 
 
+# emit() has its own Redis client: half a second, no retries (redis-py's default retries with back-off
+# would hold a mail being sent for seconds while Redis is away), and after a failure it does not try
+# again for a few seconds, so a Redis outage costs the send path at most one short wait per EMIT_PAUSE.
+EMIT_TIMEOUT = 0.5
+EMIT_PAUSE = 5.0
+_emit_clients: dict[str, object] = {}
+_emit_down_until = [0.0]
+
+
+def _emit_redis():
+    from flask import current_app
+    from redis import Redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    url = current_app.config["REDIS_URL"]
+    client = _emit_clients.get(url)
+    if client is None:
+        client = _emit_clients[url] = Redis.from_url(url, socket_timeout=EMIT_TIMEOUT,
+                                                     socket_connect_timeout=EMIT_TIMEOUT, retry=Retry(NoBackoff(), 0))
+    return client
+
+
 def _envelope(event: str, payload: dict) -> dict:
     return {"id": uuid.uuid4().hex, "event": event, "created_at": datetime.now(UTC).isoformat(), "data": payload}
 
 
 def _enqueue(envelopes: list[dict]) -> None:
+    from rq import Queue
+
+    if time.monotonic() < _emit_down_until[0]:
+        log.warning("webhook events dropped, Redis was just unreachable (%s)", ", ".join(e["event"] for e in envelopes))
+        return
     try:
-        queue = _queue()
+        queue = Queue(QUEUE, connection=_emit_redis())
         for envelope in envelopes:
             queue.enqueue("campaigns.webhooks.fan_out_job", envelope, job_timeout=60, result_ttl=0,
                           failure_ttl=24 * 3600)
     except Exception:  # noqa: BLE001 — an event must never break or slow what it reports
+        _emit_down_until[0] = time.monotonic() + EMIT_PAUSE
         log.warning("webhook events not enqueued (%s)", ", ".join(e["event"] for e in envelopes), exc_info=True)
 
 
