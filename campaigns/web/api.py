@@ -304,7 +304,8 @@ class Owner(BaseModel):
 class ConsentOut(BaseModel):
     """The card's consent facts (consent.consent_facts)."""
 
-    mailable: bool
+    mailable: bool = Field(description="Рассылки к нему уходят: не отписан, не в стоп-листе, согласие записано")
+    lacks_consent: bool = Field(description="Согласие (источник и дата) не записано, а без него писем нет")
     unsubscribed_at: str | None
     stopped: bool
     stop_reason: str | None = None
@@ -390,7 +391,8 @@ def contact_json(contact: Contact) -> dict:
 def consent_json(contact: Contact) -> dict:
     facts = consent.consent_facts(db.session, contact)
     stop = getattr(facts, "suppression", None)
-    return {"mailable": facts.mailable, "unsubscribed_at": _iso(contact.unsubscribed_at),
+    lacks = bool(getattr(facts, "lacks_consent", False))
+    return {"mailable": facts.mailable and not lacks, "lacks_consent": lacks, "unsubscribed_at": _iso(contact.unsubscribed_at),
             "stopped": stop is not None, "stop_reason": stop.reason.value if stop is not None else None,
             "stop_detail": stop.detail if stop is not None else None}
 

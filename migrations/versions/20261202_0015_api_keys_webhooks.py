@@ -3,8 +3,8 @@
 API keys per user (only the token's SHA-256 is stored), webhook endpoints chosen by admin and
 the log of every delivery attempt.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import campaigns.db
 
-revision = "0014"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
