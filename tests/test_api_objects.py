@@ -151,3 +151,15 @@ def test_an_import_goes_upload_status_commit(client, session, world):
     session.rollback()
     assert session.scalar(select(func.count(Contact.id)).where(Contact.email == "oleg@toyota.ru")) == 1
     assert session.scalar(select(func.count(Note.id))) >= 0
+
+
+def test_a_call_with_a_time_and_topic_comes_back_on_the_card(client, session, world):
+    keys, mine = world["keys"], world["mine"]
+    next_on = (date.today() + timedelta(days=2)).isoformat()
+    call = client.post(f"/api/contacts/{mine.id}/notes", json={"kind": "call", "result": "Говорили", "interest": True,
+                                                              "next_contact_on": next_on, "next_contact_time": "11:30",
+                                                              "topic": "каталог"}, headers=keys["anna"])
+    assert call.status_code == 201
+    card = client.get(f"/api/contacts/{mine.id}", headers=keys["anna"]).get_json()
+    assert (card["next_contact_on"], card["next_contact_time"], card["next_contact_topic"]) == (next_on, "11:30",
+                                                                                                "каталог")

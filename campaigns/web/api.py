@@ -237,7 +237,11 @@ def body(model: type[_Body]) -> Any:
 
 
 def out(model: type[BaseModel], data: dict, status: int = 200):
-    """A response through its documented model: what the API says is what /api/openapi.json describes."""
+    """A response through its documented model: what the API says is what /api/openapi.json describes.
+    A field the model does not declare is a bug (it would vanish from the answer), not something to drop."""
+    undeclared = set(data) - set(model.model_fields)
+    if undeclared:
+        raise RuntimeError(f"{model.__name__} does not declare {sorted(undeclared)}: add them to the model")
     return current_app.response_class(model.model_validate(data).model_dump_json(), status=status,
                                       mimetype="application/json")
 
@@ -327,6 +331,8 @@ class ContactOut(BaseModel):
     tag_ids: list[int]
     owner: Owner
     next_contact_on: str | None
+    next_contact_time: str | None = Field(None, description="Время следующего звонка, «11:30»")
+    next_contact_topic: str | None = Field(None, description="О чём следующий звонок")
     consent_at: str | None
     unsubscribed_at: str | None
     archived_at: str | None
