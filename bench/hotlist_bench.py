@@ -55,7 +55,20 @@ def build(base_url: str) -> None:
     admin.dispose()
     url = _url_in_schema(base_url)
     migrate.upgrade(url)
+    load(url)
 
+
+def _contact_row(i: int, rng: random.Random, created: datetime) -> tuple:
+    archived = NAIVE_NOW - timedelta(days=30) if rng.random() < 0.02 else None
+    handled = NAIVE_NOW - timedelta(days=rng.randint(0, 30)) if rng.random() < 0.05 else None
+    return (i, i % ADVISORS + 1, "Олег", "", "Петров", f"Компания {i}", "", f"kompaniya {i}", "",
+            f"c{i}@client.example.com", f"+7916{i:07d}", "", archived, handled, created, created)
+
+
+def load(url: str, contact_row=_contact_row, analyze: bool = True) -> None:
+    """Advisors, tags, offers, links, contacts, deliveries and clicks into the migrated database at ``url``.
+
+    ``contact_row(i, rng, created)`` makes contact i's row (bench/pages_bench.py varies the names)."""
     rng = random.Random(SEED)
     engine = create_engine(url)
     started = time.perf_counter()
@@ -85,10 +98,7 @@ def build(base_url: str) -> None:
             " email, phone, consent_source, archived_at, hot_handled_at, created_at, updated_at) FROM STDIN"
         ) as copy:
             for i in range(1, CONTACTS + 1):
-                archived = NAIVE_NOW - timedelta(days=30) if rng.random() < 0.02 else None
-                handled = NAIVE_NOW - timedelta(days=rng.randint(0, 30)) if rng.random() < 0.05 else None
-                copy.write_row((i, i % ADVISORS + 1, "Олег", "", "Петров", f"Компания {i}", "", f"kompaniya {i}", "",
-                                f"c{i}@client.example.com", f"+7916{i:07d}", "", archived, handled, created, created))
+                copy.write_row(contact_row(i, rng, created))
         deliveries = CONTACTS * DELIVERIES_PER_CONTACT
         print(f"deliveries: {deliveries:,}", flush=True)
         with cur.copy(
@@ -121,8 +131,9 @@ def build(base_url: str) -> None:
         raw.commit()
     finally:
         raw.close()
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f"VACUUM ANALYZE {TABLES}"))
+    if analyze:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f"VACUUM ANALYZE {TABLES}"))
     engine.dispose()
     print(f"loaded in {time.perf_counter() - started:.0f} s", flush=True)
 
