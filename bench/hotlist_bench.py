@@ -65,7 +65,11 @@ def _contact_row(i: int, rng: random.Random, created: datetime) -> tuple:
             f"c{i}@client.example.com", f"+7916{i:07d}", "", archived, handled, created, created)
 
 
-def load(url: str, contact_row=_contact_row, analyze: bool = True) -> None:
+CONTACT_COLUMNS = ("id, owner_id, first_name, middle_name, last_name, company, company_alias, company_key, position,"
+                   " email, phone, consent_source, archived_at, hot_handled_at, created_at, updated_at")
+
+
+def load(url: str, contact_row=_contact_row, analyze: bool = True, contact_columns: str = CONTACT_COLUMNS) -> None:
     """Advisors, tags, offers, links, contacts, deliveries and clicks into the migrated database at ``url``.
 
     ``contact_row(i, rng, created)`` makes contact i's row (bench/pages_bench.py varies the names)."""
@@ -93,10 +97,7 @@ def load(url: str, contact_row=_contact_row, analyze: bool = True) -> None:
                 copy.write_row((2 * i - 1, i, "catalog", f"https://g.example.com/c/{i}", "Каталог", 1, False))
                 copy.write_row((2 * i, i, "discount", f"https://g.example.com/d/{i}", "Скидка", 3, False))
         print(f"contacts: {CONTACTS:,}", flush=True)
-        with cur.copy(
-            "COPY contacts (id, owner_id, first_name, middle_name, last_name, company, company_alias, company_key, position,"
-            " email, phone, consent_source, archived_at, hot_handled_at, created_at, updated_at) FROM STDIN"
-        ) as copy:
+        with cur.copy(f"COPY contacts ({contact_columns}) FROM STDIN") as copy:
             for i in range(1, CONTACTS + 1):
                 copy.write_row(contact_row(i, rng, created))
         deliveries = CONTACTS * DELIVERIES_PER_CONTACT

@@ -7,15 +7,14 @@ timeline is also the audit trail. Nothing is deleted: contacts are archived.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import Select, and_, exists, func, literal, or_, select, update
+from sqlalchemy import Select, exists, func, literal, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from . import contact_fields, duplicates, signin
+from . import contact_fields, duplicates, search, signin
 from .db import utcnow
 from .models import Advisor, Click, Contact, Note, NoteKind, Role, Tag, contact_tags
 
@@ -130,52 +129,9 @@ class Page:
         return max(1, math.ceil(self.total / self.per_page))
 
 
-def _case_variants(text: str) -> set[str]:
-    # SQLite's LIKE folds case for ASCII only; trying the usual spellings of a Cyrillic
-    # word keeps «тойота» finding «Тойота» there. PostgreSQL's ILIKE needs none of this.
-    return {text, text.lower(), text.upper(), text.capitalize(), text.title()}
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _phone_digits(text: str) -> str | None:
-    """The digits of a phone-looking query, in the E.164 form we store (8 916… → 7916…)."""
-    if not re.fullmatch(r"[\d\s()+\-.]{5,}", text):
-        return None
-    digits = re.sub(r"\D", "", text)
-    if len(digits) == 11 and digits.startswith("8"):
-        digits = "7" + digits[1:]
-    return digits if len(digits) >= 4 else None
-
-
 def search_condition(text: str):
-    """Names, company and its alias (either spelling), e-mail, phone."""
-    text = " ".join(text.split())
-    columns = (Contact.first_name, Contact.middle_name, Contact.last_name, Contact.company,
-               Contact.company_alias, Contact.position, Contact.email)
-    conditions = [
-        column.ilike(f"%{_escape_like(variant)}%", escape="\\")
-        for column in columns
-        for variant in _case_variants(text)
-    ]
-    # The transliterated key finds «Toyota» for «Тойота» even when the alias was never typed.
-    key = contact_fields.company_name_key(text)
-    if len(key) >= 4:
-        conditions.append(Contact.company_key.contains(key, autoescape=True))
-    digits = _phone_digits(text)
-    if digits:
-        conditions.append(Contact.phone.contains(digits, autoescape=True))
-    words = text.split()
-    if len(words) > 1:
-        # «Петров Олег» / «Олег Петров»: every word must hit some name column.
-        name_columns = (Contact.first_name, Contact.middle_name, Contact.last_name)
-        conditions.append(
-            and_(*[or_(*[c.ilike(f"%{_escape_like(v)}%", escape="\\") for c in name_columns for v in _case_variants(w)])
-                   for w in words])
-        )
-    return or_(*conditions)
+    """Names, company and its alias (either spelling), position, e-mail, phone: search.py."""
+    return search.condition(Contact.search_key, text)
 
 
 def not_worked_condition(days: int, now: datetime):

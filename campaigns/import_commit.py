@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import insert, text
 
+from . import search
 from .db import utcnow
 from .duplicates import Match, lock_contact_writes, record_attempt
 from .import_check import (
@@ -65,6 +66,8 @@ def _contact_row(record: dict, filename: str, now: datetime) -> dict:
         "company": v["company"],
         "company_alias": v["company_alias"],
         "company_key": record["company_key"],
+        "search_key": search.contact_key(v["first_name"], v["middle_name"], v["last_name"], v["company"],
+                                         v["company_alias"], v["position"], v["email"], v["phone"]),
         "position": v["position"],
         "email": v["email"],
         "phone": v["phone"],

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .contact_fields import company_key
 from .db import Base, UTCDateTime, utcnow
+from .search import key_of as search_key_of
 
 
 def _enum(cls, name):
@@ -172,6 +173,9 @@ class Contact(Base):
         Index("ix_contacts_email", "email"),
         Index("ix_contacts_phone", "phone"),
         Index("ix_contacts_company_key", "company_key"),
+        # Search (search.py): one LIKE '%word%' per word on the normalised key, served by pg_trgm.
+        Index("ix_contacts_search_key_trgm", "search_key", postgresql_using="gin",
+              postgresql_ops={"search_key": "gin_trgm_ops"}),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -183,6 +187,8 @@ class Contact(Base):
     company_alias: Mapped[str] = mapped_column(String(300), default="")
     # Normalised company names (both spellings, transliterated) for duplicate search.
     company_key: Mapped[str] = mapped_column(String(300), default="")
+    # Names, company, position, e-mail and phone as search.py compares them (search.contact_key).
+    search_key: Mapped[str] = mapped_column(Text, default="", server_default=text("''"))
     position: Mapped[str] = mapped_column(String(200), default="")
     email: Mapped[str | None] = mapped_column(String(254))  # normalised by email-validator
     phone: Mapped[str | None] = mapped_column(String(32))  # E.164
@@ -241,6 +247,7 @@ def _derive_company_key(_mapper, _connection, contact: Contact) -> None:
     # through here, so no caller can store a key of its own making. Bulk imports call the same
     # function; a change to it comes with a migration that recomputes the stored keys.
     contact.company_key = company_key(contact.company, contact.company_alias)
+    contact.search_key = search_key_of(contact)
 
 
 class Note(Base):
