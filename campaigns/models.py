@@ -375,6 +375,26 @@ class MissedMailing(Base):
     offer: Mapped[Offer | None] = relationship()
 
 
+class ResultCount(Base):
+    """What one offer's mails brought for one advisor (the sender, or the owner while unsent).
+
+    Kept up to date by database triggers on deliveries, clicks, notes and contacts (migration
+    0015), so the results page reads these few rows instead of every click; reports.py reads it,
+    reports.recount() rebuilds it from the facts."""
+
+    __tablename__ = "result_counts"
+
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id", ondelete="CASCADE"), primary_key=True)
+    advisor_id: Mapped[int] = mapped_column(ForeignKey("advisors.id", ondelete="CASCADE"), primary_key=True)
+    planned: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    sent: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    failed: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    human_clicks: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    bot_clicks: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    clickers: Mapped[int] = mapped_column(Integer, server_default=text("0"))  # mails with a human click
+    unsubscribes: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+
+
 class Click(Base):
     __tablename__ = "clicks"
     __table_args__ = (

@@ -1,17 +1,21 @@
-"""Results for marketing: per offer, per tag and per advisor, one set-based query each.
+"""Results for marketing: per offer, per tag and per advisor, read from result_counts.
 
 Planned counts every delivery row of the year's offers (whatever became of it); sent and
-failed are final states; human and scanner clicks come from the click verdicts; the click
-rate is unique human clickers / sent.
+failed are final states; human and scanner clicks come from the click verdicts; clickers are
+the mails with at least one human click, and the click rate is clickers / sent. The database
+keeps these counts per offer × advisor as deliveries, clicks and notes are written (migration
+0015's triggers), so a page reads a few hundred rows however many clicks there are.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Integer, String, case, cast, func, select
+from sqlalchemy import String, cast, func, select, text
 from sqlalchemy.orm import Session, joinedload
 
-from .models import Advisor, Click, Contact, Delivery, DeliveryStatus, MissedMailing, Note, NoteKind, Offer, Tag, Verdict
+from .models import Advisor, MissedMailing, Offer, ResultCount, Tag
+
+COUNTS = ("planned", "sent", "failed", "human_clicks", "bot_clicks", "clickers", "unsubscribes")
 
 
 @dataclass(frozen=True)
@@ -28,59 +32,24 @@ class ResultRow:
 
     @property
     def click_rate(self) -> float:
-        """Unique human clickers per sent mail, 0..1."""
+        """Mails with a human click per sent mail, 0..1."""
         return self.clickers / self.sent if self.sent else 0.0
 
 
-def _count_if(condition):
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-
-def _per_delivery():
-    clicks = (
-        select(
-            Click.delivery_id,
-            cast(_count_if(Click.verdict == Verdict.HUMAN), Integer).label("human"),
-            cast(_count_if(Click.verdict == Verdict.BOT), Integer).label("bot"),
-        )
-        .group_by(Click.delivery_id)
-        .subquery("click_stats")
-    )
-    unsubscribes = (
-        select(Note.delivery_id)
-        .where(Note.kind == NoteKind.UNSUBSCRIBE, Note.delivery_id.is_not(None))
-        .group_by(Note.delivery_id)
-        .subquery("unsubscribed")
-    )
-    return clicks, unsubscribes
-
-
 def _results(session: Session, key, label, year: int | None, *joins) -> list[ResultRow]:
-    clicks, unsubscribes = _per_delivery()
     query = (
-        select(
-            key.label("key"),
-            label.label("label"),
-            func.count(Delivery.id),
-            _count_if(Delivery.status == DeliveryStatus.SENT),
-            _count_if(Delivery.status == DeliveryStatus.FAILED),
-            func.coalesce(func.sum(clicks.c.human), 0),
-            func.coalesce(func.sum(clicks.c.bot), 0),
-            func.count(func.distinct(case((clicks.c.human > 0, Delivery.contact_id)))),
-            func.count(unsubscribes.c.delivery_id),
-        )
-        .select_from(Delivery)
-        .join(Offer, Offer.id == Delivery.offer_id)
+        select(key.label("key"), label.label("label"),
+               *(func.coalesce(func.sum(getattr(ResultCount, c)), 0) for c in COUNTS))
+        .select_from(ResultCount)
+        .join(Offer, Offer.id == ResultCount.offer_id)
         .join(Tag, Tag.id == Offer.tag_id)
-        .outerjoin(clicks, clicks.c.delivery_id == Delivery.id)
-        .outerjoin(unsubscribes, unsubscribes.c.delivery_id == Delivery.id)
     )
     for target, onclause in joins:
         query = query.join(target, onclause)
     if year is not None:
         query = query.where(Offer.year == year)
     query = query.group_by(key, label).order_by(label)
-    return [ResultRow(*(row[0], row[1]), *(int(v) for v in row[2:])) for row in session.execute(query)]
+    return [ResultRow(row[0], row[1], *(int(v) for v in row[2:])) for row in session.execute(query)]
 
 
 def by_offer(session: Session, year: int | None) -> list[ResultRow]:
@@ -94,9 +63,30 @@ def by_tag(session: Session, year: int | None = None) -> list[ResultRow]:
 
 def by_advisor(session: Session, year: int | None) -> list[ResultRow]:
     """By the advisor the mail went out from (the owner, for mails not sent yet)."""
-    advisor_id = func.coalesce(Delivery.advisor_id, Contact.owner_id)
-    return _results(session, Advisor.id, Advisor.name, year,
-                    (Contact, Contact.id == Delivery.contact_id), (Advisor, Advisor.id == advisor_id))
+    return _results(session, Advisor.id, Advisor.name, year, (Advisor, Advisor.id == ResultCount.advisor_id))
+
+
+RECOUNT = f"""
+INSERT INTO result_counts (offer_id, advisor_id, {', '.join(COUNTS)})
+SELECT d.offer_id, coalesce(d.advisor_id, c.owner_id), count(*),
+       sum(CASE WHEN d.status = 'sent' THEN 1 ELSE 0 END), sum(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END),
+       coalesce(sum(k.human), 0), coalesce(sum(k.bot), 0), sum(CASE WHEN k.human > 0 THEN 1 ELSE 0 END),
+       sum(CASE WHEN u.delivery_id IS NOT NULL THEN 1 ELSE 0 END)
+FROM deliveries d
+JOIN contacts c ON c.id = d.contact_id
+LEFT JOIN (SELECT delivery_id, sum(CASE WHEN verdict = 'human' THEN 1 ELSE 0 END) AS human,
+                  sum(CASE WHEN verdict = 'bot' THEN 1 ELSE 0 END) AS bot
+           FROM clicks GROUP BY delivery_id) k ON k.delivery_id = d.id
+LEFT JOIN (SELECT DISTINCT delivery_id FROM notes WHERE kind = 'unsubscribe' AND delivery_id IS NOT NULL) u
+       ON u.delivery_id = d.id
+GROUP BY d.offer_id, coalesce(d.advisor_id, c.owner_id)
+"""
+
+
+def recount(session: Session) -> None:
+    """Rebuild result_counts from the deliveries, clicks and notes themselves (a repair; it reads every click)."""
+    session.execute(text("DELETE FROM result_counts"))
+    session.execute(text(RECOUNT))
 
 
 def years(session: Session) -> list[int]:
