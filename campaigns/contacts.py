@@ -7,11 +7,12 @@ timeline is also the audit trail. Nothing is deleted: contacts are archived.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import Select, exists, func, literal, select, update
+from sqlalchemy import Select, exists, func, literal, or_, select, tuple_, update
 from sqlalchemy.orm import Session, selectinload
 
 from . import contact_fields, duplicates, search, signin
@@ -117,16 +118,41 @@ def _require_edit(user: Advisor, contact: Contact) -> None:
 # --- the list ---------------------------------------------------------------------------
 
 
+# Counting stops here: a count of a million rows would cost more than the page it heads.
+COUNT_LIMIT = 10_000
+
+
 @dataclass
 class Page:
     items: list[Contact]
-    total: int
-    page: int
+    total: int  # at most COUNT_LIMIT; total_more says there are more
+    page: int  # the page's number, for the reader (the cursors below find its rows)
     per_page: int = PER_PAGE
+    total_more: bool = False
+    has_next: bool = False
+    has_prev: bool = False
+    next_after: str | None = None  # cursor of the next page (?after=…), None on the last one
+    prev_before: str | None = None  # cursor of the previous page (?before=…), None on the first one
 
     @property
     def pages(self) -> int:
+        """The number of pages, counted up to COUNT_LIMIT contacts."""
         return max(1, math.ceil(self.total / self.per_page))
+
+
+def cursor(contact: Contact) -> str:
+    """A position in the list (updated_at, id) for ?after= / ?before=: keyset pagination, not OFFSET."""
+    moment = contact.updated_at if contact.updated_at.tzinfo else contact.updated_at.replace(tzinfo=UTC)
+    return f"{round(moment.timestamp() * 1_000_000)}.{contact.id}"
+
+
+def parse_cursor(value: str | None) -> tuple[datetime, int] | None:
+    """(updated_at, id) from cursor(); None when absent or malformed."""
+    match = re.fullmatch(r"(-?\d{1,17})\.(\d{1,12})", (value or "").strip())
+    if not match:
+        return None
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(match.group(1)))
+    return moment, int(match.group(2))
 
 
 def search_condition(text: str):
@@ -153,8 +179,14 @@ def contact_list(
     now: datetime | None = None,
     page: int = 1,
     per_page: int = PER_PAGE,
+    after: str | None = None,
+    before: str | None = None,
 ) -> Page:
-    """The list page: oldest update first (the morning routine), filtered, one page."""
+    """The list page: oldest update first (the morning routine), filtered, one page.
+
+    ``after``/``before`` (cursor()) continue from a row of the page the reader saw, through the
+    (updated_at, id) index, so page 10,000 costs what page 2 does; ``page`` alone (old links,
+    API clients) skips rows with OFFSET."""
     now = now or utcnow()
     today = today or now.date()
     query = visible_contacts(session, user)
@@ -168,16 +200,34 @@ def contact_list(
         query = query.where(Contact.next_contact_on <= today)
     if owner_id and user.role != Role.ADVISOR:
         query = query.where(Contact.owner_id == owner_id)
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    counted = session.scalar(select(func.count()).select_from(
+        query.with_only_columns(Contact.id).limit(COUNT_LIMIT + 1).subquery()))
+    total = min(counted or 0, COUNT_LIMIT)
     page = max(1, page)
-    items = session.scalars(
-        query.options(selectinload(Contact.tags), selectinload(Contact.owner))
-        .order_by(*((Contact.next_contact_on, Contact.next_contact_time.is_(None), Contact.next_contact_time)
-                    if call_today else ()), Contact.updated_at, Contact.id)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
-    return Page(items=list(items), total=total or 0, page=page, per_page=per_page)
+    listed = query.options(selectinload(Contact.tags), selectinload(Contact.owner)).limit(per_page + 1)
+    after_key, before_key = parse_cursor(after), parse_cursor(before)
+    if call_today:
+        # Today's calls go by their time first: a short list, paged by OFFSET (no cursors).
+        after_key = before_key = None
+    position = tuple_(Contact.updated_at, Contact.id)
+    if before_key and not after_key:
+        rows = session.scalars(listed.where(position < tuple_(*before_key))
+                               .order_by(Contact.updated_at.desc(), Contact.id.desc())).all()
+        items, has_prev, has_next = list(reversed(rows[:per_page])), len(rows) > per_page, True
+    else:
+        if after_key:
+            listed = listed.where(position > tuple_(*after_key))
+        else:
+            listed = listed.offset((page - 1) * per_page)
+        rows = session.scalars(listed.order_by(
+            *((Contact.next_contact_on, Contact.next_contact_time.is_(None), Contact.next_contact_time)
+              if call_today else ()), Contact.updated_at, Contact.id)).all()
+        items, has_prev, has_next = list(rows[:per_page]), page > 1 or after_key is not None, len(rows) > per_page
+    keyset = not call_today
+    return Page(items=items, total=total, page=page, per_page=per_page, total_more=(counted or 0) > COUNT_LIMIT,
+                has_next=has_next and bool(items), has_prev=has_prev,
+                next_after=cursor(items[-1]) if keyset and has_next and items else None,
+                prev_before=cursor(items[0]) if keyset and has_prev and items else None)
 
 
 # --- create and edit --------------------------------------------------------------------

@@ -170,6 +170,9 @@ class Contact(Base):
         # The hot list: an owner's live contacts with everything the ranking needs (index-only scan).
         Index("ix_contacts_owner_id_hot", "owner_id", "id", "hot_handled_at",
               sqlite_where=text("archived_at IS NULL"), postgresql_where=text("archived_at IS NULL")),
+        # The list of marketing and admin: live contacts from a cursor (contacts.contact_list).
+        Index("ix_contacts_updated_at_id_live", "updated_at", "id",
+              sqlite_where=text("archived_at IS NULL"), postgresql_where=text("archived_at IS NULL")),
         Index("ix_contacts_email", "email"),
         Index("ix_contacts_phone", "phone"),
         Index("ix_contacts_company_key", "company_key"),
@@ -327,6 +330,10 @@ class Delivery(Base):
         Index("ix_deliveries_status_send_at", "status", "send_at"),
         Index("ix_deliveries_contact_id_send_on", "contact_id", "send_on"),
         Index("ix_deliveries_advisor_id_send_on", "advisor_id", "send_on"),
+        # The queue: «sent today», and the planned list in its order (sending.queue_view).
+        Index("ix_deliveries_sent_at_sent", "sent_at",
+              sqlite_where=text("status = 'sent'"), postgresql_where=text("status = 'sent'")),
+        Index("ix_deliveries_status_send_on_send_at_id", "status", "send_on", "send_at", "id"),
         CheckConstraint("attempts >= 0", name="attempts_positive"),
     )
 

@@ -361,7 +361,8 @@ class ContactCard(ContactOut):
 
 class ContactPage(BaseModel):
     items: list[ContactOut]
-    total: int
+    total: int  # counted up to 10,000
+    total_more: bool = False  # more than total
     page: int
     pages: int
     per_page: int
@@ -495,7 +496,9 @@ def list_contacts():
     """
     args = request.args
     position = read_cursor()
-    if position is not None and not (isinstance(position, int) and 1 <= position <= params.MAX_PAGE):
+    keyset = (position if isinstance(position, list) and len(position) == 2 and contacts.parse_cursor(position[0])
+              and isinstance(position[1], int) and 1 <= position[1] <= params.MAX_PAGE else None)
+    if position is not None and not keyset and not (isinstance(position, int) and 1 <= position <= params.MAX_PAGE):
         raise params.BadParameter("cursor", "Неверный курсор: передайте next_cursor из предыдущего ответа как есть.")
     page = contacts.contact_list(
         db.session,
@@ -506,11 +509,15 @@ def list_contacts():
         call_today=args.get("today") in ("1", "true"),
         not_worked_days=params.days("not_worked_days"),
         today=_today(),
-        page=position or params.page(),
+        page=keyset[1] if keyset else (position or params.page()),
+        after=keyset[0] if keyset else None,
     )
-    return out(ContactPage, {"items": [contact_json(c) for c in page.items], "total": page.total, "page": page.page,
-                             "pages": page.pages, "per_page": page.per_page,
-                             "next_cursor": make_cursor(page.page + 1) if page.page < page.pages else None})
+    # The next page continues from this one's last row (contacts.cursor: keyset, however deep);
+    # total counts up to contacts.COUNT_LIMIT, total_more says there are more.
+    return out(ContactPage, {"items": [contact_json(c) for c in page.items], "total": page.total,
+                             "total_more": page.total_more, "page": page.page, "pages": page.pages,
+                             "per_page": page.per_page,
+                             "next_cursor": make_cursor([page.next_after, page.page + 1]) if page.next_after else None})
 
 
 @bp.get("/contacts/<int:contact_id>")

@@ -133,10 +133,11 @@ def index():
         owner_id=params.record_id("owner") if user.role != Role.ADVISOR else None,
     )
     today = _now_local().date()
-    page = contacts.contact_list(db.session, user, today=today, page=params.page(), **filters)
+    page = contacts.contact_list(db.session, user, today=today, page=params.page(), after=request.args.get("after"),
+                                 before=request.args.get("before"), **filters)
     owners = [] if user.role == Role.ADVISOR else db.session.scalars(
         select(Advisor).where(Advisor.role == Role.ADVISOR).order_by(Advisor.active.desc(), Advisor.name)).all()
-    args = {k: v for k, v in request.args.items() if k != "page"}
+    args = {k: v for k, v in request.args.items() if k not in ("page", "after", "before")}
     return render_template("contacts/list.html", page=page, tags=_tag_choices(), owners=owners, args=args,
                            not_worked=not_worked, days=days, filters=filters, today_local=today)
 
