@@ -12,7 +12,8 @@ loaded at the same scale (only new migrations are applied), so a second run star
 Each page is requested through the Flask test client, in this process: the whole view with its
 statements and its template, without a network hop. One untimed request warms it, then
 ``--samples`` timed ones give the p95 (a page slower than --budget seconds in total stops early; a
-statement is cancelled after 120 s). The CSV export is timed apart: its first row and its end.
+statement is cancelled after --timeout seconds, 120 by default: the page then counts as an error).
+The CSV export is timed apart: its first row and its end.
 """
 from __future__ import annotations
 
@@ -236,13 +237,13 @@ def _client(app, user_id: int):
     return client
 
 
-def measure(url: str, samples: int, budget: float, only: list[str]) -> list[dict]:
+def measure(url: str, samples: int, budget: float, only: list[str], timeout: float = 120.0) -> list[dict]:
     from campaigns import create_app
 
     rows = []
     with harness.private_redis() as redis_url:
         instance = Path(tempfile.mkdtemp(prefix="bench-pages-"))
-        env = harness.app_env(url + "?options=-cstatement_timeout%3D120000", redis_url, instance)
+        env = harness.app_env(url + f"?options=-cstatement_timeout%3D{int(timeout * 1000)}", redis_url, instance)
         app = create_app(harness.settings_for(env))
         engine = create_engine(url)
         with engine.connect() as conn:
@@ -330,6 +331,7 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=10)
     parser.add_argument("--budget", type=float, default=30.0, help="seconds per page before it stops early")
     parser.add_argument("--database", default=DATABASE, help=f"the database to load and measure (default {DATABASE})")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds before a statement is cancelled")
     parser.add_argument("--only", default="", help="comma-separated words: measure only pages whose label has one")
     args = parser.parse_args()
     DATABASE = args.database
@@ -345,7 +347,7 @@ def main() -> int:
         print(f"loading database {DATABASE}: {hb.CONTACTS:,} contacts, {hb.CLICKS:,} clicks (scale {scale})", flush=True)
         build(base, scale)
     only = [w.strip() for w in args.only.split(",") if w.strip()]
-    rows = measure(url, args.samples, args.budget, only)
+    rows = measure(url, args.samples, args.budget, only, args.timeout)
     print("\n" + table(rows))
     pages_rows = [r for r in rows if r["page"] != "CSV export"]
     missed = [f"{r['role']} {r['page']}" for r in rows if not r["met"]]

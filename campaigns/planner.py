@@ -19,12 +19,13 @@ Functions here flush but never commit: the job or the command that calls them do
 """
 from __future__ import annotations
 
+import itertools
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import Date, String, and_, case, exists, func, literal, or_, select, update
+from sqlalchemy import Date, String, and_, bindparam, case, exists, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -189,8 +190,9 @@ def space_contacts(session: Session, day: date, spacing_days: int) -> int:
     What already has its moment (paced for today, queued, sent) stays where it is and the
     later mail moves, whatever order the rows were made in (a draft released mid-day, a tag
     added, a retry). A mail pushed past its mailing's last day is missed, never sent late.
-    Set-based detection (contacts with two or more live deliveries in the window), then a
-    short pass per colliding contact only: a handful of rows each, a few contacts a day.
+    One statement finds the contacts with a movable mail closer than `spacing_days` to another
+    live one (pairs already apart are left alone: a repeat run finds nobody), one reads all their
+    live mails, and the moves go out as one batch of updates — not two statements per contact.
     """
     if spacing_days <= 0:
         return 0
@@ -201,41 +203,56 @@ def space_contacts(session: Session, day: date, spacing_days: int) -> int:
         Delivery.send_at.is_(None),
         Delivery.send_on >= day,
     )
-    colliding = session.scalars(
+    other = aliased(Delivery)
+    colliding = (
         select(Delivery.contact_id)
-        .where(live)
-        .group_by(Delivery.contact_id)
-        .having(func.count() > 1, func.max(case((movable, 1), else_=0)) == 1)
+        .join(other, and_(other.contact_id == Delivery.contact_id, other.id != Delivery.id))
+        .where(movable, other.status.in_(_OCCUPYING), other.send_on >= window_start,
+               _days_apart(session, other.send_on, Delivery.send_on) < spacing_days)
+        .distinct()
+    )
+    rows = session.execute(
+        select(Delivery.contact_id, Delivery.id, Delivery.offer_id, Delivery.send_on, case((movable, True), else_=False))
+        .where(live, Delivery.contact_id.in_(colliding))
+        .order_by(Delivery.contact_id, Delivery.send_on, Delivery.id)
     ).all()
-    moved = 0
+    last_days = missed.last_days(session, {offer_id for _c, _id, offer_id, _on, can_move in rows if can_move})
     gap = timedelta(days=spacing_days)
-    for contact_id in colliding:
-        rows = session.execute(
-            select(Delivery.id, Delivery.offer_id, Delivery.send_on, case((movable, True), else_=False))
-            .where(live, Delivery.contact_id == contact_id)
-            .order_by(Delivery.send_on, Delivery.id)
-        ).all()
-        placed = [send_on for _id, _offer, send_on, can_move in rows if not can_move]
-        last_days = missed.last_days(session, {offer_id for _id, offer_id, _on, can_move in rows if can_move})
-        for delivery_id, offer_id, send_on, can_move in rows:
+    moves: list[dict] = []
+    missing: dict[int, list[int]] = {}
+    for _contact_id, contact_rows in itertools.groupby(rows, key=lambda row: row[0]):
+        contact_rows = list(contact_rows)
+        placed = [send_on for _c, _id, _offer, send_on, can_move in contact_rows if not can_move]
+        for _c, delivery_id, offer_id, send_on, can_move in contact_rows:
             if not can_move:
                 continue
             wanted = send_on
-            while clash := [other for other in placed if abs((wanted - other).days) < spacing_days]:
+            while clash := [other_day for other_day in placed if abs((wanted - other_day).days) < spacing_days]:
                 wanted = calendar.next_working_day(max(clash) + gap)
             if wanted == send_on:
                 placed.append(send_on)
                 continue
             if offer_id in last_days and wanted > last_days[offer_id]:
-                missed.mark_missed(session, offer_id, [delivery_id])
+                missing.setdefault(offer_id, []).append(delivery_id)
                 continue
-            session.execute(
-                update(Delivery).where(Delivery.id == delivery_id).values(send_on=wanted, updated_at=utcnow())
-                .execution_options(synchronize_session=False)
-            )
+            moves.append({"row_id": delivery_id, "wanted": wanted})
             placed.append(wanted)
-            moved += 1
-    return moved
+    for offer_id, delivery_ids in missing.items():
+        missed.mark_missed(session, offer_id, delivery_ids)
+    if moves:
+        table = Delivery.__table__
+        session.execute(
+            update(table).where(table.c.id == bindparam("row_id")).values(send_on=bindparam("wanted"), updated_at=utcnow()),
+            moves,
+        )
+    return len(moves)
+
+
+def _days_apart(session: Session, later, earlier):
+    """SQL: the number of days from ``earlier`` to ``later`` (two DATE columns)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.abs(later - earlier)
+    return func.abs(func.julianday(later) - func.julianday(earlier))
 
 
 def spacing_clash(session: Session, delivery_id: int, contact_id: int, day: date, spacing_days: int) -> date | None:
