@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from . import calendar, mails
 from .db import utcnow
-from .models import Advisor, Delivery, DeliveryStatus, MissedMailing, Offer, OfferStatus, Role, SentNotice, Tag
+from .models import Advisor, MissedMailing, Offer, OfferStatus, ResultCount, Role, SentNotice, Tag
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +73,10 @@ def mailings(session: Session, today: date, years: list[int], tags: list[Tag] | 
     offers = {(o.tag_id, o.year): o for o in session.scalars(select(Offer).where(Offer.tag_id.in_(ids), Offer.year.in_(years)))}
     recorded = {(m.tag_id, m.year): m for m in session.scalars(
         select(MissedMailing).where(MissedMailing.tag_id.in_(ids), MissedMailing.year.in_(years)))}
+    # From the kept counts (reports.py), not a walk over every sent delivery of those offers.
     sent = set(session.execute(
-        select(Offer.tag_id, Offer.year).join(Delivery, Delivery.offer_id == Offer.id)
-        .where(Offer.tag_id.in_(ids), Offer.year.in_(years), Delivery.status == DeliveryStatus.SENT).distinct()
+        select(Offer.tag_id, Offer.year).join(ResultCount, ResultCount.offer_id == Offer.id)
+        .where(Offer.tag_id.in_(ids), Offer.year.in_(years), ResultCount.sent > 0).distinct()
     ).all())
     rows = []
     for tag in tags:
