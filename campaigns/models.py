@@ -386,7 +386,7 @@ class ResultCount(Base):
     """What one offer's mails brought for one advisor (the sender, or the owner while unsent).
 
     Kept up to date by database triggers on deliveries, clicks, notes and contacts (migration
-    0015), so the results page reads these few rows instead of every click; reports.py reads it,
+    0016), so the results page reads these few rows instead of every click; reports.py reads it,
     reports.recount() rebuilds it from the facts."""
 
     __tablename__ = "result_counts"

@@ -7,8 +7,8 @@ query is one LIKE per word on that column. PostgreSQL gets the pg_trgm extension
 index for those LIKEs; SQLite keeps scanning (an ordinary index of the same name keeps the
 models and the migrations in agreement).
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from alembic import op
 
 from campaigns import search
 
-revision = "0014"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

@@ -12,16 +12,19 @@ statement, rows locked in key order); SQLite: row-level triggers. A delivery's o
 does not take back its clicks (deliveries go only with their contact, and contacts are archived,
 not deleted); reports.recount() rebuilds the table from the facts if it ever must.
 
-Revision ID: 0015
-Revises: 0014
+A later migration that rebuilds deliveries, clicks, notes or contacts on SQLite (Alembic's batch
+mode copies the table) drops these triggers with the old table: it must create them again.
+
+Revision ID: 0016
+Revises: 0015
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015"
-down_revision = "0014"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
