@@ -235,6 +235,8 @@ class Tag(Base):
     lead_days: Mapped[int] = mapped_column(SmallInteger, default=21)
     description: Mapped[str] = mapped_column(String(300), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Contacts carrying the tag, archived ones too: kept by triggers on contact_tags (migration 0018).
+    contacts_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     contacts: Mapped[list[Contact]] = relationship(secondary=contact_tags, back_populates="tags")
     offers: Mapped[list[Offer]] = relationship(back_populates="tag")

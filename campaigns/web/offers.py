@@ -126,10 +126,7 @@ def _tag_form_page(form, tag):
 @bp.get("/tags")
 @marketing_only
 def tags():
-    rows = db.session.execute(
-        select(Tag, func.count(contact_tags.c.contact_id)).outerjoin(contact_tags, contact_tags.c.tag_id == Tag.id)
-        .group_by(Tag.id).order_by(Tag.kind, Tag.name)
-    ).all()
+    rows = [(tag, tag.contacts_count) for tag in db.session.scalars(select(Tag).order_by(Tag.kind, Tag.name))]
     today = _today()
     upcoming = {tag.id: when for tag, when in calendar.upcoming([tag for tag, _ in rows], today, 366)[::-1]}
     return render_template("offers/tags.html", rows=rows, upcoming=upcoming, today=today)
@@ -237,9 +234,11 @@ def _editable_links(offer: Offer) -> list[Link]:
 
 
 def _preview_contacts(offer: Offer) -> list[Contact]:
-    query = select(Contact).where(may_be_mailed()).order_by(Contact.last_name, Contact.id).limit(100)
+    # The first hundred by id (an index range, however big the tag), shown by name: sorting the
+    # whole audience by name to keep a hundred took 1.6 s at a million contacts.
+    query = select(Contact).where(may_be_mailed()).order_by(Contact.id).limit(100)
     contacts = db.session.scalars(query.join(contact_tags).where(contact_tags.c.tag_id == offer.tag_id)).all()
-    return contacts or db.session.scalars(query).all()
+    return sorted(contacts or db.session.scalars(query).all(), key=lambda c: (c.last_name, c.id))
 
 
 def _editor(offer: Offer, form: OfferForm | None = None, catalog_form: CatalogForm | None = None, status: int = 200):
