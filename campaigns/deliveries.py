@@ -67,9 +67,13 @@ def queue_view(session: Session, settings, now: datetime | None = None, limit: i
     from .models import Offer, Tag
 
     now = now or utcnow()
-    counts = {status.value: 0 for status in DeliveryStatus}
+    counts = {status.value: 0 for status in DeliveryStatus if status != DeliveryStatus.SENT}
+    # Every status but SENT (all the mails of all years; the page shows those of today, below):
+    # index ranges of the statuses still in play, not a count of every delivery ever made.
     counts.update({status.value if hasattr(status, "value") else status: n for status, n in session.execute(
-        select(Delivery.status, func.count()).group_by(Delivery.status))})
+        select(Delivery.status, func.count()).where(Delivery.status.in_([s for s in DeliveryStatus
+                                                                          if s != DeliveryStatus.SENT]))
+        .group_by(Delivery.status))})
     local = now.astimezone(settings.timezone)
     day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
     counts["sent_today"] = session.scalar(select(func.count()).where(Delivery.status == DeliveryStatus.SENT,
