@@ -235,7 +235,7 @@ class Tag(Base):
     lead_days: Mapped[int] = mapped_column(SmallInteger, default=21)
     description: Mapped[str] = mapped_column(String(300), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # Contacts carrying the tag, archived ones too: kept by triggers on contact_tags (migration 0018).
+    # Contacts carrying the tag, archived ones too: kept by triggers on contact_tags (migration 0019).
     contacts_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     contacts: Mapped[list[Contact]] = relationship(secondary=contact_tags, back_populates="tags")
@@ -388,7 +388,7 @@ class ResultCount(Base):
     """What one offer's mails brought for one advisor (the sender, or the owner while unsent).
 
     Kept up to date by database triggers on deliveries, clicks, notes and contacts (migration
-    0016), so the results page reads these few rows instead of every click; reports.py reads it,
+    0017), so the results page reads these few rows instead of every click; reports.py reads it,
     reports.recount() rebuilds it from the facts."""
 
     __tablename__ = "result_counts"

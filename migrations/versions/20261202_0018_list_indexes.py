@@ -6,16 +6,16 @@
 - deliveries (status, send_on, send_at, id): the queue's planned list in its order, without
   sorting 317,000 planned rows.
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017"
-down_revision = "0016"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 

@@ -5,16 +5,16 @@ contacts). Now each tag carries its count; triggers on contact_tags add and take
 are written by any writer (the card's form, the import's bulk insert, a cascade). PostgreSQL:
 statement-level triggers with transition tables (one UPDATE per statement); SQLite: row-level.
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0019
+Revises: 0018
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018"
-down_revision = "0017"
+revision = "0019"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
