@@ -86,6 +86,8 @@ def backfill(bind, only_changed: bool = True) -> int:
     contacts = sa.table("contacts", *(sa.column(name) for name in (
         "id", "first_name", "middle_name", "last_name", "company", "company_alias", "position", "email", "phone",
         "search_key")))
+    if bind.dialect.name == "postgresql":
+        return _backfill_postgresql(bind, contacts)
     last, changed = 0, 0
     while True:  # keyset batches: a million contacts never sit in memory at once
         rows = bind.execute(
@@ -100,3 +102,26 @@ def backfill(bind, only_changed: bool = True) -> int:
                          .values(search_key=sa.bindparam("key")), updates)
             changed += len(updates)
         last = rows[-1].id
+
+
+def _backfill_postgresql(bind, contacts) -> int:
+    """The keys COPYed into a temporary table a batch at a time, then one UPDATE … FROM: a
+    million single-row UPDATEs took half an hour on a loaded machine, this takes minutes."""
+    cursor = bind.connection.driver_connection.cursor()
+    cursor.execute("CREATE TEMPORARY TABLE search_keys (id integer PRIMARY KEY, key text) ON COMMIT DROP")
+    last = 0
+    while True:
+        rows = bind.execute(
+            sa.select(contacts).where(contacts.c.id > last).order_by(contacts.c.id).limit(BATCH * 10)
+        ).all()
+        if not rows:
+            break
+        with cursor.copy("COPY search_keys (id, key) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row((row.id, key_of(row)))
+        last = rows[-1].id
+    cursor.execute("UPDATE contacts SET search_key = k.key FROM search_keys k"
+                   " WHERE contacts.id = k.id AND contacts.search_key IS DISTINCT FROM k.key")
+    changed = cursor.rowcount
+    cursor.execute("DROP TABLE search_keys")
+    return changed

@@ -70,3 +70,13 @@ def test_postgresql_answers_a_search_from_the_trigram_index(session, factory):
     compiled = query.compile(session.bind)
     plan = "\n".join(row[0] for row in session.connection().exec_driver_sql(f"EXPLAIN {compiled}", compiled.params))
     assert "ix_contacts_search_key_trgm" in plan, plan
+
+
+def test_the_migration_backfill_writes_every_stored_key_again(session, factory):
+    advisor = factory.advisor()
+    people = [factory.contact(owner=advisor, last_name=name) for name in ("Соловьёв", "Киселёв", "Орлов")]
+    session.execute(text("UPDATE contacts SET search_key = ''"))
+    assert _found(session, advisor, "Solovev") == []
+    assert search.backfill(session.connection()) == 3
+    assert _found(session, advisor, "Solovev") == [people[0].id]
+    assert search.backfill(session.connection()) == 0
