@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import Select, and_, exists, func, literal, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from . import contact_fields, duplicates, signin
+from . import apikeys, contact_fields, duplicates, signin
 from .db import utcnow
 from .models import Advisor, Click, Contact, Note, NoteKind, Role, Tag, contact_tags
 
@@ -621,6 +621,7 @@ def deactivate_advisor(session: Session, admin: Advisor, advisor: Advisor, heir:
         moved = transfer_contacts(session, admin, select(Contact.id).where(Contact.owner_id == advisor.id), heir, text)
     session.execute(update(Advisor).where(Advisor.id == advisor.id).values(active=False))
     signin.end_sessions(session, advisor.id)
+    apikeys.revoke_all(session, advisor.id)  # a reactivated user makes new keys
     session.expire_all()
     return moved
 
