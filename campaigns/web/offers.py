@@ -15,10 +15,11 @@ from sqlalchemy.orm import selectinload
 from wtforms import FieldList, Form, FormField, HiddenField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
-from .. import calendar, clicks, offer_lint, offers, reminders, reports, template_sandbox
+from .. import calendar, clicks, mailings, mails, offer_lint, offers, reports, template_sandbox, transport
 from ..audience import may_be_mailed
 from ..board import readiness_board, without_sender
 from ..db import db
+from ..extensions import redis_client
 from ..models import Click, Contact, Link, Offer, OfferStatus, Role, Tag, TagKind, contact_tags
 from ..sender import sender_for
 from . import params
@@ -69,7 +70,7 @@ def board():
     rows = readiness_board(db.session, _settings(), today, start=start)
     return render_template("offers/board.html", rows=rows, today=today, start=start, late=late_offers(),
                            missed=reports.missed_mailings(db.session, [today.year - 1, today.year]),
-                           state_labels=reminders.STATE_LABELS, no_sender=without_sender(rows),
+                           state_labels=mailings.STATE_LABELS, no_sender=without_sender(rows),
                            require_consent=_settings().require_consent)
 
 
@@ -82,7 +83,7 @@ def calendar_page():
     rows = [(tag, occurrence, send_on, (send_on - today).days) for tag, occurrence, send_on in calendar.year_calendar(tags, year)]
     # This year's and next year's state of each tag's mailing (ready, draft, missing, waiting, sent, missed).
     years = [today.year, today.year + 1]
-    states = {(m.tag.id, m.year): m for m in reminders.mailings(db.session, today, years, tags)}
+    states = {(m.tag.id, m.year): m for m in mailings.mailings(db.session, today, years, tags)}
     return render_template("offers/calendar.html", rows=rows, year=year, today=today, tags=tags, years=years,
                            states=states)
 
@@ -358,8 +359,6 @@ def upload_catalog(offer_id: int):
 
 def _publish_links(offer: Offer) -> None:
     """Its link targets where the click redirect finds them while the database is away."""
-    from ..extensions import redis_client
-
     clicks.publish_link_targets(db.session, redis_client(), offer_id=offer.id)
 
 
@@ -391,8 +390,6 @@ def make_draft(offer_id: int):
 
 
 def _build_message(offer: Offer, contact: Contact):
-    from .. import mails
-
     return mails.offer_message(offer=offer, contact=contact, advisor=sender_for(db.session, contact),
                                settings=_settings(), delivery_id=None)
 
@@ -471,8 +468,6 @@ def _parts(message) -> dict:
 @bp.post("/offers/<int:offer_id>/test-send")
 @marketing_only
 def test_send(offer_id: int):
-    from .. import mails, transport
-
     settings = _settings()
     offer = _offer_or_404(offer_id)
     contact = _chosen_contact(offer, request.form)
