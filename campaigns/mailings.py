@@ -31,7 +31,6 @@ class Mailing:
     offer: Offer | None
     state: str
     audience: int = 0
-    missed_mails: int = 0
 
     @property
     def label(self) -> str:
@@ -71,6 +70,5 @@ def mailings(session: Session, today: date, years: list[int], tags: list[Tag] | 
             offer = offers.get((tag.id, year))
             record = recorded.get((tag.id, year))
             state = mailing_state(today, send_on, last_day, offer, (tag.id, year) in sent, record is not None)
-            rows.append(Mailing(tag, year, send_on, last_day, offer, state, audience=record.audience if record else 0,
-                                missed_mails=record.mails if record else 0))
+            rows.append(Mailing(tag, year, send_on, last_day, offer, state, audience=record.audience if record else 0))
     return rows

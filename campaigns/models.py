@@ -254,7 +254,7 @@ class Note(Base):
     kind: Mapped[NoteKind] = mapped_column(_enum(NoteKind, "note_kind"))
     author_id: Mapped[int | None] = mapped_column(ForeignKey("advisors.id", ondelete="SET NULL"))
     body: Mapped[str] = mapped_column(Text, default="")
-    # Call results (seed 001: objection, interest yes/no, result, next date).
+    # Call results (calls.py: objection, interest yes/no, result, next date).
     interest: Mapped[bool | None] = mapped_column(Boolean)
     objection: Mapped[str | None] = mapped_column(Text)
     result: Mapped[str | None] = mapped_column(Text)
