@@ -25,10 +25,11 @@ from . import (
     queue,
     results,
     security,
+    tags,
     track,
 )
 
-BLUEPRINTS = (admin, api, auth, contacts, errors, health, home, hot, imports, offers, queue, results, security, track)
+BLUEPRINTS = (admin, api, auth, contacts, errors, health, home, hot, imports, offers, queue, results, security, tags, track)
 
 
 def register(app: Flask) -> None:
