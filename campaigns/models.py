@@ -386,7 +386,7 @@ class Click(Base):
     # NULL for the hidden trap link (tracking.TRAP_LINK_ID), which has no row in links.
     link_id: Mapped[int | None] = mapped_column(ForeignKey("links.id", ondelete="CASCADE"))
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
-    # Always the contact's current owner (copied at insert, moved by contacts.transfer_contacts),
+    # Always the contact's current owner (copied at insert, moved by ownership.transfer_contacts),
     # so that the hot list finds an advisor's clicks without walking the advisor's contacts.
     owner_id: Mapped[int] = mapped_column(ForeignKey("advisors.id", ondelete="RESTRICT"))
     clicked_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -79,10 +79,10 @@ def test_an_advisor_cannot_open_the_admins_user_page(client, session, factory):
 
 
 def test_admin_reactivates_a_deactivated_user_who_can_log_in_again(client, session, factory, admin):
-    from campaigns import contacts
+    from campaigns import ownership
 
     gone = factory.advisor(name="Борис")
-    contacts.deactivate_advisor(session, admin, gone, None)
+    ownership.deactivate_advisor(session, admin, gone, None)
     session.commit()
     client.login(admin)
     page = client.get(f"/admin/users/{gone.id}/edit").get_data(as_text=True)
