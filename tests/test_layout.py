@@ -104,7 +104,8 @@ def test_the_graph_sees_the_imports_that_are_there():
     graph = import_graph()
     assert "campaigns.addresses" in graph["campaigns.transport"]  # from .addresses import ascii_domain
     assert "campaigns.template_sandbox" in graph["campaigns.compose"]  # from . import …, template_sandbox, …
-    assert "campaigns.web.auth" in graph["campaigns.web.hot"]  # from .auth import roles_required
+    assert "campaigns.web.auth" in graph["campaigns.web.tags"]  # from .auth import roles_required
+    assert "campaigns.web.tags" in graph["campaigns.web"]  # from . import (…, tags, …)
 
 
 def test_no_module_of_campaigns_imports_itself_back():

@@ -16,12 +16,15 @@ from . import (
     contacts,
     errors,
     filters,
+    handover,
     health,
     home,
     hot,
     imports,
     offers,
     params,
+    people,
+    privacy,
     queue,
     results,
     security,
@@ -29,7 +32,10 @@ from . import (
     track,
 )
 
-BLUEPRINTS = (admin, api, auth, contacts, errors, health, home, hot, imports, offers, queue, results, security, tags, track)
+BLUEPRINTS = (
+    admin, api, auth, contacts, errors, handover, health, home, hot, imports, offers, people, privacy, queue, results, security,
+    tags, track,
+)
 
 
 def register(app: Flask) -> None:
