@@ -190,7 +190,7 @@ def test_the_new_owner_reads_the_handover_in_the_morning_digest(session, factory
     smtp_settings = dataclasses.replace(settings, mail=parse_mail_url(smtp_server.url, settings.instance_path))
     anna, igor = factory.advisor(name="Анна"), factory.advisor(name="Игорь", email="igor@studio.example.com")
     contact = factory.contact(owner=anna, company="Тойота")
-    contacts.handover(session, anna, [contact.id], igor, "клиент из Казани")
+    ownership.handover(session, anna, [contact.id], igor, "клиент из Казани")
     session.commit()
     assert digest.send_digests(session, smtp_settings) == 1  # Anna has nothing to read; Igor has the handover
     [envelope] = smtp_server.messages
