@@ -153,12 +153,12 @@ def test_the_cursor_walks_the_list_and_a_forged_one_is_400(client, session, fact
 
 
 def test_deactivation_revokes_the_keys_for_good(client, session, factory):
-    from campaigns import accounts, contacts
+    from campaigns import accounts, ownership
 
     admin, anna = factory.advisor(role=Role.ADMIN), factory.advisor()
     token = make_key(client, session, anna)
     assert client.get("/api/contacts", headers=bearer(token)).status_code == 200
-    contacts.deactivate_advisor(session, admin, anna, None, "уволилась")
+    ownership.deactivate_advisor(session, admin, anna, None, "уволилась")
     session.commit()
     assert client.get("/api/contacts", headers=bearer(token)).status_code == 401
     accounts.reactivate(session, admin, session.get(type(anna), anna.id))

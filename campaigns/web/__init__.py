@@ -21,7 +21,9 @@ from . import (
     home,
     hot,
     imports,
+    keys,
     offers,
+    openapi,
     params,
     people,
     privacy,
@@ -30,11 +32,12 @@ from . import (
     security,
     tags,
     track,
+    webhooks_admin,
 )
 
 BLUEPRINTS = (
-    admin, api, auth, contacts, errors, handover, health, home, hot, imports, offers, people, privacy, queue, results, security,
-    tags, track,
+    admin, api, auth, contacts, errors, handover, health, home, hot, imports, keys, offers, openapi, people, privacy, queue,
+    results, security, tags, track, webhooks_admin,
 )
 
 
