@@ -12,6 +12,7 @@ from flask import Flask
 from . import (
     admin,
     api,
+    api_objects,  # noqa: F401 — adds the API's other routes to api.bp, so it is imported before api.bp is registered
     auth,
     contacts,
     errors,
