@@ -116,9 +116,10 @@ def reconcile(session: Session, settings, now: datetime | None = None, queue=Non
         result.unknown = len(stuck)
         session.commit()
 
+    # All of them (ids only): a first few thousand still waiting in their jobs must not hide the lost ones.
     stale = session.scalars(
         select(Delivery.id).where(Delivery.status == DeliveryStatus.QUEUED, Delivery.updated_at < now - GRACE)
-        .order_by(Delivery.id).limit(5000)
+        .order_by(Delivery.id)
     ).all()
     session.commit()
     if stale:

@@ -442,3 +442,31 @@ def test_a_mail_the_relay_took_is_sent_even_if_the_reconciler_took_its_worker_fo
         assert sent.status == DeliveryStatus.SENT and sent.sent_at is not None
         assert len(relay.messages) == 1
         assert session.scalar(select(Note).where(Note.delivery_id == delivery.id, Note.kind == NoteKind.MAIL))
+
+
+def test_it_finds_lost_deliveries_behind_thousands_still_waiting_in_their_jobs(session, factory, settings):
+    """5,000 queued deliveries whose job still waits and, after them, one whose job Redis lost: the lost
+    one is enqueued again (the reconciler once looked at the first 5,000 only)."""
+    from sqlalchemy import insert
+
+    from campaigns.models import Contact
+
+    offer = factory.offer()
+    owner = factory.advisor()
+    session.commit()
+    now = utcnow()
+    session.execute(insert(Contact), [{"owner_id": owner.id, "email": f"c{i}@client.example.com", "created_at": now,
+                                       "updated_at": now} for i in range(5001)])
+    contact_ids = session.scalars(select(Contact.id).order_by(Contact.id)).all()
+    session.execute(insert(Delivery), [{"offer_id": offer.id, "contact_id": cid, "status": DeliveryStatus.QUEUED,
+                                        "send_on": now.date(), "attempts": 0, "created_at": now, "updated_at": now}
+                                       for cid in contact_ids])
+    session.commit()
+    ids = session.scalars(select(Delivery.id).order_by(Delivery.id)).all()
+    queue = dispatch.mail_queue()
+    queue.enqueue(dispatch.BATCH_JOB, ids[:-1], job_id="waiting")  # every one but the last still waits
+
+    result = reconcile.reconcile(session, settings, now=later(2))
+
+    assert result.requeued == 1
+    assert dispatch.job_id(ids[-1]) in queue.get_job_ids()
