@@ -282,6 +282,7 @@ def waiting_for_repair(session, redis_url: str) -> int:
 
     from redis import Redis as Client
     from rq import Queue
+    from rq.job import Job
     from sqlalchemy import select
 
     from campaigns import inhand, reconcile
@@ -302,7 +303,13 @@ def waiting_for_repair(session, redis_url: str) -> int:
         if hands is None:
             return len(rows)  # too fresh a Redis to tell: count it as not yet repaired
         queued = [i for i, status in rows if status == DeliveryStatus.QUEUED]
-        waiting = reconcile._waiting_in_rq(Queue(MAIL_QUEUE, connection=client), queued, now, started_count=False)
+        queue = Queue(MAIL_QUEUE, connection=client)
+        waiting = reconcile._waiting_in_rq(queue, queued, now, started_count=False)
+        # A job a worker is taking this very moment sits in RQ's intermediate list between dequeue and start.
+        for job in Job.fetch_many([j.decode() for j in client.lrange(f"{queue.key}:intermediate", 0, -1)],
+                                  connection=client):
+            if job is not None and job.args:
+                waiting.update(set(job.args[0] if isinstance(job.args[0], list) else [job.args[0]]) & set(queued))
     finally:
         client.close()
     return sum(1 for i, status in rows if i not in hands and (status == DeliveryStatus.SENDING or i not in waiting))
