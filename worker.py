@@ -11,14 +11,18 @@ and starts a new one; the log says "Redis unreachable, retrying" and "Redis back
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import sys
 import threading
+import time
 
 from redis import Redis
 from rq import Queue, SimpleWorker
+from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.exceptions import StopRequested
+from rq.scheduler import RQScheduler
 
 from campaigns import outage
 from campaigns.config import ConfigError
@@ -28,10 +32,56 @@ QUEUES = ["default", "mail"]
 log = logging.getLogger("campaigns.worker")
 
 
+class Scheduler(RQScheduler):
+    """RQ's scheduler process for jobs enqueued for later (a throttled mail comes back this way). RQ's
+    own one dies on a Redis outage with a traceback, and the worker starts it again only at its next
+    maintenance (minutes later); this one rides the outage out: one line when Redis goes, one when
+    it is back."""
+
+    def work(self):
+        self._install_signal_handlers()
+        redis_outage = outage.Outage("Redis (RQ's scheduler)", log)
+        born = False
+        while not self._stop_requested:
+            try:
+                if not born:
+                    self.register_birth()
+                    born = True
+                if self.should_reacquire_locks:
+                    self.acquire_locks()
+                self.heartbeat()
+                self.enqueue_scheduled_jobs()
+                redis_outage.ok()
+                pause = self.interval
+            except outage.REDIS_DOWN as exc:
+                pause = redis_outage.failed(exc)
+            time.sleep(pause)
+        with contextlib.suppress(*outage.REDIS_DOWN):
+            self.stop()
+
+
 class Worker(SimpleWorker):
     """RQ's SimpleWorker, telling a Redis outage once and stopping cleanly on a signal during one."""
 
     max_connection_wait_time = outage.LONGEST_PAUSE  # RQ's own retry while idle: back within seconds
+
+    def _start_scheduler(self, burst=False, logging_level="INFO", date_format=DEFAULT_LOGGING_DATE_FORMAT,
+                         log_format=DEFAULT_LOGGING_FORMAT):
+        """RQ's own, with the Scheduler above in place of RQScheduler."""
+        self.scheduler = Scheduler(self.queues, connection=self.connection,
+                                   logging_level=logging_level if logging_level is not None else self.log.level,
+                                   date_format=date_format, log_format=log_format, serializer=self.serializer)
+        self.scheduler.acquire_locks()
+        if self.scheduler.acquired_locks:
+            if burst:
+                try:
+                    self.scheduler.register_birth()
+                    self.scheduler.enqueue_scheduled_jobs()
+                finally:
+                    self.scheduler.release_locks()
+                    self.scheduler.register_death()
+            else:
+                self.scheduler.start()
 
     def __init__(self, *args, redis_outage: outage.Outage, stop: threading.Event, **kwargs):
         super().__init__(*args, **kwargs)

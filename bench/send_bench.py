@@ -58,7 +58,11 @@ def build_data(session, n: int) -> None:
                         signature=f"С уважением,\nСоветник {i} Подарков\nСтудия подарков, +7 495 {i:07d}")
                 for i in range(ADVISORS)]
     session.add_all(advisors)
-    tag = Tag(name="День строителя", kind=TagKind.HOLIDAY, rule="2 sun aug", lead_days=21)
+    # Its occasion is today, so today lies within the mailing's window and nothing is missed (missed.py).
+    from campaigns.calendar import MONTHS
+
+    today = date.today()
+    tag = Tag(name="День строителя", kind=TagKind.HOLIDAY, rule=f"{today.day} {MONTHS[today.month - 1]}", lead_days=0)
     offer = Offer(tag=tag, year=date.today().year, subject="Подарки ко Дню строителя", body=BODY, status=OfferStatus.READY)
     offer.links = [Link(name="catalog", url="https://gifts.example.com/catalog", label="Каталог"),
                    Link(name="discount", url="https://gifts.example.com/скидка?utm=mail", label="Скидка", weight=3)]

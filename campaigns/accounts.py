@@ -18,7 +18,7 @@ from werkzeug.security import generate_password_hash
 
 from . import signin
 from .contact_fields import FieldError, normalize_email, normalize_phone
-from .models import Advisor, Role
+from .models import Advisor, Contact, Role
 
 MIN_PASSWORD = 10
 NAME_MAX = 200
@@ -197,6 +197,10 @@ def admin_update(session: Session, admin: Advisor, user: Advisor, *, role: str, 
             errors["role"] = "Дежурный советник остаётся советником: сначала назначьте другого дежурного"
         elif user.id == admin.id and role != Role.ADMIN:
             errors["role"] = "Нельзя снять роль администратора с самого себя"
+        elif user.role == Role.ADVISOR and role != Role.ADVISOR and session.scalar(
+                select(func.count(Contact.id)).where(Contact.owner_id == user.id)):
+            # Mail goes out in the owner's name: contacts must not stay with someone who is no advisor.
+            errors["role"] = "У советника есть контакты: сначала передайте их (Передача контактов)"
     cap = None
     if daily_cap not in (None, ""):
         try:

@@ -14,7 +14,7 @@ import secrets
 import time
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from .db import utcnow
@@ -61,6 +61,12 @@ def revoke_key(session: Session, user: Advisor, key_id: int) -> ApiKey | None:
     if key is not None and key.revoked_at is None:
         key.revoked_at = utcnow()
     return key
+
+
+def revoke_all(session: Session, user_id: int, now: datetime | None = None) -> None:
+    """Every live key of a user is revoked (deactivation: a later reactivation does not bring them back)."""
+    session.execute(update(ApiKey).where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+                    .values(revoked_at=now or utcnow()))
 
 
 def user_for_token(session: Session, token: str, now: datetime | None = None) -> tuple[ApiKey, Advisor] | None:

@@ -17,8 +17,8 @@ from sqlalchemy.orm import aliased
 from . import audience as audience_rules
 from . import calendar
 from .greeting import greeting_is_fallback
+from .mailings import mailing_state
 from .models import Advisor, Contact, Offer, OfferStatus, Tag, contact_tags
-from .reminders import mailing_state
 from .sender import NO_SENDER_LABEL, sender_of
 
 MAX_WINDOW_DAYS = 121  # lead_days ≤ 120 (models.Tag), CATCH_UP_DAYS = 14
@@ -62,7 +62,7 @@ class BoardRow:
 
     @property
     def state(self) -> str:
-        """The mailing's state (reminders.mailing_state): "waiting" once due without a ready offer."""
+        """The mailing's state (mailings.mailing_state): "waiting" once due without a ready offer."""
         today = self.send_on - timedelta(days=self.days_to_go)
         return mailing_state(today, self.send_on, self.last_day or self.send_on, self.offer, sent=False, recorded=False)
 

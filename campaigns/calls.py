@@ -1,6 +1,6 @@
 """Logging a call: the one rule for the contact card, the hot list and the JSON API.
 
-Seed 001: every call records its result, whether there is interest (yes or no), an optional
+Every call records its result, whether there is interest (yes or no), an optional
 objection, and plans the next contact: a date, an optional time and a topic («Позвонить
 сегодня» and the morning digest list them by time). A logged call is the advisor's work on the contact, so
 it moves the contact in the morning list (`updated_at`) and takes it off the hot list until

@@ -1,4 +1,4 @@
-"""The seed's tag table (seed 003): 11 industries, 2 holidays, 10 New-Year purchase months.
+"""The tag catalog every new database starts with: 11 industries, 2 holidays, 10 New-Year purchase months.
 
 Rules are in the grammar of calendar.py. Industry and holiday offers go out three weeks
 ahead of the day; month offers on the first working day of the month.

@@ -148,7 +148,7 @@ def calendar_command(year: int):
                    f"day {occurrence.isoformat()} {weekdays[occurrence.weekday()]}  rule \"{tag.rule}\", lead {tag.lead_days} d")
 
 
-# --- the delivery pipeline: plan, queue (pipeline engineer) ---------------------------
+# --- the delivery pipeline: plan, queue ----------------------------------------------
 
 
 def _local_today():

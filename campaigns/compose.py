@@ -16,25 +16,27 @@ The mail must look personal and reach the inbox:
   it when the relay cannot carry it.
 * DKIM (dkimpy) when DKIM_SELECTOR / DKIM_PRIVATE_KEY are set.
 
-Each kind of mail is templates/emails/<kind>.subject.txt, .txt, .html rendered by the app's
-Jinja environment (HTML autoescaped) plus one function; make_message() is the common end.
+Each kind of mail is templates/emails/<kind>.subject.txt, .txt, .html rendered by this module's
+own Jinja environment (HTML autoescaped) plus one function; make_message() is the common end.
+No database and no Flask here: the caller passes the settings, the sender and the contact.
 """
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from email import message_from_string
 from email import policy as email_policy
 from email.header import Header
 from email.headerregistry import AddressHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
+from functools import lru_cache, partial
 
 import dkim
-from flask import current_app
+from jinja2 import Environment, PackageLoader, select_autoescape
 
-from . import sender, template_sandbox, tracking
+from . import ru_format, sender, template_sandbox, tracking
 from .addresses import ascii_domain, make_address
 from .config import ConfigError
 from .greeting import FALLBACK, greeting
@@ -214,9 +216,20 @@ def typed_paragraphs(text: str) -> list[list[list[tuple[str, str | None]]]]:
     return paragraphs
 
 
-def render_kind(kind: str, context: Mapping) -> tuple[str, str, str]:
-    """(subject, text, html) of templates/emails/<kind>.subject.txt / .txt / .html."""
-    env = current_app.jinja_env
+@lru_cache(maxsize=8)
+def _emails(timezone: tzinfo) -> Environment:
+    """The Jinja environment of templates/emails/: HTML autoescaped, Russian dates in ``timezone``."""
+    env = Environment(loader=PackageLoader("campaigns", "templates"),
+                      autoescape=select_autoescape(("html",), default_for_string=False))
+    env.filters.update(ru_date=partial(ru_format.ru_date, timezone=timezone),
+                       ru_datetime=partial(ru_format.ru_datetime, timezone=timezone), ru_number=ru_format.ru_number)
+    env.globals.update(plural=ru_format.plural)
+    return env
+
+
+def render_kind(kind: str, context: Mapping, timezone: tzinfo) -> tuple[str, str, str]:
+    """(subject, text, html) of templates/emails/<kind>.subject.txt / .txt / .html; moments shown in ``timezone``."""
+    env = _emails(timezone)
     subject = " ".join(env.get_template(f"emails/{kind}.subject.txt").render(context).split())
     text = env.get_template(f"emails/{kind}.txt").render(context).strip("\n") + "\n"
     html = env.get_template(f"emails/{kind}.html").render(context)
@@ -323,7 +336,7 @@ def build_offer_message(*, offer, contact, advisor, settings, delivery_id: int |
                   for link in offer.links if link.is_trap]
     context = {"subject": subject, "body": body, "paragraphs": typed_paragraphs(body),
                "unsubscribe_url": unsubscribe, "trap_urls": trap_urls, "advisor": advisor}
-    subject, text, html = render_kind("offer", context)
+    subject, text, html = render_kind("offer", context, settings.timezone)
     mailto = tracking.unsubscribe_mailto(ascii_domain(settings.mail_domain), did, settings.secret_key)
     return make_message(
         settings=settings, from_name=advisor.name, from_addr=advisor.email,

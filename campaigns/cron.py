@@ -45,7 +45,9 @@ def build(connection: Redis) -> CronScheduler:
     # Recorded in the database (sent_notices): a tick twice, or after a Redis flush, sends once.
     scheduler.register(tasks.send_mailing_notices, QUEUE, cron="*/10 * * * *")
     scheduler.register(tasks.dispatch_deliveries, QUEUE, interval=30)
-    scheduler.register(tasks.reconcile_deliveries, QUEUE, interval=300)
+    # Every minute, like its grace (reconcile.GRACE): a dead worker's or a lost job's mail is picked up
+    # within about two minutes.
+    scheduler.register(tasks.reconcile_deliveries, QUEUE, interval=60)
     if bounces_configured():
         scheduler.register(tasks.read_bounces, QUEUE, interval=300)
     return scheduler

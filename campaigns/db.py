@@ -71,8 +71,10 @@ def retry_on_lost_connection(session, work: Callable[[], T], what: str, pauses=R
             if not (isinstance(exc, OperationalError) or exc.connection_invalidated):
                 raise
             session.rollback()  # gives the dead connection back; the next statement checks out a fresh one
-            log.warning("%s: the database connection failed (%s); trying again in %.1f s",
-                        what, str(exc.orig or exc).strip().splitlines()[0], pause)
+            locked = "is locked" in str(exc.orig or exc)  # SQLite busy with another writer: contention, not an outage
+            (log.info if locked else log.warning)(
+                "%s: the database %s (%s); trying again in %.1f s", what, "is locked" if locked else "connection failed",
+                str(exc.orig or exc).strip().splitlines()[0], pause)
             time.sleep(pause)
     return work()
 

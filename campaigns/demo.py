@@ -1,7 +1,7 @@
 """The demo data set: every page shows something real on a first run.
 
 Deterministic (a fixed seed): 3 advisors, the house advisor, marketing and admin users,
-~300 contacts with realistic Russian names (including the awkward ones from the seeds:
+~300 contacts with realistic Russian names (including the awkward ones real files have:
 «!», a surname or a whole ФИО typed into the first-name field), offers for this year,
 and past deliveries with their notes and clicks.
 """
@@ -86,7 +86,7 @@ def _person(rng: random.Random) -> tuple[str, str, str]:
         last = last[:-1] + "ва" if last.endswith("ёв") else last + "а"
         first, patronymic = rng.choice(FEMALE), PATRONYMIC_F[rng.choice(FATHERS)]
     roll = rng.random()
-    if roll < 0.05:  # the seeds' convention for an unknown name
+    if roll < 0.05:  # how a name nobody knows is often typed
         return "!", "", last
     if roll < 0.08:  # the surname typed into the first-name field
         return last, "", ""

@@ -14,7 +14,7 @@ from datetime import datetime, time, timedelta
 
 from sqlalchemy import or_, select
 
-from . import accounts, calls, contacts, duplicates, hotlist, mails, transport
+from . import accounts, calls, duplicates, hotlist, mails, ownership, transport
 from .calendar import is_working_day
 from .db import utcnow
 from .models import Advisor, Role
@@ -37,7 +37,7 @@ def send_digests(session, settings, now: datetime | None = None, *, due_only: bo
 
     It holds the own hot list, the house advisor's for whoever gets it, today's planned calls
     colleagues' attempts to add one's contacts (duplicates.attempts_since) and the contacts handed
-    to one since yesterday (contacts.handed_over); nothing: no mail.
+    to one since yesterday (ownership.handed_over); nothing: no mail.
     Each recipient's day is their own (accounts.work_hours: their time zone and hours); with
     `due_only` only those on a working day between DIGEST_AT and the end of their hours get it."""
     now = now or utcnow()
@@ -55,7 +55,7 @@ def send_digests(session, settings, now: datetime | None = None, *, due_only: bo
             house, house_entries = hotlist.house_hot_list(session, advisor, settings, now=now)
             planned = calls.planned_calls(session, advisor, today) if own else []
             attempts = duplicates.attempts_since(session, advisor, now - timedelta(days=1)) if own else []
-            handed = contacts.handed_over(session, advisor, to_me=True, days=1, now=now) if own else []
+            handed = ownership.handed_over(session, advisor, to_me=True, days=1, now=now) if own else []
             if not (entries or house_entries or planned or attempts or handed):
                 continue
             if conn is None:  # opened for the first mail: a tick with nothing to send connects nowhere

@@ -68,10 +68,6 @@ class RowResult:
     duplicates: list = field(default_factory=list)  # [{contact_id, row, owner_name, detail}]
     hints: list = field(default_factory=list)  # Russian remarks that do not stop the row
 
-    @property
-    def status_label(self) -> str:
-        return STATUS_LABELS[self.status]
-
 
 @dataclass
 class Plan:

@@ -36,7 +36,7 @@ SYSTEM_NAME = "Рассылки"
 
 def _system_message(kind: str, context: dict, *, to: Advisor, settings) -> EmailMessage:
     """A mail from the system itself (noreply) to one of its users."""
-    subject, text, html = compose.render_kind(kind, context)
+    subject, text, html = compose.render_kind(kind, context, settings.timezone)
     return compose.make_message(settings=settings, from_name=SYSTEM_NAME, from_addr=f"noreply@{settings.mail_domain}",
                                 to_name=to.name, to_addr=to.email, subject=subject, text=text, html=html)
 

@@ -266,7 +266,7 @@ class Note(Base):
     kind: Mapped[NoteKind] = mapped_column(_enum(NoteKind, "note_kind"))
     author_id: Mapped[int | None] = mapped_column(ForeignKey("advisors.id", ondelete="SET NULL"))
     body: Mapped[str] = mapped_column(Text, default="")
-    # Call results (seed 001: objection, interest yes/no, result, next date).
+    # Call results (calls.py: objection, interest yes/no, result, next date).
     interest: Mapped[bool | None] = mapped_column(Boolean)
     objection: Mapped[str | None] = mapped_column(Text)
     result: Mapped[str | None] = mapped_column(Text)
@@ -422,7 +422,7 @@ class Click(Base):
     # NULL for the hidden trap link (tracking.TRAP_LINK_ID), which has no row in links.
     link_id: Mapped[int | None] = mapped_column(ForeignKey("links.id", ondelete="CASCADE"))
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
-    # Always the contact's current owner (copied at insert, moved by contacts.transfer_contacts),
+    # Always the contact's current owner (copied at insert, moved by ownership.transfer_contacts),
     # so that the hot list finds an advisor's clicks without walking the advisor's contacts.
     owner_id: Mapped[int] = mapped_column(ForeignKey("advisors.id", ondelete="RESTRICT"))
     clicked_at: Mapped[datetime] = mapped_column(UTCDateTime)

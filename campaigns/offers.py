@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from . import calendar
+from . import calendar, mails, transport
 from .models import Advisor, Link, Offer, OfferStatus, Role, Tag
 from .offer_lint import lint_offer
 
@@ -88,8 +88,6 @@ def notify_offer_late(session, offer, settings, now: datetime | None = None) -> 
     removed when the send fails so the next call tries again). Returns how many mails were
     sent (0 when already told today).
     """
-    from . import mails, transport
-
     now = now or datetime.now(UTC)
     today = now.astimezone(settings.timezone).date()
     recipients = session.scalars(

@@ -20,8 +20,16 @@ FIRST_PAUSE = 0.5  # seconds; doubled after each failed attempt…
 LONGEST_PAUSE = 5.0  # …up to this: a service back is noticed within seconds, and a check costs nothing
 
 
+def database_locked(exc: BaseException) -> bool:
+    """SQLite's "database is locked": another process is writing. Contention, not an outage: try again."""
+    return isinstance(exc, OperationalError) and "is locked" in str(exc.orig or exc)
+
+
 def database_down(exc: BaseException) -> bool:
-    """The database did not answer (refused, dropped or unopenable), as opposed to refusing a statement."""
+    """The database did not answer (refused, dropped or unopenable), as opposed to refusing a statement
+    or being busy (database_locked)."""
+    if database_locked(exc):
+        return False
     return isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 

@@ -29,7 +29,7 @@ from sqlalchemy import Date, String, and_, bindparam, case, exists, func, litera
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
-from . import audience, calendar, missed
+from . import audience, calendar, missed, offers
 from .db import UTCDateTime, utcnow
 from .models import (
     Advisor,
@@ -272,8 +272,6 @@ def spacing_clash(session: Session, delivery_id: int, contact_id: int, day: date
 
 
 def _notify_late(session: Session, offer: Offer, settings) -> None:
-    from . import offers  # offers imports the calendar, as the planner does: imported here to stay out of a cycle
-
     try:
         offers.notify_offer_late(session, offer, settings)
     except Exception:  # a lost reminder must never stop the planning of everyone's mail

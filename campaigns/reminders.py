@@ -1,4 +1,4 @@
-"""No yearly mailing is missed in silence: its state, and the notices to marketing and admin.
+"""No yearly mailing is missed in silence: the notices to marketing and admin.
 
 Each notice is one mail kind (templates/emails/<kind>.subject.txt / .txt / .html and its
 function in mails.py; its context is built here), sent by `run()` every few minutes and
@@ -10,87 +10,26 @@ recorded by mails.send_once in `sent_notices` as it goes, so it goes once whatev
   its offer and its window is open (marketing);
 * ``mailing_missed`` — once when a mailing is recorded in `missed_mailings` (marketing and admin).
 
-`mailing_state()` is the one place that names a mailing's state for the calendar and the
-board: ready, draft, missing, waiting, sent, missed.
+A mailing's state (ready, draft, missing, waiting, sent, missed) is named in mailings.py.
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import date, datetime, time
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import calendar, mails
+from . import calendar, mails, transport
+from .board import readiness_board
 from .db import utcnow
-from .models import Advisor, MissedMailing, Offer, OfferStatus, ResultCount, Role, SentNotice, Tag
+from .mailings import STATE_LABELS
+from .models import Advisor, MissedMailing, Offer, OfferStatus, Role, SentNotice, Tag
 
 log = logging.getLogger(__name__)
 
 REMIND_DAYS = (21, 7, 1)  # before the send date
 ADMIN_COPY_DAYS = 1  # the reminder this close to the send date also goes to admin
-STATE_LABELS = {
-    "ready": "готово", "draft": "черновик", "missing": "нет предложения", "waiting": "ждёт предложения",
-    "sent": "отправлено", "missed": "пропущено",
-}
-
-
-@dataclass
-class Mailing:
-    """One tag's mailing for one (occurrence) year."""
-
-    tag: Tag
-    year: int
-    send_on: date
-    last_day: date
-    offer: Offer | None
-    state: str
-    audience: int = 0
-    missed_mails: int = 0
-
-    @property
-    def label(self) -> str:
-        return STATE_LABELS[self.state]
-
-
-def mailing_state(today: date, send_on: date, last_day: date, offer: Offer | None, sent: bool, recorded: bool) -> str:
-    """The state of a mailing on ``today`` (pure): see STATE_LABELS."""
-    ready = offer is not None and offer.status == OfferStatus.READY
-    if today < send_on:
-        return "ready" if ready else ("draft" if offer is not None else "missing")
-    if ready:
-        return "sent" if sent or today > last_day else "ready"
-    if today <= last_day and not recorded:
-        return "waiting"
-    return "missed"
-
-
-def mailings(session: Session, today: date, years: list[int], tags: list[Tag] | None = None) -> list[Mailing]:
-    """Every tag's mailing for each of ``years``, with its state on ``today`` (the calendar page)."""
-    tags = tags if tags is not None else session.scalars(select(Tag).order_by(Tag.name)).all()
-    ids = [tag.id for tag in tags]
-    offers = {(o.tag_id, o.year): o for o in session.scalars(select(Offer).where(Offer.tag_id.in_(ids), Offer.year.in_(years)))}
-    recorded = {(m.tag_id, m.year): m for m in session.scalars(
-        select(MissedMailing).where(MissedMailing.tag_id.in_(ids), MissedMailing.year.in_(years)))}
-    # From the kept counts (reports.py), not a walk over every sent delivery of those offers.
-    sent = set(session.execute(
-        select(Offer.tag_id, Offer.year).join(ResultCount, ResultCount.offer_id == Offer.id)
-        .where(Offer.tag_id.in_(ids), Offer.year.in_(years), ResultCount.sent > 0).distinct()
-    ).all())
-    rows = []
-    for tag in tags:
-        for year in years:
-            try:
-                send_on, last_day = calendar.mailing_window(tag.rule, tag.lead_days, year)
-            except ValueError:
-                continue
-            offer = offers.get((tag.id, year))
-            record = recorded.get((tag.id, year))
-            state = mailing_state(today, send_on, last_day, offer, (tag.id, year) in sent, record is not None)
-            rows.append(Mailing(tag, year, send_on, last_day, offer, state, audience=record.audience if record else 0,
-                                missed_mails=record.mails if record else 0))
-    return rows
 
 
 # ------------------------------------------------------------------ notices
@@ -103,8 +42,6 @@ def _recipients(session: Session, *roles: Role) -> list[Advisor]:
 
 
 def _board_row(session: Session, settings, tag: Tag, send_on: date, today: date):
-    from .board import readiness_board
-
     rows = readiness_board(session, settings, today, days=0, start=send_on)
     return next((row for row in rows if row.tag.id == tag.id), None)
 
@@ -149,8 +86,6 @@ def send_notice(session: Session, settings, *, notice: str, ref_id: int, day: da
 
     ``message`` is the kind's function in mails.py. The record commits with the mails; a failed
     send removes it, so a later run tries again."""
-    from . import mails, transport
-
     def send():
         with transport.open_transport(settings.mail) as conn:
             for user in recipients:

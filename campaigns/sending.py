@@ -6,7 +6,7 @@ queue page and a person's decisions in deliveries. The database is the truth, Re
     PLANNED ──dispatch──► QUEUED ──claim──► SENDING ──relay accepted──► SENT
        ▲                    │                  ├──4xx──► RETRYING ──(dispatch)──► QUEUED …
        └─ retry (admin) ◄── FAILED ◄──5xx──────┤
-                          UNKNOWN ◄─ reconcile ┘ (SENDING for longer than STUCK_AFTER)
+                          UNKNOWN ◄─ reconcile ┘ (SENDING, and its worker gone)
 
 Every step is a conditional UPDATE whose row count says whether we won (DESIGN, 10), so
 a job that runs twice, a duplicate RQ entry or a re-queue by the reconciler can never
@@ -22,10 +22,9 @@ into the note, and SENT plus the note (one statement, hence one transaction, on 
 The one window where a mail's fate is unknown: after the claim commits (SENDING) and
 before the SENT transaction commits. A worker killed there — or a database that stays
 unreachable through that last transaction's retries — may or may not have handed the mail
-to the relay. We never
-guess: the reconciler marks such a row UNKNOWN once it has been SENDING for longer than
-the job could possibly run (reconcile.STUCK_AFTER), writes a note, and the queue page offers
-«Отправить повторно» / «Считать отправленным» to a person. Nothing is resent by itself.
+to the relay. We never guess: the reconciler marks such a row UNKNOWN once no live worker
+has it in hand (inhand.py) or its job's limit has passed, writes a note, and the queue page
+offers «Отправить повторно» / «Считать отправленным» to a person. Nothing is resent by itself.
 SMTP itself has a smaller such window (RFC 1047): the connection lost, or the relay's answer
 timed out, after the message's final dot went out. The transport reports that as
 UnknownOutcome, and the delivery becomes UNKNOWN at once, never retried by itself.
@@ -38,7 +37,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from rq.timeouts import JobTimeoutException
-from sqlalchemy import insert, literal, select, update
+from sqlalchemy import and_, insert, literal, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from . import audience, consent
@@ -53,7 +52,8 @@ from .models import (
     Offer,
     OfferStatus,
 )
-from .sender import sender_for
+from .reconcile import ABANDONED
+from .sender import NO_SENDER, NoSender, sender_for
 
 log = logging.getLogger(__name__)
 
@@ -271,10 +271,16 @@ def send_delivery(session: Session, delivery_id: int, settings, now: datetime | 
 
     try:
         sender = sender_for(session, delivery.contact)
+    except NoSender:
+        # The owner was deactivated and there is no house advisor: held like at planning (sender.py),
+        # listed on the queue page, released by planning once someone may send it.
+        _finish(session, delivery, {"status": DeliveryStatus.HELD, "send_at": None, "last_error": NO_SENDER}, None)
+        return SendResult(Outcome.HELD, NO_SENDER)
+    try:
         message = compose.compose_delivery(session, delivery, settings, now=now)
     except JobTimeoutException:
         raise  # the job's time is up: see send_batch
-    except Exception as exc:  # a broken template or no sender: a person must fix it, then retry
+    except Exception as exc:  # a broken template: a person must fix it, then retry
         log.exception("composing delivery %s failed", delivery_id)
         detail = f"Письмо не собрано: {exc}"
         _finish(session, delivery, {"status": DeliveryStatus.FAILED, "last_error": detail},
@@ -334,10 +340,15 @@ def _transmit(session, delivery, message, sender: Advisor, settings, transport) 
 
 def _record_sent(session, delivery, message, sender: Advisor, subject: str, data: bytes) -> None:
     """SENT, the Message-ID and the time, and the whole mail in the contact's notes: one transaction,
-    which changes nothing when the row is no longer SENDING (safe to run again)."""
+    which changes nothing when the row is no longer this attempt's (safe to run again)."""
     sent_at = utcnow()
+    # Still SENDING; or taken for abandoned by the reconciler during this very attempt (the worker
+    # was alive after all, e.g. starved of CPU past its heartbeat): the relay's 250 settles it.
+    ours = or_(Delivery.status == DeliveryStatus.SENDING,
+               and_(Delivery.status == DeliveryStatus.UNKNOWN, Delivery.last_error == ABANDONED,
+                    Delivery.attempts == delivery.attempts))
     mark_sent = (
-        update(Delivery).where(Delivery.id == delivery.id, Delivery.status == DeliveryStatus.SENDING)
+        update(Delivery).where(Delivery.id == delivery.id, ours)
         .values(status=DeliveryStatus.SENT, message_id=(message["Message-ID"] or "").strip() or None, sent_at=sent_at,
                 advisor_id=sender.id, last_error=None, next_attempt_at=None, updated_at=sent_at)
     )

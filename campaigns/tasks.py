@@ -16,6 +16,7 @@ from . import outage, webhooks
 _app = None
 log = logging.getLogger(__name__)
 _database = outage.Outage("Database", log)
+LOCKED_PAUSES = (0.2, 0.5, 1.0, 2.0)  # a periodic job that meets SQLite locked runs again after these
 
 
 def get_app():
@@ -42,18 +43,28 @@ def periodic(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        with get_app().app_context():
-            try:
-                result = func(*args, **kwargs)
-                if _database.down:  # the job may not have needed the database: ask it before saying it is back
-                    from .db import db
+        from .db import db
 
-                    db.session.execute(text("SELECT 1"))
-            except Exception as exc:
-                if not outage.database_down(exc):
-                    raise
-                _database.failed(exc)
-                return None
+        with get_app().app_context():
+            for pause in (*LOCKED_PAUSES, None):
+                try:
+                    result = func(*args, **kwargs)
+                    if _database.down:  # the job may not have needed the database: ask it before saying it is back
+                        db.session.execute(text("SELECT 1"))
+                    break
+                except Exception as exc:
+                    if outage.database_locked(exc):  # SQLite busy with another writer: not an outage, try again
+                        db.session.rollback()
+                        if pause is None:
+                            log.info("%s: the database stayed locked by another writer; the next run does it",
+                                     func.__name__)
+                            return None
+                        time.sleep(pause)
+                        continue
+                    if not outage.database_down(exc):
+                        raise
+                    _database.failed(exc)
+                    return None
         _database.ok()
         return result
 
@@ -137,13 +148,31 @@ def dispatch_deliveries() -> int:
     return dispatch.dispatch(db.session, _settings())
 
 
+def _in_hand(delivery_ids: list[int]):
+    """The running mail job's deliveries, published for the reconciler (inhand.py) until the job's
+    limit: its start + RQ's timeout + inhand.MARGIN. Outside an RQ job (tests, a shell): nothing."""
+    import contextlib
+
+    from rq import get_current_job
+
+    from . import inhand
+
+    job = get_current_job()
+    if job is None:
+        return contextlib.nullcontext()
+    started = job.started_at.timestamp() if job.started_at else time.time()
+    until = started + (job.timeout or 180) + inhand.MARGIN
+    return inhand.holding(job.connection, job.id, delivery_ids, until)
+
+
 @in_app_context
 def send_delivery_job(delivery_id: int) -> str:
     """Send one delivery (the job carries only its id); over the relay's rate it comes back later."""
     from . import dispatch, sending
     from .db import db
 
-    result = sending.send_delivery(db.session, delivery_id, _settings())
+    with _in_hand([delivery_id]):
+        result = sending.send_delivery(db.session, delivery_id, _settings())
     webhooks.delivery_outcomes([(delivery_id, result.outcome.value)])
     if result.outcome == sending.Outcome.THROTTLED:
         dispatch.enqueue(dispatch.mail_queue(), delivery_id, _settings(), delay=result.delay)
@@ -156,7 +185,8 @@ def send_batch_job(delivery_ids: list[int]) -> str:
     from . import dispatch, sending
     from .db import db
 
-    results, rest, delay = sending.send_batch(db.session, delivery_ids, _settings())
+    with _in_hand(delivery_ids):
+        results, rest, delay = sending.send_batch(db.session, delivery_ids, _settings())
     webhooks.delivery_outcomes(zip(delivery_ids, (r.outcome.value for r in results), strict=False))
     if rest:
         dispatch.enqueue_batch(dispatch.mail_queue(), rest, _settings(), delay=delay)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from campaigns import contacts
+from campaigns import contacts, ownership
 from campaigns.models import Advisor, Contact, Note, NoteKind, Role
 from tests.conftest import PASSWORD
 
@@ -24,7 +24,7 @@ def test_a_transfer_moves_many_contacts_and_notes_each_move(session, factory, ad
     anna, igor = factory.advisor(name="Анна"), factory.advisor(name="Игорь")
     moving = [factory.contact(owner=anna) for _ in range(3)]
     staying = factory.contact(owner=anna)
-    moved = contacts.transfer_contacts(session, admin, [c.id for c in moving], igor, "Анна в отпуске")
+    moved = ownership.transfer_contacts(session, admin, [c.id for c in moving], igor, "Анна в отпуске")
     assert moved == 3
     for contact in moving:
         assert session.get(Contact, contact.id).owner_id == igor.id
@@ -36,19 +36,19 @@ def test_a_transfer_needs_a_reason_and_an_admin(session, factory, admin):
     anna, igor = factory.advisor(), factory.advisor()
     contact = factory.contact(owner=anna)
     with pytest.raises(contacts.ContactError) as error:
-        contacts.transfer_contacts(session, admin, [contact.id], igor, "  ")
+        ownership.transfer_contacts(session, admin, [contact.id], igor, "  ")
     assert "reason" in error.value.errors
     with pytest.raises(contacts.NotAllowed):
-        contacts.transfer_contacts(session, igor, [contact.id], igor, "хочу себе")
+        ownership.transfer_contacts(session, igor, [contact.id], igor, "хочу себе")
 
 
 def test_deactivation_requires_an_heir_and_moves_every_contact_with_notes(session, factory, admin):
     leaving, heir = factory.advisor(name="Уходящий"), factory.advisor(name="Наследник")
     live, archived = factory.contact(owner=leaving), factory.contact(owner=leaving, archived_at=datetime.now(UTC))
     with pytest.raises(contacts.ContactError) as error:
-        contacts.deactivate_advisor(session, admin, leaving, None)
+        ownership.deactivate_advisor(session, admin, leaving, None)
     assert "heir" in error.value.errors and leaving.active
-    assert contacts.deactivate_advisor(session, admin, leaving, heir, "уволился") == 2
+    assert ownership.deactivate_advisor(session, admin, leaving, heir, "уволился") == 2
     assert not session.get(Advisor, leaving.id).active
     for contact in (live, archived):
         assert session.get(Contact, contact.id).owner_id == heir.id
@@ -58,7 +58,7 @@ def test_deactivation_requires_an_heir_and_moves_every_contact_with_notes(sessio
 def test_the_house_advisor_cannot_be_deactivated(session, factory, admin):
     house = factory.house_advisor()
     with pytest.raises(contacts.ContactError) as error:
-        contacts.deactivate_advisor(session, admin, house, factory.advisor())
+        ownership.deactivate_advisor(session, admin, house, factory.advisor())
     assert "advisor" in error.value.errors
 
 

@@ -150,3 +150,18 @@ def test_the_cursor_walks_the_list_and_a_forged_one_is_400(client, session, fact
     page2 = client.get(f"/api/contacts/{contact.id}/notes?limit=2&cursor={page1['next_cursor']}",
                        headers=bearer(token)).get_json()
     assert [n["body"] for n in page1["items"] + page2["items"]] == ["заметка 2", "заметка 1", "заметка 0"]
+
+
+def test_deactivation_revokes_the_keys_for_good(client, session, factory):
+    from campaigns import accounts, ownership
+
+    admin, anna = factory.advisor(role=Role.ADMIN), factory.advisor()
+    token = make_key(client, session, anna)
+    assert client.get("/api/contacts", headers=bearer(token)).status_code == 200
+    ownership.deactivate_advisor(session, admin, anna, None, "уволилась")
+    session.commit()
+    assert client.get("/api/contacts", headers=bearer(token)).status_code == 401
+    accounts.reactivate(session, admin, session.get(type(anna), anna.id))
+    session.commit()
+    assert client.get("/api/contacts", headers=bearer(token)).status_code == 401  # back at work: new keys
+    assert session.scalar(select(ApiKey)).revoked_at is not None

@@ -10,7 +10,7 @@ from email.policy import default
 import pytest
 from sqlalchemy import select
 
-from campaigns import calls, contacts, digest, duplicates
+from campaigns import calls, contacts, digest, duplicates, ownership
 from campaigns.config import parse_mail_url
 from campaigns.models import Contact, Note, NoteKind, Role
 
@@ -47,7 +47,7 @@ def test_an_advisor_hands_several_own_contacts_to_a_colleague_with_a_reason(clie
 def test_an_advisor_hands_a_contact_to_the_house_advisor(session, factory):
     anna, house = factory.advisor(name="Анна"), factory.house_advisor()
     contact = factory.contact(owner=anna)
-    assert contacts.handover(session, anna, [contact.id], house, "клиент просил не звонить, только рассылка") == 1
+    assert ownership.handover(session, anna, [contact.id], house, "клиент просил не звонить, только рассылка") == 1
     assert session.get(Contact, contact.id).owner_id == house.id
 
 
@@ -56,12 +56,12 @@ def test_an_advisor_cannot_hand_someone_elses_contact_nor_without_a_reason(clien
     igors = factory.contact(owner=igor)
     own = factory.contact(owner=anna)
     with pytest.raises(contacts.NotAllowed):
-        contacts.handover(session, anna, [igors.id], anna, "хочу себе")
+        ownership.handover(session, anna, [igors.id], anna, "хочу себе")
     with pytest.raises(contacts.ContactError) as error:
-        contacts.handover(session, anna, [own.id], igor, "  ")
+        ownership.handover(session, anna, [own.id], igor, "  ")
     assert "reason" in error.value.errors
     with pytest.raises(contacts.ContactError):
-        contacts.handover(session, anna, [], igor, "причина")
+        ownership.handover(session, anna, [], igor, "причина")
     session.commit()
     client.login(anna)
     response = client.post_form("/handover/", {"contact": [str(igors.id)], "new_owner_id": str(anna.id),
@@ -143,9 +143,9 @@ def test_an_admin_transfer_also_shows_in_handed_to_me(session, factory):
     admin = factory.advisor(role=Role.ADMIN)
     anna, igor = factory.advisor(name="Анна"), factory.advisor(name="Игорь")
     contact = factory.contact(owner=anna)
-    contacts.transfer_contacts(session, admin, [contact.id], igor, "отпуск")
-    assert [h.contact.id for h in contacts.handed_over(session, igor, to_me=True)] == [contact.id]
-    assert contacts.handed_over(session, anna, to_me=True) == []
+    ownership.transfer_contacts(session, admin, [contact.id], igor, "отпуск")
+    assert [h.contact.id for h in ownership.handed_over(session, igor, to_me=True)] == [contact.id]
+    assert ownership.handed_over(session, anna, to_me=True) == []
 
 
 def test_an_import_that_meets_a_colleagues_contact_notes_it_and_the_owner_sees_it_at_home(client, session, factory,
@@ -190,7 +190,7 @@ def test_the_new_owner_reads_the_handover_in_the_morning_digest(session, factory
     smtp_settings = dataclasses.replace(settings, mail=parse_mail_url(smtp_server.url, settings.instance_path))
     anna, igor = factory.advisor(name="Анна"), factory.advisor(name="Игорь", email="igor@studio.example.com")
     contact = factory.contact(owner=anna, company="Тойота")
-    contacts.handover(session, anna, [contact.id], igor, "клиент из Казани")
+    ownership.handover(session, anna, [contact.id], igor, "клиент из Казани")
     session.commit()
     assert digest.send_digests(session, smtp_settings) == 1  # Anna has nothing to read; Igor has the handover
     [envelope] = smtp_server.messages

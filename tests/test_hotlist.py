@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 
-from campaigns import hotlist
+from campaigns import hotlist, ownership
 from campaigns.db import utcnow
 from campaigns.models import Click, Contact, Delivery, DeliveryStatus, Link, Note, NoteKind, Verdict
 
@@ -181,7 +181,6 @@ def test_the_morning_digest_mails_each_advisor_their_list_and_skips_empty_ones(a
 
 
 def test_a_transferred_contact_brings_its_clicks_to_the_new_owner_only(session, factory, settings):
-    from campaigns import contacts
     from campaigns.models import Role
 
     admin = factory.advisor(role=Role.ADMIN)
@@ -192,12 +191,12 @@ def test_a_transferred_contact_brings_its_clicks_to_the_new_owner_only(session, 
     m.click(moved, m.discount, timedelta(hours=2))
     m.click(stays, m.catalog, timedelta(hours=1))
 
-    contacts.transfer_contacts(session, admin, [moved.id], igor, "Анна в отпуске")
+    ownership.transfer_contacts(session, admin, [moved.id], igor, "Анна в отпуске")
     assert names(hotlist.hot_list(session, anna.id, settings)) == ["Остаётся у Анны"]
     [entry] = hotlist.hot_list(session, igor.id, settings)
     assert entry.company == "Передан Игорю" and [link.label for link in entry.links] == ["Скидка"]
 
-    contacts.deactivate_advisor(session, admin, igor, olga, "уволился")
+    ownership.deactivate_advisor(session, admin, igor, olga, "уволился")
     assert hotlist.hot_list(session, igor.id, settings) == []
     assert names(hotlist.hot_list(session, olga.id, settings)) == ["Передан Игорю"]
 

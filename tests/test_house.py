@@ -181,3 +181,19 @@ def test_the_head_of_sales_gets_the_house_advisors_hot_contacts_in_the_morning_d
     assert "Горячие контакты дежурного советника (Василий Тупин)" in text and "Ничейная компания" in text
     assert msg["Subject"] == "Горячий список на 23 ноября: 1 клиент"
     assert session.scalar(select(Advisor.watches_house).where(Advisor.id == house.id)) is False
+
+
+def test_a_head_of_sales_in_marketing_logs_a_call_on_a_house_contact_from_the_hot_list(client, session, factory,
+                                                                                     settings):
+    house = factory.house_advisor()
+    head = factory.advisor(name="Начальник продаж", role=Role.MARKETING)
+    head.watches_house = True
+    contact = _house_click(session, factory, house)
+    session.commit()
+    client.login(head)
+    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    response = client.post_form(f"/hot/{contact.id}/call", {f"c{contact.id}-result": "перезвонить",
+                                                            f"c{contact.id}-interest": "yes",
+                                                            f"c{contact.id}-next_contact_on": tomorrow})
+    assert response.status_code == 302
+    assert hotlist.house_hot_list(session, head, settings)[1] == []

@@ -216,3 +216,119 @@ def test_a_periodic_job_says_once_that_the_database_is_away_and_once_that_it_is_
         assert tasks.dispatch_deliveries() == 0
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 2 and lines[0].startswith("Database unreachable, retrying") and lines[1] == "Database back"
+
+
+def test_a_live_workers_mail_is_left_alone_past_its_heartbeat_and_through_an_empty_redis(session, factory, settings,
+                                                                                        own_redis, tmp_path):
+    """A real worker whose relay takes 40 s to answer the message: the reconciler, run past its grace
+    and after the worker's first heartbeat would have expired, then right after Redis restarted empty,
+    then once Redis has settled, touches nothing; the mail goes out once and is recorded `sent`."""
+    import asyncio
+    import dataclasses
+
+    from campaigns import config, dispatch, inhand, reconcile
+    from tests.conftest import RecordingHandler, serve_smtp
+    from tests.test_sending import _due, _reload
+
+    class SlowAnswer(RecordingHandler):
+        async def handle_DATA(self, server, session, envelope):
+            await asyncio.sleep(40)
+            return await super().handle_DATA(server, session, envelope)
+
+    with serve_smtp(SlowAnswer()) as relay:
+        mail_url = f"{relay.url}?timeout=90"  # the relay's 40 s are within the SMTP timeout, so within the job's limit
+        relay_settings = dataclasses.replace(settings, mail=config.parse_mail_url(mail_url, settings.instance_path),
+                                             relay_rate_per_minute=1000)
+        delivery = _due(factory, session)
+        queue = Queue(dispatch.MAIL_QUEUE, connection=own_redis.client())
+        dispatch.dispatch(session, relay_settings, queue=queue)
+        env = process_env(settings, REDIS_URL=own_redis.url, MAIL_URL=mail_url,
+                          RELAY_RATE_PER_MINUTE="1000")
+        worker = Process(["worker.py"], env, tmp_path / "worker.log")
+        try:
+            wait_for(lambda: _reload(session, delivery.id).status == DeliveryStatus.SENDING, 30, "not claimed")
+            session.rollback()
+            time.sleep(max(0, inhand.SETTLE - int(own_redis.client().info("server")["uptime_in_seconds"])))
+            time.sleep(inhand.TTL + 1)  # the hand published at the job's start has been renewed since
+
+            def reconciled():
+                result = reconcile.reconcile(session, relay_settings, now=datetime.now(UTC) + timedelta(minutes=1.5),
+                                             queue=Queue(dispatch.MAIL_QUEUE, connection=own_redis.client()))
+                return result.unknown, result.requeued
+
+            assert reconciled() == (0, 0)
+            own_redis.stop()
+            own_redis.start()
+            assert reconciled() == (0, 0)  # too fresh a Redis to tell: a sending row waits
+            time.sleep(inhand.SETTLE + 1)
+            assert reconciled() == (0, 0)  # the live worker has published its hand again
+            assert _reload(session, delivery.id).status == DeliveryStatus.SENDING
+
+            wait_for(lambda: _reload(session, delivery.id).status != DeliveryStatus.SENDING, 60, "never recorded")
+            assert _reload(session, delivery.id).status == DeliveryStatus.SENT
+            assert len(relay.messages) == 1
+        finally:
+            worker.stop()
+
+
+def test_rqs_scheduled_job_process_tells_a_redis_loss_in_one_line_and_comes_back(settings, own_redis, tmp_path):
+    """The worker's RQ scheduler process (jobs enqueued for later, e.g. a throttled mail) met a Redis
+    outage with a traceback; now one line, and a job scheduled after Redis is back still runs."""
+    env = process_env(settings, REDIS_URL=own_redis.url)
+    worker = Process(["worker.py"], env, tmp_path / "worker.log")
+    try:
+        wait_for(lambda: "Scheduler for" in worker.text(), 30, "RQ's scheduler process did not start")
+        own_redis.stop()
+        time.sleep(4)
+        own_redis.start()
+        redis = own_redis.client()
+        job = Queue("default", connection=redis).enqueue_in(timedelta(seconds=1), "time.sleep", 0)
+        wait_for(lambda: job.get_status(refresh=True) == "finished", 60, "the scheduled job never ran")
+        assert worker.alive()
+    finally:
+        worker.stop()
+    log = worker.text()
+    assert "Traceback" not in log, log[-3000:]
+    assert log.count("Redis unreachable, retrying") == 1, log[-3000:]
+
+
+def test_a_periodic_job_meeting_sqlite_locked_tries_again_and_calls_it_no_outage(app, session, factory, settings,
+                                                                                 monkeypatch, caplog):
+    """Another process holds SQLite's write lock for a second, longer than the busy timeout of the
+    engine used here: the dispatch job waits it out and queues the mail; nothing says «unreachable»."""
+    import sqlite3
+    import threading
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    from campaigns.db import db
+    from tests.test_sending import _due
+
+    if not settings.database_url.startswith("sqlite"):
+        pytest.skip("SQLite's write lock")
+    monkeypatch.setattr(tasks, "_app", app)
+    delivery = _due(factory, session)
+    session.commit()
+    holder = sqlite3.connect(make_url(settings.database_url).database, check_same_thread=False, isolation_level=None)
+    impatient = create_engine(settings.database_url, connect_args={"timeout": 0.05})
+    real = db.engine
+    db.session.remove()
+    db.engine = impatient
+    db.session.configure(bind=impatient)
+    holder.execute("BEGIN IMMEDIATE")  # the write lock, as another process's long write holds it
+    release = threading.Timer(1.0, lambda: holder.execute("COMMIT"))
+    release.start()
+    try:
+        with caplog.at_level("INFO", logger="campaigns.tasks"):
+            assert tasks.dispatch_deliveries() == 1
+    finally:
+        release.join()
+        holder.close()
+        db.session.remove()
+        db.engine = real
+        db.session.configure(bind=real)
+        impatient.dispose()
+    assert not [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
+    session.rollback()
+    assert session.get(Delivery, delivery.id).status == DeliveryStatus.QUEUED

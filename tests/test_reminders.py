@@ -10,7 +10,7 @@ from email import policy as email_policy
 import pytest
 from sqlalchemy import func, select
 
-from campaigns import planner, reminders
+from campaigns import mailings, planner, reminders
 from campaigns.config import parse_mail_url
 from campaigns.extensions import redis_client
 from campaigns.models import MissedMailing, OfferStatus, Role, SentNotice, TagKind
@@ -104,7 +104,7 @@ def test_a_due_mailing_without_an_offer_waits_and_marketing_is_told_each_working
     assert to == "marketing@studio.example.com" and "ждёт предложения" in subject and "15.03.2027" in subject
     assert "Получателей: 1" in text
 
-    mailing = {(m.tag.name, m.year): m for m in reminders.mailings(session, date(2027, 3, 2), [2027])}
+    mailing = {(m.tag.name, m.year): m for m in mailings.mailings(session, date(2027, 3, 2), [2027])}
     assert mailing[("Март", 2027)].state == "waiting"
 
 
@@ -138,7 +138,7 @@ def test_a_window_closing_without_an_offer_is_recorded_missed_and_told_once(sess
     _to, subject, text, _html = _received(smtp_server)[0]
     assert "пропущена" in subject and "Получателей рассылки: 2" in text
 
-    assert reminders.mailings(session, date(2027, 3, 17), [2027])[0].state == "missed"
+    assert mailings.mailings(session, date(2027, 3, 17), [2027])[0].state == "missed"
     client.login(marketing)
     page = client.get("/results/?year=2027").get_data(as_text=True)
     section = page.split("Пропущенные рассылки, 2027")[1].split("</table>")[0]
@@ -154,10 +154,10 @@ def test_a_january_occasion_sent_in_december_crosses_the_year_boundary(session, 
 
     assert reminders.run(session, mail, now=_at(date(2027, 11, 15))) == 1  # 21 days before, for 2028
     assert session.scalar(select(SentNotice.day)) == date(2027, 12, 6)  # the 2028 mailing's send date
-    states = {m.year: m.state for m in reminders.mailings(session, date(2027, 12, 1), [2027, 2028])}
+    states = {m.year: m.state for m in mailings.mailings(session, date(2027, 12, 1), [2027, 2028])}
     assert states[2028] == "missing"
     assert reminders.run(session, mail, now=_at(date(2027, 12, 6))) == 1  # waiting, in December
-    assert {m.year: m.state for m in reminders.mailings(session, date(2027, 12, 31), [2028])} == {2028: "waiting"}
+    assert {m.year: m.state for m in mailings.mailings(session, date(2027, 12, 31), [2028])} == {2028: "waiting"}
 
     planner.plan_day(session, date(2028, 1, 14), settings=mail)
     assert session.scalar(select(MissedMailing).where(MissedMailing.year == 2028)) is None  # still open
@@ -178,7 +178,7 @@ def test_each_mailing_has_one_state(offer, sent, today, state):
     class Offer:
         status = OfferStatus(offer) if offer else None
 
-    assert reminders.mailing_state(today, date(2027, 7, 16), date(2027, 8, 8), Offer() if offer else None,
+    assert mailings.mailing_state(today, date(2027, 7, 16), date(2027, 8, 8), Offer() if offer else None,
                                    sent=sent, recorded=False) == state
 
 

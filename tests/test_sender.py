@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from campaigns import calendar, contacts, deliveries, pacing, planner
+from campaigns import calendar, deliveries, ownership, pacing, planner
 from campaigns.board import readiness_board
 from campaigns.compose import compose_delivery
 from campaigns.models import Advisor, Delivery, DeliveryStatus, Link, Role
@@ -64,7 +64,7 @@ def _scene(factory, session, settings, situation):
     session.flush()
     pacing.pace_day(session, DAY, settings, now=datetime(YEAR, 6, 15, 5, tzinfo=UTC))  # fixes advisor_id
     if situation == "deactivated with an heir":
-        contacts.deactivate_advisor(session, admin, owner, heir)
+        ownership.deactivate_advisor(session, admin, owner, heir)
     elif situation != "owner active":
         session.execute(Advisor.__table__.update().where(Advisor.id == owner.id).values(active=False))
     session.flush()

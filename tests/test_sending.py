@@ -8,7 +8,7 @@ import pytest
 from rq import SimpleWorker
 from sqlalchemy import func, select
 
-from campaigns import audience, config, dispatch, reconcile, sending, tasks
+from campaigns import audience, config, deliveries, dispatch, reconcile, sending, tasks
 from campaigns.db import db, utcnow
 from campaigns.models import (
     Delivery,
@@ -525,3 +525,32 @@ def test_it_records_mails_the_relay_took_as_sent_when_the_database_connection_dr
         sent = _reload(session, delivery_id)
         assert sent.status == DeliveryStatus.SENT and sent.message_id
         assert len(_notes(session, sent.contact_id, NoteKind.MAIL)) == 1
+
+
+def test_it_holds_a_mail_whose_sender_left_before_it_was_sent_like_planning_does(session, factory, settings,
+                                                                                smtp_server):
+    """The owner deactivated after pacing, and no house advisor: at the claim the mail is held with the
+    sender rule's reason (not failed), shown on the queue page, and released once someone may send it."""
+    from campaigns import planner
+    from campaigns.sender import NO_SENDER
+
+    settings = smtp_settings(settings, smtp_server)
+    owner = factory.advisor()
+    delivery = _due(factory, session, owner=owner)
+    owner.active = False
+    session.commit()
+
+    result = sending.send_delivery(session, delivery.id, settings)
+
+    held = _reload(session, delivery.id)
+    assert result.outcome == sending.Outcome.HELD
+    assert (held.status, held.last_error, held.send_at) == (DeliveryStatus.HELD, NO_SENDER, None)
+    assert smtp_server.messages == []
+    assert [d.id for d in deliveries.queue_view(session, settings).lists["no_sender"]] == [delivery.id]
+
+    house = factory.house_advisor()
+    assert planner.release_held(session, utcnow().date()) == 1
+    session.commit()
+    released = _reload(session, delivery.id)
+    assert (released.status, released.last_error) == (DeliveryStatus.PLANNED, None)
+    assert house.active

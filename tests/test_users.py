@@ -79,10 +79,10 @@ def test_an_advisor_cannot_open_the_admins_user_page(client, session, factory):
 
 
 def test_admin_reactivates_a_deactivated_user_who_can_log_in_again(client, session, factory, admin):
-    from campaigns import contacts
+    from campaigns import ownership
 
     gone = factory.advisor(name="Борис")
-    contacts.deactivate_advisor(session, admin, gone, None)
+    ownership.deactivate_advisor(session, admin, gone, None)
     session.commit()
     client.login(admin)
     page = client.get(f"/admin/users/{gone.id}/edit").get_data(as_text=True)
@@ -211,3 +211,13 @@ def test_the_morning_digest_comes_at_0830_in_each_advisors_own_time_zone(session
     assert [e.rcpt_tos for e in smtp_server.messages] == [["ural@studio.example.com"]]
     assert digest.send_due_digests(session, smtp_settings, now=ural_0840 + timedelta(hours=2)) == 1  # 08:40 Moscow
     assert [e.rcpt_tos for e in smtp_server.messages][-1] == ["moscow@studio.example.com"]
+
+
+def test_an_advisor_with_contacts_keeps_the_advisor_role_until_they_are_handed_over(session, factory, admin):
+    anna = factory.advisor()
+    factory.contact(owner=anna)
+    with pytest.raises(accounts.AccountError) as error:
+        accounts.admin_update(session, admin, anna, role="marketing", daily_cap="", work_hours="", timezone="",
+                              watches_house=False)
+    assert "сначала передайте" in error.value.errors["role"]
+    assert anna.role == Role.ADVISOR

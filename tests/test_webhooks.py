@@ -272,3 +272,38 @@ def test_a_mail_is_sent_while_redis_is_away_for_the_events(app, session, factory
     assert tasks.send_delivery_job(delivery.id) == "sent"
     assert len(smtp_server.messages) == 1
     assert webhooks._emit_down_until[0] > 0  # delivery.sent was tried, failed, and did not matter
+
+
+def test_https_targets_are_verified_and_signed(session, factory, client, tmp_path, monkeypatch):
+    """The POST goes to the checked address over TLS and checks the certificate against the host name."""
+    import shutil
+    import ssl
+    import subprocess
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    monkeypatch.setenv(webhooks.ALLOWED_NETWORKS_ENV, "127.0.0.1/32")
+    server = Receiver()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.server.socket = context.wrap_socket(server.server.socket, server_side=True)
+    url = server.url.replace("http://", "https://")
+    try:
+        endpoint = register(client, session, factory, url, events=("delivery.sent",))
+        queue = Queue(webhooks.QUEUE, connection=redis_client())
+        # A certificate nobody vouches for: refused, nothing sent.
+        assert webhooks.deliver(session, endpoint.id, "delivery.sent", "e1", '{"a": 1}', 1, queue=queue) is False
+        assert server.requests == []
+        session.expire_all()
+        assert "SSL" in session.scalar(select(WebhookAttempt)).error
+        # Trusted (as a private CA would be, through SSL_CERT_FILE): delivered and signed.
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        assert webhooks.deliver(session, endpoint.id, "delivery.sent", "e2", '{"a": 1}', 1, queue=queue) is True
+        [request] = server.requests
+        assert readme_verify()(endpoint.secret, request["headers"]["X-Campaigns-Signature"], request["body"])
+    finally:
+        server.close()

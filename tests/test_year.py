@@ -21,7 +21,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlalchemy import select, text
 
-from campaigns import calendar, contacts, pacing, planner, sending
+from campaigns import calendar, ownership, pacing, planner, sending
 from campaigns.db import Base
 from campaigns.missed import is_missed
 from campaigns.models import Contact, Delivery, DeliveryStatus, Link, MissedMailing, OfferStatus, Role, TagKind
@@ -156,7 +156,7 @@ def test_a_year_of_mailings_keeps_every_timing_rule(session, factory, settings, 
         if plan["deactivate"] and plan["deactivate"][0] == (day - START).days:
             leaving = advisors[0]
             if plan["deactivate"][1]:
-                contacts.deactivate_advisor(session, admin, leaving, advisors[1])
+                ownership.deactivate_advisor(session, admin, leaving, advisors[1])
             else:
                 leaving.active = False
         if plan["cap_change"] and plan["cap_change"][0] == (day - START).days:

@@ -9,7 +9,7 @@ from wtforms import IntegerField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional
 
-from .. import accounts, contacts
+from .. import accounts, contacts, ownership
 from ..accounts import ROLE_LABELS
 from ..db import db
 from ..models import Advisor, Contact, Role, Tag
@@ -56,7 +56,7 @@ def _admin() -> Advisor:
 
 def _heir_choices(exclude_id: int | None = None) -> list[SelectChoice]:
     return [SelectChoice(a.id, a.name + (" (дежурный советник)" if a.is_house else ""))
-            for a in contacts.assignable_owners(db.session) if a.id != exclude_id]
+            for a in ownership.assignable_owners(db.session) if a.id != exclude_id]
 
 
 @bp.get("/users")
@@ -104,7 +104,7 @@ def deactivate(user_id: int):
         heir_id = params.record_id("heir_id", request.form)
         heir = db.session.get(Advisor, heir_id) if heir_id else None
         try:
-            moved = contacts.deactivate_advisor(db.session, _admin(), person, heir, form.reason.data or "")
+            moved = ownership.deactivate_advisor(db.session, _admin(), person, heir, form.reason.data or "")
         except contacts.ContactError as exc:
             db.session.rollback()
             for name, message in exc.errors.items():
@@ -118,7 +118,7 @@ def deactivate(user_id: int):
 
 
 def _selection(source):
-    return contacts.bulk_selection(owner_id=params.record_id("owner", source), tag_id=params.record_id("tag", source),
+    return ownership.bulk_selection(owner_id=params.record_id("owner", source), tag_id=params.record_id("tag", source),
                                    not_worked_days=params.days("days", source))
 
 
@@ -130,7 +130,7 @@ def transfer():
     selection = _selection(source)
     form = TransferForm(formdata=source, meta={"csrf": True})
     form.new_owner_id.choices = _heir_choices()
-    count = contacts.count_selection(db.session, selection)
+    count = ownership.count_selection(db.session, selection)
     if request.method == "POST" and form.validate():
         new_owner = db.session.get(Advisor, params.record_id("new_owner_id", request.form) or 0)
         if new_owner is None:
@@ -139,7 +139,7 @@ def transfer():
             flash(f"Пока вы выбирали, список изменился: теперь {count}. Проверьте и передайте ещё раз.", "error")
         else:
             try:
-                moved = contacts.transfer_contacts(db.session, _admin(), selection, new_owner, form.reason.data)
+                moved = ownership.transfer_contacts(db.session, _admin(), selection, new_owner, form.reason.data)
             except contacts.ContactError as exc:
                 db.session.rollback()
                 for name, message in exc.errors.items():

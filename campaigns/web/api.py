@@ -589,6 +589,3 @@ def add_note(contact_id: int):
     db.session.commit()
     return out(NoteOut, note_json(note), 201)
 
-
-# The other objects add their routes to this blueprint before it is registered.
-from . import api_objects  # noqa: E402, F401

@@ -14,7 +14,7 @@ from .. import accounts, signin
 from ..db import db
 from ..extensions import limiter, login_manager
 from ..models import Advisor, Role
-from .filters import plural
+from ..ru_format import plural
 from .security import local_target
 
 bp = Blueprint("auth", __name__)

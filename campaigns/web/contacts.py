@@ -13,7 +13,7 @@ from wtforms import BooleanField, SelectField, SelectMultipleField, StringField,
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from .. import calls, consent, contacts, duplicates
+from .. import calls, consent, contacts, duplicates, ownership
 from ..db import db
 from ..greeting import greeting, greeting_is_fallback
 from ..models import Advisor, Role, Tag
@@ -94,7 +94,7 @@ def _tag_choices() -> list[SelectChoice]:
 
 def _owner_choices(exclude_id: int | None = None) -> list[SelectChoice]:
     return [SelectChoice(a.id, a.name + (" (дежурный советник)" if a.is_house else ""))
-            for a in contacts.assignable_owners(db.session) if a.id != exclude_id]
+            for a in ownership.assignable_owners(db.session) if a.id != exclude_id]
 
 
 def _contact_form(with_owner: bool, **kw) -> ContactForm:
@@ -152,7 +152,7 @@ def new():
     form = _contact_form(with_owner=user.role == Role.ADMIN)
     matches = blocking = None
     if request.method != "POST" and user.role == Role.ADMIN:
-        house = next((a for a in contacts.assignable_owners(db.session) if a.is_house), None)
+        house = next((a for a in ownership.assignable_owners(db.session) if a.is_house), None)
         form.owner_id.data = house.id if house else None
     if form.validate_on_submit():
         owner = db.session.get(Advisor, form.owner_id.data) if "owner_id" in form and form.owner_id.data else None
@@ -346,7 +346,7 @@ def transfer(contact_id: int):
     if form.validate_on_submit():
         new_owner = db.session.get(Advisor, form.new_owner_id.data)
         return _card_action(
-            contact_id, lambda: contacts.transfer_contacts(db.session, _user(), [contact.id], new_owner, form.reason.data),
+            contact_id, lambda: ownership.transfer_contacts(db.session, _user(), [contact.id], new_owner, form.reason.data),
             lambda moved: f"Контакт передан: {new_owner.name}." if moved else "Контакт уже у этого владельца.")
     return redirect(url_for(".card", contact_id=contact_id))
 

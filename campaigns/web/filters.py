@@ -1,37 +1,20 @@
-"""Jinja filters for Russian dates, numbers and plurals (Babel, ru_RU)."""
+"""Jinja filters for the pages: Russian dates in the configured zone, numbers and plurals (ru_format)."""
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from babel import Locale
-from babel.dates import format_date, format_datetime
-from babel.numbers import format_decimal
 from flask import Flask, current_app
 
-_RU = Locale.parse("ru_RU")
+from ..ru_format import plural, ru_number
+from ..ru_format import ru_date as _ru_date
 
 
 def ru_date(value: date | datetime | None, fmt: str = "d MMMM y") -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, datetime):
-        return format_datetime(value.astimezone(current_app.config["SETTINGS"].timezone), fmt, locale="ru_RU")
-    return format_date(value, fmt, locale="ru_RU")
+    return _ru_date(value, fmt, timezone=current_app.config["SETTINGS"].timezone)
 
 
 def ru_datetime(value: datetime | None) -> str:
     return ru_date(value, "d MMMM y, HH:mm")
-
-
-def ru_number(value) -> str:
-    return format_decimal(value or 0, locale="ru_RU")
-
-
-def plural(n: int, one: str, few: str, many: str) -> str:
-    """plural(3, 'письмо', 'письма', 'писем') -> '3 письма'."""
-    form = _RU.plural_form(abs(int(n)))
-    word = {"one": one, "few": few}.get(form, many)
-    return f"{ru_number(n)} {word}"
 
 
 def install(app: Flask) -> None:

@@ -1,12 +1,12 @@
 """An advisor hands own contacts to a colleague or the house advisor (#17): the rule is
-contacts.handover; «Переданы мне» and «Переданы мной» are contacts.handed_over."""
+ownership.handover; «Переданы мне» and «Переданы мной» are ownership.handed_over."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from .. import contacts
+from .. import contacts, ownership
 from ..db import db
 from ..models import Advisor, Contact, Role
 from . import params
@@ -39,11 +39,11 @@ def _page(chosen: list[int], *, reason: str = "", new_owner_id: int | None = Non
     shown = {c.id for c in own}
     own += [c for c in db.session.scalars(select(Contact).where(Contact.id.in_(chosen), Contact.owner_id == user.id))
             if c.id not in shown]
-    owners = [a for a in contacts.assignable_owners(db.session) if a.id != user.id]
+    owners = [a for a in ownership.assignable_owners(db.session) if a.id != user.id]
     return render_template("handover/index.html", own=own, chosen=set(chosen), owners=owners, search=search,
                            reason=reason, new_owner_id=new_owner_id, errors=errors or {},
-                           to_me=contacts.handed_over(db.session, user, to_me=True),
-                           by_me=contacts.handed_over(db.session, user, to_me=False)), status
+                           to_me=ownership.handed_over(db.session, user, to_me=True),
+                           by_me=ownership.handed_over(db.session, user, to_me=False)), status
 
 
 @bp.get("/")
@@ -62,7 +62,7 @@ def hand():
     if new_owner is None:
         return _page(chosen, reason=reason, errors={"new_owner": "Выберите, кому передать"}, status=422)
     try:
-        moved = contacts.handover(db.session, current_user._get_current_object(), chosen, new_owner, reason)
+        moved = ownership.handover(db.session, current_user._get_current_object(), chosen, new_owner, reason)
     except contacts.NotAllowed:
         db.session.rollback()
         abort(403)

@@ -1,5 +1,5 @@
-"""Marketing's workspace: the readiness board, the yearly calendar, tags, the offer editor,
-preview and test send, and the public catalog file route."""
+"""Marketing's workspace: the readiness board, the yearly calendar, the offer editor, preview and
+test send, and the public catalog file route (the tags: tags.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -10,30 +10,30 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
-from wtforms import FieldList, Form, FormField, HiddenField, SelectChoice, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
+from wtforms import FieldList, Form, FormField, HiddenField, StringField, TextAreaField
+from wtforms.validators import Length, Optional, Regexp, ValidationError
 
-from .. import calendar, clicks, offer_lint, offers, reminders, reports, template_sandbox
+from .. import calendar, clicks, mailings, mails, offer_lint, offers, reports, template_sandbox, transport
 from ..audience import may_be_mailed
 from ..board import readiness_board, without_sender
 from ..db import db
-from ..models import Click, Contact, Link, Offer, OfferStatus, Role, Tag, TagKind, contact_tags
+from ..extensions import redis_client
+from ..models import Click, Contact, Link, Offer, OfferStatus, Role, Tag, contact_tags
 from ..sender import sender_for
 from . import params
 from .auth import roles_required
 from .security import local_target
+from .tags import KIND_LABELS
 
 bp = Blueprint("offers", __name__)
 NAV = [
     ("offers.board", "Готовность", ("marketing", "admin"), 20),
     ("offers.index", "Предложения", ("marketing", "admin"), 21),
     ("offers.calendar_page", "Календарь", ("advisor", "marketing", "admin"), 22),
-    ("offers.tags", "Теги", ("marketing", "admin"), 23),
 ]
 WEEKDAYS = ("пн", "вт", "ср", "чт", "пт", "сб", "вс")
-KIND_LABELS = {TagKind.INDUSTRY: "отрасль", TagKind.HOLIDAY: "праздник", TagKind.MONTH: "месяц закупки"}
 LATE_WARNING = "Предложение не готово — письма задержаны"
 marketing_only = roles_required(Role.MARKETING, Role.ADMIN)
 
@@ -69,7 +69,7 @@ def board():
     rows = readiness_board(db.session, _settings(), today, start=start)
     return render_template("offers/board.html", rows=rows, today=today, start=start, late=late_offers(),
                            missed=reports.missed_mailings(db.session, [today.year - 1, today.year]),
-                           state_labels=reminders.STATE_LABELS, no_sender=without_sender(rows),
+                           state_labels=mailings.STATE_LABELS, no_sender=without_sender(rows),
                            require_consent=_settings().require_consent)
 
 
@@ -82,81 +82,9 @@ def calendar_page():
     rows = [(tag, occurrence, send_on, (send_on - today).days) for tag, occurrence, send_on in calendar.year_calendar(tags, year)]
     # This year's and next year's state of each tag's mailing (ready, draft, missing, waiting, sent, missed).
     years = [today.year, today.year + 1]
-    states = {(m.tag.id, m.year): m for m in reminders.mailings(db.session, today, years, tags)}
+    states = {(m.tag.id, m.year): m for m in mailings.mailings(db.session, today, years, tags)}
     return render_template("offers/calendar.html", rows=rows, year=year, today=today, tags=tags, years=years,
                            states=states)
-
-
-# ---------------------------------------------------------------------------- tags
-
-
-def _validate_rule(_form, field):
-    try:
-        field.data = str(calendar.parse_rule(field.data or ""))
-    except ValueError as exc:
-        raise ValidationError(str(exc)) from None
-
-
-def _validate_lead(_form, field):
-    raw = (field.data or "").strip()
-    if not raw.isdigit() or not 0 <= int(raw) <= 120:
-        raise ValidationError("Укажите целое число дней от 0 до 120.")
-
-
-class TagForm(FlaskForm):
-    name = StringField("Название", [DataRequired("Введите название тега."), Length(max=100)])
-    kind = SelectField("Вид", choices=[SelectChoice(k.value, label) for k, label in KIND_LABELS.items()])
-    rule = StringField("Правило даты", [_validate_rule])
-    lead_days = StringField("За сколько дней до даты отправлять", [_validate_lead], default="21")
-    description = StringField("Описание", [Optional(), Length(max=300)])
-
-
-def _tag_form_page(form, tag):
-    preview = []
-    if not form.rule.errors and form.rule.data:
-        try:
-            preview = [(year, calendar.parse_rule(form.rule.data).occurrence(year),
-                        calendar.send_date(form.rule.data, int(form.lead_days.data or 0), year))
-                       for year in (_today().year, _today().year + 1)]
-        except ValueError:
-            preview = []
-    return render_template("offers/tag_form.html", form=form, tag=tag, preview=preview)
-
-
-@bp.get("/tags")
-@marketing_only
-def tags():
-    rows = [(tag, tag.contacts_count) for tag in db.session.scalars(select(Tag).order_by(Tag.kind, Tag.name))]
-    today = _today()
-    upcoming = {tag.id: when for tag, when in calendar.upcoming([tag for tag, _ in rows], today, 366)[::-1]}
-    return render_template("offers/tags.html", rows=rows, upcoming=upcoming, today=today)
-
-
-@bp.route("/tags/new", methods=["GET", "POST"])
-@bp.route("/tags/<int:tag_id>", methods=["GET", "POST"])
-@marketing_only
-def tag_form(tag_id: int | None = None):
-    tag = db.session.get(Tag, tag_id) if tag_id else None
-    if tag_id and tag is None:
-        abort(404)
-    form = TagForm(obj=tag) if request.method != "POST" and tag else TagForm()
-    if request.method != "POST" and tag:
-        form.lead_days.data = str(tag.lead_days)
-        form.kind.data = tag.kind.value
-    if form.validate_on_submit():
-        name = form.name.data.strip()
-        clash = db.session.scalar(select(Tag).where(func.lower(Tag.name) == name.lower(), Tag.id != (tag.id if tag else -1)))
-        if clash:
-            form.name.errors.append("Тег с таким названием уже есть.")
-        else:
-            tag = tag or Tag()
-            tag.name, tag.kind, tag.rule = name, TagKind(form.kind.data), form.rule.data
-            tag.lead_days, tag.description = int(form.lead_days.data), (form.description.data or "").strip()
-            db.session.add(tag)
-            db.session.commit()
-            flash(f"Тег «{tag.name}» сохранён.", "success")
-            return redirect(url_for("offers.tags"))
-    return _tag_form_page(form, tag)
 
 
 # -------------------------------------------------------------------------- offers
@@ -357,8 +285,6 @@ def upload_catalog(offer_id: int):
 
 def _publish_links(offer: Offer) -> None:
     """Its link targets where the click redirect finds them while the database is away."""
-    from ..extensions import redis_client
-
     clicks.publish_link_targets(db.session, redis_client(), offer_id=offer.id)
 
 
@@ -390,8 +316,6 @@ def make_draft(offer_id: int):
 
 
 def _build_message(offer: Offer, contact: Contact):
-    from .. import mails
-
     return mails.offer_message(offer=offer, contact=contact, advisor=sender_for(db.session, contact),
                                settings=_settings(), delivery_id=None)
 
@@ -470,8 +394,6 @@ def _parts(message) -> dict:
 @bp.post("/offers/<int:offer_id>/test-send")
 @marketing_only
 def test_send(offer_id: int):
-    from .. import mails, transport
-
     settings = _settings()
     offer = _offer_or_404(offer_id)
     contact = _chosen_contact(offer, request.form)

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from flask import Blueprint, current_app, render_template
 
-from .. import reminders, reports
+from .. import mailings, reports
 from ..db import db
 from ..models import Role
 from . import params
@@ -29,5 +29,5 @@ def index():
         tags=reports.by_tag(db.session, None),
         advisors=reports.by_advisor(db.session, year),
         missed=reports.missed_mailings(db.session, [year]),
-        state_labels=reminders.STATE_LABELS,
+        state_labels=mailings.STATE_LABELS,
     )

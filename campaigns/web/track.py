@@ -22,6 +22,7 @@ from werkzeug.wrappers import Request
 from .. import clicks, consent, tracking
 from ..db import db
 from ..extensions import csrf, limiter
+from ..models import Delivery
 from .security import SECURITY_HEADERS
 
 bp = Blueprint("track", __name__)
@@ -140,8 +141,6 @@ def unsubscribe(token: str):
     if delivery_id is None:
         return _not_found()
     if request.method != "POST":
-        from ..models import Delivery
-
         delivery = db.session.get(Delivery, delivery_id)
         if delivery is None:
             return _not_found()

@@ -1,0 +1,95 @@
+"""Tags: the list with each tag's next date, and the form that creates or edits one (name, kind,
+date rule with a preview of the next send dates, lead days)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from wtforms import SelectChoice, SelectField, StringField
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from .. import calendar
+from ..db import db
+from ..models import Role, Tag, TagKind
+from .auth import roles_required
+
+bp = Blueprint("tags", __name__)
+NAV = [("tags.index", "Теги", ("marketing", "admin"), 23)]
+KIND_LABELS = {TagKind.INDUSTRY: "отрасль", TagKind.HOLIDAY: "праздник", TagKind.MONTH: "месяц закупки"}
+marketing_only = roles_required(Role.MARKETING, Role.ADMIN)
+
+
+def _today():
+    return datetime.now(current_app.config["SETTINGS"].timezone).date()
+
+
+def _validate_rule(_form, field):
+    try:
+        field.data = str(calendar.parse_rule(field.data or ""))
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+def _validate_lead(_form, field):
+    raw = (field.data or "").strip()
+    if not raw.isdigit() or not 0 <= int(raw) <= 120:
+        raise ValidationError("Укажите целое число дней от 0 до 120.")
+
+
+class TagForm(FlaskForm):
+    name = StringField("Название", [DataRequired("Введите название тега."), Length(max=100)])
+    kind = SelectField("Вид", choices=[SelectChoice(k.value, label) for k, label in KIND_LABELS.items()])
+    rule = StringField("Правило даты", [_validate_rule])
+    lead_days = StringField("За сколько дней до даты отправлять", [_validate_lead], default="21")
+    description = StringField("Описание", [Optional(), Length(max=300)])
+
+
+def _tag_form_page(form, tag):
+    preview = []
+    if not form.rule.errors and form.rule.data:
+        try:
+            preview = [(year, calendar.parse_rule(form.rule.data).occurrence(year),
+                        calendar.send_date(form.rule.data, int(form.lead_days.data or 0), year))
+                       for year in (_today().year, _today().year + 1)]
+        except ValueError:
+            preview = []
+    return render_template("tags/edit.html", form=form, tag=tag, preview=preview)
+
+
+@bp.get("/tags")
+@marketing_only
+def index():
+    # Each tag's count is kept by triggers on contact_tags (migration 0019), not counted here.
+    rows = [(tag, tag.contacts_count) for tag in db.session.scalars(select(Tag).order_by(Tag.kind, Tag.name))]
+    today = _today()
+    upcoming = {tag.id: when for tag, when in calendar.upcoming([tag for tag, _ in rows], today, 366)[::-1]}
+    return render_template("tags/index.html", rows=rows, upcoming=upcoming, today=today)
+
+
+@bp.route("/tags/new", methods=["GET", "POST"])
+@bp.route("/tags/<int:tag_id>", methods=["GET", "POST"])
+@marketing_only
+def edit(tag_id: int | None = None):
+    tag = db.session.get(Tag, tag_id) if tag_id else None
+    if tag_id and tag is None:
+        abort(404)
+    form = TagForm(obj=tag) if request.method != "POST" and tag else TagForm()
+    if request.method != "POST" and tag:
+        form.lead_days.data = str(tag.lead_days)
+        form.kind.data = tag.kind.value
+    if form.validate_on_submit():
+        name = form.name.data.strip()
+        clash = db.session.scalar(select(Tag).where(func.lower(Tag.name) == name.lower(), Tag.id != (tag.id if tag else -1)))
+        if clash:
+            form.name.errors.append("Тег с таким названием уже есть.")
+        else:
+            tag = tag or Tag()
+            tag.name, tag.kind, tag.rule = name, TagKind(form.kind.data), form.rule.data
+            tag.lead_days, tag.description = int(form.lead_days.data), (form.description.data or "").strip()
+            db.session.add(tag)
+            db.session.commit()
+            flash(f"Тег «{tag.name}» сохранён.", "success")
+            return redirect(url_for("tags.index"))
+    return _tag_form_page(form, tag)

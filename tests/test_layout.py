@@ -1,0 +1,124 @@
+"""The shape of the code: no import cycles inside `campaigns`, and every blueprint is served.
+
+Read from the source with ast: nothing is imported or run.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "campaigns"
+
+
+def _modules() -> dict[str, Path]:
+    """Dotted name -> file, for every module and package of `campaigns`."""
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        found[".".join(parts)] = path
+    return found
+
+
+def _top_level_imports(node: ast.AST):
+    """Import statements run when the module is imported: not those inside functions or classes."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.Import | ast.ImportFrom):
+            yield child
+        elif not isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
+            yield from _top_level_imports(child)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the modules of `campaigns` it imports at its top level.
+
+    ``from X import a`` counts as importing X.a when that is a module, X otherwise. A module's
+    own parent packages are left out: Python imports them first anyway, whatever the module says.
+    """
+    modules = _modules()
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets: set[str] = set()
+        for node in _top_level_imports(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+                continue
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                source = ".".join(base + ([node.module] if node.module else []))
+            else:
+                source = node.module or ""
+            for alias in node.names:
+                submodule = f"{source}.{alias.name}"
+                targets.add(submodule if submodule in modules else source)
+        ancestors = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}
+        graph[name] = {t for t in targets if t in modules and t != name and t not in ancestors}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(graph[node]):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_graph_sees_the_imports_that_are_there():
+    graph = import_graph()
+    assert "campaigns.addresses" in graph["campaigns.transport"]  # from .addresses import ascii_domain
+    assert "campaigns.template_sandbox" in graph["campaigns.compose"]  # from . import …, template_sandbox, …
+    assert "campaigns.web.auth" in graph["campaigns.web.tags"]  # from .auth import roles_required
+    assert "campaigns.web.tags" in graph["campaigns.web"]  # from . import (…, tags, …)
+
+
+def test_no_module_of_campaigns_imports_itself_back():
+    assert cycles(import_graph()) == []
+
+
+def test_every_blueprint_is_registered():
+    from campaigns import web
+
+    defining = set()
+    for path in (PACKAGE / "web").glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if any(isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "bp" for t in node.targets)
+               for node in tree.body):
+            defining.add(f"campaigns.web.{path.stem}")
+    assert defining == {module.__name__ for module in web.BLUEPRINTS}
