@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import delete, insert, select, update
 
-from campaigns import contacts, reports
+from campaigns import ownership, reports
 from campaigns.models import Click, Delivery, DeliveryStatus, Note, NoteKind, ResultCount, Verdict
 from tests.test_results import SENT, as_tuples, build
 
@@ -45,7 +45,7 @@ def test_the_counts_follow_every_writer(session, factory):
     # A transfer moves the owner's unsent mails; a mail goes out from the house advisor.
     admin = factory.advisor(role="admin")
     assert planned.contact.owner_id == anna.id
-    assert contacts.transfer_contacts(session, admin, [planned.contact_id, sent[0].contact_id], igor, "отпуск") == 2
+    assert ownership.transfer_contacts(session, admin, [planned.contact_id, sent[0].contact_id], igor, "отпуск") == 2
     _assert_matches_a_recount(session)
     assert as_tuples(reports.by_advisor(session, 2026))["Игорь"][0] == 4  # the planned mail went with its contact
     session.execute(update(Delivery).where(Delivery.id == planned.id)
