@@ -85,6 +85,7 @@ def contact_row(i: int, rng: random.Random, created: datetime) -> tuple:
     row = (i, i % hb.ADVISORS + 1, rng.choice(FIRST), rng.choice(MIDDLE), rng.choice(LAST), company, alias,
            company_key(company, alias), rng.choice(POSITIONS), f"c{i}@client{i % 50_000}.example.com",
            f"+7916{i:07d}", "визитка", archived, handled, created, updated)
+    row = (*row, created)  # consent_at: every contact may be mailed (REQUIRE_CONSENT is on by default)
     if not SEARCH_KEY:
         return row
     return (*row, search.contact_key(row[2], row[3], row[4], company, alias, row[8], row[9], row[10]))
@@ -122,7 +123,7 @@ def build(base: str, scale: float) -> None:
     migrate.upgrade(url)
     started = time.perf_counter()
     hb.load(url, contact_row=contact_row, analyze=False,
-            contact_columns=hb.CONTACT_COLUMNS + (", search_key" if SEARCH_KEY else ""))
+            contact_columns=hb.CONTACT_COLUMNS + ", consent_at" + (", search_key" if SEARCH_KEY else ""))
     contacts = hb.CONTACTS
     rng = random.Random(hb.SEED + 7)
     engine = create_engine(url)
