@@ -205,7 +205,7 @@ def build(base: str, scale: float) -> None:
 # ------------------------------------------------------------------------------ measuring
 
 
-def pages(advisor: int, contact: int, offer: int) -> dict[str, list[tuple[str, str]]]:
+def pages(advisor: int, contact: int, offer: int, deep_cursor: str = "") -> dict[str, list[tuple[str, str]]]:
     """role → [(label, path)]."""
     search = [(f"search «{q}»", f"/contacts/?q={quote(q)}") for q in SEARCHES]
     deep = hb.CONTACTS // 2 // 50
@@ -222,7 +222,9 @@ def pages(advisor: int, contact: int, offer: int) -> dict[str, list[tuple[str, s
             ("search «ржд логистика»", f"/contacts/?q={quote('ржд логистика')}"),
         ],
         "admin": common + [
-            ("contacts, deep page", f"/contacts/?page={deep}"), *search, ("tag filter", "/contacts/?tag=12"),
+            ("contacts, deep page", f"/contacts/?page={deep}"),
+            *([("contacts, deep page by cursor", f"/contacts/?page={deep}&after={deep_cursor}")] if deep_cursor else []),
+            *search, ("tag filter", "/contacts/?tag=12"),
             ("contact card", f"/contacts/{contact}"), ("queue", "/queue"), ("users", "/admin/users"),
             ("results", "/results/"), ("board", "/board"), ("tags", "/tags"), ("imports", "/imports/"),
             ("api search", f"/api/contacts?search={quote('Sokolov')}"), ("api deep page", f"/api/contacts?page={deep}"),
@@ -252,9 +254,14 @@ def measure(url: str, samples: int, budget: float, only: list[str], timeout: flo
             contact = conn.scalar(text("SELECT min(id) FROM contacts WHERE owner_id = :a AND archived_at IS NULL"),
                                   {"a": advisor})
             offer = conn.scalar(text("SELECT min(id) FROM offers WHERE year = 2027"))
+            # Where «дальше» from page N-1 leads: the (updated_at, id) cursor of its last row.
+            row = conn.execute(text("SELECT updated_at, id FROM contacts WHERE archived_at IS NULL"
+                                    " ORDER BY updated_at, id OFFSET :n LIMIT 1"), {"n": hb.CONTACTS // 2 - 1}).first()
+            deep_cursor = (f"{round(row.updated_at.replace(tzinfo=UTC).timestamp() * 1_000_000)}.{row.id}"
+                           if row else "")
         engine.dispose()
         users = {"advisor": advisor, "marketing": MARKETING_ID, "admin": ADMIN_ID}
-        for role, entries in pages(advisor, contact, offer).items():
+        for role, entries in pages(advisor, contact, offer, deep_cursor).items():
             client = _client(app, users[role])
             for label, path in entries:
                 if only and not any(word in label for word in only):
