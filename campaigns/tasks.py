@@ -205,11 +205,20 @@ def reconcile_deliveries() -> str:
 
 @periodic
 def read_bounces() -> int:
-    """Apply the bounce reports waiting in BOUNCE_URL's mailbox."""
-    from . import bounces
+    """Read the system mailbox (INBOUND_URL): bounce reports, complaints, mailto unsubscribes."""
+    from . import inbound
     from .db import db
 
-    return bounces.process_mailbox(db.session, _settings())
+    return inbound.read_system_mailbox(db.session, _settings())
+
+
+@periodic
+def poll_replies() -> int:
+    """Read the advisors' connected mailboxes for the clients' replies (replies.py)."""
+    from . import replies
+    from .db import db
+
+    return replies.poll_all(db.session, _settings())
 
 
 @in_app_context
