@@ -1,10 +1,11 @@
 """A private IMAP server for the tests: Debian's Dovecot with a throwaway configuration.
 
-Started once per run in a temporary folder, on a free local port, plain-text log-in (any user
-name, one password per run: a new name is a new, empty mailbox), no TLS (imap:// — the code path is imaplib's, the same as imaps:// without the
-wrapping). Each test gets its own fresh account (`DovecotServer.account()`), so tests never
-see each other's mail. `.ci/install-dovecot.sh` installs the package; where it is missing the
-IMAP tests are skipped with the reason, and REQUIRE_IMAP=1 (CI) turns that skip into a failure.
+Started once per run in a temporary folder, on a free local port, plain-text log-in (any
+user name, one password per run: a new name is a new, empty mailbox), no TLS (imap://: the
+code path is imaplib's, the same as imaps:// without the wrapping). Each test gets its own
+fresh account (`DovecotServer.account()`), so tests never see each other's mail.
+`.ci/install-dovecot.sh` installs the package; where it is missing the IMAP tests are skipped
+with the reason, and REQUIRE_IMAP=1 (CI) turns that skip into a failure.
 """
 from __future__ import annotations
 
