@@ -22,6 +22,7 @@ from campaigns.models import (
     Link,
     Note,
     NoteKind,
+    Role,
     Suppression,
     SuppressionReason,
     Verdict,
@@ -177,7 +178,7 @@ def test_mail_from_a_contact_without_our_message_id_is_a_reply_and_other_mail_is
     assert "Позвоните мне завтра" in session.scalar(select(Note.body).where(Note.body.like("Клиент ответил%")))
 
 
-def test_replies_count_per_offer_tag_and_advisor(session, factory, settings, smtp_server, imap_server):
+def test_replies_count_per_offer_tag_and_advisor(session, factory, settings, smtp_server, imap_server, client):
     settings = smtp_settings(settings, smtp_server)
     anna = factory.advisor(name="Анна Смирнова", email="anna@studio.example.com")
     first, original = _sent_offer(session, factory, settings, smtp_server, anna, email="ivan@romashka.example.com")
@@ -195,6 +196,10 @@ def test_replies_count_per_offer_tag_and_advisor(session, factory, settings, smt
     assert replies.reply_counts(session, "advisor", year) == {anna.id: 1}
     assert replies.reply_counts(session, "offer", year + 1) == {}
     assert {row.key for row in reports.by_offer(session, year)} >= {first.offer_id}
+    client.login(factory.advisor(role=Role.MARKETING))
+    page = client.get(f"/results/?year={year}").get_data(as_text=True)
+    assert "<th>Ответили</th>" in page
+    assert page.count('<td data-label="Ответили">1</td>') == 3  # the offer, the advisor, the tag
 
 
 def test_the_password_is_stored_encrypted_and_a_wrong_one_is_refused_in_russian(session, factory, settings, imap_server):

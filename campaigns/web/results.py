@@ -5,7 +5,7 @@ from datetime import datetime
 
 from flask import Blueprint, current_app, render_template
 
-from .. import mailings, reports
+from .. import mailings, replies, reports
 from ..db import db
 from ..models import Role
 from . import params
@@ -30,4 +30,7 @@ def index():
         advisors=reports.by_advisor(db.session, year),
         missed=reports.missed_mailings(db.session, [year]),
         state_labels=mailings.STATE_LABELS,
+        replies={"offer": replies.reply_counts(db.session, "offer", year),
+                 "advisor": replies.reply_counts(db.session, "advisor", year),
+                 "tag": replies.reply_counts(db.session, "tag", None)},
     )
