@@ -35,10 +35,12 @@ SYSTEM_NAME = "Рассылки"
 
 
 def _system_message(kind: str, context: dict, *, to: Advisor, settings) -> EmailMessage:
-    """A mail from the system itself (noreply) to one of its users."""
+    """A mail from the system itself (noreply) to one of its users. Auto-Submitted (RFC 3834):
+    no vacation auto-reply comes back to it, and filters know it is a notice, not a letter."""
     subject, text, html = compose.render_kind(kind, context, settings.timezone)
     return compose.make_message(settings=settings, from_name=SYSTEM_NAME, from_addr=f"noreply@{settings.mail_domain}",
-                                to_name=to.name, to_addr=to.email, subject=subject, text=text, html=html)
+                                to_name=to.name, to_addr=to.email, subject=subject, text=text, html=html,
+                                extra_headers={"Auto-Submitted": "auto-generated"})
 
 
 def offer_message(*, offer, contact, advisor, settings, delivery_id: int | None, now=None) -> EmailMessage:
