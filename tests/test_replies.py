@@ -214,3 +214,41 @@ def test_the_password_is_stored_encrypted_and_a_wrong_one_is_refused_in_russian(
         replies.check(replies.MailboxSettings(account.host, account.port, False, account.user, "wrong"))
     with pytest.raises(replies.MailboxError, match="Пароль почты сохранён с другим SECRET_KEY"):
         replies.decrypt_password(row.password_encrypted, "another-secret")
+
+
+def test_the_scheduler_polls_the_advisors_mailboxes_every_few_minutes_through_a_periodic_job(
+        app, session, factory, settings, smtp_server, imap_server, monkeypatch):
+    from campaigns import cron, tasks
+    from campaigns.extensions import redis_client
+
+    monkeypatch.setattr(tasks, "_app", app)
+    with app.app_context():
+        jobs = {(job.func_name.rsplit(".", 1)[-1], job.interval) for job in cron.build(redis_client()).get_jobs()}
+    assert ("poll_replies", replies.POLL_SECONDS) in jobs
+
+    settings = smtp_settings(settings, smtp_server)
+    monkeypatch.setitem(app.config, "SETTINGS", settings)
+    anna = factory.advisor(name="Анна Смирнова", email="anna@studio.example.com")
+    _delivery, original = _sent_offer(session, factory, settings, smtp_server, anna, email="ivan@romashka.example.com")
+    mailbox = imap_server.account()
+    _connect(session, anna, mailbox, settings)
+    mailbox.deliver(_reply_to(original, "ivan@romashka.example.com", "Да, интересно."))
+    assert tasks.poll_replies() == 1
+
+
+def test_a_mailbox_that_cannot_be_read_says_why_and_the_others_are_still_read(
+        session, factory, settings, smtp_server, imap_server):
+    settings = smtp_settings(settings, smtp_server)
+    anna, igor = factory.advisor(email="anna@studio.example.com"), factory.advisor(email="igor@studio.example.com")
+    _delivery, original = _sent_offer(session, factory, settings, smtp_server, igor, email="ivan@romashka.example.com")
+    broken = _connect(session, anna, imap_server.account(), settings)
+    broken.password_encrypted = replies.encrypt_password("wrong", settings.secret_key)
+    session.commit()
+    mailbox = imap_server.account()
+    _connect(session, igor, mailbox, settings)
+    mailbox.deliver(_reply_to(original, "ivan@romashka.example.com", "Да, интересно."))
+
+    assert replies.poll_all(session, settings) == 1
+
+    session.refresh(broken)
+    assert "пароль" in broken.last_error
