@@ -252,3 +252,28 @@ def test_a_mailbox_that_cannot_be_read_says_why_and_the_others_are_still_read(
 
     session.refresh(broken)
     assert "пароль" in broken.last_error
+
+
+def test_a_contact_who_only_replied_shows_on_the_home_page_and_in_the_morning_digest(
+        app, session, factory, settings, smtp_server, imap_server, client):
+    from datetime import date
+
+    from campaigns import mails
+
+    settings = smtp_settings(settings, smtp_server)
+    anna = factory.advisor(name="Анна Смирнова", email="anna@studio.example.com")
+    _delivery, original = _sent_offer(session, factory, settings, smtp_server, anna, email="ivan@romashka.example.com",
+                                      company="Ромашка")
+    mailbox = imap_server.account()
+    _connect(session, anna, mailbox, settings)
+    mailbox.deliver(_reply_to(original, "ivan@romashka.example.com", "Да, интересно."))
+    replies.poll_all(session, settings)
+
+    entries = hotlist.hot_list(session, anna.id, settings)
+    with app.test_request_context():
+        digest = mails.digest_message(advisor=anna, entries=entries, settings=settings, today=date.today())
+    text = digest.get_body(("plain",)).get_content()
+    assert "Ромашка" in text and "Ответил на письмо" in text and "Открыл" not in text
+    client.login(anna)
+    home = client.get("/").get_data(as_text=True)
+    assert "Ромашка" in home and "ответил" in home
