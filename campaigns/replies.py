@@ -320,15 +320,14 @@ def _sent_subject(session: Session, delivery: Delivery) -> str:
 
 
 def _emit_replied(session: Session, contact: Contact, delivery: Delivery | None, text: str) -> None:
-    try:
-        from . import webhooks  # type: ignore[attr-defined]
-    except ImportError:  # the webhooks arrive with #19
-        return
-    emit = getattr(webhooks, "emit", None)
-    if emit is None:
-        return
-    emit(session, "contact.replied", {"contact_id": contact.id, "delivery_id": delivery.id if delivery else None,
-                                      "offer_id": delivery.offer_id if delivery else None, "text": text[:2000]})
+    """contact.replied for the webhooks (sent when the reply's transaction commits)."""
+    from . import webhooks
+
+    webhooks.emit("contact.replied", {
+        "contact_id": contact.id, "owner_id": contact.owner_id, "email": contact.email,
+        "delivery_id": delivery.id if delivery is not None else None,
+        "offer_id": delivery.offer_id if delivery is not None else None, "text": text[:2000],
+    }, session=session)
 
 
 # --- what other pages show --------------------------------------------------------------------

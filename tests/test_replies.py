@@ -28,6 +28,7 @@ from campaigns.models import (
     Verdict,
 )
 from tests.test_sending import _due, _reload, smtp_settings
+from tests.test_webhooks import receiver  # noqa: F401,F811 - the fixture
 
 
 @pytest.fixture(autouse=True)
@@ -277,3 +278,30 @@ def test_a_contact_who_only_replied_shows_on_the_home_page_and_in_the_morning_di
     client.login(anna)
     home = client.get("/").get_data(as_text=True)
     assert "Ромашка" in home and "ответил" in home
+
+
+def test_a_reply_reaches_the_webhook_receiver_and_an_auto_reply_does_not(
+        app, client, session, factory, settings, smtp_server, imap_server, receiver, monkeypatch):  # noqa: F811
+    import json
+
+    from campaigns import webhooks
+    from tests.test_webhooks import register, run_jobs
+
+    webhooks._subscribed.clear()
+    register(client, session, factory, receiver.url, events=("contact.replied",))
+    settings = smtp_settings(settings, smtp_server)
+    anna = factory.advisor(name="Анна Смирнова", email="anna@studio.example.com")
+    delivery, original = _sent_offer(session, factory, settings, smtp_server, anna, email="ivan@romashka.example.com")
+    mailbox = imap_server.account()
+    _connect(session, anna, mailbox, settings)
+    mailbox.deliver(_reply_to(original, "ivan@romashka.example.com", "Я в отпуске.", subject_prefix="Автоответ: "))
+    mailbox.deliver(_reply_to(original, "ivan@romashka.example.com", "Пришлите счёт."))
+
+    assert replies.poll_all(session, settings) == 1
+    run_jobs(app, monkeypatch)
+
+    [request] = receiver.requests
+    event = json.loads(request["body"])
+    assert event["event"] == "contact.replied"
+    assert (event["data"]["contact_id"], event["data"]["offer_id"]) == (delivery.contact_id, delivery.offer_id)
+    assert "Пришлите счёт" in event["data"]["text"]
