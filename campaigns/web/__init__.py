@@ -23,6 +23,7 @@ from . import (
     hot,
     imports,
     keys,
+    mailbox,
     offers,
     openapi,
     params,
@@ -37,8 +38,8 @@ from . import (
 )
 
 BLUEPRINTS = (
-    admin, api, auth, contacts, errors, handover, health, home, hot, imports, keys, offers, openapi, people, privacy, queue,
-    results, security, tags, track, webhooks_admin,
+    admin, api, auth, contacts, errors, handover, health, home, hot, imports, keys, mailbox, offers, openapi, people, privacy,
+    queue, results, security, tags, track, webhooks_admin,
 )
 
 
