@@ -29,6 +29,7 @@ from campaigns.config import ConfigError
 from campaigns.runtime import connect_redis
 
 QUEUES = ["default", "mail"]
+RQ_LOG_LEVEL = "WARNING"  # RQ's job-by-job INFO lines are not shown; its warnings and errors are
 log = logging.getLogger("campaigns.worker")
 
 
@@ -130,7 +131,9 @@ def work(connection: Redis, burst: bool = False) -> None:
         worker = Worker([Queue(name, connection=connection) for name in QUEUES], connection=connection,
                         redis_outage=redis_outage, stop=stop)
         try:
-            worker.work(burst=burst, with_scheduler=True)
+            # RQ's own INFO lines (two per job, several jobs a minute) would bury what matters:
+            # the sending jobs log one line per batch themselves (tasks.send_batch_job).
+            worker.work(burst=burst, with_scheduler=True, logging_level=RQ_LOG_LEVEL)
         except outage.REDIS_DOWN as exc:  # RQ's clean-up could not reach Redis either
             redis_outage.failed(exc)
         if stop.is_set() or burst:
@@ -158,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("rq").setLevel(RQ_LOG_LEVEL)  # the cron scheduler's «Enqueued job …» every few seconds too
     try:
         from campaigns import tasks
 
