@@ -162,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("rq").setLevel(RQ_LOG_LEVEL)  # the cron scheduler's «Enqueued job …» every few seconds too
+    logging.getLogger("pymorphy3").setLevel(logging.WARNING)  # «Loading dictionaries…» in every worker
     try:
         from campaigns import tasks
 
