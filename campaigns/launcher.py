@@ -193,7 +193,9 @@ def main() -> int:
         if summary:
             print(summary, flush=True)
 
-        env = {**os.environ, "TZ": settings.timezone.key, "PYTHONUNBUFFERED": "1"}
+        # RQ's lines per job (two per job, a job every few seconds) would bury the demo log-ins: the
+        # console shows one line per batch of mails instead (worker.py, tasks.send_batch_job).
+        env = {"RQ_LOG_LEVEL": "WARNING", **os.environ, "TZ": settings.timezone.key, "PYTHONUNBUFFERED": "1"}
         py = sys.executable
         commands = {
             "web": [py, "-m", "gunicorn", "--bind", bind, "--workers", "2", "--threads", "4",
