@@ -42,7 +42,7 @@ from .config import ConfigError
 from .greeting import FALLBACK, greeting
 
 # delivery_id=None (a preview) renders every tracked link with this placeholder delivery.
-PREVIEW_DELIVERY_ID = 0
+PREVIEW_DELIVERY_ID = tracking.TEST_DELIVERY_ID  # its links work and are never counted (testlinks.py)
 
 
 def _fast_fold(header, policy) -> str | None:

@@ -49,12 +49,19 @@ def offer_message(*, offer, contact, advisor, settings, delivery_id: int | None,
                                        delivery_id=delivery_id, now=now)
 
 
+TEST_MARK = "[ТЕСТ]"
+
+
 def test_message(*, offer, contact, advisor, tester: Advisor, settings) -> EmailMessage:
-    """The letter `contact` would get, addressed to `tester` — never to the client."""
+    """The letter `contact` would get, addressed to `tester` — never to the client — and marked
+    «[ТЕСТ]» in the subject. Its links work and count for nobody (testlinks.py)."""
     message = offer_message(offer=offer, contact=contact, advisor=advisor, settings=settings, delivery_id=None)
     del message["DKIM-Signature"]
     del message["To"]
     message["To"] = make_address(tester.name, tester.email)
+    subject = str(message["Subject"])
+    del message["Subject"]
+    message["Subject"] = f"{TEST_MARK} {subject}"
     if settings.dkim_private_key and settings.dkim_selector:
         message = compose.dkim_sign(message, settings)  # To is signed: sign the changed letter again
     return message

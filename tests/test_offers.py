@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes
 from email import policy as email_policy
 from html import unescape
@@ -260,9 +260,15 @@ def test_the_preview_shows_the_headers_and_both_parts(client, factory, session):
     assert response.status_code == 200
     for header in ("From", "To", "Subject", "Reply-To", "List-Unsubscribe", "Message-ID"):
         assert f"<th>{header}</th>" in page
+    # The technical headers are folded away; the ones a person reads are not.
+    readable, technical = page.split('<details class="technical-headers">')
+    assert "<th>From</th>" in readable and "<th>Subject</th>" in readable and "<th>Message-ID</th>" not in readable
+    assert "<th>List-Unsubscribe</th>" in technical.split("</details>")[0]
     assert "oleg@toyota.example.com" in page and "Подарки для Тойота" in page
     text = page.split('<pre class="mail text-part">')[1].split("</pre>")[0]
-    assert text.startswith("Здравствуйте, Олег!") and "/c/" in text
+    # Links by their labels, not tracking URLs; where each leads is listed beside.
+    assert text.startswith("Здравствуйте, Олег!") and "[catalog]" in text and "/c/" not in text
+    assert "https://gifts.example.com/catalog" in page.split('<table class="preview-links">')[1]
     assert '<iframe class="mail-html" sandbox=""' in page
     srcdoc = page.split('srcdoc="')[1].split('"></iframe>')[0]
     assert "<a href=" in srcdoc and "Здравствуйте, Олег!" in srcdoc
@@ -285,7 +291,7 @@ def test_a_test_send_reaches_the_smtp_server_addressed_to_the_tester(client, fac
     msg = message_from_bytes(envelope.content, policy=email_policy.default)
     assert msg["To"].addresses[0].addr_spec == "maria@studio.example.com"
     assert "anna@studio.example.com" in str(msg["From"])
-    assert str(msg["Subject"]) == "Подарки для Тойота"
+    assert str(msg["Subject"]) == "[ТЕСТ] Подарки для Тойота"
     text = msg.get_body(preferencelist=("plain",)).get_content()
     html = msg.get_body(preferencelist=("html",)).get_content()
     assert text.startswith("Здравствуйте, Олег!") and "Здравствуйте, Олег!" in html
@@ -402,7 +408,7 @@ def test_the_live_preview_shows_the_unsaved_text(client, factory, session):
         "links-0-name": "sale", "links-0-url": "https://gifts.example.com/sale",
     })
     page = unescape(response.get_data(as_text=True))
-    assert "Новая тема для Тойота" in page and "Новый текст: https://campaigns.example.com/c/" in page
+    assert "Новая тема для Тойота" in page and "Новый текст: [sale]" in page  # the link by its label
     broken = client.post_form(f"/offers/{offer.id}/live-preview", {"contact_id": str(contact.id), "subject": "x",
                                                                    "body": "{{ ''.__class__ }}"})
     assert "внутренностям Python" in broken.get_data(as_text=True)
@@ -457,3 +463,35 @@ def test_a_new_offer_starts_from_the_tags_last_offer(client, factory, session):
     assert [(link.name, link.url, link.label) for link in new.links] == \
         [("catalog", "https://example.ru/medics-2026.pdf", "Каталог")]
     assert session.get(Offer, last.id).status == OfferStatus.READY  # last year's stays as it was
+
+
+def test_a_test_sends_links_lead_where_the_offer_says_and_count_for_nobody(client, factory, session, app, settings,
+                                                                          smtp_server, monkeypatch):
+    from sqlalchemy import func
+
+    from campaigns import clicks
+    from campaigns.extensions import redis_client
+    from campaigns.models import Click, Contact, Note
+
+    monkeypatch.setitem(app.config, "SETTINGS",
+                        dataclasses.replace(settings, mail=parse_mail_url(smtp_server.url, settings.instance_path)))
+    user = _marketing(factory)
+    offer = _offer(factory)
+    contact = _audience(factory, offer.tag)
+    session.commit()
+    client.login(user)
+    client.post_form(f"/offers/{offer.id}/test-send", {"contact_id": str(contact.id)})
+    text = message_from_bytes(smtp_server.messages[0].content, policy=email_policy.default).get_body(("plain",)).get_content()
+    tracked = re.findall(r"https://campaigns\.example\.com(/[cu]/\S+)", text)
+    assert len(tracked) == 3  # two links and the unsubscribe line
+    anonymous = app.test_client()
+    answers = [anonymous.get(path) for path in tracked]
+    assert [a.status_code for a in answers] == [302, 302, 200]
+    assert answers[0].headers["Location"] == "https://gifts.example.com/catalog"
+    assert answers[0].headers["X-Campaigns-Click"] == "test"
+    assert "никто не отписывается" in answers[2].get_data(as_text=True)
+    assert anonymous.post(tracked[2], data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    clicks.flush_clicks(session, redis_client(), now=datetime.now(UTC) + timedelta(days=1))
+    assert session.scalar(select(func.count()).select_from(Click)) == 0
+    assert session.scalar(select(func.count()).select_from(Note)) == 0
+    assert session.scalar(select(Contact.unsubscribed_at).where(Contact.id == contact.id)) is None

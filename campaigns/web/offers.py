@@ -10,6 +10,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
+from markupsafe import escape
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from wtforms import FieldList, Form, FormField, HiddenField, StringField, TextAreaField
@@ -335,7 +336,8 @@ def _preview_context(offer, contact: Contact | None) -> dict:
             message = _build_message(offer, contact)
         except (template_sandbox.OfferTemplateError, LookupError, ValueError) as exc:
             error = str(exc)
-    return {"contact": contact, "message": message, "error": error, **(_parts(message) if message is not None else {})}
+    return {"contact": contact, "message": message, "error": error,
+            **(_parts(message, offer) if message is not None else {})}
 
 
 @bp.get("/offers/<int:offer_id>/preview")
@@ -379,13 +381,42 @@ def live_preview(offer_id: int):
     return render_template("offers/_preview_parts.html", offer=offer, live=True, **_preview_context(unsaved, contact))
 
 
-def _parts(message) -> dict:
+# The headers a person reads; the rest (Message-ID, List-Unsubscribe, MIME…) are folded away.
+_READABLE_HEADERS = ("From", "To", "Reply-To", "Subject")
+
+
+def _parts(message, offer) -> dict:
+    """The preview's parts: the readable headers, the technical ones apart, and the text and HTML with
+    each tracked link shown by its label («[Каталог]»), listed below with where it leads."""
+    from .. import tracking
+
+    settings = _settings()
     text = message.get_body(preferencelist=("plain",))
     html = message.get_body(preferencelist=("html",))
+    text = text.get_content() if text is not None else None
+    html = html.get_content() if html is not None else None
+    labels: dict[str, str] = {}
+    links = []
+    for link in offer.links:
+        if link.is_trap:
+            continue
+        tracked = tracking.click_url(settings.public_url, tracking.TEST_DELIVERY_ID, link.id or 0, settings.secret_key)
+        label = link.label or link.name
+        labels.setdefault(tracked, label)
+        links.append({"label": label, "name": link.name, "url": link.url})
+    labels[tracking.unsubscribe_url(settings.public_url, tracking.TEST_DELIVERY_ID, settings.secret_key)] = "отписаться"
+    for tracked, label in labels.items():
+        if text is not None:
+            text = text.replace(tracked, f"[{label}]")
+        if html is not None:
+            html = html.replace(f">{tracked}<", f">[{escape(label)}]<")
+    headers = [(name, str(value)) for name, value in message.items()]
     return {
-        "headers": [(name, str(value)) for name, value in message.items()],
-        "text": text.get_content() if text is not None else None,
-        "html": html.get_content() if html is not None else None,
+        "headers": [(name, value) for name, value in headers if name in _READABLE_HEADERS],
+        "technical_headers": [(name, value) for name, value in headers if name not in _READABLE_HEADERS],
+        "links": links,
+        "text": text,
+        "html": html,
     }
 
 
