@@ -194,15 +194,20 @@ def contact_list(
     not_worked_days: int | None = None,
     call_today: bool = False,
     owner_id: int | None = None,
+    archived: bool = False,
     today: date | None = None,
     now: datetime | None = None,
     page: int = 1,
     per_page: int = PER_PAGE,
 ) -> Page:
-    """The list page: oldest update first (the morning routine), filtered, one page."""
+    """The list page: oldest update first (the morning routine), filtered, one page.
+    `archived`: the archive instead (not for advisors, who never see archived contacts)."""
     now = now or utcnow()
     today = today or now.date()
-    query = visible_contacts(session, user)
+    archived = archived and user.role != Role.ADVISOR
+    query = visible_contacts(session, user, include_archived=archived)
+    if archived:
+        query = query.where(Contact.archived_at.is_not(None))
     if search.strip():
         query = query.where(search_condition(search))
     if tag_id:

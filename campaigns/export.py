@@ -37,8 +37,8 @@ def _safe(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 
-def export_rows(session, user: Advisor) -> Iterator[list[str]]:
-    """The header and one row per contact the user may see (an advisor: their own)."""
+def export_rows(session, user: Advisor, ids: list[int] | None = None) -> Iterator[list[str]]:
+    """The header and one row per contact the user may see (an advisor: their own); only `ids` when given."""
     query = (
         select(Contact, Advisor.name)
         .join(Advisor, Advisor.id == Contact.owner_id)
@@ -49,6 +49,9 @@ def export_rows(session, user: Advisor) -> Iterator[list[str]]:
     if user.role == Role.ADVISOR:
         query = query.where(Contact.owner_id == user.id)
         tag_query = tag_query.join(Contact, Contact.id == contact_tags.c.contact_id).where(Contact.owner_id == user.id)
+    if ids is not None:
+        query = query.where(Contact.id.in_(ids))
+        tag_query = tag_query.where(contact_tags.c.contact_id.in_(ids))
     tags: dict[int, list[str]] = {}
     for contact_id, name in session.execute(tag_query.order_by(Tag.name)):
         tags.setdefault(contact_id, []).append(name)
@@ -78,12 +81,12 @@ def _export_date(value) -> str:
     return (value.date() if isinstance(value, datetime) else value).strftime("%d.%m.%Y")
 
 
-def export_csv(session, user: Advisor) -> Iterator[str]:
+def export_csv(session, user: Advisor, ids: list[int] | None = None) -> Iterator[str]:
     """CSV for Excel: UTF-8 with a BOM, «;» between columns, CRLF lines."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
     yield "\ufeff"
-    for number, row in enumerate(export_rows(session, user)):
+    for number, row in enumerate(export_rows(session, user, ids)):
         writer.writerow(row)
         if number % 500 == 0:
             yield buffer.getvalue()

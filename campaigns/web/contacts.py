@@ -131,6 +131,7 @@ def index():
         not_worked_days=days if not_worked else None,
         call_today=bool(request.args.get("today")),
         owner_id=params.record_id("owner") if user.role != Role.ADVISOR else None,
+        archived=bool(request.args.get("archived")) and user.role != Role.ADVISOR,
     )
     today = _now_local().date()
     page = contacts.contact_list(db.session, user, today=today, page=params.page(), **filters)
@@ -138,7 +139,8 @@ def index():
         select(Advisor).where(Advisor.role == Role.ADVISOR).order_by(Advisor.active.desc(), Advisor.name)).all()
     args = {k: v for k, v in request.args.items() if k != "page"}
     return render_template("contacts/list.html", page=page, tags=_tag_choices(), owners=owners, args=args,
-                           not_worked=not_worked, days=days, filters=filters, today_local=today)
+                           not_worked=not_worked, days=days, filters=filters, today_local=today,
+                           heirs=_owner_choices() if user.role == Role.ADMIN else [])
 
 
 # --- create and edit --------------------------------------------------------------------
