@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from campaigns import offer_lint, offers, template_sandbox
 from campaigns.config import parse_mail_url
-from campaigns.models import Link, Offer, OfferStatus, Role, TagKind
+from campaigns.models import Link, Offer, OfferStatus, Role, Tag, TagKind
 
 GOOD_BODY = (
     "{{ greeting }}\n\nВаш каталог: {{ links.catalog }}\nСкидка: {{ links.discount }}\n\n"
@@ -495,3 +495,20 @@ def test_a_test_sends_links_lead_where_the_offer_says_and_count_for_nobody(clien
     assert session.scalar(select(func.count()).select_from(Click)) == 0
     assert session.scalar(select(func.count()).select_from(Note)) == 0
     assert session.scalar(select(Contact.unsubscribed_at).where(Contact.id == contact.id)) is None
+
+
+def test_a_tag_rule_is_typed_and_shown_in_russian(client, factory, session):
+    user = _marketing(factory)
+    tag = factory.tag("Медики", rule="3 sun jun", lead_days=21)
+    session.commit()
+    client.login(user)
+    assert 'value="3-е воскресенье июня"' in client.get(f"/tags/{tag.id}").get_data(as_text=True)
+    listed = client.get("/tags").get_data(as_text=True)
+    assert "3-е воскресенье июня" in listed and "за 21 день, а если это выходной — на предыдущий рабочий день" in listed
+    response = client.post_form("/tags/new", {"name": "Учителя", "kind": "industry",
+                                              "rule": "5 октября, за 14 дней", "lead_days": "21"})
+    assert response.status_code == 302
+    added = session.scalar(select(Tag).where(Tag.name == "Учителя"))
+    assert (added.rule, added.lead_days) == ("5 oct", 14)
+    refused = client.post_form("/tags/new", {"name": "Другие", "kind": "industry", "rule": "31 февраля", "lead_days": "21"})
+    assert "нет такого числа" in unescape(refused.get_data(as_text=True))

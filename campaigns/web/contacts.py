@@ -13,10 +13,10 @@ from wtforms import BooleanField, SelectField, SelectMultipleField, StringField,
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from .. import calls, consent, contacts, duplicates, ownership
+from .. import calls, consent, contacts, duplicates, ownership, tag_groups
 from ..db import db
 from ..greeting import greeting, greeting_is_fallback
-from ..models import Advisor, Role, Tag
+from ..models import Advisor, Role
 from . import params
 from .auth import roles_required
 from .forms import CallForm, DateInput, put_errors
@@ -89,7 +89,8 @@ def _editable_or_403(contact_id: int):
 
 
 def _tag_choices() -> list[SelectChoice]:
-    return [SelectChoice(t.id, t.name) for t in db.session.scalars(select(Tag).order_by(Tag.kind, Tag.name))]
+    """Grouped (отрасли, праздники, месяц закупки), months in calendar order (tag_groups.py)."""
+    return [SelectChoice(t.id, t.name, optgroup=group) for group, t in tag_groups.ordered(db.session)]
 
 
 def _owner_choices(exclude_id: int | None = None) -> list[SelectChoice]:
