@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from campaigns import calendar, demo, pacing, planner, sending
+from campaigns import calendar, demo, dispatch, pacing, planner
 from campaigns.extensions import redis_client
 from campaigns.models import Delivery, DeliveryStatus
 from tests.conftest import free_port
@@ -39,8 +39,8 @@ def test_the_demo_mails_are_due_at_once_on_a_sunday_night_and_pacing_leaves_them
     pacing.pace_day(session, sunday_night.date(), settings, now=sunday_night.astimezone(UTC))
     session.commit()
     ids = [d.id for d in first]
-    queued = sending.dispatch(session, settings, now=sunday_night.astimezone(UTC) + timedelta(seconds=30),
-                              queue=sending.mail_queue(redis_client()))
+    queued = dispatch.dispatch(session, settings, now=sunday_night.astimezone(UTC) + timedelta(seconds=30),
+                              queue=dispatch.mail_queue(redis_client()))
     assert queued == demo.FIRST_MAILS
     session.expire_all()
     assert {d.status for d in session.scalars(select(Delivery).where(Delivery.id.in_(ids)))} == {DeliveryStatus.QUEUED}

@@ -12,7 +12,7 @@ from email.policy import default as default_policy
 import pytest
 from sqlalchemy import select, update
 
-from campaigns import clicks, demo, sending
+from campaigns import clicks, demo, dispatch, sending
 from campaigns.extensions import redis_client
 from campaigns.models import Advisor, Click, Delivery, DeliveryStatus, Verdict
 
@@ -31,7 +31,7 @@ def test_the_demo_mails_go_out_now_and_a_click_puts_the_contact_on_the_hot_list(
     assert len(first) == demo.FIRST_MAILS
     outbox = mailbox.Maildir(settings.mail.path, create=True)
     outbox.clear()
-    assert sending.dispatch(session, settings, queue=sending.mail_queue(redis_client())) == demo.FIRST_MAILS
+    assert dispatch.dispatch(session, settings, queue=dispatch.mail_queue(redis_client())) == demo.FIRST_MAILS
     results, _later, _wait = sending.send_batch(session, [d.id for d in first], settings)
     assert [r.outcome for r in results] == [sending.Outcome.SENT] * demo.FIRST_MAILS
     assert len(outbox) == demo.FIRST_MAILS
