@@ -16,7 +16,7 @@ from sqlalchemy.orm import selectinload
 from wtforms import FieldList, Form, FormField, HiddenField, StringField, TextAreaField
 from wtforms.validators import Length, Optional, Regexp, ValidationError
 
-from .. import calendar, clicks, mailings, mails, offer_lint, offers, reports, template_sandbox, transport
+from .. import calendar, clicks, mailings, mails, offer_lint, offer_start, offers, reports, template_sandbox, transport
 from ..audience import may_be_mailed
 from ..board import readiness_board, without_sender
 from ..db import db
@@ -98,7 +98,8 @@ def index():
     tags = db.session.scalars(select(Tag).order_by(Tag.name)).all()
     by_tag = {o.tag_id: o for o in db.session.scalars(select(Offer).where(Offer.year == year))}
     rows = [(tag, occurrence, send_on, by_tag.get(tag.id)) for tag, occurrence, send_on in calendar.year_calendar(tags, year)]
-    return render_template("offers/index.html", rows=rows, year=year)
+    return render_template("offers/index.html", rows=rows, year=year,
+                           earlier=offer_start.earlier_years(db.session, year))
 
 
 @bp.post("/offers/create")
@@ -108,8 +109,29 @@ def create():
     year = params.year("year", request.form)
     if tag is None or year is None:
         abort(400, description="Выберите тег и год предложения.")
+    existed = db.session.scalar(select(Offer.id).where(Offer.tag_id == tag.id, Offer.year == year))
+    earlier = offer_start.earlier_offer(db.session, tag.id, year) if existed is None else None
     offer = offers.offer_for(db.session, tag, year)
     db.session.commit()
+    if earlier is not None:
+        flash(f"Черновик начат с предложения {earlier.year} года: тема, текст и ссылки скопированы — обновите их.",
+              "success")
+    return redirect(url_for("offers.edit", offer_id=offer.id))
+
+
+@bp.post("/offers/<int:offer_id>/from-earlier")
+@marketing_only
+def from_earlier(offer_id: int):
+    """«Начать с прошлогоднего» for a blank draft."""
+    offer = _offer_or_404(offer_id)
+    if FlaskForm().validate_on_submit():
+        earlier = offer_start.start_from_earlier(db.session, offer)
+        if earlier is None:
+            flash("Копировать нечего: черновик уже не пуст или прошлых предложений по этому тегу нет.", "error")
+        else:
+            db.session.commit()
+            flash(f"Черновик начат с предложения {earlier.year} года: тема, текст и ссылки скопированы — обновите их.",
+                  "success")
     return redirect(url_for("offers.edit", offer_id=offer.id))
 
 
@@ -172,14 +194,21 @@ def _editor(offer: Offer, form: OfferForm | None = None, catalog_form: CatalogFo
     if form is None:
         # Not obj=offer: WTForms would fill the links from offer.links as well as below.
         form = OfferForm(data={"subject": offer.subject, "body": offer.body, "links": []})
+        while form.links.entries:  # min_entries made a blank row; the blank row for a new link comes last
+            form.links.pop_entry()
         for link in _editable_links(offer):
             form.links.append_entry({"id": str(link.id), "name": link.name, "url": link.url, "label": link.label,
                                      "weight": str(link.weight)})
         form.links.append_entry()
+        checked = offer
+    else:  # the form came back with errors: check what it shows, not what is stored (one consistent check)
+        checked = _unsaved_from(offer, form)
     contacts = _preview_contacts(offer)
+    earlier = offer_start.earlier_offer(db.session, offer.tag_id, offer.year) if offer_start.is_blank(offer) else None
     return render_template(
         "offers/edit.html", offer=offer, form=form, catalog_form=catalog_form or CatalogForm(),
-        problems=offer_lint.lint_offer(offer), variables=template_sandbox.VARIABLES, contacts=contacts,
+        problems=offer_lint.lint_offer(checked), variables=template_sandbox.VARIABLES, contacts=contacts,
+        earlier=earlier,
         send_on=offers.offer_send_date(offer), catalog_link=offers.catalog_url(_settings(), offer),
         max_subject=template_sandbox.MAX_SUBJECT_LENGTH,
     ), status
@@ -362,21 +391,26 @@ class _Unsaved:
     links: list = field(default_factory=list)
 
 
+def _unsaved_from(offer: Offer, form: OfferForm) -> _Unsaved:
+    """The editor's form as an offer: what preview and lint see of the text as typed, never saved."""
+    kept = [link for link in offer.links if link not in _editable_links(offer)]
+    typed = [
+        SimpleNamespace(id=int(row.form.id.data) if (row.form.id.data or "").isdigit() else 0,
+                        name=(row.form.name.data or "").strip(), url=(row.form.url.data or "").strip(),
+                        label=row.form.label.data or "", is_trap=False)
+        for row in form.links if (row.form.name.data or "").strip()
+    ]
+    return _Unsaved(id=offer.id, tag=offer.tag, year=offer.year, subject=(form.subject.data or "").strip(),
+                    body=(form.body.data or "").replace("\r\n", "\n"), catalog_path=offer.catalog_path,
+                    links=kept + typed)
+
+
 @bp.post("/offers/<int:offer_id>/live-preview")
 @marketing_only
 def live_preview(offer_id: int):
     """The preview of what is typed in the editor right now (htmx, on input)."""
     offer = _offer_or_404(offer_id)
-    form = OfferForm()
-    kept = [link for link in offer.links if link not in _editable_links(offer)]
-    typed = [
-        SimpleNamespace(id=int(row.form.id.data) if (row.form.id.data or "").isdigit() else 0, name=row.form.name.data.strip(),
-                        url=(row.form.url.data or "").strip(), label=row.form.label.data or "", is_trap=False)
-        for row in form.links if (row.form.name.data or "").strip()
-    ]
-    unsaved = _Unsaved(id=offer.id, tag=offer.tag, year=offer.year, subject=form.subject.data or "",
-                       body=(form.body.data or "").replace("\r\n", "\n"), catalog_path=offer.catalog_path,
-                       links=kept + typed)
+    unsaved = _unsaved_from(offer, OfferForm())
     contact = _chosen_contact(offer, request.form)
     return render_template("offers/_preview_parts.html", offer=offer, live=True, **_preview_context(unsaved, contact))
 
