@@ -1,7 +1,7 @@
 """Work on several contacts at once (the contacts list's selection): tag, untag, archive, restore,
 hand over, export. Each acts only on the selected contacts the user may change — an advisor their
 own live ones, an admin any — and leaves a note on each contact it changed, as one change would.
-Handing over is contacts.transfer_contacts (admin only), exporting export.export_csv."""
+Handing over is ownership.transfer_contacts (admin only), exporting export.export_csv."""
 from __future__ import annotations
 
 from collections.abc import Iterable

@@ -5,7 +5,7 @@ from flask import Blueprint, Response, abort, flash, redirect, request, stream_w
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
-from .. import bulk, contacts
+from .. import bulk, contacts, ownership
 from ..db import db
 from ..export import export_csv
 from ..models import Advisor, Role, Tag
@@ -85,7 +85,7 @@ def act():
             flash("Выберите, кому передать контакты.", "error")
             return _back()
         try:
-            n = contacts.transfer_contacts(db.session, user, ids, new_owner, request.form.get("reason", "")[:300])
+            n = ownership.transfer_contacts(db.session, user, ids, new_owner, request.form.get("reason", "")[:300])
         except contacts.ContactError as exc:
             db.session.rollback()
             for text in exc.errors.values():
