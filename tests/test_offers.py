@@ -522,3 +522,18 @@ def test_an_offer_without_an_unsubscribe_line_is_fine_and_its_mail_gets_the_foot
     mail = mails.offer_message(offer=offer, contact=contact, advisor=contact.owner, settings=settings, delivery_id=7)
     assert "Если вы не хотите получать такие письма, нажмите здесь: https://campaigns.example.com/u/" in \
         mail.get_body(("plain",)).get_content()
+
+
+def test_in_december_the_offers_and_the_calendar_open_on_the_coming_year(client, factory, session, monkeypatch):
+    from campaigns.web import offers as offer_views
+
+    user = _marketing(factory)
+    factory.tag("Энергетики", rule="22 dec", lead_days=21)
+    factory.tag("Медики", rule="3 sun jun", lead_days=21)
+    session.commit()
+    client.login(user)
+    monkeypatch.setattr(offer_views, "_today", lambda: date(2026, 12, 2))  # every send date of 2026 is past
+    assert "<h1>Предложения 2027</h1>" in client.get("/offers").get_data(as_text=True)
+    assert "2027" in client.get("/calendar").get_data(as_text=True).split("<h1>")[1].split("</h1>")[0]
+    monkeypatch.setattr(offer_views, "_today", lambda: date(2026, 11, 20))  # Энергетики still to come
+    assert "<h1>Предложения 2026</h1>" in client.get("/offers").get_data(as_text=True)

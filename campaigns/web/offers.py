@@ -78,8 +78,8 @@ def board():
 @login_required
 def calendar_page():
     today = _today()
-    year = params.year() or today.year
     tags = db.session.scalars(select(Tag).order_by(Tag.name)).all()
+    year = params.year() or _current_or_coming_year(tags, today)
     rows = [(tag, occurrence, send_on, (send_on - today).days) for tag, occurrence, send_on in calendar.year_calendar(tags, year)]
     # This year's and next year's state of each tag's mailing (ready, draft, missing, waiting, sent, missed).
     years = [today.year, today.year + 1]
@@ -91,11 +91,21 @@ def calendar_page():
 # -------------------------------------------------------------------------- offers
 
 
+def _current_or_coming_year(tags, today) -> int:
+    """The year a page opens on: this one while some mailing of it is still to go out, else the next one
+    (in December every row of the year is past: the work is next year's)."""
+    try:
+        coming = any(send_on >= today for _tag, _occurrence, send_on in calendar.year_calendar(tags, today.year))
+    except ValueError:
+        coming = True
+    return today.year if coming or not tags else today.year + 1
+
+
 @bp.get("/offers")
 @marketing_only
 def index():
-    year = params.year() or _today().year
     tags = db.session.scalars(select(Tag).order_by(Tag.name)).all()
+    year = params.year() or _current_or_coming_year(tags, _today())
     by_tag = {o.tag_id: o for o in db.session.scalars(select(Offer).where(Offer.year == year))}
     rows = [(tag, occurrence, send_on, by_tag.get(tag.id)) for tag, occurrence, send_on in calendar.year_calendar(tags, year)]
     return render_template("offers/index.html", rows=rows, year=year,

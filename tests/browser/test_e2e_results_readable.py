@@ -33,3 +33,15 @@ def test_offers_come_by_date_with_whole_labels_and_unsent_ones_say_so(page, sess
     svg_box = page.locator("figure.chart svg").first.bounding_box()
     assert label.bounding_box()["x"] >= svg_box["x"]  # not cut at the chart's left edge
     assert page.js_errors == []
+
+
+def test_in_december_the_offers_page_opens_on_the_coming_year(page, session, factory, log_in, expect, monkeypatch):
+    from campaigns.web import offers as offer_views
+
+    factory.tag("Энергетики", rule="22 dec", lead_days=21)
+    marketing = factory.advisor(role=Role.MARKETING, name="Мария Лебедева")
+    session.commit()
+    monkeypatch.setattr(offer_views, "_today", lambda: date(2026, 12, 2))  # the year's last send date has passed
+    log_in(page, marketing)
+    page.goto("/offers")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Предложения 2027")
