@@ -34,3 +34,8 @@ def test_the_header_search_fits_a_phone(phone_page, anna, log_in, assert_no_hori
     log_in(phone_page, anna)
     assert phone_page.get_by_label("Найти контакт").is_visible()
     assert_no_horizontal_scroll(phone_page)
+
+
+def test_the_log_in_page_puts_the_cursor_in_the_email_field(page, expect):
+    page.goto("/login")
+    expect(page.get_by_label("Эл. почта")).to_be_focused()
