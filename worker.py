@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -29,6 +30,9 @@ from campaigns.config import ConfigError
 from campaigns.runtime import connect_redis
 
 QUEUES = ["default", "mail"]
+# RQ's own log level. `./run` sets WARNING: its console then shows one line per batch of mails
+# (tasks.send_batch_job) instead of RQ's lines per job and the cron scheduler's «Enqueued job …».
+RQ_LOG_LEVEL_VARIABLE = "RQ_LOG_LEVEL"
 log = logging.getLogger("campaigns.worker")
 
 
@@ -58,6 +62,11 @@ class Scheduler(RQScheduler):
             time.sleep(pause)
         with contextlib.suppress(*outage.REDIS_DOWN):
             self.stop()
+
+
+def rq_log_level() -> str:
+    level = os.environ.get(RQ_LOG_LEVEL_VARIABLE, "INFO").upper()
+    return level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO"
 
 
 class Worker(SimpleWorker):
@@ -130,7 +139,7 @@ def work(connection: Redis, burst: bool = False) -> None:
         worker = Worker([Queue(name, connection=connection) for name in QUEUES], connection=connection,
                         redis_outage=redis_outage, stop=stop)
         try:
-            worker.work(burst=burst, with_scheduler=True)
+            worker.work(burst=burst, with_scheduler=True, logging_level=rq_log_level())
         except outage.REDIS_DOWN as exc:  # RQ's clean-up could not reach Redis either
             redis_outage.failed(exc)
         if stop.is_set() or burst:
@@ -158,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("rq").setLevel(rq_log_level())
+    logging.getLogger("pymorphy3").setLevel(logging.WARNING)  # «Loading dictionaries…» in every worker
     try:
         from campaigns import tasks
 

@@ -8,7 +8,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 CHROMIUM="${CHROMIUM_PATH:-/usr/bin/chromium}"
 # chromium-l10n: Russian date inputs (дд.мм.гггг); fonts-liberation, fonts-dejavu-core: Cyrillic text;
-# fonts-noto-color-emoji: the 📞 on the hot list.
+# fonts-noto-color-emoji: emoji people type into names and notes (the app's own icons are inline SVG).
 PACKAGES=(chromium chromium-l10n fonts-liberation fonts-dejavu-core fonts-noto-color-emoji)
 
 warn() { echo "warning: $*" >&2; }

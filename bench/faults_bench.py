@@ -248,18 +248,22 @@ def main() -> int:
     unknown = counts.get(DeliveryStatus.UNKNOWN, 0)
     unknown_accepted = len(unknown_recipients & set(accepted))
     left = sum(counts.get(s, 0) for s in in_flight)
+    accounted = (*in_flight, DeliveryStatus.SENT, DeliveryStatus.UNKNOWN, DeliveryStatus.FAILED)
     lost_clicks = max(0, clicks_queued - clicks_in_lost_redis - stored)
     print(f"  sink accepted {len(accepted):,} mails, {distinct:,} distinct (recipient, offer) pairs, "
           f"{duplicates} duplicates")
     print(f"  sent {counts.get(DeliveryStatus.SENT, 0):,}, unknown {unknown} (the sink accepted {unknown_accepted} "
-          f"of those), failed {counts.get(DeliveryStatus.FAILED, 0)}, left in flight {left}")
+          f"of those), failed {counts.get(DeliveryStatus.FAILED, 0)}, left in flight {left}; other: "
+          f"{', '.join(f'{s.value} {c}' for s, c in counts.items() if s not in accounted) or 'none'}")
     print(f"  clicks queued {clicks_queued:,}, stored {stored:,}; {clicks_in_lost_redis} were in Redis when it was "
           f"restarted empty; lost otherwise {lost_clicks}")
     print(f"  repaired {repaired:.1f} min after the last fault (from then on every delivery in flight was in a "
           f"waiting job or a live worker's hand); {left_at_last_fault:,} deliveries were in flight at the last fault")
     print(f"  full recovery (everything sent or settled) {recovery:.1f} min after the last fault; processes that "
           f"exited by themselves: {', '.join(alive) or 'none'}")
-    met = duplicates == 0 and left == 0 and lost_clicks == 0 and not alive and repaired <= REPAIR_TARGET_MINUTES
+    all_out = counts.get(DeliveryStatus.SENT, 0) + unknown == n  # nothing cancelled, held or failed on the way
+    met = (duplicates == 0 and left == 0 and lost_clicks == 0 and not alive and repaired <= REPAIR_TARGET_MINUTES
+           and all_out)
     if met:
         shutil.rmtree(work, ignore_errors=True)
     else:

@@ -91,7 +91,7 @@ def contact_row(i: int, rng: random.Random, created: datetime) -> tuple:
     return (*row, search.contact_key(row[2], row[3], row[4], company, alias, row[8], row[9], row[10]))
 
 
-SEARCH_KEY = search is not None  # the normalised search column (migration 0016) is filled by the COPY too
+SEARCH_KEY = search is not None  # the normalised search column (migration 0017) is filled by the COPY too
 
 
 def admin_url(base: str) -> str:

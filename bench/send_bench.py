@@ -73,6 +73,7 @@ def build_data(session, n: int) -> None:
         "owner_id": advisors[i % ADVISORS].id, "first_name": rng.choice(FIRST_NAMES), "middle_name": rng.choice(MIDDLE_NAMES),
         "last_name": rng.choice(LAST_NAMES), "company": f"ООО «Компания {i}»", "email": f"client{i}@client{i % 97}.example.ru",
         "position": "Директор", "created_at": now, "updated_at": now,
+        "consent_source": "bench: written consent", "consent_at": now,  # REQUIRE_CONSENT (on by default)
     } for i in range(n)]
     ids = session.scalars(insert(Contact).returning(Contact.id), contacts).all()
     session.execute(insert(Delivery), [{

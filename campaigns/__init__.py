@@ -1,6 +1,7 @@
 """Tagged, targeted e-mail campaigns for a B2B sales team."""
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from flask import Flask
@@ -48,6 +49,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     web.register(app)
     cli.register(app)
     accesslog.install_werkzeug_filter()
+    from . import dns_records
+
+    for warning in dns_records.startup_warnings(settings):
+        logging.getLogger(__name__).warning(warning)
     if settings.trusted_proxies:
         # Outermost, in front of the /c/ fast path too: the client's address and scheme as the
         # nearest TRUSTED_PROXIES proxies saw them; without it X-Forwarded-* are ignored (anyone can send them).

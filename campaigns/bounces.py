@@ -1,27 +1,24 @@
 """Bounces that arrive later: RFC 3464 delivery status notifications from a mailbox.
 
 A relay that accepted a mail may still fail to deliver it and send a report back
-(multipart/report; report-type=delivery-status). BOUNCE_URL names the mailbox: a Maildir
-folder (maildir:PATH) or an IMAP one (imaps://user:password@host[:port]/FOLDER). Each new
-report is matched to its delivery — by the Message-ID of the returned original, else by
+(multipart/report; report-type=delivery-status) to the system mailbox that inbound.py reads
+(INBOUND_URL, or its old name BOUNCE_URL). Each new report is matched to its delivery — by
+the Message-ID of the returned original, else by
 the recipient's latest sent delivery — and applied as an SMTP refusal would have been:
 5.x.x → FAILED with the reported words, 5.1.1 → the address is suppressed too; 4.x.x
 ("delayed") changes nothing. A spam complaint (an ARF feedback report, RFC 5965, as the big
 mailbox providers' feedback loops send them) unsubscribes the contact (consent.complaint), and
 so does a mail to the List-Unsubscribe mailto address (subject «unsubscribe <signed token>»)
-when that address is delivered to the same mailbox. Handled messages are marked seen and kept.
+when that address is delivered to the same mailbox. Reading the mailbox, once per message, is
+inbound.py's.
 """
 from __future__ import annotations
 
 import email
-import imaplib
 import logging
-import mailbox
 import re
 from dataclasses import dataclass
 from email import policy
-from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -211,45 +208,7 @@ def process_messages(session: Session, messages) -> int:
 
 
 def process_mailbox(session: Session, settings) -> int:
-    url = settings.bounce_url
-    if not url:
-        return 0
-    if url.startswith("maildir:"):
-        return _process_maildir(session, Path(url[len("maildir:"):].removeprefix("//")))
-    return _process_imap(session, url)
+    """Read the system mailbox (inbound.py: bounces, complaints, mailto unsubscribes, each once)."""
+    from . import inbound
 
-
-def _process_maildir(session: Session, path: Path) -> int:
-    box = mailbox.Maildir(path, factory=None, create=True)
-    changed = 0
-    for key in list(box.iterkeys()):
-        message = box.get_message(key)
-        if "S" in message.get_flags():
-            continue
-        changed += process_messages(session, [box.get_bytes(key)])
-        message.set_subdir("cur")
-        message.add_flag("S")
-        box[key] = message
-    return changed
-
-
-def _process_imap(session: Session, url: str) -> int:
-    parts = urlsplit(url)
-    client_class = imaplib.IMAP4_SSL if parts.scheme == "imaps" else imaplib.IMAP4
-    client = client_class(parts.hostname, parts.port or (993 if parts.scheme == "imaps" else 143))
-    changed = 0
-    try:
-        client.login(unquote(parts.username or ""), unquote(parts.password or ""))
-        client.select(parts.path.strip("/") or "INBOX")
-        _typ, data = client.search(None, "UNSEEN")
-        for number in (data[0] or b"").split():
-            _typ, fetched = client.fetch(number, "(BODY.PEEK[])")
-            raw = next((item[1] for item in fetched if isinstance(item, tuple)), b"")
-            changed += process_messages(session, [raw])
-            client.store(number, "+FLAGS", "\\Seen")
-    finally:
-        try:
-            client.logout()
-        except (imaplib.IMAP4.error, OSError):
-            pass
-    return changed
+    return inbound.read_system_mailbox(session, settings)

@@ -125,6 +125,37 @@ def set_password_command(email: str, password: str):
     click.echo(f"password changed for {user.email}; their sessions have ended")
 
 
+@group.command("dns")
+@click.option("--timeout", type=float, default=3.0, show_default=True, help="seconds per DNS question")
+def dns_command(timeout: float):
+    """The DNS records to publish (DKIM, SPF, DMARC; MX for INBOUND_URL) and whether they are published."""
+    from sqlalchemy import func, select
+
+    from . import dns_records
+    from .models import Advisor
+
+    settings = current_app.config["SETTINGS"]
+    domains = sorted({d for d in db.session.scalars(
+        select(func.lower(Advisor.email)).where(Advisor.active.is_(True))) if d and "@" in d
+        for d in [d.rsplit("@", 1)[1]]})
+    records = dns_records.records(settings, domains)
+    if not (settings.dkim_private_key and settings.dkim_selector):
+        click.echo("DKIM: no DKIM_SELECTOR / DKIM_PRIVATE_KEY: mail goes out unsigned; make a key:\n"
+                   "  openssl genrsa -out dkim.pem 2048, then DKIM_SELECTOR=mail2026 DKIM_PRIVATE_KEY=dkim.pem")
+    click.echo(f"Publish (advisors' domains: {', '.join(domains) or 'none yet'}; MAIL_DOMAIN: {settings.mail_domain}):")
+    for check in dns_records.check(records, timeout=timeout):
+        record = check.record
+        status = check.status + (f": {check.found}" if check.status in ("differs", "could not check") and check.found
+                                 else "")
+        click.echo(f"  {record.name} {record.type} \"{record.value}\"  [{status}]")
+        click.echo(f"      {record.why}")
+    advice = dns_records.public_url_advice(settings, domains)
+    if advice:
+        click.echo(advice)
+    for warning in dns_records.startup_warnings(settings):
+        click.echo(f"warning: {warning}")
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(group)
 

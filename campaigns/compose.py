@@ -42,7 +42,7 @@ from .config import ConfigError
 from .greeting import FALLBACK, greeting
 
 # delivery_id=None (a preview) renders every tracked link with this placeholder delivery.
-PREVIEW_DELIVERY_ID = 0
+PREVIEW_DELIVERY_ID = tracking.TEST_DELIVERY_ID  # its links work and are never counted (testlinks.py)
 
 
 def _fast_fold(header, policy) -> str | None:
@@ -130,11 +130,13 @@ _POLICY = email_policy.SMTP.clone(cte_type="7bit", refold_source="none", header_
 # An address with a non-ASCII local part can only travel as UTF-8 (RFC 6531); RFC 2047 would mangle it.
 _POLICY_UTF8 = email_policy.SMTPUTF8.clone(cte_type="7bit", refold_source="none", header_factory=_HEADERS)
 
-# Signed, plus From once more: a second From added on the way would break the signature.
-DKIM_HEADERS = (
+# Oversigned: each of these is listed once more than it occurs, so a second copy added on the
+# way (a second Subject, a forged Reply-To or List-Unsubscribe) breaks the signature; a header
+# the mail lacks is signed as absent and cannot be added either.
+OVERSIGNED = (
     "From", "To", "Subject", "Date", "Message-ID", "Reply-To", "List-Unsubscribe", "List-Unsubscribe-Post",
-    "MIME-Version", "Content-Type", "From",
 )
+DKIM_HEADERS = (*OVERSIGNED, "MIME-Version", "Content-Type", "Auto-Submitted", *OVERSIGNED)
 
 _URL = re.compile(r"https?://[^\s<>\"«»]+")
 _URL_TRAILER = ".,;:!?'\"»)]"
@@ -284,6 +286,7 @@ def dkim_sign(msg: EmailMessage, settings) -> EmailMessage:
         signature = dkim.sign(
             raw, settings.dkim_selector.encode(), domain.encode(), settings.dkim_private_key.encode(),
             include_headers=[h.encode() for h in DKIM_HEADERS],
+            canonicalize=(b"relaxed", b"relaxed"),  # survives the re-folding and re-spacing relays do
         )
     except dkim.DKIMException as exc:
         raise ConfigError(f"DKIM_PRIVATE_KEY: the key cannot sign ({exc}); give an RSA key in PEM") from None
@@ -342,10 +345,19 @@ def build_offer_message(*, offer, contact, advisor, settings, delivery_id: int |
         settings=settings, from_name=advisor.name, from_addr=advisor.email,
         to_name=recipient_name(contact), to_addr=contact.email, subject=subject, text=text, html=html,
         reply_to=(advisor.name, advisor.email),
-        extra_headers={"List-Unsubscribe": f"<{unsubscribe}>, <{mailto}>",
-                       "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+        extra_headers=unsubscribe_headers(unsubscribe, mailto),
         now=now,
     )
+
+
+def unsubscribe_headers(unsubscribe_url: str, mailto: str) -> dict[str, str]:
+    """List-Unsubscribe (the page and the mailto address) and, next to an https URL only,
+    List-Unsubscribe-Post (RFC 8058: one-click is defined for https; a plain-http POST target
+    makes Gmail and Yahoo distrust the header)."""
+    headers = {"List-Unsubscribe": f"<{unsubscribe_url}>, <{mailto}>"}
+    if unsubscribe_url.startswith("https://"):
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    return headers
 
 
 def compose_delivery(session, delivery, settings, now: datetime | None = None) -> EmailMessage:

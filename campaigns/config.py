@@ -68,7 +68,8 @@ class Settings:
     hot_days: int = 14
     not_worked_days: int = 90
     extra: dict = field(default_factory=dict)
-    # Where bounce reports arrive: a Maildir path or imaps://user:pass@host/INBOX (unset: not read).
+    # The system mailbox (INBOUND_URL, or its old name BOUNCE_URL): bounce reports, mailto
+    # unsubscribes, spam complaints. A Maildir path or imaps://user:pass@host/INBOX (unset: not read).
     bounce_url: str | None = None
     # Reverse proxies in front of the web app whose X-Forwarded-For/-Proto are believed (0: none).
     trusted_proxies: int = 0
@@ -236,7 +237,8 @@ def load_settings(env=None) -> Settings:
         tag_spacing_days=_positive_int(env, "TAG_SPACING_DAYS", 7, allow_zero=True),
         hot_days=_positive_int(env, "HOT_DAYS", 14),
         not_worked_days=_positive_int(env, "NOT_WORKED_DAYS", 90),
-        bounce_url=_bounce_url(env.get("BOUNCE_URL") or None),
+        bounce_url=_bounce_url(env.get("INBOUND_URL") or None, "INBOUND_URL")
+        or _bounce_url(env.get("BOUNCE_URL") or None, "BOUNCE_URL"),
         trusted_proxies=_positive_int(env, "TRUSTED_PROXIES", 0, allow_zero=True),
         require_consent=_flag(env, "REQUIRE_CONSENT", True),
     )
@@ -278,7 +280,7 @@ def _work_hours(raw: str) -> tuple[str, str]:
     return f"{sh:02d}:{sm:02d}", f"{eh:02d}:{em:02d}"
 
 
-def _bounce_url(value: str | None) -> str | None:
+def _bounce_url(value: str | None, name: str) -> str | None:
     if value and not (value.startswith(("maildir:", "imaps://", "imap://"))):
-        raise ConfigError(f"BOUNCE_URL: '{masked_url(value)}' must be maildir:PATH or imaps://user:password@host/INBOX")
+        raise ConfigError(f"{name}: '{masked_url(value)}' must be maildir:PATH or imaps://user:password@host/INBOX")
     return value

@@ -176,6 +176,7 @@ def contact_list(
     not_worked_days: int | None = None,
     call_today: bool = False,
     owner_id: int | None = None,
+    archived: bool = False,
     today: date | None = None,
     now: datetime | None = None,
     page: int = 1,
@@ -187,10 +188,14 @@ def contact_list(
 
     ``after``/``before`` (cursor()) continue from a row of the page the reader saw, through the
     (updated_at, id) index, so page 10,000 costs what page 2 does; ``page`` alone (old links,
-    API clients) skips rows with OFFSET."""
+    API clients) skips rows with OFFSET.
+    `archived`: the archive instead (not for advisors, who never see archived contacts)."""
     now = now or utcnow()
     today = today or now.date()
-    query = visible_contacts(session, user)
+    archived = archived and user.role != Role.ADVISOR
+    query = visible_contacts(session, user, include_archived=archived)
+    if archived:
+        query = query.where(Contact.archived_at.is_not(None))
     if search.strip():
         query = query.where(search_condition(search))
     if tag_id:

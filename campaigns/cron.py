@@ -17,7 +17,7 @@ from redis.exceptions import LockError, LockNotOwnedError
 from redis.lock import Lock
 from rq.cron import CronScheduler
 
-from . import outage, tasks
+from . import outage, replies, tasks
 
 QUEUE = "default"
 LOCK_KEY = "campaigns:scheduler:lock"
@@ -50,6 +50,8 @@ def build(connection: Redis) -> CronScheduler:
     scheduler.register(tasks.reconcile_deliveries, QUEUE, interval=60)
     if bounces_configured():
         scheduler.register(tasks.read_bounces, QUEUE, interval=300)
+    # The advisors' mailboxes (replies.POLL_SECONDS); nothing to do until one is connected.
+    scheduler.register(tasks.poll_replies, QUEUE, interval=replies.POLL_SECONDS)
     return scheduler
 
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import func, select
 
-from . import accounts, catalog, mails
+from . import accounts, audience, catalog, mails
 from .calendar import send_date
 from .models import (
     Advisor,
@@ -242,3 +242,68 @@ def _demo_clicks(session, rng, contact, delivery, offer, now) -> int:
         count += 1
     session.add(Note(contact=contact, kind=NoteKind.CLICK, body=f"Переход по ссылке «{catalog_link.label}»", created_at=at))
     return count
+
+
+# ------------------------------------------------------------------ the first five minutes
+
+FIRST_MAILS_TAG = "Демо: первые письма"
+FIRST_MAILS = 5  # mails that go out at once when `./run` starts on an empty database
+FIRST_MAILS_OWNER = "anna@demo.example"  # whose hot list the README's walk-through opens
+
+
+def first_mails_rule(day) -> str:
+    """A rule (calendar.py's grammar) whose occasion is `day`: its mailing is due that very day."""
+    from .calendar import MONTHS
+
+    if (day.month, day.day) == (2, 29):
+        return "day 60"  # «29 feb» is refused (not every year has it); in a leap year day 60 is 29 Feb
+    return f"{day.day} {MONTHS[day.month - 1]}"
+
+
+def prepare_first_mails(session, settings, now: datetime | None = None) -> list[Delivery]:
+    """A mailing due now, whatever the hour or the day: a few mails a newcomer sees go out at once.
+
+    The demo only (`./run` calls it right after loading the demo into an empty database): a tag
+    whose occasion is today, its ready offer, and FIRST_MAILS planned deliveries to Anna's
+    contacts, each already given its moment — now. Pacing (working hours, working days, the
+    daily cap) gives moments only to deliveries that have none, so it leaves these alone and
+    is not changed for anyone else; the dispatcher sends them on its next tick (every 30 s),
+    through the same claim, checks and relay limit as every mail. The contacts chosen had no
+    mail within TAG_SPACING_DAYS, so spacing lets them go too.
+    """
+    now = now or datetime.now(UTC)
+    today = now.astimezone(settings.timezone).date()
+    tag = session.scalar(select(Tag).where(Tag.name == FIRST_MAILS_TAG))
+    if tag is None:
+        tag = Tag(name=FIRST_MAILS_TAG, kind=TagKind.HOLIDAY, rule=first_mails_rule(today), lead_days=0,
+                  description="демо-рассылка: её письма уходят сразу после первого запуска ./run")
+        session.add(tag)
+        session.flush()
+    offer = session.scalar(select(Offer).where(Offer.tag_id == tag.id, Offer.year == today.year))
+    if offer is None:
+        offer = Offer(tag=tag, year=today.year, subject="Подарки для ваших коллег: новый каталог", body=DEMO_BODY,
+                      status=OfferStatus.READY)
+        offer.links = [
+            Link(name="catalog", url=f"https://gifts.example.com/catalog/{today.year}?utm_source=mail",
+                 label="Каталог", weight=1),
+            Link(name="discount", url="https://gifts.example.com/скидка?code=DEMO#условия", label="Скидка", weight=3),
+        ]
+        session.add(offer)
+        session.flush()
+    owner = session.scalar(select(Advisor).where(Advisor.email == FIRST_MAILS_OWNER))
+    recent = select(Delivery.contact_id).where(Delivery.send_on > today - timedelta(days=settings.tag_spacing_days))
+    already = select(Delivery.contact_id).where(Delivery.offer_id == offer.id)
+    contacts = session.scalars(
+        select(Contact).where(Contact.owner_id == owner.id, audience.may_be_mailed(), Contact.id.not_in(recent),
+                              Contact.id.not_in(already))
+        .order_by(Contact.id).limit(FIRST_MAILS)
+    ).all()
+    deliveries = []
+    for contact in contacts:
+        if tag not in contact.tags:
+            contact.tags.append(tag)
+        deliveries.append(Delivery(offer=offer, contact=contact, advisor_id=owner.id, status=DeliveryStatus.PLANNED,
+                                   send_on=today, send_at=now.replace(microsecond=0)))
+    session.add_all(deliveries)
+    session.flush()
+    return deliveries

@@ -5,6 +5,9 @@ over its human clicks of  link weight / (1 + age in days):  every click counts, 
 discount (weight 3) counts more than the catalog (weight 1), and yesterday's click counts
 twice as much as one from three days ago. Only clicks after the contact's hot_handled_at
 count, so a contact the advisor handled comes back only with a new click.
+
+A contact who replied to a mail (replies.py) goes first, as «ответил», newest reply first: a
+reply is the strongest sign of interest. It too leaves the list once the advisor handles it.
 """
 from __future__ import annotations
 
@@ -41,9 +44,10 @@ class HotEntry:
     unsubscribed: bool
     score: float
     clicks: int
-    last_click_at: datetime
+    last_click_at: datetime | None
     links: list[ClickedLink] = field(default_factory=list)
     last_note: Note | None = None
+    replied_at: datetime | None = None  # the contact's last reply (replies.py): first on the list
 
 
 def _age_days(session: Session, now):
@@ -185,9 +189,30 @@ def hot_list(session: Session, advisor_id: int, settings, now: datetime | None =
             seen.last_at = max(seen.last_at, link_last)
     for contact_id, by_label in links.items():
         entries[contact_id].links = sorted(by_label.values(), key=lambda link: link.last_at, reverse=True)
+    entries = _replied_first(session, advisor_id, entries, now - timedelta(days=settings.hot_days))
     if entries:
         _add_last_notes(session, entries)
     return list(entries.values())
+
+
+def _replied_first(session: Session, advisor_id: int, entries: dict[int, HotEntry], since: datetime) -> dict[int, HotEntry]:
+    from .replies import replied_contacts
+
+    replied = replied_contacts(session, advisor_id, since)
+    if not replied:
+        return entries
+    missing = [cid for cid, _at in replied if cid not in entries]
+    for c in session.execute(select(*_CONTACT_COLUMNS).where(Contact.id.in_(missing))) if missing else ():
+        entries[c.id] = HotEntry(contact_id=c.id, name=Contact.full_name.fget(c), company=c.company, position=c.position,
+                                 phone=c.phone, email=c.email, next_contact_on=c.next_contact_on,
+                                 unsubscribed=c.unsubscribed_at is not None, score=0.0, clicks=0, last_click_at=None)
+    ordered: dict[int, HotEntry] = {}
+    for contact_id, replied_at in replied:
+        if contact_id in entries:
+            entries[contact_id].replied_at = replied_at
+            ordered[contact_id] = entries[contact_id]
+    ordered.update((cid, entry) for cid, entry in entries.items() if cid not in ordered)
+    return ordered
 
 
 def _add_last_notes(session: Session, by_id: dict[int, HotEntry]) -> None:

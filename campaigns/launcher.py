@@ -9,12 +9,15 @@ the private Redis last.
 from __future__ import annotations
 
 import contextlib
+import mailbox
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from .config import ROOT, ConfigError, Settings, load_settings, masked_url, private_redis_socket
@@ -75,9 +78,35 @@ def prepare_database(settings: Settings) -> str | None:
         summary = None
         if not demo.has_data(db.session):
             summary = demo.load(db.session, settings)
+            first = demo.prepare_first_mails(db.session, settings)
+            summary += f"; {len(first)} demo mails go out now (see «First five minutes» in the README)"
         db.session.commit()
     db.engine.dispose()
     return summary
+
+
+def prepare_outbox(settings: Settings) -> None:
+    """The Maildir outbox exists from the start (empty until the first mail), so it can be opened at once."""
+    if settings.mail.scheme == "maildir":
+        mailbox.Maildir(settings.mail.path, create=True)
+
+
+def wait_until_serving(url: str, children: list[Child], stopping, timeout: float = 120) -> bool:
+    """Wait until the web server answers `url` (any HTTP status), watching the children meanwhile."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not stopping():
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 — our own http:// address
+                return True
+        except urllib.error.HTTPError:
+            return True  # it answers (503 names what is still down)
+        except OSError:
+            pass
+        now = time.monotonic()
+        for child in children:
+            child.watch(now)
+        time.sleep(0.3)
+    return False
 
 
 def _stop(procs: list[subprocess.Popen], timeout: float = 10) -> None:
@@ -159,15 +188,21 @@ def main() -> int:
             redis_child.start()
             os.environ["REDIS_URL"] = settings.redis_url
         connect_redis(settings.redis_url)
+        prepare_outbox(settings)
         summary = prepare_database(settings)
         if summary:
             print(summary, flush=True)
 
-        env = {**os.environ, "TZ": settings.timezone.key, "PYTHONUNBUFFERED": "1"}
+        # RQ's lines per job (two per job, a job every few seconds) would bury the demo log-ins: the
+        # console shows one line per batch of mails instead (worker.py, tasks.send_batch_job).
+        env = {"RQ_LOG_LEVEL": "WARNING", **os.environ, "TZ": settings.timezone.key, "PYTHONUNBUFFERED": "1"}
         py = sys.executable
         commands = {
             "web": [py, "-m", "gunicorn", "--bind", bind, "--workers", "2", "--threads", "4",
-                    "--access-logfile", "-", "--graceful-timeout", "5", "wsgi:app"],
+                    "--access-logfile", "-", "--graceful-timeout", "5",
+                    # gunicorn's control socket defaults to one path per user ($HOME/.gunicorn): two
+                    # `./run` on one host would share it. Nothing here uses it.
+                    "--no-control-socket", "wsgi:app"],
             "worker": [py, "worker.py"],
             "scheduler": [py, "worker.py", "--scheduler"],
         }
@@ -175,7 +210,13 @@ def main() -> int:
             child = Child(name, lambda cmd=cmd: subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True))
             child.start()
             children.append(child)
-        _announce(settings, bind)
+        # The banner only once the web server answers: the URL it prints works when it is read.
+        watched = ([redis_child] if redis_child else []) + children
+        if not wait_until_serving(f"http://{bind}/healthz", watched, lambda: stopping) and not stopping:
+            print(f"warning: http://{bind}/healthz did not answer within 2 minutes; see the web log above",
+                  file=sys.stderr, flush=True)
+        if not stopping:
+            _announce(settings, bind)
         while not stopping:
             now = time.monotonic()
             for child in ([redis_child] if redis_child else []) + children:

@@ -35,10 +35,12 @@ SYSTEM_NAME = "Рассылки"
 
 
 def _system_message(kind: str, context: dict, *, to: Advisor, settings) -> EmailMessage:
-    """A mail from the system itself (noreply) to one of its users."""
+    """A mail from the system itself (noreply) to one of its users. Auto-Submitted (RFC 3834):
+    no vacation auto-reply comes back to it, and filters know it is a notice, not a letter."""
     subject, text, html = compose.render_kind(kind, context, settings.timezone)
     return compose.make_message(settings=settings, from_name=SYSTEM_NAME, from_addr=f"noreply@{settings.mail_domain}",
-                                to_name=to.name, to_addr=to.email, subject=subject, text=text, html=html)
+                                to_name=to.name, to_addr=to.email, subject=subject, text=text, html=html,
+                                extra_headers={"Auto-Submitted": "auto-generated"})
 
 
 def offer_message(*, offer, contact, advisor, settings, delivery_id: int | None, now=None) -> EmailMessage:
@@ -47,12 +49,19 @@ def offer_message(*, offer, contact, advisor, settings, delivery_id: int | None,
                                        delivery_id=delivery_id, now=now)
 
 
+TEST_MARK = "[ТЕСТ]"
+
+
 def test_message(*, offer, contact, advisor, tester: Advisor, settings) -> EmailMessage:
-    """The letter `contact` would get, addressed to `tester` — never to the client."""
+    """The letter `contact` would get, addressed to `tester` — never to the client — and marked
+    «[ТЕСТ]» in the subject. Its links work and count for nobody (testlinks.py)."""
     message = offer_message(offer=offer, contact=contact, advisor=advisor, settings=settings, delivery_id=None)
     del message["DKIM-Signature"]
     del message["To"]
     message["To"] = make_address(tester.name, tester.email)
+    subject = str(message["Subject"])
+    del message["Subject"]
+    message["Subject"] = f"{TEST_MARK} {subject}"
     if settings.dkim_private_key and settings.dkim_selector:
         message = compose.dkim_sign(message, settings)  # To is signed: sign the changed letter again
     return message

@@ -12,6 +12,7 @@ from datetime import date, datetime, time
 
 from flask_login import UserMixin
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -235,7 +236,7 @@ class Tag(Base):
     lead_days: Mapped[int] = mapped_column(SmallInteger, default=21)
     description: Mapped[str] = mapped_column(String(300), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # Contacts carrying the tag, archived ones too: kept by triggers on contact_tags (migration 0019).
+    # Contacts carrying the tag, archived ones too: kept by triggers on contact_tags (migration 0020).
     contacts_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     contacts: Mapped[list[Contact]] = relationship(secondary=contact_tags, back_populates="tags")
@@ -388,7 +389,7 @@ class ResultCount(Base):
     """What one offer's mails brought for one advisor (the sender, or the owner while unsent).
 
     Kept up to date by database triggers on deliveries, clicks, notes and contacts (migration
-    0017), so the results page reads these few rows instead of every click; reports.py reads it,
+    0018), so the results page reads these few rows instead of every click; reports.py reads it,
     reports.recount() rebuilds it from the facts."""
 
     __tablename__ = "result_counts"
@@ -525,3 +526,57 @@ class WebhookAttempt(Base):
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class InboundMessage(Base):
+    """A message read from the system mailbox or an advisor's mailbox (inbound.py, replies.py).
+
+    The unique (mailbox, message_key) is what makes each message handled once: the row is written
+    in the same transaction as what the message did, so a second scheduler, a restart or a crash
+    before the mailbox was marked finds it and leaves it alone. Messages nobody understood
+    (kind "unknown") stay in the mailbox and are listed for the admin."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (
+        UniqueConstraint("mailbox", "message_key"),
+        Index("ix_inbound_messages_kind_received_at", "kind", "received_at"),
+        Index("ix_inbound_messages_contact_id", "contact_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(40))  # "system" or "advisor:<id>"
+    message_key: Mapped[str] = mapped_column(String(300))  # the Message-ID, else a digest of the message
+    uid: Mapped[str | None] = mapped_column(String(100))  # the IMAP UID or Maildir key, to find it again
+    # bounce, unsubscribe, complaint, reply, autoreply, unknown, ignored
+    kind: Mapped[str] = mapped_column(String(20))
+    sender: Mapped[str] = mapped_column(String(300), default="")
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id", ondelete="SET NULL"))
+    advisor_id: Mapped[int | None] = mapped_column(ForeignKey("advisors.id", ondelete="SET NULL"))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AdvisorMailbox(Base):
+    """An advisor's own mailbox, read for the clients' replies (replies.py). The app password is
+    stored encrypted (Fernet, key derived from SECRET_KEY), never in the clear."""
+
+    __tablename__ = "advisor_mailboxes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    advisor_id: Mapped[int] = mapped_column(ForeignKey("advisors.id", ondelete="CASCADE"), unique=True)
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer, default=993)
+    tls: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    username: Mapped[str] = mapped_column(String(254))
+    password_encrypted: Mapped[str] = mapped_column(Text)
+    folder: Mapped[str] = mapped_column(String(200), default="INBOX")
+    # Where the last poll stopped: UIDs above last_uid are new while uidvalidity holds.
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)  # IMAP numbers are unsigned 32-bit
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    connected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    advisor: Mapped[Advisor] = relationship()

@@ -4,7 +4,7 @@ Planned counts every delivery row of the year's offers (whatever became of it); 
 failed are final states; human and scanner clicks come from the click verdicts; clickers are
 the mails with at least one human click, and the click rate is clickers / sent. The database
 keeps these counts per offer × advisor as deliveries, clicks and notes are written (migration
-0017's triggers), so a page reads a few hundred rows however many clicks there are.
+0018's triggers), so a page reads a few hundred rows however many clicks there are.
 """
 from __future__ import annotations
 

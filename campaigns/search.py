@@ -9,7 +9,7 @@ finds «РЖД-Логистика», whatever the case.
 
 A contact matches when every word of the query occurs in its key (``LIKE '%word%'``); a
 phone-looking query («8 916 123-45-67») matches by its digits. On PostgreSQL a pg_trgm GIN index on the key serves
-these LIKEs (migration 0016); SQLite scans, which is fine at its sizes.
+these LIKEs (migration 0017); SQLite scans, which is fine at its sizes.
 
 The key is written by the Contact model on every ORM write and by the importer's bulk insert;
 whenever :func:`normalise` or :func:`contact_key` changes, a migration recomputes the stored keys

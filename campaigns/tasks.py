@@ -190,7 +190,20 @@ def send_batch_job(delivery_ids: list[int]) -> str:
     webhooks.delivery_outcomes(zip(delivery_ids, (r.outcome.value for r in results), strict=False))
     if rest:
         dispatch.enqueue_batch(dispatch.mail_queue(), rest, _settings(), delay=delay)
-    return f"{len(results)} done, {len(rest)} later"
+    summary = batch_summary(results, rest)
+    log.info("mail batch: %s", summary)  # the console's one line per batch (RQ's own job lines are quiet)
+    return summary
+
+
+def batch_summary(results, rest) -> str:
+    """«5 sent», «3 sent, 1 retrying, 2 later»: what a batch of mails came to, in one line."""
+    counts: dict[str, int] = {}
+    for result in results:
+        counts[result.outcome.value] = counts.get(result.outcome.value, 0) + 1
+    parts = [f"{n} {outcome}" for outcome, n in sorted(counts.items(), key=lambda item: item[0] != "sent")]
+    if rest:
+        parts.append(f"{len(rest)} later (relay rate)")
+    return ", ".join(parts) or "nothing to send"
 
 
 @periodic
@@ -205,11 +218,20 @@ def reconcile_deliveries() -> str:
 
 @periodic
 def read_bounces() -> int:
-    """Apply the bounce reports waiting in BOUNCE_URL's mailbox."""
-    from . import bounces
+    """Read the system mailbox (INBOUND_URL): bounce reports, complaints, mailto unsubscribes."""
+    from . import inbound
     from .db import db
 
-    return bounces.process_mailbox(db.session, _settings())
+    return inbound.read_system_mailbox(db.session, _settings())
+
+
+@periodic
+def poll_replies() -> int:
+    """Read the advisors' connected mailboxes for the clients' replies (replies.py)."""
+    from . import replies
+    from .db import db
+
+    return replies.poll_all(db.session, _settings())
 
 
 @in_app_context

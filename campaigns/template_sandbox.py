@@ -33,6 +33,8 @@ from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from . import jinja_ru
+
 # RFC 5322 recommends lines of at most 78 characters; longer subjects are cut by mail apps.
 MAX_SUBJECT_LENGTH = 78
 _MAX_OUTPUT = 200_000  # characters of rendered body: a letter, not a book
@@ -337,7 +339,7 @@ def analyse(source: str) -> Analysis:
     try:
         tree = _ENV.parse(source)
     except TemplateSyntaxError as exc:
-        raise OfferTemplateError(f"Ошибка в шаблоне, строка {exc.lineno}: {exc.message}") from None
+        raise OfferTemplateError(f"Ошибка в шаблоне, строка {exc.lineno}: {jinja_ru.explain(exc.message)}") from None
     members: set[tuple[str, str]] = set()
     text: list[str] = []
     for node in tree.find_all(nodes.Node):

@@ -20,6 +20,9 @@ from itsdangerous.signer import HMACAlgorithm
 # click_url(public_url, delivery_id, TRAP_LINK_ID) is the hidden link in every mail that no
 # person can see: whatever follows it is a scanner (clicks.py).
 TRAP_LINK_ID = 0
+# The links of a preview and of a test send name this delivery (none has id 0): they lead where the
+# offer's link leads, but nobody is counted as having clicked (web/track.py, testlinks.py).
+TEST_DELIVERY_ID = 0
 
 _SIGNATURE_BYTES = 12
 

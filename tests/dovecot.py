@@ -1,10 +1,11 @@
 """A private IMAP server for the tests: Debian's Dovecot with a throwaway configuration.
 
-Started once per run in a temporary folder, on a free local port, plain-text log-in from a
-passwd-file, no TLS (imap:// — the code path is imaplib's, the same as imaps:// without the
-wrapping). Each test gets its own fresh account (`DovecotServer.account()`), so tests never
-see each other's mail. `.ci/install-dovecot.sh` installs the package; where it is missing the
-IMAP tests are skipped with the reason, and REQUIRE_IMAP=1 (CI) turns that skip into a failure.
+Started once per run in a temporary folder, on a free local port, plain-text log-in (any
+user name, one password per run: a new name is a new, empty mailbox), no TLS (imap://: the
+code path is imaplib's, the same as imaps:// without the wrapping). Each test gets its own
+fresh account (`DovecotServer.account()`), so tests never see each other's mail.
+`.ci/install-dovecot.sh` installs the package; where it is missing the IMAP tests are skipped
+with the reason, and REQUIRE_IMAP=1 (CI) turns that skip into a failure.
 """
 from __future__ import annotations
 
@@ -40,8 +41,8 @@ default_login_user = {user}
 first_valid_uid = 1
 mail_location = maildir:{root}/mail/%u
 passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {root}/passwd
+  driver = static
+  args = password={password}
 }}
 userdb {{
   driver = static
@@ -117,11 +118,12 @@ def _free_port() -> int:
 class DovecotServer:
     def __init__(self):
         # Its own folder, not the run's private one: Dovecot's auth and mail processes run as
-        # another user when the tests run as root, and must reach the passwd-file and the mail.
+        # another user when the tests run as root, and must reach the mail.
         self.root = Path(tempfile.mkdtemp(prefix="campaigns-dovecot-"))
         self.root.chmod(0o755)
         self.port = _free_port()
         self.host = "127.0.0.1"
+        self.password = secrets.token_urlsafe(12)
 
     def start(self) -> None:
         root = self.root
@@ -136,9 +138,8 @@ class DovecotServer:
         else:
             user, uid, gid = getpass.getuser(), os.getuid(), os.getgid()
         group = grp.getgrgid(gid).gr_name
-        (root / "passwd").write_text("")
         (root / "dovecot.conf").write_text(
-            CONFIG.format(root=root, user=user, group=group, uid=uid, gid=gid, port=self.port))
+            CONFIG.format(root=root, user=user, group=group, uid=uid, gid=gid, port=self.port, password=self.password))
         # The master forks into the background: its output goes to a file, not a pipe held open.
         with open(root / "start.log", "w+") as out:
             result = subprocess.run([DOVECOT, "-c", str(root / "dovecot.conf")], stdin=subprocess.DEVNULL,
@@ -159,17 +160,8 @@ class DovecotServer:
                 time.sleep(0.05)
 
     def account(self) -> Account:
-        """A new, empty mailbox (the passwd-file is read again when it changes)."""
-        user, password = f"u{secrets.token_hex(4)}", secrets.token_urlsafe(9)
-        with open(self.root / "passwd", "a") as passwd:
-            passwd.write(f"{user}:{{PLAIN}}{password}::::::\n")
-        # The passwd-file's change is noticed by its modification time, which may not have moved
-        # within the same second: a new file (a new inode) always is.
-        path = self.root / "passwd"
-        tmp = self.root / "passwd.new"
-        tmp.write_text(path.read_text())
-        os.replace(tmp, path)
-        return Account(self.host, self.port, user, password)
+        """A new, empty mailbox: Dovecot creates it on the first log-in of a new name."""
+        return Account(self.host, self.port, f"u{secrets.token_hex(6)}", self.password)
 
     def stop(self) -> None:
         try:

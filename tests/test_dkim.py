@@ -128,3 +128,23 @@ def test_it_names_the_setting_when_the_key_is_unusable(settings):
     with pytest.raises(ConfigError, match="DKIM_PRIVATE_KEY"):
         compose.make_message(settings=broken, from_name="Рассылки", from_addr="noreply@studio.example.com",
                              to_name="Анна", to_addr="anna@studio.example.com", subject="Тема", text="Текст\n")
+
+
+def test_a_second_header_added_in_transit_fails_verification(session, factory, signing, dns):
+    raw = offer_mail(factory, signing).as_bytes()
+    assert dkim.verify(raw, dnsfunc=dns)
+    head, sep, body = raw.partition(b"\r\n\r\n")
+
+    for added in (b"Subject: =?utf-8?b?0KHRgNC+0YfQvdC+?=", b"Reply-To: thief@elsewhere.example",
+                  b"List-Unsubscribe: <https://elsewhere.example/u>", b"Auto-Submitted: auto-generated"):
+        assert not dkim.verify(head + b"\r\n" + added + sep + body, dnsfunc=dns), added
+
+
+def test_it_signs_relaxed_so_that_refolding_on_the_way_still_verifies(session, factory, signing, dns):
+    msg = offer_mail(factory, signing)
+    assert signature_tags(msg)["c"] == "relaxed/relaxed"
+    raw = msg.as_bytes()
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    # A relay that re-spaces a header and trims trailing blanks in the body.
+    respaced = head.replace(b"Subject: ", b"Subject:   ", 1)
+    assert dkim.verify(respaced + sep + body.replace(b"\r\n", b"  \r\n"), dnsfunc=dns)

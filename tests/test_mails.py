@@ -84,7 +84,7 @@ def test_the_test_send_is_the_offer_letter_addressed_to_the_tester(session, fact
     real = mails.offer_message(offer=offer, contact=contact, advisor=owner, settings=settings, delivery_id=None)
     test = mails.test_message(offer=offer, contact=contact, advisor=owner, tester=tester, settings=settings)
     assert [a.addr_spec for a in test["To"].addresses] == ["maria@studio.example.com"]
-    assert test["From"] == real["From"] and test["Subject"] == real["Subject"]
+    assert test["From"] == real["From"] and test["Subject"] == f"[ТЕСТ] {real['Subject']}"
     for kind in ("plain", "html"):
         assert test.get_body((kind,)).get_content() == real.get_body((kind,)).get_content()
     assert "Здравствуйте, Олег!" in test.get_body(("plain",)).get_content()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes
 from email import policy as email_policy
 from html import unescape
@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from campaigns import offer_lint, offers, template_sandbox
 from campaigns.config import parse_mail_url
-from campaigns.models import Link, Offer, OfferStatus, Role, TagKind
+from campaigns.models import Link, Offer, OfferStatus, Role, Tag, TagKind
 
 GOOD_BODY = (
     "{{ greeting }}\n\nВаш каталог: {{ links.catalog }}\nСкидка: {{ links.discount }}\n\n"
@@ -92,7 +92,6 @@ def test_a_good_offer_has_no_lint_problems(factory):
 
 
 @pytest.mark.parametrize(("changes", "expected"), [
-    ({"body": "{{ greeting }}\n{{ links.catalog }}"}, "нет строки об отписке"),
     ({"body": "   "}, "не будет текстовой части"),
     ({"body": GOOD_BODY + "{{ links.gift }}"}, "«links.gift»"),
     ({"body": GOOD_BODY + "{{ contact.age }}"}, "«contact.age»"),
@@ -113,7 +112,7 @@ def test_the_lint_finds_each_problem(factory, changes, expected):
 
 
 def test_an_offer_becomes_ready_only_when_the_lint_is_clean(factory):
-    offer = _offer(factory, body="{{ greeting }}")
+    offer = _offer(factory, body="{{ greeting }} {{ nope }}")  # an unknown variable: not ready
     assert offers.mark_ready(offer)
     assert offer.status == OfferStatus.DRAFT
     offer.body = GOOD_BODY
@@ -165,12 +164,12 @@ def test_the_editor_shows_the_variables_and_the_lint(client, factory, session):
     client.login(user)
     page = unescape(client.get(f"/offers/{offer.id}").get_data(as_text=True))
     assert "{{ advisor.signature }}" in page and "Подпись советника" in page
-    assert "«nope»" in page and "нет строки об отписке" in page
+    assert "«nope»" in page and "отписк" not in page.split('class="card lint"')[1].split("</section>")[0]
 
 
 def test_ready_through_the_editor_needs_a_clean_lint(client, factory, session):
     user = _marketing(factory)
-    broken = _offer(factory, body="{{ greeting }}")
+    broken = _offer(factory, body="{{ greeting }} {{ nope }}")  # an unknown variable
     good = _offer(factory, tag=factory.tag("Медики"))
     session.commit()
     client.login(user)
@@ -190,7 +189,7 @@ def test_an_edit_that_breaks_a_ready_offer_returns_it_to_draft(client, factory, 
     session.commit()
     client.login(user)
     client.post_form(f"/offers/{offer.id}", {
-        "subject": "Тема", "body": "{{ greeting }} без отписки",
+        "subject": "Тема", "body": "{{ greeting }} {{ nope }}",  # an unknown variable
         "links-0-id": str(offer.links[0].id), "links-0-name": "catalog", "links-0-url": offer.links[0].url,
         "links-0-weight": "1",
     })
@@ -260,9 +259,15 @@ def test_the_preview_shows_the_headers_and_both_parts(client, factory, session):
     assert response.status_code == 200
     for header in ("From", "To", "Subject", "Reply-To", "List-Unsubscribe", "Message-ID"):
         assert f"<th>{header}</th>" in page
+    # The technical headers are folded away; the ones a person reads are not.
+    readable, technical = page.split('<details class="technical-headers">')
+    assert "<th>From</th>" in readable and "<th>Subject</th>" in readable and "<th>Message-ID</th>" not in readable
+    assert "<th>List-Unsubscribe</th>" in technical.split("</details>")[0]
     assert "oleg@toyota.example.com" in page and "Подарки для Тойота" in page
     text = page.split('<pre class="mail text-part">')[1].split("</pre>")[0]
-    assert text.startswith("Здравствуйте, Олег!") and "/c/" in text
+    # Links by their labels, not tracking URLs; where each leads is listed beside.
+    assert text.startswith("Здравствуйте, Олег!") and "[catalog]" in text and "/c/" not in text
+    assert "https://gifts.example.com/catalog" in page.split('<table class="preview-links">')[1]
     assert '<iframe class="mail-html" sandbox=""' in page
     srcdoc = page.split('srcdoc="')[1].split('"></iframe>')[0]
     assert "<a href=" in srcdoc and "Здравствуйте, Олег!" in srcdoc
@@ -285,7 +290,7 @@ def test_a_test_send_reaches_the_smtp_server_addressed_to_the_tester(client, fac
     msg = message_from_bytes(envelope.content, policy=email_policy.default)
     assert msg["To"].addresses[0].addr_spec == "maria@studio.example.com"
     assert "anna@studio.example.com" in str(msg["From"])
-    assert str(msg["Subject"]) == "Подарки для Тойота"
+    assert str(msg["Subject"]) == "[ТЕСТ] Подарки для Тойота"
     text = msg.get_body(preferencelist=("plain",)).get_content()
     html = msg.get_body(preferencelist=("html",)).get_content()
     assert text.startswith("Здравствуйте, Олег!") and "Здравствуйте, Олег!" in html
@@ -402,7 +407,7 @@ def test_the_live_preview_shows_the_unsaved_text(client, factory, session):
         "links-0-name": "sale", "links-0-url": "https://gifts.example.com/sale",
     })
     page = unescape(response.get_data(as_text=True))
-    assert "Новая тема для Тойота" in page and "Новый текст: https://campaigns.example.com/c/" in page
+    assert "Новая тема для Тойота" in page and "Новый текст: [sale]" in page  # the link by its label
     broken = client.post_form(f"/offers/{offer.id}/live-preview", {"contact_id": str(contact.id), "subject": "x",
                                                                    "body": "{{ ''.__class__ }}"})
     assert "внутренностям Python" in broken.get_data(as_text=True)
@@ -457,3 +462,78 @@ def test_a_new_offer_starts_from_the_tags_last_offer(client, factory, session):
     assert [(link.name, link.url, link.label) for link in new.links] == \
         [("catalog", "https://example.ru/medics-2026.pdf", "Каталог")]
     assert session.get(Offer, last.id).status == OfferStatus.READY  # last year's stays as it was
+
+
+def test_a_test_sends_links_lead_where_the_offer_says_and_count_for_nobody(client, factory, session, app, settings,
+                                                                          smtp_server, monkeypatch):
+    from sqlalchemy import func
+
+    from campaigns import clicks
+    from campaigns.extensions import redis_client
+    from campaigns.models import Click, Contact, Note
+
+    monkeypatch.setitem(app.config, "SETTINGS",
+                        dataclasses.replace(settings, mail=parse_mail_url(smtp_server.url, settings.instance_path)))
+    user = _marketing(factory)
+    offer = _offer(factory)
+    contact = _audience(factory, offer.tag)
+    session.commit()
+    client.login(user)
+    client.post_form(f"/offers/{offer.id}/test-send", {"contact_id": str(contact.id)})
+    text = message_from_bytes(smtp_server.messages[0].content, policy=email_policy.default).get_body(("plain",)).get_content()
+    tracked = re.findall(r"https://campaigns\.example\.com(/[cu]/\S+)", text)
+    assert len(tracked) == 3  # two links and the unsubscribe line
+    anonymous = app.test_client()
+    answers = [anonymous.get(path) for path in tracked]
+    assert [a.status_code for a in answers] == [302, 302, 200]
+    assert answers[0].headers["Location"] == "https://gifts.example.com/catalog"
+    assert answers[0].headers["X-Campaigns-Click"] == "test"
+    assert "никто не отписывается" in answers[2].get_data(as_text=True)
+    assert anonymous.post(tracked[2], data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    clicks.flush_clicks(session, redis_client(), now=datetime.now(UTC) + timedelta(days=1))
+    assert session.scalar(select(func.count()).select_from(Click)) == 0
+    assert session.scalar(select(func.count()).select_from(Note)) == 0
+    assert session.scalar(select(Contact.unsubscribed_at).where(Contact.id == contact.id)) is None
+
+
+def test_a_tag_rule_is_typed_and_shown_in_russian(client, factory, session):
+    user = _marketing(factory)
+    tag = factory.tag("Медики", rule="3 sun jun", lead_days=21)
+    session.commit()
+    client.login(user)
+    assert 'value="3-е воскресенье июня"' in client.get(f"/tags/{tag.id}").get_data(as_text=True)
+    listed = client.get("/tags").get_data(as_text=True)
+    assert "3-е воскресенье июня" in listed and "за 21 день, а если это выходной — на предыдущий рабочий день" in listed
+    response = client.post_form("/tags/new", {"name": "Учителя", "kind": "industry",
+                                              "rule": "5 октября, за 14 дней", "lead_days": "21"})
+    assert response.status_code == 302
+    added = session.scalar(select(Tag).where(Tag.name == "Учителя"))
+    assert (added.rule, added.lead_days) == ("5 oct", 14)
+    refused = client.post_form("/tags/new", {"name": "Другие", "kind": "industry", "rule": "31 февраля", "lead_days": "21"})
+    assert "нет такого числа" in unescape(refused.get_data(as_text=True))
+
+
+def test_an_offer_without_an_unsubscribe_line_is_fine_and_its_mail_gets_the_footer(factory, settings):
+    from campaigns import mails
+
+    offer = _offer(factory, body="{{ greeting }}\n\nКаталог: {{ links.catalog }}")
+    assert offer_lint.lint_offer(offer) == []
+    contact = factory.contact(first_name="Олег", email="oleg@client.example.com")
+    mail = mails.offer_message(offer=offer, contact=contact, advisor=contact.owner, settings=settings, delivery_id=7)
+    assert "Если вы не хотите получать такие письма, нажмите здесь: https://campaigns.example.com/u/" in \
+        mail.get_body(("plain",)).get_content()
+
+
+def test_in_december_the_offers_and_the_calendar_open_on_the_coming_year(client, factory, session, monkeypatch):
+    from campaigns.web import offers as offer_views
+
+    user = _marketing(factory)
+    factory.tag("Энергетики", rule="22 dec", lead_days=21)
+    factory.tag("Медики", rule="3 sun jun", lead_days=21)
+    session.commit()
+    client.login(user)
+    monkeypatch.setattr(offer_views, "_today", lambda: date(2026, 12, 2))  # every send date of 2026 is past
+    assert "<h1>Предложения 2027</h1>" in client.get("/offers").get_data(as_text=True)
+    assert "2027" in client.get("/calendar").get_data(as_text=True).split("<h1>")[1].split("</h1>")[0]
+    monkeypatch.setattr(offer_views, "_today", lambda: date(2026, 11, 20))  # Энергетики still to come
+    assert "<h1>Предложения 2026</h1>" in client.get("/offers").get_data(as_text=True)

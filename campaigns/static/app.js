@@ -3,3 +3,30 @@
 document.addEventListener("htmx:configRequest", function (event) {
   event.detail.headers["X-CSRFToken"] = document.querySelector('meta[name="csrf-token"]').content;
 });
+
+// A destructive action says what it will do and asks first: data-confirm="…" on its button (or its form).
+// «{count}» in the text is the number of contacts ticked for the form (the contacts list's selection).
+function tickedIn(form) {
+  return Array.prototype.filter.call(form.elements, function (el) { return el.name === "ids" && el.checked; }).length;
+}
+document.addEventListener("submit", function (event) {
+  var form = event.target;
+  var button = event.submitter;
+  var message = (button && button.getAttribute("data-confirm")) || form.getAttribute("data-confirm");
+  if (!message) return;
+  if (!window.confirm(message.replace("{count}", String(tickedIn(form))))) event.preventDefault();
+});
+
+// The contacts list: «select all» ticks every contact of the page; the count of ticked ones is shown.
+document.addEventListener("change", function (event) {
+  var box = event.target;
+  var form = box.form;
+  if (box.hasAttribute("data-select-all")) {
+    form = document.getElementById(box.getAttribute("data-select-all"));
+    if (!form) return;
+    Array.prototype.forEach.call(form.elements, function (el) { if (el.name === "ids") el.checked = box.checked; });
+  }
+  if (!form || !form.id) return;
+  var shown = document.querySelector('[data-ticked-for="' + form.id + '"]');
+  if (shown) shown.textContent = String(tickedIn(form));
+});

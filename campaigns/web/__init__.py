@@ -14,6 +14,7 @@ from . import (
     api,
     api_objects,  # noqa: F401 — adds the API's other routes to api.bp, so it is imported before api.bp is registered
     auth,
+    bulk,
     contacts,
     errors,
     filters,
@@ -23,6 +24,7 @@ from . import (
     hot,
     imports,
     keys,
+    mailbox,
     offers,
     openapi,
     params,
@@ -37,8 +39,8 @@ from . import (
 )
 
 BLUEPRINTS = (
-    admin, api, auth, contacts, errors, handover, health, home, hot, imports, keys, offers, openapi, people, privacy, queue,
-    results, security, tags, track, webhooks_admin,
+    admin, api, auth, bulk, contacts, errors, handover, health, home, hot, imports, keys, mailbox, offers, openapi, people,
+    privacy, queue, results, security, tags, track, webhooks_admin,
 )
 
 

@@ -13,10 +13,10 @@ from wtforms import BooleanField, SelectField, SelectMultipleField, StringField,
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from .. import calls, consent, contacts, duplicates, ownership
+from .. import calls, consent, contacts, duplicates, ownership, tag_groups
 from ..db import db
 from ..greeting import greeting, greeting_is_fallback
-from ..models import Advisor, Role, Tag
+from ..models import Advisor, Role
 from . import params
 from .auth import roles_required
 from .forms import CallForm, DateInput, put_errors
@@ -89,7 +89,8 @@ def _editable_or_403(contact_id: int):
 
 
 def _tag_choices() -> list[SelectChoice]:
-    return [SelectChoice(t.id, t.name) for t in db.session.scalars(select(Tag).order_by(Tag.kind, Tag.name))]
+    """Grouped (отрасли, праздники, месяц закупки), months in calendar order (tag_groups.py)."""
+    return [SelectChoice(t.id, t.name, optgroup=group) for group, t in tag_groups.ordered(db.session)]
 
 
 def _owner_choices(exclude_id: int | None = None) -> list[SelectChoice]:
@@ -131,6 +132,7 @@ def index():
         not_worked_days=days if not_worked else None,
         call_today=bool(request.args.get("today")),
         owner_id=params.record_id("owner") if user.role != Role.ADVISOR else None,
+        archived=bool(request.args.get("archived")) and user.role != Role.ADVISOR,
     )
     today = _now_local().date()
     page = contacts.contact_list(db.session, user, today=today, page=params.page(), after=request.args.get("after"),
@@ -139,7 +141,8 @@ def index():
         select(Advisor).where(Advisor.role == Role.ADVISOR).order_by(Advisor.active.desc(), Advisor.name)).all()
     args = {k: v for k, v in request.args.items() if k not in ("page", "after", "before")}
     return render_template("contacts/list.html", page=page, tags=_tag_choices(), owners=owners, args=args,
-                           not_worked=not_worked, days=days, filters=filters, today_local=today)
+                           not_worked=not_worked, days=days, filters=filters, today_local=today,
+                           heirs=_owner_choices() if user.role == Role.ADMIN else [])
 
 
 # --- create and edit --------------------------------------------------------------------

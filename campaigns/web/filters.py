@@ -20,3 +20,7 @@ def ru_datetime(value: datetime | None) -> str:
 def install(app: Flask) -> None:
     app.jinja_env.filters.update(ru_date=ru_date, ru_datetime=ru_datetime, ru_number=ru_number)
     app.jinja_env.globals.update(plural=plural)
+    from .. import rules_ru
+
+    app.jinja_env.filters.update(rule_ru=rules_ru.describe)  # «3 sun jun» → «3-е воскресенье июня»
+    app.jinja_env.globals.update(lead_ru=rules_ru.describe_lead)

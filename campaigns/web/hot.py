@@ -76,9 +76,16 @@ def call(contact_id: int):
         put_errors(form, exc.errors)
         return _render({contact_id: form}, status=422)
     db.session.commit()
-    flash(f"Звонок записан: {contact.company or contact.full_name}. Следующий контакт — {contact.next_contact_on:%d.%m.%Y}.",
-          "success")
+    flash(f"Звонок записан: {_who(contact)}. Следующий контакт — {contact.next_contact_on:%d.%m.%Y}.", "success")
     return redirect(url_for("hot.index"))
+
+
+def _who(contact) -> str:
+    """The person first, then the company: «Кондрашов Олег (Тойота)»."""
+    name = contact.full_name
+    if name and contact.company:
+        return f"{name} ({contact.company})"
+    return name or contact.company or contact.email or "контакт"
 
 
 @bp.post("/<int:contact_id>/not-interested")
@@ -87,7 +94,7 @@ def not_interested(contact_id: int):
     contact = _own_contact(contact_id)
     hotlist.not_interested(db.session, contact, current_user)
     db.session.commit()
-    flash(f"{contact.company or contact.full_name}: отмечено «не интересно».", "success")
+    flash(f"{_who(contact)}: отмечено «не интересно».", "success")
     return redirect(url_for("hot.index"))
 
 
@@ -97,5 +104,5 @@ def dismiss(contact_id: int):
     contact = _own_contact(contact_id)
     hotlist.dismiss(db.session, contact, current_user)
     db.session.commit()
-    flash(f"{contact.company or contact.full_name} убран из списка до следующего перехода.", "success")
+    flash(f"{_who(contact)}: убран(а) из списка до следующего перехода.", "success")
     return redirect(url_for("hot.index"))

@@ -10,12 +10,13 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
+from markupsafe import escape
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from wtforms import FieldList, Form, FormField, HiddenField, StringField, TextAreaField
 from wtforms.validators import Length, Optional, Regexp, ValidationError
 
-from .. import calendar, clicks, mailings, mails, offer_lint, offers, reports, template_sandbox, transport
+from .. import calendar, clicks, mailings, mails, offer_lint, offer_start, offers, reports, template_sandbox, transport
 from ..audience import may_be_mailed
 from ..board import readiness_board, without_sender
 from ..db import db
@@ -77,8 +78,8 @@ def board():
 @login_required
 def calendar_page():
     today = _today()
-    year = params.year() or today.year
     tags = db.session.scalars(select(Tag).order_by(Tag.name)).all()
+    year = params.year() or _current_or_coming_year(tags, today)
     rows = [(tag, occurrence, send_on, (send_on - today).days) for tag, occurrence, send_on in calendar.year_calendar(tags, year)]
     # This year's and next year's state of each tag's mailing (ready, draft, missing, waiting, sent, missed).
     years = [today.year, today.year + 1]
@@ -90,14 +91,25 @@ def calendar_page():
 # -------------------------------------------------------------------------- offers
 
 
+def _current_or_coming_year(tags, today) -> int:
+    """The year a page opens on: this one while some mailing of it is still to go out, else the next one
+    (in December every row of the year is past: the work is next year's)."""
+    try:
+        coming = any(send_on >= today for _tag, _occurrence, send_on in calendar.year_calendar(tags, today.year))
+    except ValueError:
+        coming = True
+    return today.year if coming or not tags else today.year + 1
+
+
 @bp.get("/offers")
 @marketing_only
 def index():
-    year = params.year() or _today().year
     tags = db.session.scalars(select(Tag).order_by(Tag.name)).all()
+    year = params.year() or _current_or_coming_year(tags, _today())
     by_tag = {o.tag_id: o for o in db.session.scalars(select(Offer).where(Offer.year == year))}
     rows = [(tag, occurrence, send_on, by_tag.get(tag.id)) for tag, occurrence, send_on in calendar.year_calendar(tags, year)]
-    return render_template("offers/index.html", rows=rows, year=year)
+    return render_template("offers/index.html", rows=rows, year=year,
+                           earlier=offer_start.earlier_years(db.session, year))
 
 
 @bp.post("/offers/create")
@@ -107,8 +119,29 @@ def create():
     year = params.year("year", request.form)
     if tag is None or year is None:
         abort(400, description="Выберите тег и год предложения.")
+    existed = db.session.scalar(select(Offer.id).where(Offer.tag_id == tag.id, Offer.year == year))
+    earlier = offer_start.earlier_offer(db.session, tag.id, year) if existed is None else None
     offer = offers.offer_for(db.session, tag, year)
     db.session.commit()
+    if earlier is not None:
+        flash(f"Черновик начат с предложения {earlier.year} года: тема, текст и ссылки скопированы — обновите их.",
+              "success")
+    return redirect(url_for("offers.edit", offer_id=offer.id))
+
+
+@bp.post("/offers/<int:offer_id>/from-earlier")
+@marketing_only
+def from_earlier(offer_id: int):
+    """«Начать с прошлогоднего» for a blank draft."""
+    offer = _offer_or_404(offer_id)
+    if FlaskForm().validate_on_submit():
+        earlier = offer_start.start_from_earlier(db.session, offer)
+        if earlier is None:
+            flash("Копировать нечего: черновик уже не пуст или прошлых предложений по этому тегу нет.", "error")
+        else:
+            db.session.commit()
+            flash(f"Черновик начат с предложения {earlier.year} года: тема, текст и ссылки скопированы — обновите их.",
+                  "success")
     return redirect(url_for("offers.edit", offer_id=offer.id))
 
 
@@ -173,14 +206,21 @@ def _editor(offer: Offer, form: OfferForm | None = None, catalog_form: CatalogFo
     if form is None:
         # Not obj=offer: WTForms would fill the links from offer.links as well as below.
         form = OfferForm(data={"subject": offer.subject, "body": offer.body, "links": []})
+        while form.links.entries:  # min_entries made a blank row; the blank row for a new link comes last
+            form.links.pop_entry()
         for link in _editable_links(offer):
             form.links.append_entry({"id": str(link.id), "name": link.name, "url": link.url, "label": link.label,
                                      "weight": str(link.weight)})
         form.links.append_entry()
+        checked = offer
+    else:  # the form came back with errors: check what it shows, not what is stored (one consistent check)
+        checked = _unsaved_from(offer, form)
     contacts = _preview_contacts(offer)
+    earlier = offer_start.earlier_offer(db.session, offer.tag_id, offer.year) if offer_start.is_blank(offer) else None
     return render_template(
         "offers/edit.html", offer=offer, form=form, catalog_form=catalog_form or CatalogForm(),
-        problems=offer_lint.lint_offer(offer), variables=template_sandbox.VARIABLES, contacts=contacts,
+        problems=offer_lint.lint_offer(checked), variables=template_sandbox.VARIABLES, contacts=contacts,
+        earlier=earlier,
         send_on=offers.offer_send_date(offer), catalog_link=offers.catalog_url(_settings(), offer),
         max_subject=template_sandbox.MAX_SUBJECT_LENGTH,
     ), status
@@ -337,7 +377,8 @@ def _preview_context(offer, contact: Contact | None) -> dict:
             message = _build_message(offer, contact)
         except (template_sandbox.OfferTemplateError, LookupError, ValueError) as exc:
             error = str(exc)
-    return {"contact": contact, "message": message, "error": error, **(_parts(message) if message is not None else {})}
+    return {"contact": contact, "message": message, "error": error,
+            **(_parts(message, offer) if message is not None else {})}
 
 
 @bp.get("/offers/<int:offer_id>/preview")
@@ -362,32 +403,66 @@ class _Unsaved:
     links: list = field(default_factory=list)
 
 
+def _unsaved_from(offer: Offer, form: OfferForm) -> _Unsaved:
+    """The editor's form as an offer: what preview and lint see of the text as typed, never saved."""
+    kept = [link for link in offer.links if link not in _editable_links(offer)]
+    typed = [
+        SimpleNamespace(id=int(row.form.id.data) if (row.form.id.data or "").isdigit() else 0,
+                        name=(row.form.name.data or "").strip(), url=(row.form.url.data or "").strip(),
+                        label=row.form.label.data or "", is_trap=False)
+        for row in form.links if (row.form.name.data or "").strip()
+    ]
+    return _Unsaved(id=offer.id, tag=offer.tag, year=offer.year, subject=(form.subject.data or "").strip(),
+                    body=(form.body.data or "").replace("\r\n", "\n"), catalog_path=offer.catalog_path,
+                    links=kept + typed)
+
+
 @bp.post("/offers/<int:offer_id>/live-preview")
 @marketing_only
 def live_preview(offer_id: int):
     """The preview of what is typed in the editor right now (htmx, on input)."""
     offer = _offer_or_404(offer_id)
-    form = OfferForm()
-    kept = [link for link in offer.links if link not in _editable_links(offer)]
-    typed = [
-        SimpleNamespace(id=int(row.form.id.data) if (row.form.id.data or "").isdigit() else 0, name=row.form.name.data.strip(),
-                        url=(row.form.url.data or "").strip(), label=row.form.label.data or "", is_trap=False)
-        for row in form.links if (row.form.name.data or "").strip()
-    ]
-    unsaved = _Unsaved(id=offer.id, tag=offer.tag, year=offer.year, subject=form.subject.data or "",
-                       body=(form.body.data or "").replace("\r\n", "\n"), catalog_path=offer.catalog_path,
-                       links=kept + typed)
+    unsaved = _unsaved_from(offer, OfferForm())
     contact = _chosen_contact(offer, request.form)
     return render_template("offers/_preview_parts.html", offer=offer, live=True, **_preview_context(unsaved, contact))
 
 
-def _parts(message) -> dict:
+# The headers a person reads; the rest (Message-ID, List-Unsubscribe, MIME…) are folded away.
+_READABLE_HEADERS = ("From", "To", "Reply-To", "Subject")
+
+
+def _parts(message, offer) -> dict:
+    """The preview's parts: the readable headers, the technical ones apart, and the text and HTML with
+    each tracked link shown by its label («[Каталог]»), listed below with where it leads."""
+    from .. import tracking
+
+    settings = _settings()
     text = message.get_body(preferencelist=("plain",))
     html = message.get_body(preferencelist=("html",))
+    text = text.get_content() if text is not None else None
+    html = html.get_content() if html is not None else None
+    labels: dict[str, str] = {}
+    links = []
+    for link in offer.links:
+        if link.is_trap:
+            continue
+        tracked = tracking.click_url(settings.public_url, tracking.TEST_DELIVERY_ID, link.id or 0, settings.secret_key)
+        label = link.label or link.name
+        labels.setdefault(tracked, label)
+        links.append({"label": label, "name": link.name, "url": link.url})
+    labels[tracking.unsubscribe_url(settings.public_url, tracking.TEST_DELIVERY_ID, settings.secret_key)] = "отписаться"
+    for tracked, label in labels.items():
+        if text is not None:
+            text = text.replace(tracked, f"[{label}]")
+        if html is not None:
+            html = html.replace(f">{tracked}<", f">[{escape(label)}]<")
+    headers = [(name, str(value)) for name, value in message.items()]
     return {
-        "headers": [(name, str(value)) for name, value in message.items()],
-        "text": text.get_content() if text is not None else None,
-        "html": html.get_content() if html is not None else None,
+        "headers": [(name, value) for name, value in headers if name in _READABLE_HEADERS],
+        "technical_headers": [(name, value) for name, value in headers if name not in _READABLE_HEADERS],
+        "links": links,
+        "text": text,
+        "html": html,
     }
 
 

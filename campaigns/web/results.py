@@ -5,7 +5,7 @@ from datetime import datetime
 
 from flask import Blueprint, current_app, render_template
 
-from .. import mailings, reports
+from .. import mailings, replies, reports
 from ..db import db
 from ..models import Role
 from . import params
@@ -13,6 +13,24 @@ from .auth import roles_required
 
 bp = Blueprint("results", __name__, url_prefix="/results")
 NAV = [("results.index", "Результаты", ("marketing", "admin"), 60)]
+
+
+def _by_send_date(rows):
+    """The offers in the order their mails go out (not by name)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from ..models import Offer
+    from ..offers import offer_send_date
+
+    found = db.session.scalars(select(Offer).options(selectinload(Offer.tag)).where(Offer.id.in_([r.key for r in rows])))
+    when = {}
+    for offer in found:
+        try:
+            when[offer.id] = offer_send_date(offer)
+        except ValueError:
+            continue
+    return sorted(rows, key=lambda r: (when.get(r.key) is None, when.get(r.key) or 0, r.label))
 
 
 @bp.get("/")
@@ -25,9 +43,12 @@ def index():
         "results/index.html",
         year=year,
         years=years,
-        offers=reports.by_offer(db.session, year),
+        offers=_by_send_date(reports.by_offer(db.session, year)),
         tags=reports.by_tag(db.session, None),
         advisors=reports.by_advisor(db.session, year),
         missed=reports.missed_mailings(db.session, [year]),
         state_labels=mailings.STATE_LABELS,
+        replies={"offer": replies.reply_counts(db.session, "offer", year),
+                 "advisor": replies.reply_counts(db.session, "advisor", year),
+                 "tag": replies.reply_counts(db.session, "tag", None)},
     )

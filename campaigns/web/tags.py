@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from wtforms import SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from .. import calendar
+from .. import calendar, rules_ru, tag_groups
 from ..db import db
 from ..models import Role, Tag, TagKind
 from .auth import roles_required
@@ -26,10 +26,12 @@ def _today():
 
 
 def _validate_rule(_form, field):
+    """Russian («3-е воскресенье июня, за 21 день») or the short grammar; the database keeps the latter."""
     try:
-        field.data = str(calendar.parse_rule(field.data or ""))
+        rule, field.lead = rules_ru.parse(field.data or "")
     except ValueError as exc:
         raise ValidationError(str(exc)) from None
+    field.canonical = str(rule)
 
 
 def _validate_lead(_form, field):
@@ -41,17 +43,18 @@ def _validate_lead(_form, field):
 class TagForm(FlaskForm):
     name = StringField("Название", [DataRequired("Введите название тега."), Length(max=100)])
     kind = SelectField("Вид", choices=[SelectChoice(k.value, label) for k, label in KIND_LABELS.items()])
-    rule = StringField("Правило даты", [_validate_rule])
+    rule = StringField("Дата праздника", [_validate_rule])
     lead_days = StringField("За сколько дней до даты отправлять", [_validate_lead], default="21")
     description = StringField("Описание", [Optional(), Length(max=300)])
 
 
 def _tag_form_page(form, tag):
     preview = []
-    if not form.rule.errors and form.rule.data:
+    canonical = getattr(form.rule, "canonical", None)
+    if not form.rule.errors and canonical:
         try:
-            preview = [(year, calendar.parse_rule(form.rule.data).occurrence(year),
-                        calendar.send_date(form.rule.data, int(form.lead_days.data or 0), year))
+            lead = form.rule.lead if form.rule.lead is not None else int(form.lead_days.data or 0)
+            preview = [(year, calendar.parse_rule(canonical).occurrence(year), calendar.send_date(canonical, lead, year))
                        for year in (_today().year, _today().year + 1)]
         except ValueError:
             preview = []
@@ -61,8 +64,10 @@ def _tag_form_page(form, tag):
 @bp.get("/tags")
 @marketing_only
 def index():
-    # Each tag's count is kept by triggers on contact_tags (migration 0019), not counted here.
+    # Each tag's count is kept by triggers on contact_tags (migration 0020), not counted here.
     rows = [(tag, tag.contacts_count) for tag in db.session.scalars(select(Tag).order_by(Tag.kind, Tag.name))]
+    order = {tag.id: i for i, (_group, tag) in enumerate(tag_groups.ordered(db.session))}
+    rows = sorted(rows, key=lambda row: order.get(row[0].id, 0))  # grouped; months in calendar order
     today = _today()
     upcoming = {tag.id: when for tag, when in calendar.upcoming([tag for tag, _ in rows], today, 366)[::-1]}
     return render_template("tags/index.html", rows=rows, upcoming=upcoming, today=today)
@@ -79,6 +84,7 @@ def edit(tag_id: int | None = None):
     if request.method != "POST" and tag:
         form.lead_days.data = str(tag.lead_days)
         form.kind.data = tag.kind.value
+        form.rule.data = rules_ru.describe(tag.rule)
     if form.validate_on_submit():
         name = form.name.data.strip()
         clash = db.session.scalar(select(Tag).where(func.lower(Tag.name) == name.lower(), Tag.id != (tag.id if tag else -1)))
@@ -86,8 +92,9 @@ def edit(tag_id: int | None = None):
             form.name.errors.append("Тег с таким названием уже есть.")
         else:
             tag = tag or Tag()
-            tag.name, tag.kind, tag.rule = name, TagKind(form.kind.data), form.rule.data
-            tag.lead_days, tag.description = int(form.lead_days.data), (form.description.data or "").strip()
+            tag.name, tag.kind, tag.rule = name, TagKind(form.kind.data), form.rule.canonical
+            lead = form.rule.lead if form.rule.lead is not None else int(form.lead_days.data)
+            tag.lead_days, tag.description = lead, (form.description.data or "").strip()
             db.session.add(tag)
             db.session.commit()
             flash(f"Тег «{tag.name}» сохранён.", "success")

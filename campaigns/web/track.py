@@ -19,7 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
 from werkzeug.wrappers import Request
 
-from .. import clicks, consent, tracking
+from .. import clicks, consent, testlinks, tracking
 from ..db import db
 from ..extensions import csrf, limiter
 from ..models import Delivery
@@ -67,6 +67,8 @@ class ClickRedirect:
         if parsed is None:
             return self._not_found(environ, start_response)
         delivery_id, link_id = parsed
+        if testlinks.is_test(delivery_id):  # a test send's or the preview's link: it works, nobody is counted
+            return self._test_redirect(environ, start_response, link_id)
         target = clicks.cached_target(delivery_id, link_id)
         if target is clicks.UNCACHED:  # the first click of a link in this process (or a minute later): a read by key
             with app.app_context():  # (or, the database being away, the link's copy in Redis)
@@ -93,6 +95,17 @@ class ClickRedirect:
             ("Location", tracking.browser_uri(target)), ("Cache-Control", "no-store"),
             ("Referrer-Policy", "no-referrer"),  # the token stays ours
             ("Content-Length", "0"), *_HEADERS_BUT_REFERRER,
+        ])
+        return _EMPTY
+
+    def _test_redirect(self, environ, start_response, link_id: int):
+        with self.app.app_context():
+            target = testlinks.target(db.session, link_id)
+        if target is None:
+            return self._not_found(environ, start_response)
+        start_response("302 Found", [
+            ("Location", tracking.browser_uri(target)), ("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer"),
+            testlinks.TEST_HEADER, ("Content-Length", "0"), *_HEADERS_BUT_REFERRER,
         ])
         return _EMPTY
 
@@ -140,6 +153,10 @@ def unsubscribe(token: str):
     delivery_id = tracking.parse_unsubscribe_token(token)
     if delivery_id is None:
         return _not_found()
+    if testlinks.is_test(delivery_id):  # a test mail's link: nobody to unsubscribe
+        if request.form.get("List-Unsubscribe") == "One-Click":
+            return Response("", status=200)
+        return render_template("track/unsubscribe_test.html")
     if request.method != "POST":
         delivery = db.session.get(Delivery, delivery_id)
         if delivery is None:

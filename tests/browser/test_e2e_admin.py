@@ -26,9 +26,12 @@ def test_it_moves_a_contact_to_another_advisor_from_its_card(page, team, session
     transfer = page.locator("form", has=page.get_by_role("button", name="Передать"))
     transfer.get_by_label("Новый владелец").select_option(label="Игорь Беляев")
     transfer.get_by_label("Причина").fill("Анна в отпуске до марта")
+    asked: list[str] = []  # a hand-over asks first, saying what follows
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     transfer.get_by_role("button", name="Передать").click()
 
     assert "Контакт передан: Игорь Беляев." in page.locator(".flash.success").inner_text()
+    assert "от имени нового владельца" in asked[0]
     note = page.locator(".timeline .note-owner").first
     assert "Игорь Беляев" in note.inner_text() and "Анна в отпуске до марта" in note.inner_text()
     assert page.js_errors == []
@@ -52,8 +55,11 @@ def test_it_moves_all_contacts_of_an_advisor_at_once(page, team, session, factor
     page.get_by_label("Новый владелец").select_option(label="Игорь Беляев")
     page.get_by_label("Причина").fill("Анна уволилась")
     screenshot(page, "admin-transfer")
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     page.get_by_role("button", name="Передать 2 контакта").click()
 
     assert "Игорь Беляев" in page.locator(".flash.success").inner_text()
+    assert asked[0].startswith("Передать 2 контакта выбранному советнику?")
     page.goto(f"/contacts/{contact.id}")
     assert "Анна уволилась" in page.locator(".timeline .note-owner").first.inner_text()

@@ -35,7 +35,12 @@ def test_it_works_the_hot_list_on_a_phone(phone_page, anna, session, log_in, scr
     rows = page.locator("table.hot-list tbody tr")
     assert rows.count() == 2
     toyota = rows.filter(has_text="Тойота")
-    assert toyota.get_by_role("link", name="📞 +74951234567").get_attribute("href") == "tel:+74951234567"
+    call = toyota.get_by_role("link", name="+74951234567")
+    assert call.get_attribute("href") == "tel:+74951234567"
+    # The phone icon is drawn (inline SVG), not an emoji glyph a browser may lack.
+    assert "📞" not in call.inner_text() and call.locator("svg").bounding_box()["width"] > 10
+    # The name leads to the card.
+    assert "/contacts/" in toyota.get_by_role("link", name="Петров Олег").get_attribute("href")
     tap = toyota.get_by_role("button", name="Не интересно").bounding_box()
     assert tap["height"] >= 40 and tap["width"] >= 300  # a thumb-sized, full-width target
     assert_no_horizontal_scroll(page)
@@ -45,7 +50,7 @@ def test_it_works_the_hot_list_on_a_phone(phone_page, anna, session, log_in, scr
     toyota.get_by_label("Результат звонка").fill("Просят КП на 200 наборов")
     toyota.get_by_label("Интерес").select_option("yes")
     toyota.get_by_role("button", name="Сохранить").click()
-    assert "Звонок записан: Тойота" in page.locator(".flash").inner_text()
+    assert "Звонок записан: Петров Олег (Тойота)" in page.locator(".flash").inner_text()  # the person, then the firm
     assert page.locator("table.hot-list tbody tr").count() == 1
     session.expire_all()
     assert session.query(Contact).filter_by(company="Тойота").one().next_contact_on is not None

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -59,9 +59,16 @@ def test_it_prepares_an_offer_and_previews_it(page, draft_offer, log_in, screens
     text = page.locator("pre.text-part").inner_text()
     assert text.startswith("Здравствуйте, Олег!")
     assert "Мы подобрали подарки для коллег из «Тойота»." in text
-    assert "Скидка: https://campaigns.example.com/c/" in text  # the tracked link, not the shop's address
+    assert "Скидка: [Скидка]" in text  # the link by its label, not a tracking address
+    assert "https://campaigns.example.com/c/" not in text
+    assert "https://gifts.example.com/sale" in page.locator("table.preview-links").inner_text()
     assert "С уважением,\nАнна Соколова" in text
-    assert "Подарки ко Дню энергетика для «Тойота»" in page.locator("table.headers").inner_text()
+    assert "Подарки ко Дню энергетика для «Тойота»" in page.locator("table.headers").first.inner_text()
+    # The technical headers are there, folded away until asked for.
+    expect(page.get_by_text("List-Unsubscribe-Post")).to_be_hidden()
+    page.get_by_text(re.compile("Технические заголовки")).click()
+    expect(page.get_by_text("List-Unsubscribe-Post")).to_be_visible()
+    page.get_by_text(re.compile("Технические заголовки")).click()
     html = page.frame_locator("iframe.mail-html").locator("body")
     assert "Мы подобрали подарки для коллег из «Тойота»." in html.inner_text()
     assert page.js_errors == []
@@ -78,3 +85,44 @@ def test_it_shows_a_template_error_beside_the_body(page, draft_offer, log_in):
     body = page.locator(".field", has=page.get_by_label("Текст письма"))
     assert "has-error" in body.get_attribute("class")
     assert body.locator(".error").inner_text() != ""
+
+
+def test_a_test_send_is_marked_and_its_link_works_without_counting(page, browser, live_server, draft_offer, session,
+                                                                    settings, log_in, expect):
+    import contextlib
+    import email
+    import mailbox
+    from email.policy import default as default_policy
+
+    from playwright.sync_api import Error as PlaywrightError
+    from sqlalchemy import func, select
+
+    from campaigns import clicks
+    from campaigns.extensions import redis_client
+    from campaigns.models import Click
+
+    marketing, offer = draft_offer
+    offer.body = "{{ greeting }}\n\nСкидка: {{ links.discount }}"
+    session.commit()
+    outbox = mailbox.Maildir(settings.mail.path, create=True)
+    outbox.clear()
+    log_in(page, marketing)
+    page.goto(f"/offers/{offer.id}/preview")
+    page.get_by_role("button", name=re.compile("Отправить тест себе")).click()
+    expect(page.locator(".flash.success")).to_contain_text("Тестовое письмо отправлено")
+    assert len(outbox) == 1
+    mail = email.message_from_bytes(outbox.get_bytes(next(iter(outbox.keys()))), policy=default_policy)
+    assert str(mail["Subject"]).startswith("[ТЕСТ] ")
+    link = re.search(r"https://campaigns\.example\.com(/c/\S+)", mail.get_body(("plain",)).get_content()).group(1)
+
+    # The tester opens the link like the client would (no session of ours): it leads to the shop.
+    tester = browser.new_context(locale="ru-RU")
+    tab = tester.new_page()
+    requested: list[str] = []
+    tab.on("request", lambda request: requested.append(request.url))
+    with contextlib.suppress(PlaywrightError):  # gifts.example.com does not resolve here; the redirect is what counts
+        tab.goto(live_server + link)
+    tester.close()
+    assert "https://gifts.example.com/sale" in requested, requested
+    clicks.flush_clicks(session, redis_client(), now=datetime.now(UTC) + timedelta(days=1))
+    assert session.scalar(select(func.count()).select_from(Click)) == 0

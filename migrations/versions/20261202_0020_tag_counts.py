@@ -5,16 +5,16 @@ contacts). Now each tag carries its count; triggers on contact_tags add and take
 are written by any writer (the card's form, the import's bulk insert, a cascade). PostgreSQL:
 statement-level triggers with transition tables (one UPDATE per statement); SQLite: row-level.
 
-Revision ID: 0019
-Revises: 0018
+Revision ID: 0020
+Revises: 0019
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0019"
-down_revision = "0018"
+revision = "0020"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 

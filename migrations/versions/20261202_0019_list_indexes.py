@@ -6,16 +6,16 @@
 - deliveries (status, send_on, send_at, id): the queue's planned list in its order, without
   sorting 317,000 planned rows.
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0019
+Revises: 0018
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018"
-down_revision = "0017"
+revision = "0019"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 

@@ -15,16 +15,16 @@ not deleted); reports.recount() rebuilds the table from the facts if it ever mus
 A later migration that rebuilds deliveries, clicks, notes or contacts on SQLite (Alembic's batch
 mode copies the table) drops these triggers with the old table: it must create them again.
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017"
-down_revision = "0016"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 

@@ -7,8 +7,8 @@ query is one LIKE per word on that column. PostgreSQL gets the pg_trgm extension
 index for those LIKEs; SQLite keeps scanning (an ordinary index of the same name keeps the
 models and the migrations in agreement).
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from alembic import op
 
 from campaigns import search
 
-revision = "0016"
-down_revision = "0015"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

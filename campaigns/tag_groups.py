@@ -1,0 +1,44 @@
+"""Tags as people choose them: grouped (отрасли, праздники, месяц закупки), each group in its natural
+order — industries by name, holidays and purchase months in calendar order (March before April)."""
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import calendar
+from .models import Tag, TagKind
+
+__all__ = ["GROUPS", "grouped", "ordered"]
+
+GROUPS = {TagKind.INDUSTRY: "Отрасли", TagKind.HOLIDAY: "Праздники", TagKind.MONTH: "Месяц закупки"}
+
+
+def _when(tag: Tag) -> tuple:
+    try:
+        occurrence = calendar.parse_rule(tag.rule).occurrence(date.today().year)
+        return (occurrence.month, occurrence.day)
+    except ValueError:
+        return (13, 0)
+
+
+def ordered(session: Session) -> list[tuple[str, Tag]]:
+    """(group label, tag) for every tag: industries, then holidays, then months, each in its order."""
+    tags = list(session.scalars(select(Tag)))
+    rows = []
+    for kind, label in GROUPS.items():
+        group = [t for t in tags if t.kind == kind]
+        group.sort(key=(lambda t: t.name.lower()) if kind == TagKind.INDUSTRY else (lambda t: (_when(t), t.name)))
+        rows.extend((label, t) for t in group)
+    return rows
+
+
+def grouped(session: Session) -> list[tuple[str, list[Tag]]]:
+    """[(group label, [tags])] in that order, empty groups left out."""
+    out: list[tuple[str, list[Tag]]] = []
+    for label, tag in ordered(session):
+        if not out or out[-1][0] != label:
+            out.append((label, []))
+        out[-1][1].append(tag)
+    return out
