@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import AppGroup
 
+from .config import current_settings
 from .db import db
 
 group = AppGroup("campaigns", help="Campaign system commands.")
@@ -15,7 +16,7 @@ def migrate_command():
     """Upgrade the schema to the newest revision and seed the tag catalog."""
     from . import catalog, migrate
 
-    migrate.upgrade(current_app.config["DATABASE_URL"])
+    migrate.upgrade(current_settings().database_url)
     added = catalog.seed_tags(db.session)
     db.session.commit()
     click.echo(f"schema is up to date; {added} tags added")
@@ -39,7 +40,7 @@ def demo_command(force: bool):
     if not force and demo.has_data(db.session):
         click.echo("the database already has data; nothing loaded (use --force to add the demo anyway)")
         return
-    summary = demo.load(db.session, current_app.config["SETTINGS"])
+    summary = demo.load(db.session, current_settings())
     db.session.commit()
     click.echo(summary)
 
@@ -134,7 +135,7 @@ def dns_command(timeout: float):
     from . import dns_records
     from .models import Advisor
 
-    settings = current_app.config["SETTINGS"]
+    settings = current_settings()
     domains = sorted({d for d in db.session.scalars(
         select(func.lower(Advisor.email)).where(Advisor.active.is_(True))) if d and "@" in d
         for d in [d.rsplit("@", 1)[1]]})
@@ -185,7 +186,7 @@ def calendar_command(year: int):
 def _local_today():
     from .db import utcnow
 
-    return utcnow().astimezone(current_app.config["SETTINGS"].timezone).date()
+    return utcnow().astimezone(current_settings().timezone).date()
 
 
 @group.command("plan")
@@ -195,7 +196,7 @@ def plan_command(day, dry_run: bool):
     """Plan the mailings due on a day (running it twice plans once)."""
     from . import pacing, planner
 
-    settings = current_app.config["SETTINGS"]
+    settings = current_settings()
     day = day.date() if day else _local_today()
     result = planner.plan_day(db.session, day, settings, dry_run=dry_run)
     if dry_run:
@@ -220,9 +221,9 @@ def queue_command(retry_id: int | None, mark_sent_id: int | None, limit: int):
     """Show the delivery queue: counts, then planned, held, queued, retrying, sent today, failed, unknown."""
     from . import deliveries
 
-    settings = current_app.config["SETTINGS"]
+    settings = current_settings()
     if retry_id or mark_sent_id:
-        action, delivery_id = (deliveries.retry, retry_id) if retry_id else (deliveries.mark_sent, mark_sent_id)
+        action, delivery_id = (deliveries.retry, retry_id) if retry_id else (deliveries.mark_sent, mark_sent_id or 0)
         if not action(db.session, delivery_id, None):
             raise click.ClickException(f"delivery {delivery_id} is not failed/unknown (see `flask campaigns queue`)")
         click.echo(f"delivery {delivery_id}: {'queued again' if retry_id else 'taken as sent'}")
@@ -262,7 +263,7 @@ def dispatch_command():
     """Queue the deliveries that are due now (the scheduler does this every 30 s)."""
     from . import dispatch
 
-    click.echo(f"queued {dispatch.dispatch(db.session, current_app.config['SETTINGS'])}")
+    click.echo(f"queued {dispatch.dispatch(db.session, current_settings())}")
 
 
 @group.command("reconcile")
@@ -270,5 +271,5 @@ def reconcile_command():
     """Repair after a Redis flush or a dead worker (the scheduler does this every 5 min)."""
     from . import reconcile
 
-    result = reconcile.reconcile(db.session, current_app.config["SETTINGS"])
+    result = reconcile.reconcile(db.session, current_settings())
     click.echo(f"unknown {result.unknown}, requeued {result.requeued}, dispatched {result.dispatched}")

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from . import contact_fields, duplicates
@@ -156,7 +156,7 @@ def search_condition(text: str):
     text = " ".join(text.split())
     columns = (Contact.first_name, Contact.middle_name, Contact.last_name, Contact.company,
                Contact.company_alias, Contact.position, Contact.email)
-    conditions = [
+    conditions: list[ColumnElement[bool]] = [
         column.ilike(f"%{_escape_like(variant)}%", escape="\\")
         for column in columns
         for variant in _case_variants(text)
@@ -259,7 +259,7 @@ def _resolve_tags(session: Session, raw, errors: dict[str, str]) -> list[Tag]:
     if ids:
         tags += session.scalars(select(Tag).where(Tag.id.in_([int(i) for i in ids]))).all()
     if names:
-        found = session.scalars(select(Tag).where(Tag.name.in_(names))).all()
+        found = list(session.scalars(select(Tag).where(Tag.name.in_(names))).all())
         known = {t.name.lower() for t in found}
         by_lower = {t.name.lower(): t for t in session.scalars(select(Tag)).all()} if len(found) < len(names) else {}
         for name in names:
@@ -424,7 +424,7 @@ def _note(session: Session, contact: Contact, kind: NoteKind, author: Advisor | 
     return note
 
 
-def add_note(session: Session, user: Advisor, contact: Contact, body: str) -> Note:
+def add_note(session: Session, user: Advisor, contact: Contact, body: str | None) -> Note:
     _require_edit(user, contact)
     body = (body or "").strip()
     if not body:
