@@ -20,7 +20,7 @@ from campaigns.config import ROOT
 from campaigns.extensions import redis_client
 from campaigns.launcher import start_private_redis
 from campaigns.models import Click, Delivery, DeliveryStatus, Link
-from tests.conftest import database_gone, process_env
+from tests.support import database_gone, process_env
 
 pytestmark = pytest.mark.slow
 
