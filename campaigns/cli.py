@@ -5,10 +5,45 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from .config import current_settings
+from .config import ConfigError, current_settings, masked_url
 from .db import db
 
-group = AppGroup("campaigns", help="Campaign system commands.")
+
+class _BadUsage(click.ClickException):
+    exit_code = 2  # what click gives a usage error
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return masked_url(text.splitlines()[0] if text else type(exc).__name__)
+
+
+class _OneLineErrors(AppGroup):
+    """Every error of a command is one line on stderr and a non-zero exit, never a traceback:
+    a wrong argument (exit 2), a database without the schema, a database or Redis out of reach."""
+
+    def invoke(self, ctx: click.Context):
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+        from sqlalchemy.exc import OperationalError, ProgrammingError
+
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _BadUsage(exc.format_message()) from None
+        except (OperationalError, ProgrammingError) as exc:
+            message = _first_line(exc)
+            if "no such table" in message or ("relation" in message and "does not exist" in message):
+                raise click.ClickException(
+                    f"the database has no schema yet ({message}): run `flask campaigns migrate`") from None
+            raise click.ClickException(f"DATABASE_URL: cannot reach the database ({message})") from None
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise click.ClickException(f"REDIS_URL: cannot reach Redis ({_first_line(exc)})") from None
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+group = _OneLineErrors("campaigns", help="Campaign system commands.")
 
 
 @group.command("migrate")
