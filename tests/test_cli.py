@@ -17,7 +17,8 @@ from tests.support import PASSWORD, process_env
 from tests.test_planner import YEAR, _due_tag
 from tests.test_sending import _due
 
-COMMANDS = {"migrate", "demo", "create-user", "set-password", "calendar", "plan", "queue", "dispatch", "reconcile"}
+COMMANDS = {"migrate", "demo", "create-user", "house", "house-hot", "set-password", "calendar", "plan", "queue", "dispatch",
+            "reconcile"}
 
 
 def run(app, *args: str, input: str | None = None):
@@ -54,8 +55,8 @@ def test_migrate_seeds_the_tag_catalog_once(app, session):
 
     assert first.exit_code == 0, first.output
     count = session.scalar(select(func.count(Tag.id)))
-    assert count > 0 and first.output.strip() == f"schema is up to date; {count} tags added"
-    assert second.output.strip() == "schema is up to date; 0 tags added"
+    assert count > 0 and first.output.splitlines()[0] == f"schema is up to date; {count} tags added"
+    assert second.output.splitlines()[0] == "schema is up to date; 0 tags added"
 
 
 @pytest.mark.slow
@@ -79,6 +80,29 @@ def test_create_user_creates_one_who_can_log_in(app, session, client):
     user = session.scalar(select(Advisor).where(Advisor.email == "olga@studio.example.com"))
     assert user.role == Role.MARKETING
     client.login(user)
+
+
+def test_house_makes_an_advisor_the_house_advisor_and_house_hot_sends_them_to_a_user(app, session, factory):
+    advisor, admin = factory.advisor(), factory.advisor(role=Role.ADMIN)
+    session.commit()
+    advisor_id, admin_id = advisor.id, admin.id
+
+    house, hot = run(app, "house", advisor.email), run(app, "house-hot", admin.email)
+
+    assert (house.exit_code, house.output.strip()) == (0, f"{advisor.email} is the house advisor")
+    assert (hot.exit_code, hot.output.strip()) == (0, f"{admin.email} gets the house advisor's hot contacts")
+    assert session.get(Advisor, advisor_id, populate_existing=True).is_house
+    assert session.get(Advisor, admin_id, populate_existing=True).watches_house
+
+
+def test_house_and_house_hot_refuse_in_one_line(app, session, factory):
+    house, marketing = factory.house_advisor(), factory.advisor(role=Role.MARKETING)
+    session.commit()
+
+    assert_one_line_error(run(app, "house", "nobody@studio.example.com"), "no user nobody@studio.example.com", exit_code=1)
+    assert_one_line_error(run(app, "house", marketing.email), exit_code=1)
+    assert_one_line_error(run(app, "house-hot", house.email), "the house advisor himself", exit_code=1)
+    assert_one_line_error(run(app, "house-hot"), "Missing argument 'EMAIL'", exit_code=2)
 
 
 def test_set_password_gives_a_new_password(app, session, factory, client):
