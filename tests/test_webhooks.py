@@ -21,7 +21,7 @@ from sqlalchemy import select
 from campaigns import clicks, tasks, webhooks
 from campaigns.extensions import redis_client
 from campaigns.models import Advisor, Delivery, DeliveryStatus, Link, Role, WebhookAttempt, WebhookEndpoint
-from tests.conftest import free_port
+from tests.support import free_port
 from tests.test_api_keys import bearer, make_key
 
 README = Path(__file__).resolve().parent.parent / "README.md"
