@@ -17,8 +17,8 @@ from tests.support import PASSWORD, process_env
 from tests.test_planner import YEAR, _due_tag
 from tests.test_sending import _due
 
-COMMANDS = {"migrate", "demo", "create-user", "house", "house-hot", "set-password", "calendar", "plan", "queue", "dispatch",
-            "reconcile"}
+COMMANDS = {"migrate", "demo", "create-user", "house", "house-hot", "set-password", "dns", "calendar", "plan", "queue",
+            "dispatch", "reconcile"}
 
 
 def run(app, *args: str, input: str | None = None):
@@ -116,6 +116,16 @@ def test_set_password_gives_a_new_password(app, session, factory, client):
     client.login(user, password="новый пароль 2026")
 
 
+def test_dns_lists_the_records_to_publish(app, session, factory):
+    factory.advisor(email="anna@studio.example.com")
+    session.commit()
+
+    result = run(app, "dns", "--timeout", "0.2")
+
+    assert result.exit_code == 0, result.output
+    assert "Publish (advisors' domains: studio.example.com;" in result.output
+
+
 def test_calendar_prints_the_send_dates_of_a_year(app, session):
     run(app, "migrate")
 
@@ -171,6 +181,7 @@ def test_dispatch_and_reconcile_queue_what_is_due(app, session, factory):
     (["create-user", "anna@studio.example.com", "Анна", "--password", "abc"], ["ароль"], 1),
     (["create-user"], ["Missing argument 'EMAIL'"], 2),
     (["set-password", "nobody@studio.example.com", "--password", "длинный пароль 1"], ["no user nobody@studio.example.com"], 1),
+    (["dns", "--timeout", "soon"], ["'--timeout'", "soon"], 2),
     (["calendar", "1999"], ["'YEAR'", "1999"], 2),
     (["calendar", "2027"], ["flask campaigns migrate"], 1),  # no tags yet
     (["plan", "--date", "2026-13-45"], ["'--date'", "2026-13-45"], 2),
