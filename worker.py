@@ -26,7 +26,7 @@ from rq.exceptions import StopRequested
 from rq.scheduler import RQScheduler
 
 from campaigns import outage
-from campaigns.config import ConfigError
+from campaigns.config import ConfigError, settings_of
 from campaigns.runtime import connect_redis
 
 QUEUES = ["default", "mail"]
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         from campaigns import tasks
 
         app = tasks.get_app()  # validates the configuration once, up front
-        connection = connect_redis(app.config["SETTINGS"].redis_url)
+        connection = connect_redis(settings_of(app).redis_url)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

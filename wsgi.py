@@ -3,5 +3,9 @@
 /c/<token> is answered by web/track.py's ClickRedirect before Flask; create_app mounts it.
 """
 from campaigns import create_app
+from campaigns.config import ConfigError
 
-app = create_app()
+try:
+    app = create_app()
+except ConfigError as exc:  # one line naming the variable, not a traceback (gunicorn and `flask --app wsgi`)
+    raise SystemExit(f"error: {exc}") from None

@@ -15,10 +15,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     app = Flask(__name__, instance_path=str(settings.instance_path))
     app.config.update(
-        SETTINGS=settings,
+        SETTINGS=settings,  # read through config.settings_of(app) / current_settings(), typed
         SECRET_KEY=settings.secret_key,
-        DATABASE_URL=settings.database_url,
-        REDIS_URL=settings.redis_url,
         MAX_CONTENT_LENGTH=64 * 1024 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -32,7 +30,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         RATELIMIT_STORAGE_URI=None,
     )
 
-    app.json.ensure_ascii = False  # the API speaks Russian; keep it readable
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # DefaultJSONProvider's; the API speaks Russian
 
     from .db import db
     from .extensions import csrf, limiter, limiter_storage_uri, login_manager
@@ -57,5 +55,5 @@ def create_app(settings: Settings | None = None) -> Flask:
         # Outermost, in front of the /c/ fast path too: the client's address and scheme as the
         # nearest TRUSTED_PROXIES proxies saw them; without it X-Forwarded-* are ignored (anyone can send them).
         n = settings.trusted_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]  # Flask's documented way
     return app

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
 from . import signin
+from .config import Settings
 from .contact_fields import FieldError, normalize_email, normalize_phone
 from .models import Advisor, Contact, Role
 
@@ -100,7 +101,7 @@ def create_user(
     if errors:
         raise AccountError(errors)
     user = Advisor(email=email, name=name, role=role, phone=phone, is_house=is_house,
-                   password_hash=password_hash or hash_password(password),
+                   password_hash=password_hash or hash_password(password or ""),
                    signature=signature if signature is not None else f"С уважением,\n{name}")
     session.add(user)
     try:
@@ -136,7 +137,7 @@ def _clean_name(name: str | None, errors: dict[str, str]) -> str:
     return name
 
 
-def update_profile(session: Session, user: Advisor, *, name: str, signature: str, phone: str) -> None:
+def update_profile(session: Session, user: Advisor, *, name: str | None, signature: str | None, phone: str | None) -> None:
     """What every user edits about themselves: name, signature (it ends their mails) and phone."""
     errors: dict[str, str] = {}
     name = _clean_name(name, errors)
@@ -166,7 +167,7 @@ def parse_work_hours(raw: str | None) -> str | None:
     return f"{sh:02d}:{sm:02d}-{eh:02d}:{em:02d}"
 
 
-def work_hours(user: Advisor | None, settings) -> tuple[time, time, ZoneInfo]:
+def work_hours(user: Advisor | None, settings: Settings) -> tuple[time, time, ZoneInfo]:
     """The hours and zone `user`'s mails go out in: their own, else the global WORK_HOURS and TIMEZONE."""
     start, end = settings.work_start, settings.work_end
     if user is not None and user.work_hours:
@@ -181,8 +182,8 @@ def work_hours(user: Advisor | None, settings) -> tuple[time, time, ZoneInfo]:
     return as_time(start), as_time(end), tz
 
 
-def admin_update(session: Session, admin: Advisor, user: Advisor, *, role: str, daily_cap, work_hours: str,
-                 timezone: str, watches_house: bool) -> None:
+def admin_update(session: Session, admin: Advisor, user: Advisor, *, role: str, daily_cap, work_hours: str | None,
+                 timezone: str | None, watches_house: bool) -> None:
     """The admin sets a user's role, daily cap, working hours, time zone, and whether the house
     advisor's hot contacts reach them. Empty cap, hours or zone: the global setting."""
     if admin.role != Role.ADMIN:
@@ -221,7 +222,7 @@ def admin_update(session: Session, admin: Advisor, user: Advisor, *, role: str, 
             errors["timezone"] = "Неизвестный часовой пояс (например, Asia/Yekaterinburg) или пусто"
     if errors:
         raise AccountError(errors)
-    user.role, user.daily_cap, user.work_hours, user.timezone = role, cap, hours, zone
+    user.role, user.daily_cap, user.work_hours, user.timezone = Role(role), cap, hours, zone
     user.watches_house = bool(watches_house)
     session.flush()
 

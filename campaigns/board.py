@@ -16,6 +16,7 @@ from sqlalchemy.orm import aliased
 
 from . import audience as audience_rules
 from . import calendar
+from .config import Settings
 from .greeting import greeting_is_fallback
 from .mailings import mailing_state
 from .models import Advisor, Contact, Offer, OfferStatus, Tag, contact_tags
@@ -83,7 +84,7 @@ def occurrence_year(tag, send_on: date) -> int:
     return send_on.year
 
 
-def readiness_board(session, settings, today: date, days: int = 90, start: date | None = None) -> list[BoardRow]:
+def readiness_board(session, settings: Settings, today: date, days: int = 90, start: date | None = None) -> list[BoardRow]:
     """Mailings from ``start`` (default ``today``) for ``days`` days; days_to_go counts from ``today``.
 
     Mailings already due that still wait for their offer («ждёт предложения», their window still
@@ -181,7 +182,7 @@ def _audience_counts(session, tag_ids) -> tuple[list, list]:
             [(t, f, m, n) for t, _s, f, m, n, by_sender in rows if not by_sender])
 
 
-def _load(advisor: Advisor | None, mails: int, settings) -> AdvisorLoad:
+def _load(advisor: Advisor | None, mails: int, settings: Settings) -> AdvisorLoad:
     if advisor is None:  # no active owner and no house advisor: these mails are held (sender.NO_SENDER)
         return AdvisorLoad(advisor_id=None, name=NO_SENDER_LABEL, mails=mails, daily_cap=settings.daily_cap)
     return AdvisorLoad(advisor_id=advisor.id, name=advisor.name, mails=mails,

@@ -19,11 +19,13 @@ import logging
 import re
 from dataclasses import dataclass
 from email import policy
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import consent, sending, tracking
+from .config import Settings
 from .models import Contact, Delivery, DeliveryStatus
 
 log = logging.getLogger(__name__)
@@ -87,7 +89,7 @@ def parse_report(raw: bytes) -> list[Bounce]:
     for part in report.walk():
         if part.get_content_type() != "message/delivery-status":
             continue
-        blocks = part.get_payload()
+        blocks: Any = part.get_payload()
         if not isinstance(blocks, list) or len(blocks) < 2:
             continue
         per_message = blocks[0]
@@ -117,7 +119,7 @@ def parse_complaint(raw: bytes) -> Complaint | None:
     fields = None
     for part in report.walk():
         if part.get_content_type() == "message/feedback-report":
-            payload = part.get_payload()
+            payload: Any = part.get_payload()
             fields = payload[0] if isinstance(payload, list) and payload else None
             break
     if fields is None:
@@ -207,7 +209,7 @@ def process_messages(session: Session, messages) -> int:
     return changed
 
 
-def process_mailbox(session: Session, settings) -> int:
+def process_mailbox(session: Session, settings: Settings) -> int:
     """Read the system mailbox (inbound.py: bounces, complaints, mailto unsubscribes, each once)."""
     from . import inbound
 

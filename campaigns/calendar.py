@@ -97,14 +97,15 @@ class Rule:
 
     def occurrence(self, year: int) -> date:
         """The holiday / professional day itself (or the first working day) in ``year``."""
+        month, day, weekday, nth = self.month or 0, self.day or 0, self.weekday or 0, self.nth or 0  # set by kind
         if self.kind == Rule.FIXED:
-            return date(year, self.month, self.day)
+            return date(year, month, day)
         if self.kind == Rule.DAY_OF_YEAR:
-            return date(year, 1, 1) + timedelta(days=self.day - 1)
+            return date(year, 1, 1) + timedelta(days=day - 1)
         if self.kind == Rule.WORKDAY1:
-            return next_working_day(date(year, self.month, 1))
+            return next_working_day(date(year, month, 1))
         if self.kind == Rule.NTH_WEEKDAY:
-            return _nth_weekday(year, self.month, self.weekday, self.nth)
+            return _nth_weekday(year, month, weekday, nth)
         raise ValueError(f"Неизвестный вид правила: {self.kind!r}")
 
     @property
@@ -113,14 +114,15 @@ class Rule:
 
     def __str__(self) -> str:
         """The canonical rule string (what :func:`parse_rule` accepts)."""
+        month, weekday = self.month or 0, self.weekday or 0  # set by kind
         if self.kind == Rule.FIXED:
-            return f"{self.day} {MONTHS[self.month - 1]}"
+            return f"{self.day} {MONTHS[month - 1]}"
         if self.kind == Rule.DAY_OF_YEAR:
             return f"day {self.day}"
         if self.kind == Rule.WORKDAY1:
-            return f"workday1 {MONTHS[self.month - 1]}"
+            return f"workday1 {MONTHS[month - 1]}"
         nth = "last" if self.nth == _LAST else str(self.nth)
-        return f"{nth} {WEEKDAYS[self.weekday]} {MONTHS[self.month - 1]}"
+        return f"{nth} {WEEKDAYS[weekday]} {MONTHS[month - 1]}"
 
 
 def _last_day_of_month(year: int, month: int) -> date:
@@ -161,6 +163,7 @@ def _parse(normalized: str, raw: str) -> Rule:
     tokens = normalized.split(" ")
     if len(tokens) == 3:
         nth_token, weekday_token, month_token = tokens
+        nth: int | None
         if nth_token == "last":
             nth = _LAST
         else:

@@ -61,12 +61,12 @@ def log_call(
     user: Advisor,
     contact: Contact,
     *,
-    result: str,
+    result: str | None,
     interest,
     next_contact_on,
-    objection: str = "",
+    objection: str | None = "",
     next_contact_time=None,
-    topic: str = "",
+    topic: str | None = "",
     today: date | None = None,
     now: datetime | None = None,
 ) -> Note:
@@ -104,6 +104,7 @@ def log_call(
     contact.next_contact_topic = topic
     contact.updated_at = now
     contact.hot_handled_at = now
+    assert next_on is not None  # checked above
     body = f"Звонок: {result} ({INTEREST_LABELS[interest]}). Следующий контакт — {planned_text(next_on, at, topic)}."
     note = Note(contact_id=contact.id, kind=NoteKind.CALL, author_id=user.id, body=body, result=result,
                 interest=interest, objection=objection or None, next_contact_on=next_on, created_at=now)

@@ -2,12 +2,48 @@
 from __future__ import annotations
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import AppGroup
 
+from .config import ConfigError, current_settings, masked_url
 from .db import db
 
-group = AppGroup("campaigns", help="Campaign system commands.")
+
+class _BadUsage(click.ClickException):
+    exit_code = 2  # what click gives a usage error
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return masked_url(text.splitlines()[0] if text else type(exc).__name__)
+
+
+class _OneLineErrors(AppGroup):
+    """Every error of a command is one line on stderr and a non-zero exit, never a traceback:
+    a wrong argument (exit 2), a database without the schema, a database or Redis out of reach."""
+
+    def invoke(self, ctx: click.Context):
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+        from sqlalchemy.exc import OperationalError, ProgrammingError
+
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _BadUsage(exc.format_message()) from None
+        except (OperationalError, ProgrammingError) as exc:
+            message = _first_line(exc)
+            if "no such table" in message or ("relation" in message and "does not exist" in message):
+                raise click.ClickException(
+                    f"the database has no schema yet ({message}): run `flask campaigns migrate`") from None
+            raise click.ClickException(f"DATABASE_URL: cannot reach the database ({message})") from None
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise click.ClickException(f"REDIS_URL: cannot reach Redis ({_first_line(exc)})") from None
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+group = _OneLineErrors("campaigns", help="Campaign system commands.")
 
 
 @group.command("migrate")
@@ -15,7 +51,7 @@ def migrate_command():
     """Upgrade the schema to the newest revision and seed the tag catalog."""
     from . import catalog, migrate
 
-    migrate.upgrade(current_app.config["DATABASE_URL"])
+    migrate.upgrade(current_settings().database_url)
     added = catalog.seed_tags(db.session)
     db.session.commit()
     click.echo(f"schema is up to date; {added} tags added")
@@ -39,7 +75,7 @@ def demo_command(force: bool):
     if not force and demo.has_data(db.session):
         click.echo("the database already has data; nothing loaded (use --force to add the demo anyway)")
         return
-    summary = demo.load(db.session, current_app.config["SETTINGS"])
+    summary = demo.load(db.session, current_settings())
     db.session.commit()
     click.echo(summary)
 
@@ -134,7 +170,7 @@ def dns_command(timeout: float):
     from . import dns_records
     from .models import Advisor
 
-    settings = current_app.config["SETTINGS"]
+    settings = current_settings()
     domains = sorted({d for d in db.session.scalars(
         select(func.lower(Advisor.email)).where(Advisor.active.is_(True))) if d and "@" in d
         for d in [d.rsplit("@", 1)[1]]})
@@ -185,7 +221,7 @@ def calendar_command(year: int):
 def _local_today():
     from .db import utcnow
 
-    return utcnow().astimezone(current_app.config["SETTINGS"].timezone).date()
+    return utcnow().astimezone(current_settings().timezone).date()
 
 
 @group.command("plan")
@@ -195,7 +231,7 @@ def plan_command(day, dry_run: bool):
     """Plan the mailings due on a day (running it twice plans once)."""
     from . import pacing, planner
 
-    settings = current_app.config["SETTINGS"]
+    settings = current_settings()
     day = day.date() if day else _local_today()
     result = planner.plan_day(db.session, day, settings, dry_run=dry_run)
     if dry_run:
@@ -220,9 +256,9 @@ def queue_command(retry_id: int | None, mark_sent_id: int | None, limit: int):
     """Show the delivery queue: counts, then planned, held, queued, retrying, sent today, failed, unknown."""
     from . import deliveries
 
-    settings = current_app.config["SETTINGS"]
+    settings = current_settings()
     if retry_id or mark_sent_id:
-        action, delivery_id = (deliveries.retry, retry_id) if retry_id else (deliveries.mark_sent, mark_sent_id)
+        action, delivery_id = (deliveries.retry, retry_id) if retry_id else (deliveries.mark_sent, mark_sent_id or 0)
         if not action(db.session, delivery_id, None):
             raise click.ClickException(f"delivery {delivery_id} is not failed/unknown (see `flask campaigns queue`)")
         click.echo(f"delivery {delivery_id}: {'queued again' if retry_id else 'taken as sent'}")
@@ -262,7 +298,7 @@ def dispatch_command():
     """Queue the deliveries that are due now (the scheduler does this every 30 s)."""
     from . import dispatch
 
-    click.echo(f"queued {dispatch.dispatch(db.session, current_app.config['SETTINGS'])}")
+    click.echo(f"queued {dispatch.dispatch(db.session, current_settings())}")
 
 
 @group.command("reconcile")
@@ -270,5 +306,5 @@ def reconcile_command():
     """Repair after a Redis flush or a dead worker (the scheduler does this every 5 min)."""
     from . import reconcile
 
-    result = reconcile.reconcile(db.session, current_app.config["SETTINGS"])
+    result = reconcile.reconcile(db.session, current_settings())
     click.echo(f"unknown {result.unknown}, requeued {result.requeued}, dispatched {result.dispatched}")

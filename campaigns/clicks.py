@@ -173,7 +173,7 @@ def publish_link_targets(session: Session, redis: Redis, offer_id: int | None = 
     query = select(Link.id, Link.offer_id, Link.url, Link.is_trap)
     if offer_id is not None:
         query = query.where(Link.offer_id == offer_id)
-    mapping = {str(row.id): json.dumps([row.offer_id, row.url, bool(row.is_trap)], ensure_ascii=False)
+    mapping: dict = {str(row.id): json.dumps([row.offer_id, row.url, bool(row.is_trap)], ensure_ascii=False)
                for row in session.execute(query)}
     try:
         pipe = redis.pipeline(transaction=True)
@@ -255,7 +255,7 @@ def flush_clicks(session: Session, redis: Redis, now: datetime | None = None, ba
             lock.release()
 
 
-def _flush_batch(session: Session, redis: Redis, now: datetime, raw: list[bytes],
+def _flush_batch(session: Session, redis: Redis, now: datetime, raw: list,
                  leftover: bool = False) -> tuple[int, bool]:
     """Write the ripe events of `raw` (the processing list); returns (written, some were unripe)."""
     if not raw:
@@ -319,7 +319,7 @@ def _write(session: Session, events: list[ClickEvent], unripe: list[ClickEvent])
         )
     }
     offer_ids = {d.offer_id for d in deliveries.values()}
-    links = {
+    links: dict = {
         row.id: row
         for row in session.execute(
             select(Link.id, Link.offer_id, Link.name, Link.label, Link.is_trap).where(Link.offer_id.in_(offer_ids))

@@ -38,7 +38,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from . import ru_format, sender, template_sandbox, tracking
 from .addresses import ascii_domain, make_address
-from .config import ConfigError
+from .config import ConfigError, Settings
 from .greeting import FALLBACK, greeting
 
 # delivery_id=None (a preview) renders every tracked link with this placeholder delivery.
@@ -100,7 +100,7 @@ def _fast_fold(header, policy) -> str | None:
 class _FastFold:
     def fold(self, *, policy):
         folded = _fast_fold(self, policy)
-        return super().fold(policy=policy) if folded is None else folded
+        return super().fold(policy=policy) if folded is None else folded  # type: ignore[misc]  # a mixin before the header class
 
 
 class _HeaderRegistry(HeaderRegistry):
@@ -150,6 +150,9 @@ class _Prefolded(str):
     The email package encodes a long unbreakable ASCII header (a List-Unsubscribe URL) as an
     RFC 2047 encoded-word, which no mail client understands as a URL; this keeps it literal.
     """
+
+    name: str
+    parts: tuple[str, ...]
 
     def __new__(cls, name: str, parts: Iterable[str]):
         parts = tuple(parts)
@@ -241,7 +244,7 @@ def render_kind(kind: str, context: Mapping, timezone: tzinfo) -> tuple[str, str
 # ----------------------------------------------------------------- messages
 
 
-def make_message(*, settings, from_name: str, from_addr: str, to_name: str, to_addr: str, subject: str, text: str,
+def make_message(*, settings: Settings, from_name: str, from_addr: str, to_name: str, to_addr: str, subject: str, text: str,
                  html: str | None = None, reply_to: str | tuple[str, str] | None = None,
                  extra_headers: Mapping[str, str] | None = None, now: datetime | None = None) -> EmailMessage:
     """The common end of every mail kind: headers, text (+ HTML) alternative, DKIM when configured.
@@ -278,13 +281,13 @@ def make_message(*, settings, from_name: str, from_addr: str, to_name: str, to_a
     return msg
 
 
-def dkim_sign(msg: EmailMessage, settings) -> EmailMessage:
+def dkim_sign(msg: EmailMessage, settings: Settings) -> EmailMessage:
     """``msg`` with a DKIM-Signature on top; d= is the From domain, so DMARC sees it aligned."""
     raw = msg.as_bytes()
     domain = msg["From"].addresses[0].domain
     try:
         signature = dkim.sign(
-            raw, settings.dkim_selector.encode(), domain.encode(), settings.dkim_private_key.encode(),
+            raw, (settings.dkim_selector or "").encode(), domain.encode(), (settings.dkim_private_key or "").encode(),
             include_headers=[h.encode() for h in DKIM_HEADERS],
             canonicalize=(b"relaxed", b"relaxed"),  # survives the re-folding and re-spacing relays do
         )
@@ -295,7 +298,7 @@ def dkim_sign(msg: EmailMessage, settings) -> EmailMessage:
     return message_from_string((signature + raw).decode("utf-8"), policy=msg.policy)
 
 
-def offer_variables(*, offer, contact, advisor, settings, delivery_id: int | None) -> dict:
+def offer_variables(*, offer, contact, advisor, settings: Settings, delivery_id: int | None) -> dict:
     """The variables of template_sandbox.render_offer for one recipient (see template_sandbox.VARIABLES)."""
     did = PREVIEW_DELIVERY_ID if delivery_id is None else delivery_id
     links = {
@@ -318,7 +321,7 @@ def offer_variables(*, offer, contact, advisor, settings, delivery_id: int | Non
     }
 
 
-def build_offer_message(*, offer, contact, advisor, settings, delivery_id: int | None,
+def build_offer_message(*, offer, contact, advisor, settings: Settings, delivery_id: int | None,
                         now: datetime | None = None) -> EmailMessage:
     """The offer mail for one contact, sent as ``advisor``. delivery_id None = a preview.
 
@@ -360,7 +363,7 @@ def unsubscribe_headers(unsubscribe_url: str, mailto: str) -> dict[str, str]:
     return headers
 
 
-def compose_delivery(session, delivery, settings, now: datetime | None = None) -> EmailMessage:
+def compose_delivery(session, delivery, settings: Settings, now: datetime | None = None) -> EmailMessage:
     """The mail of ``delivery``, from whoever sends for its contact right now (sender.sender_for).
 
     Pure: the caller records delivery.advisor_id = sender_for(session, delivery.contact).id.

@@ -8,11 +8,12 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from flask import Flask, current_app
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,7 +68,6 @@ class Settings:
     tag_spacing_days: int = 7
     hot_days: int = 14
     not_worked_days: int = 90
-    extra: dict = field(default_factory=dict)
     # The system mailbox (INBOUND_URL, or its old name BOUNCE_URL): bounce reports, mailto
     # unsubscribes, spam complaints. A Maildir path or imaps://user:pass@host/INBOX (unset: not read).
     bounce_url: str | None = None
@@ -75,6 +75,19 @@ class Settings:
     trusted_proxies: int = 0
     # 38-FZ: contacts without a recorded consent are not mailed (audience.py).
     require_consent: bool = True
+
+
+def settings_of(app: Flask) -> Settings:
+    """The app's settings, typed: what create_app() was given (kept in app.config["SETTINGS"])."""
+    settings = app.config["SETTINGS"]
+    if not isinstance(settings, Settings):
+        raise TypeError(f"app.config['SETTINGS'] is a {type(settings).__name__}, not Settings")
+    return settings
+
+
+def current_settings() -> Settings:
+    """The settings of the app in the current app context (a request, a CLI command, an RQ job)."""
+    return settings_of(current_app)
 
 
 def _instance_path(env) -> Path:

@@ -104,7 +104,7 @@ def cancel_pending(session: Session, contact_ids, why: str, now: datetime | None
         .where(Delivery.contact_id.in_(contact_ids), Delivery.status.in_(PENDING))
         .values(status=DeliveryStatus.CANCELLED, last_error=why, updated_at=now or utcnow())
         .execution_options(synchronize_session=False)
-    ).rowcount or 0
+    ).rowcount or 0  # type: ignore[attr-defined]  # an UPDATE's CursorResult
 
 
 def unsubscribe(session: Session, contact: Contact, *, how: str, reason: SuppressionReason = SuppressionReason.UNSUBSCRIBE,
@@ -117,7 +117,7 @@ def unsubscribe(session: Session, contact: Contact, *, how: str, reason: Suppres
     claimed = session.execute(
         update(Contact).where(Contact.id == contact.id, Contact.unsubscribed_at.is_(None))
         .values(unsubscribed_at=now).execution_options(synchronize_session=False)
-    ).rowcount
+    ).rowcount  # type: ignore[attr-defined]  # an UPDATE's CursorResult
     why = _CANCEL_REASON[reason]
     cancelled = cancel_pending(session, select(Contact.id).where(Contact.id == contact.id), why, now)
     if contact.email:
@@ -148,7 +148,7 @@ def unsubscribe_by_link(session: Session, delivery_id: int, *, how: str = LINK,
     delivery = session.get(Delivery, delivery_id)
     if delivery is None:
         return None
-    contact = session.get(Contact, delivery.contact_id)
+    contact = session.get_one(Contact, delivery.contact_id)
     unsubscribe(session, contact, how=how, delivery=delivery, now=now,
                 detail=f"отписка: {how}, письмо «{delivery.offer.subject}»")
     return contact
@@ -214,7 +214,7 @@ def consent_facts(session: Session, contact: Contact) -> ConsentFacts:
     return ConsentFacts(contact.consent_source or "", contact.consent_at, contact.unsubscribed_at, suppression)
 
 
-def resubscribe(session: Session, user: Advisor, contact: Contact, consent_source: str) -> None:
+def resubscribe(session: Session, user: Advisor, contact: Contact, consent_source: str | None) -> None:
     """Mailings again, only with a new consent on record (38-FZ: the sender proves consent).
     A bounce or complaint suppression stays: those are facts about the mailbox, not a wish."""
     if user.role != Role.ADMIN:

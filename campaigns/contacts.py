@@ -265,7 +265,7 @@ def _resolve_tags(session: Session, raw, errors: dict[str, str]) -> list[Tag]:
     if ids:
         tags += session.scalars(select(Tag).where(Tag.id.in_([int(i) for i in ids]))).all()
     if names:
-        found = session.scalars(select(Tag).where(Tag.name.in_(names))).all()
+        found = list(session.scalars(select(Tag).where(Tag.name.in_(names))).all())
         known = {t.name.lower() for t in found}
         by_lower = {t.name.lower(): t for t in session.scalars(select(Tag)).all()} if len(found) < len(names) else {}
         for name in names:
@@ -430,7 +430,7 @@ def _note(session: Session, contact: Contact, kind: NoteKind, author: Advisor | 
     return note
 
 
-def add_note(session: Session, user: Advisor, contact: Contact, body: str) -> Note:
+def add_note(session: Session, user: Advisor, contact: Contact, body: str | None) -> Note:
     _require_edit(user, contact)
     body = (body or "").strip()
     if not body:

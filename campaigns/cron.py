@@ -18,6 +18,7 @@ from redis.lock import Lock
 from rq.cron import CronScheduler
 
 from . import outage, replies, tasks
+from .config import settings_of
 
 QUEUE = "default"
 LOCK_KEY = "campaigns:scheduler:lock"
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 
 def bounces_configured() -> bool:
     app = tasks.get_app()
-    return bool(app.config["SETTINGS"].bounce_url)
+    return bool(settings_of(app).bounce_url)
 
 
 def build(connection: Redis) -> CronScheduler:

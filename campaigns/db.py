@@ -11,13 +11,15 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import DeclarativeBase, scoped_session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from .config import settings_of
 
 # Deterministic constraint names: Alembic can then alter them on SQLite (batch mode).
 NAMING = {
@@ -108,15 +110,18 @@ def make_engine(url: str) -> Engine:
 class Database:
     def __init__(self):
         self.engine: Engine | None = None
-        self.session = scoped_session(sessionmaker(expire_on_commit=False))
+        self.registry: scoped_session[Session] = scoped_session(sessionmaker(expire_on_commit=False))
+        # The thread's session. The registry answers every Session method for it, so code that takes a
+        # Session takes db.session; the registry's own methods (configure, remove) are on db.registry.
+        self.session = cast(Session, self.registry)
 
     def init_app(self, app) -> None:
-        self.engine = make_engine(app.config["DATABASE_URL"])
-        self.session.configure(bind=self.engine)
+        self.engine = make_engine(settings_of(app).database_url)
+        self.registry.configure(bind=self.engine)
         app.teardown_appcontext(self._remove)
 
     def _remove(self, _exc=None) -> None:
-        self.session.remove()
+        self.registry.remove()
 
 
 db = Database()

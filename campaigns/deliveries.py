@@ -2,6 +2,7 @@
 («Отправить повторно», «Считать отправленным»)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -9,6 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from . import missed
+from .config import Settings
 from .db import utcnow
 from .models import Advisor, Delivery, DeliveryStatus
 from .sender import NO_SENDER, NO_SENDER_LABEL, sender_ids
@@ -55,12 +57,12 @@ def mark_sent(session: Session, delivery_id: int, user) -> bool:
 class QueueView:
     counts: dict
     lists: dict  # status name → rows (Delivery objects, contact/offer/advisor loaded)
-    held_offers: list  # (offer, tag name, waiting count)
-    policy_blocks: list
+    held_offers: Sequence  # (offer, tag name, waiting count)
+    policy_blocks: Sequence
     senders: dict  # contact id → who its pending mail goes out from now (name)
 
 
-def queue_view(session: Session, settings, now: datetime | None = None, limit: int = 50) -> QueueView:
+def queue_view(session: Session, settings: Settings, now: datetime | None = None, limit: int = 50) -> QueueView:
     """Counts per status and the newest rows of each list the queue page and `flask campaigns queue` show."""
     from sqlalchemy.orm import joinedload
 
@@ -77,7 +79,7 @@ def queue_view(session: Session, settings, now: datetime | None = None, limit: i
     local = now.astimezone(settings.timezone)
     day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
     counts["sent_today"] = session.scalar(select(func.count()).where(Delivery.status == DeliveryStatus.SENT,
-                                                                     Delivery.sent_at >= day_start))
+                                                                     Delivery.sent_at >= day_start)) or 0
 
     def rows(*where, order):
         return session.scalars(
@@ -98,7 +100,7 @@ def queue_view(session: Session, settings, now: datetime | None = None, limit: i
                           order=(Delivery.send_on, Delivery.id)),
         "missed": rows(missed.is_missed(), order=(Delivery.updated_at.desc(),)),
     }
-    counts["missed"] = session.scalar(select(func.count()).where(missed.is_missed()))
+    counts["missed"] = session.scalar(select(func.count()).where(missed.is_missed())) or 0
     held = session.execute(
         select(Offer, Tag.name, func.count(Delivery.id))
         .join(Delivery, Delivery.offer_id == Offer.id).join(Tag, Tag.id == Offer.tag_id)
@@ -110,6 +112,7 @@ def queue_view(session: Session, settings, now: datetime | None = None, limit: i
     # Whoever sends now (an advisor deactivated since pacing is replaced by the heir or the house advisor).
     pending = [d.contact_id for name in ("planned", "queued", "retrying", "no_sender") for d in lists[name]]
     ids = sender_ids(session, pending)
-    names = dict(session.execute(select(Advisor.id, Advisor.name).where(Advisor.id.in_(set(ids.values()) - {None}))).all())
+    names: dict[int | None, str] = dict(
+        session.execute(select(Advisor.id, Advisor.name).where(Advisor.id.in_(set(ids.values()) - {None}))).all())
     senders = {contact_id: names.get(advisor_id, NO_SENDER_LABEL) for contact_id, advisor_id in ids.items()}
     return QueueView(counts=counts, lists=lists, held_offers=held, policy_blocks=policy, senders=senders)

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from . import accounts, audience, catalog, mails
 from .calendar import send_date
+from .config import Settings
 from .models import (
     Advisor,
     Click,
@@ -121,7 +122,7 @@ DEMO_BODY = """{{ greeting }}
 """
 
 
-def load(session, settings) -> str:
+def load(session, settings: Settings) -> str:
     rng = random.Random(SEED)
     catalog.seed_tags(session)
     tags = {t.name: t for t in session.scalars(select(Tag))}
@@ -260,7 +261,7 @@ def first_mails_rule(day) -> str:
     return f"{day.day} {MONTHS[day.month - 1]}"
 
 
-def prepare_first_mails(session, settings, now: datetime | None = None) -> list[Delivery]:
+def prepare_first_mails(session, settings: Settings, now: datetime | None = None) -> list[Delivery]:
     """A mailing due now, whatever the hour or the day: a few mails a newcomer sees go out at once.
 
     The demo only (`./run` calls it right after loading the demo into an empty database): a tag

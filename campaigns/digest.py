@@ -16,6 +16,7 @@ from sqlalchemy import or_, select
 
 from . import accounts, calls, duplicates, hotlist, mails, ownership, transport
 from .calendar import is_working_day
+from .config import Settings
 from .db import utcnow
 from .models import Advisor, Role
 
@@ -32,7 +33,7 @@ def recipients(session) -> list[Advisor]:
     ))
 
 
-def send_digests(session, settings, now: datetime | None = None, *, due_only: bool = False) -> int:
+def send_digests(session, settings: Settings, now: datetime | None = None, *, due_only: bool = False) -> int:
     """Send today's digest to every recipient who has not had it yet; returns how many went.
 
     It holds the own hot list, the house advisor's for whoever gets it, today's planned calls
@@ -75,7 +76,7 @@ def send_digests(session, settings, now: datetime | None = None, *, due_only: bo
     return sent
 
 
-def send_due_digests(session, settings, now: datetime | None = None) -> int:
+def send_due_digests(session, settings: Settings, now: datetime | None = None) -> int:
     """send_digests() to those on a working day between DIGEST_AT and the end of their working hours,
     each in their own time zone."""
     return send_digests(session, settings, now=now, due_only=True)

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from .config import Settings
 from .db import utcnow
 from .models import Delivery, DeliveryStatus
 
@@ -35,14 +36,14 @@ def job_id(delivery_id: int) -> str:
     return f"delivery-{delivery_id}"
 
 
-def job_timeout(settings, count: int) -> int:
+def job_timeout(settings: Settings, count: int) -> int:
     """Seconds a job of `count` deliveries may run before RQ ends it: each mail's SMTP conversation
     may wait up to the MAIL_URL timeout, plus MAIL_MARGIN for composing and recording it, and one
     more such share for opening the connection. What the end of a job leaves: see send_batch."""
     return math.ceil((count + 1) * (settings.mail.timeout + MAIL_MARGIN))
 
 
-def _job(delivery_ids: list[int], settings) -> tuple[str, object, dict]:
+def _job(delivery_ids: list[int], settings: Settings) -> tuple[str, object, dict]:
     """(function, argument, options) of the RQ job for these deliveries: a send job for one, a batch job for more."""
     common = dict(job_timeout=job_timeout(settings, len(delivery_ids)), failure_ttl=7 * 86400)
     if len(delivery_ids) == 1:
@@ -51,7 +52,7 @@ def _job(delivery_ids: list[int], settings) -> tuple[str, object, dict]:
     return BATCH_JOB, list(delivery_ids), dict(job_id=batch_job_id(delivery_ids), result_ttl=0, **common)
 
 
-def enqueue(queue, delivery_id: int, settings, delay: float = 0) -> None:
+def enqueue(queue, delivery_id: int, settings: Settings, delay: float = 0) -> None:
     enqueue_batch(queue, [delivery_id], settings, delay)
 
 
@@ -61,7 +62,7 @@ def batch_job_id(delivery_ids: list[int]) -> str:
     return f"deliveries-{delivery_ids[0]}-{delivery_ids[-1]}-{len(delivery_ids)}"
 
 
-def enqueue_batch(queue, delivery_ids: list[int], settings, delay: float = 0) -> None:
+def enqueue_batch(queue, delivery_ids: list[int], settings: Settings, delay: float = 0) -> None:
     """One job for a few deliveries (see send_batch); a single one is an ordinary send job."""
     func, arg, options = _job(delivery_ids, settings)
     if delay > 0:
@@ -70,7 +71,7 @@ def enqueue_batch(queue, delivery_ids: list[int], settings, delay: float = 0) ->
         queue.enqueue(func, arg, **options)
 
 
-def enqueue_all(queue, delivery_ids, settings) -> None:
+def enqueue_all(queue, delivery_ids, settings: Settings) -> None:
     """Jobs of up to BATCH_SIZE deliveries each, in id order, sent in one pipeline."""
     ids = sorted(delivery_ids)
     with queue.connection.pipeline() as pipe:
@@ -80,7 +81,7 @@ def enqueue_all(queue, delivery_ids, settings) -> None:
         pipe.execute()
 
 
-def dispatch(session: Session, settings, now: datetime | None = None, queue=None, limit: int | None = None) -> int:
+def dispatch(session: Session, settings: Settings, now: datetime | None = None, queue=None, limit: int | None = None) -> int:
     """Mark due deliveries QUEUED and enqueue RQ jobs carrying their ids, up to BATCH_SIZE a job.
 
     Commits before enqueuing: a job must never find its row not yet queued. A crash between

@@ -18,6 +18,8 @@ import base64
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from .config import Settings
+
 
 @dataclass(frozen=True)
 class Record:
@@ -44,14 +46,14 @@ def dkim_public_record(private_pem: str) -> str:
     return f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode()}"
 
 
-def _spf(settings) -> str:
+def _spf(settings: Settings) -> str:
     mail = settings.mail
     if mail.scheme in ("smtp", "smtps") and mail.host and mail.host not in ("localhost", "127.0.0.1", "::1"):
         return f"v=spf1 a:{mail.host} ~all"
     return "v=spf1 mx ~all"
 
 
-def records(settings, advisor_domains: list[str]) -> list[Record]:
+def records(settings: Settings, advisor_domains: list[str]) -> list[Record]:
     domains = list(dict.fromkeys([*(d.lower() for d in advisor_domains), settings.mail_domain.lower()]))
     out: list[Record] = []
     for domain in domains:
@@ -70,7 +72,7 @@ def records(settings, advisor_domains: list[str]) -> list[Record]:
     return out
 
 
-def public_url_advice(settings, advisor_domains: list[str]) -> str | None:
+def public_url_advice(settings: Settings, advisor_domains: list[str]) -> str | None:
     host = (urlsplit(settings.public_url).hostname or "").lower()
     domains = [d.lower() for d in advisor_domains] or [settings.mail_domain.lower()]
     if any(host == d or host.endswith("." + d) for d in domains):
@@ -134,7 +136,7 @@ def check(record_list: list[Record], timeout: float = 3.0) -> list[Check]:
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 
-def startup_warnings(settings) -> list[str]:
+def startup_warnings(settings: Settings) -> list[str]:
     """What create_app logs once: settings that hurt deliverability."""
     parts = urlsplit(settings.public_url)
     host = (parts.hostname or "").lower()

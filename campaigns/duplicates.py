@@ -76,6 +76,7 @@ class Hit:
     score: float
 
     def as_match(self) -> Match:
+        assert self.entry.contact_id is not None and self.entry.owner_id is not None  # a stored contact
         return Match(
             contact_id=self.entry.contact_id,
             owner_id=self.entry.owner_id,

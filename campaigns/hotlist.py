@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import Float, Integer, Select, bindparam, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
+from .config import Settings
 from .db import UTCDateTime, utcnow
 from .models import Advisor, Click, Contact, Link, Note, NoteKind, Verdict
 from .sender import house_advisor
@@ -74,7 +75,7 @@ def _hot_filter(advisor_id: int, since: datetime):
     )
 
 
-def _score(session: Session, now: datetime):
+def _score(session: Session, now):
     return func.sum(cast(func.coalesce(Link.weight, 1), Float) / (1.0 + _age_days(session, now)))
 
 
@@ -164,7 +165,8 @@ def _page_query(session: Session) -> Select:
     )
 
 
-def hot_list(session: Session, advisor_id: int, settings, now: datetime | None = None, limit: int = LIMIT) -> list[HotEntry]:
+def hot_list(session: Session, advisor_id: int, settings: Settings, now: datetime | None = None,
+             limit: int = LIMIT) -> list[HotEntry]:
     now = now or utcnow()
     entries: dict[int, HotEntry] = {}
     links: dict[int, dict[str, ClickedLink]] = defaultdict(dict)
@@ -173,7 +175,7 @@ def hot_list(session: Session, advisor_id: int, settings, now: datetime | None =
         score, count, last, label, link_count, link_last = row[-6:]
         if c.id not in entries:
             entries[c.id] = HotEntry(
-                contact_id=c.id, name=Contact.full_name.fget(c),  # the model's own rule, on the row
+                contact_id=c.id, name=Contact.full_name.fget(c),  # type: ignore[attr-defined]  # the model's own rule, on the row
                 company=c.company, position=c.position, phone=c.phone, email=c.email,
                 next_contact_on=c.next_contact_on, unsubscribed=c.unsubscribed_at is not None,
                 score=float(score), clicks=int(count), last_click_at=last,
@@ -203,7 +205,8 @@ def _replied_first(session: Session, advisor_id: int, entries: dict[int, HotEntr
         return entries
     missing = [cid for cid, _at in replied if cid not in entries]
     for c in session.execute(select(*_CONTACT_COLUMNS).where(Contact.id.in_(missing))) if missing else ():
-        entries[c.id] = HotEntry(contact_id=c.id, name=Contact.full_name.fget(c), company=c.company, position=c.position,
+        entries[c.id] = HotEntry(contact_id=c.id, name=Contact.full_name.fget(c),  # type: ignore[attr-defined]
+                                 company=c.company, position=c.position,
                                  phone=c.phone, email=c.email, next_contact_on=c.next_contact_on,
                                  unsubscribed=c.unsubscribed_at is not None, score=0.0, clicks=0, last_click_at=None)
     ordered: dict[int, HotEntry] = {}
@@ -226,7 +229,7 @@ def _add_last_notes(session: Session, by_id: dict[int, HotEntry]) -> None:
         by_id[note.contact_id].last_note = note
 
 
-def house_hot_list(session: Session, user: Advisor, settings, now: datetime | None = None,
+def house_hot_list(session: Session, user: Advisor, settings: Settings, now: datetime | None = None,
                    limit: int = LIMIT) -> tuple[Advisor | None, list[HotEntry]]:
     """The house advisor's hot contacts for a user admin named to get them (Advisor.watches_house):
     nobody reads the house advisor's own list. (None, []) for everybody else."""

@@ -275,7 +275,8 @@ def _judge(hits: list[Hit], entry: Entry) -> tuple[list[dict], list[str]]:
     duplicate when another advisor owns it (nobody takes a company silently) or when
     it is the same person; a colleague at a company the owner already has is new.
     """
-    blocking, hints = [], []
+    blocking: list = []
+    hints: list = []
     for hit in hits:
         other = hit.entry
         detail = hit.detail

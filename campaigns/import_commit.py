@@ -130,7 +130,8 @@ def _write_batches(session, plan: Plan, numbers: list[int], filename: str, user_
     for batch in _chunks(numbers, BATCH):
         ids = list(session.scalars(statement, [_contact_row(plan.records[n], filename, now) for n in batch]))
         contact_ids.extend(ids)
-        notes, links = [], []
+        notes: list[dict] = []
+        links: list[dict] = []
         for number, contact_id in zip(batch, ids, strict=True):
             record = plan.records[number]
             notes.append({"contact_id": contact_id, "kind": NoteKind.SYSTEM, "author_id": user_id,
@@ -169,9 +170,11 @@ def _write_copy(session, plan: Plan, numbers: list[int], filename: str, user_id:
     connection = session.connection()
     ids = sorted(connection.execute(
         text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count)"),
-        {"table": Contact.__table__.name, "count": len(numbers)},
+        {"table": Contact.__tablename__, "count": len(numbers)},
     ).scalars())
-    contacts, notes, links = [], [], []
+    contacts: list[dict] = []
+    notes: list[dict] = []
+    links: list[dict] = []
     for number, contact_id in zip(numbers, ids, strict=True):
         record = plan.records[number]
         contacts.append({"id": contact_id, **_contact_row(record, filename, now)})

@@ -78,7 +78,7 @@ def start_state(redis, import_id: str, *, path: Path, filename: str, options: Im
                status="previewing", phase="check", done=0, total=0)
 
 
-def run_step(session, redis, import_id: str, step: str) -> dict:
+def run_step(session, redis, import_id: str, step: str) -> dict | None:
     """Preview or commit one stored import and record the outcome in its state.
 
     The web request calls this for small files, the RQ job for long ones; either way

@@ -13,6 +13,7 @@ import zipfile
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 from zlib import error as zlib_error
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -171,7 +172,7 @@ def _read_xlsx(path: Path) -> tuple[list, Iterator[list]]:
     row_counts = inspect_xlsx(path)
     try:
         book = load_workbook(path, read_only=True, data_only=True)
-        sheet = book.active
+        sheet: Any = book.active  # a ReadOnlyWorksheet; its _worksheet_path is not in openpyxl's stubs
         rows = row_counts.get(sheet._worksheet_path.lstrip("/"), 0)
         if rows - 1 > MAX_ROWS:
             book.close()

@@ -37,6 +37,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from .config import Settings
 from .db import utcnow
 from .models import InboundMessage
 
@@ -78,7 +79,7 @@ class Outcome:
 
 
 def parse(raw: bytes) -> EmailMessage:
-    return email.message_from_bytes(raw, policy=policy.default)  # type: ignore[return-value]
+    return email.message_from_bytes(raw, policy=policy.default)
 
 
 def message_key(message: EmailMessage, raw: bytes) -> str:
@@ -218,7 +219,7 @@ def handle_system_message(session: Session, message: EmailMessage, raw: bytes) -
         contact = consent.unsubscribe_by_link(session, delivery_id, how=consent.MAILTO)
         if contact is not None:
             return Outcome("unsubscribe", contact.email or "", contact_id=contact.id, delivery_id=delivery_id,
-                           changed=1, advisor_id=session.get(Delivery, delivery_id).advisor_id)
+                           changed=1, advisor_id=session.get_one(Delivery, delivery_id).advisor_id)
     if is_auto_reply(message):
         return Outcome("autoreply")
     subject = header(message, "Subject")
@@ -227,7 +228,7 @@ def handle_system_message(session: Session, message: EmailMessage, raw: bytes) -
     return Outcome(UNKNOWN)
 
 
-def read_system_mailbox(session: Session, settings) -> int:
+def read_system_mailbox(session: Session, settings: Settings) -> int:
     """Handle the new messages of INBOUND_URL's mailbox; the number that changed something."""
     url = settings.bounce_url
     if not url:
@@ -294,17 +295,17 @@ def _read_imap(session: Session, mailbox: str, url: str, handler) -> Iterator[Ou
         typ, _data = client.select(_quote_folder(folder))
         if typ != "OK":
             raise imaplib.IMAP4.error(f"no folder {folder}")
-        _typ, data = client.uid("SEARCH", None, "UNSEEN")
+        _typ, data = client.uid("SEARCH", None, "UNSEEN")  # type: ignore[arg-type]  # imaplib takes bytes and None; its stubs say str
         for uid in (data[0] or b"").split():
             # The Message-ID first: what was handled before is not fetched again.
-            _typ, head = client.uid("FETCH", uid, "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+            _typ, head = client.uid("FETCH", uid, "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")  # type: ignore[arg-type]  # imaplib takes bytes and None; its stubs say str
             message_id = " ".join(str(parse(fetched_bytes(head)).get("Message-ID") or "").split())
             if message_id and seen(session, mailbox, message_id[:300]):
                 continue
-            _typ, fetched = client.uid("FETCH", uid, "(BODY.PEEK[])")
+            _typ, fetched = client.uid("FETCH", uid, "(BODY.PEEK[])")  # type: ignore[arg-type]  # imaplib takes bytes and None; its stubs say str
             outcome = handle_once(session, mailbox, fetched_bytes(fetched), uid.decode(), handler)
             if outcome is None or outcome.understood:
-                client.uid("STORE", uid, "+FLAGS", "(\\Seen)")
+                client.uid("STORE", uid, "+FLAGS", "(\\Seen)")  # type: ignore[arg-type]  # imaplib takes bytes and None; its stubs say str
             if outcome is not None:
                 yield outcome
     finally:

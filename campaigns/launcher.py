@@ -81,14 +81,15 @@ def prepare_database(settings: Settings) -> str | None:
             first = demo.prepare_first_mails(db.session, settings)
             summary += f"; {len(first)} demo mails go out now (see «First five minutes» in the README)"
         db.session.commit()
-    db.engine.dispose()
+        if db.engine is not None:
+            db.engine.dispose()
     return summary
 
 
 def prepare_outbox(settings: Settings) -> None:
     """The Maildir outbox exists from the start (empty until the first mail), so it can be opened at once."""
     if settings.mail.scheme == "maildir":
-        mailbox.Maildir(settings.mail.path, create=True)
+        mailbox.Maildir(settings.mail.path or "", create=True)
 
 
 def wait_until_serving(url: str, children: list[Child], stopping, timeout: float = 120) -> bool:

@@ -5,6 +5,7 @@ board and the notices (reminders.py).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -49,7 +50,7 @@ def mailing_state(today: date, send_on: date, last_day: date, offer: Offer | Non
     return "missed"
 
 
-def mailings(session: Session, today: date, years: list[int], tags: list[Tag] | None = None) -> list[Mailing]:
+def mailings(session: Session, today: date, years: list[int], tags: Sequence[Tag] | None = None) -> list[Mailing]:
     """Every tag's mailing for each of ``years``, with its state on ``today`` (the calendar page)."""
     tags = tags if tags is not None else session.scalars(select(Tag).order_by(Tag.name)).all()
     ids = [tag.id for tag in tags]

@@ -28,13 +28,14 @@ from sqlalchemy.orm import Session
 
 from . import compose
 from .addresses import make_address
+from .config import Settings
 from .db import utcnow
 from .models import Advisor, SentNotice
 
 SYSTEM_NAME = "Рассылки"
 
 
-def _system_message(kind: str, context: dict, *, to: Advisor, settings) -> EmailMessage:
+def _system_message(kind: str, context: dict, *, to: Advisor, settings: Settings) -> EmailMessage:
     """A mail from the system itself (noreply) to one of its users. Auto-Submitted (RFC 3834):
     no vacation auto-reply comes back to it, and filters know it is a notice, not a letter."""
     subject, text, html = compose.render_kind(kind, context, settings.timezone)
@@ -43,7 +44,7 @@ def _system_message(kind: str, context: dict, *, to: Advisor, settings) -> Email
                                 extra_headers={"Auto-Submitted": "auto-generated"})
 
 
-def offer_message(*, offer, contact, advisor, settings, delivery_id: int | None, now=None) -> EmailMessage:
+def offer_message(*, offer, contact, advisor, settings: Settings, delivery_id: int | None, now=None) -> EmailMessage:
     """The offer mail for one contact, sent as `advisor` (delivery_id None: a preview)."""
     return compose.build_offer_message(offer=offer, contact=contact, advisor=advisor, settings=settings,
                                        delivery_id=delivery_id, now=now)
@@ -52,7 +53,7 @@ def offer_message(*, offer, contact, advisor, settings, delivery_id: int | None,
 TEST_MARK = "[ТЕСТ]"
 
 
-def test_message(*, offer, contact, advisor, tester: Advisor, settings) -> EmailMessage:
+def test_message(*, offer, contact, advisor, tester: Advisor, settings: Settings) -> EmailMessage:
     """The letter `contact` would get, addressed to `tester` — never to the client — and marked
     «[ТЕСТ]» in the subject. Its links work and count for nobody (testlinks.py)."""
     message = offer_message(offer=offer, contact=contact, advisor=advisor, settings=settings, delivery_id=None)
@@ -67,7 +68,7 @@ def test_message(*, offer, contact, advisor, tester: Advisor, settings) -> Email
     return message
 
 
-def digest_message(*, advisor: Advisor, entries, settings, today: date, house: Advisor | None = None,
+def digest_message(*, advisor: Advisor, entries, settings: Settings, today: date, house: Advisor | None = None,
                    house_entries=(), calls=(), attempts=(), handed=()) -> EmailMessage:
     context = {"advisor": advisor, "entries": entries, "today": today, "hot_url": f"{settings.public_url}/hot/",
                "hot_days": settings.hot_days, "house": house, "house_entries": list(house_entries),
@@ -76,30 +77,30 @@ def digest_message(*, advisor: Advisor, entries, settings, today: date, house: A
     return _system_message("digest", context, to=advisor, settings=settings)
 
 
-def offer_late_message(*, user: Advisor, offer, send_on: date, problems: list[str], settings) -> EmailMessage:
+def offer_late_message(*, user: Advisor, offer, send_on: date, problems: list[str], settings: Settings) -> EmailMessage:
     context = {"offer": offer, "tag": offer.tag, "send_on": send_on, "problems": problems,
                "edit_url": f"{settings.public_url}/offers/{offer.id}"}
     return _system_message("offer_late", context, to=user, settings=settings)
 
 
-def mailing_reminder_message(*, user: Advisor, context: dict, settings) -> EmailMessage:
+def mailing_reminder_message(*, user: Advisor, context: dict, settings: Settings) -> EmailMessage:
     return _system_message("mailing_reminder", context, to=user, settings=settings)
 
 
-def mailing_waiting_message(*, user: Advisor, context: dict, settings) -> EmailMessage:
+def mailing_waiting_message(*, user: Advisor, context: dict, settings: Settings) -> EmailMessage:
     return _system_message("mailing_waiting", context, to=user, settings=settings)
 
 
-def mailing_missed_message(*, user: Advisor, context: dict, settings) -> EmailMessage:
+def mailing_missed_message(*, user: Advisor, context: dict, settings: Settings) -> EmailMessage:
     return _system_message("mailing_missed", context, to=user, settings=settings)
 
 
-def password_reset_message(*, user: Advisor, token: str, settings, hours: int) -> EmailMessage:
+def password_reset_message(*, user: Advisor, token: str, settings: Settings, hours: int) -> EmailMessage:
     context = {"user": user, "reset_url": f"{settings.public_url}/reset/{token}", "hours": hours}
     return _system_message("password_reset", context, to=user, settings=settings)
 
 
-def webhook_paused_message(*, user: Advisor, endpoint, error: str, settings) -> EmailMessage:
+def webhook_paused_message(*, user: Advisor, endpoint, error: str, settings: Settings) -> EmailMessage:
     context = {"endpoint": endpoint, "error": error, "page_url": f"{settings.public_url}/admin/webhooks/{endpoint.id}"}
     return _system_message("webhook_paused", context, to=user, settings=settings)
 

@@ -51,7 +51,7 @@ def last_days(session: Session, offer_ids) -> dict[int, date]:
 
 def mark_missed(session: Session, offer_id: int, delivery_ids=None) -> int:
     """Cancel the offer's pending mails (or only ``delivery_ids``) as missed, with a note each."""
-    offer = session.get(Offer, offer_id)
+    offer = session.get_one(Offer, offer_id)
     start, last = calendar.mailing_window(offer.tag.rule, offer.tag.lead_days, offer.year)
     reason = f"{MISSED_REASON}: срок рассылки закончился {last:%d.%m.%Y}"
     where = [Delivery.offer_id == offer_id, Delivery.status.in_(PENDING)]

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from . import calendar, mails, transport
+from .config import Settings
 from .models import Advisor, Link, Offer, OfferStatus, Role, Tag
 from .offer_lint import lint_offer
 
@@ -81,7 +82,7 @@ def offers_not_ready_on(session, day: date) -> list[Offer]:
 # ------------------------------------------------------------------ late notice
 
 
-def notify_offer_late(session, offer, settings, now: datetime | None = None) -> int:
+def notify_offer_late(session, offer, settings: Settings, now: datetime | None = None) -> int:
     """Mail every active marketing user (admins when there are none) that ``offer`` holds mails.
 
     At most once per offer per day (mails.send_once: recorded in the caller's transaction,
@@ -117,18 +118,18 @@ class CatalogError(ValueError):
     """An upload is refused; ``str(error)`` is Russian, shown beside the file field."""
 
 
-def catalog_dir(settings) -> Path:
+def catalog_dir(settings: Settings) -> Path:
     return Path(settings.instance_path) / "uploads" / "catalogs"
 
 
-def catalog_url(settings, offer) -> str | None:
+def catalog_url(settings: Settings, offer) -> str | None:
     """The system's own URL of the offer's catalog; the mail links to it through /c/<token>."""
     if not offer.catalog_path:
         return None
     return f"{settings.public_url}/files/catalog/{offer.id}/{Path(offer.catalog_path).name}"
 
 
-def save_catalog(offer, stream, original_name: str, settings) -> None:
+def save_catalog(offer, stream, original_name: str, settings: Settings) -> None:
     """Store an uploaded PDF under a random name and point the offer's "catalog" link at it.
 
     Streams to disk so a 50 MB file never sits in memory; refuses anything that is not a
@@ -165,7 +166,7 @@ def save_catalog(offer, stream, original_name: str, settings) -> None:
         link.url = url
 
 
-def catalog_file(settings, offer, filename: str) -> Path | None:
+def catalog_file(settings: Settings, offer, filename: str) -> Path | None:
     """The stored file behind /files/catalog/<offer>/<filename>, or None (never another file)."""
     if offer is None or not offer.catalog_path or Path(offer.catalog_path).name != filename:
         return None

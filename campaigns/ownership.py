@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, exists, func, literal, or_, select, update
+from sqlalchemy import Select, Table, exists, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from . import apikeys, signin
@@ -91,7 +91,7 @@ def _move_contacts(session: Session, author: Advisor, contact_ids: Iterable[int]
     ids = contact_ids if isinstance(contact_ids, Select) else select(Contact.id).where(Contact.id.in_(list(contact_ids)))
     moving = select(Contact.id).where(Contact.id.in_(ids), Contact.owner_id != new_owner.id)
     now = utcnow()
-    note_table = Note.__table__
+    note_table: Table = Note.__table__  # type: ignore[assignment]  # a mapped class's table is a Table
     body = literal("Передан от ") + Advisor.name + literal(f" к {new_owner.name}: {reason}")
     session.execute(
         note_table.insert().from_select(
@@ -126,7 +126,7 @@ def _move_contacts(session: Session, author: Advisor, contact_ids: Iterable[int]
         .execution_options(synchronize_session=False)
     )
     session.expire_all()
-    return result.rowcount or 0
+    return result.rowcount or 0  # type: ignore[attr-defined]  # an UPDATE's CursorResult
 
 
 def deactivate_advisor(session: Session, admin: Advisor, advisor: Advisor, heir: Advisor | None, reason: str = "") -> int:
@@ -150,6 +150,11 @@ def deactivate_advisor(session: Session, admin: Advisor, advisor: Advisor, heir:
         raise ContactError(errors)
     moved = 0
     if owns:
+        assert heir is not None  # checked above
+        assert heir is not None  # checked above
+        assert heir is not None  # checked above
+        assert heir is not None  # checked above
+        assert heir is not None  # checked above
         text = f"{advisor.name} деактивирован(а)" + (f" — {' '.join(reason.split())}" if reason.strip() else "")
         moved = transfer_contacts(session, admin, select(Contact.id).where(Contact.owner_id == advisor.id), heir, text)
     session.execute(update(Advisor).where(Advisor.id == advisor.id).values(active=False))

@@ -22,6 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from . import accounts, calendar, missed
+from .config import Settings
 from .db import utcnow
 from .models import Advisor, Contact, Delivery, DeliveryStatus
 from .sender import NO_SENDER, sender_of
@@ -38,7 +39,7 @@ class PaceResult:
     held: int = 0  # nobody may send them (sender.NO_SENDER)
 
 
-def window(day: date, settings, advisor: Advisor | None = None) -> tuple[datetime, datetime]:
+def window(day: date, settings: Settings, advisor: Advisor | None = None) -> tuple[datetime, datetime]:
     """The working hours of `day` as aware UTC datetimes: the advisor's own hours in the advisor's
     own time zone (accounts.work_hours), else the global WORK_HOURS and TIMEZONE."""
     start, end, tz = accounts.work_hours(advisor, settings)
@@ -59,11 +60,11 @@ def slots(ids: list[int], start: datetime, end: datetime) -> list[datetime]:
     return [(start + step * (i + 0.5 + jitter(delivery_id))).replace(microsecond=0) for i, delivery_id in enumerate(ids)]
 
 
-def daily_cap(advisor: Advisor | None, settings) -> int:
+def daily_cap(advisor: Advisor | None, settings: Settings) -> int:
     return advisor.daily_cap if advisor is not None and advisor.daily_cap else settings.daily_cap
 
 
-def pace_day(session: Session, day: date, settings, now: datetime | None = None) -> PaceResult:
+def pace_day(session: Session, day: date, settings: Settings, now: datetime | None = None) -> PaceResult:
     """Give planned deliveries due by `day` their moment on `day`, or roll them to the next working day.
 
     A mail is never paced or rolled past its mailing's last day (it is missed instead), and a
@@ -144,7 +145,7 @@ def pace_day(session: Session, day: date, settings, now: datetime | None = None)
 class RelayLimit:
     """At most settings.relay_rate_per_minute messages per minute through one relay, for all workers."""
 
-    def __init__(self, settings):
+    def __init__(self, settings: Settings):
         from limits import RateLimitItemPerMinute
         from limits.storage import storage_from_string
         from limits.strategies import MovingWindowRateLimiter
@@ -166,7 +167,7 @@ class RelayLimit:
 _limits: dict[tuple, RelayLimit] = {}
 
 
-def relay_limit(settings) -> RelayLimit:
+def relay_limit(settings: Settings) -> RelayLimit:
     """One limiter (and Redis pool) per process and relay."""
     key = (settings.redis_url, settings.mail.relay_key, settings.relay_rate_per_minute)
     if key not in _limits:

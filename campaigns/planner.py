@@ -30,6 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from . import audience, calendar, missed, offers
+from .config import Settings
 from .db import UTCDateTime, utcnow
 from .models import (
     Advisor,
@@ -111,10 +112,10 @@ def due_mailings(session: Session, day: date) -> list[tuple[Tag, Offer | None, d
 
 def _insert(session: Session):
     name = session.get_bind().dialect.name
-    return (postgresql.insert if name == "postgresql" else sqlite.insert)(Delivery.__table__)
+    return (postgresql.insert if name == "postgresql" else sqlite.insert)(Delivery.__table__)  # type: ignore[arg-type]  # a Table
 
 
-def plan_day(session: Session, day: date, settings, dry_run: bool = False) -> PlanResult:
+def plan_day(session: Session, day: date, settings: Settings, dry_run: bool = False) -> PlanResult:
     """Plan every mailing due on `day`. Running it twice plans once."""
     result = PlanResult(day=day, dry_run=dry_run)
     due = [(tag, offer, when) for tag, offer, when in due_mailings(session, day) if offer is not None]
@@ -178,7 +179,7 @@ def release_held(session: Session, day: date) -> int:
             updated_at=utcnow(),
         )
         .execution_options(synchronize_session=False)
-    ).rowcount or 0
+    ).rowcount or 0  # type: ignore[attr-defined]  # an UPDATE's CursorResult
     session.execute(update(Delivery).where(held, ~_has_sender()).values(last_error=NO_SENDER)
                     .execution_options(synchronize_session=False))
     return released
@@ -271,14 +272,14 @@ def spacing_clash(session: Session, delivery_id: int, contact_id: int, day: date
     return calendar.next_working_day(other + gap) if other is not None else None
 
 
-def _notify_late(session: Session, offer: Offer, settings) -> None:
+def _notify_late(session: Session, offer: Offer, settings: Settings) -> None:
     try:
         offers.notify_offer_late(session, offer, settings)
     except Exception:  # a lost reminder must never stop the planning of everyone's mail
         log.exception("could not tell marketing that offer %s is late", offer.id)
 
 
-def _dry_run(session: Session, day: date, settings, due) -> list[AdvisorDay]:
+def _dry_run(session: Session, day: date, settings: Settings, due) -> list[AdvisorDay]:
     """Per advisor: what is already planned up to `day` plus what planning would add, within the cap."""
     owner = aliased(Advisor)
     sender = sender_of(owner).label("sender_id")
@@ -323,7 +324,8 @@ def _dry_run(session: Session, day: date, settings, due) -> list[AdvisorDay]:
         for advisor_id, count in session.execute(query):
             target[advisor_id] += count
 
-    advisors = {a.id: a for a in session.scalars(select(Advisor).where(Advisor.id.in_(set(going) | set(held))))}
+    advisors: dict[int | None, Advisor] = {
+        a.id: a for a in session.scalars(select(Advisor).where(Advisor.id.in_(set(going) | set(held))))}
     rows = []
     for advisor_id in sorted(set(going) | set(held), key=lambda i: (advisors[i].name if i in advisors else "")):
         advisor = advisors.get(advisor_id)

@@ -79,7 +79,7 @@ def erase(session: Session, admin: Advisor, contact: Contact, now: datetime | No
     if email:
         address = email.strip().lower()
         session.execute(delete(Suppression).where(Suppression.email == address))
-        consent.suppress(session, address_hash(address), SuppressionReason.MANUAL, ERASED_NOTE, author_id=admin.id,
+        consent.suppress(session, address_hash(address) or "", SuppressionReason.MANUAL, ERASED_NOTE, author_id=admin.id,
                          now=now)
     for name in ("first_name", "middle_name", "last_name", "company", "company_alias", "position",
                  "consent_source", "next_contact_topic"):

@@ -1,6 +1,7 @@
 """Reconciling: repair what Redis or a dead worker lost; the database says what should be happening."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -8,6 +9,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from . import inhand
+from .config import Settings
 from .db import utcnow
 from .dispatch import BATCH_JOB, BATCH_SIZE, SEND_JOB, dispatch, enqueue_all, job_timeout, mail_queue
 from .models import Delivery, DeliveryStatus, Note, NoteKind
@@ -18,7 +20,7 @@ GRACE = timedelta(minutes=1)
 ABANDONED = "обработчик остановился во время отправки: неизвестно, ушло ли письмо"
 
 
-def longest_job(settings) -> timedelta:
+def longest_job(settings: Settings) -> timedelta:
     """The longest any mail job may run (a full batch) plus inhand.MARGIN: a row SENDING for longer has
     certainly been given up by its job, whatever Redis remembers."""
     return timedelta(seconds=job_timeout(settings, BATCH_SIZE) + inhand.MARGIN)
@@ -32,7 +34,7 @@ class ReconcileResult:
     paced: int = 0
 
 
-def _waiting_in_rq(queue, ids: list[int], now: datetime, started_count: bool) -> set[int]:
+def _waiting_in_rq(queue, ids: Sequence[int], now: datetime, started_count: bool) -> set[int]:
     """Ids whose RQ job still waits (queued, scheduled or deferred), or has just started (within
     GRACE; any started job when `started_count`, i.e. when live workers' hands cannot be read).
 
@@ -65,7 +67,7 @@ def _waiting_in_rq(queue, ids: list[int], now: datetime, started_count: bool) ->
     return pending
 
 
-def reconcile(session: Session, settings, now: datetime | None = None, queue=None) -> ReconcileResult:
+def reconcile(session: Session, settings: Settings, now: datetime | None = None, queue=None) -> ReconcileResult:
     """Repair what Redis or a dead worker lost; the database says what should be happening.
 
     * SENDING since more than GRACE and in no live worker's hand (inhand.py: its worker died, or its
@@ -94,7 +96,7 @@ def reconcile(session: Session, settings, now: datetime | None = None, queue=Non
     hands = inhand.in_hand(queue.connection, now.timestamp()) if claimed else set()
     longest = now - longest_job(settings)
     if hands is None:
-        given_up = [i for i, claimed_at in claimed if _aware(claimed_at) < longest]
+        given_up = [i for i, claimed_at in claimed if claimed_at is not None and _aware(claimed_at) < longest]
     else:
         given_up = [i for i, _claimed_at in claimed if i not in hands]
     if given_up:

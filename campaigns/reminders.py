@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from . import calendar, mails, transport
 from .board import readiness_board
+from .config import Settings
 from .db import utcnow
 from .mailings import STATE_LABELS
 from .models import Advisor, MissedMailing, Offer, OfferStatus, Role, SentNotice, Tag
@@ -41,12 +42,12 @@ def _recipients(session: Session, *roles: Role) -> list[Advisor]:
     ))
 
 
-def _board_row(session: Session, settings, tag: Tag, send_on: date, today: date):
+def _board_row(session: Session, settings: Settings, tag: Tag, send_on: date, today: date):
     rows = readiness_board(session, settings, today, days=0, start=send_on)
     return next((row for row in rows if row.tag.id == tag.id), None)
 
 
-def _links(settings, tag: Tag, year: int, session: Session) -> dict:
+def _links(settings: Settings, tag: Tag, year: int, session: Session) -> dict:
     last_year = session.scalar(select(Offer).where(Offer.tag_id == tag.id, Offer.year == year - 1))
     return {
         "offers_url": f"{settings.public_url}/offers?year={year}",
@@ -55,7 +56,7 @@ def _links(settings, tag: Tag, year: int, session: Session) -> dict:
     }
 
 
-def reminder_context(session: Session, settings, tag: Tag, year: int, send_on: date, today: date, offer) -> dict:
+def reminder_context(session: Session, settings: Settings, tag: Tag, year: int, send_on: date, today: date, offer) -> dict:
     """The ``mailing_reminder`` mail: the tag, the date, the audience and the advisors' load, the links."""
     row = _board_row(session, settings, tag, send_on, today)
     return {"tag": tag, "year": year, "send_on": send_on, "days": (send_on - today).days, "offer": offer,
@@ -63,7 +64,7 @@ def reminder_context(session: Session, settings, tag: Tag, year: int, send_on: d
             **_links(settings, tag, year, session)}
 
 
-def waiting_context(session: Session, settings, tag: Tag, year: int, send_on: date, last_day: date, today: date,
+def waiting_context(session: Session, settings: Settings, tag: Tag, year: int, send_on: date, last_day: date, today: date,
                     offer) -> dict:
     """The ``mailing_waiting`` mail: due since ``send_on``, waits for its offer until ``last_day``."""
     row = _board_row(session, settings, tag, send_on, today)
@@ -72,7 +73,7 @@ def waiting_context(session: Session, settings, tag: Tag, year: int, send_on: da
             **_links(settings, tag, year, session)}
 
 
-def missed_context(session: Session, settings, record: MissedMailing) -> dict:
+def missed_context(session: Session, settings: Settings, record: MissedMailing) -> dict:
     """The ``mailing_missed`` mail: what was missed, for whom, and why."""
     return {"tag": record.tag, "year": record.year, "send_on": record.send_on, "last_day": record.last_day,
             "offer_status": STATE_LABELS.get(record.offer_status, record.offer_status), "audience": record.audience,
@@ -80,7 +81,7 @@ def missed_context(session: Session, settings, record: MissedMailing) -> dict:
             **_links(settings, record.tag, record.year, session)}
 
 
-def send_notice(session: Session, settings, *, notice: str, ref_id: int, day: date, message, context: dict,
+def send_notice(session: Session, settings: Settings, *, notice: str, ref_id: int, day: date, message, context: dict,
                 recipients: list[Advisor]) -> int:
     """Send one notice to ``recipients`` unless it went before (mails.send_once); how many mails went.
 
@@ -111,7 +112,7 @@ def _reminder_step(days_to_go: int) -> int | None:
     return min(reached) if reached else None
 
 
-def run(session: Session, settings, now: datetime | None = None) -> int:
+def run(session: Session, settings: Settings, now: datetime | None = None) -> int:
     """Send every notice due now; returns how many mails went. Idempotent (sent_notices)."""
     now = now or utcnow()
     local = now.astimezone(settings.timezone)

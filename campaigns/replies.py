@@ -36,6 +36,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import inbound
+from .config import Settings
 from .db import utcnow
 from .models import Advisor, AdvisorMailbox, Contact, Delivery, DeliveryStatus, InboundMessage, Note, NoteKind
 
@@ -128,7 +129,7 @@ def check(box: MailboxSettings) -> str:
     """The connection test button: a line for the advisor, or MailboxError."""
     client = connect(box)
     try:
-        _typ, data = client.uid("SEARCH", None, "ALL")
+        _typ, data = client.uid("SEARCH", None, "ALL")  # type: ignore[arg-type]  # imaplib takes bytes and None; its stubs say str
         count = len((data[0] or b"").split())
     finally:
         inbound._logout(client)
@@ -167,7 +168,7 @@ def settings_of(row: AdvisorMailbox, secret_key: str) -> MailboxSettings:
 # --- polling -------------------------------------------------------------------------------------
 
 
-def poll_all(session: Session, settings) -> int:
+def poll_all(session: Session, settings: Settings) -> int:
     """Poll every connected mailbox of an active advisor; the number of replies found."""
     found = 0
     rows = session.scalars(
@@ -185,7 +186,7 @@ def poll_all(session: Session, settings) -> int:
     return found
 
 
-def poll(session: Session, row: AdvisorMailbox, settings) -> int:
+def poll(session: Session, row: AdvisorMailbox, settings: Settings) -> int:
     """Read the advisor's new mail once; the number of replies (not auto-replies) found."""
     client = connect(settings_of(row, settings.secret_key))
     replies = 0
@@ -197,7 +198,7 @@ def poll(session: Session, row: AdvisorMailbox, settings) -> int:
             criteria = f"SINCE {since.day:02d}-{_MONTHS[since.month - 1]}-{since.year}"
         else:
             criteria = f"UID {row.last_uid + 1}:*"
-        _typ, data = client.uid("SEARCH", None, criteria)
+        _typ, data = client.uid("SEARCH", None, criteria)  # type: ignore[arg-type]  # imaplib takes bytes and None; its stubs say str
         uids = sorted(int(u) for u in (data[0] or b"").split() if int(u) > row.last_uid)
         for start in range(0, len(uids), FETCH_BATCH):
             batch = uids[start:start + FETCH_BATCH]
@@ -207,7 +208,7 @@ def poll(session: Session, row: AdvisorMailbox, settings) -> int:
                 if not raw:
                     continue
                 outcome = inbound.handle_once(session, f"advisor:{row.advisor_id}", raw, str(uid),
-                                              lambda s, m, r, a=row.advisor_id: handle_reply(s, a, m, r))
+                                              lambda s, m, r, a=row.advisor_id: handle_reply(s, a, m, r))  # type: ignore[misc]
                 replies += outcome is not None and outcome.kind == REPLY
             row.last_uid = batch[-1]
             session.commit()
@@ -333,7 +334,7 @@ def _emit_replied(session: Session, contact: Contact, delivery: Delivery | None,
 # --- what other pages show --------------------------------------------------------------------
 
 
-def replied_contacts(session: Session, advisor_id: int, since: datetime) -> list[tuple[int, datetime]]:
+def replied_contacts(session: Session, advisor_id: int, since: datetime) -> list[tuple[int | None, datetime]]:
     """(contact, last reply) of the advisor's live contacts who replied since `since` and since
     the advisor last handled them on the hot list, newest first."""
     last = func.max(InboundMessage.received_at)

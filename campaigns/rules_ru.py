@@ -128,15 +128,16 @@ def describe(rule: str | Rule) -> str:
         parsed = parse_rule(rule)
     except ValueError:
         return str(rule)
+    month, weekday = parsed.month or 0, parsed.weekday or 0  # set by the rule's kind
     if parsed.kind == Rule.FIXED:
-        return f"{parsed.day} {_MONTHS_GENITIVE[parsed.month - 1]}"
+        return f"{parsed.day} {_MONTHS_GENITIVE[month - 1]}"
     if parsed.kind == Rule.DAY_OF_YEAR:
         return f"{parsed.day}-й день года"
     if parsed.kind == Rule.WORKDAY1:
-        return f"первый рабочий день {_MONTHS_GENITIVE[parsed.month - 1]}"
-    name, ending = _WEEKDAYS[parsed.weekday]
+        return f"первый рабочий день {_MONTHS_GENITIVE[month - 1]}"
+    name, ending = _WEEKDAYS[weekday]
     nth = _ORDINAL_WORDS[-1][("й", "я", "е").index(ending)] if parsed.nth == -1 else f"{parsed.nth}-{ending}"
-    return f"{nth} {name} {_MONTHS_GENITIVE[parsed.month - 1]}"
+    return f"{nth} {name} {_MONTHS_GENITIVE[month - 1]}"
 
 
 def describe_lead(lead_days: int | None, rule: str | Rule | None = None) -> str:

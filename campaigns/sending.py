@@ -41,6 +41,7 @@ from sqlalchemy import and_, insert, literal, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from . import audience, consent
+from .config import Settings
 from .db import retry_on_lost_connection, utcnow
 from .models import (
     Advisor,
@@ -134,7 +135,7 @@ def claim(session: Session, delivery_id: int, now: datetime) -> bool:
         .where(Delivery.id == delivery_id, Delivery.status.in_(CLAIMABLE))
         .values(status=DeliveryStatus.SENDING, claimed_at=now, attempts=Delivery.attempts + 1, updated_at=now)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ).rowcount  # type: ignore[attr-defined]  # an UPDATE's CursorResult
     session.commit()
     return taken == 1
 
@@ -149,7 +150,7 @@ def _finish(session: Session, delivery: Delivery, values: dict, body: str | None
     moved = session.execute(
         update(Delivery).where(Delivery.id == delivery.id, Delivery.status == DeliveryStatus.SENDING)
         .values(updated_at=utcnow(), **values).execution_options(synchronize_session=False)
-    ).rowcount
+    ).rowcount  # type: ignore[attr-defined]  # an UPDATE's CursorResult
     if moved and body:
         note(session, delivery, body)
     session.commit()
@@ -236,7 +237,7 @@ def _claim_and_load(session: Session, delivery_id: int, now: datetime):
     return _Claimed(delivery_id, contact_id, attempts, contact, offer), offer_status, refused
 
 
-def send_delivery(session: Session, delivery_id: int, settings, now: datetime | None = None,
+def send_delivery(session: Session, delivery_id: int, settings: Settings, now: datetime | None = None,
                   transport=None, rate_limit: bool = True) -> SendResult:
     """Claim, check, compose, send and record one delivery."""
     from . import compose, pacing, planner
@@ -290,7 +291,8 @@ def send_delivery(session: Session, delivery_id: int, settings, now: datetime | 
     return _transmit(session, delivery, message, sender, settings, transport)
 
 
-def send_batch(session: Session, delivery_ids: list[int], settings, transport=None) -> tuple[list[SendResult], list[int], float]:
+def send_batch(session: Session, delivery_ids: list[int], settings: Settings,
+               transport=None) -> tuple[list[SendResult], list[int], float]:
     """Send several deliveries one after another over the worker's connection.
 
     Each one is claimed, sent and recorded on its own (send_delivery), exactly as a job of its
@@ -299,7 +301,7 @@ def send_batch(session: Session, delivery_ids: list[int], settings, transport=No
     here swallows it, the job ends there and leaves the same two states. Returns (results, ids left over because the relay's rate
     is used up, seconds to wait before those).
     """
-    results = []
+    results: list[SendResult] = []
     for i, delivery_id in enumerate(delivery_ids):
         result = send_delivery(session, delivery_id, settings, transport=transport)
         if result.outcome == Outcome.THROTTLED:
@@ -308,7 +310,7 @@ def send_batch(session: Session, delivery_ids: list[int], settings, transport=No
     return results, [], 0.0
 
 
-def _transmit(session, delivery, message, sender: Advisor, settings, transport) -> SendResult:
+def _transmit(session, delivery, message, sender: Advisor, settings: Settings, transport) -> SendResult:
     from .transport import PermanentFailure, TemporaryFailure, UnknownOutcome, wire_bytes
 
     subject = str(message["Subject"] or delivery.offer.subject)

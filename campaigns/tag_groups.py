@@ -26,7 +26,7 @@ def _when(tag: Tag) -> tuple:
 def ordered(session: Session) -> list[tuple[str, Tag]]:
     """(group label, tag) for every tag: industries, then holidays, then months, each in its order."""
     tags = list(session.scalars(select(Tag)))
-    rows = []
+    rows: list = []
     for kind, label in GROUPS.items():
         group = [t for t in tags if t.kind == kind]
         group.sort(key=(lambda t: t.name.lower()) if kind == TagKind.INDUSTRY else (lambda t: (_when(t), t.name)))

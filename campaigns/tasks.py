@@ -12,6 +12,7 @@ import time
 from sqlalchemy import text
 
 from . import outage, webhooks
+from .config import current_settings
 
 _app = None
 log = logging.getLogger(__name__)
@@ -97,21 +98,19 @@ def flush_clicks() -> int:
 @periodic
 def send_morning_digests() -> int:
     """Each advisor's hot list by mail, once per working day from 08:30 local time."""
-    from flask import current_app
 
     from . import digest
     from .db import db
 
-    return digest.send_due_digests(db.session, current_app.config["SETTINGS"])
+    return digest.send_due_digests(db.session, current_settings())
 
 
 # --- the delivery pipeline (planner, pacing, sending, bounces) ---------------------------
 
 
 def _settings():
-    from flask import current_app
 
-    return current_app.config["SETTINGS"]
+    return current_settings()
 
 
 @periodic

@@ -339,7 +339,7 @@ def analyse(source: str) -> Analysis:
     try:
         tree = _ENV.parse(source)
     except TemplateSyntaxError as exc:
-        raise OfferTemplateError(f"Ошибка в шаблоне, строка {exc.lineno}: {jinja_ru.explain(exc.message)}") from None
+        raise OfferTemplateError(f"Ошибка в шаблоне, строка {exc.lineno}: {jinja_ru.explain(exc.message or '')}") from None
     members: set[tuple[str, str]] = set()
     text: list[str] = []
     for node in tree.find_all(nodes.Node):
@@ -396,7 +396,8 @@ def unknown_variables(analysis: Analysis, link_names: Iterable[str]) -> list[str
     for name, attr in sorted(analysis.members):
         if name not in _MEMBERS or name not in analysis.names:
             continue  # unknown already, or a template-local variable
-        allowed = link_names if _MEMBERS[name] is None else _MEMBERS[name]
+        members = _MEMBERS[name]
+        allowed = link_names if members is None else members
         if attr not in allowed:
             unknown.append(f"{name}.{attr}")
     return unknown

@@ -13,9 +13,10 @@ from __future__ import annotations
 import functools
 import hashlib
 
-from flask import current_app
 from itsdangerous import BadSignature, Signer
 from itsdangerous.signer import HMACAlgorithm
+
+from .config import current_settings
 
 # click_url(public_url, delivery_id, TRAP_LINK_ID) is the hidden link in every mail that no
 # person can see: whatever follows it is a scanner (clicks.py).
@@ -43,7 +44,7 @@ def _b36(n: int) -> str:
 
 
 def _signer(salt: str, secret_key: str | None = None) -> Signer:
-    return _signer_for(salt, secret_key or current_app.config["SECRET_KEY"])
+    return _signer_for(salt, secret_key or current_settings().secret_key)
 
 
 @functools.lru_cache(maxsize=16)

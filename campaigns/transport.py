@@ -40,6 +40,7 @@ from functools import cache
 from pathlib import Path
 
 from .addresses import ascii_domain
+from .config import MailSettings
 
 _ENHANCED = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})\b")
 IDLE_SECONDS = 60.0
@@ -167,7 +168,7 @@ def _local_hostname() -> str:
 
 
 class SMTPTransport(Transport):
-    def __init__(self, settings):
+    def __init__(self, settings: MailSettings):
         self.settings = settings
         self.relay = f"{settings.host}:{settings.port}"
         self._conn: smtplib.SMTP | None = None
@@ -178,7 +179,7 @@ class SMTPTransport(Transport):
 
     def _open(self) -> smtplib.SMTP:
         s = self.settings
-        conn = None
+        conn: smtplib.SMTP | None = None
         try:
             if s.scheme == "smtps":
                 conn = smtplib.SMTP_SSL(s.host, s.port, local_hostname=_local_hostname(), timeout=s.timeout,
@@ -321,7 +322,7 @@ def _dot_stuffed(data: bytes) -> bytes:
 
 def _describe(exc: BaseException) -> str:
     # smtplib turns a timeout into SMTPServerDisconnected; the cause says what really happened.
-    cause = exc
+    cause: BaseException | None = exc
     while cause is not None:
         if isinstance(cause, TimeoutError | socket.timeout):
             return "сервер не ответил вовремя (timeout)"

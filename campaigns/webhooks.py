@@ -40,6 +40,7 @@ from sqlalchemy import delete, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
+from .config import Settings, current_settings, settings_of
 from .models import Advisor, Delivery, Role, WebhookAttempt, WebhookEndpoint
 
 log = logging.getLogger(__name__)
@@ -134,14 +135,14 @@ def resolve(url: str) -> tuple[str, int, str]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise WebhookError({"url": f"Имя сервера «{host}» не находится ({exc})"}) from None
-    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     networks = allowed_networks()
     for raw in addresses:
         address = ipaddress.ip_address(raw.split("%", 1)[0])
         if not _public(address) and not any(address in network for network in networks):
             raise WebhookError({"url": f"Адрес {address} — внутренний (локальный, частный или служебный): "
                                        f"такие разрешает только {ALLOWED_NETWORKS_ENV}"})
-    return host, port, addresses[0]
+    return host or "", port, addresses[0]
 
 
 class _PinnedHTTP(http.client.HTTPConnection):
@@ -160,7 +161,7 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
 
     def connect(self):
         sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]  # http.client's own
 
 
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float = TIMEOUT) -> int:
@@ -255,7 +256,7 @@ def _emit_redis():
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    url = current_app.config["REDIS_URL"]
+    url = settings_of(current_app).redis_url
     client = _emit_clients.get(url)
     if client is None:
         client = _emit_clients[url] = Redis.from_url(url, socket_timeout=EMIT_TIMEOUT,
@@ -357,7 +358,7 @@ def fan_out(session: Session, envelope: dict, queue=None) -> int:
 
 
 def deliver(session: Session, endpoint_id: int, event: str, event_id: str, body: str, attempt: int = 1,
-            *, queue=None, settings=None, now: datetime | None = None) -> bool:
+            *, queue=None, settings: Settings | None = None, now: datetime | None = None) -> bool:
     """One POST of one event to one endpoint, logged; a failure is tried again later. True on a 2xx."""
     endpoint = session.get(WebhookEndpoint, endpoint_id)
     if endpoint is None or not endpoint.active or endpoint.paused_at is not None:
@@ -408,14 +409,12 @@ def deliver(session: Session, endpoint_id: int, event: str, event_id: str, body:
     return False
 
 
-def _tell_admins(session: Session, endpoint: WebhookEndpoint, error: str, settings) -> int:
+def _tell_admins(session: Session, endpoint: WebhookEndpoint, error: str, settings: Settings | None) -> int:
     """Mail every active admin that the endpoint is paused. Returns how many mails went."""
     from . import mails, transport
 
     if settings is None:
-        from flask import current_app
-
-        settings = current_app.config["SETTINGS"]
+        settings = current_settings()
     admins = session.scalars(select(Advisor).where(Advisor.active.is_(True), Advisor.role == Role.ADMIN)
                              .order_by(Advisor.id)).all()
     try:

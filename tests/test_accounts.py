@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from campaigns import accounts, migrate
 from campaigns.models import Advisor, Role
-from tests.conftest import PASSWORD
+from tests.support import PASSWORD
 
 
 @pytest.fixture

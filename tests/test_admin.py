@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from campaigns import contacts, ownership
 from campaigns.models import Advisor, Contact, Note, NoteKind, Role
-from tests.conftest import PASSWORD
+from tests.support import PASSWORD
 
 
 def _owner_notes(session, contact):

@@ -42,7 +42,7 @@ def test_a_key_works_without_a_cookie_or_csrf_and_records_its_last_use(app, sess
     anna = factory.advisor()
     own = factory.contact(owner=anna)
     with app.test_client() as browser:
-        from tests.conftest import Client
+        from tests.support import Client
 
         token = make_key(Client(browser), session, anna)
     with app.test_client() as script:  # no cookie at all

@@ -1,7 +1,7 @@
 """Log-in with e-mail and password; CSRF on forms; rate-limited attempts."""
 from __future__ import annotations
 
-from tests.conftest import PASSWORD
+from tests.support import PASSWORD
 
 
 def test_it_logs_in_with_the_right_password(client, factory, session):

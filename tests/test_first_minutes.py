@@ -20,7 +20,7 @@ from sqlalchemy import select
 from campaigns import calendar, demo, dispatch, pacing, planner
 from campaigns.extensions import redis_client
 from campaigns.models import Delivery, DeliveryStatus
-from tests.conftest import free_port
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 MOSCOW = ZoneInfo("Europe/Moscow")

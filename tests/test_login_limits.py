@@ -10,7 +10,7 @@ import pytest
 
 from campaigns import create_app, signin
 from campaigns.config import ConfigError, load_settings
-from tests.conftest import PASSWORD
+from tests.support import PASSWORD
 from tests.test_sessions import make_user  # noqa: F401 — the fixture (no app context held between requests)
 
 

@@ -20,7 +20,7 @@ from campaigns.config import ROOT
 from campaigns.extensions import redis_client
 from campaigns.launcher import start_private_redis
 from campaigns.models import Click, Delivery, DeliveryStatus, Link
-from tests.conftest import database_gone, process_env
+from tests.support import database_gone, process_env
 
 pytestmark = pytest.mark.slow
 
@@ -227,7 +227,7 @@ def test_a_live_workers_mail_is_left_alone_past_its_heartbeat_and_through_an_emp
     import dataclasses
 
     from campaigns import config, dispatch, inhand, reconcile
-    from tests.conftest import RecordingHandler, serve_smtp
+    from tests.support import RecordingHandler, serve_smtp
     from tests.test_sending import _due, _reload
 
     class SlowAnswer(RecordingHandler):

@@ -173,7 +173,7 @@ def test_it_survives_a_real_worker_killed_mid_send(app, session, factory, settin
     import asyncio
     import time
 
-    from tests.conftest import RecordingHandler, serve_smtp
+    from tests.support import RecordingHandler, serve_smtp
 
     class SlowRelay(RecordingHandler):
         async def handle_DATA(self, server, session, envelope):
@@ -207,7 +207,7 @@ def test_it_sends_the_rest_of_a_killed_workers_batch_as_soon_as_the_worker_is_go
     import time
 
     from campaigns import inhand
-    from tests.conftest import serve_smtp
+    from tests.support import serve_smtp
     from tests.test_sending import StallsFirstAnswer
 
     with serve_smtp(StallsFirstAnswer()) as relay:  # the worker dies while the relay answers the first
@@ -412,7 +412,7 @@ def test_a_mail_the_relay_took_is_sent_even_if_the_reconciler_took_its_worker_fo
     import threading
 
     from campaigns.db import db
-    from tests.conftest import RecordingHandler, serve_smtp
+    from tests.support import RecordingHandler, serve_smtp
 
     class SlowAnswer(RecordingHandler):
         async def handle_DATA(self, server, session, envelope):

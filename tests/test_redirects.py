@@ -6,7 +6,7 @@ import io
 import pytest
 
 from campaigns.models import Role
-from tests.conftest import PASSWORD
+from tests.support import PASSWORD
 
 HOSTILE_TARGETS = [
     "//evil.example/x", "/%09/evil.example", "/%0d%0aSet-Cookie:%20a=b", "/%0a/evil.example", "%5C%5Cevil.example",

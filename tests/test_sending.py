@@ -19,7 +19,7 @@ from campaigns.models import (
     Suppression,
     SuppressionReason,
 )
-from tests.conftest import RecordingHandler, serve_smtp
+from tests.support import RecordingHandler, serve_smtp
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 
 from campaigns.db import db
 from campaigns.models import Advisor, Role
-from tests.conftest import PASSWORD, Client, Factory
+from tests.support import PASSWORD, Client, Factory
 
 # These tests hold no app context between requests: Flask would reuse it for every request, and
 # Flask-Login caches the current user in its `g`, so a second "device" would see the first one's user.
@@ -147,12 +147,12 @@ def test_a_session_from_before_session_keys_is_refused(app, browsers, make_user)
 def test_a_user_added_by_hand_in_sql_gets_a_session_key_at_log_in(app, browsers):
     from sqlalchemy import text
 
-    from tests.conftest import _PASSWORD_HASH
+    from tests.support import PASSWORD_HASH
 
     with app.app_context():
         db.session.execute(text("INSERT INTO advisors (email, name, role, is_house, active, password_hash, created_at) "
                                 "VALUES ('hand@studio.example.com', 'Вручную', 'advisor', false, true, :hash, "
-                                "CURRENT_TIMESTAMP)"), {"hash": _PASSWORD_HASH})
+                                "CURRENT_TIMESTAMP)"), {"hash": PASSWORD_HASH})
         db.session.commit()
     client = browsers()
     _log_in(client, SimpleNamespace(email="hand@studio.example.com"))

@@ -234,7 +234,7 @@ FIREFOX_UA = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/201
 
 def test_a_link_of_an_offer_made_ready_redirects_and_queues_the_click_while_the_database_is_down(
         app, client, session, factory, settings, tmp_path):
-    from tests.conftest import database_gone
+    from tests.support import database_gone
     from tests.test_offers import _marketing, _offer
 
     offer = _offer(factory)
@@ -257,7 +257,7 @@ def test_a_link_of_an_offer_made_ready_redirects_and_queues_the_click_while_the_
 def test_every_planning_run_copies_the_link_targets_for_the_redirect(app, client, session, factory, settings, tmp_path,
                                                                      monkeypatch):
     from campaigns import tasks
-    from tests.conftest import database_gone
+    from tests.support import database_gone
 
     delivery, links = mail(factory, session)
     redis_client().flushall()  # Redis lost everything; the next planning run writes the copy again
@@ -274,7 +274,7 @@ def test_every_planning_run_copies_the_link_targets_for_the_redirect(app, client
 
 def test_a_link_nobody_can_look_up_while_the_database_is_down_gets_a_russian_page_not_an_error(
         client, session, factory, settings, tmp_path):
-    from tests.conftest import database_gone
+    from tests.support import database_gone
 
     delivery, links = mail(factory, session)  # never copied to Redis
     with database_gone(settings, tmp_path):

@@ -22,7 +22,7 @@ from campaigns.transport import (
     UnknownOutcome,
     open_transport,
 )
-from tests.conftest import free_port
+from tests.support import free_port
 
 
 class Server:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from campaigns import accounts, pacing
 from campaigns.config import parse_mail_url
 from campaigns.models import Advisor, Delivery, DeliveryStatus, Role
-from tests.conftest import PASSWORD
+from tests.support import PASSWORD
 
 DAY = date(2026, 6, 15)  # a Monday
 MIDNIGHT_UTC = datetime(2026, 6, 15, 0, 0, tzinfo=UTC)

@@ -2,6 +2,7 @@
 signature with the code the README gives (its «Webhooks» Python block, executed as is)."""
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
 import json
@@ -21,7 +22,7 @@ from sqlalchemy import select
 from campaigns import clicks, tasks, webhooks
 from campaigns.extensions import redis_client
 from campaigns.models import Advisor, Delivery, DeliveryStatus, Link, Role, WebhookAttempt, WebhookEndpoint
-from tests.conftest import free_port
+from tests.support import free_port
 from tests.test_api_keys import bearer, make_key
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -242,7 +243,7 @@ def test_emitting_with_redis_down_neither_fails_nor_waits(app, client, session, 
     # Redis gone: a port nobody listens on, for the app and for emit() alike.
     dead_url = f"redis://127.0.0.1:{free_port()}/0"
     monkeypatch.setitem(app.extensions, "campaigns_redis", Redis.from_url(dead_url, socket_timeout=0.5))
-    monkeypatch.setitem(app.config, "REDIS_URL", dead_url)
+    monkeypatch.setitem(app.config, "SETTINGS", dataclasses.replace(app.config["SETTINGS"], redis_url=dead_url))
     monkeypatch.setattr(webhooks, "_emit_down_until", [0.0])
     started = time.monotonic()
     response = client.post(f"/api/contacts/{contact.id}/unsubscribe", json={}, headers=key)
@@ -267,7 +268,9 @@ def test_a_mail_is_sent_while_redis_is_away_for_the_events(app, session, factory
     monkeypatch.setattr(tasks, "_app", app)
     session.add(WebhookEndpoint(url="https://crm.example.ru/h", events="delivery.sent", secret="s"))
     delivery = _due(factory, session)
-    monkeypatch.setitem(app.config, "REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    # Only the events' Redis is away (emit()'s own client for the app's REDIS_URL); the send path's is up.
+    dead = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_timeout=0.5)
+    monkeypatch.setattr(webhooks, "_emit_clients", {settings.redis_url: dead})
     monkeypatch.setattr(webhooks, "_emit_down_until", [0.0])
     assert tasks.send_delivery_job(delivery.id) == "sent"
     assert len(smtp_server.messages) == 1

@@ -6,7 +6,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import IntegerField, PasswordField, SelectField, StringField
-from wtforms.fields.choices import SelectChoice
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # in WTForms 3.3, not yet in its stubs
 from wtforms.validators import Optional
 
 from .. import accounts, contacts, ownership
@@ -76,7 +76,7 @@ def new_user():
     form = UserForm()
     if form.validate_on_submit():
         try:
-            user = accounts.create_user(db.session, email=form.email.data, name=form.name.data, role=form.role.data,
+            user = accounts.create_user(db.session, email=form.email.data or "", name=form.name.data or "", role=form.role.data,
                                         phone=form.phone.data, password=form.password.data)
         except accounts.AccountError as exc:
             db.session.rollback()
@@ -108,10 +108,10 @@ def deactivate(user_id: int):
         except contacts.ContactError as exc:
             db.session.rollback()
             for name, message in exc.errors.items():
-                (form.heir_id.errors.append(message) if name == "heir" else flash(message, "error"))
+                (form.heir_id.errors.append(message) if name == "heir" else flash(message, "error"))  # type: ignore[attr-defined]  # a list once validated
         else:
             db.session.commit()
-            flash(f"{person.name} деактивирован(а)" + (f"; контакты ({moved}) переданы: {heir.name}." if moved else "."),
+            flash(f"{person.name} деактивирован(а)" + (f"; контакты ({moved}) переданы: {heir.name}." if moved and heir else "."),
                   "success")
             return redirect(url_for(".users"))
     return render_template("admin/deactivate.html", form=form, person=person, owned=owned)
@@ -134,12 +134,12 @@ def transfer():
     if request.method == "POST" and form.validate():
         new_owner = db.session.get(Advisor, params.record_id("new_owner_id", request.form) or 0)
         if new_owner is None:
-            form.new_owner_id.errors.append("Выберите нового владельца")
+            form.new_owner_id.errors.append("Выберите нового владельца")  # type: ignore[attr-defined]  # a list once validated
         elif form.expected.data is not None and form.expected.data != count:
             flash(f"Пока вы выбирали, список изменился: теперь {count}. Проверьте и передайте ещё раз.", "error")
         else:
             try:
-                moved = ownership.transfer_contacts(db.session, _admin(), selection, new_owner, form.reason.data)
+                moved = ownership.transfer_contacts(db.session, _admin(), selection, new_owner, form.reason.data or "")
             except contacts.ContactError as exc:
                 db.session.rollback()
                 for name, message in exc.errors.items():

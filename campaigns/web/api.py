@@ -36,6 +36,7 @@ from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import HTTPException
 
 from .. import apikeys, calls, consent, contacts
+from ..config import current_settings
 from ..db import db
 from ..extensions import csrf, login_manager, redis_client
 from ..greeting import greeting, greeting_is_fallback
@@ -100,7 +101,7 @@ def _user() -> Advisor:
 
 
 def _today():
-    return datetime.now(current_app.config["SETTINGS"].timezone).date()
+    return datetime.now(current_settings().timezone).date()
 
 
 # ------------------------------------------------------------------ errors
@@ -247,7 +248,7 @@ def out(model: type[BaseModel], data: dict, status: int = 200):
 
 
 def _cursor_serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.secret_key, salt="campaigns-api-cursor")
+    return URLSafeSerializer(current_settings().secret_key, salt="campaigns-api-cursor")
 
 
 def _filters_fingerprint() -> str:

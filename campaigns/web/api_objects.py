@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from flask import abort, current_app, request
+from flask import abort, request
 from pydantic import BaseModel, Field, StrictBool, StrictStr
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from .. import clicks, consent, contacts, hotlist, import_jobs, offer_lint, offers, reports, template_sandbox
+from ..config import current_settings
 from ..db import db
 from ..extensions import redis_client
 from ..import_check import ImportOptions
@@ -358,7 +359,7 @@ def hot():
     advisor_id = user.id if user.role == Role.ADVISOR else params.record_id("advisor")
     if advisor_id is None:
         raise params.BadParameter("advisor", "Укажите советника: ?advisor=<номер>")
-    entries = hotlist.hot_list(db.session, advisor_id, current_app.config["SETTINGS"])
+    entries = hotlist.hot_list(db.session, advisor_id, current_settings())
     return out(HotList, {"items": [
         {"contact_id": e.contact_id, "name": e.name, "company": e.company, "phone": e.phone, "email": e.email,
          "score": e.score, "clicks": e.clicks, "last_click_at": _iso(e.last_click_at),
@@ -491,7 +492,7 @@ def add_stop():
         raise Invalid(errors)
     consent.suppress(db.session, email, SuppressionReason.MANUAL, " ".join(data.reason.split()), author_id=_user().id)
     db.session.commit()
-    entry = db.session.scalar(select(Suppression).where(Suppression.email == email))
+    entry = db.session.scalars(select(Suppression).where(Suppression.email == email)).one()
     return out(StopEntry, _stop_json(entry), 201)
 
 
@@ -535,7 +536,8 @@ class CommitImport(_Body):
     skip_errors: StrictBool = False
 
 
-def _import_json(import_id: str, state: dict) -> dict:
+def _import_json(import_id: str, state: dict | None) -> dict:
+    state = state or {}
     preview = state.get("preview") or {}
     return {"id": import_id, **{k: state.get(k) for k in ("status", "phase", "done", "total", "error", "result")},
             "counts": preview.get("counts"), "rows": preview.get("rows")}
@@ -568,8 +570,8 @@ def upload_import():
                                      use_owner_column=bool(user.role == Role.ADMIN
                                                            and request.form.get("use_owner_column") in ("1", "true")))
     import_id, error = import_pages.begin_upload(upload, options)
-    if error:
-        raise Invalid({"file": error})
+    if error or import_id is None:
+        raise Invalid({"file": error or "Файл не принят"})
     return out(ImportOut, _import_json(import_id, import_jobs.load_state(redis_client(), import_id)), 202)
 
 

@@ -67,17 +67,17 @@ def login():
         return redirect(url_for("home.index"))
     form = LoginForm()
     if form.validate_on_submit():
-        guard = _PasswordGuard(form.email.data)
+        guard = _PasswordGuard(form.email.data or "")
         if guard.wait:  # refused unchecked: neither the password nor this attempt counts
             return guard.refuse("auth/login.html", form)
-        user = authenticate(form.email.data, form.password.data)
+        user = authenticate(form.email.data or "", form.password.data or "")
         if user:
             signin.ensure_session_key(db.session, user)
             login_user(user, remember=form.remember.data)
             db.session.commit()
             return redirect(local_target(request.args.get("next"), url_for("home.index")))
         guard.failed()
-        form.password.errors.append("Неверный адрес или пароль")
+        form.password.errors.append("Неверный адрес или пароль")  # type: ignore[attr-defined]  # a list once validated
     return render_template("auth/login.html", form=form)
 
 
@@ -128,15 +128,15 @@ def password():
         guard = _PasswordGuard(user.email)
         if guard.wait:
             return guard.refuse("auth/password.html", form)
-        if authenticate(user.email, form.current.data) is None:
+        if authenticate(user.email, form.current.data or "") is None:
             guard.failed()
-            form.current.errors.append("Неверный пароль")
+            form.current.errors.append("Неверный пароль")  # type: ignore[attr-defined]  # a list once validated
         else:
             try:
-                accounts.set_password(db.session, user, form.new.data)
+                accounts.set_password(db.session, user, form.new.data or "")
             except accounts.AccountError as exc:
                 db.session.rollback()
-                form.new.errors.append(exc.errors["password"])
+                form.new.errors.append(exc.errors["password"])  # type: ignore[attr-defined]  # a list once validated
             else:
                 db.session.refresh(user)
                 # This browser goes on with the new key (and keeps "remember me" if it had it).

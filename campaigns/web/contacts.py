@@ -4,16 +4,18 @@ from __future__ import annotations
 import email
 import email.policy
 from datetime import datetime
+from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import BooleanField, SelectField, SelectMultipleField, StringField, TextAreaField
-from wtforms.fields.choices import SelectChoice
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # in WTForms 3.3, not yet in its stubs
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from .. import calls, consent, contacts, duplicates, ownership, tag_groups
+from ..config import current_settings
 from ..db import db
 from ..greeting import greeting, greeting_is_fallback
 from ..models import Advisor, Role
@@ -71,7 +73,7 @@ def _user() -> Advisor:
 
 
 def _now_local() -> datetime:
-    return datetime.now(current_app.config["SETTINGS"].timezone)
+    return datetime.now(current_settings().timezone)
 
 
 def _contact_or_404(contact_id: int):
@@ -122,11 +124,11 @@ def _form_data(form: ContactForm) -> dict:
 @bp.get("/")
 @login_required
 def index():
-    settings = current_app.config["SETTINGS"]
+    settings = current_settings()
     user = _user()
     not_worked = bool(request.args.get("not_worked"))
     days = params.days() or settings.not_worked_days
-    filters = dict(
+    filters: dict[str, Any] = dict(
         search=request.args.get("q", "")[:200],
         tag_id=params.record_id("tag"),
         not_worked_days=days if not_worked else None,
@@ -347,9 +349,9 @@ def transfer(contact_id: int):
     form = TransferForm()
     form.new_owner_id.choices = _owner_choices()
     if form.validate_on_submit():
-        new_owner = db.session.get(Advisor, form.new_owner_id.data)
+        new_owner = db.session.get_one(Advisor, form.new_owner_id.data)  # one of the choices, checked by the form
         return _card_action(
-            contact_id, lambda: ownership.transfer_contacts(db.session, _user(), [contact.id], new_owner, form.reason.data),
+            contact_id, lambda: ownership.transfer_contacts(db.session, _user(), [contact.id], new_owner, form.reason.data or ""),
             lambda moved: f"Контакт передан: {new_owner.name}." if moved else "Контакт уже у этого владельца.")
     return redirect(url_for(".card", contact_id=contact_id))
 
@@ -393,7 +395,7 @@ def mail(contact_id: int, note_id: int):
     note = contacts.get_mail_note(db.session, contact, note_id)
     if note is None:
         abort(404)
-    html = render_template("contacts/mail.html", contact=contact, note=note, mail=_mail_parts(note.raw_message),
+    html = render_template("contacts/mail.html", contact=contact, note=note, mail=_mail_parts(note.raw_message or ""),
                            clicks=contacts.delivery_clicks(db.session, note.delivery_id))
     # The stored HTML is shown in a sandboxed frame; the policy also keeps its images and
     # scripts from loading, so opening a mail never fires its tracking or anything else.

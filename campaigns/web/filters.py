@@ -3,14 +3,15 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from flask import Flask, current_app
+from flask import Flask
 
+from ..config import current_settings
 from ..ru_format import plural, ru_number
 from ..ru_format import ru_date as _ru_date
 
 
 def ru_date(value: date | datetime | None, fmt: str = "d MMMM y") -> str:
-    return _ru_date(value, fmt, timezone=current_app.config["SETTINGS"].timezone)
+    return _ru_date(value, fmt, timezone=current_settings().timezone)
 
 
 def ru_datetime(value: datetime | None) -> str:

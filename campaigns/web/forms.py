@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from flask import flash
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
-from wtforms.fields.choices import SelectChoice
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # in WTForms 3.3, not yet in its stubs
 
 
 class DateInput(StringField):

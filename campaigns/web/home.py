@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from .. import calendar, contacts, duplicates, hotlist
 from ..board import occurrence_year
+from ..config import current_settings
 from ..db import db, utcnow
 from ..models import Contact, Offer, OfferStatus, Role, Tag
 
@@ -38,7 +39,7 @@ def index():
 
 
 def _advisor_day() -> dict:
-    settings = current_app.config["SETTINGS"]
+    settings = current_settings()
     now = utcnow()
     today = datetime.now(settings.timezone).date()
     hot = hotlist.hot_list(db.session, current_user.id, settings, now=now)
@@ -60,7 +61,7 @@ def _advisor_day() -> dict:
 
 def _mailings_ahead() -> dict:
     """Marketing and admin: the mailings of the next 30 days and whether their offers are ready."""
-    today = datetime.now(current_app.config["SETTINGS"].timezone).date()
+    today = datetime.now(current_settings().timezone).date()
     ahead = calendar.upcoming(db.session.scalars(select(Tag)).all(), today, days=30)[:SHOWN]
     # A long lead can put a January holiday's mailing in December: the offer is the occurrence year's.
     rows = [(tag, when, occurrence_year(tag, when)) for tag, when in ahead]

@@ -4,10 +4,11 @@ from __future__ import annotations
 from datetime import datetime
 from functools import wraps
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from .. import calls, hotlist
+from ..config import current_settings
 from ..contacts import ContactError
 from ..db import db
 from ..models import Role
@@ -19,11 +20,11 @@ NAV = [("hot.index", "Горячие", ("advisor",), 1)]
 
 
 def _today():
-    return datetime.now(current_app.config["SETTINGS"].timezone).date()
+    return datetime.now(current_settings().timezone).date()
 
 
 def _render(forms: dict | None = None, status: int = 200):
-    settings = current_app.config["SETTINGS"]
+    settings = current_settings()
     user = current_user._get_current_object()
     entries = hotlist.hot_list(db.session, user.id, settings) if user.role == Role.ADVISOR else []
     house, house_entries = hotlist.house_hot_list(db.session, user, settings)

@@ -2,15 +2,16 @@
 mailbox's messages nobody understood."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import IntegerField, PasswordField, SelectField, StringField
-from wtforms.fields.choices import SelectChoice
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # in WTForms 3.3, not yet in its stubs
 from wtforms.validators import DataRequired, NumberRange, Optional
 
 from .. import inbound, replies
+from ..config import current_settings
 from ..db import db
 from ..models import AdvisorMailbox, Role
 from .auth import roles_required
@@ -41,12 +42,12 @@ def _box(form: MailboxForm, row: AdvisorMailbox | None) -> replies.MailboxSettin
     tls = form.security.data != "plain"
     password = form.password.data or ""
     if not password and row is not None:  # the stored one, when the advisor only changes something else
-        password = replies.decrypt_password(row.password_encrypted, current_app.config["SETTINGS"].secret_key)
+        password = replies.decrypt_password(row.password_encrypted, current_settings().secret_key)
     if not password:
         form.password.errors = [*form.password.errors, "Укажите пароль приложения"]
         return None
-    return replies.MailboxSettings(host=form.host.data.strip(), port=form.port.data or (993 if tls else 143), tls=tls,
-                                   username=form.username.data.strip(), password=password,
+    return replies.MailboxSettings(host=(form.host.data or "").strip(), port=form.port.data or (993 if tls else 143), tls=tls,
+                                   username=(form.username.data or "").strip(), password=password,
                                    folder=(form.folder.data or "INBOX").strip() or "INBOX")
 
 
@@ -67,7 +68,7 @@ def settings():
                     result = replies.check(box)
                 else:
                     replies.save(db.session, current_user._get_current_object(), box,
-                                 current_app.config["SETTINGS"].secret_key)
+                                 current_settings().secret_key)
                     db.session.commit()
                     flash("Почта подключена: ответы клиентов будут появляться в карточках и в горячем списке.", "success")
                     return redirect(url_for("mailbox.settings"))
@@ -89,7 +90,7 @@ def disconnect():
 @bp.get("/admin/inbound", endpoint="inbound")
 @roles_required(Role.ADMIN)
 def inbound_list():
-    settings_ = current_app.config["SETTINGS"]
+    settings_ = current_settings()
     return render_template("mailbox/inbound.html", messages=inbound.listed(db.session), labels=inbound.KIND_LABELS,
                            configured=bool(settings_.bounce_url))
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
+from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -19,6 +20,7 @@ from wtforms.validators import Length, Optional, Regexp, ValidationError
 from .. import calendar, clicks, mailings, mails, offer_lint, offer_start, offers, reports, template_sandbox, transport
 from ..audience import may_be_mailed
 from ..board import readiness_board, without_sender
+from ..config import current_settings
 from ..db import db
 from ..extensions import redis_client
 from ..models import Click, Contact, Link, Offer, OfferStatus, Role, Tag, contact_tags
@@ -40,7 +42,7 @@ marketing_only = roles_required(Role.MARKETING, Role.ADMIN)
 
 
 def _settings():
-    return current_app.config["SETTINGS"]
+    return current_settings()
 
 
 def _today():
@@ -212,7 +214,7 @@ def _editor(offer: Offer, form: OfferForm | None = None, catalog_form: CatalogFo
             form.links.append_entry({"id": str(link.id), "name": link.name, "url": link.url, "label": link.label,
                                      "weight": str(link.weight)})
         form.links.append_entry()
-        checked = offer
+        checked: Any = offer  # the stored offer or what the form shows (_Unsaved)
     else:  # the form came back with errors: check what it shows, not what is stored (one consistent check)
         checked = _unsaved_from(offer, form)
     contacts = _preview_contacts(offer)
@@ -237,17 +239,17 @@ def _apply_links(offer: Offer, form: OfferForm) -> bool:
         name = (row.name.data or "").strip()
         if not name:
             if (row.url.data or "").strip():
-                row.name.errors.append("Дайте ссылке имя, например discount.")
+                row.name.errors.append("Дайте ссылке имя, например discount.")  # type: ignore[attr-defined]  # a list once validated
                 ok = False
             continue
         if name in seen:
-            row.name.errors.append("Две ссылки с одним именем.")
+            row.name.errors.append("Две ссылки с одним именем.")  # type: ignore[attr-defined]  # a list once validated
             ok = False
         if name == offers.CATALOG_LINK and offer.catalog_path:
-            row.name.errors.append("Имя catalog занято загруженным каталогом.")
+            row.name.errors.append("Имя catalog занято загруженным каталогом.")  # type: ignore[attr-defined]  # a list once validated
             ok = False
         seen[name] = row
-        link_id = int(row.id.data) if (row.id.data or "").isdigit() else None
+        link_id = int(row.id.data or "") if (row.id.data or "").isdigit() else None
         if link_id in existing:
             keep.add(link_id)
     gone = [link for link_id, link in existing.items() if link_id not in keep]
@@ -268,12 +270,13 @@ def _apply_links(offer: Offer, form: OfferForm) -> bool:
         name = (row.name.data or "").strip()
         if not name:
             continue
-        link_id = int(row.id.data) if (row.id.data or "").isdigit() else None
-        link = existing.get(link_id)
-        if link is None:
-            link = Link()
-            offer.links.append(link)
-        link.name, link.url = name, row.url.data.strip()
+        link_id = int(row.id.data or "") if (row.id.data or "").isdigit() else None
+        found = existing.get(link_id) if link_id is not None else None
+        if found is None:
+            found = Link()
+            offer.links.append(found)
+        link = found
+        link.name, link.url = name, (row.url.data or "").strip()
         link.label, link.weight = (row.label.data or "").strip(), int((row.weight.data or "1").strip())
     return True
 
@@ -407,7 +410,7 @@ def _unsaved_from(offer: Offer, form: OfferForm) -> _Unsaved:
     """The editor's form as an offer: what preview and lint see of the text as typed, never saved."""
     kept = [link for link in offer.links if link not in _editable_links(offer)]
     typed = [
-        SimpleNamespace(id=int(row.form.id.data) if (row.form.id.data or "").isdigit() else 0,
+        SimpleNamespace(id=int(row.form.id.data or "") if (row.form.id.data or "").isdigit() else 0,
                         name=(row.form.name.data or "").strip(), url=(row.form.url.data or "").strip(),
                         label=row.form.label.data or "", is_trap=False)
         for row in form.links if (row.form.name.data or "").strip()
@@ -499,7 +502,7 @@ def catalog_file(offer_id: int, filename: str):
     """Public: recipients reach it through their tracked link; the random name is the key."""
     offer = db.session.get(Offer, offer_id)
     path = offers.catalog_file(_settings(), offer, filename)
-    if path is None:
+    if path is None or offer is None:
         abort(404)
     return send_file(path, mimetype="application/pdf", download_name=offer.catalog_filename or "catalog.pdf",
                      as_attachment=False, max_age=3600)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, render_template
 from spectree import SecurityScheme, SecuritySchemeData, SpecTree
+from spectree.models import SecureType
 
 bp = Blueprint("apidoc", __name__, url_prefix="/api")
 
@@ -23,7 +24,7 @@ spec = SpecTree(
         "Ошибки — RFC 9457 `application/problem+json` с полем `detail` по-русски и, для полей, `errors`. "
         "Списки постраничные: `next_cursor` из ответа передаётся как `?cursor=`."
     ),
-    security_schemes=[SecurityScheme(name="apiKey", data=SecuritySchemeData(type="http", scheme="bearer"))],
+    security_schemes=[SecurityScheme(name="apiKey", data=SecuritySchemeData(type=SecureType.HTTP, scheme="bearer"))],
     security={"apiKey": []},
     page_templates={},  # the page is ours (docs.html), with its assets vendored
     path="api/openapi",  # spectree leaves routes under it out of the description
@@ -31,7 +32,7 @@ spec = SpecTree(
 
 
 def document() -> dict:
-    spec.app = current_app._get_current_object()
+    spec.app = current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy's app
     return spec.spec
 
 

@@ -8,15 +8,16 @@ The rules live in accounts.py; these views only carry the input there.
 """
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required, logout_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
-from wtforms.fields.choices import SelectChoice
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # in WTForms 3.3, not yet in its stubs
 from wtforms.validators import DataRequired, EqualTo
 
 from .. import accounts, mails, transport
 from ..accounts import ROLE_LABELS
+from ..config import current_settings
 from ..db import db
 from ..models import Advisor, Role
 from .auth import roles_required
@@ -46,7 +47,7 @@ class ResetForm(FlaskForm):
 
 
 def _settings():
-    return current_app.config["SETTINGS"]
+    return current_settings()
 
 
 def _person(user_id: int) -> Advisor:
@@ -157,10 +158,10 @@ def reset(token: str):
     form = ResetForm()
     if form.validate_on_submit():
         try:
-            accounts.set_password(db.session, user, form.new.data)
+            accounts.set_password(db.session, user, form.new.data or "")
         except accounts.AccountError as exc:
             db.session.rollback()
-            form.new.errors.append(exc.errors["password"])
+            form.new.errors.append(exc.errors["password"])  # type: ignore[attr-defined]  # a list once validated
         else:
             db.session.commit()
             if current_user.is_authenticated:

@@ -1,12 +1,13 @@
 """The delivery queue: what is planned, held, on its way, sent, failed or unknown; admin's decisions."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from .. import deliveries, planner
 from ..board import readiness_board
+from ..config import current_settings
 from ..db import db, utcnow
 from ..models import Role
 from . import params
@@ -23,7 +24,7 @@ class ActionForm(FlaskForm):
 @bp.get("/queue")
 @roles_required(Role.ADMIN, Role.MARKETING)
 def index():
-    settings = current_app.config["SETTINGS"]
+    settings = current_settings()
     view = deliveries.queue_view(db.session, settings)
     plan_day = params.day("plan")
     plan = None

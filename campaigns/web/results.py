@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, render_template
 
 from .. import mailings, replies, reports
+from ..config import current_settings
 from ..db import db
 from ..models import Role
 from . import params
@@ -36,7 +37,7 @@ def _by_send_date(rows):
 @bp.get("/")
 @roles_required(Role.MARKETING, Role.ADMIN)
 def index():
-    this_year = datetime.now(current_app.config["SETTINGS"].timezone).year
+    this_year = datetime.now(current_settings().timezone).year
     years = reports.years(db.session) or [this_year]
     year = params.year() or (this_year if this_year in years else years[0])
     return render_template(

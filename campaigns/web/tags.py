@@ -3,14 +3,16 @@ date rule with a preview of the next send dates, lead days)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
-from wtforms import SelectChoice, SelectField, StringField
+from wtforms import SelectChoice, SelectField, StringField  # type: ignore[attr-defined]  # in WTForms 3.3, not yet in its stubs
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from .. import calendar, rules_ru, tag_groups
+from ..config import current_settings
 from ..db import db
 from ..models import Role, Tag, TagKind
 from .auth import roles_required
@@ -22,7 +24,7 @@ marketing_only = roles_required(Role.MARKETING, Role.ADMIN)
 
 
 def _today():
-    return datetime.now(current_app.config["SETTINGS"].timezone).date()
+    return datetime.now(current_settings().timezone).date()
 
 
 def _validate_rule(_form, field):
@@ -86,14 +88,15 @@ def edit(tag_id: int | None = None):
         form.kind.data = tag.kind.value
         form.rule.data = rules_ru.describe(tag.rule)
     if form.validate_on_submit():
-        name = form.name.data.strip()
+        name = (form.name.data or "").strip()
         clash = db.session.scalar(select(Tag).where(func.lower(Tag.name) == name.lower(), Tag.id != (tag.id if tag else -1)))
         if clash:
-            form.name.errors.append("Тег с таким названием уже есть.")
+            form.name.errors.append("Тег с таким названием уже есть.")  # type: ignore[attr-defined]  # a list once validated
         else:
             tag = tag or Tag()
-            tag.name, tag.kind, tag.rule = name, TagKind(form.kind.data), form.rule.canonical
-            lead = form.rule.lead if form.rule.lead is not None else int(form.lead_days.data)
+            rule: Any = form.rule  # a RuleField: canonical and lead are its own
+            tag.name, tag.kind, tag.rule = name, TagKind(form.kind.data), rule.canonical
+            lead = rule.lead if rule.lead is not None else int(form.lead_days.data or "")
             tag.lead_days, tag.description = lead, (form.description.data or "").strip()
             db.session.add(tag)
             db.session.commit()

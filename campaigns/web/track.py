@@ -20,6 +20,7 @@ from redis.retry import Retry
 from werkzeug.wrappers import Request
 
 from .. import clicks, consent, testlinks, tracking
+from ..config import settings_of
 from ..db import db
 from ..extensions import csrf, limiter
 from ..models import Delivery
@@ -63,7 +64,7 @@ class ClickRedirect:
             start_response("405 Method Not Allowed", [("Allow", "GET, HEAD"), ("Content-Length", "0"), *_HEADERS])
             return _EMPTY
         app = self.app
-        parsed = tracking.parse_click_token(path[len(CLICK_PREFIX):], app.config["SECRET_KEY"])
+        parsed = tracking.parse_click_token(path[len(CLICK_PREFIX):], settings_of(app).secret_key)
         if parsed is None:
             return self._not_found(environ, start_response)
         delivery_id, link_id = parsed
@@ -114,7 +115,7 @@ class ClickRedirect:
         name = self.app.config["SESSION_COOKIE_NAME"]
         if name + "=" not in environ.get("HTTP_COOKIE", ""):
             return False  # a client's browser: no cookie of ours, nothing to verify
-        session = self.app.session_interface.open_session(self.app, Request(environ))
+        session = self.app.session_interface.open_session(self.app, Request(environ))  # type: ignore[arg-type]  # werkzeug's will do
         return session is not None and "_user_id" in session
 
     def _not_found(self, environ, start_response):
@@ -132,7 +133,7 @@ class ClickRedirect:
 
 @bp.record_once
 def _mount_click_redirect(state) -> None:
-    state.app.extensions["campaigns_click_redis"] = click_redis(state.app.config["REDIS_URL"])
+    state.app.extensions["campaigns_click_redis"] = click_redis(settings_of(state.app).redis_url)
     state.app.wsgi_app = ClickRedirect(state.app, state.app.wsgi_app)
 
 

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import PASSWORD  # the factory gives every advisor this password
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts" / "screenshots"
 README_SHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-# tests/conftest.py's factory gives every advisor this password.
-PASSWORD = "correct horse battery"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 CHROMIUM_ARGS = [

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
 from campaigns.db import Base, db
 from campaigns.extensions import redis_client
+from campaigns.models import Role
 
 CYRILLIC = re.compile(r"[А-Яа-яЁё]")
 
@@ -39,3 +41,16 @@ def assert_refused_cleanly(response, before: dict, after: dict) -> None:
         assert CYRILLIC.search(body), f"{response.status_code} without a Russian message: {body[:500]}"
 
 
+@dataclass
+class World:
+    """One user of each role, a tag, an offer and a contact; ids for URLs that need them."""
+
+    admin: object
+    marketing: object
+    advisor: object
+    contact_id: int
+    offer_id: int
+    tag_id: int
+
+    def user(self, role: Role):
+        return {Role.ADMIN: self.admin, Role.MARKETING: self.marketing, Role.ADVISOR: self.advisor}[role]
