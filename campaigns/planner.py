@@ -25,7 +25,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import Date, String, and_, bindparam, case, exists, func, literal, or_, select, update
+from sqlalchemy import Date, String, Table, and_, bindparam, case, exists, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -221,8 +221,8 @@ def space_contacts(session: Session, day: date, spacing_days: int) -> int:
     gap = timedelta(days=spacing_days)
     moves: list[dict] = []
     missing: dict[int, list[int]] = {}
-    for _contact_id, contact_rows in itertools.groupby(rows, key=lambda row: row[0]):
-        contact_rows = list(contact_rows)
+    for _contact_id, grouped in itertools.groupby(rows, key=lambda row: row[0]):
+        contact_rows = list(grouped)
         placed = [send_on for _c, _id, _offer, send_on, can_move in contact_rows if not can_move]
         for _c, delivery_id, offer_id, send_on, can_move in contact_rows:
             if not can_move:
@@ -242,6 +242,7 @@ def space_contacts(session: Session, day: date, spacing_days: int) -> int:
         missed.mark_missed(session, offer_id, delivery_ids)
     if moves:
         table = Delivery.__table__
+        assert isinstance(table, Table)
         session.execute(
             update(table).where(table.c.id == bindparam("row_id")).values(send_on=bindparam("wanted"), updated_at=utcnow()),
             moves,
