@@ -36,7 +36,7 @@ from functools import lru_cache, partial
 import dkim
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from . import ru_format, sender, template_sandbox, tracking
+from . import ru_format, template_sandbox, tracking
 from .addresses import ascii_domain, make_address
 from .config import ConfigError, Settings
 from .greeting import FALLBACK, greeting
@@ -362,12 +362,3 @@ def unsubscribe_headers(unsubscribe_url: str, mailto: str) -> dict[str, str]:
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     return headers
 
-
-def compose_delivery(session, delivery, settings: Settings, now: datetime | None = None) -> EmailMessage:
-    """The mail of ``delivery``, from whoever sends for its contact right now (sender.sender_for).
-
-    Pure: the caller records delivery.advisor_id = sender_for(session, delivery.contact).id.
-    """
-    contact = delivery.contact
-    return build_offer_message(offer=delivery.offer, contact=contact, advisor=sender.sender_for(session, contact),
-                               settings=settings, delivery_id=delivery.id, now=now)

@@ -8,7 +8,7 @@ queue page and a person's decisions in deliveries. The database is the truth, Re
        └─ retry (admin) ◄── FAILED ◄──5xx──────┤
                           UNKNOWN ◄─ reconcile ┘ (SENDING, and its worker gone)
 
-Every step is a conditional UPDATE whose row count says whether we won (DESIGN, 10), so
+Every step is a conditional UPDATE whose row count says whether we won, so
 a job that runs twice, a duplicate RQ entry or a re-queue by the reconciler can never
 send a mail twice: only one claim of a QUEUED/PLANNED/RETRYING row succeeds.
 
@@ -278,7 +278,8 @@ def send_delivery(session: Session, delivery_id: int, settings: Settings, now: d
         _finish(session, delivery, {"status": DeliveryStatus.HELD, "send_at": None, "last_error": NO_SENDER}, None)
         return SendResult(Outcome.HELD, NO_SENDER)
     try:
-        message = compose.compose_delivery(session, delivery, settings, now=now)
+        message = compose.build_offer_message(offer=delivery.offer, contact=delivery.contact, advisor=sender,
+                                              settings=settings, delivery_id=delivery.id, now=now)
     except JobTimeoutException:
         raise  # the job's time is up: see send_batch
     except Exception as exc:  # a broken template: a person must fix it, then retry

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from campaigns import calendar, deliveries, ownership, pacing, planner
 from campaigns.board import readiness_board
-from campaigns.compose import compose_delivery
+from campaigns.compose import build_offer_message
 from campaigns.models import Advisor, Delivery, DeliveryStatus, Link, Role
 from campaigns.sender import NO_SENDER_LABEL, NoSender, sender_for
 
@@ -20,7 +20,10 @@ DAY = calendar.send_date(RULE, 0, YEAR)
 
 def _compose(session, settings, delivery):
     try:
-        message = compose_delivery(session, delivery, settings)
+        # What sending.send_delivery does: the sender of the moment, then the pure composer.
+        message = build_offer_message(offer=delivery.offer, contact=delivery.contact,
+                                      advisor=sender_for(session, delivery.contact), settings=settings,
+                                      delivery_id=delivery.id)
     except NoSender:
         return NO_SENDER_LABEL
     return message["From"].addresses[0].display_name
