@@ -8,6 +8,7 @@ Neither the worker nor the scheduler exits when Redis goes away: RQ's worker qui
 then (a busy one after failing to record its job), so `work()` waits until Redis answers
 and starts a new one; the log says "Redis unreachable, retrying" and "Redis back" once each.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,12 +75,18 @@ class Worker(SimpleWorker):
 
     max_connection_wait_time = outage.LONGEST_PAUSE  # RQ's own retry while idle: back within seconds
 
-    def _start_scheduler(self, burst=False, logging_level="INFO", date_format=DEFAULT_LOGGING_DATE_FORMAT,
-                         log_format=DEFAULT_LOGGING_FORMAT):
+    def _start_scheduler(
+        self, burst=False, logging_level="INFO", date_format=DEFAULT_LOGGING_DATE_FORMAT, log_format=DEFAULT_LOGGING_FORMAT
+    ):
         """RQ's own, with the Scheduler above in place of RQScheduler."""
-        self.scheduler = Scheduler(self.queues, connection=self.connection,
-                                   logging_level=logging_level if logging_level is not None else self.log.level,
-                                   date_format=date_format, log_format=log_format, serializer=self.serializer)
+        self.scheduler = Scheduler(
+            self.queues,
+            connection=self.connection,
+            logging_level=logging_level if logging_level is not None else self.log.level,
+            date_format=date_format,
+            log_format=log_format,
+            serializer=self.serializer,
+        )
         self.scheduler.acquire_locks()
         if self.scheduler.acquired_locks:
             if burst:
@@ -136,8 +143,9 @@ def work(connection: Redis, burst: bool = False) -> None:
     redis_outage = outage.Outage("Redis", log)
     logging.getLogger("rq.worker").addFilter(QuietRedisOutage(redis_outage))
     while True:
-        worker = Worker([Queue(name, connection=connection) for name in QUEUES], connection=connection,
-                        redis_outage=redis_outage, stop=stop)
+        worker = Worker(
+            [Queue(name, connection=connection) for name in QUEUES], connection=connection, redis_outage=redis_outage, stop=stop
+        )
         try:
             worker.work(burst=burst, with_scheduler=True, logging_level=rq_log_level())
         except outage.REDIS_DOWN as exc:  # RQ's clean-up could not reach Redis either

@@ -2,6 +2,7 @@
 
 /c/<token> is answered by web/track.py's ClickRedirect before Flask; create_app mounts it.
 """
+
 from campaigns import create_app
 from campaigns.config import ConfigError
 

@@ -7,6 +7,7 @@ clicks are flushed and counted.
 Needs `wrk` (apt-get install wrk). The same Lua script drives both apps: it cycles through the
 signed tokens of 2,000 (delivery, link) pairs with a browser's User-Agent.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -35,8 +36,7 @@ LIGHT_SECONDS = 3
 ROUNDS = 2
 DELIVERIES = 1000
 # Both apps run exactly so: two processes of four threads each (gthread, keep-alive), on 2 cores.
-GUNICORN = ["-w", "2", "-k", "gthread", "--threads", "4", "--keep-alive", "5", "--backlog", "2048",
-            "--log-level", "warning"]
+GUNICORN = ["-w", "2", "-k", "gthread", "--threads", "4", "--keep-alive", "5", "--backlog", "2048", "--log-level", "warning"]
 USER_AGENT = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"
 
 
@@ -57,20 +57,46 @@ def build_data(session, secret_key: str) -> list[str]:
     advisor = Advisor(email="advisor@gifts.example.com", name="Анна Советова")
     tag = Tag(name="День строителя", kind=TagKind.HOLIDAY, rule="2 sun aug", lead_days=21)
     offer = Offer(tag=tag, year=date.today().year, subject="Подарки", body="{{ greeting }}", status=OfferStatus.READY)
-    offer.links = [Link(name="catalog", url="https://gifts.example.com/catalog?utm_source=mail", label="Каталог"),
-                   Link(name="discount", url="https://gifts.example.com/скидка", label="Скидка", weight=3)]
+    offer.links = [
+        Link(name="catalog", url="https://gifts.example.com/catalog?utm_source=mail", label="Каталог"),
+        Link(name="discount", url="https://gifts.example.com/скидка", label="Скидка", weight=3),
+    ]
     session.add_all([advisor, offer])
     session.flush()
     sent = utcnow() - timedelta(days=1)
-    contact_ids = session.scalars(insert(Contact).returning(Contact.id), [
-        {"owner_id": advisor.id, "first_name": "Олег", "last_name": "Петров", "company": f"Компания {i}",
-         "email": f"client{i}@client.example.ru", "created_at": sent, "updated_at": sent} for i in range(DELIVERIES)
-    ]).all()
-    delivery_ids = session.scalars(insert(Delivery).returning(Delivery.id), [
-        {"offer_id": offer.id, "contact_id": cid, "advisor_id": advisor.id, "status": DeliveryStatus.SENT,
-         "send_on": sent.date(), "send_at": sent, "sent_at": sent, "attempts": 1, "created_at": sent, "updated_at": sent}
-        for cid in contact_ids
-    ]).all()
+    contact_ids = session.scalars(
+        insert(Contact).returning(Contact.id),
+        [
+            {
+                "owner_id": advisor.id,
+                "first_name": "Олег",
+                "last_name": "Петров",
+                "company": f"Компания {i}",
+                "email": f"client{i}@client.example.ru",
+                "created_at": sent,
+                "updated_at": sent,
+            }
+            for i in range(DELIVERIES)
+        ],
+    ).all()
+    delivery_ids = session.scalars(
+        insert(Delivery).returning(Delivery.id),
+        [
+            {
+                "offer_id": offer.id,
+                "contact_id": cid,
+                "advisor_id": advisor.id,
+                "status": DeliveryStatus.SENT,
+                "send_on": sent.date(),
+                "send_at": sent,
+                "sent_at": sent,
+                "attempts": 1,
+                "created_at": sent,
+                "updated_at": sent,
+            }
+            for cid in contact_ids
+        ],
+    ).all()
     session.commit()
     return [tracking.click_token(d, link.id, secret_key) for d in delivery_ids for link in offer.links]
 
@@ -97,8 +123,22 @@ def _ms(value: str) -> float:
 
 def run_wrk(port: int, script: Path, seconds: int, connections: int = CONNECTIONS) -> dict:
     out = subprocess.run(
-        ["wrk", "-t", str(min(WRK_THREADS, connections)), "-c", str(connections), "-d", f"{seconds}s", "--latency",
-         "-s", str(script), f"http://127.0.0.1:{port}/"], capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            "-t",
+            str(min(WRK_THREADS, connections)),
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}/",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     percentiles = {int(p): _ms(v) for p, v in re.findall(r"^\s+(\d+)%\s+(\S+)\s*$", out, re.M)}
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -106,7 +146,8 @@ def run_wrk(port: int, script: Path, seconds: int, connections: int = CONNECTION
     return {
         "requests": int(re.search(r"(\d+) requests in", out).group(1)),
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "p50": percentiles[50], "p99": percentiles[99],
+        "p50": percentiles[50],
+        "p99": percentiles[99],
         "non_3xx": int(bad.group(1)) if bad else 0,
         "socket_errors": sum(int(x) for x in errors.groups()) if errors else 0,
     }
@@ -116,9 +157,19 @@ class Gunicorn:
     def __init__(self, target: str, env: dict, chdir: Path, log: Path):
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [str(Path(harness.PYTHON).with_name("gunicorn")), *GUNICORN, "--bind", f"127.0.0.1:{self.port}",
-             "--chdir", str(chdir), target],
-            env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                str(Path(harness.PYTHON).with_name("gunicorn")),
+                *GUNICORN,
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--chdir",
+                str(chdir),
+                target,
+            ],
+            env=env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -174,20 +225,28 @@ def main() -> int:
         with app.app_context():
             tokens = build_data(db.session, settings.secret_key)
         script = wrk_script(folder, tokens)
-        print(f"click redirect: {len(tokens):,} tokens, wrk -t{WRK_THREADS} -c{CONNECTIONS} -d{seconds}s, "
-              f"gunicorn {' '.join(GUNICORN)}", flush=True)
+        print(
+            f"click redirect: {len(tokens):,} tokens, wrk -t{WRK_THREADS} -c{CONNECTIONS} -d{seconds}s, "
+            f"gunicorn {' '.join(GUNICORN)}",
+            flush=True,
+        )
 
         # Back to back, alternating, ROUNDS times: on a shared machine the best run of each app counts.
         tops, top_lights, ourses, lights, completed = [], [], [], [], 0
         for _ in range(ROUNDS):
             top, top_light, _ = measure("minimal_redirect:app", env, harness.ROOT / "bench", folder, script, seconds)
-            print(f"  minimal Flask: {top['rps']:,.0f} req/s, p50 {top['p50']:.2f} ms, p99 {top['p99']:.2f} ms; "
-                  f"at {LIGHT_CONNECTIONS} connections p50 {top_light['p50']:.2f} ms, p99 {top_light['p99']:.2f} ms",
-                  flush=True)
+            print(
+                f"  minimal Flask: {top['rps']:,.0f} req/s, p50 {top['p50']:.2f} ms, p99 {top['p99']:.2f} ms; "
+                f"at {LIGHT_CONNECTIONS} connections p50 {top_light['p50']:.2f} ms, p99 {top_light['p99']:.2f} ms",
+                flush=True,
+            )
             ours, light, answered = measure("wsgi:app", env, harness.ROOT, folder, script, seconds)
-            print(f"  /c/<token>:    {ours['rps']:,.0f} req/s, p50 {ours['p50']:.2f} ms, p99 {ours['p99']:.2f} ms; "
-                  f"at {LIGHT_CONNECTIONS} connections p50 {light['p50']:.2f} ms, p99 {light['p99']:.2f} ms"
-                  f" (non-3xx {ours['non_3xx'] + light['non_3xx']}, socket errors {ours['socket_errors']})", flush=True)
+            print(
+                f"  /c/<token>:    {ours['rps']:,.0f} req/s, p50 {ours['p50']:.2f} ms, p99 {ours['p99']:.2f} ms; "
+                f"at {LIGHT_CONNECTIONS} connections p50 {light['p50']:.2f} ms, p99 {light['p99']:.2f} ms"
+                f" (non-3xx {ours['non_3xx'] + light['non_3xx']}, socket errors {ours['socket_errors']})",
+                flush=True,
+            )
             tops.append(top), top_lights.append(top_light), ourses.append(ours), lights.append(light)
             completed += answered
         top, ours = max(tops, key=lambda r: r["rps"]), max(ourses, key=lambda r: r["rps"])
@@ -199,6 +258,7 @@ def main() -> int:
         from sqlalchemy import func, select
 
         from campaigns.models import Click
+
         with app.app_context():
             t0 = time.perf_counter()
             # The events are fresh; "now" a minute later lets every one of them settle.
@@ -212,19 +272,28 @@ def main() -> int:
     # wrk counts the answers it read; requests in flight when it stopped were still served and recorded.
     in_flight_allowance = ROUNDS * (CONNECTIONS * 2 + LIGHT_CONNECTIONS)
     accounted = stored == queued and left == 0 and completed <= stored <= completed + in_flight_allowance
-    print(f"  clicks: {completed:,} answered (warm-up included), {queued:,} queued in Redis, {written:,} written by "
-          f"flush_clicks in {flush_s:.1f} s, {stored:,} in the database, {left} left in Redis"
-          f" → {'every click accounted for' if accounted else 'CLICKS MISSING'}")
+    print(
+        f"  clicks: {completed:,} answered (warm-up included), {queued:,} queued in Redis, {written:,} written by "
+        f"flush_clicks in {flush_s:.1f} s, {stored:,} in the database, {left} left in Redis"
+        f" → {'every click accounted for' if accounted else 'CLICKS MISSING'}"
+    )
     ratio = ours["rps"] / top["rps"] if top["rps"] else 0.0
     harness.emit(
-        "2. click redirect", measured=f"{ours['rps']:,.0f} req/s, p50 {ours['p50']:.1f} ms, p99 {ours['p99']:.1f} ms "
-                                      f"(at {LIGHT_CONNECTIONS} conn.: p99 {light['p99']:.1f} ms); "
-                                      f"clicks stored {stored:,}/{queued:,} {'✓' if accounted else '✗'}",
+        "2. click redirect",
+        measured=f"{ours['rps']:,.0f} req/s, p50 {ours['p50']:.1f} ms, p99 {ours['p99']:.1f} ms "
+        f"(at {LIGHT_CONNECTIONS} conn.: p99 {light['p99']:.1f} ms); "
+        f"clicks stored {stored:,}/{queued:,} {'✓' if accounted else '✗'}",
         ceiling=f"{top['rps']:,.0f} req/s, p99 {top['p99']:.1f} ms (at {LIGHT_CONNECTIONS} conn.: "
-                f"{top_light['p99']:.1f} ms), minimal Flask", ratio=round(ratio, 3),
-        ratio_text=f"{ratio:.2f}", target="≥ 0.7, p99 < 10 ms, all clicks stored",
+        f"{top_light['p99']:.1f} ms), minimal Flask",
+        ratio=round(ratio, 3),
+        ratio_text=f"{ratio:.2f}",
+        target="≥ 0.7, p99 < 10 ms, all clicks stored",
         met=ratio >= 0.7 and ours["p99"] < 10 and accounted and non_3xx == 0,
-        accounted=accounted, p99=ours["p99"], ceiling_p99=top["p99"], light_p99=light["p99"], ceiling_light_p99=top_light["p99"],
+        accounted=accounted,
+        p99=ours["p99"],
+        ceiling_p99=top["p99"],
+        light_p99=light["p99"],
+        ceiling_light_p99=top_light["p99"],
     )
     shutil.rmtree(folder, ignore_errors=True)
     return 0

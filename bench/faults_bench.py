@@ -15,6 +15,7 @@ deliveries of a killed worker's job, wait for the reconciler: a minute's grace, 
 (every minute); a killed worker's hand (campaigns/inhand.py) expires within 10 s. Expect a run of
 about 15 minutes at full scale on a busy two-core machine, most of it sending the 10,000 mails.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -51,6 +52,7 @@ REPAIR_TARGET_MINUTES = 5
 
 # ------------------------------------------------------------------ the processes
 
+
 class Redis:
     """The private Redis, stoppable and restartable empty."""
 
@@ -84,8 +86,14 @@ class Fleet:
 
     def _start(self, args: list[str], name: str) -> subprocess.Popen:
         log = (self.logs / f"{name}.log").open("ab")
-        return subprocess.Popen([harness.PYTHON, str(harness.ROOT / args[0]), *args[1:]], env=self.env,
-                                cwd=harness.ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            [harness.PYTHON, str(harness.ROOT / args[0]), *args[1:]],
+            env=self.env,
+            cwd=harness.ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def kill_one(self, rng: random.Random) -> None:
         i = rng.randrange(WORKERS)
@@ -113,8 +121,11 @@ def terminate_connections(admin) -> int:
     from sqlalchemy import text
 
     with admin.connect() as conn:
-        return len(conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                     "WHERE application_name = :name"), {"name": APP_NAME}).all())
+        return len(
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :name"), {"name": APP_NAME}
+            ).all()
+        )
 
 
 def database_outage(admin, started: float) -> None:
@@ -124,11 +135,14 @@ def database_outage(admin, started: float) -> None:
     while time.monotonic() < until:
         terminated += terminate_connections(admin)
         time.sleep(0.2)
-    print(f"  {time.monotonic() - started:5.0f} s  {terminated} database connections terminated over "
-          f"{DB_OUTAGE_SECONDS} s", flush=True)
+    print(
+        f"  {time.monotonic() - started:5.0f} s  {terminated} database connections terminated over {DB_OUTAGE_SECONDS} s",
+        flush=True,
+    )
 
 
 # ------------------------------------------------------------------ the run
+
 
 def main() -> int:
     from sqlalchemy import create_engine, func, select
@@ -156,9 +170,11 @@ def main() -> int:
                 link_ids = db.session.scalars(select(Link.id)).all()
                 delivery_ids = db.session.scalars(select(Delivery.id)).all()
                 db.session.remove()
-            print(f"faults: {n:,} deliveries, {WORKERS} workers and the scheduler; {KILLS} kills, "
-                  f"{REDIS_RESTARTS} empty Redis restarts, {DB_OUTAGE_SECONDS} s of terminated database connections",
-                  flush=True)
+            print(
+                f"faults: {n:,} deliveries, {WORKERS} workers and the scheduler; {KILLS} kills, "
+                f"{REDIS_RESTARTS} empty Redis restarts, {DB_OUTAGE_SECONDS} s of terminated database connections",
+                flush=True,
+            )
 
             fleet = Fleet(env, work / "logs")
             admin = create_engine(harness.base_url(), isolation_level="AUTOCOMMIT")
@@ -208,8 +224,7 @@ def main() -> int:
             last_fault = time.monotonic()
             stop_clicks.set()
             clicker.join()
-            print(f"  {last_fault - started:5.0f} s  chaos over ({KILLS} workers killed); waiting for recovery",
-                  flush=True)
+            print(f"  {last_fault - started:5.0f} s  chaos over ({KILLS} workers killed); waiting for recovery", flush=True)
 
             in_flight = (DeliveryStatus.PLANNED, DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.RETRYING)
             left_at_last_fault, stuck_until = None, last_fault
@@ -230,9 +245,13 @@ def main() -> int:
                 recovery = (time.monotonic() - last_fault) / 60
                 repaired = (stuck_until - last_fault) / 60
                 counts = dict(db.session.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all())
-                unknown_recipients = set(db.session.scalars(
-                    select(Contact.email).join(Delivery, Delivery.contact_id == Contact.id)
-                    .where(Delivery.status == DeliveryStatus.UNKNOWN)).all())
+                unknown_recipients = set(
+                    db.session.scalars(
+                        select(Contact.email)
+                        .join(Delivery, Delivery.contact_id == Contact.id)
+                        .where(Delivery.status == DeliveryStatus.UNKNOWN)
+                    ).all()
+                )
                 stored = db.session.scalar(select(func.count()).select_from(Click))
                 db.session.remove()
             alive = fleet.exited()
@@ -250,30 +269,40 @@ def main() -> int:
     left = sum(counts.get(s, 0) for s in in_flight)
     accounted = (*in_flight, DeliveryStatus.SENT, DeliveryStatus.UNKNOWN, DeliveryStatus.FAILED)
     lost_clicks = max(0, clicks_queued - clicks_in_lost_redis - stored)
-    print(f"  sink accepted {len(accepted):,} mails, {distinct:,} distinct (recipient, offer) pairs, "
-          f"{duplicates} duplicates")
-    print(f"  sent {counts.get(DeliveryStatus.SENT, 0):,}, unknown {unknown} (the sink accepted {unknown_accepted} "
-          f"of those), failed {counts.get(DeliveryStatus.FAILED, 0)}, left in flight {left}; other: "
-          f"{', '.join(f'{s.value} {c}' for s, c in counts.items() if s not in accounted) or 'none'}")
-    print(f"  clicks queued {clicks_queued:,}, stored {stored:,}; {clicks_in_lost_redis} were in Redis when it was "
-          f"restarted empty; lost otherwise {lost_clicks}")
-    print(f"  repaired {repaired:.1f} min after the last fault (from then on every delivery in flight was in a "
-          f"waiting job or a live worker's hand); {left_at_last_fault:,} deliveries were in flight at the last fault")
-    print(f"  full recovery (everything sent or settled) {recovery:.1f} min after the last fault; processes that "
-          f"exited by themselves: {', '.join(alive) or 'none'}")
+    print(f"  sink accepted {len(accepted):,} mails, {distinct:,} distinct (recipient, offer) pairs, {duplicates} duplicates")
+    print(
+        f"  sent {counts.get(DeliveryStatus.SENT, 0):,}, unknown {unknown} (the sink accepted {unknown_accepted} "
+        f"of those), failed {counts.get(DeliveryStatus.FAILED, 0)}, left in flight {left}; other: "
+        f"{', '.join(f'{s.value} {c}' for s, c in counts.items() if s not in accounted) or 'none'}"
+    )
+    print(
+        f"  clicks queued {clicks_queued:,}, stored {stored:,}; {clicks_in_lost_redis} were in Redis when it was "
+        f"restarted empty; lost otherwise {lost_clicks}"
+    )
+    print(
+        f"  repaired {repaired:.1f} min after the last fault (from then on every delivery in flight was in a "
+        f"waiting job or a live worker's hand); {left_at_last_fault:,} deliveries were in flight at the last fault"
+    )
+    print(
+        f"  full recovery (everything sent or settled) {recovery:.1f} min after the last fault; processes that "
+        f"exited by themselves: {', '.join(alive) or 'none'}"
+    )
     all_out = counts.get(DeliveryStatus.SENT, 0) + unknown == n  # nothing cancelled, held or failed on the way
-    met = (duplicates == 0 and left == 0 and lost_clicks == 0 and not alive and repaired <= REPAIR_TARGET_MINUTES
-           and all_out)
+    met = duplicates == 0 and left == 0 and lost_clicks == 0 and not alive and repaired <= REPAIR_TARGET_MINUTES and all_out
     if met:
         shutil.rmtree(work, ignore_errors=True)
     else:
         print(f"  logs kept in {work / 'logs'}")
     harness.emit(
-        "6. faults", measured=f"{duplicates} duplicates, {left} left, {unknown} unknown ({unknown_accepted} accepted), "
-                              f"{lost_clicks} clicks lost; repaired in {repaired:.1f} min, all sent in {recovery:.1f}",
-        ceiling="—", ratio=None, ratio_text="—",
+        "6. faults",
+        measured=f"{duplicates} duplicates, {left} left, {unknown} unknown ({unknown_accepted} accepted), "
+        f"{lost_clicks} clicks lost; repaired in {repaired:.1f} min, all sent in {recovery:.1f}",
+        ceiling="—",
+        ratio=None,
+        ratio_text="—",
         target=f"0 duplicates, 0 left, 0 clicks lost outside a Redis loss, repaired ≤ {REPAIR_TARGET_MINUTES} min",
-        met=met, n=n,
+        met=met,
+        n=n,
     )
     return 0
 
@@ -295,9 +324,12 @@ def waiting_for_repair(session, redis_url: str) -> int:
     from campaigns.models import Delivery, DeliveryStatus
 
     now = utcnow()
-    rows = session.execute(select(Delivery.id, Delivery.status).where(
-        Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.SENDING)),
-        Delivery.updated_at < now - timedelta(seconds=10))).all()
+    rows = session.execute(
+        select(Delivery.id, Delivery.status).where(
+            Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.SENDING)),
+            Delivery.updated_at < now - timedelta(seconds=10),
+        )
+    ).all()
     session.commit()
     if not rows:
         return 0
@@ -310,8 +342,7 @@ def waiting_for_repair(session, redis_url: str) -> int:
         queue = Queue(MAIL_QUEUE, connection=client)
         waiting = reconcile._waiting_in_rq(queue, queued, now, started_count=False)
         # A job a worker is taking this very moment sits in RQ's intermediate list between dequeue and start.
-        for job in Job.fetch_many([j.decode() for j in client.lrange(f"{queue.key}:intermediate", 0, -1)],
-                                  connection=client):
+        for job in Job.fetch_many([j.decode() for j in client.lrange(f"{queue.key}:intermediate", 0, -1)], connection=client):
             if job is not None and job.args:
                 waiting.update(set(job.args[0] if isinstance(job.args[0], list) else [job.args[0]]) & set(queued))
     finally:
@@ -322,8 +353,16 @@ def waiting_for_repair(session, redis_url: str) -> int:
 def clicks_event(rng: random.Random, delivery_ids: list[int], link_ids: list[int]) -> str:
     import json
 
-    return json.dumps({"d": rng.choice(delivery_ids), "l": rng.choice(link_ids), "t": round(time.time(), 3), "m": "GET",
-                       "ip": "95.165.10.20", "ua": "Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Firefox/130.0"})
+    return json.dumps(
+        {
+            "d": rng.choice(delivery_ids),
+            "l": rng.choice(link_ids),
+            "t": round(time.time(), 3),
+            "m": "GET",
+            "ip": "95.165.10.20",
+            "ua": "Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Firefox/130.0",
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ A benchmark script prints whatever a person wants to read, then exactly one line
 
 which run_all.py turns into a row of the table.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -94,9 +95,17 @@ def private_redis():
 
 def app_env(database_url: str, redis_url: str, instance: Path, **extra: str) -> dict[str, str]:
     """The environment of an app, worker or gunicorn process pointed at the bench's database and Redis."""
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "INSTANCE_PATH": str(instance),
-           "SECRET_KEY": "bench-secret", "PUBLIC_URL": "https://campaigns.example.com", "TIMEZONE": "Europe/Moscow",
-           "MAIL_URL": f"maildir:{instance / 'outbox'}", "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "INSTANCE_PATH": str(instance),
+        "SECRET_KEY": "bench-secret",
+        "PUBLIC_URL": "https://campaigns.example.com",
+        "TIMEZONE": "Europe/Moscow",
+        "MAIL_URL": f"maildir:{instance / 'outbox'}",
+        "PYTHONPATH": str(ROOT),
+    }
     env.update(extra)
     return env
 
@@ -107,10 +116,24 @@ def settings_for(env: dict[str, str]):
     return load_settings(env)
 
 
-def emit(name: str, *, measured: str, ceiling: str, ratio: float | None, ratio_text: str, target: str, met: bool,
-         **details) -> None:
+def emit(
+    name: str, *, measured: str, ceiling: str, ratio: float | None, ratio_text: str, target: str, met: bool, **details
+) -> None:
     """The one line run_all.py reads."""
-    print("BENCH_RESULT " + json.dumps({
-        "name": name, "measured": measured, "ceiling": ceiling, "ratio": ratio, "ratio_text": ratio_text,
-        "target": target, "met": met, **details,
-    }, ensure_ascii=False), flush=True)
+    print(
+        "BENCH_RESULT "
+        + json.dumps(
+            {
+                "name": name,
+                "measured": measured,
+                "ceiling": ceiling,
+                "ratio": ratio,
+                "ratio_text": ratio_text,
+                "target": target,
+                "met": met,
+                **details,
+            },
+            ensure_ascii=False,
+        ),
+        flush=True,
+    )

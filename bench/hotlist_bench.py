@@ -9,6 +9,7 @@ fills it deterministically (fixed seed) with COPY, then measures one advisor's h
 (p50 / p95 over many advisors), prints EXPLAIN ANALYZE of the ranking statement and drops the
 schema. With --keep the schema stays (its name is printed); --schema NAME measures it again.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,12 +62,30 @@ def build(base_url: str) -> None:
 def _contact_row(i: int, rng: random.Random, created: datetime) -> tuple:
     archived = NAIVE_NOW - timedelta(days=30) if rng.random() < 0.02 else None
     handled = NAIVE_NOW - timedelta(days=rng.randint(0, 30)) if rng.random() < 0.05 else None
-    return (i, i % ADVISORS + 1, "Олег", "", "Петров", f"Компания {i}", "", f"kompaniya {i}", "",
-            f"c{i}@client.example.com", f"+7916{i:07d}", "", archived, handled, created, created)
+    return (
+        i,
+        i % ADVISORS + 1,
+        "Олег",
+        "",
+        "Петров",
+        f"Компания {i}",
+        "",
+        f"kompaniya {i}",
+        "",
+        f"c{i}@client.example.com",
+        f"+7916{i:07d}",
+        "",
+        archived,
+        handled,
+        created,
+        created,
+    )
 
 
-CONTACT_COLUMNS = ("id, owner_id, first_name, middle_name, last_name, company, company_alias, company_key, position,"
-                   " email, phone, consent_source, archived_at, hot_handled_at, created_at, updated_at")
+CONTACT_COLUMNS = (
+    "id, owner_id, first_name, middle_name, last_name, company, company_alias, company_key, position,"
+    " email, phone, consent_source, archived_at, hot_handled_at, created_at, updated_at"
+)
 
 
 def load(url: str, contact_row=_contact_row, analyze: bool = True, contact_columns: str = CONTACT_COLUMNS) -> None:
@@ -123,8 +142,20 @@ def load(url: str, contact_row=_contact_row, analyze: bool = True, contact_colum
                 link = 2 * offer - (rng.random() < 0.6)
                 at = NAIVE_NOW - timedelta(seconds=rng.randint(0, HISTORY_DAYS * 86400))
                 verdict = "human" if rng.random() < 0.7 else "bot"
-                copy.write_row((d, link, contact, contact % ADVISORS + 1, at, "GET", "95.165.10.20", "Mozilla/5.0", verdict,
-                                "переход человека" if verdict == "human" else "сканер"))
+                copy.write_row(
+                    (
+                        d,
+                        link,
+                        contact,
+                        contact % ADVISORS + 1,
+                        at,
+                        "GET",
+                        "95.165.10.20",
+                        "Mozilla/5.0",
+                        verdict,
+                        "переход человека" if verdict == "human" else "сканер",
+                    )
+                )
         raw.commit()
         cur.execute("SET session_replication_role = DEFAULT")
         for table in ("advisors", "tags", "offers", "links", "contacts", "deliveries"):
@@ -168,10 +199,13 @@ def measure(base_url: str, samples: int) -> None:
             timings["hot_list (ranking + details)"].append((time.perf_counter() - t0) * 1000)
             sizes.append(len(rows))
             assert len(entries) == len(rows)
-        counts = session.execute(text(
-            "SELECT (SELECT count(*) FROM contacts), (SELECT count(*) FROM clicks),"
-            " (SELECT count(*) FROM clicks WHERE verdict = 'human' AND clicked_at >= :since)"
-        ), {"since": NAIVE_NOW - timedelta(days=14)}).one()
+        counts = session.execute(
+            text(
+                "SELECT (SELECT count(*) FROM contacts), (SELECT count(*) FROM clicks),"
+                " (SELECT count(*) FROM clicks WHERE verdict = 'human' AND clicked_at >= :since)"
+            ),
+            {"since": NAIVE_NOW - timedelta(days=14)},
+        ).one()
         print(f"\ncontacts {counts[0]:,}, clicks {counts[1]:,}, human clicks in the last 14 days {counts[2]:,}")
         print(f"{samples} advisors sampled; entries per list (capped at {hotlist.LIMIT}): median {statistics.median(sizes)}")
         for name, values in timings.items():
@@ -180,8 +214,10 @@ def measure(base_url: str, samples: int) -> None:
             print(f"{name:32s} p50 {statistics.median(values):7.1f} ms   p95 {p95:7.1f} ms   max {values[-1]:7.1f} ms")
         for name, query in (
             ("ranking statement", hotlist.ranking_query(session, advisors[0], settings.hot_days, NOW)),
-            ("page statement (ranking + clicked links)",
-             hotlist.page_query(session).params(hotlist.page_params(advisors[0], settings.hot_days, NOW))),
+            (
+                "page statement (ranking + clicked links)",
+                hotlist.page_query(session).params(hotlist.page_params(advisors[0], settings.hot_days, NOW)),
+            ),
         ):
             sql = str(query.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
             plan = session.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + sql)).scalars().all()

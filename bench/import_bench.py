@@ -6,6 +6,7 @@ PostgreSQL COPY of the same rows as the floor. Run by hand, not by the tests:
 It creates a private schema, migrates it, imports, copies, prints rows/s and the ratio,
 and drops the schema.
 """
+
 from __future__ import annotations
 
 import csv
@@ -25,8 +26,33 @@ from campaigns import migrate  # noqa: E402
 from campaigns.db import make_engine  # noqa: E402
 
 SEED = 20261122
-WORDS = ["Строй", "Газ", "Нефть", "Торг", "Мост", "Пром", "Транс", "Энерго", "Мед", "Авто", "Сталь", "Агро", "Хим",
-         "Лес", "Тех", "Инвест", "Лизинг", "Порт", "Флот", "Снаб", "Маш", "Металл", "Дор", "Ресурс", "Сервис"]
+WORDS = [
+    "Строй",
+    "Газ",
+    "Нефть",
+    "Торг",
+    "Мост",
+    "Пром",
+    "Транс",
+    "Энерго",
+    "Мед",
+    "Авто",
+    "Сталь",
+    "Агро",
+    "Хим",
+    "Лес",
+    "Тех",
+    "Инвест",
+    "Лизинг",
+    "Порт",
+    "Флот",
+    "Снаб",
+    "Маш",
+    "Металл",
+    "Дор",
+    "Ресурс",
+    "Сервис",
+]
 FIRST = ["Олег", "Анна", "Иван", "Мария", "Пётр", "Елена", "Сергей", "Ольга", "Дмитрий", "Наталья"]
 LAST = ["Петров", "Смирнова", "Кузнецов", "Орлова", "Соколов", "Попова", "Лебедев", "Козлова", "Новиков", "Морозова"]
 FORMS = ["ООО", "АО", "ПАО", "ЗАО", "ГК", ""]
@@ -40,8 +66,17 @@ def generate(path: Path, rows: int) -> None:
         writer.writerow(HEADER)
         for i in range(rows):
             company = f"{rnd.choice(FORMS)} {''.join(rnd.sample(WORDS, 3))}-{i}".strip()
-            writer.writerow([rnd.choice(LAST), rnd.choice(FIRST), "", company, "Менеджер",
-                             f"client{i}@firm{i % 5000}.ru", f"+7{9160000000 + i}"])
+            writer.writerow(
+                [
+                    rnd.choice(LAST),
+                    rnd.choice(FIRST),
+                    "",
+                    company,
+                    "Менеджер",
+                    f"client{i}@firm{i % 5000}.ru",
+                    f"+7{9160000000 + i}",
+                ]
+            )
 
 
 def main() -> int:
@@ -64,8 +99,15 @@ def main() -> int:
         from campaigns.import_commit import commit_import
         from campaigns.models import Advisor
 
-        settings = load_settings({**os.environ, "DATABASE_URL": url, "INSTANCE_PATH": str(tmp / "instance"),
-                                  "SECRET_KEY": "bench", "MAIL_URL": f"maildir:{tmp / 'outbox'}"})
+        settings = load_settings(
+            {
+                **os.environ,
+                "DATABASE_URL": url,
+                "INSTANCE_PATH": str(tmp / "instance"),
+                "SECRET_KEY": "bench",
+                "MAIL_URL": f"maildir:{tmp / 'outbox'}",
+            }
+        )
         app = create_app(settings)
         with app.app_context():
             advisor = Advisor(email="bench@example.com", name="Бенч Советник")
@@ -90,15 +132,20 @@ def main() -> int:
             cur = raw.cursor()
             cur.execute("CREATE TEMP TABLE copy_target (LIKE contacts INCLUDING DEFAULTS)")
             # The floor: the same rows, as plain COPY would load them (no owner, no checks).
-            cur.execute("SELECT column_name FROM information_schema.columns WHERE table_name = 'copy_target' "
-                        "AND is_nullable = 'NO' AND column_name <> 'id'")
+            cur.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'copy_target' "
+                "AND is_nullable = 'NO' AND column_name <> 'id'"
+            )
             for (column,) in cur.fetchall():
                 cur.execute(f'ALTER TABLE copy_target ALTER COLUMN "{column}" DROP NOT NULL')
             started = time.perf_counter()
-            with data.open("rb") as fh, cur.copy(
-                "COPY copy_target (last_name, first_name, middle_name, company, position, email, phone) "
-                "FROM STDIN WITH (FORMAT csv, DELIMITER ';', HEADER true)"
-            ) as copy:
+            with (
+                data.open("rb") as fh,
+                cur.copy(
+                    "COPY copy_target (last_name, first_name, middle_name, company, position, email, phone) "
+                    "FROM STDIN WITH (FORMAT csv, DELIMITER ';', HEADER true)"
+                ) as copy,
+            ):
                 while chunk := fh.read(1 << 20):
                     copy.write(chunk)
             raw.commit()

@@ -3,6 +3,7 @@ path, then PostgreSQL COPY of the same rows; it makes and drops its own schema) 
 
     .venv/bin/python bench/import_figure.py [--quick]     # BENCH_SCALE=0.1: 10,000 rows
 """
+
 from __future__ import annotations
 
 import os
@@ -19,9 +20,14 @@ TARGET = 5.0
 def main() -> int:
     rows = max(1000, int(FULL_ROWS * harness.scale()))
     print(f"import: {rows:,} CSV rows (bench/import_bench.py)", flush=True)
-    proc = subprocess.Popen([harness.PYTHON, str(harness.ROOT / "bench" / "import_bench.py"), str(rows)],
-                            env={**os.environ, "BENCH_DATABASE_URL": harness.base_url()}, cwd=harness.ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [harness.PYTHON, str(harness.ROOT / "bench" / "import_bench.py"), str(rows)],
+        env={**os.environ, "BENCH_DATABASE_URL": harness.base_url()},
+        cwd=harness.ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines = []
     for line in proc.stdout:
         print("  " + line, end="", flush=True)
@@ -37,9 +43,14 @@ def main() -> int:
     # From the rates: the seconds are rounded to 0.01, too coarse for COPY of a small file.
     ratio = float(floor.group(2).replace(",", "")) / float(ours.group(2).replace(",", ""))
     harness.emit(
-        "5. import", measured=f"{ours.group(2)} rows/s ({rows:,} rows in {ours_s:.1f} s)",
-        ceiling=f"{floor.group(2)} rows/s (COPY, {floor_s:.2f} s)", ratio=round(ratio, 2), ratio_text=f"{ratio:.1f}×",
-        target=f"≤ {TARGET:.0f}×", met=ratio <= TARGET, rows=rows,
+        "5. import",
+        measured=f"{ours.group(2)} rows/s ({rows:,} rows in {ours_s:.1f} s)",
+        ceiling=f"{floor.group(2)} rows/s (COPY, {floor_s:.2f} s)",
+        ratio=round(ratio, 2),
+        ratio_text=f"{ratio:.1f}×",
+        target=f"≤ {TARGET:.0f}×",
+        met=ratio <= TARGET,
+        rows=rows,
     )
     return 0
 

@@ -1,7 +1,8 @@
 """The click benchmark's ceiling: the smallest Flask app that answers /c/<token> with the same 302.
 
-    gunicorn --chdir bench minimal_redirect:app
+gunicorn --chdir bench minimal_redirect:app
 """
+
 from flask import Flask, Response
 
 app = Flask(__name__)

@@ -8,6 +8,7 @@ address, not suppressed) and inserts them with nothing else: no ON CONFLICT, no 
 held-offer release, no spacing pass, no Python. Both run twice, alternating, on an emptied
 deliveries table with its indexes; the best of each counts.
 """
+
 from __future__ import annotations
 
 import random
@@ -64,8 +65,26 @@ def load(url: str, contacts: int) -> None:
                 unsubscribed = created if 0.03 <= r < 0.04 else None
                 if 0.04 <= r < 0.045:
                     suppressed.append(email)
-                copy.write_row((i, i % ADVISORS + 2, "Олег", "", "Петров", f"Компания {i}", "", f"kompaniya {i}", "",
-                                email, None, "", archived, unsubscribed, created, created))
+                copy.write_row(
+                    (
+                        i,
+                        i % ADVISORS + 2,
+                        "Олег",
+                        "",
+                        "Петров",
+                        f"Компания {i}",
+                        "",
+                        f"kompaniya {i}",
+                        "",
+                        email,
+                        None,
+                        "",
+                        archived,
+                        unsubscribed,
+                        created,
+                        created,
+                    )
+                )
         with cur.copy("COPY suppressions (email, reason, detail, created_at) FROM STDIN") as copy:
             for email in suppressed:
                 copy.write_row((email, "bounce", "550 5.1.1", created))
@@ -135,21 +154,32 @@ def main() -> int:
                 session.commit()
             plan_times.append(time.perf_counter() - t0)
             rows.add(("plan_day", result.planned))
-            print(f"  bare INSERT … SELECT {n:,} rows in {bare_times[-1]:.2f} s; plan_day {result.summary()} in "
-                  f"{plan_times[-1]:.2f} s", flush=True)
+            print(
+                f"  bare INSERT … SELECT {n:,} rows in {bare_times[-1]:.2f} s; plan_day {result.summary()} in "
+                f"{plan_times[-1]:.2f} s",
+                flush=True,
+            )
         engine.dispose()
 
     shutil.rmtree(instance, ignore_errors=True)
     counts = {n for _, n in rows}
     same = len(counts) == 1
-    print(f"  the biggest tag has {expected:,} contacts; both planned {'the same ' if same else 'DIFFERENT '}"
-          f"{' / '.join(f'{k} {v:,}' for k, v in sorted(rows))}")
+    print(
+        f"  the biggest tag has {expected:,} contacts; both planned {'the same ' if same else 'DIFFERENT '}"
+        f"{' / '.join(f'{k} {v:,}' for k, v in sorted(rows))}"
+    )
     ours, floor = min(plan_times), min(bare_times)
     ratio = ours / floor
     harness.emit(
-        "3. planning", measured=f"plan_day {ours:.2f} s for {next(iter(counts)):,} deliveries",
-        ceiling=f"{floor:.2f} s (bare INSERT … SELECT)", ratio=round(ratio, 3), ratio_text=f"{ratio:.2f}×",
-        target="≤ 1.5×", met=ratio <= 1.5 and same, contacts=contacts, same_rows=same,
+        "3. planning",
+        measured=f"plan_day {ours:.2f} s for {next(iter(counts)):,} deliveries",
+        ceiling=f"{floor:.2f} s (bare INSERT … SELECT)",
+        ratio=round(ratio, 3),
+        ratio_text=f"{ratio:.2f}×",
+        target="≤ 1.5×",
+        met=ratio <= 1.5 and same,
+        contacts=contacts,
+        same_rows=same,
     )
     return 0
 

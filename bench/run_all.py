@@ -7,6 +7,7 @@ BENCH_SCALE (default 1) shrinks every data set; --quick is BENCH_SCALE=0.05. BEN
 (default postgresql+psycopg://postgres@127.0.0.1:5432/test) is the PostgreSQL; each benchmark
 works in a schema of its own and drops it. Redis: a private server per benchmark.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,26 +41,36 @@ def run(name: str, script: str, quick: bool) -> dict:
     print(f"\n=== {name}: bench/{script}", flush=True)
     started = time.monotonic()
     args = [*(["--quick"] if quick else []), *EXTRA_ARGS.get(name, [])]
-    proc = subprocess.Popen([sys.executable, str(HERE / script), *args], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / script), *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     result = None
     for line in proc.stdout:
         if line.startswith("BENCH_RESULT "):
-            result = json.loads(line[len("BENCH_RESULT "):])
+            result = json.loads(line[len("BENCH_RESULT ") :])
         else:
             print(line, end="", flush=True)
     code = proc.wait()
     elapsed = time.monotonic() - started
     print(f"=== {name}: {elapsed:.0f} s", flush=True)
     if code or result is None:
-        return {"name": name, "measured": f"failed (exit {code}; see the output above)", "ceiling": "—",
-                "ratio_text": "—", "target": "—", "met": False, "error": True}
+        return {
+            "name": name,
+            "measured": f"failed (exit {code}; see the output above)",
+            "ceiling": "—",
+            "ratio_text": "—",
+            "target": "—",
+            "met": False,
+            "error": True,
+        }
     return result
 
 
 def table(results: list[dict]) -> str:
-    rows = [COLUMNS] + [(r["name"], r["measured"], r["ceiling"], r["ratio_text"], r["target"],
-                         "met" if r["met"] else "**missed**") for r in results]
+    rows = [COLUMNS] + [
+        (r["name"], r["measured"], r["ceiling"], r["ratio_text"], r["target"], "met" if r["met"] else "**missed**")
+        for r in results
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     lines = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) + " |" for row in rows]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
@@ -102,8 +113,10 @@ def main() -> int:
     load_after = os.getloadavg()
     minutes = (datetime.now(UTC) - started).total_seconds() / 60
 
-    header = (f"{started:%Y-%m-%d %H:%M} UTC, commit {commit()}, BENCH_SCALE={scale}, {os.cpu_count()} cores, "
-              f"load average {load_before[0]:.1f} before / {load_after[0]:.1f} after, {minutes:.0f} min")
+    header = (
+        f"{started:%Y-%m-%d %H:%M} UTC, commit {commit()}, BENCH_SCALE={scale}, {os.cpu_count()} cores, "
+        f"load average {load_before[0]:.1f} before / {load_after[0]:.1f} after, {minutes:.0f} min"
+    )
     text = f"{header}\n\n{table(results)}"
     print("\n" + text)
     if not args.no_record and chosen == list(BENCHMARKS):

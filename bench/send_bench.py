@@ -7,6 +7,7 @@ smtplib loop pushing as many pre-built messages to the same sink over one connec
 Both rates are taken at the sink (first to last arrival). Worker memory (RSS) is sampled
 every 50 ms; the peak after a quarter of the messages is compared with the peak at the end.
 """
+
 from __future__ import annotations
 
 import random
@@ -54,9 +55,15 @@ def build_data(session, n: int) -> None:
 
     rng = random.Random(SEED)
     session.add(Advisor(email="tupin@gifts.example.com", name="Василий Тупин", is_house=True, role=Role.ADVISOR))
-    advisors = [Advisor(email=f"advisor{i}@gifts.example.com", name=f"Советник {i} Подарков", phone=f"+7495{i:07d}",
-                        signature=f"С уважением,\nСоветник {i} Подарков\nСтудия подарков, +7 495 {i:07d}")
-                for i in range(ADVISORS)]
+    advisors = [
+        Advisor(
+            email=f"advisor{i}@gifts.example.com",
+            name=f"Советник {i} Подарков",
+            phone=f"+7495{i:07d}",
+            signature=f"С уважением,\nСоветник {i} Подарков\nСтудия подарков, +7 495 {i:07d}",
+        )
+        for i in range(ADVISORS)
+    ]
     session.add_all(advisors)
     # Its occasion is today, so today lies within the mailing's window and nothing is missed (missed.py).
     from campaigns.calendar import MONTHS
@@ -64,22 +71,47 @@ def build_data(session, n: int) -> None:
     today = date.today()
     tag = Tag(name="День строителя", kind=TagKind.HOLIDAY, rule=f"{today.day} {MONTHS[today.month - 1]}", lead_days=0)
     offer = Offer(tag=tag, year=date.today().year, subject="Подарки ко Дню строителя", body=BODY, status=OfferStatus.READY)
-    offer.links = [Link(name="catalog", url="https://gifts.example.com/catalog", label="Каталог"),
-                   Link(name="discount", url="https://gifts.example.com/скидка?utm=mail", label="Скидка", weight=3)]
+    offer.links = [
+        Link(name="catalog", url="https://gifts.example.com/catalog", label="Каталог"),
+        Link(name="discount", url="https://gifts.example.com/скидка?utm=mail", label="Скидка", weight=3),
+    ]
     session.add(offer)
     session.flush()
     now = utcnow()
-    contacts = [{
-        "owner_id": advisors[i % ADVISORS].id, "first_name": rng.choice(FIRST_NAMES), "middle_name": rng.choice(MIDDLE_NAMES),
-        "last_name": rng.choice(LAST_NAMES), "company": f"ООО «Компания {i}»", "email": f"client{i}@client{i % 97}.example.ru",
-        "position": "Директор", "created_at": now, "updated_at": now,
-        "consent_source": "bench: written consent", "consent_at": now,  # REQUIRE_CONSENT (on by default)
-    } for i in range(n)]
+    contacts = [
+        {
+            "owner_id": advisors[i % ADVISORS].id,
+            "first_name": rng.choice(FIRST_NAMES),
+            "middle_name": rng.choice(MIDDLE_NAMES),
+            "last_name": rng.choice(LAST_NAMES),
+            "company": f"ООО «Компания {i}»",
+            "email": f"client{i}@client{i % 97}.example.ru",
+            "position": "Директор",
+            "created_at": now,
+            "updated_at": now,
+            "consent_source": "bench: written consent",
+            "consent_at": now,  # REQUIRE_CONSENT (on by default)
+        }
+        for i in range(n)
+    ]
     ids = session.scalars(insert(Contact).returning(Contact.id), contacts).all()
-    session.execute(insert(Delivery), [{
-        "offer_id": offer.id, "contact_id": cid, "advisor_id": contacts[i]["owner_id"], "status": DeliveryStatus.PLANNED,
-        "send_on": date.today(), "send_at": now - timedelta(minutes=1), "attempts": 0, "created_at": now, "updated_at": now,
-    } for i, cid in enumerate(ids)])
+    session.execute(
+        insert(Delivery),
+        [
+            {
+                "offer_id": offer.id,
+                "contact_id": cid,
+                "advisor_id": contacts[i]["owner_id"],
+                "status": DeliveryStatus.PLANNED,
+                "send_on": date.today(),
+                "send_at": now - timedelta(minutes=1),
+                "attempts": 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for i, cid in enumerate(ids)
+        ],
+    )
     session.commit()
 
 
@@ -116,9 +148,16 @@ def run_workers(sink: Sink, env: dict, n: int) -> dict:
     sink.reset()
     logs = Path(env["INSTANCE_PATH"])
     started = time.perf_counter()
-    procs = [subprocess.Popen([harness.PYTHON, str(harness.ROOT / "worker.py"), "--burst"], env=env, cwd=harness.ROOT,
-                              stdout=(logs / f"worker{i}.log").open("wb"), stderr=subprocess.STDOUT)
-             for i in range(WORKERS)]
+    procs = [
+        subprocess.Popen(
+            [harness.PYTHON, str(harness.ROOT / "worker.py"), "--burst"],
+            env=env,
+            cwd=harness.ROOT,
+            stdout=(logs / f"worker{i}.log").open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        for i in range(WORKERS)
+    ]
     watched = [psutil.Process(p.pid) for p in procs]
     peak_quarter = peak = 0
     quarter = n // 4
@@ -157,16 +196,21 @@ def main() -> int:
             messages = prebuilt_messages(db.session, settings, min(n, 1000))
             queued = dispatch.dispatch(db.session, settings, limit=n)
             assert queued == n, f"dispatched {queued} of {n}"
-            print(f"  data, {len(messages)} pre-built messages and {queued:,} jobs ready in {time.perf_counter() - t0:.1f} s",
-                  flush=True)
+            print(
+                f"  data, {len(messages)} pre-built messages and {queued:,} jobs ready in {time.perf_counter() - t0:.1f} s",
+                flush=True,
+            )
         db.engine.dispose()
 
         # The ceiling right before and right after the workers; their mean counts (the machine drifts).
         before = ceiling(sink, messages, n)
         print(f"  ceiling (smtplib, one connection): {before:,.0f} msg/s", flush=True)
         ours = run_workers(sink, env, n)
-        print(f"  workers: {ours['rate']:,.0f} msg/s at the sink ({ours['received']:,} received, {ours['wall']:.1f} s wall"
-              f" incl. start-up)", flush=True)
+        print(
+            f"  workers: {ours['rate']:,.0f} msg/s at the sink ({ours['received']:,} received, {ours['wall']:.1f} s wall"
+            f" incl. start-up)",
+            flush=True,
+        )
         after = ceiling(sink, messages, n)
         top = (before + after) / 2
         print(f"  ceiling again: {after:,.0f} msg/s; mean {top:,.0f} msg/s", flush=True)
@@ -174,6 +218,7 @@ def main() -> int:
         from sqlalchemy import func, select
 
         from campaigns.models import Delivery, DeliveryStatus, Note, NoteKind
+
         with app.app_context():
             sent = db.session.scalar(select(func.count()).where(Delivery.status == DeliveryStatus.SENT))
             notes = db.session.scalar(select(func.count()).select_from(Note).where(Note.kind == NoteKind.MAIL))
@@ -183,19 +228,26 @@ def main() -> int:
     mb = 1024 * 1024
     growth = (ours["peak"] - ours["peak_quarter"]) / ours["peak_quarter"] if ours["peak_quarter"] else 0.0
     ratio = ours["rate"] / top if top else 0.0
-    print(f"  deliveries sent {sent:,}, mail notes {notes:,}; peak worker RSS {ours['peak_quarter'] / mb:.0f} MB at N/4, "
-          f"{ours['peak'] / mb:.0f} MB at N ({growth:+.1%})")
+    print(
+        f"  deliveries sent {sent:,}, mail notes {notes:,}; peak worker RSS {ours['peak_quarter'] / mb:.0f} MB at N/4, "
+        f"{ours['peak'] / mb:.0f} MB at N ({growth:+.1%})"
+    )
     complete = sent == n == ours["received"] == notes
     if not complete:
         print(f"  INCOMPLETE: {n} planned, {sent} sent, {ours['received']} received, {notes} notes")
     if complete:
         shutil.rmtree(instance, ignore_errors=True)  # kept otherwise: the worker logs say what went wrong
     harness.emit(
-        "1. sending", measured=f"{ours['rate']:,.0f} msg/s; peak RSS {ours['peak'] / mb:.0f} MB "
-                               f"(N/4: {ours['peak_quarter'] / mb:.0f} MB, {growth:+.0%})",
-        ceiling=f"{top:,.0f} msg/s (smtplib loop)", ratio=round(ratio, 3), ratio_text=f"{ratio:.2f}",
+        "1. sending",
+        measured=f"{ours['rate']:,.0f} msg/s; peak RSS {ours['peak'] / mb:.0f} MB "
+        f"(N/4: {ours['peak_quarter'] / mb:.0f} MB, {growth:+.0%})",
+        ceiling=f"{top:,.0f} msg/s (smtplib loop)",
+        ratio=round(ratio, 3),
+        ratio_text=f"{ratio:.2f}",
         target=f"≥ 0.5, RSS growth ≤ {GROWTH_LIMIT:.0%}",
-        met=ratio >= 0.5 and growth <= GROWTH_LIMIT and complete, n=n, complete=complete,
+        met=ratio >= 0.5 and growth <= GROWTH_LIMIT and complete,
+        n=n,
+        complete=complete,
     )
     return 0
 

@@ -3,6 +3,7 @@
 It keeps nothing but a count, the bytes, and the arrival time of the first and the last
 message, in shared memory, so both runs are timed the same way: at the receiving end.
 """
+
 from __future__ import annotations
 
 import multiprocessing

@@ -1,4 +1,5 @@
 """Tagged, targeted e-mail campaigns for a B2B sales team."""
+
 from __future__ import annotations
 
 import logging

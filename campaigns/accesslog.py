@@ -5,6 +5,7 @@ not hand them to whoever reads the logs. `strip_tokens` is applied to gunicorn's
 (`GunicornLogger`, set in gunicorn.conf.py, which gunicorn reads from the working directory)
 and to werkzeug's (the development server), installed by create_app().
 """
+
 from __future__ import annotations
 
 import logging

@@ -5,6 +5,7 @@ The admin's form, `flask campaigns create-user`, the demo data and the test fact
 backs this with a unique index on lower(email)), and a password a person types is held to the
 same rule everywhere.
 """
+
 from __future__ import annotations
 
 from datetime import time
@@ -24,9 +25,18 @@ from .models import Advisor, Contact, Role
 MIN_PASSWORD = 10
 NAME_MAX = 200
 ROLE_LABELS = {Role.ADVISOR: "советник", Role.MARKETING: "маркетинг", Role.ADMIN: "администратор"}
-LABELS = {"email": "Эл. почта", "name": "Имя", "role": "Роль", "phone": "Телефон", "password": "Пароль",
-          "signature": "Подпись", "daily_cap": "Писем в день", "work_hours": "Рабочие часы", "timezone": "Часовой пояс",
-          "house": "Дежурный советник"}
+LABELS = {
+    "email": "Эл. почта",
+    "name": "Имя",
+    "role": "Роль",
+    "phone": "Телефон",
+    "password": "Пароль",
+    "signature": "Подпись",
+    "daily_cap": "Писем в день",
+    "work_hours": "Рабочие часы",
+    "timezone": "Часовой пояс",
+    "house": "Дежурный советник",
+}
 SIGNATURE_MAX = 2000
 RESET_MAX_AGE = 24 * 3600  # a password-reset link works for a day, once
 
@@ -100,9 +110,15 @@ def create_user(
         errors["email"] = "Пользователь с этим адресом уже есть"
     if errors:
         raise AccountError(errors)
-    user = Advisor(email=email, name=name, role=role, phone=phone, is_house=is_house,
-                   password_hash=password_hash or hash_password(password or ""),
-                   signature=signature if signature is not None else f"С уважением,\n{name}")
+    user = Advisor(
+        email=email,
+        name=name,
+        role=role,
+        phone=phone,
+        is_house=is_house,
+        password_hash=password_hash or hash_password(password or ""),
+        signature=signature if signature is not None else f"С уважением,\n{name}",
+    )
     session.add(user)
     try:
         session.flush()
@@ -155,7 +171,7 @@ def update_profile(session: Session, user: Advisor, *, name: str | None, signatu
 
 
 def parse_work_hours(raw: str | None) -> str | None:
-    """"09:30-18:00" normalised; None for an empty value (the global WORK_HOURS); ValueError otherwise."""
+    """ "09:30-18:00" normalised; None for an empty value (the global WORK_HOURS); ValueError otherwise."""
     raw = (raw or "").strip()
     if not raw:
         return None
@@ -182,8 +198,17 @@ def work_hours(user: Advisor | None, settings: Settings) -> tuple[time, time, Zo
     return as_time(start), as_time(end), tz
 
 
-def admin_update(session: Session, admin: Advisor, user: Advisor, *, role: str, daily_cap, work_hours: str | None,
-                 timezone: str | None, watches_house: bool) -> None:
+def admin_update(
+    session: Session,
+    admin: Advisor,
+    user: Advisor,
+    *,
+    role: str,
+    daily_cap,
+    work_hours: str | None,
+    timezone: str | None,
+    watches_house: bool,
+) -> None:
     """The admin sets a user's role, daily cap, working hours, time zone, and whether the house
     advisor's hot contacts reach them. Empty cap, hours or zone: the global setting."""
     if admin.role != Role.ADMIN:
@@ -198,8 +223,11 @@ def admin_update(session: Session, admin: Advisor, user: Advisor, *, role: str, 
             errors["role"] = "Дежурный советник остаётся советником: сначала назначьте другого дежурного"
         elif user.id == admin.id and role != Role.ADMIN:
             errors["role"] = "Нельзя снять роль администратора с самого себя"
-        elif user.role == Role.ADVISOR and role != Role.ADVISOR and session.scalar(
-                select(func.count(Contact.id)).where(Contact.owner_id == user.id)):
+        elif (
+            user.role == Role.ADVISOR
+            and role != Role.ADVISOR
+            and session.scalar(select(func.count(Contact.id)).where(Contact.owner_id == user.id))
+        ):
             # Mail goes out in the owner's name: contacts must not stay with someone who is no advisor.
             errors["role"] = "У советника есть контакты: сначала передайте их (Передача контактов)"
     cap = None
@@ -255,9 +283,13 @@ def make_house(session: Session, user: Advisor) -> Advisor | None:
 
 def house_watchers(session: Session) -> list[Advisor]:
     """The active users the house advisor's clicks and replies reach (admin names them)."""
-    return list(session.scalars(
-        select(Advisor).where(Advisor.watches_house.is_(True), Advisor.active.is_(True), Advisor.is_house.is_(False))
-        .order_by(Advisor.name)))
+    return list(
+        session.scalars(
+            select(Advisor)
+            .where(Advisor.watches_house.is_(True), Advisor.active.is_(True), Advisor.is_house.is_(False))
+            .order_by(Advisor.name)
+        )
+    )
 
 
 # --- a one-time password-reset link ---------------------------------------------------------------

@@ -1,4 +1,5 @@
 """E-mail addresses for headers and the envelope: IDN domains as A-labels, display names on one line."""
+
 from __future__ import annotations
 
 from email.headerregistry import Address

@@ -6,6 +6,7 @@
   its user is active — a key acts with its user's role and rules, nothing more.
 - `RateLimit` counts requests per key and minute in Redis.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -51,8 +52,11 @@ def create_key(session: Session, user: Advisor, name: str) -> tuple[ApiKey, str]
 
 
 def user_keys(session: Session, user: Advisor) -> list[ApiKey]:
-    return list(session.scalars(select(ApiKey).where(ApiKey.user_id == user.id)
-                                .order_by(ApiKey.revoked_at.is_not(None), ApiKey.id.desc())))
+    return list(
+        session.scalars(
+            select(ApiKey).where(ApiKey.user_id == user.id).order_by(ApiKey.revoked_at.is_not(None), ApiKey.id.desc())
+        )
+    )
 
 
 def revoke_key(session: Session, user: Advisor, key_id: int) -> ApiKey | None:
@@ -65,8 +69,9 @@ def revoke_key(session: Session, user: Advisor, key_id: int) -> ApiKey | None:
 
 def revoke_all(session: Session, user_id: int, now: datetime | None = None) -> None:
     """Every live key of a user is revoked (deactivation: a later reactivation does not bring them back)."""
-    session.execute(update(ApiKey).where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
-                    .values(revoked_at=now or utcnow()))
+    session.execute(
+        update(ApiKey).where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None)).values(revoked_at=now or utcnow())
+    )
 
 
 def user_for_token(session: Session, token: str, now: datetime | None = None) -> tuple[ApiKey, Advisor] | None:

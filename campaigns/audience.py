@@ -11,6 +11,7 @@ REQUIRE_CONSENT is read from the running app's settings (web, worker and schedul
 an app context), so the board, the planner, the re-check before sending and the results apply
 the same setting without each passing it along.
 """
+
 from __future__ import annotations
 
 from flask import current_app, has_app_context
@@ -50,8 +51,7 @@ def _refusals(consent: bool | None = None):
 def suppressed():
     """SQL over Contact: its address is on the stop list, as itself or as the hash an erasure left
     (consent.address_hash: the person is gone, the ban on mailing them stays)."""
-    return or_(exists().where(Suppression.email == Contact.email),
-               exists().where(Suppression.email == hash_sql(Contact.email)))
+    return or_(exists().where(Suppression.email == Contact.email), exists().where(Suppression.email == hash_sql(Contact.email)))
 
 
 def hash_sql(email):

@@ -5,6 +5,7 @@ pair; the greeting check then runs once per distinct (first name, middle name), 
 contact. Marketing reads it to know how many catalogs to prepare; advisors' load shows
 how many working days each mailing spreads over under the per-advisor daily cap.
 """
+
 from __future__ import annotations
 
 import math
@@ -58,7 +59,7 @@ class BoardRow:
 
     @property
     def status(self) -> str:
-        """"ready", "draft" or "missing" (no offer written yet)."""
+        """ "ready", "draft" or "missing" (no offer written yet)."""
         return "missing" if self.offer is None else str(self.offer.status)
 
     @property
@@ -97,8 +98,9 @@ def readiness_board(session, settings: Settings, today: date, days: int = 90, st
         year = occurrence_year(tag, send_on)
         last_day = calendar.mailing_window(tag.rule, tag.lead_days, year)[1]
         if send_on >= start or today <= last_day:
-            rows.append(BoardRow(tag=tag, send_on=send_on, year=year, days_to_go=(send_on - today).days, offer=None,
-                                 last_day=last_day))
+            rows.append(
+                BoardRow(tag=tag, send_on=send_on, year=year, days_to_go=(send_on - today).days, offer=None, last_day=last_day)
+            )
     if not rows:
         return rows
     tag_ids = {row.tag.id for row in rows}
@@ -110,14 +112,19 @@ def readiness_board(session, settings: Settings, today: date, days: int = 90, st
 
     no_consent: dict[int, int] = {}
     if audience_rules.require_consent():
-        no_consent = dict(session.execute(
-            select(contact_tags.c.tag_id, func.count())
-            .select_from(contact_tags)
-            .join(Contact, Contact.id == contact_tags.c.contact_id)
-            .where(contact_tags.c.tag_id.in_(tag_ids), audience_rules.may_be_mailed(consent=False),
-                   audience_rules.lacks_consent())
-            .group_by(contact_tags.c.tag_id)
-        ).all())
+        no_consent = dict(
+            session.execute(
+                select(contact_tags.c.tag_id, func.count())
+                .select_from(contact_tags)
+                .join(Contact, Contact.id == contact_tags.c.contact_id)
+                .where(
+                    contact_tags.c.tag_id.in_(tag_ids),
+                    audience_rules.may_be_mailed(consent=False),
+                    audience_rules.lacks_consent(),
+                )
+                .group_by(contact_tags.c.tag_id)
+            ).all()
+        )
 
     fallback_cache: dict[tuple[str, str], bool] = {}
     audience_size: dict[int, int] = {}
@@ -170,23 +177,32 @@ def _audience_counts(session, tag_ids) -> tuple[list, list]:
     )
     if session.bind.dialect.name != "postgresql":
         by_sender = session.execute(audience.add_columns(tag, sender, func.count()).group_by(tag, sender)).all()
-        by_name = session.execute(audience.add_columns(tag, Contact.first_name, Contact.middle_name, func.count())
-                                  .group_by(tag, Contact.first_name, Contact.middle_name)).all()
+        by_name = session.execute(
+            audience.add_columns(tag, Contact.first_name, Contact.middle_name, func.count()).group_by(
+                tag, Contact.first_name, Contact.middle_name
+            )
+        ).all()
         return by_sender, by_name
     rows = session.execute(
-        audience.add_columns(tag, sender, Contact.first_name, Contact.middle_name, func.count(),
-                             func.grouping(Contact.first_name).label("by_sender"))
-        .group_by(func.grouping_sets(tuple_(tag, sender), tuple_(tag, Contact.first_name, Contact.middle_name)))
+        audience.add_columns(
+            tag,
+            sender,
+            Contact.first_name,
+            Contact.middle_name,
+            func.count(),
+            func.grouping(Contact.first_name).label("by_sender"),
+        ).group_by(func.grouping_sets(tuple_(tag, sender), tuple_(tag, Contact.first_name, Contact.middle_name)))
     ).all()
-    return ([(t, s, n) for t, s, _f, _m, n, by_sender in rows if by_sender],
-            [(t, f, m, n) for t, _s, f, m, n, by_sender in rows if not by_sender])
+    return (
+        [(t, s, n) for t, s, _f, _m, n, by_sender in rows if by_sender],
+        [(t, f, m, n) for t, _s, f, m, n, by_sender in rows if not by_sender],
+    )
 
 
 def _load(advisor: Advisor | None, mails: int, settings: Settings) -> AdvisorLoad:
     if advisor is None:  # no active owner and no house advisor: these mails are held (sender.NO_SENDER)
         return AdvisorLoad(advisor_id=None, name=NO_SENDER_LABEL, mails=mails, daily_cap=settings.daily_cap)
-    return AdvisorLoad(advisor_id=advisor.id, name=advisor.name, mails=mails,
-                       daily_cap=advisor.daily_cap or settings.daily_cap)
+    return AdvisorLoad(advisor_id=advisor.id, name=advisor.name, mails=mails, daily_cap=advisor.daily_cap or settings.daily_cap)
 
 
 def without_sender(rows: list[BoardRow]) -> int:

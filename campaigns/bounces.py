@@ -12,6 +12,7 @@ so does a mail to the List-Unsubscribe mailto address (subject «unsubscribe <si
 when that address is delivered to the same mailbox. Reading the mailbox, once per message, is
 inbound.py's.
 """
+
 from __future__ import annotations
 
 import email
@@ -67,8 +68,7 @@ def _original_message_id(report) -> str | None:
             payload = part.get_payload()
             original = payload[0] if isinstance(payload, list) and payload else None
         elif kind in ("text/rfc822-headers", "message/rfc822-headers"):
-            original = email.message_from_string(part.get_payload(decode=True).decode("utf-8", "replace"),
-                                                 policy=policy.default)
+            original = email.message_from_string(part.get_payload(decode=True).decode("utf-8", "replace"), policy=policy.default)
         else:
             continue
         if original is not None and original.get("Message-ID"):
@@ -93,21 +93,24 @@ def parse_report(raw: bytes) -> list[Bounce]:
         if not isinstance(blocks, list) or len(blocks) < 2:
             continue
         per_message = blocks[0]
-        message_id = message_id or (str(per_message["Original-Message-ID"]).strip()
-                                    if per_message.get("Original-Message-ID") else None)
+        message_id = message_id or (
+            str(per_message["Original-Message-ID"]).strip() if per_message.get("Original-Message-ID") else None
+        )
         for block in blocks[1:]:
             recipient = _address(block.get("Final-Recipient") or block.get("Original-Recipient"))
             if not recipient:
                 continue
             diagnostic = " ".join(str(block.get("Diagnostic-Code") or "").split())
             diagnostic = diagnostic.split(";", 1)[-1].strip() if ";" in diagnostic[:12] else diagnostic
-            bounces.append(Bounce(
-                recipient=recipient,
-                action=str(block.get("Action") or "").strip().lower(),
-                status=str(block.get("Status") or "").strip(),
-                diagnostic=diagnostic,
-                message_id=message_id,
-            ))
+            bounces.append(
+                Bounce(
+                    recipient=recipient,
+                    action=str(block.get("Action") or "").strip().lower(),
+                    status=str(block.get("Status") or "").strip(),
+                    diagnostic=diagnostic,
+                    message_id=message_id,
+                )
+            )
     return bounces
 
 
@@ -126,9 +129,11 @@ def parse_complaint(raw: bytes) -> Complaint | None:
         return None
     # Providers often redact the recipient; then the original's Message-ID finds the delivery.
     recipient = _address(fields.get("Original-Rcpt-To"))
-    return Complaint(recipient=recipient,
-                     message_id=_original_message_id(report),
-                     feedback_type=str(fields.get("Feedback-Type") or "abuse").strip().lower())
+    return Complaint(
+        recipient=recipient,
+        message_id=_original_message_id(report),
+        feedback_type=str(fields.get("Feedback-Type") or "abuse").strip().lower(),
+    )
 
 
 def find_delivery(session: Session, bounce: Bounce | Complaint) -> Delivery | None:

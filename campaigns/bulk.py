@@ -2,6 +2,7 @@
 hand over, export. Each acts only on the selected contacts the user may change — an advisor their
 own live ones, an admin any — and leaves a note on each contact it changed, as one change would.
 Handing over is ownership.transfer_contacts (admin only), exporting export.export_csv."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -33,8 +34,13 @@ def changeable(session: Session, user: Advisor, ids: Iterable[int], *, archived:
 def _notes(session: Session, user: Advisor, contact_ids: list[int], body: str) -> None:
     if contact_ids:
         now = utcnow()
-        session.execute(insert(Note), [{"contact_id": cid, "kind": NoteKind.SYSTEM, "author_id": user.id, "body": body,
-                                        "created_at": now} for cid in contact_ids])
+        session.execute(
+            insert(Note),
+            [
+                {"contact_id": cid, "kind": NoteKind.SYSTEM, "author_id": user.id, "body": body, "created_at": now}
+                for cid in contact_ids
+            ],
+        )
 
 
 def tag(session: Session, user: Advisor, ids: Iterable[int], the_tag: Tag) -> int:
@@ -51,8 +57,7 @@ def untag(session: Session, user: Advisor, ids: Iterable[int], the_tag: Tag) -> 
     """Take `the_tag` off the selected contacts that have it; returns how many lost it."""
     having = [c.id for c in changeable(session, user, ids) if the_tag in c.tags]
     if having:
-        session.execute(delete(contact_tags).where(contact_tags.c.contact_id.in_(having),
-                                                   contact_tags.c.tag_id == the_tag.id))
+        session.execute(delete(contact_tags).where(contact_tags.c.contact_id.in_(having), contact_tags.c.tag_id == the_tag.id))
         _notes(session, user, having, f"Снят тег «{the_tag.name}» ({user.name})")
         _touch(session, having)
     return len(having)
@@ -61,8 +66,9 @@ def untag(session: Session, user: Advisor, ids: Iterable[int], the_tag: Tag) -> 
 def _touch(session: Session, ids: list[int]) -> None:
     from sqlalchemy import update
 
-    session.execute(update(Contact).where(Contact.id.in_(ids)).values(updated_at=utcnow())
-                    .execution_options(synchronize_session=False))
+    session.execute(
+        update(Contact).where(Contact.id.in_(ids)).values(updated_at=utcnow()).execution_options(synchronize_session=False)
+    )
     session.expire_all()
 
 

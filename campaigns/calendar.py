@@ -31,6 +31,7 @@ unknown for such years are the transfers of the January weekend days and any wor
 Saturdays, which only the future decree will fix. Regional holidays and shortened
 pre-holiday days are not modelled.
 """
+
 from __future__ import annotations
 
 import re
@@ -148,9 +149,7 @@ def _bad_rule(raw: str) -> ValueError:
 
 def _month(token: str, raw: str) -> int:
     if token not in MONTHS:
-        raise ValueError(
-            f'Неизвестный месяц "{token}" в правиле "{raw}": используйте {_MONTH_HINT}'
-        )
+        raise ValueError(f'Неизвестный месяц "{token}" в правиле "{raw}": используйте {_MONTH_HINT}')
     return MONTHS.index(token) + 1
 
 
@@ -171,15 +170,9 @@ def _parse(normalized: str, raw: str) -> Rule:
             if nth is None:
                 raise _bad_rule(raw)
             if not 1 <= nth <= 5:
-                raise ValueError(
-                    f'Номер дня недели в правиле "{raw}" должен быть от 1 до 5 или "last", '
-                    f"а указано {nth}"
-                )
+                raise ValueError(f'Номер дня недели в правиле "{raw}" должен быть от 1 до 5 или "last", а указано {nth}')
         if weekday_token not in WEEKDAYS:
-            raise ValueError(
-                f'Неизвестный день недели "{weekday_token}" в правиле "{raw}": '
-                f"используйте {_WEEKDAY_HINT}"
-            )
+            raise ValueError(f'Неизвестный день недели "{weekday_token}" в правиле "{raw}": используйте {_WEEKDAY_HINT}')
         return Rule(
             Rule.NTH_WEEKDAY,
             month=_month(month_token, raw),
@@ -196,9 +189,7 @@ def _parse(normalized: str, raw: str) -> Rule:
         if n is None:
             raise _bad_rule(raw)
         if not 1 <= n <= 365:
-            raise ValueError(
-                f'Номер дня года в правиле "{raw}" должен быть от 1 до 365, а указано {n}'
-            )
+            raise ValueError(f'Номер дня года в правиле "{raw}" должен быть от 1 до 365, а указано {n}')
         return Rule(Rule.DAY_OF_YEAR, day=n)
 
     if first == "workday1":
@@ -209,14 +200,9 @@ def _parse(normalized: str, raw: str) -> Rule:
         raise _bad_rule(raw)
     month = _month(second, raw)
     if month == 2 and day == 29:
-        raise ValueError(
-            f'Правило "{raw}": 29 февраля бывает не каждый год, выберите другую дату'
-        )
+        raise ValueError(f'Правило "{raw}": 29 февраля бывает не каждый год, выберите другую дату')
     if not 1 <= day <= _MONTH_DAYS[month - 1]:
-        raise ValueError(
-            f'Правило "{raw}": в месяце "{second}" нет {day}-го числа '
-            f"(бывает от 1 до {_MONTH_DAYS[month - 1]})"
-        )
+        raise ValueError(f'Правило "{raw}": в месяце "{second}" нет {day}-го числа (бывает от 1 до {_MONTH_DAYS[month - 1]})')
     return Rule(Rule.FIXED, month=month, day=day)
 
 
@@ -240,9 +226,7 @@ def parse_rule(rule: str | Rule) -> Rule:
 # Labour Code art. 112: days off (other than the January ones) that move to the next
 # working day when they fall on a weekend. Used only for years without decree data.
 _CARRY_OVER_HOLIDAYS = ((2, 23), (3, 8), (5, 1), (5, 9), (6, 12), (11, 4))
-_STATUTORY_SINCE_2013 = frozenset(
-    [(1, d) for d in range(1, 9)] + list(_CARRY_OVER_HOLIDAYS)
-)
+_STATUTORY_SINCE_2013 = frozenset([(1, d) for d in range(1, 9)] + list(_CARRY_OVER_HOLIDAYS))
 
 
 @dataclass(frozen=True)
@@ -255,12 +239,8 @@ class _YearDays:
 def _year_days(year: int) -> _YearDays:
     ru = holidays.country_holidays("RU", years=year)
     days_off = {d for d in ru if d.year == year}
-    working_weekends = {
-        d for d in getattr(ru, "weekend_workdays", ()) if d.year == year
-    }
-    decree_known = bool(working_weekends) or any(
-        (d.month, d.day) not in _STATUTORY_SINCE_2013 for d in days_off
-    )
+    working_weekends = {d for d in getattr(ru, "weekend_workdays", ()) if d.year == year}
+    decree_known = bool(working_weekends) or any((d.month, d.day) not in _STATUTORY_SINCE_2013 for d in days_off)
     if year >= 2013 and not decree_known:
         for month, day in _CARRY_OVER_HOLIDAYS:
             holiday = date(year, month, day)

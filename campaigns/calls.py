@@ -6,6 +6,7 @@ objection, and plans the next contact: a date, an optional time and a topic («�
 it moves the contact in the morning list (`updated_at`) and takes it off the hot list until
 it clicks again (`hot_handled_at`), whichever page it was logged from.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime, time
@@ -23,8 +24,7 @@ PLANNED_CALLS_MAX = 50  # in the digest; the full list is «Позвонить �
 OBJECTION_MAX = 500
 
 # What a form, a JSON body or a CSV may say for «interest»; anything else is no answer.
-_INTEREST_WORDS = {"yes": True, "да": True, "true": True, "1": True,
-                   "no": False, "нет": False, "false": False, "0": False}
+_INTEREST_WORDS = {"yes": True, "да": True, "true": True, "1": True, "no": False, "нет": False, "false": False, "0": False}
 INTEREST_LABELS = {True: "интерес есть", False: "интереса нет"}
 
 
@@ -106,8 +106,17 @@ def log_call(
     contact.hot_handled_at = now
     assert next_on is not None  # checked above
     body = f"Звонок: {result} ({INTEREST_LABELS[interest]}). Следующий контакт — {planned_text(next_on, at, topic)}."
-    note = Note(contact_id=contact.id, kind=NoteKind.CALL, author_id=user.id, body=body, result=result,
-                interest=interest, objection=objection or None, next_contact_on=next_on, created_at=now)
+    note = Note(
+        contact_id=contact.id,
+        kind=NoteKind.CALL,
+        author_id=user.id,
+        body=body,
+        result=result,
+        interest=interest,
+        objection=objection or None,
+        next_contact_on=next_on,
+        created_at=now,
+    )
     session.add(note)
     session.flush()
     return note
@@ -115,9 +124,11 @@ def log_call(
 
 def planned_calls(session: Session, user: Advisor, today: date) -> list[Contact]:
     """The calls `user` planned for today (and missed before), earliest first: a set time before none."""
-    return list(session.scalars(
-        select(Contact)
-        .where(Contact.owner_id == user.id, Contact.archived_at.is_(None), Contact.next_contact_on <= today)
-        .order_by(Contact.next_contact_on, Contact.next_contact_time.is_(None), Contact.next_contact_time, Contact.id)
-        .limit(PLANNED_CALLS_MAX)
-    ))
+    return list(
+        session.scalars(
+            select(Contact)
+            .where(Contact.owner_id == user.id, Contact.archived_at.is_(None), Contact.next_contact_on <= today)
+            .order_by(Contact.next_contact_on, Contact.next_contact_time.is_(None), Contact.next_contact_time, Contact.id)
+            .limit(PLANNED_CALLS_MAX)
+        )
+    )

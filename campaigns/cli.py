@@ -1,4 +1,5 @@
 """`flask campaigns …` commands. Each prints one clear line on error."""
+
 from __future__ import annotations
 
 import click
@@ -34,8 +35,7 @@ class _OneLineErrors(AppGroup):
         except (OperationalError, ProgrammingError) as exc:
             message = _first_line(exc)
             if "no such table" in message or ("relation" in message and "does not exist" in message):
-                raise click.ClickException(
-                    f"the database has no schema yet ({message}): run `flask campaigns migrate`") from None
+                raise click.ClickException(f"the database has no schema yet ({message}): run `flask campaigns migrate`") from None
             raise click.ClickException(f"DATABASE_URL: cannot reach the database ({message})") from None
         except (RedisConnectionError, RedisTimeoutError) as exc:
             raise click.ClickException(f"REDIS_URL: cannot reach Redis ({_first_line(exc)})") from None
@@ -58,12 +58,14 @@ def migrate_command():
     from .sender import house_advisor
 
     if house_advisor(db.session) is None:
-        click.echo("no house advisor yet: mail to contacts of a deactivated advisor has no sender. Set one up:\n"
-                   "  flask --app wsgi campaigns create-user tupin@studio.ru \"Василий Тупин\" --house\n"
-                   "or make an existing advisor the house advisor:\n"
-                   "  flask --app wsgi campaigns house EMAIL\n"
-                   "and name who gets his hot contacts (e.g. the head of sales):\n"
-                   "  flask --app wsgi campaigns house-hot EMAIL")
+        click.echo(
+            "no house advisor yet: mail to contacts of a deactivated advisor has no sender. Set one up:\n"
+            '  flask --app wsgi campaigns create-user tupin@studio.ru "Василий Тупин" --house\n'
+            "or make an existing advisor the house advisor:\n"
+            "  flask --app wsgi campaigns house EMAIL\n"
+            "and name who gets his hot contacts (e.g. the head of sales):\n"
+            "  flask --app wsgi campaigns house-hot EMAIL"
+        )
 
 
 @group.command("demo")
@@ -88,16 +90,22 @@ def demo_command(force: bool):
 @click.option("--phone", default=None)
 @click.option("--house", is_flag=True, help="make this advisor the house advisor (replaces the current one)")
 @click.password_option()
-def create_user_command(email: str, name: str, role: str, signature: str | None, phone: str | None, house: bool,
-                        password: str):
+def create_user_command(email: str, name: str, role: str, signature: str | None, phone: str | None, house: bool, password: str):
     """Create a user who can log in (the same checks as the admin's form)."""
     from . import accounts
 
     if house and role != "advisor":
         raise click.ClickException("--house: the house advisor must have the role advisor")
     try:
-        user = accounts.create_user(db.session, email=email, name=name, role=role, password=password, phone=phone,
-                                    signature=signature.replace("\\n", "\n") if signature else None)
+        user = accounts.create_user(
+            db.session,
+            email=email,
+            name=name,
+            role=role,
+            password=password,
+            phone=phone,
+            signature=signature.replace("\\n", "\n") if signature else None,
+        )
         if house:
             accounts.make_house(db.session, user)
     except accounts.AccountError as exc:
@@ -171,19 +179,25 @@ def dns_command(timeout: float):
     from .models import Advisor
 
     settings = current_settings()
-    domains = sorted({d for d in db.session.scalars(
-        select(func.lower(Advisor.email)).where(Advisor.active.is_(True))) if d and "@" in d
-        for d in [d.rsplit("@", 1)[1]]})
+    domains = sorted(
+        {
+            d
+            for d in db.session.scalars(select(func.lower(Advisor.email)).where(Advisor.active.is_(True)))
+            if d and "@" in d
+            for d in [d.rsplit("@", 1)[1]]
+        }
+    )
     records = dns_records.records(settings, domains)
     if not (settings.dkim_private_key and settings.dkim_selector):
-        click.echo("DKIM: no DKIM_SELECTOR / DKIM_PRIVATE_KEY: mail goes out unsigned; make a key:\n"
-                   "  openssl genrsa -out dkim.pem 2048, then DKIM_SELECTOR=mail2026 DKIM_PRIVATE_KEY=dkim.pem")
+        click.echo(
+            "DKIM: no DKIM_SELECTOR / DKIM_PRIVATE_KEY: mail goes out unsigned; make a key:\n"
+            "  openssl genrsa -out dkim.pem 2048, then DKIM_SELECTOR=mail2026 DKIM_PRIVATE_KEY=dkim.pem"
+        )
     click.echo(f"Publish (advisors' domains: {', '.join(domains) or 'none yet'}; MAIL_DOMAIN: {settings.mail_domain}):")
     for check in dns_records.check(records, timeout=timeout):
         record = check.record
-        status = check.status + (f": {check.found}" if check.status in ("differs", "could not check") and check.found
-                                 else "")
-        click.echo(f"  {record.name} {record.type} \"{record.value}\"  [{status}]")
+        status = check.status + (f": {check.found}" if check.status in ("differs", "could not check") and check.found else "")
+        click.echo(f'  {record.name} {record.type} "{record.value}"  [{status}]')
         click.echo(f"      {record.why}")
     advice = dns_records.public_url_advice(settings, domains)
     if advice:
@@ -211,8 +225,10 @@ def calendar_command(year: int):
     weekdays = ("пн", "вт", "ср", "чт", "пт", "сб", "вс")
     width = max(len(tag.name) for tag in tags)
     for tag, occurrence, send_on in calendar.year_calendar(tags, year):
-        click.echo(f"{send_on.isoformat()} {weekdays[send_on.weekday()]}  {tag.name:<{width}}  "
-                   f"day {occurrence.isoformat()} {weekdays[occurrence.weekday()]}  rule \"{tag.rule}\", lead {tag.lead_days} d")
+        click.echo(
+            f"{send_on.isoformat()} {weekdays[send_on.weekday()]}  {tag.name:<{width}}  "
+            f'day {occurrence.isoformat()} {weekdays[occurrence.weekday()]}  rule "{tag.rule}", lead {tag.lead_days} d'
+        )
 
 
 # --- the delivery pipeline: plan, queue ----------------------------------------------
@@ -240,8 +256,10 @@ def plan_command(day, dry_run: bool):
         if not result.advisors:
             click.echo("  nothing")
         for row in result.advisors:
-            click.echo(f"  {row.name:<30} {row.going:>4} out (cap {row.cap}), {row.rolled:>4} rolled to the next "
-                       f"working day, {row.held:>4} held (offer not ready)")
+            click.echo(
+                f"  {row.name:<30} {row.going:>4} out (cap {row.cap}), {row.rolled:>4} rolled to the next "
+                f"working day, {row.held:>4} held (offer not ready)"
+            )
         return
     paced = pacing.pace_day(db.session, day, settings)
     db.session.commit()

@@ -4,6 +4,7 @@ A click is a machine's when it is a HEAD request, hits the hidden trap link, com
 scanner's User-Agent or from a mail gateway's network, comes within INSTANT_SECONDS of the
 send, or is part of a burst (with the trap link, or every link of the mail within a second).
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -96,8 +97,14 @@ class ClickEvent:
     @classmethod
     def from_json(cls, raw: bytes | str) -> ClickEvent:
         data = json.loads(raw)
-        return cls(int(data["d"]), int(data["l"]), datetime.fromtimestamp(float(data["t"]), UTC),
-                   str(data.get("m") or "GET"), str(data.get("ip") or ""), str(data.get("ua") or ""))
+        return cls(
+            int(data["d"]),
+            int(data["l"]),
+            datetime.fromtimestamp(float(data["t"]), UTC),
+            str(data.get("m") or "GET"),
+            str(data.get("ip") or ""),
+            str(data.get("ua") or ""),
+        )
 
 
 _crawler_detect = threading.local()
@@ -142,8 +149,9 @@ def _all_links_burst(event: ClickEvent, timeline: list[ClickEvent], link_ids: se
     return False
 
 
-def classify(event: ClickEvent, *, sent_at: datetime | None, timeline: list[ClickEvent],
-             link_ids: set[int], is_trap: bool = False) -> tuple[Verdict, str]:
+def classify(
+    event: ClickEvent, *, sent_at: datetime | None, timeline: list[ClickEvent], link_ids: set[int], is_trap: bool = False
+) -> tuple[Verdict, str]:
     """Human or bot, and why (Russian, shown on the results page). Pure.
 
     `timeline` holds every known click of the same mail (this one included), `link_ids`

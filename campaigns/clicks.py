@@ -15,6 +15,7 @@ database is unreachable it reads the link from a copy in Redis instead (TARGETS_
 when an offer is saved or made ready and by every planning run), so the person is still
 redirected and the click still queued.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -173,8 +174,9 @@ def publish_link_targets(session: Session, redis: Redis, offer_id: int | None = 
     query = select(Link.id, Link.offer_id, Link.url, Link.is_trap)
     if offer_id is not None:
         query = query.where(Link.offer_id == offer_id)
-    mapping: dict = {str(row.id): json.dumps([row.offer_id, row.url, bool(row.is_trap)], ensure_ascii=False)
-               for row in session.execute(query)}
+    mapping: dict = {
+        str(row.id): json.dumps([row.offer_id, row.url, bool(row.is_trap)], ensure_ascii=False) for row in session.execute(query)
+    }
     try:
         pipe = redis.pipeline(transaction=True)
         if offer_id is None:
@@ -188,11 +190,18 @@ def publish_link_targets(session: Session, redis: Redis, offer_id: int | None = 
     return len(mapping)
 
 
-def record_click(redis: Redis, delivery_id: int, link_id: int, *, method: str, ip: str | None,
-                 user_agent: str | None, at: float | None = None) -> None:
+def record_click(
+    redis: Redis, delivery_id: int, link_id: int, *, method: str, ip: str | None, user_agent: str | None, at: float | None = None
+) -> None:
     """Queue one click for flush_clicks; a Redis failure costs the click, never the redirect."""
-    event = {"d": delivery_id, "l": link_id, "t": round(at if at is not None else time.time(), 3), "m": method[:10],
-             "ip": (ip or "")[:45], "ua": (user_agent or "")[:500]}
+    event = {
+        "d": delivery_id,
+        "l": link_id,
+        "t": round(at if at is not None else time.time(), 3),
+        "m": method[:10],
+        "ip": (ip or "")[:45],
+        "ua": (user_agent or "")[:500],
+    }
     try:
         redis.rpush(QUEUE_KEY, json.dumps(event, separators=(",", ":"), ensure_ascii=False))
     except Exception:  # noqa: BLE001 — any Redis trouble: the person still gets the page
@@ -200,6 +209,7 @@ def record_click(redis: Redis, delivery_id: int, link_id: int, *, method: str, i
 
 
 # ------------------------------------------------------------------------- the batch writer
+
 
 def _take(redis: Redis, limit: int) -> list[bytes]:
     """Move up to `limit` events from the queue's head to the processing list, atomically (LMOVE in MULTI).
@@ -255,8 +265,7 @@ def flush_clicks(session: Session, redis: Redis, now: datetime | None = None, ba
             lock.release()
 
 
-def _flush_batch(session: Session, redis: Redis, now: datetime, raw: list,
-                 leftover: bool = False) -> tuple[int, bool]:
+def _flush_batch(session: Session, redis: Redis, now: datetime, raw: list, leftover: bool = False) -> tuple[int, bool]:
     """Write the ripe events of `raw` (the processing list); returns (written, some were unripe)."""
     if not raw:
         return 0, False
@@ -319,12 +328,16 @@ def _write(session: Session, events: list[ClickEvent], unripe: list[ClickEvent])
         )
     }
     offer_ids = {d.offer_id for d in deliveries.values()}
-    links: dict = {
-        row.id: row
-        for row in session.execute(
-            select(Link.id, Link.offer_id, Link.name, Link.label, Link.is_trap).where(Link.offer_id.in_(offer_ids))
-        )
-    } if offer_ids else {}
+    links: dict = (
+        {
+            row.id: row
+            for row in session.execute(
+                select(Link.id, Link.offer_id, Link.name, Link.label, Link.is_trap).where(Link.offer_id.in_(offer_ids))
+            )
+        }
+        if offer_ids
+        else {}
+    )
     offer_links: dict[int, set[int]] = defaultdict(set)
     for link in links.values():
         if not link.is_trap:
@@ -334,8 +347,9 @@ def _write(session: Session, events: list[ClickEvent], unripe: list[ClickEvent])
     timelines: dict[int, list[ClickEvent]] = defaultdict(list)
     stored_human: list[tuple[int, ClickEvent]] = []
     for row in session.execute(
-        select(Click.id, Click.delivery_id, Click.link_id, Click.clicked_at, Click.method, Click.verdict)
-        .where(Click.delivery_id.in_(delivery_ids), Click.clicked_at >= earliest)
+        select(Click.id, Click.delivery_id, Click.link_id, Click.clicked_at, Click.method, Click.verdict).where(
+            Click.delivery_id.in_(delivery_ids), Click.clicked_at >= earliest
+        )
     ):
         event = ClickEvent(row.delivery_id, row.link_id or TRAP_LINK_ID, row.clicked_at, row.method, "", "")
         timelines[row.delivery_id].append(event)
@@ -353,13 +367,27 @@ def _write(session: Session, events: list[ClickEvent], unripe: list[ClickEvent])
         if event.link_id != TRAP_LINK_ID and (link is None or link.offer_id != delivery.offer_id):
             continue  # the link was deleted since (the view checked it at click time)
         is_trap = event.link_id == TRAP_LINK_ID or bool(link and link.is_trap)
-        verdict, reason = classify(event, sent_at=delivery.sent_at, timeline=timelines[event.delivery_id],
-                                   link_ids=offer_links[delivery.offer_id], is_trap=is_trap)
-        rows.append({
-            "delivery_id": event.delivery_id, "link_id": None if event.link_id == TRAP_LINK_ID else event.link_id,
-            "contact_id": delivery.contact_id, "owner_id": delivery.owner_id, "clicked_at": event.at, "method": event.method,
-            "ip": event.ip or None, "user_agent": event.user_agent or None, "verdict": verdict, "reason": reason,
-        })
+        verdict, reason = classify(
+            event,
+            sent_at=delivery.sent_at,
+            timeline=timelines[event.delivery_id],
+            link_ids=offer_links[delivery.offer_id],
+            is_trap=is_trap,
+        )
+        rows.append(
+            {
+                "delivery_id": event.delivery_id,
+                "link_id": None if event.link_id == TRAP_LINK_ID else event.link_id,
+                "contact_id": delivery.contact_id,
+                "owner_id": delivery.owner_id,
+                "clicked_at": event.at,
+                "method": event.method,
+                "ip": event.ip or None,
+                "user_agent": event.user_agent or None,
+                "verdict": verdict,
+                "reason": reason,
+            }
+        )
         if verdict == Verdict.HUMAN:
             human.append((event, delivery, link))
     if rows:
@@ -367,10 +395,18 @@ def _write(session: Session, events: list[ClickEvent], unripe: list[ClickEvent])
     _correct_stored(session, stored_human, timelines, deliveries, offer_links)
     _note_human_clicks(session, human)
     for event, delivery, link in human:  # sent when this batch commits (webhooks.emit)
-        webhooks.emit("contact.clicked", {"contact_id": delivery.contact_id, "owner_id": delivery.owner_id,
-                                          "delivery_id": delivery.id, "offer_id": delivery.offer_id,
-                                          "link": link.name if link else None, "clicked_at": event.at.isoformat()},
-                      session=session)
+        webhooks.emit(
+            "contact.clicked",
+            {
+                "contact_id": delivery.contact_id,
+                "owner_id": delivery.owner_id,
+                "delivery_id": delivery.id,
+                "offer_id": delivery.offer_id,
+                "link": link.name if link else None,
+                "clicked_at": event.at.isoformat(),
+            },
+            session=session,
+        )
     return len(rows)
 
 
@@ -406,6 +442,7 @@ def _note_human_clicks(session: Session, human) -> None:
         if any(abs(event.at - t) < NOTE_EVERY for t in times):
             continue
         times.append(event.at)
-        session.add(Note(contact_id=delivery.contact_id, kind=NoteKind.CLICK, body=body, delivery_id=delivery.id,
-                         created_at=event.at))
+        session.add(
+            Note(contact_id=delivery.contact_id, kind=NoteKind.CLICK, body=body, delivery_id=delivery.id, created_at=event.at)
+        )
     session.flush()

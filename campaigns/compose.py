@@ -20,6 +20,7 @@ Each kind of mail is templates/emails/<kind>.subject.txt, .txt, .html rendered b
 own Jinja environment (HTML autoescaped) plus one function; make_message() is the common end.
 No database and no Flask here: the caller passes the settings, the sender and the contact.
 """
+
 from __future__ import annotations
 
 import re
@@ -134,7 +135,14 @@ _POLICY_UTF8 = email_policy.SMTPUTF8.clone(cte_type="7bit", refold_source="none"
 # way (a second Subject, a forged Reply-To or List-Unsubscribe) breaks the signature; a header
 # the mail lacks is signed as absent and cannot be added either.
 OVERSIGNED = (
-    "From", "To", "Subject", "Date", "Message-ID", "Reply-To", "List-Unsubscribe", "List-Unsubscribe-Post",
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "Reply-To",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
 )
 DKIM_HEADERS = (*OVERSIGNED, "MIME-Version", "Content-Type", "Auto-Submitted", *OVERSIGNED)
 
@@ -185,8 +193,7 @@ def recipient_name(contact) -> str:
     last = " ".join((contact.last_name or "").split())
     if not _NAME_WORD.fullmatch(last):
         return first
-    last = "-".join(part[:1].upper() + part[1:].lower() if part.isupper() or part.islower() else part
-                    for part in last.split("-"))
+    last = "-".join(part[:1].upper() + part[1:].lower() if part.isupper() or part.islower() else part for part in last.split("-"))
     return f"{first} {last}"
 
 
@@ -211,7 +218,7 @@ def typed_paragraphs(text: str) -> list[list[list[tuple[str, str | None]]]]:
                 while url and url[-1] in _URL_TRAILER and not (url[-1] == ")" and "(" in url):
                     url = url[:-1]
                 if match.start() > pos:
-                    segments.append((line[pos:match.start()], None))
+                    segments.append((line[pos : match.start()], None))
                 segments.append((url, url))
                 pos = match.start() + len(url)
             if pos < len(line):
@@ -224,10 +231,14 @@ def typed_paragraphs(text: str) -> list[list[list[tuple[str, str | None]]]]:
 @lru_cache(maxsize=8)
 def _emails(timezone: tzinfo) -> Environment:
     """The Jinja environment of templates/emails/: HTML autoescaped, Russian dates in ``timezone``."""
-    env = Environment(loader=PackageLoader("campaigns", "templates"),
-                      autoescape=select_autoescape(("html",), default_for_string=False))
-    env.filters.update(ru_date=partial(ru_format.ru_date, timezone=timezone),
-                       ru_datetime=partial(ru_format.ru_datetime, timezone=timezone), ru_number=ru_format.ru_number)
+    env = Environment(
+        loader=PackageLoader("campaigns", "templates"), autoescape=select_autoescape(("html",), default_for_string=False)
+    )
+    env.filters.update(
+        ru_date=partial(ru_format.ru_date, timezone=timezone),
+        ru_datetime=partial(ru_format.ru_datetime, timezone=timezone),
+        ru_number=ru_format.ru_number,
+    )
     env.globals.update(plural=ru_format.plural)
     return env
 
@@ -244,9 +255,20 @@ def render_kind(kind: str, context: Mapping, timezone: tzinfo) -> tuple[str, str
 # ----------------------------------------------------------------- messages
 
 
-def make_message(*, settings: Settings, from_name: str, from_addr: str, to_name: str, to_addr: str, subject: str, text: str,
-                 html: str | None = None, reply_to: str | tuple[str, str] | None = None,
-                 extra_headers: Mapping[str, str] | None = None, now: datetime | None = None) -> EmailMessage:
+def make_message(
+    *,
+    settings: Settings,
+    from_name: str,
+    from_addr: str,
+    to_name: str,
+    to_addr: str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    reply_to: str | tuple[str, str] | None = None,
+    extra_headers: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+) -> EmailMessage:
     """The common end of every mail kind: headers, text (+ HTML) alternative, DKIM when configured.
 
     ``reply_to`` is an address or (name, address). ``extra_headers`` values that are ASCII are
@@ -287,7 +309,10 @@ def dkim_sign(msg: EmailMessage, settings: Settings) -> EmailMessage:
     domain = msg["From"].addresses[0].domain
     try:
         signature = dkim.sign(
-            raw, (settings.dkim_selector or "").encode(), domain.encode(), (settings.dkim_private_key or "").encode(),
+            raw,
+            (settings.dkim_selector or "").encode(),
+            domain.encode(),
+            (settings.dkim_private_key or "").encode(),
             include_headers=[h.encode() for h in DKIM_HEADERS],
             canonicalize=(b"relaxed", b"relaxed"),  # survives the re-folding and re-spacing relays do
         )
@@ -303,15 +328,24 @@ def offer_variables(*, offer, contact, advisor, settings: Settings, delivery_id:
     did = PREVIEW_DELIVERY_ID if delivery_id is None else delivery_id
     links = {
         link.name: tracking.click_url(settings.public_url, did, link.id or 0, settings.secret_key)
-        for link in offer.links if not link.is_trap
+        for link in offer.links
+        if not link.is_trap
     }
     return {
         "greeting": greeting(contact.first_name, contact.middle_name),
-        "contact": {"first_name": contact.first_name or "", "middle_name": contact.middle_name or "",
-                    "last_name": contact.last_name or "", "position": contact.position or ""},
+        "contact": {
+            "first_name": contact.first_name or "",
+            "middle_name": contact.middle_name or "",
+            "last_name": contact.last_name or "",
+            "position": contact.position or "",
+        },
         "company": contact.company or "",
-        "advisor": {"name": advisor.name, "email": advisor.email, "phone": advisor.phone or "",
-                    "signature": advisor.signature or ""},
+        "advisor": {
+            "name": advisor.name,
+            "email": advisor.email,
+            "phone": advisor.phone or "",
+            "signature": advisor.signature or "",
+        },
         "links": links,
         # The uploaded catalog is tracked through the offer's link named "catalog".
         "catalog": links.get("catalog") if offer.catalog_path else None,
@@ -321,15 +355,15 @@ def offer_variables(*, offer, contact, advisor, settings: Settings, delivery_id:
     }
 
 
-def build_offer_message(*, offer, contact, advisor, settings: Settings, delivery_id: int | None,
-                        now: datetime | None = None) -> EmailMessage:
+def build_offer_message(
+    *, offer, contact, advisor, settings: Settings, delivery_id: int | None, now: datetime | None = None
+) -> EmailMessage:
     """The offer mail for one contact, sent as ``advisor``. delivery_id None = a preview.
 
     Raises template_sandbox.OfferTemplateError when the offer's template cannot be rendered.
     """
     did = PREVIEW_DELIVERY_ID if delivery_id is None else delivery_id
-    variables = offer_variables(offer=offer, contact=contact, advisor=advisor, settings=settings,
-                                delivery_id=delivery_id)
+    variables = offer_variables(offer=offer, contact=contact, advisor=advisor, settings=settings, delivery_id=delivery_id)
     subject, body = template_sandbox.render_offer(offer, variables)
     body = body.strip("\n")
     signature = (advisor.signature or "").strip()
@@ -338,15 +372,28 @@ def build_offer_message(*, offer, contact, advisor, settings: Settings, delivery
         body = f"{body}\n\n{signature}"
     unsubscribe = variables["unsubscribe_url"]
     trap_urls = [tracking.click_url(settings.public_url, did, tracking.TRAP_LINK_ID, settings.secret_key)]
-    trap_urls += [tracking.click_url(settings.public_url, did, link.id or 0, settings.secret_key)
-                  for link in offer.links if link.is_trap]
-    context = {"subject": subject, "body": body, "paragraphs": typed_paragraphs(body),
-               "unsubscribe_url": unsubscribe, "trap_urls": trap_urls, "advisor": advisor}
+    trap_urls += [
+        tracking.click_url(settings.public_url, did, link.id or 0, settings.secret_key) for link in offer.links if link.is_trap
+    ]
+    context = {
+        "subject": subject,
+        "body": body,
+        "paragraphs": typed_paragraphs(body),
+        "unsubscribe_url": unsubscribe,
+        "trap_urls": trap_urls,
+        "advisor": advisor,
+    }
     subject, text, html = render_kind("offer", context, settings.timezone)
     mailto = tracking.unsubscribe_mailto(ascii_domain(settings.mail_domain), did, settings.secret_key)
     return make_message(
-        settings=settings, from_name=advisor.name, from_addr=advisor.email,
-        to_name=recipient_name(contact), to_addr=contact.email, subject=subject, text=text, html=html,
+        settings=settings,
+        from_name=advisor.name,
+        from_addr=advisor.email,
+        to_name=recipient_name(contact),
+        to_addr=contact.email,
+        subject=subject,
+        text=text,
+        html=html,
         reply_to=(advisor.name, advisor.email),
         extra_headers=unsubscribe_headers(unsubscribe, mailto),
         now=now,
@@ -361,4 +408,3 @@ def unsubscribe_headers(unsubscribe_url: str, mailto: str) -> dict[str, str]:
     if unsubscribe_url.startswith("https://"):
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     return headers
-

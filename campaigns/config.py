@@ -3,6 +3,7 @@
 Every variable is documented in the README. A wrong value raises ConfigError whose
 message is one line naming the variable, so start-up can print it and stop.
 """
+
 from __future__ import annotations
 
 import os
@@ -135,7 +136,7 @@ def parse_database_url(value: str) -> str:
         raise ConfigError(f"DATABASE_URL: unsupported scheme '{scheme}' (use sqlite:/// or postgresql+psycopg://)")
     if scheme in ("postgresql", "postgres"):
         # psycopg 3 is the driver we ship; plain postgresql:// would look for psycopg2.
-        value = "postgresql+psycopg" + value[len(scheme):]
+        value = "postgresql+psycopg" + value[len(scheme) :]
     return value
 
 
@@ -148,7 +149,7 @@ def parse_redis_url(value: str) -> str:
 
 def parse_mail_url(value: str, instance_path: Path) -> MailSettings:
     if value.startswith("maildir:"):
-        raw = value[len("maildir:"):]
+        raw = value[len("maildir:") :]
         raw = raw[2:] if raw.startswith("//") else raw
         if not raw:
             raise ConfigError("MAIL_URL: maildir: needs a folder, e.g. maildir:instance/outbox")

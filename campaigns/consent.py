@@ -10,6 +10,7 @@ pending to that address (planned, queued, retrying, held), so whatever path stop
 nothing more goes out. A contact's wish also marks the contact and leaves one note; doing it
 again changes nothing and adds no note.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -78,12 +79,20 @@ def find_suppression(session: Session, email: str | None) -> Suppression | None:
     if not email:
         return None
     address = _address(email)
-    return session.scalar(select(Suppression).where(Suppression.email.in_((address, address_hash(address))))
-                          .order_by(Suppression.id).limit(1))
+    return session.scalar(
+        select(Suppression).where(Suppression.email.in_((address, address_hash(address)))).order_by(Suppression.id).limit(1)
+    )
 
 
-def suppress(session: Session, email: str, reason: SuppressionReason, detail: str = "", *,
-             author_id: int | None = None, now: datetime | None = None) -> int:
+def suppress(
+    session: Session,
+    email: str,
+    reason: SuppressionReason,
+    detail: str = "",
+    *,
+    author_id: int | None = None,
+    now: datetime | None = None,
+) -> int:
     """Put the address on the stop list (a second time changes nothing) and cancel the mail
     pending to every contact at it. Returns how many deliveries were cancelled."""
     now = now or utcnow()
@@ -99,24 +108,37 @@ def suppress(session: Session, email: str, reason: SuppressionReason, detail: st
 
 def cancel_pending(session: Session, contact_ids, why: str, now: datetime | None = None) -> int:
     """Cancel the not-yet-sent deliveries of `contact_ids` (a SELECT of ids)."""
-    return session.execute(
-        update(Delivery)
-        .where(Delivery.contact_id.in_(contact_ids), Delivery.status.in_(PENDING))
-        .values(status=DeliveryStatus.CANCELLED, last_error=why, updated_at=now or utcnow())
-        .execution_options(synchronize_session=False)
-    ).rowcount or 0  # type: ignore[attr-defined]  # an UPDATE's CursorResult
+    return (
+        session.execute(
+            update(Delivery)
+            .where(Delivery.contact_id.in_(contact_ids), Delivery.status.in_(PENDING))
+            .values(status=DeliveryStatus.CANCELLED, last_error=why, updated_at=now or utcnow())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        or 0
+    )  # type: ignore[attr-defined]  # an UPDATE's CursorResult
 
 
-def unsubscribe(session: Session, contact: Contact, *, how: str, reason: SuppressionReason = SuppressionReason.UNSUBSCRIBE,
-                detail: str = "", author: Advisor | None = None, delivery: Delivery | None = None,
-                now: datetime | None = None) -> bool:
+def unsubscribe(
+    session: Session,
+    contact: Contact,
+    *,
+    how: str,
+    reason: SuppressionReason = SuppressionReason.UNSUBSCRIBE,
+    detail: str = "",
+    author: Advisor | None = None,
+    delivery: Delivery | None = None,
+    now: datetime | None = None,
+) -> bool:
     """The contact is to get no more mailings. True when this call changed the contact (and
     wrote the note); a repeat only makes sure the stop list and the cancellations hold."""
     now = now or utcnow()
     # A conditional update: of two simultaneous requests exactly one writes the note.
     claimed = session.execute(
-        update(Contact).where(Contact.id == contact.id, Contact.unsubscribed_at.is_(None))
-        .values(unsubscribed_at=now).execution_options(synchronize_session=False)
+        update(Contact)
+        .where(Contact.id == contact.id, Contact.unsubscribed_at.is_(None))
+        .values(unsubscribed_at=now)
+        .execution_options(synchronize_session=False)
     ).rowcount  # type: ignore[attr-defined]  # an UPDATE's CursorResult
     why = _CANCEL_REASON[reason]
     cancelled = cancel_pending(session, select(Contact.id).where(Contact.id == contact.id), why, now)
@@ -132,37 +154,55 @@ def unsubscribe(session: Session, contact: Contact, *, how: str, reason: Suppres
     body += f": {detail}." if detail and author else "."
     if cancelled:
         body += f" Отменено запланированных писем: {cancelled}."
-    session.add(Note(contact_id=contact.id, kind=NoteKind.UNSUBSCRIBE, author_id=author.id if author else None,
-                     body=body, delivery_id=delivery.id if delivery else None, created_at=now))
+    session.add(
+        Note(
+            contact_id=contact.id,
+            kind=NoteKind.UNSUBSCRIBE,
+            author_id=author.id if author else None,
+            body=body,
+            delivery_id=delivery.id if delivery else None,
+            created_at=now,
+        )
+    )
     session.flush()
-    webhooks.emit("contact.unsubscribed", {"contact_id": contact.id, "owner_id": contact.owner_id, "email": contact.email,
-                                           "how": how, "reason": reason.value, "at": now.isoformat(),
-                                           "delivery_id": delivery.id if delivery else None}, session=session)
+    webhooks.emit(
+        "contact.unsubscribed",
+        {
+            "contact_id": contact.id,
+            "owner_id": contact.owner_id,
+            "email": contact.email,
+            "how": how,
+            "reason": reason.value,
+            "at": now.isoformat(),
+            "delivery_id": delivery.id if delivery else None,
+        },
+        session=session,
+    )
     return True
 
 
-def unsubscribe_by_link(session: Session, delivery_id: int, *, how: str = LINK,
-                        now: datetime | None = None) -> Contact | None:
+def unsubscribe_by_link(session: Session, delivery_id: int, *, how: str = LINK, now: datetime | None = None) -> Contact | None:
     """A signed unsubscribe token of a delivery (/u/<token>, one-click, the mailto address):
     the contact the delivery went to; None when the delivery is unknown."""
     delivery = session.get(Delivery, delivery_id)
     if delivery is None:
         return None
     contact = session.get_one(Contact, delivery.contact_id)
-    unsubscribe(session, contact, how=how, delivery=delivery, now=now,
-                detail=f"отписка: {how}, письмо «{delivery.offer.subject}»")
+    unsubscribe(
+        session, contact, how=how, delivery=delivery, now=now, detail=f"отписка: {how}, письмо «{delivery.offer.subject}»"
+    )
     return contact
 
 
-def unsubscribe_by_advisor(session: Session, user: Advisor, contact: Contact, *, how: str = "",
-                           reason: str = "") -> bool:
+def unsubscribe_by_advisor(session: Session, user: Advisor, contact: Contact, *, how: str = "", reason: str = "") -> bool:
     """The client asked the advisor (by phone, in a letter, in person) to get no more mailings."""
     if not can_edit(user, contact):
         raise NotAllowed("Отписать контакт может только его владелец или администратор.")
     if how and how not in ADVISOR_WAYS:
         raise ContactError({"how": "Выберите, как клиент попросил"})
-    return unsubscribe(session, contact, how=how or ASKED, reason=SuppressionReason.MANUAL, detail=" ".join(reason.split()),
-                       author=user)
+    return unsubscribe(
+        session, contact, how=how or ASKED, reason=SuppressionReason.MANUAL, detail=" ".join(reason.split()), author=user
+    )
 
 
 def complaint(session: Session, email: str, *, delivery: Delivery | None = None, detail: str = "") -> int:
@@ -172,8 +212,7 @@ def complaint(session: Session, email: str, *, delivery: Delivery | None = None,
     changed = 0
     for contact in session.scalars(select(Contact).where(Contact.email == email)):
         mine = delivery if delivery is not None and delivery.contact_id == contact.id else None
-        changed += unsubscribe(session, contact, how=COMPLAINT, reason=SuppressionReason.COMPLAINT, delivery=mine,
-                               detail=detail)
+        changed += unsubscribe(session, contact, how=COMPLAINT, reason=SuppressionReason.COMPLAINT, delivery=mine, detail=detail)
     suppress(session, email, SuppressionReason.COMPLAINT, detail)
     return changed
 
@@ -232,8 +271,15 @@ def resubscribe(session: Session, user: Advisor, contact: Contact, consent_sourc
         suppression = session.scalar(select(Suppression).where(Suppression.email == contact.email))
         if suppression is not None and suppression.reason in (SuppressionReason.UNSUBSCRIBE, SuppressionReason.MANUAL):
             session.delete(suppression)
-    session.add(Note(contact_id=contact.id, kind=NoteKind.SYSTEM, author_id=user.id, created_at=now,
-                     body=f"Снова в рассылке ({user.name}); согласие: {consent_source}"))
+    session.add(
+        Note(
+            contact_id=contact.id,
+            kind=NoteKind.SYSTEM,
+            author_id=user.id,
+            created_at=now,
+            body=f"Снова в рассылке ({user.name}); согласие: {consent_source}",
+        )
+    )
     session.flush()
 
 
@@ -249,16 +295,24 @@ def unsuppress(session: Session, user: Advisor, entry: Suppression, reason: str,
     note. The caller commits."""
     if user.role != Role.ADMIN:
         raise NotAllowed("Убрать адрес из стоп-листа может только администратор.")
-    asked = session.scalar(select(Contact.id).where(Contact.email == entry.email, Contact.unsubscribed_at.is_not(None))
-                           .limit(1))
+    asked = session.scalar(select(Contact.id).where(Contact.email == entry.email, Contact.unsubscribed_at.is_not(None)).limit(1))
     if entry.reason in (SuppressionReason.UNSUBSCRIBE, SuppressionReason.COMPLAINT) or asked is not None:
-        raise StopListKept("Адрес отписался или пожаловался на спам: вернуть его можно только с новым согласием "
-                           "(«Вернуть в рассылку» на карточке контакта).")
+        raise StopListKept(
+            "Адрес отписался или пожаловался на спам: вернуть его можно только с новым согласием "
+            "(«Вернуть в рассылку» на карточке контакта)."
+        )
     if not reason.strip():
         raise ContactError({"reason": "Укажите причину"})
     now = now or utcnow()
     for contact_id in session.scalars(select(Contact.id).where(Contact.email == entry.email)):
-        session.add(Note(contact_id=contact_id, kind=NoteKind.SYSTEM, author_id=user.id, created_at=now,
-                         body=f"Адрес {entry.email} убран из стоп-листа ({user.name}): {reason}."))
+        session.add(
+            Note(
+                contact_id=contact_id,
+                kind=NoteKind.SYSTEM,
+                author_id=user.id,
+                created_at=now,
+                body=f"Адрес {entry.email} убран из стоп-листа ({user.name}): {reason}.",
+            )
+        )
     session.delete(entry)
     session.flush()

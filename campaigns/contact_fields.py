@@ -3,6 +3,7 @@
 Pure functions (no I/O). The card form, the import and the duplicate search all go
 through them, so a value typed by hand and the same value read from a file compare equal.
 """
+
 from __future__ import annotations
 
 import re
@@ -38,7 +39,7 @@ def normalize_email(raw: str | None) -> str | None:
     if not value:
         return None
     if value.lower().startswith("mailto:"):
-        value = value[len("mailto:"):]
+        value = value[len("mailto:") :]
     fast = _plain_email(value)
     if fast is not None:
         return fast
@@ -129,7 +130,7 @@ _SPACES = re.compile(r"\s+")
 
 
 def split_company(raw: str | None) -> tuple[str, str]:
-    """"Тойота (Toyota)" -> ("Тойота", "Toyota"); a name without brackets has no alias."""
+    """ "Тойота (Toyota)" -> ("Тойота", "Toyota"); a name without brackets has no alias."""
     value = _SPACES.sub(" ", (raw or "").strip())
     match = _ALIAS.match(value)
     if match and match.group("company").strip() and match.group("alias").strip():

@@ -4,6 +4,7 @@ Plain functions over a SQLAlchemy session; the web views and the JSON API only p
 and call these. Every state change leaves a Note on the contact (who, when, why), so the card's
 timeline is also the audit trail. Nothing is deleted: contacts are archived.
 """
+
 from __future__ import annotations
 
 import math
@@ -97,8 +98,10 @@ def owned_by(user: Advisor):
     hot contacts (Advisor.watches_house: they work them)."""
     if not user.watches_house:
         return Contact.owner_id == user.id
-    return or_(Contact.owner_id == user.id,
-               Contact.owner_id.in_(select(Advisor.id).where(Advisor.is_house.is_(True), Advisor.id != user.id)))
+    return or_(
+        Contact.owner_id == user.id,
+        Contact.owner_id.in_(select(Advisor.id).where(Advisor.is_house.is_(True), Advisor.id != user.id)),
+    )
 
 
 def can_edit(user: Advisor, contact: Contact) -> bool:
@@ -206,8 +209,9 @@ def contact_list(
         query = query.where(Contact.next_contact_on <= today)
     if owner_id and user.role != Role.ADVISOR:
         query = query.where(Contact.owner_id == owner_id)
-    counted = session.scalar(select(func.count()).select_from(
-        query.with_only_columns(Contact.id).limit(COUNT_LIMIT + 1).subquery()))
+    counted = session.scalar(
+        select(func.count()).select_from(query.with_only_columns(Contact.id).limit(COUNT_LIMIT + 1).subquery())
+    )
     total = min(counted or 0, COUNT_LIMIT)
     page = max(1, page)
     listed = query.options(selectinload(Contact.tags), selectinload(Contact.owner)).limit(per_page + 1)
@@ -217,23 +221,39 @@ def contact_list(
         after_key = before_key = None
     position = tuple_(Contact.updated_at, Contact.id)
     if before_key and not after_key:
-        rows = session.scalars(listed.where(position < tuple_(*before_key))
-                               .order_by(Contact.updated_at.desc(), Contact.id.desc())).all()
+        rows = session.scalars(
+            listed.where(position < tuple_(*before_key)).order_by(Contact.updated_at.desc(), Contact.id.desc())
+        ).all()
         items, has_prev, has_next = list(reversed(rows[:per_page])), len(rows) > per_page, True
     else:
         if after_key:
             listed = listed.where(position > tuple_(*after_key))
         else:
             listed = listed.offset((page - 1) * per_page)
-        rows = session.scalars(listed.order_by(
-            *((Contact.next_contact_on, Contact.next_contact_time.is_(None), Contact.next_contact_time)
-              if call_today else ()), Contact.updated_at, Contact.id)).all()
+        rows = session.scalars(
+            listed.order_by(
+                *(
+                    (Contact.next_contact_on, Contact.next_contact_time.is_(None), Contact.next_contact_time)
+                    if call_today
+                    else ()
+                ),
+                Contact.updated_at,
+                Contact.id,
+            )
+        ).all()
         items, has_prev, has_next = list(rows[:per_page]), page > 1 or after_key is not None, len(rows) > per_page
     keyset = not call_today
-    return Page(items=items, total=total, page=page, per_page=per_page, total_more=(counted or 0) > COUNT_LIMIT,
-                has_next=has_next and bool(items), has_prev=has_prev,
-                next_after=cursor(items[-1]) if keyset and has_next and items else None,
-                prev_before=cursor(items[0]) if keyset and has_prev and items else None)
+    return Page(
+        items=items,
+        total=total,
+        page=page,
+        per_page=per_page,
+        total_more=(counted or 0) > COUNT_LIMIT,
+        has_next=has_next and bool(items),
+        has_prev=has_prev,
+        next_after=cursor(items[-1]) if keyset and has_next and items else None,
+        prev_before=cursor(items[0]) if keyset and has_prev and items else None,
+    )
 
 
 # --- create and edit --------------------------------------------------------------------
@@ -454,9 +474,7 @@ def timeline(session: Session, contact: Contact, limit: int = 500) -> list[Note]
 
 
 def get_mail_note(session: Session, contact: Contact, note_id: int) -> Note | None:
-    return session.scalar(
-        select(Note).where(Note.id == note_id, Note.contact_id == contact.id, Note.raw_message.is_not(None))
-    )
+    return session.scalar(select(Note).where(Note.id == note_id, Note.contact_id == contact.id, Note.raw_message.is_not(None)))
 
 
 def delivery_clicks(session: Session, delivery_id: int | None) -> list[Click]:

@@ -5,6 +5,7 @@ Each entry enqueues a job; the job does its work from the database, so a missed 
 `start()` takes a Redis lock, renews it before every round and waits for it when another
 one holds it or it was lost.
 """
+
 from __future__ import annotations
 
 import contextlib

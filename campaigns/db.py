@@ -4,6 +4,7 @@ One `db` object, created unbound and attached in create_app(). The session is sc
 to the thread and removed when the app context ends, so a web request and an RQ job
 each get a fresh one.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -75,8 +76,12 @@ def retry_on_lost_connection(session, work: Callable[[], T], what: str, pauses=R
             session.rollback()  # gives the dead connection back; the next statement checks out a fresh one
             locked = "is locked" in str(exc.orig or exc)  # SQLite busy with another writer: contention, not an outage
             (log.info if locked else log.warning)(
-                "%s: the database %s (%s); trying again in %.1f s", what, "is locked" if locked else "connection failed",
-                str(exc.orig or exc).strip().splitlines()[0], pause)
+                "%s: the database %s (%s); trying again in %.1f s",
+                what,
+                "is locked" if locked else "connection failed",
+                str(exc.orig or exc).strip().splitlines()[0],
+                pause,
+            )
             time.sleep(pause)
     return work()
 

@@ -5,6 +5,7 @@ Deterministic (a fixed seed): 3 advisors, the house advisor, marketing and admin
 «!», a surname or a whole ФИО typed into the first-name field), offers for this year,
 and past deliveries with their notes and clicks.
 """
+
 from __future__ import annotations
 
 import random
@@ -44,34 +45,109 @@ USERS = [
     ("admin@demo.example", "Сергей Орлов", Role.ADMIN, None, False),
 ]
 
-MALE = ["Олег", "Василий", "Сергей", "Андрей", "Дмитрий", "Алексей", "Игорь", "Михаил", "Николай", "Павел",
-        "Евгений", "Артём", "Роман", "Владимир", "Юрий", "Константин", "Лев", "Фёдор"]
-FEMALE = ["Анна", "Елена", "Ольга", "Татьяна", "Наталья", "Ирина", "Светлана", "Марина", "Юлия", "Алёна",
-          "Екатерина", "Вера", "Любовь", "Ксения", "Дарья", "Анна-Мария"]
-SURNAMES = ["Иванов", "Кондрашов", "Смирнов", "Кузнецов", "Попов", "Соколов", "Лебедев", "Козлов", "Новиков",
-            "Морозов", "Петров", "Волков", "Соловьёв", "Васильев", "Зайцев", "Павлов", "Семёнов", "Голубев"]
+MALE = [
+    "Олег",
+    "Василий",
+    "Сергей",
+    "Андрей",
+    "Дмитрий",
+    "Алексей",
+    "Игорь",
+    "Михаил",
+    "Николай",
+    "Павел",
+    "Евгений",
+    "Артём",
+    "Роман",
+    "Владимир",
+    "Юрий",
+    "Константин",
+    "Лев",
+    "Фёдор",
+]
+FEMALE = [
+    "Анна",
+    "Елена",
+    "Ольга",
+    "Татьяна",
+    "Наталья",
+    "Ирина",
+    "Светлана",
+    "Марина",
+    "Юлия",
+    "Алёна",
+    "Екатерина",
+    "Вера",
+    "Любовь",
+    "Ксения",
+    "Дарья",
+    "Анна-Мария",
+]
+SURNAMES = [
+    "Иванов",
+    "Кондрашов",
+    "Смирнов",
+    "Кузнецов",
+    "Попов",
+    "Соколов",
+    "Лебедев",
+    "Козлов",
+    "Новиков",
+    "Морозов",
+    "Петров",
+    "Волков",
+    "Соловьёв",
+    "Васильев",
+    "Зайцев",
+    "Павлов",
+    "Семёнов",
+    "Голубев",
+]
 FATHERS = ["Иван", "Пётр", "Сергей", "Николай", "Александр", "Михаил", "Владимир", "Юрий"]
-PATRONYMIC_M = {"Иван": "Иванович", "Пётр": "Петрович", "Сергей": "Сергеевич", "Николай": "Николаевич",
-                "Александр": "Александрович", "Михаил": "Михайлович", "Владимир": "Владимирович", "Юрий": "Юрьевич"}
+PATRONYMIC_M = {
+    "Иван": "Иванович",
+    "Пётр": "Петрович",
+    "Сергей": "Сергеевич",
+    "Николай": "Николаевич",
+    "Александр": "Александрович",
+    "Михаил": "Михайлович",
+    "Владимир": "Владимирович",
+    "Юрий": "Юрьевич",
+}
 PATRONYMIC_F = {k: v[:-2] + "на" if v.endswith("ич") else v for k, v in PATRONYMIC_M.items()}
 
 # (company, alias, domain slug, industry tag)
 COMPANIES = [
-    ("Тойота", "Toyota", "toyota-center", "Автотранспорт"), ("ГК Рики", "Смешарики", "riki", "Айти"),
-    ("Силовые машины ПАО", "", "power-m", "Промышленность"), ("Фаубеха", "", "faubeha", "Торговля"),
-    ("СтройМонтаж", "", "stroymontazh", "Строители"), ("ГорМедЦентр", "", "gormed", "Медики"),
-    ("РЖД-Логистика", "", "rzdlog", "Железнодорожники"), ("Совкомфлот", "", "scf-demo", "Моряки"),
-    ("НефтеГазСервис", "", "ngs", "Нефтяники"), ("Энергосбыт Плюс", "", "esplus", "Энергетики"),
-    ("Банк Восход", "", "voshod-bank", "Финансы"), ("Лизинг-Трейд", "", "leasing-trade", "Финансы"),
-    ("Северсталь-Метиз", "", "sev-metiz", "Промышленность"), ("ПИК-Девелопмент", "", "pik-dev", "Строители"),
-    ("Клиника Здоровье", "", "zdorovie", "Медики"), ("Яндекс.Такси Партнёр", "Yandex Taxi", "taxi-park", "Автотранспорт"),
-    ("Лента", "Lenta", "lenta-demo", "Торговля"), ("Ростелеком-ИТ", "", "rt-it", "Айти"),
-    ("Дорстрой", "", "dorstroy", "Строители"), ("Полиграф-Сервис", "", "poligraf", "Промышленность"),
-    ("Морской порт Азов", "", "azov-port", "Моряки"), ("ТрансНефть-Сервис", "", "tn-service", "Нефтяники"),
-    ("МОЭСК-Инжиниринг", "", "moesk-eng", "Энергетики"), ("Альфа-Страхование", "AlfaStrakhovanie", "alfastrah", "Финансы"),
-    ("Вкусвилл-Опт", "VkusVill", "vv-opt", "Торговля"), ("Медси", "Medsi", "medsi-demo", "Медики"),
-    ("Циан", "Cian", "cian-demo", "Строители"), ("Касперский", "Kaspersky", "kasp-demo", "Айти"),
-    ("Уралхим", "Uralchem", "uralchem-demo", "Промышленность"), ("ПЭК", "PEK", "pek-demo", "Автотранспорт"),
+    ("Тойота", "Toyota", "toyota-center", "Автотранспорт"),
+    ("ГК Рики", "Смешарики", "riki", "Айти"),
+    ("Силовые машины ПАО", "", "power-m", "Промышленность"),
+    ("Фаубеха", "", "faubeha", "Торговля"),
+    ("СтройМонтаж", "", "stroymontazh", "Строители"),
+    ("ГорМедЦентр", "", "gormed", "Медики"),
+    ("РЖД-Логистика", "", "rzdlog", "Железнодорожники"),
+    ("Совкомфлот", "", "scf-demo", "Моряки"),
+    ("НефтеГазСервис", "", "ngs", "Нефтяники"),
+    ("Энергосбыт Плюс", "", "esplus", "Энергетики"),
+    ("Банк Восход", "", "voshod-bank", "Финансы"),
+    ("Лизинг-Трейд", "", "leasing-trade", "Финансы"),
+    ("Северсталь-Метиз", "", "sev-metiz", "Промышленность"),
+    ("ПИК-Девелопмент", "", "pik-dev", "Строители"),
+    ("Клиника Здоровье", "", "zdorovie", "Медики"),
+    ("Яндекс.Такси Партнёр", "Yandex Taxi", "taxi-park", "Автотранспорт"),
+    ("Лента", "Lenta", "lenta-demo", "Торговля"),
+    ("Ростелеком-ИТ", "", "rt-it", "Айти"),
+    ("Дорстрой", "", "dorstroy", "Строители"),
+    ("Полиграф-Сервис", "", "poligraf", "Промышленность"),
+    ("Морской порт Азов", "", "azov-port", "Моряки"),
+    ("ТрансНефть-Сервис", "", "tn-service", "Нефтяники"),
+    ("МОЭСК-Инжиниринг", "", "moesk-eng", "Энергетики"),
+    ("Альфа-Страхование", "AlfaStrakhovanie", "alfastrah", "Финансы"),
+    ("Вкусвилл-Опт", "VkusVill", "vv-opt", "Торговля"),
+    ("Медси", "Medsi", "medsi-demo", "Медики"),
+    ("Циан", "Cian", "cian-demo", "Строители"),
+    ("Касперский", "Kaspersky", "kasp-demo", "Айти"),
+    ("Уралхим", "Uralchem", "uralchem-demo", "Промышленность"),
+    ("ПЭК", "PEK", "pek-demo", "Автотранспорт"),
 ]
 
 
@@ -131,8 +207,15 @@ def load(session, settings: Settings) -> str:
     demo_hash = accounts.hash_password(DEMO_PASSWORD)
     for email, name, role, phone, is_house in USERS:
         user = accounts.create_user(
-            session, email=email, name=name, role=role, phone=phone, is_house=is_house, password_hash=demo_hash,
-            signature=f"С уважением,\n{name}\nСтудия корпоративных подарков\n{phone or ''}".strip())
+            session,
+            email=email,
+            name=name,
+            role=role,
+            phone=phone,
+            is_house=is_house,
+            password_hash=demo_hash,
+            signature=f"С уважением,\n{name}\nСтудия корпоративных подарков\n{phone or ''}".strip(),
+        )
         if role == Role.ADVISOR:
             advisors.append(user)
         # The head of sales (here the admin) gets the house advisor's hot contacts (#17).
@@ -142,11 +225,20 @@ def load(session, settings: Settings) -> str:
     today = datetime.now(settings.timezone).date()
     offers: dict[int, Offer] = {}
     for i, tag in enumerate(sorted(tags.values(), key=lambda t: t.name)):
-        offer = Offer(tag=tag, year=today.year, subject=_SUBJECTS[tag.kind].format(tag=tag.name, year=today.year + 1),
-                      body=DEMO_BODY, status=OfferStatus.DRAFT if i % 7 == 3 else OfferStatus.READY)
+        offer = Offer(
+            tag=tag,
+            year=today.year,
+            subject=_SUBJECTS[tag.kind].format(tag=tag.name, year=today.year + 1),
+            body=DEMO_BODY,
+            status=OfferStatus.DRAFT if i % 7 == 3 else OfferStatus.READY,
+        )
         offer.links = [
-            Link(name="catalog", url=f"https://gifts.example.com/catalog/{today.year}/{tag.id}?utm_source=mail",
-                 label="Каталог", weight=1),
+            Link(
+                name="catalog",
+                url=f"https://gifts.example.com/catalog/{today.year}/{tag.id}?utm_source=mail",
+                label="Каталог",
+                weight=1,
+            ),
             Link(name="discount", url="https://gifts.example.com/скидка?code=DEMO#условия", label="Скидка", weight=3),
         ]
         session.add(offer)
@@ -162,10 +254,15 @@ def load(session, settings: Settings) -> str:
         first, middle, last = _person(rng)
         owner = advisors[n % len(advisors)]
         contact = Contact(
-            owner=owner, first_name=first, middle_name=middle, last_name=last, company=company,
+            owner=owner,
+            first_name=first,
+            middle_name=middle,
+            last_name=last,
+            company=company,
             company_alias=alias,
             position=rng.choice(["Директор по персоналу", "Офис-менеджер", "Маркетолог", "Секретарь", "PR-менеджер"]),
-            email=f"contact{n:03d}@{slug}.example.com", phone=f"+7495{rng.randrange(10**6, 10**7):07d}",
+            email=f"contact{n:03d}@{slug}.example.com",
+            phone=f"+7495{rng.randrange(10**6, 10**7):07d}",
             consent_source=rng.choice(["визитка на выставке", "звонок клиента", "форма на сайте"]),
             consent_at=now - timedelta(days=rng.randrange(30, 900)),
             created_at=now - timedelta(days=rng.randrange(30, 900)),
@@ -181,21 +278,38 @@ def load(session, settings: Settings) -> str:
     deliveries = []
     for contact in contacts:
         if rng.random() < 0.3:
-            session.add(Note(contact=contact, kind=NoteKind.CALL, author_id=contact.owner_id,
-                             body="Позвонил(а), рассказал(а) о каталоге.", interest=rng.random() < 0.5,
-                             result="Прислать предложение ближе к празднику",
-                             next_contact_on=today + timedelta(days=rng.randrange(5, 60)),
-                             created_at=now - timedelta(days=rng.randrange(1, 120))))
+            session.add(
+                Note(
+                    contact=contact,
+                    kind=NoteKind.CALL,
+                    author_id=contact.owner_id,
+                    body="Позвонил(а), рассказал(а) о каталоге.",
+                    interest=rng.random() < 0.5,
+                    result="Прислать предложение ближе к празднику",
+                    next_contact_on=today + timedelta(days=rng.randrange(5, 60)),
+                    created_at=now - timedelta(days=rng.randrange(1, 120)),
+                )
+            )
         for tag in contact.tags:
             offer = offers[tag.id]
             day = send_date(tag.rule, tag.lead_days, today.year)
             if day >= today or offer.status != OfferStatus.READY:
                 continue
             sent_at = datetime.combine(day, time(9, 30), settings.timezone).astimezone(UTC) + timedelta(
-                minutes=rng.randrange(0, 480))
-            deliveries.append(Delivery(offer=offer, contact=contact, advisor_id=contact.owner_id,
-                                       status=DeliveryStatus.SENT, send_on=day, send_at=sent_at, sent_at=sent_at,
-                                       attempts=1))
+                minutes=rng.randrange(0, 480)
+            )
+            deliveries.append(
+                Delivery(
+                    offer=offer,
+                    contact=contact,
+                    advisor_id=contact.owner_id,
+                    status=DeliveryStatus.SENT,
+                    send_on=day,
+                    send_at=sent_at,
+                    sent_at=sent_at,
+                    attempts=1,
+                )
+            )
     session.add_all(deliveries)
     session.flush()  # one round of ids: the tracked links in the mails need them
 
@@ -203,16 +317,28 @@ def load(session, settings: Settings) -> str:
     for delivery in deliveries:
         contact, offer = delivery.contact, delivery.offer
         # The mail as it would have gone out, so the note opens a real letter.
-        mail = mails.offer_message(offer=offer, contact=contact, advisor=contact.owner, settings=settings,
-                                   delivery_id=delivery.id, now=delivery.sent_at)
+        mail = mails.offer_message(
+            offer=offer, contact=contact, advisor=contact.owner, settings=settings, delivery_id=delivery.id, now=delivery.sent_at
+        )
         delivery.message_id = mail["Message-ID"]
-        session.add(Note(contact=contact, kind=NoteKind.MAIL, author_id=contact.owner_id, delivery_id=delivery.id,
-                         subject=offer.subject, body=f"Отправлено письмо «{offer.subject}»", created_at=delivery.sent_at,
-                         raw_message=mail.as_string()))
+        session.add(
+            Note(
+                contact=contact,
+                kind=NoteKind.MAIL,
+                author_id=contact.owner_id,
+                delivery_id=delivery.id,
+                subject=offer.subject,
+                body=f"Отправлено письмо «{offer.subject}»",
+                created_at=delivery.sent_at,
+                raw_message=mail.as_string(),
+            )
+        )
         clicks += _demo_clicks(session, rng, contact, delivery, offer, now)
     sent = len(deliveries)
-    return (f"demo data loaded: {len(advisors)} advisors, {len(contacts)} contacts, {len(offers)} offers, "
-            f"{sent} sent mails, {clicks} clicks")
+    return (
+        f"demo data loaded: {len(advisors)} advisors, {len(contacts)} contacts, {len(offers)} offers, "
+        f"{sent} sent mails, {clicks} clicks"
+    )
 
 
 def _demo_clicks(session, rng, contact, delivery, offer, now) -> int:
@@ -223,9 +349,19 @@ def _demo_clicks(session, rng, contact, delivery, offer, now) -> int:
     count = 0
     if roll < 0.08:  # a mail security gateway opens every link at once, seconds after delivery
         for link in offer.links:
-            session.add(Click(delivery=delivery, link=link, contact=contact, clicked_at=delivery.sent_at + timedelta(seconds=3),
-                              method="GET", ip="40.94.1.1", user_agent="Mozilla/5.0 (compatible; SafeLinks)",
-                              verdict=Verdict.BOT, reason="all links within 1 s of delivery"))
+            session.add(
+                Click(
+                    delivery=delivery,
+                    link=link,
+                    contact=contact,
+                    clicked_at=delivery.sent_at + timedelta(seconds=3),
+                    method="GET",
+                    ip="40.94.1.1",
+                    user_agent="Mozilla/5.0 (compatible; SafeLinks)",
+                    verdict=Verdict.BOT,
+                    reason="all links within 1 s of delivery",
+                )
+            )
             count += 1
         return count
     # A person: recent clicks feed the hot list.
@@ -233,13 +369,32 @@ def _demo_clicks(session, rng, contact, delivery, offer, now) -> int:
     at = min(at, now - timedelta(minutes=30))
     if at <= delivery.sent_at:
         return 0
-    session.add(Click(delivery=delivery, link=catalog_link, contact=contact, clicked_at=at, method="GET",
-                      ip="95.31.1.1", user_agent="Mozilla/5.0 (Windows NT 10.0) Chrome/130", verdict=Verdict.HUMAN))
+    session.add(
+        Click(
+            delivery=delivery,
+            link=catalog_link,
+            contact=contact,
+            clicked_at=at,
+            method="GET",
+            ip="95.31.1.1",
+            user_agent="Mozilla/5.0 (Windows NT 10.0) Chrome/130",
+            verdict=Verdict.HUMAN,
+        )
+    )
     count += 1
     if rng.random() < 0.5:
-        session.add(Click(delivery=delivery, link=discount_link, contact=contact, clicked_at=at + timedelta(minutes=4),
-                          method="GET", ip="95.31.1.1", user_agent="Mozilla/5.0 (Windows NT 10.0) Chrome/130",
-                          verdict=Verdict.HUMAN))
+        session.add(
+            Click(
+                delivery=delivery,
+                link=discount_link,
+                contact=contact,
+                clicked_at=at + timedelta(minutes=4),
+                method="GET",
+                ip="95.31.1.1",
+                user_agent="Mozilla/5.0 (Windows NT 10.0) Chrome/130",
+                verdict=Verdict.HUMAN,
+            )
+        )
         count += 1
     session.add(Note(contact=contact, kind=NoteKind.CLICK, body=f"Переход по ссылке «{catalog_link.label}»", created_at=at))
     return count
@@ -276,17 +431,24 @@ def prepare_first_mails(session, settings: Settings, now: datetime | None = None
     today = now.astimezone(settings.timezone).date()
     tag = session.scalar(select(Tag).where(Tag.name == FIRST_MAILS_TAG))
     if tag is None:
-        tag = Tag(name=FIRST_MAILS_TAG, kind=TagKind.HOLIDAY, rule=first_mails_rule(today), lead_days=0,
-                  description="демо-рассылка: её письма уходят сразу после первого запуска ./run")
+        tag = Tag(
+            name=FIRST_MAILS_TAG,
+            kind=TagKind.HOLIDAY,
+            rule=first_mails_rule(today),
+            lead_days=0,
+            description="демо-рассылка: её письма уходят сразу после первого запуска ./run",
+        )
         session.add(tag)
         session.flush()
     offer = session.scalar(select(Offer).where(Offer.tag_id == tag.id, Offer.year == today.year))
     if offer is None:
-        offer = Offer(tag=tag, year=today.year, subject="Подарки для ваших коллег: новый каталог", body=DEMO_BODY,
-                      status=OfferStatus.READY)
+        offer = Offer(
+            tag=tag, year=today.year, subject="Подарки для ваших коллег: новый каталог", body=DEMO_BODY, status=OfferStatus.READY
+        )
         offer.links = [
-            Link(name="catalog", url=f"https://gifts.example.com/catalog/{today.year}?utm_source=mail",
-                 label="Каталог", weight=1),
+            Link(
+                name="catalog", url=f"https://gifts.example.com/catalog/{today.year}?utm_source=mail", label="Каталог", weight=1
+            ),
             Link(name="discount", url="https://gifts.example.com/скидка?code=DEMO#условия", label="Скидка", weight=3),
         ]
         session.add(offer)
@@ -295,16 +457,25 @@ def prepare_first_mails(session, settings: Settings, now: datetime | None = None
     recent = select(Delivery.contact_id).where(Delivery.send_on > today - timedelta(days=settings.tag_spacing_days))
     already = select(Delivery.contact_id).where(Delivery.offer_id == offer.id)
     contacts = session.scalars(
-        select(Contact).where(Contact.owner_id == owner.id, audience.may_be_mailed(), Contact.id.not_in(recent),
-                              Contact.id.not_in(already))
-        .order_by(Contact.id).limit(FIRST_MAILS)
+        select(Contact)
+        .where(Contact.owner_id == owner.id, audience.may_be_mailed(), Contact.id.not_in(recent), Contact.id.not_in(already))
+        .order_by(Contact.id)
+        .limit(FIRST_MAILS)
     ).all()
     deliveries = []
     for contact in contacts:
         if tag not in contact.tags:
             contact.tags.append(tag)
-        deliveries.append(Delivery(offer=offer, contact=contact, advisor_id=owner.id, status=DeliveryStatus.PLANNED,
-                                   send_on=today, send_at=now.replace(microsecond=0)))
+        deliveries.append(
+            Delivery(
+                offer=offer,
+                contact=contact,
+                advisor_id=owner.id,
+                status=DeliveryStatus.PLANNED,
+                send_on=today,
+                send_at=now.replace(microsecond=0),
+            )
+        )
     session.add_all(deliveries)
     session.flush()
     return deliveries

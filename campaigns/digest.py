@@ -7,6 +7,7 @@ it acts from DIGEST_AT in each recipient's own time zone on working days, once p
 database by mails.send_once, removed again when the send fails, so a later tick tries again).
 Whoever has nothing of these gets no mail.
 """
+
 from __future__ import annotations
 
 from contextlib import ExitStack
@@ -26,11 +27,17 @@ DIGEST_AT = time(8, 30)
 def recipients(session) -> list[Advisor]:
     """Who gets a digest: active advisors (not the house advisor: nobody reads his mail) and the
     users admin named to get the house advisor's hot contacts, whatever their role."""
-    return list(session.scalars(
-        select(Advisor).where(Advisor.active.is_(True), Advisor.is_house.is_(False),
-                              or_(Advisor.role == Role.ADVISOR, Advisor.watches_house.is_(True)))
-        .order_by(Advisor.id)
-    ))
+    return list(
+        session.scalars(
+            select(Advisor)
+            .where(
+                Advisor.active.is_(True),
+                Advisor.is_house.is_(False),
+                or_(Advisor.role == Role.ADVISOR, Advisor.watches_house.is_(True)),
+            )
+            .order_by(Advisor.id)
+        )
+    )
 
 
 def send_digests(session, settings: Settings, now: datetime | None = None, *, due_only: bool = False) -> int:
@@ -62,11 +69,30 @@ def send_digests(session, settings: Settings, now: datetime | None = None, *, du
             if conn is None:  # opened for the first mail: a tick with nothing to send connects nowhere
                 conn = stack.enter_context(transport.open_transport(settings.mail))
 
-            def send(advisor=advisor, entries=entries, house=house, house_entries=house_entries, planned=planned,
-                     attempts=attempts, handed=handed, today=today, conn=conn):
-                conn.send(mails.digest_message(advisor=advisor, entries=entries, settings=settings, today=today,
-                                               house=house, house_entries=house_entries, calls=planned,
-                                               attempts=attempts, handed=handed))
+            def send(
+                advisor=advisor,
+                entries=entries,
+                house=house,
+                house_entries=house_entries,
+                planned=planned,
+                attempts=attempts,
+                handed=handed,
+                today=today,
+                conn=conn,
+            ):
+                conn.send(
+                    mails.digest_message(
+                        advisor=advisor,
+                        entries=entries,
+                        settings=settings,
+                        today=today,
+                        house=house,
+                        house_entries=house_entries,
+                        calls=planned,
+                        attempts=attempts,
+                        handed=handed,
+                    )
+                )
 
             try:
                 if mails.send_once(session, "digest", advisor.id, today, send):

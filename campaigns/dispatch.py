@@ -3,6 +3,7 @@
 The database is the truth, Redis only the transport (see sending for the life of a delivery):
 a job carries only delivery ids, and the claim in sending makes a duplicate job harmless.
 """
+
 from __future__ import annotations
 
 import math
@@ -76,7 +77,7 @@ def enqueue_all(queue, delivery_ids, settings: Settings) -> None:
     ids = sorted(delivery_ids)
     with queue.connection.pipeline() as pipe:
         for start in range(0, len(ids), BATCH_SIZE):
-            func, arg, options = _job(ids[start:start + BATCH_SIZE], settings)
+            func, arg, options = _job(ids[start : start + BATCH_SIZE], settings)
             queue.enqueue(func, arg, pipeline=pipe, **options)
         pipe.execute()
 

@@ -12,6 +12,7 @@ and the advice to put PUBLIC_URL (the tracked links) on a subdomain of the advis
 on an unrelated domain look like phishing to filters. With a resolver that answers, each record
 is checked (dnspython); without one (no network) each says «could not check».
 """
+
 from __future__ import annotations
 
 import base64
@@ -58,17 +59,43 @@ def records(settings: Settings, advisor_domains: list[str]) -> list[Record]:
     out: list[Record] = []
     for domain in domains:
         if settings.dkim_private_key and settings.dkim_selector:
-            out.append(Record(f"{settings.dkim_selector}._domainkey.{domain}", "TXT",
-                              dkim_public_record(settings.dkim_private_key),
-                              "DKIM: подпись писем (ключ из DKIM_PRIVATE_KEY)", "v=DKIM1"))
-        out.append(Record(domain, "TXT", _spf(settings),
-                          "SPF: разрешить SMTP-серверу рассылки отправлять от имени домена "
-                          "(у домена одна SPF-запись: добавьте сервер в существующую)", "v=spf1"))
-        out.append(Record(f"_dmarc.{domain}", "TXT", f"v=DMARC1; p=none; rua=mailto:dmarc@{domain}; adkim=r; aspf=r",
-                          "DMARC: сначала p=none и отчёты; когда отчёты чистые — p=quarantine", "v=DMARC1"))
+            out.append(
+                Record(
+                    f"{settings.dkim_selector}._domainkey.{domain}",
+                    "TXT",
+                    dkim_public_record(settings.dkim_private_key),
+                    "DKIM: подпись писем (ключ из DKIM_PRIVATE_KEY)",
+                    "v=DKIM1",
+                )
+            )
+        out.append(
+            Record(
+                domain,
+                "TXT",
+                _spf(settings),
+                "SPF: разрешить SMTP-серверу рассылки отправлять от имени домена "
+                "(у домена одна SPF-запись: добавьте сервер в существующую)",
+                "v=spf1",
+            )
+        )
+        out.append(
+            Record(
+                f"_dmarc.{domain}",
+                "TXT",
+                f"v=DMARC1; p=none; rua=mailto:dmarc@{domain}; adkim=r; aspf=r",
+                "DMARC: сначала p=none и отчёты; когда отчёты чистые — p=quarantine",
+                "v=DMARC1",
+            )
+        )
     if settings.bounce_url:
-        out.append(Record(settings.mail_domain.lower(), "MX", "10 <сервер почтового ящика INBOUND_URL>",
-                          f"MX: письма на unsubscribe@{settings.mail_domain} и возвраты должны приходить в системный ящик"))
+        out.append(
+            Record(
+                settings.mail_domain.lower(),
+                "MX",
+                "10 <сервер почтового ящика INBOUND_URL>",
+                f"MX: письма на unsubscribe@{settings.mail_domain} и возвраты должны приходить в системный ящик",
+            )
+        )
     return out
 
 
@@ -78,8 +105,10 @@ def public_url_advice(settings: Settings, advisor_domains: list[str]) -> str | N
     if any(host == d or host.endswith("." + d) for d in domains):
         return None
     example = f"go.{domains[0]}"
-    return (f"PUBLIC_URL ({host}) не на домене советников ({', '.join(domains)}): ссылки в письмах ведут на чужой "
-            f"домен, фильтры считают это признаком фишинга. Поднимите адрес на поддомене, например https://{example}")
+    return (
+        f"PUBLIC_URL ({host}) не на домене советников ({', '.join(domains)}): ссылки в письмах ведут на чужой "
+        f"домен, фильтры считают это признаком фишинга. Поднимите адрес на поддомене, например https://{example}"
+    )
 
 
 def _resolver(timeout: float):
@@ -142,7 +171,9 @@ def startup_warnings(settings: Settings) -> list[str]:
     host = (parts.hostname or "").lower()
     warnings = []
     if parts.scheme == "http" and host not in LOOPBACK and not host.startswith("127.") and not host.endswith(".localhost"):
-        warnings.append(f"PUBLIC_URL {settings.public_url} is plain http: links and the unsubscribe page travel "
-                        "unencrypted, and without an https unsubscribe URL the mails carry no List-Unsubscribe-Post "
-                        "(RFC 8058 one-click unsubscribe, required by Gmail and Yahoo for bulk senders). Use https.")
+        warnings.append(
+            f"PUBLIC_URL {settings.public_url} is plain http: links and the unsubscribe page travel "
+            "unencrypted, and without an https unsubscribe URL the mails carry no List-Unsubscribe-Post "
+            "(RFC 8058 one-click unsubscribe, required by Gmail and Yahoo for bulk senders). Use https."
+        )
     return warnings

@@ -7,6 +7,7 @@ contact (the card): SQL narrows the candidates, Python scores them. DuplicateInd
 serves an import: all contacts are loaded once into memory and every row of the file
 is looked up there, with no query per row.
 """
+
 from __future__ import annotations
 
 import os
@@ -151,7 +152,7 @@ def _hits(entry: Entry, email: str | None, phone: str | None, names: tuple[str, 
 
 
 def person_key(first_name: str | None, last_name: str | None) -> str:
-    """"Олег Петров" and "ПЕТРОВ олег" are the same person; "!" (name unknown) is nobody."""
+    """ "Олег Петров" and "ПЕТРОВ олег" are the same person; "!" (name unknown) is nobody."""
     words = [w for w in f"{first_name or ''} {last_name or ''}".lower().replace("ё", "е").split() if w != "!"]
     return " ".join(sorted(words))
 
@@ -369,13 +370,28 @@ def record_attempt(session, user: Advisor, matches: list[Match], now: datetime |
     targets = {m.contact_id: m for m in matches if m.owner_id != user.id and m.reason in ("email", "phone")}
     if not targets:
         return 0
-    seen = set(session.scalars(select(Note.contact_id).where(
-        Note.contact_id.in_(list(targets)), Note.author_id == user.id, Note.kind == NoteKind.SYSTEM,
-        Note.body.startswith(ATTEMPT_NOTE), Note.created_at >= now - timedelta(days=1))))
+    seen = set(
+        session.scalars(
+            select(Note.contact_id).where(
+                Note.contact_id.in_(list(targets)),
+                Note.author_id == user.id,
+                Note.kind == NoteKind.SYSTEM,
+                Note.body.startswith(ATTEMPT_NOTE),
+                Note.created_at >= now - timedelta(days=1),
+            )
+        )
+    )
     for contact_id, match in targets.items():
         if contact_id not in seen:
-            session.add(Note(contact_id=contact_id, kind=NoteKind.SYSTEM, author_id=user.id, created_at=now,
-                             body=f"{ATTEMPT_NOTE}: {user.name} ({match.detail}). Контакт остался у владельца."))
+            session.add(
+                Note(
+                    contact_id=contact_id,
+                    kind=NoteKind.SYSTEM,
+                    author_id=user.id,
+                    created_at=now,
+                    body=f"{ATTEMPT_NOTE}: {user.name} ({match.detail}). Контакт остался у владельца.",
+                )
+            )
     session.flush()
     return len(targets) - len(seen)
 
@@ -384,9 +400,17 @@ def attempts_since(session, owner: Advisor, since: datetime) -> list:
     """Notes of colleagues' attempts to add `owner`'s contacts since `since`, newest first."""
     from .models import Note, NoteKind
 
-    return list(session.scalars(
-        select(Note).join(Contact, Contact.id == Note.contact_id)
-        .where(Contact.owner_id == owner.id, Note.kind == NoteKind.SYSTEM, Note.body.startswith(ATTEMPT_NOTE),
-               Note.created_at >= since, Note.author_id != owner.id)
-        .order_by(Note.created_at.desc(), Note.id.desc())
-    ))
+    return list(
+        session.scalars(
+            select(Note)
+            .join(Contact, Contact.id == Note.contact_id)
+            .where(
+                Contact.owner_id == owner.id,
+                Note.kind == NoteKind.SYSTEM,
+                Note.body.startswith(ATTEMPT_NOTE),
+                Note.created_at >= since,
+                Note.author_id != owner.id,
+            )
+            .order_by(Note.created_at.desc(), Note.id.desc())
+        )
+    )

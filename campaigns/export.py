@@ -1,4 +1,5 @@
 """Contacts out as CSV for Excel, in the columns the import reads back."""
+
 from __future__ import annotations
 
 import csv
@@ -41,13 +42,18 @@ def _safe(value: str) -> str:
 def _tag_names(dialect: str):
     """SQL over Contact: the contact's tag names, alphabetical, comma-separated (one index probe per contact)."""
     if dialect == "postgresql":
-        return (select(func.string_agg(Tag.name, aggregate_order_by(literal_column("', '"), Tag.name)))
-                .join(contact_tags, contact_tags.c.tag_id == Tag.id).where(contact_tags.c.contact_id == Contact.id)
-                .scalar_subquery())
+        return (
+            select(func.string_agg(Tag.name, aggregate_order_by(literal_column("', '"), Tag.name)))
+            .join(contact_tags, contact_tags.c.tag_id == Tag.id)
+            .where(contact_tags.c.contact_id == Contact.id)
+            .scalar_subquery()
+        )
     # SQLite (before 3.44) orders an aggregate only through an ordered subquery in its FROM.
-    return literal_column("(SELECT group_concat(name, ', ') FROM (SELECT tags.name AS name FROM tags"
-                          " JOIN contact_tags ON contact_tags.tag_id = tags.id"
-                          " WHERE contact_tags.contact_id = contacts.id ORDER BY tags.name))")
+    return literal_column(
+        "(SELECT group_concat(name, ', ') FROM (SELECT tags.name AS name FROM tags"
+        " JOIN contact_tags ON contact_tags.tag_id = tags.id"
+        " WHERE contact_tags.contact_id = contacts.id ORDER BY tags.name))"
+    )
 
 
 def export_rows(session, user: Advisor, ids: list[int] | None = None) -> Iterator[list[str]]:
@@ -56,10 +62,22 @@ def export_rows(session, user: Advisor, ids: list[int] | None = None) -> Iterato
     One statement, read in batches from a server-side cursor as the response is written: the first
     row leaves at once and memory stays flat however many contacts there are (bench/pages_bench.py)."""
     query = (
-        select(Contact.last_name, Contact.first_name, Contact.middle_name, Contact.company, Contact.company_alias,
-               Contact.position, Contact.email, Contact.phone, _tag_names(session.bind.dialect.name).label("tags"),
-               Advisor.name.label("owner"), Contact.consent_source, Contact.consent_at, Contact.unsubscribed_at,
-               Contact.next_contact_on)
+        select(
+            Contact.last_name,
+            Contact.first_name,
+            Contact.middle_name,
+            Contact.company,
+            Contact.company_alias,
+            Contact.position,
+            Contact.email,
+            Contact.phone,
+            _tag_names(session.bind.dialect.name).label("tags"),
+            Advisor.name.label("owner"),
+            Contact.consent_source,
+            Contact.consent_at,
+            Contact.unsubscribed_at,
+            Contact.next_contact_on,
+        )
         .join(Advisor, Advisor.id == Contact.owner_id)
         .where(Contact.archived_at.is_(None))
         .order_by(Contact.id)

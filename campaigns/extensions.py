@@ -1,4 +1,5 @@
 """Flask extensions, created unbound and attached in create_app()."""
+
 from __future__ import annotations
 
 from flask import current_app
@@ -19,7 +20,7 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 def limiter_storage_uri(redis_url: str) -> str:
     # The limits library spells a Unix socket URL "redis+unix://".
-    return "redis+unix://" + redis_url[len("unix://"):] if redis_url.startswith("unix://") else redis_url
+    return "redis+unix://" + redis_url[len("unix://") :] if redis_url.startswith("unix://") else redis_url
 
 
 def redis_client() -> Redis:

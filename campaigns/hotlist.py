@@ -9,6 +9,7 @@ count, so a contact the advisor handled comes back only with a new click.
 A contact who replied to a mail (replies.py) goes first, as «ответил», newest reply first: a
 reply is the strongest sign of interest. It too leaves the list once the advisor handles it.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -97,8 +98,9 @@ def ranking_query(session: Session, advisor_id: int, hot_days: int, now: datetim
     score = _score(session, now).label("score")
     last_click = func.max(Click.clicked_at).label("last_click_at")
     ranked = (
-        _hot_clicks(select(Click.contact_id, score, func.count().label("clicks"), last_click), advisor_id,
-                    now - timedelta(days=hot_days))
+        _hot_clicks(
+            select(Click.contact_id, score, func.count().label("clicks"), last_click), advisor_id, now - timedelta(days=hot_days)
+        )
         .group_by(Click.contact_id)
         .order_by(score.desc(), last_click.desc(), Click.contact_id)
         .limit(limit)
@@ -113,8 +115,18 @@ def ranking_query(session: Session, advisor_id: int, hot_days: int, now: datetim
 
 _PAGE_QUERIES: dict[str, Select] = {}
 # Columns, not the Contact entity: the page only shows them, and entities cost 1-2 ms a page.
-_CONTACT_COLUMNS = (Contact.id, Contact.last_name, Contact.first_name, Contact.middle_name, Contact.company, Contact.position,
-                    Contact.phone, Contact.email, Contact.next_contact_on, Contact.unsubscribed_at)
+_CONTACT_COLUMNS = (
+    Contact.id,
+    Contact.last_name,
+    Contact.first_name,
+    Contact.middle_name,
+    Contact.company,
+    Contact.position,
+    Contact.phone,
+    Contact.email,
+    Contact.next_contact_on,
+    Contact.unsubscribed_at,
+)
 
 
 def page_query(session: Session) -> Select:
@@ -137,11 +149,21 @@ def _page_query(session: Session) -> Select:
     """The clicks are summed per contact and link once; window sums give each row its contact's
     totals, and the contact's place in the ranking keeps the top `limit` contacts."""
     now, since = bindparam("now", type_=UTCDateTime), bindparam("since", type_=UTCDateTime)
-    per_link = _hot_clicks(
-        select(Click.contact_id, Click.link_id, _score(session, now).label("score"), func.count().label("clicks"),
-               func.max(Click.clicked_at).label("last_at")),
-        bindparam("advisor_id", type_=Integer), since,
-    ).group_by(Click.contact_id, Click.link_id).subquery("per_link")
+    per_link = (
+        _hot_clicks(
+            select(
+                Click.contact_id,
+                Click.link_id,
+                _score(session, now).label("score"),
+                func.count().label("clicks"),
+                func.max(Click.clicked_at).label("last_at"),
+            ),
+            bindparam("advisor_id", type_=Integer),
+            since,
+        )
+        .group_by(Click.contact_id, Click.link_id)
+        .subquery("per_link")
+    )
     contact = {"partition_by": per_link.c.contact_id}
     totals = select(
         per_link,
@@ -151,13 +173,21 @@ def _page_query(session: Session) -> Select:
     ).subquery("totals")
     placed = select(
         totals,
-        func.dense_rank().over(order_by=(totals.c.total.desc(), totals.c.last_click_at.desc(), totals.c.contact_id))
+        func.dense_rank()
+        .over(order_by=(totals.c.total.desc(), totals.c.last_click_at.desc(), totals.c.contact_id))
         .label("place"),
     ).subquery("placed")
     label = func.coalesce(func.nullif(Link.label, ""), Link.name)
     return (
-        select(*_CONTACT_COLUMNS, placed.c.total, placed.c.total_clicks, placed.c.last_click_at,
-               label.label("label"), placed.c.clicks, placed.c.last_at)
+        select(
+            *_CONTACT_COLUMNS,
+            placed.c.total,
+            placed.c.total_clicks,
+            placed.c.last_click_at,
+            label.label("label"),
+            placed.c.clicks,
+            placed.c.last_at,
+        )
         .join(placed, placed.c.contact_id == Contact.id)
         .outerjoin(Link, Link.id == placed.c.link_id)
         .where(placed.c.place <= bindparam("limit", type_=Integer))
@@ -165,8 +195,9 @@ def _page_query(session: Session) -> Select:
     )
 
 
-def hot_list(session: Session, advisor_id: int, settings: Settings, now: datetime | None = None,
-             limit: int = LIMIT) -> list[HotEntry]:
+def hot_list(
+    session: Session, advisor_id: int, settings: Settings, now: datetime | None = None, limit: int = LIMIT
+) -> list[HotEntry]:
     now = now or utcnow()
     entries: dict[int, HotEntry] = {}
     links: dict[int, dict[str, ClickedLink]] = defaultdict(dict)
@@ -175,10 +206,17 @@ def hot_list(session: Session, advisor_id: int, settings: Settings, now: datetim
         score, count, last, label, link_count, link_last = row[-6:]
         if c.id not in entries:
             entries[c.id] = HotEntry(
-                contact_id=c.id, name=Contact.full_name.fget(c),  # type: ignore[attr-defined]  # the model's own rule, on the row
-                company=c.company, position=c.position, phone=c.phone, email=c.email,
-                next_contact_on=c.next_contact_on, unsubscribed=c.unsubscribed_at is not None,
-                score=float(score), clicks=int(count), last_click_at=last,
+                contact_id=c.id,
+                name=Contact.full_name.fget(c),  # type: ignore[attr-defined]  # the model's own rule, on the row
+                company=c.company,
+                position=c.position,
+                phone=c.phone,
+                email=c.email,
+                next_contact_on=c.next_contact_on,
+                unsubscribed=c.unsubscribed_at is not None,
+                score=float(score),
+                clicks=int(count),
+                last_click_at=last,
             )
         if label is None:
             continue
@@ -205,10 +243,19 @@ def _replied_first(session: Session, advisor_id: int, entries: dict[int, HotEntr
         return entries
     missing = [cid for cid, _at in replied if cid not in entries]
     for c in session.execute(select(*_CONTACT_COLUMNS).where(Contact.id.in_(missing))) if missing else ():
-        entries[c.id] = HotEntry(contact_id=c.id, name=Contact.full_name.fget(c),  # type: ignore[attr-defined]
-                                 company=c.company, position=c.position,
-                                 phone=c.phone, email=c.email, next_contact_on=c.next_contact_on,
-                                 unsubscribed=c.unsubscribed_at is not None, score=0.0, clicks=0, last_click_at=None)
+        entries[c.id] = HotEntry(
+            contact_id=c.id,
+            name=Contact.full_name.fget(c),  # type: ignore[attr-defined]
+            company=c.company,
+            position=c.position,
+            phone=c.phone,
+            email=c.email,
+            next_contact_on=c.next_contact_on,
+            unsubscribed=c.unsubscribed_at is not None,
+            score=0.0,
+            clicks=0,
+            last_click_at=None,
+        )
     ordered: dict[int, HotEntry] = {}
     for contact_id, replied_at in replied:
         if contact_id in entries:
@@ -220,17 +267,14 @@ def _replied_first(session: Session, advisor_id: int, entries: dict[int, HotEntr
 
 def _add_last_notes(session: Session, by_id: dict[int, HotEntry]) -> None:
     """Each listed contact's last note (not a click note): one set-based read for the whole page."""
-    last_ids = (
-        select(func.max(Note.id))
-        .where(Note.contact_id.in_(by_id), Note.kind != NoteKind.CLICK)
-        .group_by(Note.contact_id)
-    )
+    last_ids = select(func.max(Note.id)).where(Note.contact_id.in_(by_id), Note.kind != NoteKind.CLICK).group_by(Note.contact_id)
     for note in session.scalars(select(Note).where(Note.id.in_(last_ids))):
         by_id[note.contact_id].last_note = note
 
 
-def house_hot_list(session: Session, user: Advisor, settings: Settings, now: datetime | None = None,
-                   limit: int = LIMIT) -> tuple[Advisor | None, list[HotEntry]]:
+def house_hot_list(
+    session: Session, user: Advisor, settings: Settings, now: datetime | None = None, limit: int = LIMIT
+) -> tuple[Advisor | None, list[HotEntry]]:
     """The house advisor's hot contacts for a user admin named to get them (Advisor.watches_house):
     nobody reads the house advisor's own list. (None, []) for everybody else."""
     if not user.watches_house:
@@ -242,6 +286,7 @@ def house_hot_list(session: Session, user: Advisor, settings: Settings, now: dat
 
 
 # ------------------------------------------------------------------ actions from the list
+
 
 def own_contact(session: Session, advisor: Advisor, contact_id: int) -> Contact | None:
     """A live contact the advisor works from the hot list: their own, or the house advisor's for a watcher."""
@@ -255,8 +300,14 @@ def own_contact(session: Session, advisor: Advisor, contact_id: int) -> Contact 
 
 def not_interested(session: Session, contact: Contact, advisor: Advisor, now: datetime | None = None) -> Note:
     now = now or utcnow()
-    note = Note(contact_id=contact.id, kind=NoteKind.CALL, author_id=advisor.id, interest=False,
-                body="Не интересно (отмечено в горячем списке).", created_at=now)
+    note = Note(
+        contact_id=contact.id,
+        kind=NoteKind.CALL,
+        author_id=advisor.id,
+        interest=False,
+        body="Не интересно (отмечено в горячем списке).",
+        created_at=now,
+    )
     session.add(note)
     contact.hot_handled_at = now
     session.flush()
@@ -265,8 +316,13 @@ def not_interested(session: Session, contact: Contact, advisor: Advisor, now: da
 
 def dismiss(session: Session, contact: Contact, advisor: Advisor, now: datetime | None = None) -> Note:
     now = now or utcnow()
-    note = Note(contact_id=contact.id, kind=NoteKind.SYSTEM, author_id=advisor.id,
-                body="Убран из горячего списка до следующего перехода по ссылке.", created_at=now)
+    note = Note(
+        contact_id=contact.id,
+        kind=NoteKind.SYSTEM,
+        author_id=advisor.id,
+        body="Убран из горячего списка до следующего перехода по ссылке.",
+        created_at=now,
+    )
     session.add(note)
     contact.hot_handled_at = now
     session.flush()

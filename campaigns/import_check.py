@@ -14,6 +14,7 @@ The rules:
 Speed: the duplicate index is built once per import (duplicates.DuplicateIndex); the
 field checks cache per distinct value (contact_fields); no ORM objects.
 """
+
 from __future__ import annotations
 
 import gc
@@ -46,8 +47,13 @@ FIELD_LABELS = {
 }
 
 _LENGTHS = {
-    "first_name": 100, "middle_name": 100, "last_name": 100, "company": 300, "company_alias": 300,
-    "position": 200, "consent_source": 300,
+    "first_name": 100,
+    "middle_name": 100,
+    "last_name": 100,
+    "company": 300,
+    "company_alias": 300,
+    "position": 200,
+    "consent_source": 300,
 }
 
 
@@ -91,6 +97,7 @@ Progress = Callable[[str, int, int], None]
 def no_progress(_phase: str, _done: int, _total: int) -> None:
     return None
 
+
 # ---------------------------------------------------------------- one row
 
 
@@ -98,7 +105,13 @@ _LIST_SPLIT = re.compile(r"[,;\s]+")
 _TAG_SPLIT = re.compile(r"[,;\n]+")
 _PHONE_SPLIT = re.compile(r"[,;]")
 _DATE_FORMATS = (
-    "%d.%m.%Y", "%Y-%m-%d", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%d.%m.%y",
+    "%d.%m.%Y",
+    "%Y-%m-%d",
+    "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%d.%m.%y",
 )
 
 
@@ -168,8 +181,10 @@ def clean_row(cells: list, columns: dict[str, list[int]]) -> _Row | None:
         if len(row.values[name]) > limit:
             row.errors[name] = f"Слишком длинно: {len(row.values[name])} символов, можно не больше {limit}."
 
-    for name, normalize, target in (("email", contact_fields.normalize_email, row.emails),
-                                    ("phone", contact_fields.normalize_phone, row.phones)):
+    for name, normalize, target in (
+        ("email", contact_fields.normalize_email, row.emails),
+        ("phone", contact_fields.normalize_phone, row.phones),
+    ):
         for cell in get(name):
             parts = _LIST_SPLIT.split(cell) if name == "email" else _PHONE_SPLIT.split(cell)
             for part in (p.strip() for p in parts):
@@ -191,8 +206,11 @@ def clean_row(cells: list, columns: dict[str, list[int]]) -> _Row | None:
     if row.values["comment"]:
         row.extra.append("Комментарий из файла: " + row.values["comment"])
 
-    for name, label in (("consent_at", "дату согласия"), ("unsubscribed_at", "дату отписки"),
-                        ("next_contact_on", "дату следующего контакта")):
+    for name, label in (
+        ("consent_at", "дату согласия"),
+        ("unsubscribed_at", "дату отписки"),
+        ("next_contact_on", "дату следующего контакта"),
+    ):
         found = get_raw(name)
         row.values[name] = None
         if found:
@@ -287,10 +305,18 @@ def _judge(hits: list[Hit], entry: Entry) -> tuple[list[dict], list[str]]:
                     hints.append(f"Компания «{other.label}» уже есть ({where}); контакт будет добавлен к ней.")
                 continue
             detail = f"тот же человек в компании «{other.label}»"
-        blocking.append({"contact_id": other.contact_id, "row": other.row, "owner_name": other.owner_name,
-                         "owner_id": other.owner_id, "reason": hit.reason, "detail": detail,
-                         # another advisor's contact: its owner learns of the attempt (duplicates.record_attempt)
-                         "foreign": other.contact_id is not None and other.owner_id != entry.owner_id})
+        blocking.append(
+            {
+                "contact_id": other.contact_id,
+                "row": other.row,
+                "owner_name": other.owner_name,
+                "owner_id": other.owner_id,
+                "reason": hit.reason,
+                "detail": detail,
+                # another advisor's contact: its owner learns of the attempt (duplicates.record_attempt)
+                "foreign": other.contact_id is not None and other.owner_id != entry.owner_id,
+            }
+        )
     return blocking, hints
 
 
@@ -362,8 +388,9 @@ def _build_plan(session, path: Path, filename: str, options: ImportOptions, prog
                 row.errors["tags"] = f"Тега «{name}» нет: создайте его или исправьте название."
             elif tag.id not in tag_ids:
                 tag_ids.append(tag.id)
-        result = RowResult(number=number, status=ERROR if row.errors else NEW, errors=row.errors,
-                           values=_display(row, owner, tag_ids, tags))
+        result = RowResult(
+            number=number, status=ERROR if row.errors else NEW, errors=row.errors, values=_display(row, owner, tag_ids, tags)
+        )
         results.append(result)
         if row.errors:
             continue
@@ -382,8 +409,13 @@ def _build_plan(session, path: Path, filename: str, options: ImportOptions, prog
         records[number] = {"row": row, "owner_id": owner.id, "tag_ids": tag_ids, "company_key": key}
     if not results:
         raise ImportFileError("В файле нет ни одной строки с данными.")
-    return Plan(filename=filename, rows=results, columns={k: [str(header[i]) for i in v] for k, v in columns.items()},
-                unused_columns=unused, records=records)
+    return Plan(
+        filename=filename,
+        rows=results,
+        columns={k: [str(header[i]) for i in v] for k, v in columns.items()},
+        unused_columns=unused,
+        records=records,
+    )
 
 
 def _display(row: _Row, owner: Advisor, tag_ids: list[int], tags: dict) -> dict:

@@ -8,6 +8,7 @@ Speed: on PostgreSQL contacts, notes and tags go in with COPY (ids taken from th
 first), elsewhere with multi-row INSERTs in batches; no ORM objects. 100,000 rows: about
 18 s on PostgreSQL, most of it the per-row checks (see bench/import_bench.py and the README).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -53,6 +54,7 @@ class ImportResult:
     errors: int  # rows left out because the user chose to skip error rows
     contact_ids: list[int] = field(default_factory=list, repr=False)
 
+
 # ---------------------------------------------------------------- writing
 
 
@@ -66,8 +68,16 @@ def _contact_row(record: dict, filename: str, now: datetime) -> dict:
         "company": v["company"],
         "company_alias": v["company_alias"],
         "company_key": record["company_key"],
-        "search_key": search.contact_key(v["first_name"], v["middle_name"], v["last_name"], v["company"],
-                                         v["company_alias"], v["position"], v["email"], v["phone"]),
+        "search_key": search.contact_key(
+            v["first_name"],
+            v["middle_name"],
+            v["last_name"],
+            v["company"],
+            v["company_alias"],
+            v["position"],
+            v["email"],
+            v["phone"],
+        ),
         "position": v["position"],
         "email": v["email"],
         "phone": v["phone"],
@@ -82,7 +92,7 @@ def _contact_row(record: dict, filename: str, now: datetime) -> dict:
 
 def _chunks(items: list, size: int) -> Iterable[list]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def _note_body(filename: str, number: int, record: dict) -> str:
@@ -109,21 +119,34 @@ def commit_import(session, path: Path, filename: str, options: ImportOptions, pr
     except BaseException:
         session.rollback()
         raise
-    return ImportResult(filename=filename, created=len(contact_ids), duplicates=counts[DUPLICATE],
-                        errors=counts[ERROR], contact_ids=contact_ids)
+    return ImportResult(
+        filename=filename, created=len(contact_ids), duplicates=counts[DUPLICATE], errors=counts[ERROR], contact_ids=contact_ids
+    )
 
 
 def _note_attempts(session, plan: Plan, user_id: int) -> None:
     """Rows skipped as another advisor's contact: the contact gets a note, its owner reads it in the digest."""
-    matches = [Match(contact_id=d["contact_id"], owner_id=d["owner_id"], owner_name=d["owner_name"], reason=d["reason"],
-                     detail=d["detail"], score=1.0)
-               for result in plan.rows if result.status == DUPLICATE for d in result.duplicates if d.get("foreign")]
+    matches = [
+        Match(
+            contact_id=d["contact_id"],
+            owner_id=d["owner_id"],
+            owner_name=d["owner_name"],
+            reason=d["reason"],
+            detail=d["detail"],
+            score=1.0,
+        )
+        for result in plan.rows
+        if result.status == DUPLICATE
+        for d in result.duplicates
+        if d.get("foreign")
+    ]
     if matches:
         record_attempt(session, session.get(Advisor, user_id), matches)
 
 
-def _write_batches(session, plan: Plan, numbers: list[int], filename: str, user_id: int, now: datetime,
-                   progress: Progress) -> list[int]:
+def _write_batches(
+    session, plan: Plan, numbers: list[int], filename: str, user_id: int, now: datetime, progress: Progress
+) -> list[int]:
     """Any database: multi-row INSERT … RETURNING id in batches, then notes and tags."""
     contact_ids: list[int] = []
     statement = insert(Contact).returning(Contact.id, sort_by_parameter_order=True)
@@ -134,8 +157,15 @@ def _write_batches(session, plan: Plan, numbers: list[int], filename: str, user_
         links: list[dict] = []
         for number, contact_id in zip(batch, ids, strict=True):
             record = plan.records[number]
-            notes.append({"contact_id": contact_id, "kind": NoteKind.SYSTEM, "author_id": user_id,
-                          "body": _note_body(filename, number, record), "created_at": now})
+            notes.append(
+                {
+                    "contact_id": contact_id,
+                    "kind": NoteKind.SYSTEM,
+                    "author_id": user_id,
+                    "body": _note_body(filename, number, record),
+                    "created_at": now,
+                }
+            )
             links.extend({"contact_id": contact_id, "tag_id": tag_id} for tag_id in record["tag_ids"])
         session.execute(insert(Note), notes)
         if links:
@@ -158,8 +188,9 @@ def _copy_connection(session):
     return connection.connection.driver_connection
 
 
-def _write_copy(session, plan: Plan, numbers: list[int], filename: str, user_id: int, now: datetime,
-                progress: Progress) -> list[int]:
+def _write_copy(
+    session, plan: Plan, numbers: list[int], filename: str, user_id: int, now: datetime, progress: Progress
+) -> list[int]:
     """COPY contacts, notes and tags, in the session's transaction.
 
     The ids are taken from the contacts' own sequence first (one query), so the rows go
@@ -168,18 +199,27 @@ def _write_copy(session, plan: Plan, numbers: list[int], filename: str, user_id:
     only a gap in the sequence.
     """
     connection = session.connection()
-    ids = sorted(connection.execute(
-        text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count)"),
-        {"table": Contact.__tablename__, "count": len(numbers)},
-    ).scalars())
+    ids = sorted(
+        connection.execute(
+            text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count)"),
+            {"table": Contact.__tablename__, "count": len(numbers)},
+        ).scalars()
+    )
     contacts: list[dict] = []
     notes: list[dict] = []
     links: list[dict] = []
     for number, contact_id in zip(numbers, ids, strict=True):
         record = plan.records[number]
         contacts.append({"id": contact_id, **_contact_row(record, filename, now)})
-        notes.append({"contact_id": contact_id, "kind": NoteKind.SYSTEM, "author_id": user_id,
-                      "body": _note_body(filename, number, record), "created_at": now})
+        notes.append(
+            {
+                "contact_id": contact_id,
+                "kind": NoteKind.SYSTEM,
+                "author_id": user_id,
+                "body": _note_body(filename, number, record),
+                "created_at": now,
+            }
+        )
         links.extend({"contact_id": contact_id, "tag_id": tag_id} for tag_id in record["tag_ids"])
     cursor = _copy_connection(session).cursor()
     dialect = connection.dialect
@@ -203,8 +243,9 @@ def _copy(cursor, dialect, table, columns, rows: list[dict], report: Callable[[i
     processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns]
     converted = [(i, process) for i, process in enumerate(processors) if process is not None]
     quote = dialect.identifier_preparer.quote
-    statement = (f"COPY {dialect.identifier_preparer.format_table(table)} "
-                 f"({', '.join(quote(name) for name in columns)}) FROM STDIN")
+    statement = (
+        f"COPY {dialect.identifier_preparer.format_table(table)} ({', '.join(quote(name) for name in columns)}) FROM STDIN"
+    )
     with cursor.copy(statement) as copy:
         for done, row in enumerate(rows, start=1):
             values = [row[name] for name in columns]

@@ -3,6 +3,7 @@
 The web request runs a step for small files, the RQ job (tasks.import_contacts) for long ones;
 either way the page reads the outcome from the state.
 """
+
 from __future__ import annotations
 
 import json
@@ -74,8 +75,17 @@ def _progress_writer(redis, import_id: str) -> Progress:
 
 
 def start_state(redis, import_id: str, *, path: Path, filename: str, options: ImportOptions) -> None:
-    save_state(redis, import_id, path=str(path), filename=filename, options=asdict(options),
-               status="previewing", phase="check", done=0, total=0)
+    save_state(
+        redis,
+        import_id,
+        path=str(path),
+        filename=filename,
+        options=asdict(options),
+        status="previewing",
+        phase="check",
+        done=0,
+        total=0,
+    )
 
 
 def run_step(session, redis, import_id: str, step: str) -> dict | None:
@@ -97,17 +107,29 @@ def run_step(session, redis, import_id: str, step: str) -> dict | None:
         else:
             options.skip_errors = bool(state.get("skip_errors"))
             result = commit_import(session, path, filename, options, progress)
-            save_state(redis, import_id, status="done",
-                       result={"created": result.created, "duplicates": result.duplicates, "errors": result.errors})
+            save_state(
+                redis,
+                import_id,
+                status="done",
+                result={"created": result.created, "duplicates": result.duplicates, "errors": result.errors},
+            )
     except ImportHasErrors as exc:
         redis.delete(state_key(import_id) + ":claim")  # the user may fix things and try again
-        save_state(redis, import_id, status="previewed", preview=summarize(exc.plan),
-                   error="Пока готовился импорт, данные изменились: в файле есть строки с ошибками. Ничего не записано.")
+        save_state(
+            redis,
+            import_id,
+            status="previewed",
+            preview=summarize(exc.plan),
+            error="Пока готовился импорт, данные изменились: в файле есть строки с ошибками. Ничего не записано.",
+        )
     except ImportFileError as exc:
         save_state(redis, import_id, status="failed", error=str(exc))
     except Exception:
-        save_state(redis, import_id, status="failed",
-                   error="Импорт прервался из-за внутренней ошибки; ничего не записано. "
-                         "Попробуйте ещё раз или сообщите администратору.")
+        save_state(
+            redis,
+            import_id,
+            status="failed",
+            error="Импорт прервался из-за внутренней ошибки; ничего не записано. Попробуйте ещё раз или сообщите администратору.",
+        )
         raise
     return load_state(redis, import_id)

@@ -3,6 +3,7 @@
 Everything a hostile file could do is bounded here, before a row is checked: size, columns,
 rows, cell length, and for an .xlsx the unpacked size, the compression ratio and any DTD.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -37,12 +38,23 @@ HEADERS: dict[str, tuple[str, ...]] = {
     "company_alias": ("второе название компании", "псевдоним компании", "company alias"),
     "position": ("должность", "position", "job title", "title"),
     "email": (
-        "e-mail рабочий", "e-mail", "эл почта", "электронная почта", "e-mail для рассылок",
-        "e-mail личный", "e-mail домашний", "e-mail другой",
+        "e-mail рабочий",
+        "e-mail",
+        "эл почта",
+        "электронная почта",
+        "e-mail для рассылок",
+        "e-mail личный",
+        "e-mail домашний",
+        "e-mail другой",
     ),
     "phone": (
-        "телефон рабочий", "телефон", "phone", "телефон мобильный", "мобильный телефон",
-        "телефон домашний", "телефон другой",
+        "телефон рабочий",
+        "телефон",
+        "phone",
+        "телефон мобильный",
+        "мобильный телефон",
+        "телефон домашний",
+        "телефон другой",
     ),
     "owner": ("ответственный", "owner", "советник", "владелец"),
     "tags": ("теги", "tags", "метки", "тег"),
@@ -86,13 +98,14 @@ def map_columns(headers: list) -> tuple[dict[str, list[int]], list[str]]:
     return {name: [i for _r, i in sorted(cols)] for name, cols in found.items()}, unused
 
 
-_NOT_TEXT = ("Файл не похож на таблицу CSV в кодировке UTF-8 или Windows-1251: "
-             "сохраните его из Excel как «CSV UTF-8» или как .xlsx.")
+_NOT_TEXT = (
+    "Файл не похож на таблицу CSV в кодировке UTF-8 или Windows-1251: сохраните его из Excel как «CSV UTF-8» или как .xlsx."
+)
 
 
 def _decode(data: bytes) -> str:
     if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8):]
+        data = data[len(codecs.BOM_UTF8) :]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -120,7 +133,7 @@ def _csv_rows(reader) -> Iterator[list]:
 
 
 def _sniff_delimiter(text: str) -> str:
-    sample = "\n".join(text[:64 * 1024].splitlines()[:50])
+    sample = "\n".join(text[: 64 * 1024].splitlines()[:50])
     try:
         return csv.Sniffer().sniff(sample, delimiters=";,\t").delimiter
     except csv.Error:
@@ -158,8 +171,7 @@ def read_table(path: Path, filename: str | None = None) -> tuple[list, Iterator[
 
 def _checked_header(header: list) -> list:
     if len(header) > MAX_COLUMNS:
-        raise ImportFileError(f"В файле {len(header)} столбцов, можно не больше {MAX_COLUMNS}: "
-                              "оставьте только нужные.")
+        raise ImportFileError(f"В файле {len(header)} столбцов, можно не больше {MAX_COLUMNS}: оставьте только нужные.")
     return header
 
 
@@ -223,8 +235,11 @@ def inspect_xlsx(path: Path) -> dict[str, int]:
     with archive:
         members = archive.infolist()
         unpacked = sum(m.file_size for m in members)
-        if len(members) > MAX_MEMBERS or unpacked > MAX_UNPACKED_BYTES or any(
-                m.file_size > 1024 * 1024 and m.file_size > MAX_RATIO * max(m.compress_size, 1) for m in members):
+        if (
+            len(members) > MAX_MEMBERS
+            or unpacked > MAX_UNPACKED_BYTES
+            or any(m.file_size > 1024 * 1024 and m.file_size > MAX_RATIO * max(m.compress_size, 1) for m in members)
+        ):
             raise ImportFileError(
                 f"Файл Excel распаковывается в {unpacked // (1024 * 1024)} МБ или сжат подозрительно сильно "
                 f"(можно не больше {MAX_UNPACKED_BYTES // (1024 * 1024)} МБ): сохраните таблицу заново или как .csv."
@@ -258,8 +273,9 @@ def _scan_xml(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> int:
                 cut = 0
             head = data[:cut]
             if _DTD.search(head):
-                raise ImportFileError("Файл Excel содержит объявления DTD (так бывает во вредоносных файлах): "
-                                      "сохраните таблицу заново в Excel.")
+                raise ImportFileError(
+                    "Файл Excel содержит объявления DTD (так бывает во вредоносных файлах): сохраните таблицу заново в Excel."
+                )
             if _LONG_TEXT.search(data):
                 raise ImportFileError(_TOO_LONG)
             rows += len(_ROW_TAG.findall(head))

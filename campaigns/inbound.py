@@ -17,6 +17,7 @@ schedulers. Messages it understood are marked seen (\\Seen, Maildir "S") and kep
 cannot understand is left unseen in the mailbox, never deleted, and listed for the admin
 («Входящая почта», /admin/inbound).
 """
+
 from __future__ import annotations
 
 import email
@@ -58,8 +59,11 @@ KIND_LABELS = {
 
 _TOKEN = re.compile(r"(?<![\w.-])([0-9a-z]{1,13}\.[A-Za-z0-9_-]{16})(?![\w.-])")
 _UNSUBSCRIBE_WORDS = re.compile(r"unsubscribe|отпис", re.IGNORECASE)
-_AUTO_SUBJECT = re.compile(r"автоответ|out of office|auto(matic)?[ -]?reply|autoreply|отсутству|в отпуске|"
-                           r"vacation|abwesenheit", re.IGNORECASE)
+_AUTO_SUBJECT = re.compile(
+    r"автоответ|out of office|auto(matic)?[ -]?reply|autoreply|отсутству|в отпуске|"
+    r"vacation|abwesenheit",
+    re.IGNORECASE,
+)
 
 
 @dataclass
@@ -137,13 +141,15 @@ def unsubscribe_tokens(message: EmailMessage) -> list[str]:
 
 
 def seen(session: Session, mailbox: str, key: str) -> bool:
-    return session.scalar(
-        select(InboundMessage.id).where(InboundMessage.mailbox == mailbox, InboundMessage.message_key == key)
-    ) is not None
+    return (
+        session.scalar(select(InboundMessage.id).where(InboundMessage.mailbox == mailbox, InboundMessage.message_key == key))
+        is not None
+    )
 
 
-def handle_once(session: Session, mailbox: str, raw: bytes, uid: str | None,
-                handler: Callable[[Session, EmailMessage, bytes], Outcome]) -> Outcome | None:
+def handle_once(
+    session: Session, mailbox: str, raw: bytes, uid: str | None, handler: Callable[[Session, EmailMessage, bytes], Outcome]
+) -> Outcome | None:
     """Record the message under its key and let `handler` act on it, in one transaction.
     None when it was handled before (by this or another scheduler)."""
     try:
@@ -155,8 +161,9 @@ def handle_once(session: Session, mailbox: str, raw: bytes, uid: str | None,
         return None
     sender = (header(message, "From") if message is not None else "")[:300]
     subject = (header(message, "Subject") if message is not None else "")[:300]
-    row = InboundMessage(mailbox=mailbox, message_key=key, uid=uid, kind=UNKNOWN, received_at=utcnow(),
-                         sender=sender, subject=subject)
+    row = InboundMessage(
+        mailbox=mailbox, message_key=key, uid=uid, kind=UNKNOWN, received_at=utcnow(), sender=sender, subject=subject
+    )
     session.add(row)
     try:
         session.flush()  # the unique key: a second scheduler waits here, then finds the row
@@ -174,8 +181,9 @@ def handle_once(session: Session, mailbox: str, raw: bytes, uid: str | None,
         except Exception:  # one bad message must not block the mailbox: it waits for the admin
             log.exception("cannot handle a message in mailbox %s", mailbox)
             session.rollback()
-            row = InboundMessage(mailbox=mailbox, message_key=key, uid=uid, kind=UNKNOWN, received_at=utcnow(),
-                                 sender=sender, subject=subject)
+            row = InboundMessage(
+                mailbox=mailbox, message_key=key, uid=uid, kind=UNKNOWN, received_at=utcnow(), sender=sender, subject=subject
+            )
             session.add(row)
             outcome = Outcome(UNKNOWN, "ошибка при разборе письма")
     row.kind = outcome.kind
@@ -203,9 +211,13 @@ def handle_system_message(session: Session, message: EmailMessage, raw: bytes) -
         if not address:
             return Outcome(UNKNOWN, "жалоба без адреса и без письма, на которое жалуются")
         changed = consent.complaint(session, address, delivery=delivery, detail=f"жалоба ({complaint.feedback_type})")
-        return Outcome("complaint", f"{address}: {complaint.feedback_type}", changed=changed,
-                       contact_id=delivery.contact_id if delivery is not None else None,
-                       delivery_id=delivery.id if delivery is not None else None)
+        return Outcome(
+            "complaint",
+            f"{address}: {complaint.feedback_type}",
+            changed=changed,
+            contact_id=delivery.contact_id if delivery is not None else None,
+            delivery_id=delivery.id if delivery is not None else None,
+        )
     reports = bounces.parse_report(raw)
     if reports:
         changed = 0
@@ -218,8 +230,14 @@ def handle_system_message(session: Session, message: EmailMessage, raw: bytes) -
             continue
         contact = consent.unsubscribe_by_link(session, delivery_id, how=consent.MAILTO)
         if contact is not None:
-            return Outcome("unsubscribe", contact.email or "", contact_id=contact.id, delivery_id=delivery_id,
-                           changed=1, advisor_id=session.get_one(Delivery, delivery_id).advisor_id)
+            return Outcome(
+                "unsubscribe",
+                contact.email or "",
+                contact_id=contact.id,
+                delivery_id=delivery_id,
+                changed=1,
+                advisor_id=session.get_one(Delivery, delivery_id).advisor_id,
+            )
     if is_auto_reply(message):
         return Outcome("autoreply")
     subject = header(message, "Subject")
@@ -241,7 +259,7 @@ def read_system_mailbox(session: Session, settings: Settings) -> int:
 
 def read_mailbox(session: Session, mailbox: str, url: str, handler) -> Iterator[Outcome]:
     if url.startswith("maildir:"):
-        yield from _read_maildir(session, mailbox, Path(url[len("maildir:"):].removeprefix("//")), handler)
+        yield from _read_maildir(session, mailbox, Path(url[len("maildir:") :].removeprefix("//")), handler)
     else:
         yield from _read_imap(session, mailbox, url, handler)
 
@@ -318,7 +336,11 @@ def _quote_folder(folder: str) -> str:
 
 def listed(session: Session, limit: int = 200) -> list[InboundMessage]:
     """What the admin should look at: the messages nobody understood, newest first."""
-    return list(session.scalars(
-        select(InboundMessage).where(InboundMessage.kind.in_(LISTED))
-        .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc()).limit(limit)
-    ))
+    return list(
+        session.scalars(
+            select(InboundMessage)
+            .where(InboundMessage.kind.in_(LISTED))
+            .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
+            .limit(limit)
+        )
+    )

@@ -12,6 +12,7 @@ has been up for SETTLE seconds at least (`in_hand` says None before that).
 Nothing here ever sends or resends: the reconciler uses it only to leave a live worker's rows
 alone, and to act at once on the rows of a worker that is gone.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -88,7 +89,7 @@ def in_hand(connection, now: float) -> set[int] | None:
     keys = list(connection.scan_iter(match=f"{KEY_PREFIX}*", count=1000))
     ids: set[int] = set()
     for start in range(0, len(keys), 500):
-        for raw in connection.mget(keys[start:start + 500]):
+        for raw in connection.mget(keys[start : start + 500]):
             if raw is None:
                 continue  # expired between the scan and the read
             data = json.loads(raw)

@@ -4,6 +4,7 @@ Jinja words its errors for programmers («unexpected end of template, expected '
 statement'»). `explain` turns the usual ones into a sentence about the braces marketing types;
 anything else becomes a general hint rather than English.
 """
+
 from __future__ import annotations
 
 import re
@@ -18,7 +19,13 @@ _TOKENS = {
     "integer": "число",
     "string": "текст в кавычках",
     "operator": "знак",
-    ",": "«,»", ")": "«)»", "]": "«]»", "}": "«}»", ".": "«.»", "=": "«=»", ":": "«:»",
+    ",": "«,»",
+    ")": "«)»",
+    "]": "«]»",
+    "}": "«}»",
+    ".": "«.»",
+    "=": "«=»",
+    ":": "«:»",
 }
 _BLOCKS = {"if": "{% if %}", "for": "{% for %}", "macro": "{% macro %}", "block": "{% block %}", "raw": "{% raw %}"}
 
@@ -37,8 +44,7 @@ def explain(message: str) -> str:
         if m.group(1) == "end of statement block":
             return "текст кончился, а команда {% … %} не закрыта: допишите «%}»."
         return f"текст кончился раньше времени: ожидалось {_token(m.group(1))}."
-    m = re.search(r"looking for the following tags: '([^']+)'.*?innermost block that needs to be closed is '([^']+)'",
-                  text, re.I)
+    m = re.search(r"looking for the following tags: '([^']+)'.*?innermost block that needs to be closed is '([^']+)'", text, re.I)
     if m:
         ends = m.group(1).split("' or '")
         end = next((tag for tag in ends if tag.startswith("end")), ends[-1])

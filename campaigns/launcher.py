@@ -6,6 +6,7 @@ scheduler. A child that dies (the private Redis included) is started again after
 that grows while it keeps dying; the others run on. Ctrl-C (or SIGTERM) stops all of them,
 the private Redis last.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -45,10 +46,27 @@ def start_private_redis(instance_path: Path) -> subprocess.Popen:
     sock = private_redis_socket(instance_path)
     sock.unlink(missing_ok=True)
     args = [
-        redis_server_binary(), "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
-        "--dir", str(instance_path), "--dbfilename", "redis.rdb", "--save", "60 1",
-        "--appendonly", "no", "--logfile", str(instance_path / "redis.log"),
-        "--pidfile", str(instance_path / "redis.pid"), "--daemonize", "no",
+        redis_server_binary(),
+        "--port",
+        "0",
+        "--unixsocket",
+        str(sock),
+        "--unixsocketperm",
+        "700",
+        "--dir",
+        str(instance_path),
+        "--dbfilename",
+        "redis.rdb",
+        "--save",
+        "60 1",
+        "--appendonly",
+        "no",
+        "--logfile",
+        str(instance_path / "redis.log"),
+        "--pidfile",
+        str(instance_path / "redis.pid"),
+        "--daemonize",
+        "no",
     ]
     proc = subprocess.Popen(args, start_new_session=True)
     deadline = time.monotonic() + 10
@@ -152,16 +170,14 @@ class Child:
             code = self.proc.returncode
             with contextlib.suppress(ProcessLookupError, PermissionError):  # what it forked dies with it
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            print(f"{self.name} exited (code {code}); starting it again in {self.pause:.0f} s",
-                  file=sys.stderr, flush=True)
+            print(f"{self.name} exited (code {code}); starting it again in {self.pause:.0f} s", file=sys.stderr, flush=True)
             self.restart_at = now + self.pause
             self.pause = min(self.pause * 2, LONGEST_RESTART_PAUSE)
         elif now >= self.restart_at:
             try:
                 self.start()
             except (ConfigError, OSError) as exc:
-                print(f"{self.name} did not start ({exc}); trying again in {self.pause:.0f} s", file=sys.stderr,
-                      flush=True)
+                print(f"{self.name} did not start ({exc}); trying again in {self.pause:.0f} s", file=sys.stderr, flush=True)
                 self.restart_at = now + self.pause
                 self.pause = min(self.pause * 2, LONGEST_RESTART_PAUSE)
 
@@ -199,11 +215,25 @@ def main() -> int:
         env = {"RQ_LOG_LEVEL": "WARNING", **os.environ, "TZ": settings.timezone.key, "PYTHONUNBUFFERED": "1"}
         py = sys.executable
         commands = {
-            "web": [py, "-m", "gunicorn", "--bind", bind, "--workers", "2", "--threads", "4",
-                    "--access-logfile", "-", "--graceful-timeout", "5",
-                    # gunicorn's control socket defaults to one path per user ($HOME/.gunicorn): two
-                    # `./run` on one host would share it. Nothing here uses it.
-                    "--no-control-socket", "wsgi:app"],
+            "web": [
+                py,
+                "-m",
+                "gunicorn",
+                "--bind",
+                bind,
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+                "--access-logfile",
+                "-",
+                "--graceful-timeout",
+                "5",
+                # gunicorn's control socket defaults to one path per user ($HOME/.gunicorn): two
+                # `./run` on one host would share it. Nothing here uses it.
+                "--no-control-socket",
+                "wsgi:app",
+            ],
             "worker": [py, "worker.py"],
             "scheduler": [py, "worker.py", "--scheduler"],
         }
@@ -214,8 +244,11 @@ def main() -> int:
         # The banner only once the web server answers: the URL it prints works when it is read.
         watched = ([redis_child] if redis_child else []) + children
         if not wait_until_serving(f"http://{bind}/healthz", watched, lambda: stopping) and not stopping:
-            print(f"warning: http://{bind}/healthz did not answer within 2 minutes; see the web log above",
-                  file=sys.stderr, flush=True)
+            print(
+                f"warning: http://{bind}/healthz did not answer within 2 minutes; see the web log above",
+                file=sys.stderr,
+                flush=True,
+            )
         if not stopping:
             _announce(settings, bind)
         while not stopping:
@@ -242,8 +275,10 @@ def _announce(settings: Settings, bind: str) -> None:
         f"  Campaigns is running at http://{bind}/   (health: http://{bind}/healthz)",
         f"  Outgoing mail: {masked_url(settings.mail_url)}",
         f"  Demo log-ins (password «{DEMO_PASSWORD}»):",
-        *[f"    {role.value:<9} {email:<24} {name}{' (house advisor)' if house else ''}"
-          for email, name, role, _phone, house in USERS],
+        *[
+            f"    {role.value:<9} {email:<24} {name}{' (house advisor)' if house else ''}"
+            for email, name, role, _phone, house in USERS
+        ],
         "  Press Ctrl-C to stop.",
         "",
     ]

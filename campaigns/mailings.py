@@ -3,6 +3,7 @@
 `mailing_state()` is the one place that names a mailing's state, for the calendar page, the
 board and the notices (reminders.py).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -16,8 +17,12 @@ from . import calendar
 from .models import MissedMailing, Offer, OfferStatus, ResultCount, Tag
 
 STATE_LABELS = {
-    "ready": "готово", "draft": "черновик", "missing": "нет предложения", "waiting": "ждёт предложения",
-    "sent": "отправлено", "missed": "пропущено",
+    "ready": "готово",
+    "draft": "черновик",
+    "missing": "нет предложения",
+    "waiting": "ждёт предложения",
+    "sent": "отправлено",
+    "missed": "пропущено",
 }
 
 
@@ -55,13 +60,19 @@ def mailings(session: Session, today: date, years: list[int], tags: Sequence[Tag
     tags = tags if tags is not None else session.scalars(select(Tag).order_by(Tag.name)).all()
     ids = [tag.id for tag in tags]
     offers = {(o.tag_id, o.year): o for o in session.scalars(select(Offer).where(Offer.tag_id.in_(ids), Offer.year.in_(years)))}
-    recorded = {(m.tag_id, m.year): m for m in session.scalars(
-        select(MissedMailing).where(MissedMailing.tag_id.in_(ids), MissedMailing.year.in_(years)))}
+    recorded = {
+        (m.tag_id, m.year): m
+        for m in session.scalars(select(MissedMailing).where(MissedMailing.tag_id.in_(ids), MissedMailing.year.in_(years)))
+    }
     # From the kept counts (reports.py), not a walk over every sent delivery of those offers.
-    sent = set(session.execute(
-        select(Offer.tag_id, Offer.year).join(ResultCount, ResultCount.offer_id == Offer.id)
-        .where(Offer.tag_id.in_(ids), Offer.year.in_(years), ResultCount.sent > 0).distinct()
-    ).all())
+    sent = set(
+        session.execute(
+            select(Offer.tag_id, Offer.year)
+            .join(ResultCount, ResultCount.offer_id == Offer.id)
+            .where(Offer.tag_id.in_(ids), Offer.year.in_(years), ResultCount.sent > 0)
+            .distinct()
+        ).all()
+    )
     rows = []
     for tag in tags:
         for year in years:

@@ -16,6 +16,7 @@ compose.make_message (headers, alternatives, DKIM).
 The digest and the notices go at most once a day: `send_once` records them in `sent_notices`
 (the database, not Redis, so a Redis flush does not send them again).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -39,15 +40,24 @@ def _system_message(kind: str, context: dict, *, to: Advisor, settings: Settings
     """A mail from the system itself (noreply) to one of its users. Auto-Submitted (RFC 3834):
     no vacation auto-reply comes back to it, and filters know it is a notice, not a letter."""
     subject, text, html = compose.render_kind(kind, context, settings.timezone)
-    return compose.make_message(settings=settings, from_name=SYSTEM_NAME, from_addr=f"noreply@{settings.mail_domain}",
-                                to_name=to.name, to_addr=to.email, subject=subject, text=text, html=html,
-                                extra_headers={"Auto-Submitted": "auto-generated"})
+    return compose.make_message(
+        settings=settings,
+        from_name=SYSTEM_NAME,
+        from_addr=f"noreply@{settings.mail_domain}",
+        to_name=to.name,
+        to_addr=to.email,
+        subject=subject,
+        text=text,
+        html=html,
+        extra_headers={"Auto-Submitted": "auto-generated"},
+    )
 
 
 def offer_message(*, offer, contact, advisor, settings: Settings, delivery_id: int | None, now=None) -> EmailMessage:
     """The offer mail for one contact, sent as `advisor` (delivery_id None: a preview)."""
-    return compose.build_offer_message(offer=offer, contact=contact, advisor=advisor, settings=settings,
-                                       delivery_id=delivery_id, now=now)
+    return compose.build_offer_message(
+        offer=offer, contact=contact, advisor=advisor, settings=settings, delivery_id=delivery_id, now=now
+    )
 
 
 TEST_MARK = "[ТЕСТ]"
@@ -68,18 +78,43 @@ def test_message(*, offer, contact, advisor, tester: Advisor, settings: Settings
     return message
 
 
-def digest_message(*, advisor: Advisor, entries, settings: Settings, today: date, house: Advisor | None = None,
-                   house_entries=(), calls=(), attempts=(), handed=()) -> EmailMessage:
-    context = {"advisor": advisor, "entries": entries, "today": today, "hot_url": f"{settings.public_url}/hot/",
-               "hot_days": settings.hot_days, "house": house, "house_entries": list(house_entries),
-               "calls": list(calls), "attempts": list(attempts), "handed": list(handed),
-               "handover_url": f"{settings.public_url}/handover/", "public_url": settings.public_url}
+def digest_message(
+    *,
+    advisor: Advisor,
+    entries,
+    settings: Settings,
+    today: date,
+    house: Advisor | None = None,
+    house_entries=(),
+    calls=(),
+    attempts=(),
+    handed=(),
+) -> EmailMessage:
+    context = {
+        "advisor": advisor,
+        "entries": entries,
+        "today": today,
+        "hot_url": f"{settings.public_url}/hot/",
+        "hot_days": settings.hot_days,
+        "house": house,
+        "house_entries": list(house_entries),
+        "calls": list(calls),
+        "attempts": list(attempts),
+        "handed": list(handed),
+        "handover_url": f"{settings.public_url}/handover/",
+        "public_url": settings.public_url,
+    }
     return _system_message("digest", context, to=advisor, settings=settings)
 
 
 def offer_late_message(*, user: Advisor, offer, send_on: date, problems: list[str], settings: Settings) -> EmailMessage:
-    context = {"offer": offer, "tag": offer.tag, "send_on": send_on, "problems": problems,
-               "edit_url": f"{settings.public_url}/offers/{offer.id}"}
+    context = {
+        "offer": offer,
+        "tag": offer.tag,
+        "send_on": send_on,
+        "problems": problems,
+        "edit_url": f"{settings.public_url}/offers/{offer.id}",
+    }
     return _system_message("offer_late", context, to=user, settings=settings)
 
 
@@ -113,8 +148,10 @@ def send_once(session: Session, kind: str, ref_id: int, day: date, send: Callabl
     cannot both send: the second waits on the unique key, then finds it taken."""
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     claimed = session.execute(
-        insert(SentNotice).values(kind=kind, ref_id=ref_id, day=day, created_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["kind", "ref_id", "day"]).returning(SentNotice.id)
+        insert(SentNotice)
+        .values(kind=kind, ref_id=ref_id, day=day, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["kind", "ref_id", "day"])
+        .returning(SentNotice.id)
     ).first()
     if claimed is None:
         return False

@@ -1,4 +1,5 @@
 """Schema upgrades through Alembic, callable from code (the run command, the CLI, tests)."""
+
 from __future__ import annotations
 
 from alembic import command

@@ -8,6 +8,7 @@ daily cap, pushed by spacing) is not sent late: the delivery is cancelled with t
 marketing and admin are told once (reminders.py). A mailing that never had a ready offer
 is recorded there too, with no mails.
 """
+
 from __future__ import annotations
 
 from datetime import date
@@ -19,8 +20,7 @@ from . import audience, calendar
 from .db import utcnow
 from .models import Delivery, DeliveryStatus, MissedMailing, Note, NoteKind, Offer, OfferStatus, Tag
 
-__all__ = ["MISSED_REASON", "PENDING", "is_missed", "last_days", "mark_missed", "miss_overdue", "record_closed",
-           "record_missed"]
+__all__ = ["MISSED_REASON", "PENDING", "is_missed", "last_days", "mark_missed", "miss_overdue", "record_closed", "record_missed"]
 
 MISSED_REASON = "пропущено"  # the start of last_error of a delivery cancelled as missed
 # Deliveries that may still go out.
@@ -59,19 +59,25 @@ def mark_missed(session: Session, offer_id: int, delivery_ids=None) -> int:
         where.append(Delivery.id.in_(list(delivery_ids)))
     now = utcnow()
     gone = session.execute(
-        update(Delivery).where(*where)
+        update(Delivery)
+        .where(*where)
         .values(status=DeliveryStatus.CANCELLED, send_at=None, last_error=reason, updated_at=now)
         .returning(Delivery.id, Delivery.contact_id)
         .execution_options(synchronize_session=False)
     ).all()
     if not gone:
         return 0
-    body = (f"Письмо рассылки «{offer.tag.name} {offer.year}» пропущено: срок рассылки закончился "
-            f"{last:%d.%m.%Y}, а письмо к этому дню не ушло. Поздно отправлять его не будем.")
-    session.execute(insert(Note), [
-        {"contact_id": contact_id, "delivery_id": delivery_id, "kind": NoteKind.SYSTEM, "body": body, "created_at": now}
-        for delivery_id, contact_id in gone
-    ])
+    body = (
+        f"Письмо рассылки «{offer.tag.name} {offer.year}» пропущено: срок рассылки закончился "
+        f"{last:%d.%m.%Y}, а письмо к этому дню не ушло. Поздно отправлять его не будем."
+    )
+    session.execute(
+        insert(Note),
+        [
+            {"contact_id": contact_id, "delivery_id": delivery_id, "kind": NoteKind.SYSTEM, "body": body, "created_at": now}
+            for delivery_id, contact_id in gone
+        ],
+    )
     record_missed(session, offer.tag, offer.year, offer, mails=len(gone))
     return len(gone)
 
@@ -88,9 +94,17 @@ def record_missed(session: Session, tag: Tag, year: int, offer: Offer | None, ma
     if row is None:
         start, last = calendar.mailing_window(tag.rule, tag.lead_days, year)
         size = session.scalar(select(func.count()).select_from(audience.tag_audience(tag.id).subquery())) or 0
-        row = MissedMailing(tag_id=tag.id, year=year, send_on=start, last_day=last, offer_id=offer.id if offer else None,
-                            offer_status=str(offer.status) if offer else "missing", audience=size, mails=0,
-                            recorded_at=utcnow())
+        row = MissedMailing(
+            tag_id=tag.id,
+            year=year,
+            send_on=start,
+            last_day=last,
+            offer_id=offer.id if offer else None,
+            offer_status=str(offer.status) if offer else "missing",
+            audience=size,
+            mails=0,
+            recorded_at=utcnow(),
+        )
         session.add(row)
     row.mails += mails
     session.flush()
@@ -103,10 +117,10 @@ def record_closed(session: Session, day: date) -> int:
     Only windows that closed after the tag was created count: a tag added today has not
     missed last year's mailing."""
     years = (day.year - 1, day.year)
-    ready = set(session.execute(
-        select(Offer.tag_id, Offer.year).where(Offer.year.in_(years), Offer.status == OfferStatus.READY)).all())
-    recorded = set(session.execute(
-        select(MissedMailing.tag_id, MissedMailing.year).where(MissedMailing.year.in_(years))).all())
+    ready = set(
+        session.execute(select(Offer.tag_id, Offer.year).where(Offer.year.in_(years), Offer.status == OfferStatus.READY)).all()
+    )
+    recorded = set(session.execute(select(MissedMailing.tag_id, MissedMailing.year).where(MissedMailing.year.in_(years))).all())
     added = 0
     for tag in session.scalars(select(Tag).order_by(Tag.id)):
         for year in years:

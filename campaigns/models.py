@@ -4,6 +4,7 @@ The database is the single source of truth: every rule that must hold for all
 writers (one house advisor, one offer per tag and year, one delivery per contact
 and offer, one suppression per address) is a constraint here, not only Python.
 """
+
 from __future__ import annotations
 
 import enum
@@ -169,17 +170,27 @@ class Contact(Base):
         # The morning routine: own contacts by last update, oldest first.
         Index("ix_contacts_owner_id_updated_at", "owner_id", "updated_at"),
         # The hot list: an owner's live contacts with everything the ranking needs (index-only scan).
-        Index("ix_contacts_owner_id_hot", "owner_id", "id", "hot_handled_at",
-              sqlite_where=text("archived_at IS NULL"), postgresql_where=text("archived_at IS NULL")),
+        Index(
+            "ix_contacts_owner_id_hot",
+            "owner_id",
+            "id",
+            "hot_handled_at",
+            sqlite_where=text("archived_at IS NULL"),
+            postgresql_where=text("archived_at IS NULL"),
+        ),
         # The list of marketing and admin: live contacts from a cursor (contacts.contact_list).
-        Index("ix_contacts_updated_at_id_live", "updated_at", "id",
-              sqlite_where=text("archived_at IS NULL"), postgresql_where=text("archived_at IS NULL")),
+        Index(
+            "ix_contacts_updated_at_id_live",
+            "updated_at",
+            "id",
+            sqlite_where=text("archived_at IS NULL"),
+            postgresql_where=text("archived_at IS NULL"),
+        ),
         Index("ix_contacts_email", "email"),
         Index("ix_contacts_phone", "phone"),
         Index("ix_contacts_company_key", "company_key"),
         # Search (search.py): one LIKE '%word%' per word on the normalised key, served by pg_trgm.
-        Index("ix_contacts_search_key_trgm", "search_key", postgresql_using="gin",
-              postgresql_ops={"search_key": "gin_trgm_ops"}),
+        Index("ix_contacts_search_key_trgm", "search_key", postgresql_using="gin", postgresql_ops={"search_key": "gin_trgm_ops"}),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -334,8 +345,12 @@ class Delivery(Base):
         Index("ix_deliveries_contact_id_send_on", "contact_id", "send_on"),
         Index("ix_deliveries_advisor_id_send_on", "advisor_id", "send_on"),
         # The queue: «sent today», and the planned list in its order (sending.queue_view).
-        Index("ix_deliveries_sent_at_sent", "sent_at",
-              sqlite_where=text("status = 'sent'"), postgresql_where=text("status = 'sent'")),
+        Index(
+            "ix_deliveries_sent_at_sent",
+            "sent_at",
+            sqlite_where=text("status = 'sent'"),
+            postgresql_where=text("status = 'sent'"),
+        ),
         Index("ix_deliveries_status_send_on_send_at_id", "status", "send_on", "send_at", "id"),
         CheckConstraint("attempts >= 0", name="attempts_positive"),
     )
@@ -345,9 +360,7 @@ class Delivery(Base):
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     # The sender, fixed when the mail goes out (the owner on that day).
     advisor_id: Mapped[int | None] = mapped_column(ForeignKey("advisors.id", ondelete="SET NULL"))
-    status: Mapped[DeliveryStatus] = mapped_column(
-        _enum(DeliveryStatus, "delivery_status"), default=DeliveryStatus.PLANNED
-    )
+    status: Mapped[DeliveryStatus] = mapped_column(_enum(DeliveryStatus, "delivery_status"), default=DeliveryStatus.PLANNED)
     send_on: Mapped[date] = mapped_column(Date)  # the working day it is planned for
     send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # paced moment within the day
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
@@ -414,8 +427,15 @@ class Click(Base):
         Index("ix_clicks_delivery_id", "delivery_id"),
         # The hot list: one advisor's recent human clicks are one range of this index, read
         # index-only (contact and link ride along), however big the advisor's book is.
-        Index("ix_clicks_owner_id_clicked_at_human", "owner_id", "clicked_at", "contact_id", "link_id",
-              sqlite_where=text("verdict = 'human'"), postgresql_where=text("verdict = 'human'")),
+        Index(
+            "ix_clicks_owner_id_clicked_at_human",
+            "owner_id",
+            "clicked_at",
+            "contact_id",
+            "link_id",
+            sqlite_where=text("verdict = 'human'"),
+            postgresql_where=text("verdict = 'human'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -445,8 +465,11 @@ def _click_owner_from_contact(mapper, connection, click: Click) -> None:
     flush_clicks writes its batches with Core and names the owner itself."""
     if click.owner_id is None:
         contact = click.__dict__.get("contact")
-        click.owner_id = (contact.owner_id if contact is not None and contact.owner_id is not None
-                          else connection.scalar(select(Contact.owner_id).where(Contact.id == click.contact_id)))
+        click.owner_id = (
+            contact.owner_id
+            if contact is not None and contact.owner_id is not None
+            else connection.scalar(select(Contact.owner_id).where(Contact.id == click.contact_id))
+        )
 
 
 class Suppression(Base):

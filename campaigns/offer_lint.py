@@ -1,4 +1,5 @@
 """The offer lint: everything that stops an offer from going out, in Russian for marketing."""
+
 from __future__ import annotations
 
 import re
@@ -42,8 +43,10 @@ def url_problem(url: str) -> str | None:
     except UnicodeError:
         return f"неверное имя сайта «{host}»"
     labels = ascii_host.rstrip(".").split(".")
-    if host not in ("localhost",) and not re.fullmatch(r"[0-9.]+|\[?[0-9a-f:]+\]?", host) and (
-        len(labels) < 2 or not all(re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", label) for label in labels)
+    if (
+        host not in ("localhost",)
+        and not re.fullmatch(r"[0-9.]+|\[?[0-9a-f:]+\]?", host)
+        and (len(labels) < 2 or not all(re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", label) for label in labels))
     ):
         return f"неверное имя сайта «{host}»"
     return None

@@ -3,6 +3,7 @@
 The templates themselves are compiled, checked and rendered in template_sandbox; what stops an
 offer from becoming ready is offer_lint.
 """
+
 from __future__ import annotations
 
 import os
@@ -41,13 +42,26 @@ def offer_for(session, tag: Tag, year: int) -> Offer:
     earlier offer (its subject, text and links: marketing edits last year's letter rather than a blank page)."""
     offer = session.scalar(select(Offer).where(Offer.tag_id == tag.id, Offer.year == year))
     if offer is None:
-        earlier = session.scalar(select(Offer).options(selectinload(Offer.links))
-                                 .where(Offer.tag_id == tag.id, Offer.year < year).order_by(Offer.year.desc()).limit(1))
-        offer = Offer(tag=tag, year=year, subject=earlier.subject if earlier else "",
-                      body=earlier.body if earlier else "", status=OfferStatus.DRAFT)
+        earlier = session.scalar(
+            select(Offer)
+            .options(selectinload(Offer.links))
+            .where(Offer.tag_id == tag.id, Offer.year < year)
+            .order_by(Offer.year.desc())
+            .limit(1)
+        )
+        offer = Offer(
+            tag=tag,
+            year=year,
+            subject=earlier.subject if earlier else "",
+            body=earlier.body if earlier else "",
+            status=OfferStatus.DRAFT,
+        )
         if earlier:  # the trap link is the composer's own, added to every mail
-            offer.links = [Link(name=link.name, url=link.url, label=link.label, weight=link.weight)
-                           for link in earlier.links if not link.is_trap]
+            offer.links = [
+                Link(name=link.name, url=link.url, label=link.label, weight=link.weight)
+                for link in earlier.links
+                if not link.is_trap
+            ]
         session.add(offer)
         session.flush()
     return offer
@@ -64,7 +78,8 @@ def offers_not_ready_on(session, day: date) -> list[Offer]:
     Sorted by send date, oldest first.
     """
     drafts = session.scalars(
-        select(Offer).options(selectinload(Offer.tag), selectinload(Offer.links))
+        select(Offer)
+        .options(selectinload(Offer.tag), selectinload(Offer.links))
         .where(Offer.status != OfferStatus.READY, Offer.year.between(day.year - 1, day.year + 1))
     ).all()
     late = []
@@ -91,18 +106,18 @@ def notify_offer_late(session, offer, settings: Settings, now: datetime | None =
     """
     now = now or datetime.now(UTC)
     today = now.astimezone(settings.timezone).date()
-    recipients = session.scalars(
-        select(Advisor).where(Advisor.active.is_(True), Advisor.role == Role.MARKETING).order_by(Advisor.id)
-    ).all() or session.scalars(
-        select(Advisor).where(Advisor.active.is_(True), Advisor.role == Role.ADMIN).order_by(Advisor.id)
-    ).all()
+    recipients = (
+        session.scalars(
+            select(Advisor).where(Advisor.active.is_(True), Advisor.role == Role.MARKETING).order_by(Advisor.id)
+        ).all()
+        or session.scalars(select(Advisor).where(Advisor.active.is_(True), Advisor.role == Role.ADMIN).order_by(Advisor.id)).all()
+    )
     send_on, problems = offer_send_date(offer), lint_offer(offer)
 
     def send():
         with transport.open_transport(settings.mail) as conn:
             for user in recipients:
-                conn.send(mails.offer_late_message(user=user, offer=offer, send_on=send_on, problems=problems,
-                                                   settings=settings))
+                conn.send(mails.offer_late_message(user=user, offer=offer, send_on=send_on, problems=problems, settings=settings))
 
     return len(recipients) if mails.send_once(session, "offer_late", offer.id, today, send) else 0
 

@@ -5,6 +5,7 @@ stops answering: they wait with back-off and carry on when it is back. The log s
 one line per change of state ("Redis unreachable, retrying …", "Redis back"), however long
 the outage and however many attempts it takes.
 """
+
 from __future__ import annotations
 
 import logging

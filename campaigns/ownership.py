@@ -1,6 +1,7 @@
 """Who owns a contact: the advisors who may, transfers by the admin and handovers by an advisor
 (a note on each contact), an advisor's deactivation (their contacts go to an heir), the admin's
 bulk selection."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -25,8 +26,9 @@ def assignable_owners(session: Session) -> list[Advisor]:
     )
 
 
-def transfer_contacts(session: Session, admin: Advisor, contact_ids: Iterable[int] | Select, new_owner: Advisor,
-                      reason: str) -> int:
+def transfer_contacts(
+    session: Session, admin: Advisor, contact_ids: Iterable[int] | Select, new_owner: Advisor, reason: str
+) -> int:
     """Move contacts to `new_owner`; each moved contact gets a note «Передан от X к Y: reason».
 
     `contact_ids` is a list of ids or a SELECT of contact ids (the bulk page passes its filter).
@@ -45,8 +47,11 @@ def handover(session: Session, advisor: Advisor, contact_ids: Iterable[int], new
     ids = {int(i) for i in contact_ids}
     if not ids:
         raise ContactError({"contacts": "Отметьте контакты, которые передаёте"})
-    foreign = session.scalar(select(func.count(Contact.id)).where(
-        Contact.id.in_(ids), or_(Contact.owner_id != advisor.id, Contact.archived_at.is_not(None))))
+    foreign = session.scalar(
+        select(func.count(Contact.id)).where(
+            Contact.id.in_(ids), or_(Contact.owner_id != advisor.id, Contact.archived_at.is_not(None))
+        )
+    )
     if foreign or session.scalar(select(func.count(Contact.id)).where(Contact.id.in_(ids))) != len(ids):
         raise NotAllowed("Передать можно только свои контакты (не из архива).")
     if new_owner.id == advisor.id:
@@ -62,13 +67,17 @@ class Handed:
     note: Note
 
 
-def handed_over(session: Session, user: Advisor, *, to_me: bool, days: int = 30, now: datetime | None = None,
-                limit: int = 200) -> list[Handed]:
+def handed_over(
+    session: Session, user: Advisor, *, to_me: bool, days: int = 30, now: datetime | None = None, limit: int = 200
+) -> list[Handed]:
     """Handovers of the last `days` days: to `user` (the contacts they own now) or by `user` (their
     own notes of handing contacts away), newest first."""
     since = (now or utcnow()) - timedelta(days=days)
-    query = (select(Contact, Note).join(Note, Note.contact_id == Contact.id)
-             .where(Note.kind == NoteKind.OWNER, Note.created_at >= since, Contact.archived_at.is_(None)))
+    query = (
+        select(Contact, Note)
+        .join(Note, Note.contact_id == Contact.id)
+        .where(Note.kind == NoteKind.OWNER, Note.created_at >= since, Contact.archived_at.is_(None))
+    )
     if to_me:
         # Every move writes an OWNER note: a recent one on a contact the user owns now moved it to them.
         query = query.where(Contact.owner_id == user.id, Note.author_id != user.id)
@@ -78,8 +87,9 @@ def handed_over(session: Session, user: Advisor, *, to_me: bool, days: int = 30,
     return [Handed(contact, note) for contact, note in rows]
 
 
-def _move_contacts(session: Session, author: Advisor, contact_ids: Iterable[int] | Select, new_owner: Advisor,
-                   reason: str) -> int:
+def _move_contacts(
+    session: Session, author: Advisor, contact_ids: Iterable[int] | Select, new_owner: Advisor, reason: str
+) -> int:
     reason = " ".join((reason or "").split())
     errors = {}
     if not reason:
@@ -164,8 +174,9 @@ def deactivate_advisor(session: Session, admin: Advisor, advisor: Advisor, heir:
     return moved
 
 
-def bulk_selection(*, owner_id: int | None = None, tag_id: int | None = None, not_worked_days: int | None = None,
-                   now: datetime | None = None) -> Select:
+def bulk_selection(
+    *, owner_id: int | None = None, tag_id: int | None = None, not_worked_days: int | None = None, now: datetime | None = None
+) -> Select:
     """SELECT of the live contacts the admin's bulk-transfer filter names (ids only)."""
     query = select(Contact.id).where(Contact.archived_at.is_(None))
     if owner_id:

@@ -10,6 +10,7 @@ running it again changes nothing already paced.
 RelayLimit is the global per-relay rate, kept in Redis so it holds across any number
 of worker processes (the `limits` library's moving window: atomic Lua on the server).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -97,22 +98,27 @@ def pace_day(session: Session, day: date, settings: Settings, now: datetime | No
     for offer_id, ids in late.items():
         result.missed += missed.mark_missed(session, offer_id, ids)
     if nobody:
-        session.execute(update(Delivery).where(Delivery.id.in_(nobody), Delivery.status == DeliveryStatus.PLANNED)
-                        .values(status=DeliveryStatus.HELD, last_error=NO_SENDER, updated_at=utcnow())
-                        .execution_options(synchronize_session=False))
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(nobody), Delivery.status == DeliveryStatus.PLANNED)
+            .values(status=DeliveryStatus.HELD, last_error=NO_SENDER, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
         result.held += len(nobody)
     offer_of = {delivery_id: offer_id for delivery_id, offer_id, _sender in waiting}
 
     # Already given a moment (or sent) that day: they use up the cap.
-    used = dict(session.execute(
-        select(Delivery.advisor_id, func.count())
-        .where(
-            Delivery.send_on == day,
-            Delivery.send_at.is_not(None),
-            Delivery.status.not_in((DeliveryStatus.CANCELLED, DeliveryStatus.HELD)),
-        )
-        .group_by(Delivery.advisor_id)
-    ).all())
+    used = dict(
+        session.execute(
+            select(Delivery.advisor_id, func.count())
+            .where(
+                Delivery.send_on == day,
+                Delivery.send_at.is_not(None),
+                Delivery.status.not_in((DeliveryStatus.CANCELLED, DeliveryStatus.HELD)),
+            )
+            .group_by(Delivery.advisor_id)
+        ).all()
+    )
     advisors = {a.id: a for a in session.scalars(select(Advisor).where(Advisor.id.in_(list(per_sender))))}
     changes = []
     stamp = utcnow()
@@ -130,8 +136,9 @@ def pace_day(session: Session, day: date, settings: Settings, now: datetime | No
             if offer_id in last_days and next_day > last_days[offer_id]:
                 past_window[offer_id].append(delivery_id)  # the roll-over stops at the window's end
                 continue
-            changes.append({"id": delivery_id, "send_on": next_day, "send_at": None, "advisor_id": sender_id,
-                            "updated_at": stamp})
+            changes.append(
+                {"id": delivery_id, "send_on": next_day, "send_at": None, "advisor_id": sender_id, "updated_at": stamp}
+            )
             result.rolled += 1
         result.paced += len(take)
     if changes:

@@ -17,6 +17,7 @@ marks the offer ready.
 
 Functions here flush but never commit: the job or the command that calls them does.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -47,8 +48,13 @@ log = logging.getLogger(__name__)
 
 # Deliveries that count when spacing a contact's offers: those that went or may go out.
 _OCCUPYING = (
-    DeliveryStatus.PLANNED, DeliveryStatus.HELD, DeliveryStatus.QUEUED, DeliveryStatus.SENDING,
-    DeliveryStatus.RETRYING, DeliveryStatus.SENT, DeliveryStatus.UNKNOWN,
+    DeliveryStatus.PLANNED,
+    DeliveryStatus.HELD,
+    DeliveryStatus.QUEUED,
+    DeliveryStatus.SENDING,
+    DeliveryStatus.RETRYING,
+    DeliveryStatus.SENT,
+    DeliveryStatus.UNKNOWN,
 )
 
 
@@ -89,8 +95,10 @@ class PlanResult:
         if self.dry_run:
             going = sum(a.going for a in self.advisors)
             return f"{self.day.isoformat()}: would send {going}"
-        return (f"{self.day.isoformat()}: planned {self.planned}, held {self.held}, released {self.released}, "
-                f"spaced {self.spaced}, missed {self.missed}")
+        return (
+            f"{self.day.isoformat()}: planned {self.planned}, held {self.held}, released {self.released}, "
+            f"spaced {self.spaced}, missed {self.missed}"
+        )
 
 
 def due_mailings(session: Session, day: date) -> list[tuple[Tag, Offer | None, date]]:
@@ -132,15 +140,27 @@ def plan_day(session: Session, day: date, settings: Settings, dry_run: bool = Fa
     for tag, offer, when in due:
         status = DeliveryStatus.PLANNED if offer.status == OfferStatus.READY else DeliveryStatus.HELD
         # Without anyone to send it (no active owner, no house advisor) a mail is held, with the reason.
-        rows = audience.tag_audience(tag.id).join(owner, owner.id == Contact.owner_id).add_columns(
-            literal(offer.id), case((nobody, DeliveryStatus.HELD.value), else_=literal(status.value, String)),
-            case((nobody, NO_SENDER), else_=None), literal(day, Date),
-            literal(0), literal(now, UTCDateTime), literal(now, UTCDateTime),
+        rows = (
+            audience.tag_audience(tag.id)
+            .join(owner, owner.id == Contact.owner_id)
+            .add_columns(
+                literal(offer.id),
+                case((nobody, DeliveryStatus.HELD.value), else_=literal(status.value, String)),
+                case((nobody, NO_SENDER), else_=None),
+                literal(day, Date),
+                literal(0),
+                literal(now, UTCDateTime),
+                literal(now, UTCDateTime),
+            )
         )
-        stmt = _insert(session).from_select(
-            ["contact_id", "offer_id", "status", "last_error", "send_on", "attempts", "created_at", "updated_at"], rows
-        ).on_conflict_do_nothing(index_elements=["offer_id", "contact_id"]).returning(
-            Delivery.__table__.c.id, Delivery.__table__.c.status)
+        stmt = (
+            _insert(session)
+            .from_select(
+                ["contact_id", "offer_id", "status", "last_error", "send_on", "attempts", "created_at", "updated_at"], rows
+            )
+            .on_conflict_do_nothing(index_elements=["offer_id", "contact_id"])
+            .returning(Delivery.__table__.c.id, Delivery.__table__.c.status)
+        )
         # RETURNING, not rowcount: psycopg reports -1 for INSERT … SELECT … ON CONFLICT.
         statuses = [row.status for row in session.execute(stmt)]
         added = len(statuses)
@@ -168,20 +188,24 @@ def release_held(session: Session, day: date) -> int:
     held mails still without a sender keep waiting, with the reason for the queue page."""
     ready = select(Offer.id).where(Offer.status == OfferStatus.READY)
     held = and_(Delivery.status == DeliveryStatus.HELD, Delivery.offer_id.in_(ready))
-    released = session.execute(
-        update(Delivery)
-        .where(held, _has_sender())
-        .values(
-            status=DeliveryStatus.PLANNED,
-            send_on=case((Delivery.send_on < day, day), else_=Delivery.send_on),
-            send_at=None,
-            last_error=None,
-            updated_at=utcnow(),
-        )
-        .execution_options(synchronize_session=False)
-    ).rowcount or 0  # type: ignore[attr-defined]  # an UPDATE's CursorResult
-    session.execute(update(Delivery).where(held, ~_has_sender()).values(last_error=NO_SENDER)
-                    .execution_options(synchronize_session=False))
+    released = (
+        session.execute(
+            update(Delivery)
+            .where(held, _has_sender())
+            .values(
+                status=DeliveryStatus.PLANNED,
+                send_on=case((Delivery.send_on < day, day), else_=Delivery.send_on),
+                send_at=None,
+                last_error=None,
+                updated_at=utcnow(),
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        or 0
+    )  # type: ignore[attr-defined]  # an UPDATE's CursorResult
+    session.execute(
+        update(Delivery).where(held, ~_has_sender()).values(last_error=NO_SENDER).execution_options(synchronize_session=False)
+    )
     return released
 
 
@@ -208,8 +232,12 @@ def space_contacts(session: Session, day: date, spacing_days: int) -> int:
     colliding = (
         select(Delivery.contact_id)
         .join(other, and_(other.contact_id == Delivery.contact_id, other.id != Delivery.id))
-        .where(movable, other.status.in_(_OCCUPYING), other.send_on >= window_start,
-               _days_apart(session, other.send_on, Delivery.send_on) < spacing_days)
+        .where(
+            movable,
+            other.status.in_(_OCCUPYING),
+            other.send_on >= window_start,
+            _days_apart(session, other.send_on, Delivery.send_on) < spacing_days,
+        )
         .distinct()
     )
     rows = session.execute(
@@ -265,9 +293,11 @@ def spacing_clash(session: Session, delivery_id: int, contact_id: int, day: date
     gap = timedelta(days=spacing_days)
     other = session.scalar(
         select(func.max(Delivery.send_on)).where(
-            Delivery.contact_id == contact_id, Delivery.id != delivery_id,
+            Delivery.contact_id == contact_id,
+            Delivery.id != delivery_id,
             Delivery.status.in_((DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.UNKNOWN)),
-            Delivery.send_on > day - gap, Delivery.send_on < day + gap,
+            Delivery.send_on > day - gap,
+            Delivery.send_on < day + gap,
         )
     )
     return calendar.next_working_day(other + gap) if other is not None else None
@@ -305,15 +335,19 @@ def _dry_run(session: Session, day: date, settings: Settings, due) -> list[Advis
         going[advisor_id] += count
     window_start = day - timedelta(days=max(settings.tag_spacing_days, 1) - 1)
     for tag, offer, _when in due:
-        new = audience.tag_audience(tag.id).where(
-            ~exists().where(Delivery.offer_id == offer.id, Delivery.contact_id == Contact.id),
-            # A contact with another offer in the spacing window would be pushed to a later day.
-            ~exists().where(
-                Delivery.contact_id == Contact.id,
-                Delivery.status.in_(_OCCUPYING),
-                Delivery.send_on >= window_start,
-            ),
-        ).subquery()
+        new = (
+            audience.tag_audience(tag.id)
+            .where(
+                ~exists().where(Delivery.offer_id == offer.id, Delivery.contact_id == Contact.id),
+                # A contact with another offer in the spacing window would be pushed to a later day.
+                ~exists().where(
+                    Delivery.contact_id == Contact.id,
+                    Delivery.status.in_(_OCCUPYING),
+                    Delivery.send_on >= window_start,
+                ),
+            )
+            .subquery()
+        )
         query = (
             select(sender, func.count())
             .select_from(new)
@@ -326,17 +360,23 @@ def _dry_run(session: Session, day: date, settings: Settings, due) -> list[Advis
             target[advisor_id] += count
 
     advisors: dict[int | None, Advisor] = {
-        a.id: a for a in session.scalars(select(Advisor).where(Advisor.id.in_(set(going) | set(held))))}
+        a.id: a for a in session.scalars(select(Advisor).where(Advisor.id.in_(set(going) | set(held))))
+    }
     rows = []
-    for advisor_id in sorted(set(going) | set(held), key=lambda i: (advisors[i].name if i in advisors else "")):
+    for advisor_id in sorted(set(going) | set(held), key=lambda i: advisors[i].name if i in advisors else ""):
         advisor = advisors.get(advisor_id)
-        cap = (advisor.daily_cap if advisor and advisor.daily_cap else settings.daily_cap)
+        cap = advisor.daily_cap if advisor and advisor.daily_cap else settings.daily_cap
         total = going.get(advisor_id, 0)
         if not calendar.is_working_day(day):
             cap = 0
-        rows.append(AdvisorDay(
-            advisor_id=advisor_id,
-            name=advisor.name if advisor else NO_SENDER_LABEL,
-            going=min(total, cap), rolled=max(total - cap, 0), held=held.get(advisor_id, 0), cap=cap,
-        ))
+        rows.append(
+            AdvisorDay(
+                advisor_id=advisor_id,
+                name=advisor.name if advisor else NO_SENDER_LABEL,
+                going=min(total, cap),
+                rolled=max(total - cap, 0),
+                held=held.get(advisor_id, 0),
+                cap=cap,
+            )
+        )
     return rows

@@ -10,6 +10,7 @@ up), its notes without their text. Its address goes on the stop list only as a h
 (db.address_hash): the person is never mailed again — audience.suppressed() and the import's
 stop-list check match the hash — and nobody can read the address back.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime, time
@@ -36,34 +37,87 @@ def _value(value):
 
 def export(session: Session, contact: Contact) -> dict:
     """Everything stored about the contact, JSON-ready, grouped as the page shows it."""
-    card = {name: _value(getattr(contact, name)) for name in (
-        "id", "last_name", "first_name", "middle_name", "company", "company_alias", "position", "email", "phone",
-        "next_contact_on", "next_contact_time", "next_contact_topic", "consent_source", "consent_at",
-        "unsubscribed_at", "archived_at", "erased_at", "created_at", "updated_at")}
+    card = {
+        name: _value(getattr(contact, name))
+        for name in (
+            "id",
+            "last_name",
+            "first_name",
+            "middle_name",
+            "company",
+            "company_alias",
+            "position",
+            "email",
+            "phone",
+            "next_contact_on",
+            "next_contact_time",
+            "next_contact_topic",
+            "consent_source",
+            "consent_at",
+            "unsubscribed_at",
+            "archived_at",
+            "erased_at",
+            "created_at",
+            "updated_at",
+        )
+    }
     card["owner"] = {"name": contact.owner.name, "email": contact.owner.email}
     card["tags"] = [tag.name for tag in contact.tags]
     suppression = consent.find_suppression(session, contact.email)
     notes = session.scalars(select(Note).where(Note.contact_id == contact.id).order_by(Note.created_at, Note.id))
-    deliveries = session.scalars(select(Delivery).where(Delivery.contact_id == contact.id)
-                                 .order_by(Delivery.send_on, Delivery.id))
+    deliveries = session.scalars(
+        select(Delivery).where(Delivery.contact_id == contact.id).order_by(Delivery.send_on, Delivery.id)
+    )
     clicks = session.execute(
-        select(Click, Link.label, Link.url).outerjoin(Link, Link.id == Click.link_id)
-        .where(Click.contact_id == contact.id).order_by(Click.clicked_at, Click.id))
+        select(Click, Link.label, Link.url)
+        .outerjoin(Link, Link.id == Click.link_id)
+        .where(Click.contact_id == contact.id)
+        .order_by(Click.clicked_at, Click.id)
+    )
     return {
         "contact": card,
-        "stop_list": None if suppression is None else {
-            "reason": suppression.reason.value, "since": _value(suppression.created_at), "detail": suppression.detail},
-        "notes": [{"at": _value(n.created_at), "kind": n.kind.value, "author": n.author.name if n.author else None,
-                   "text": n.body, "subject": n.subject, "interest": n.interest, "objection": n.objection,
-                   "result": n.result, "next_contact_on": _value(n.next_contact_on), "message": n.raw_message}
-                  for n in notes],
-        "mails": [{"id": d.id, "offer": f"{d.offer.tag.name} {d.offer.year}", "subject": d.offer.subject,
-                   "status": d.status.value, "send_on": _value(d.send_on), "sent_at": _value(d.sent_at),
-                   "from": d.advisor.name if d.advisor else None, "message_id": d.message_id}
-                  for d in deliveries],
-        "clicks": [{"at": _value(c.clicked_at), "link": label or url, "mail": c.delivery_id, "ip": c.ip,
-                    "browser": c.user_agent, "verdict": c.verdict.value}
-                   for c, label, url in clicks],
+        "stop_list": None
+        if suppression is None
+        else {"reason": suppression.reason.value, "since": _value(suppression.created_at), "detail": suppression.detail},
+        "notes": [
+            {
+                "at": _value(n.created_at),
+                "kind": n.kind.value,
+                "author": n.author.name if n.author else None,
+                "text": n.body,
+                "subject": n.subject,
+                "interest": n.interest,
+                "objection": n.objection,
+                "result": n.result,
+                "next_contact_on": _value(n.next_contact_on),
+                "message": n.raw_message,
+            }
+            for n in notes
+        ],
+        "mails": [
+            {
+                "id": d.id,
+                "offer": f"{d.offer.tag.name} {d.offer.year}",
+                "subject": d.offer.subject,
+                "status": d.status.value,
+                "send_on": _value(d.send_on),
+                "sent_at": _value(d.sent_at),
+                "from": d.advisor.name if d.advisor else None,
+                "message_id": d.message_id,
+            }
+            for d in deliveries
+        ],
+        "clicks": [
+            {
+                "at": _value(c.clicked_at),
+                "link": label or url,
+                "mail": c.delivery_id,
+                "ip": c.ip,
+                "browser": c.user_agent,
+                "verdict": c.verdict.value,
+            }
+            for c, label, url in clicks
+        ],
     }
 
 
@@ -79,10 +133,17 @@ def erase(session: Session, admin: Advisor, contact: Contact, now: datetime | No
     if email:
         address = email.strip().lower()
         session.execute(delete(Suppression).where(Suppression.email == address))
-        consent.suppress(session, address_hash(address) or "", SuppressionReason.MANUAL, ERASED_NOTE, author_id=admin.id,
-                         now=now)
-    for name in ("first_name", "middle_name", "last_name", "company", "company_alias", "position",
-                 "consent_source", "next_contact_topic"):
+        consent.suppress(session, address_hash(address) or "", SuppressionReason.MANUAL, ERASED_NOTE, author_id=admin.id, now=now)
+    for name in (
+        "first_name",
+        "middle_name",
+        "last_name",
+        "company",
+        "company_alias",
+        "position",
+        "consent_source",
+        "next_contact_topic",
+    ):
         setattr(contact, name, "")
     contact.first_name = ERASED_NAME
     contact.email = contact.phone = contact.next_contact_on = contact.next_contact_time = None
@@ -91,14 +152,32 @@ def erase(session: Session, admin: Advisor, contact: Contact, now: datetime | No
     contact.erased_at = now
     contact.hot_handled_at = now
     # Notes stay as counts (how many calls, mails) without what they said.
-    session.execute(update(Note).where(Note.contact_id == contact.id)
-                    .values(body="", subject=None, raw_message=None, objection=None, result=None)
-                    .execution_options(synchronize_session=False))
-    session.execute(update(Click).where(Click.contact_id == contact.id).values(ip=None, user_agent=None)
-                    .execution_options(synchronize_session=False))
-    session.execute(update(Delivery).where(Delivery.contact_id == contact.id).values(last_error=None)
-                    .execution_options(synchronize_session=False))
-    session.add(Note(contact_id=contact.id, kind=NoteKind.SYSTEM, author_id=admin.id, created_at=now,
-                     body=f"{ERASED_NOTE} ({admin.name}). Адрес остался в стоп-листе только в виде хеша."))
+    session.execute(
+        update(Note)
+        .where(Note.contact_id == contact.id)
+        .values(body="", subject=None, raw_message=None, objection=None, result=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(Click)
+        .where(Click.contact_id == contact.id)
+        .values(ip=None, user_agent=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(Delivery)
+        .where(Delivery.contact_id == contact.id)
+        .values(last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.add(
+        Note(
+            contact_id=contact.id,
+            kind=NoteKind.SYSTEM,
+            author_id=admin.id,
+            created_at=now,
+            body=f"{ERASED_NOTE} ({admin.name}). Адрес остался в стоп-листе только в виде хеша.",
+        )
+    )
     session.flush()
     session.expire_all()

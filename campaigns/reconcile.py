@@ -1,4 +1,5 @@
 """Reconciling: repair what Redis or a dead worker lost; the database says what should be happening."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -51,7 +52,7 @@ def _waiting_in_rq(queue, ids: Sequence[int], now: datetime, started_count: bool
     wanted, pending = set(ids), set()
     names = sorted(live)
     for start in range(0, len(names), 500):
-        for job in Job.fetch_many(names[start:start + 500], connection=queue.connection):
+        for job in Job.fetch_many(names[start : start + 500], connection=queue.connection):
             if job is None:
                 continue
             status = job.get_status(refresh=False)
@@ -89,8 +90,9 @@ def reconcile(session: Session, settings: Settings, now: datetime | None = None,
     # Rows first, hands second: a live worker publishes its hand before it claims, so a row read as
     # SENDING here is already in the hand read below if its worker lives.
     claimed = session.execute(
-        select(Delivery.id, Delivery.claimed_at)
-        .where(Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_at < now - GRACE)
+        select(Delivery.id, Delivery.claimed_at).where(
+            Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_at < now - GRACE
+        )
     ).all()
     session.commit()
     hands = inhand.in_hand(queue.connection, now.timestamp()) if claimed else set()
@@ -102,25 +104,33 @@ def reconcile(session: Session, settings: Settings, now: datetime | None = None,
     if given_up:
         stuck = session.execute(
             update(Delivery)
-            .where(Delivery.id.in_(given_up), Delivery.status == DeliveryStatus.SENDING,
-                   Delivery.claimed_at < now - GRACE)
+            .where(Delivery.id.in_(given_up), Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_at < now - GRACE)
             .values(status=DeliveryStatus.UNKNOWN, updated_at=now, last_error=ABANDONED)
             .returning(Delivery.id, Delivery.contact_id)
             .execution_options(synchronize_session=False)
         ).all()
         if stuck:
-            session.execute(insert(Note), [
-                {"contact_id": contact_id, "kind": NoteKind.SYSTEM, "delivery_id": delivery_id, "created_at": now,
-                 "body": "Отправка письма прервалась: неизвестно, ушло ли оно. Решите на странице «Очередь»: "
-                         "«Отправить повторно» или «Считать отправленным»."}
-                for delivery_id, contact_id in stuck
-            ])
+            session.execute(
+                insert(Note),
+                [
+                    {
+                        "contact_id": contact_id,
+                        "kind": NoteKind.SYSTEM,
+                        "delivery_id": delivery_id,
+                        "created_at": now,
+                        "body": "Отправка письма прервалась: неизвестно, ушло ли оно. Решите на странице «Очередь»: "
+                        "«Отправить повторно» или «Считать отправленным».",
+                    }
+                    for delivery_id, contact_id in stuck
+                ],
+            )
         result.unknown = len(stuck)
         session.commit()
 
     # All of them (ids only): a first few thousand still waiting in their jobs must not hide the lost ones.
     stale = session.scalars(
-        select(Delivery.id).where(Delivery.status == DeliveryStatus.QUEUED, Delivery.updated_at < now - GRACE)
+        select(Delivery.id)
+        .where(Delivery.status == DeliveryStatus.QUEUED, Delivery.updated_at < now - GRACE)
         .order_by(Delivery.id)
     ).all()
     session.commit()
@@ -129,8 +139,12 @@ def reconcile(session: Session, settings: Settings, now: datetime | None = None,
         pending = _waiting_in_rq(queue, stale, now, started_count=hands is None) | (hands or set())
         lost = [i for i in stale if i not in pending]
         if lost:
-            session.execute(update(Delivery).where(Delivery.id.in_(lost), Delivery.status == DeliveryStatus.QUEUED)
-                            .values(updated_at=now).execution_options(synchronize_session=False))
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(lost), Delivery.status == DeliveryStatus.QUEUED)
+                .values(updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
             session.commit()
             enqueue_all(queue, lost, settings)
         result.requeued = len(lost)

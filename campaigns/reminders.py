@@ -12,6 +12,7 @@ recorded by mails.send_once in `sent_notices` as it goes, so it goes once whatev
 
 A mailing's state (ready, draft, missing, waiting, sent, missed) is named in mailings.py.
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,9 +38,11 @@ ADMIN_COPY_DAYS = 1  # the reminder this close to the send date also goes to adm
 
 
 def _recipients(session: Session, *roles: Role) -> list[Advisor]:
-    return list(session.scalars(
-        select(Advisor).where(Advisor.active.is_(True), Advisor.role.in_(roles)).order_by(Advisor.role, Advisor.id)
-    ))
+    return list(
+        session.scalars(
+            select(Advisor).where(Advisor.active.is_(True), Advisor.role.in_(roles)).order_by(Advisor.role, Advisor.id)
+        )
+    )
 
 
 def _board_row(session: Session, settings: Settings, tag: Tag, send_on: date, today: date):
@@ -59,34 +62,66 @@ def _links(settings: Settings, tag: Tag, year: int, session: Session) -> dict:
 def reminder_context(session: Session, settings: Settings, tag: Tag, year: int, send_on: date, today: date, offer) -> dict:
     """The ``mailing_reminder`` mail: the tag, the date, the audience and the advisors' load, the links."""
     row = _board_row(session, settings, tag, send_on, today)
-    return {"tag": tag, "year": year, "send_on": send_on, "days": (send_on - today).days, "offer": offer,
-            "audience": row.audience if row else 0, "advisors": row.advisors if row else [],
-            **_links(settings, tag, year, session)}
+    return {
+        "tag": tag,
+        "year": year,
+        "send_on": send_on,
+        "days": (send_on - today).days,
+        "offer": offer,
+        "audience": row.audience if row else 0,
+        "advisors": row.advisors if row else [],
+        **_links(settings, tag, year, session),
+    }
 
 
-def waiting_context(session: Session, settings: Settings, tag: Tag, year: int, send_on: date, last_day: date, today: date,
-                    offer) -> dict:
+def waiting_context(
+    session: Session, settings: Settings, tag: Tag, year: int, send_on: date, last_day: date, today: date, offer
+) -> dict:
     """The ``mailing_waiting`` mail: due since ``send_on``, waits for its offer until ``last_day``."""
     row = _board_row(session, settings, tag, send_on, today)
-    return {"tag": tag, "year": year, "send_on": send_on, "last_day": last_day, "offer": offer,
-            "audience": row.audience if row else 0, "advisors": row.advisors if row else [],
-            **_links(settings, tag, year, session)}
+    return {
+        "tag": tag,
+        "year": year,
+        "send_on": send_on,
+        "last_day": last_day,
+        "offer": offer,
+        "audience": row.audience if row else 0,
+        "advisors": row.advisors if row else [],
+        **_links(settings, tag, year, session),
+    }
 
 
 def missed_context(session: Session, settings: Settings, record: MissedMailing) -> dict:
     """The ``mailing_missed`` mail: what was missed, for whom, and why."""
-    return {"tag": record.tag, "year": record.year, "send_on": record.send_on, "last_day": record.last_day,
-            "offer_status": STATE_LABELS.get(record.offer_status, record.offer_status), "audience": record.audience,
-            "mails": record.mails, "results_url": f"{settings.public_url}/results/?year={record.year}",
-            **_links(settings, record.tag, record.year, session)}
+    return {
+        "tag": record.tag,
+        "year": record.year,
+        "send_on": record.send_on,
+        "last_day": record.last_day,
+        "offer_status": STATE_LABELS.get(record.offer_status, record.offer_status),
+        "audience": record.audience,
+        "mails": record.mails,
+        "results_url": f"{settings.public_url}/results/?year={record.year}",
+        **_links(settings, record.tag, record.year, session),
+    }
 
 
-def send_notice(session: Session, settings: Settings, *, notice: str, ref_id: int, day: date, message, context: dict,
-                recipients: list[Advisor]) -> int:
+def send_notice(
+    session: Session,
+    settings: Settings,
+    *,
+    notice: str,
+    ref_id: int,
+    day: date,
+    message,
+    context: dict,
+    recipients: list[Advisor],
+) -> int:
     """Send one notice to ``recipients`` unless it went before (mails.send_once); how many mails went.
 
     ``message`` is the kind's function in mails.py. The record commits with the mails; a failed
     send removes it, so a later run tries again."""
+
     def send():
         with transport.open_transport(settings.mail) as conn:
             for user in recipients:
@@ -102,8 +137,10 @@ def send_notice(session: Session, settings: Settings, *, notice: str, ref_id: in
 
 
 def _sent_before(session: Session, notice: str, ref_id: int, day: date) -> bool:
-    return session.scalar(select(SentNotice.id).where(
-        SentNotice.kind == notice, SentNotice.ref_id == ref_id, SentNotice.day == day)) is not None
+    return (
+        session.scalar(select(SentNotice.id).where(SentNotice.kind == notice, SentNotice.ref_id == ref_id, SentNotice.day == day))
+        is not None
+    )
 
 
 def _reminder_step(days_to_go: int) -> int | None:
@@ -132,19 +169,37 @@ def run(session: Session, settings: Settings, now: datetime | None = None) -> in
                 continue
             step = _reminder_step((send_on - today).days)
             if step is not None and not _sent_before(session, f"mailing_before_{step}", tag.id, send_on):
-                sent += send_notice(session, settings, notice=f"mailing_before_{step}", ref_id=tag.id, day=send_on,
-                                    message=mails.mailing_reminder_message,
-                                    context=reminder_context(session, settings, tag, year, send_on, today, offer),
-                                    recipients=with_admin if step <= ADMIN_COPY_DAYS else marketing)
+                sent += send_notice(
+                    session,
+                    settings,
+                    notice=f"mailing_before_{step}",
+                    ref_id=tag.id,
+                    day=send_on,
+                    message=mails.mailing_reminder_message,
+                    context=reminder_context(session, settings, tag, year, send_on, today, offer),
+                    recipients=with_admin if step <= ADMIN_COPY_DAYS else marketing,
+                )
             elif morning and send_on <= today <= last_day and not _sent_before(session, "mailing_waiting", tag.id, today):
-                sent += send_notice(session, settings, notice="mailing_waiting", ref_id=tag.id, day=today,
-                                    message=mails.mailing_waiting_message,
-                                    context=waiting_context(session, settings, tag, year, send_on, last_day, today, offer),
-                                    recipients=marketing)
+                sent += send_notice(
+                    session,
+                    settings,
+                    notice="mailing_waiting",
+                    ref_id=tag.id,
+                    day=today,
+                    message=mails.mailing_waiting_message,
+                    context=waiting_context(session, settings, tag, year, send_on, last_day, today, offer),
+                    recipients=marketing,
+                )
     told = select(SentNotice.id).where(SentNotice.kind == "mailing_missed", SentNotice.ref_id == MissedMailing.id)
     for record in session.scalars(select(MissedMailing).where(~told.exists()).order_by(MissedMailing.id)).all():
-        sent += send_notice(session, settings, notice="mailing_missed", ref_id=record.id, day=record.last_day,
-                            message=mails.mailing_missed_message, context=missed_context(session, settings, record),
-                            recipients=with_admin)
+        sent += send_notice(
+            session,
+            settings,
+            notice="mailing_missed",
+            ref_id=record.id,
+            day=record.last_day,
+            message=mails.mailing_missed_message,
+            context=missed_context(session, settings, record),
+            recipients=with_admin,
+        )
     return sent
-

@@ -21,6 +21,7 @@ Nothing is marked or moved in the advisor's mailbox.
 Each message is recorded once in inbound_messages under (advisor's mailbox, Message-ID), as
 the system mailbox's are (inbound.handle_once).
 """
+
 from __future__ import annotations
 
 import base64
@@ -62,8 +63,9 @@ def _fernet(secret_key: str):
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-               info=b"campaigns: advisor mailbox password").derive(secret_key.encode())
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"campaigns: advisor mailbox password").derive(
+        secret_key.encode()
+    )
     return Fernet(base64.urlsafe_b64encode(key))
 
 
@@ -97,8 +99,9 @@ def connect(box: MailboxSettings, timeout: float = 20) -> imaplib.IMAP4:
     """A logged-in client with the folder selected read-only; MailboxError in Russian otherwise."""
     try:
         if box.tls:
-            client: imaplib.IMAP4 = imaplib.IMAP4_SSL(box.host, box.port, timeout=timeout,
-                                                      ssl_context=ssl.create_default_context())
+            client: imaplib.IMAP4 = imaplib.IMAP4_SSL(
+                box.host, box.port, timeout=timeout, ssl_context=ssl.create_default_context()
+            )
         else:
             client = imaplib.IMAP4(box.host, box.port, timeout=timeout)
     except (socket.gaierror, ConnectionRefusedError) as exc:
@@ -111,8 +114,10 @@ def connect(box: MailboxSettings, timeout: float = 20) -> imaplib.IMAP4:
         try:
             client.login(box.username, box.password)
         except imaplib.IMAP4.error:
-            raise MailboxError("Сервер не принял имя пользователя или пароль. Для Яндекса, Mail.ru и Gmail нужен "
-                               "пароль приложения, а не пароль от почты.") from None
+            raise MailboxError(
+                "Сервер не принял имя пользователя или пароль. Для Яндекса, Mail.ru и Gmail нужен "
+                "пароль приложения, а не пароль от почты."
+            ) from None
         typ, _data = client.select(inbound._quote_folder(box.folder), readonly=True)
         if typ != "OK":
             raise MailboxError(f"В почте нет папки «{box.folder}».")
@@ -161,8 +166,9 @@ def disconnect(session: Session, advisor: Advisor) -> None:
 
 
 def settings_of(row: AdvisorMailbox, secret_key: str) -> MailboxSettings:
-    return MailboxSettings(row.host, row.port, row.tls, row.username, decrypt_password(row.password_encrypted, secret_key),
-                           row.folder)
+    return MailboxSettings(
+        row.host, row.port, row.tls, row.username, decrypt_password(row.password_encrypted, secret_key), row.folder
+    )
 
 
 # --- polling -------------------------------------------------------------------------------------
@@ -172,7 +178,9 @@ def poll_all(session: Session, settings: Settings) -> int:
     """Poll every connected mailbox of an active advisor; the number of replies found."""
     found = 0
     rows = session.scalars(
-        select(AdvisorMailbox).join(Advisor, Advisor.id == AdvisorMailbox.advisor_id).where(Advisor.active.is_(True))
+        select(AdvisorMailbox)
+        .join(Advisor, Advisor.id == AdvisorMailbox.advisor_id)
+        .where(Advisor.active.is_(True))
         .order_by(AdvisorMailbox.id)
     ).all()
     for row in rows:
@@ -201,14 +209,19 @@ def poll(session: Session, row: AdvisorMailbox, settings: Settings) -> int:
         _typ, data = client.uid("SEARCH", None, criteria)  # type: ignore[arg-type]  # imaplib takes bytes and None; its stubs say str
         uids = sorted(int(u) for u in (data[0] or b"").split() if int(u) > row.last_uid)
         for start in range(0, len(uids), FETCH_BATCH):
-            batch = uids[start:start + FETCH_BATCH]
+            batch = uids[start : start + FETCH_BATCH]
             for uid in _interesting(session, client, row.advisor_id, batch):
                 _typ, fetched = client.uid("FETCH", str(uid), "(BODY.PEEK[])")
                 raw = inbound.fetched_bytes(fetched)
                 if not raw:
                     continue
-                outcome = inbound.handle_once(session, f"advisor:{row.advisor_id}", raw, str(uid),
-                                              lambda s, m, r, a=row.advisor_id: handle_reply(s, a, m, r))  # type: ignore[misc]
+                outcome = inbound.handle_once(
+                    session,
+                    f"advisor:{row.advisor_id}",
+                    raw,
+                    str(uid),
+                    lambda s, m, r, a=row.advisor_id: handle_reply(s, a, m, r),
+                )  # type: ignore[misc]
                 replies += outcome is not None and outcome.kind == REPLY
             row.last_uid = batch[-1]
             session.commit()
@@ -238,9 +251,15 @@ def _interesting(session: Session, client: imaplib.IMAP4, advisor_id: int, uids:
     all_refs = set().union(*(refs for _sender, refs in heads.values())) if heads else set()
     ours = set(session.scalars(select(Delivery.message_id).where(Delivery.message_id.in_(all_refs)))) if all_refs else set()
     senders = {sender for sender, _refs in heads.values() if sender}
-    contacts = set(session.scalars(
-        select(func.lower(Contact.email)).where(Contact.owner_id == advisor_id, func.lower(Contact.email).in_(senders))
-    )) if senders else set()
+    contacts = (
+        set(
+            session.scalars(
+                select(func.lower(Contact.email)).where(Contact.owner_id == advisor_id, func.lower(Contact.email).in_(senders))
+            )
+        )
+        if senders
+        else set()
+    )
     return [uid for uid, (sender, refs) in sorted(heads.items()) if refs & ours or sender in contacts]
 
 
@@ -254,15 +273,19 @@ def _find_contact(session: Session, advisor_id: int, message) -> tuple[Contact |
     if not sender:
         return None, None
     contact = session.scalar(
-        select(Contact).where(Contact.owner_id == advisor_id, func.lower(Contact.email) == sender)
-        .order_by(Contact.archived_at.is_not(None), Contact.id).limit(1)
+        select(Contact)
+        .where(Contact.owner_id == advisor_id, func.lower(Contact.email) == sender)
+        .order_by(Contact.archived_at.is_not(None), Contact.id)
+        .limit(1)
     )
     if contact is None:
         return None, None
     # The offer it answers: the latest mail that went to the contact.
     delivery = session.scalar(
-        select(Delivery).where(Delivery.contact_id == contact.id, Delivery.status == DeliveryStatus.SENT)
-        .order_by(Delivery.sent_at.desc(), Delivery.id.desc()).limit(1)
+        select(Delivery)
+        .where(Delivery.contact_id == contact.id, Delivery.status == DeliveryStatus.SENT)
+        .order_by(Delivery.sent_at.desc(), Delivery.id.desc())
+        .limit(1)
     )
     return contact, delivery
 
@@ -286,8 +309,9 @@ def reply_text(message) -> str:
 
 
 def handle_reply(session: Session, advisor_id: int, message, raw: bytes) -> inbound.Outcome:
-    if inbound.sender_address(message) == (session.scalar(select(func.lower(Advisor.email)).where(Advisor.id == advisor_id))
-                                           or ""):
+    if inbound.sender_address(message) == (
+        session.scalar(select(func.lower(Advisor.email)).where(Advisor.id == advisor_id)) or ""
+    ):
         return inbound.Outcome("ignored", "письмо самого советника", advisor_id=advisor_id)
     contact, delivery = _find_contact(session, advisor_id, message)
     if contact is None:
@@ -301,12 +325,27 @@ def handle_reply(session: Session, advisor_id: int, message, raw: bytes) -> inbo
     else:
         body = f"Клиент ответил{about}:\n{text}" if text else f"Клиент ответил{about} (без текста)."
     now = utcnow()
-    session.add(Note(contact_id=contact.id, kind=NoteKind.MAIL, author_id=None, body=body,
-                     subject=(subject or "(без темы)")[:300], raw_message=raw.decode("utf-8", "replace"),
-                     delivery_id=delivery.id if delivery is not None else None, created_at=now))
+    session.add(
+        Note(
+            contact_id=contact.id,
+            kind=NoteKind.MAIL,
+            author_id=None,
+            body=body,
+            subject=(subject or "(без темы)")[:300],
+            raw_message=raw.decode("utf-8", "replace"),
+            delivery_id=delivery.id if delivery is not None else None,
+            created_at=now,
+        )
+    )
     kind = AUTOREPLY if auto else REPLY
-    outcome = inbound.Outcome(kind, text[:500], contact_id=contact.id, advisor_id=advisor_id,
-                              delivery_id=delivery.id if delivery is not None else None, changed=1)
+    outcome = inbound.Outcome(
+        kind,
+        text[:500],
+        contact_id=contact.id,
+        advisor_id=advisor_id,
+        delivery_id=delivery.id if delivery is not None else None,
+        changed=1,
+    )
     if not auto:
         _emit_replied(session, contact, delivery, text)
     return outcome
@@ -314,21 +353,33 @@ def handle_reply(session: Session, advisor_id: int, message, raw: bytes) -> inbo
 
 def _sent_subject(session: Session, delivery: Delivery) -> str:
     """The subject as the client saw it (the sent mail's note), not the offer's template."""
-    return session.scalar(
-        select(Note.subject).where(Note.delivery_id == delivery.id, Note.kind == NoteKind.MAIL, Note.raw_message.is_not(None))
-        .order_by(Note.id).limit(1)
-    ) or delivery.offer.subject
+    return (
+        session.scalar(
+            select(Note.subject)
+            .where(Note.delivery_id == delivery.id, Note.kind == NoteKind.MAIL, Note.raw_message.is_not(None))
+            .order_by(Note.id)
+            .limit(1)
+        )
+        or delivery.offer.subject
+    )
 
 
 def _emit_replied(session: Session, contact: Contact, delivery: Delivery | None, text: str) -> None:
     """contact.replied for the webhooks (sent when the reply's transaction commits)."""
     from . import webhooks
 
-    webhooks.emit("contact.replied", {
-        "contact_id": contact.id, "owner_id": contact.owner_id, "email": contact.email,
-        "delivery_id": delivery.id if delivery is not None else None,
-        "offer_id": delivery.offer_id if delivery is not None else None, "text": text[:2000],
-    }, session=session)
+    webhooks.emit(
+        "contact.replied",
+        {
+            "contact_id": contact.id,
+            "owner_id": contact.owner_id,
+            "email": contact.email,
+            "delivery_id": delivery.id if delivery is not None else None,
+            "offer_id": delivery.offer_id if delivery is not None else None,
+            "text": text[:2000],
+        },
+        session=session,
+    )
 
 
 # --- what other pages show --------------------------------------------------------------------
@@ -338,25 +389,35 @@ def replied_contacts(session: Session, advisor_id: int, since: datetime) -> list
     """(contact, last reply) of the advisor's live contacts who replied since `since` and since
     the advisor last handled them on the hot list, newest first."""
     last = func.max(InboundMessage.received_at)
-    return [(cid, at) for cid, at in session.execute(
-        select(InboundMessage.contact_id, last)
-        .join(Contact, Contact.id == InboundMessage.contact_id)
-        .where(InboundMessage.kind == REPLY, InboundMessage.received_at >= since,
-               Contact.owner_id == advisor_id, Contact.archived_at.is_(None),
-               (Contact.hot_handled_at.is_(None)) | (InboundMessage.received_at > Contact.hot_handled_at))
-        .group_by(InboundMessage.contact_id)
-        .order_by(last.desc(), InboundMessage.contact_id)
-    )]
+    return [
+        (cid, at)
+        for cid, at in session.execute(
+            select(InboundMessage.contact_id, last)
+            .join(Contact, Contact.id == InboundMessage.contact_id)
+            .where(
+                InboundMessage.kind == REPLY,
+                InboundMessage.received_at >= since,
+                Contact.owner_id == advisor_id,
+                Contact.archived_at.is_(None),
+                (Contact.hot_handled_at.is_(None)) | (InboundMessage.received_at > Contact.hot_handled_at),
+            )
+            .group_by(InboundMessage.contact_id)
+            .order_by(last.desc(), InboundMessage.contact_id)
+        )
+    ]
 
 
 def reply_counts(session: Session, by: str, year: int | None) -> dict[int, int]:
     """Mails replied to (one per delivery, auto-replies not counted) per offer, tag or advisor."""
     from .models import Offer
 
-    key = {"offer": Offer.id, "tag": Offer.tag_id,
-           "advisor": func.coalesce(Delivery.advisor_id, Contact.owner_id)}[by]
-    replied = select(InboundMessage.delivery_id).where(InboundMessage.kind == REPLY,
-                                                       InboundMessage.delivery_id.is_not(None)).distinct().subquery()
+    key = {"offer": Offer.id, "tag": Offer.tag_id, "advisor": func.coalesce(Delivery.advisor_id, Contact.owner_id)}[by]
+    replied = (
+        select(InboundMessage.delivery_id)
+        .where(InboundMessage.kind == REPLY, InboundMessage.delivery_id.is_not(None))
+        .distinct()
+        .subquery()
+    )
     query = (
         select(key, func.count(replied.c.delivery_id))
         .select_from(replied)

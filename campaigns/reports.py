@@ -6,6 +6,7 @@ the mails with at least one human click, and the click rate is clickers / sent. 
 keeps these counts per offer × advisor as deliveries, clicks and notes are written (migration
 0018's triggers), so a page reads a few hundred rows however many clicks there are.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,8 +39,7 @@ class ResultRow:
 
 def _results(session: Session, key, label, year: int | None, *joins) -> list[ResultRow]:
     query = (
-        select(key.label("key"), label.label("label"),
-               *(func.coalesce(func.sum(getattr(ResultCount, c)), 0) for c in COUNTS))
+        select(key.label("key"), label.label("label"), *(func.coalesce(func.sum(getattr(ResultCount, c)), 0) for c in COUNTS))
         .select_from(ResultCount)
         .join(Offer, Offer.id == ResultCount.offer_id)
         .join(Tag, Tag.id == Offer.tag_id)
@@ -67,7 +67,7 @@ def by_advisor(session: Session, year: int | None) -> list[ResultRow]:
 
 
 RECOUNT = f"""
-INSERT INTO result_counts (offer_id, advisor_id, {', '.join(COUNTS)})
+INSERT INTO result_counts (offer_id, advisor_id, {", ".join(COUNTS)})
 SELECT d.offer_id, coalesce(d.advisor_id, c.owner_id), count(*),
        sum(CASE WHEN d.status = 'sent' THEN 1 ELSE 0 END), sum(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END),
        coalesce(sum(k.human), 0), coalesce(sum(k.bot), 0), sum(CASE WHEN k.human > 0 THEN 1 ELSE 0 END),
@@ -96,7 +96,11 @@ def years(session: Session) -> list[int]:
 
 def missed_mailings(session: Session, years: list[int]) -> list[MissedMailing]:
     """The mailings of ``years`` recorded as missed (missed.py), with their tags, newest first."""
-    return list(session.scalars(
-        select(MissedMailing).options(joinedload(MissedMailing.tag)).where(MissedMailing.year.in_(years))
-        .order_by(MissedMailing.send_on.desc(), MissedMailing.id)
-    ))
+    return list(
+        session.scalars(
+            select(MissedMailing)
+            .options(joinedload(MissedMailing.tag))
+            .where(MissedMailing.year.in_(years))
+            .order_by(MissedMailing.send_on.desc(), MissedMailing.id)
+        )
+    )

@@ -1,4 +1,5 @@
 """Russian dates, numbers and plurals (Babel, ru_RU), for pages and mails alike. Pure."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, tzinfo

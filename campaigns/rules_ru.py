@@ -5,6 +5,7 @@ The database keeps calendar.py's short grammar («3 sun jun»); marketing never 
 `parse` reads either form (and returns the Rule and, when the text names one, the lead time);
 `describe` and `describe_lead` say a rule and its lead time in Russian.
 """
+
 from __future__ import annotations
 
 import re
@@ -13,31 +14,61 @@ from .calendar import MONTHS, Rule, parse_rule
 
 __all__ = ["EXAMPLES", "describe", "describe_lead", "parse"]
 
-EXAMPLES = ("«3-е воскресенье июня», «последнее воскресенье сентября», «22 декабря», «первый рабочий день марта», "
-            "«256-й день года»")
+EXAMPLES = (
+    "«3-е воскресенье июня», «последнее воскресенье сентября», «22 декабря», «первый рабочий день марта», «256-й день года»"
+)
 _WEEKDAY_CODES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
-_MONTHS_GENITIVE = ("января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа", "сентября", "октября",
-                    "ноября", "декабря")
+_MONTHS_GENITIVE = (
+    "января",
+    "февраля",
+    "марта",
+    "апреля",
+    "мая",
+    "июня",
+    "июля",
+    "августа",
+    "сентября",
+    "октября",
+    "ноября",
+    "декабря",
+)
 _MONTH_WORDS = {
     **{word: i for i, word in enumerate(_MONTHS_GENITIVE)},
-    **{word: i for i, word in enumerate(("январь", "февраль", "март", "апрель", "май", "июнь", "июль", "август",
-                                          "сентябрь", "октябрь", "ноябрь", "декабрь"))},
-    **{word: i for i, word in enumerate(("янв", "фев", "мар", "апр", "мая", "июн", "июл", "авг", "сен", "окт", "ноя",
-                                          "дек"))},
+    **{
+        word: i
+        for i, word in enumerate(
+            ("январь", "февраль", "март", "апрель", "май", "июнь", "июль", "август", "сентябрь", "октябрь", "ноябрь", "декабрь")
+        )
+    },
+    **{word: i for i, word in enumerate(("янв", "фев", "мар", "апр", "мая", "июн", "июл", "авг", "сен", "окт", "ноя", "дек"))},
 }
 # (the form after an ordinal, e.g. «3-е воскресенье»; the accusative one may type: «в 3-ю среду»)
-_WEEKDAYS = (("понедельник", "й"), ("вторник", "й"), ("среда", "я"), ("четверг", "й"), ("пятница", "я"),
-             ("суббота", "я"), ("воскресенье", "е"))
+_WEEKDAYS = (
+    ("понедельник", "й"),
+    ("вторник", "й"),
+    ("среда", "я"),
+    ("четверг", "й"),
+    ("пятница", "я"),
+    ("суббота", "я"),
+    ("воскресенье", "е"),
+)
 _WEEKDAY_WORDS = {
     **{name: i for i, (name, _end) in enumerate(_WEEKDAYS)},
-    "среду": 2, "пятницу": 4, "субботу": 5,
+    "среду": 2,
+    "пятницу": 4,
+    "субботу": 5,
     **{short: i for i, short in enumerate(("пн", "вт", "ср", "чт", "пт", "сб", "вс"))},
 }
 _ORDINAL_STEMS = {"перв": 1, "втор": 2, "трет": 3, "четвёрт": 4, "четверт": 4, "пят": 5, "последн": -1}
-_ORDINAL_WORDS = {1: ("первый", "первая", "первое"), 2: ("второй", "вторая", "второе"),
-                  3: ("третий", "третья", "третье"), 4: ("четвёртый", "четвёртая", "четвёртое"),
-                  5: ("пятый", "пятая", "пятое"), -1: ("последний", "последняя", "последнее")}
+_ORDINAL_WORDS = {
+    1: ("первый", "первая", "первое"),
+    2: ("второй", "вторая", "второе"),
+    3: ("третий", "третья", "третье"),
+    4: ("четвёртый", "четвёртая", "четвёртое"),
+    5: ("пятый", "пятая", "пятое"),
+    -1: ("последний", "последняя", "последнее"),
+}
 
 _LEAD = re.compile(r"за\s+(\d{1,3})\s+(?:календарн\w*\s+)?(?:день|дн\w*)|в\s+сам\s+день|в\s+тот\s+же\s+день")
 _ORDINAL_NUMBER = re.compile(r"(\d{1,3})(?:-?(?:е|й|я|го|ое|ий|ая|ой|ью|ю))?")
@@ -83,7 +114,7 @@ def parse(text: str) -> tuple[Rule, int | None]:
     found = _LEAD.search(lowered)
     if found:
         lead = int(found.group(1)) if found.group(1) else 0
-        lowered = lowered[:found.start()] + " " + lowered[found.end():]
+        lowered = lowered[: found.start()] + " " + lowered[found.end() :]
     lowered = re.sub(r"на\s+предыдущ\w*\s+рабоч\w*\s+день|(?<!\w)в\s+(?=\d|перв|втор|трет|четв|пят|последн)", " ", lowered)
     words = lowered.split()
     if words and all(re.fullmatch(r"[a-z0-9]+", w) for w in words):

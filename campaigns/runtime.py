@@ -1,4 +1,5 @@
 """Process-level plumbing shared by the run command, the worker and the CLI."""
+
 from __future__ import annotations
 
 from redis import Redis

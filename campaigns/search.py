@@ -15,6 +15,7 @@ The key is written by the Contact model on every ORM write and by the importer's
 whenever :func:`normalise` or :func:`contact_key` changes, a migration recomputes the stored keys
 (:func:`backfill`).
 """
+
 from __future__ import annotations
 
 import re
@@ -38,17 +39,32 @@ def normalise(text: str | None) -> str:
     return " ".join(_spelling(word) for word in _NOT_WORD.split(value) if word)
 
 
-def contact_key(first_name: str | None, middle_name: str | None, last_name: str | None, company: str | None,
-                company_alias: str | None, position: str | None, email: str | None, phone: str | None) -> str:
+def contact_key(
+    first_name: str | None,
+    middle_name: str | None,
+    last_name: str | None,
+    company: str | None,
+    company_alias: str | None,
+    position: str | None,
+    email: str | None,
+    phone: str | None,
+) -> str:
     """What Contact.search_key holds: the normalised fields, last name first, one space apart."""
-    parts = (last_name, first_name, middle_name, company, company_alias, position, email,
-             re.sub(r"\D", "", phone or ""))
+    parts = (last_name, first_name, middle_name, company, company_alias, position, email, re.sub(r"\D", "", phone or ""))
     return " ".join(filter(None, (normalise(p) for p in parts)))
 
 
 def key_of(contact) -> str:
-    return contact_key(contact.first_name, contact.middle_name, contact.last_name, contact.company,
-                       contact.company_alias, contact.position, contact.email, contact.phone)
+    return contact_key(
+        contact.first_name,
+        contact.middle_name,
+        contact.last_name,
+        contact.company,
+        contact.company_alias,
+        contact.position,
+        contact.email,
+        contact.phone,
+    )
 
 
 def phone_digits(text: str) -> str | None:
@@ -70,11 +86,13 @@ def condition(column, text: str):
     words = normalise(text).split()
     conditions = []
     if words:
-        conditions.extend([
-            # «column || ''» keeps a short word off the index (it would make PostgreSQL read all of it).
-            (column if len(word) >= INDEXED_WORD else column.concat("")).like(f"%{word}%")
-            for word in dict.fromkeys(words)
-        ])
+        conditions.extend(
+            [
+                # «column || ''» keeps a short word off the index (it would make PostgreSQL read all of it).
+                (column if len(word) >= INDEXED_WORD else column.concat("")).like(f"%{word}%")
+                for word in dict.fromkeys(words)
+            ]
+        )
     return and_(*conditions) if conditions else false()
 
 
@@ -83,23 +101,36 @@ BATCH = 5000
 
 def backfill(bind, only_changed: bool = True) -> int:
     """Recompute every contact's stored key (migrations, the benchmark's loader); returns the rows changed."""
-    contacts = sa.table("contacts", *(sa.column(name) for name in (
-        "id", "first_name", "middle_name", "last_name", "company", "company_alias", "position", "email", "phone",
-        "search_key")))
+    contacts = sa.table(
+        "contacts",
+        *(
+            sa.column(name)
+            for name in (
+                "id",
+                "first_name",
+                "middle_name",
+                "last_name",
+                "company",
+                "company_alias",
+                "position",
+                "email",
+                "phone",
+                "search_key",
+            )
+        ),
+    )
     if bind.dialect.name == "postgresql":
         return _backfill_postgresql(bind, contacts)
     last, changed = 0, 0
     while True:  # keyset batches: a million contacts never sit in memory at once
-        rows = bind.execute(
-            sa.select(contacts).where(contacts.c.id > last).order_by(contacts.c.id).limit(BATCH)
-        ).all()
+        rows = bind.execute(sa.select(contacts).where(contacts.c.id > last).order_by(contacts.c.id).limit(BATCH)).all()
         if not rows:
             return changed
-        updates = [{"row_id": row.id, "key": key} for row in rows
-                   if (key := key_of(row)) != row.search_key or not only_changed]
+        updates = [{"row_id": row.id, "key": key} for row in rows if (key := key_of(row)) != row.search_key or not only_changed]
         if updates:
-            bind.execute(contacts.update().where(contacts.c.id == sa.bindparam("row_id"))
-                         .values(search_key=sa.bindparam("key")), updates)
+            bind.execute(
+                contacts.update().where(contacts.c.id == sa.bindparam("row_id")).values(search_key=sa.bindparam("key")), updates
+            )
             changed += len(updates)
         last = rows[-1].id
 
@@ -111,17 +142,17 @@ def _backfill_postgresql(bind, contacts) -> int:
     cursor.execute("CREATE TEMPORARY TABLE search_keys (id integer PRIMARY KEY, key text) ON COMMIT DROP")
     last = 0
     while True:
-        rows = bind.execute(
-            sa.select(contacts).where(contacts.c.id > last).order_by(contacts.c.id).limit(BATCH * 10)
-        ).all()
+        rows = bind.execute(sa.select(contacts).where(contacts.c.id > last).order_by(contacts.c.id).limit(BATCH * 10)).all()
         if not rows:
             break
         with cursor.copy("COPY search_keys (id, key) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row((row.id, key_of(row)))
         last = rows[-1].id
-    cursor.execute("UPDATE contacts SET search_key = k.key FROM search_keys k"
-                   " WHERE contacts.id = k.id AND contacts.search_key IS DISTINCT FROM k.key")
+    cursor.execute(
+        "UPDATE contacts SET search_key = k.key FROM search_keys k"
+        " WHERE contacts.id = k.id AND contacts.search_key IS DISTINCT FROM k.key"
+    )
     changed = cursor.rowcount
     cursor.execute("DROP TABLE search_keys")
     return changed

@@ -6,6 +6,7 @@ if there is an active one; otherwise nobody, and such a mail must not be planned
 (it is held with NO_SENDER as its reason). The SQL form (`sender_of`) and the Python form
 (`sender_for`) are the same rule; tests run every path over the same contacts.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import case, select
@@ -15,8 +16,7 @@ from .models import Advisor, Contact
 
 __all__ = ["NO_SENDER", "NO_SENDER_LABEL", "NoSender", "house_advisor", "sender_for", "sender_ids", "sender_of"]
 
-NO_SENDER = ("нет отправителя: владелец контакта неактивен, а дежурного советника нет. "
-             "Назначьте контакту советника")
+NO_SENDER = "нет отправителя: владелец контакта неактивен, а дежурного советника нет. Назначьте контакту советника"
 
 NO_SENDER_LABEL = "без отправителя (нет дежурного советника)"  # where a list of senders shows it
 
@@ -57,6 +57,8 @@ def sender_ids(session: Session, contact_ids) -> dict[int, int | None]:
     if not ids:
         return {}
     owner = aliased(Advisor)
-    return dict(session.execute(
-        select(Contact.id, sender_of(owner)).join(owner, owner.id == Contact.owner_id).where(Contact.id.in_(ids))
-    ).all())
+    return dict(
+        session.execute(
+            select(Contact.id, sender_of(owner)).join(owner, owner.id == Contact.owner_id).where(Contact.id.in_(ids))
+        ).all()
+    )

@@ -29,6 +29,7 @@ SMTP itself has a smaller such window (RFC 1047): the connection lost, or the re
 timed out, after the message's final dot went out. The transport reports that as
 UnknownOutcome, and the delivery becomes UNKNOWN at once, never retried by itself.
 """
+
 from __future__ import annotations
 
 import logging
@@ -125,6 +126,7 @@ def close_transports() -> None:
     for key in list(_transports):
         drop_transport(key)
 
+
 # ------------------------------------------------------------------ sending one
 
 
@@ -141,15 +143,16 @@ def claim(session: Session, delivery_id: int, now: datetime) -> bool:
 
 
 def note(session: Session, delivery: Delivery, body: str, kind: NoteKind = NoteKind.SYSTEM, author_id=None, **kw) -> None:
-    session.add(Note(contact_id=delivery.contact_id, kind=kind, author_id=author_id, body=body,
-                     delivery_id=delivery.id, **kw))
+    session.add(Note(contact_id=delivery.contact_id, kind=kind, author_id=author_id, body=body, delivery_id=delivery.id, **kw))
 
 
 def _finish(session: Session, delivery: Delivery, values: dict, body: str | None) -> None:
     """Move a SENDING row on (conditionally) and write its note, in one transaction."""
     moved = session.execute(
-        update(Delivery).where(Delivery.id == delivery.id, Delivery.status == DeliveryStatus.SENDING)
-        .values(updated_at=utcnow(), **values).execution_options(synchronize_session=False)
+        update(Delivery)
+        .where(Delivery.id == delivery.id, Delivery.status == DeliveryStatus.SENDING)
+        .values(updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
     ).rowcount  # type: ignore[attr-defined]  # an UPDATE's CursorResult
     if moved and body:
         note(session, delivery, body)
@@ -200,11 +203,13 @@ def _claim_and_load(session: Session, delivery_id: int, now: datetime):
         # PostgreSQL: the claim and the read are one statement, committed on its own (one round trip).
         claimed = claim_stmt.cte("claimed")
         row = session.execute(
-            select(claimed.c.contact_id, claimed.c.offer_id, claimed.c.attempts, Contact, Offer.status, Offer.updated_at,
-                   refusal)
-            .select_from(claimed).join(Contact, Contact.id == claimed.c.contact_id).join(Offer, Offer.id == claimed.c.offer_id)
+            select(claimed.c.contact_id, claimed.c.offer_id, claimed.c.attempts, Contact, Offer.status, Offer.updated_at, refusal)
+            .select_from(claimed)
+            .join(Contact, Contact.id == claimed.c.contact_id)
+            .join(Offer, Offer.id == claimed.c.offer_id)
             .options(joinedload(Contact.owner)),
-            bind_arguments={"bind": fast}, execution_options={"populate_existing": True},
+            bind_arguments={"bind": fast},
+            execution_options={"populate_existing": True},
         ).first()
         if row is None:
             return None
@@ -237,8 +242,9 @@ def _claim_and_load(session: Session, delivery_id: int, now: datetime):
     return _Claimed(delivery_id, contact_id, attempts, contact, offer), offer_status, refused
 
 
-def send_delivery(session: Session, delivery_id: int, settings: Settings, now: datetime | None = None,
-                  transport=None, rate_limit: bool = True) -> SendResult:
+def send_delivery(
+    session: Session, delivery_id: int, settings: Settings, now: datetime | None = None, transport=None, rate_limit: bool = True
+) -> SendResult:
     """Claim, check, compose, send and record one delivery."""
     from . import compose, pacing, planner
 
@@ -255,16 +261,21 @@ def send_delivery(session: Session, delivery_id: int, settings: Settings, now: d
 
     reason = audience.reason_text(refused, delivery.contact.email)
     if reason:
-        _finish(session, delivery, {"status": DeliveryStatus.CANCELLED, "last_error": reason},
-                f"Письмо «{subject}» не отправлено: {reason}.")
+        _finish(
+            session,
+            delivery,
+            {"status": DeliveryStatus.CANCELLED, "last_error": reason},
+            f"Письмо «{subject}» не отправлено: {reason}.",
+        )
         return SendResult(Outcome.CANCELLED, reason)
     if offer_status != OfferStatus.READY:
         _finish(session, delivery, {"status": DeliveryStatus.HELD, "send_at": None}, None)
         return SendResult(Outcome.HELD)
     # Spacing, checked again here: another offer may have gone to the contact since this one was
     # given its day (a retry, a release); the later mail moves, pacing gives it a new moment.
-    later = planner.spacing_clash(session, delivery.id, delivery.contact_id, now.astimezone(settings.timezone).date(),
-                                  settings.tag_spacing_days)
+    later = planner.spacing_clash(
+        session, delivery.id, delivery.contact_id, now.astimezone(settings.timezone).date(), settings.tag_spacing_days
+    )
     session.commit()  # ends the read: no connection is held through the SMTP conversation
     if later is not None:
         _finish(session, delivery, {"status": DeliveryStatus.PLANNED, "send_on": later, "send_at": None}, None)
@@ -278,22 +289,28 @@ def send_delivery(session: Session, delivery_id: int, settings: Settings, now: d
         _finish(session, delivery, {"status": DeliveryStatus.HELD, "send_at": None, "last_error": NO_SENDER}, None)
         return SendResult(Outcome.HELD, NO_SENDER)
     try:
-        message = compose.build_offer_message(offer=delivery.offer, contact=delivery.contact, advisor=sender,
-                                              settings=settings, delivery_id=delivery.id, now=now)
+        message = compose.build_offer_message(
+            offer=delivery.offer, contact=delivery.contact, advisor=sender, settings=settings, delivery_id=delivery.id, now=now
+        )
     except JobTimeoutException:
         raise  # the job's time is up: see send_batch
     except Exception as exc:  # a broken template: a person must fix it, then retry
         log.exception("composing delivery %s failed", delivery_id)
         detail = f"Письмо не собрано: {exc}"
-        _finish(session, delivery, {"status": DeliveryStatus.FAILED, "last_error": detail},
-                f"Письмо «{subject}» не отправлено. {detail}")
+        _finish(
+            session,
+            delivery,
+            {"status": DeliveryStatus.FAILED, "last_error": detail},
+            f"Письмо «{subject}» не отправлено. {detail}",
+        )
         return SendResult(Outcome.FAILED, detail)
 
     return _transmit(session, delivery, message, sender, settings, transport)
 
 
-def send_batch(session: Session, delivery_ids: list[int], settings: Settings,
-               transport=None) -> tuple[list[SendResult], list[int], float]:
+def send_batch(
+    session: Session, delivery_ids: list[int], settings: Settings, transport=None
+) -> tuple[list[SendResult], list[int], float]:
     """Send several deliveries one after another over the worker's connection.
 
     Each one is claimed, sent and recorded on its own (send_delivery), exactly as a job of its
@@ -336,8 +353,11 @@ def _transmit(session, delivery, message, sender: Advisor, settings: Settings, t
 
     # The relay accepted it: one transaction records the outcome and the mail in the notes. It only
     # moves a row still SENDING, so a lost connection is no reason to leave a delivered mail unknown.
-    retry_on_lost_connection(session, lambda: _record_sent(session, delivery, message, sender, subject, data),
-                             f"recording delivery {delivery.id} as sent")
+    retry_on_lost_connection(
+        session,
+        lambda: _record_sent(session, delivery, message, sender, subject, data),
+        f"recording delivery {delivery.id} as sent",
+    )
     return SendResult(Outcome.SENT)
 
 
@@ -347,27 +367,44 @@ def _record_sent(session, delivery, message, sender: Advisor, subject: str, data
     sent_at = utcnow()
     # Still SENDING; or taken for abandoned by the reconciler during this very attempt (the worker
     # was alive after all, e.g. starved of CPU past its heartbeat): the relay's 250 settles it.
-    ours = or_(Delivery.status == DeliveryStatus.SENDING,
-               and_(Delivery.status == DeliveryStatus.UNKNOWN, Delivery.last_error == ABANDONED,
-                    Delivery.attempts == delivery.attempts))
-    mark_sent = (
-        update(Delivery).where(Delivery.id == delivery.id, ours)
-        .values(status=DeliveryStatus.SENT, message_id=(message["Message-ID"] or "").strip() or None, sent_at=sent_at,
-                advisor_id=sender.id, last_error=None, next_attempt_at=None, updated_at=sent_at)
+    ours = or_(
+        Delivery.status == DeliveryStatus.SENDING,
+        and_(Delivery.status == DeliveryStatus.UNKNOWN, Delivery.last_error == ABANDONED, Delivery.attempts == delivery.attempts),
     )
-    note_values = {"kind": NoteKind.MAIL, "body": f"Отправлено письмо «{subject}»", "subject": subject[:300],
-                   "raw_message": data.decode("utf-8"), "created_at": sent_at}
+    mark_sent = (
+        update(Delivery)
+        .where(Delivery.id == delivery.id, ours)
+        .values(
+            status=DeliveryStatus.SENT,
+            message_id=(message["Message-ID"] or "").strip() or None,
+            sent_at=sent_at,
+            advisor_id=sender.id,
+            last_error=None,
+            next_attempt_at=None,
+            updated_at=sent_at,
+        )
+    )
+    note_values = {
+        "kind": NoteKind.MAIL,
+        "body": f"Отправлено письмо «{subject}»",
+        "subject": subject[:300],
+        "raw_message": data.decode("utf-8"),
+        "created_at": sent_at,
+    }
     fast = _autocommit_bind(session)
     if fast is not None:
         # PostgreSQL: SENT and the note in one statement, i.e. one transaction (and one round trip).
         moved = mark_sent.returning(Delivery.id, Delivery.contact_id).cte("moved")
         columns = list(note_values)
         session.execute(
-            insert(Note).from_select(
+            insert(Note)
+            .from_select(
                 ["contact_id", "delivery_id", *columns],
-                select(moved.c.contact_id, moved.c.id,
-                       *(literal(note_values[name], Note.__table__.c[name].type) for name in columns)),
-            ).add_cte(moved),
+                select(
+                    moved.c.contact_id, moved.c.id, *(literal(note_values[name], Note.__table__.c[name].type) for name in columns)
+                ),
+            )
+            .add_cte(moved),
             bind_arguments={"bind": fast},
         )
         return
@@ -380,8 +417,12 @@ def _record_sent(session, delivery, message, sender: Advisor, subject: str, data
 def _unknown(session, delivery, subject: str, words: str) -> SendResult:
     """The relay may or may not have the mail: UNKNOWN, for a person to decide; never resent by itself."""
     detail = f"Неизвестно, ушло ли письмо: {words}"
-    _finish(session, delivery, {"status": DeliveryStatus.UNKNOWN, "last_error": detail, "next_attempt_at": None},
-            f"Письмо «{subject}»: {detail}. Проверьте и решите на странице «Очередь».")
+    _finish(
+        session,
+        delivery,
+        {"status": DeliveryStatus.UNKNOWN, "last_error": detail, "next_attempt_at": None},
+        f"Письмо «{subject}»: {detail}. Проверьте и решите на странице «Очередь».",
+    )
     return SendResult(Outcome.UNKNOWN, detail)
 
 
@@ -390,11 +431,14 @@ def _temporary(session, delivery, subject: str, words: str) -> SendResult:
     delay = retry_delay(delivery.attempts)
     if delay is None:
         detail = f"не удалось доставить за {RETRY_FOR.days} дня: {words}"
-        _finish(session, delivery, {"status": DeliveryStatus.FAILED, "last_error": detail, "next_attempt_at": None},
-                f"Письмо «{subject}» не отправлено: {detail}")
+        _finish(
+            session,
+            delivery,
+            {"status": DeliveryStatus.FAILED, "last_error": detail, "next_attempt_at": None},
+            f"Письмо «{subject}» не отправлено: {detail}",
+        )
         return SendResult(Outcome.FAILED, detail)
-    _finish(session, delivery, {"status": DeliveryStatus.RETRYING, "last_error": words, "next_attempt_at": now + delay},
-            None)
+    _finish(session, delivery, {"status": DeliveryStatus.RETRYING, "last_error": words, "next_attempt_at": now + delay}, None)
     return SendResult(Outcome.RETRYING, words, delay.total_seconds())
 
 
@@ -402,9 +446,9 @@ def server_words(code: int, enhanced: str, text: str) -> str:
     """'550 5.1.1 User unknown': the code, the enhanced code and the text, each once."""
     text = (text or "").strip()
     if text.startswith(str(code)):
-        text = text[len(str(code)):].strip()
+        text = text[len(str(code)) :].strip()
     if enhanced and text.startswith(enhanced):
-        text = text[len(enhanced):].strip()
+        text = text[len(enhanced) :].strip()
     return " ".join(part for part in (str(code), enhanced, text) if part)
 
 
@@ -417,14 +461,20 @@ def permanent_failure(session, delivery, subject: str, code: int, enhanced: str,
     words = server_words(code, enhanced, text)
     values = {"status": DeliveryStatus.FAILED, "last_error": words, "next_attempt_at": None}
     moved = session.execute(
-        update(Delivery).where(Delivery.id == delivery.id, Delivery.status.in_((DeliveryStatus.SENDING, DeliveryStatus.SENT)))
-        .values(updated_at=utcnow(), **values).execution_options(synchronize_session=False)
+        update(Delivery)
+        .where(Delivery.id == delivery.id, Delivery.status.in_((DeliveryStatus.SENDING, DeliveryStatus.SENT)))
+        .values(updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
     ).rowcount
     if moved:
         note(session, delivery, f"Письмо «{subject}» не доставлено, ответ сервера: {words}")
         if enhanced == "5.1.1" and delivery.contact.email:
             consent.bounce(session, delivery.contact.email, words)
-            note(session, delivery, f"Адрес {delivery.contact.email} не существует (5.1.1): рассылки на него "
-                                    "остановлены. Уточните у клиента новый адрес.")
+            note(
+                session,
+                delivery,
+                f"Адрес {delivery.contact.email} не существует (5.1.1): рассылки на него "
+                "остановлены. Уточните у клиента новый адрес.",
+            )
     session.commit()
     return SendResult(Outcome.FAILED, words)

@@ -6,6 +6,7 @@ its next request, on every device. Log-out, a password change and deactivation c
 
 Failed log-ins: `LoginThrottle` limits them per client address and per account.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -44,8 +45,12 @@ def user_for_session(session: Session, user_id: str) -> Advisor | None:
     if not advisor_id.isdigit() or not key:
         return None  # a cookie from before session keys, or a forged one
     user = session.get(Advisor, int(advisor_id))
-    if user is None or not user.active or not user.session_key \
-            or not hmac.compare_digest(user.session_key.encode(), key.encode()):
+    if (
+        user is None
+        or not user.active
+        or not user.session_key
+        or not hmac.compare_digest(user.session_key.encode(), key.encode())
+    ):
         return None
     return user
 
@@ -72,8 +77,11 @@ class LoginThrottle:
 
     def wait(self, address: str, email: str) -> int:
         """0 when a log-in may be tried now, else the seconds until it may."""
-        waits = [self.window.get_window_stats(item, *ids).reset_time - time.time()
-                 for item, *ids in self._buckets(address, email) if not self.window.test(item, *ids)]
+        waits = [
+            self.window.get_window_stats(item, *ids).reset_time - time.time()
+            for item, *ids in self._buckets(address, email)
+            if not self.window.test(item, *ids)
+        ]
         return max(1, math.ceil(max(waits))) if waits else 0
 
     def failed(self, address: str, email: str) -> None:

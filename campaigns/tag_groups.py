@@ -1,5 +1,6 @@
 """Tags as people choose them: grouped (отрасли, праздники, месяц закупки), each group in its natural
 order — industries by name, holidays and purchase months in calendar order (March before April)."""
+
 from __future__ import annotations
 
 from datetime import date

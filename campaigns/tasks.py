@@ -3,6 +3,7 @@
 Jobs carry only ids; the database holds the truth. The app is built once per worker
 process and reused by every job it runs.
 """
+
 from __future__ import annotations
 
 import functools
@@ -57,8 +58,7 @@ def periodic(func):
                     if outage.database_locked(exc):  # SQLite busy with another writer: not an outage, try again
                         db.session.rollback()
                         if pause is None:
-                            log.info("%s: the database stayed locked by another writer; the next run does it",
-                                     func.__name__)
+                            log.info("%s: the database stayed locked by another writer; the next run does it", func.__name__)
                             return None
                         time.sleep(pause)
                         continue

@@ -15,6 +15,7 @@ output limit by a filter, an operator or a method (checked before the work is do
 _MAX_STEPS loop iterations and calls, at most _MAX_SECONDS of wall-clock time, and the output
 counted while it is generated. A template over budget is refused when it is saved.
 """
+
 from __future__ import annotations
 
 import re
@@ -46,7 +47,7 @@ MAX_SOURCE = 50_000  # characters of a subject or body template
 
 VARIABLES: dict[str, str] = {
     "greeting": "Обращение: «Здравствуйте, Олег!», «Здравствуйте, Василий Иванович!» "
-                "или «Здравствуйте!!», если имя в карточке не распознано",
+    "или «Здравствуйте!!», если имя в карточке не распознано",
     "contact.first_name": "Имя контакта, как записано в карточке",
     "contact.middle_name": "Отчество контакта",
     "contact.last_name": "Фамилия контакта",
@@ -246,8 +247,14 @@ def _width_check(*args, **kwargs):
     return args, kwargs
 
 
-_FILTER_CHECKS = {"indent": _indent_check, "format": _format_check, "replace": _replace_check, "join": _join_check,
-                  "wordwrap": _wordwrap_check, "center": _width_check}
+_FILTER_CHECKS = {
+    "indent": _indent_check,
+    "format": _format_check,
+    "replace": _replace_check,
+    "join": _join_check,
+    "wordwrap": _wordwrap_check,
+    "center": _width_check,
+}
 
 
 def _budgeted(iterable):
@@ -301,8 +308,9 @@ class _OfferEnvironment(ImmutableSandboxedEnvironment):
 def _environment(undefined=StrictUndefined) -> _OfferEnvironment:
     env = _OfferEnvironment(undefined=undefined, autoescape=False, keep_trailing_newline=True)
     env.globals = {name: value for name, value in env.globals.items() if name in _ALLOWED_GLOBALS}
-    env.filters = {name: _guard_filter(name, original, _FILTER_CHECKS.get(name, _generic_check))
-                   for name, original in env.filters.items()}
+    env.filters = {
+        name: _guard_filter(name, original, _FILTER_CHECKS.get(name, _generic_check)) for name, original in env.filters.items()
+    }
     env.filters["budgeted_loop"] = _budgeted
     return env
 
@@ -328,8 +336,7 @@ def _unsafe(name: object) -> bool:
 
 def _refuse(what: str) -> OfferTemplateError:
     return OfferTemplateError(
-        f"Шаблон обращается к внутренностям Python ({what}) — это запрещено. "
-        "Используйте только переменные из списка."
+        f"Шаблон обращается к внутренностям Python ({what}) — это запрещено. Используйте только переменные из списка."
     )
 
 
@@ -484,15 +491,22 @@ def render_offer(offer, variables: dict) -> tuple[str, str]:
 
 def sample_variables(offer, *, catalog_url: str | None = "https://example.com/c/catalog") -> dict:
     """Stand-in values in the shape compose passes; the lint renders with these."""
-    links = {link.name: f"https://example.com/c/{link.name}" for link in getattr(offer, "links", [])
-             if not getattr(link, "is_trap", False)}
+    links = {
+        link.name: f"https://example.com/c/{link.name}"
+        for link in getattr(offer, "links", [])
+        if not getattr(link, "is_trap", False)
+    }
     tag = getattr(offer, "tag", None)
     return {
         "greeting": "Здравствуйте, Василий Иванович!",
         "contact": {"first_name": "Василий", "middle_name": "Иванович", "last_name": "Кондрашов", "position": "Директор"},
         "company": "Тойота",
-        "advisor": {"name": "Анна Смирнова", "email": "anna@example.com", "phone": "+7 495 000-00-00",
-                    "signature": "С уважением,\nАнна Смирнова"},
+        "advisor": {
+            "name": "Анна Смирнова",
+            "email": "anna@example.com",
+            "phone": "+7 495 000-00-00",
+            "signature": "С уважением,\nАнна Смирнова",
+        },
         "links": links,
         "catalog": catalog_url if getattr(offer, "catalog_path", None) else None,
         "unsubscribe_url": "https://example.com/u/unsubscribe",

@@ -5,6 +5,7 @@ signed like any other, so nobody can forge one; the redirect sends the tester wh
 link leads (marked `X-Campaigns-Click: test`) and records nothing: no click, no hot list, no note.
 Its /u/ link opens a page saying that a test mail unsubscribes nobody.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import select

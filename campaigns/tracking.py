@@ -8,6 +8,7 @@ Tokens are short on purpose (``1k-3.x9T0cQ2mZ0b6pW4u``): ids in base 36 and an H
 cut to 96 bits. 96 bits cannot be guessed online, and a short link survives mail clients
 that wrap long lines.
 """
+
 from __future__ import annotations
 
 import functools

@@ -28,6 +28,7 @@ a link a firewall dropped without a word would otherwise hang until the timeout.
 refused transaction RSET makes the connection usable again. A connection lost after MAIL
 FROM and before the final dot is a TemporaryFailure: nothing half-sent is reported as sent.
 """
+
 from __future__ import annotations
 
 import mailbox
@@ -76,7 +77,8 @@ class AddressNotSupported(PermanentFailure):
 
     def __init__(self, address: str, relay: str):
         super().__init__(
-            553, "5.6.7",
+            553,
+            "5.6.7",
             f"Адрес «{address}» содержит не латинские буквы до @, а SMTP-сервер {relay} не поддерживает SMTPUTF8: "
             f"письмо не отправлено. / The address has a non-ASCII local part and the relay offers no SMTPUTF8.",
         )
@@ -182,8 +184,9 @@ class SMTPTransport(Transport):
         conn: smtplib.SMTP | None = None
         try:
             if s.scheme == "smtps":
-                conn = smtplib.SMTP_SSL(s.host, s.port, local_hostname=_local_hostname(), timeout=s.timeout,
-                                        context=ssl.create_default_context())
+                conn = smtplib.SMTP_SSL(
+                    s.host, s.port, local_hostname=_local_hostname(), timeout=s.timeout, context=ssl.create_default_context()
+                )
             else:
                 conn = smtplib.SMTP(s.host, s.port, local_hostname=_local_hostname(), timeout=s.timeout)
             conn.ehlo()
@@ -195,8 +198,11 @@ class SMTPTransport(Transport):
         except smtplib.SMTPAuthenticationError as exc:
             self._discard(conn)
             raise TemporaryFailure(
-                f"SMTP-сервер {self.relay} не принял логин и пароль из MAIL_URL: {exc.smtp_code} "
-                f"{_reply_text(exc.smtp_error)}", exc.smtp_code, "", _reply_text(exc.smtp_error)) from exc
+                f"SMTP-сервер {self.relay} не принял логин и пароль из MAIL_URL: {exc.smtp_code} {_reply_text(exc.smtp_error)}",
+                exc.smtp_code,
+                "",
+                _reply_text(exc.smtp_error),
+            ) from exc
         except smtplib.SMTPNotSupportedError as exc:
             self._discard(conn)
             raise TemporaryFailure(f"SMTP-сервер {self.relay} не поддерживает то, что требует MAIL_URL: {exc}") from exc
@@ -288,7 +294,8 @@ class SMTPTransport(Transport):
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._drop()
             raise TemporaryFailure(
-                f"Связь с SMTP-сервером {self.relay} прервалась до отправки письма целиком: {_describe(exc)}") from exc
+                f"Связь с SMTP-сервером {self.relay} прервалась до отправки письма целиком: {_describe(exc)}"
+            ) from exc
         # The final dot has left: from here only the relay's answer can say the mail was not taken.
         try:
             code, reply = conn.getreply()
@@ -296,15 +303,17 @@ class SMTPTransport(Transport):
             self._drop()
             raise UnknownOutcome(
                 f"письмо передано SMTP-серверу {self.relay} целиком, но его ответа нет ({_describe(exc)}): "
-                f"сервер мог принять письмо") from exc
+                f"сервер мог принять письмо"
+            ) from exc
         if code == 250:
             self._used_at = time.monotonic()
             return
         if 400 <= code < 600:
             self._refused(code, reply)
         self._drop()
-        raise UnknownOutcome(f"SMTP-сервер {self.relay} ответил на письмо непонятно: {code} {_reply_text(reply)}",
-                             code, "", _reply_text(reply))
+        raise UnknownOutcome(
+            f"SMTP-сервер {self.relay} ответил на письмо непонятно: {code} {_reply_text(reply)}", code, "", _reply_text(reply)
+        )
 
     def _refused(self, code: int, reply) -> None:
         """A 4xx/5xx answer: the transaction is over, the connection reset (or dropped after a 421)."""

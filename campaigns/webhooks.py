@@ -18,6 +18,7 @@ Events (EVENTS): `contact.clicked` (a person's click — never a scanner's), `co
   is listed in WEBHOOK_ALLOWED_NETWORKS (CIDRs, comma-separated). The connection goes to the
   address that was checked (no second lookup), and redirects are not followed.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -100,9 +101,15 @@ def _public(address) -> bool:
     """A globally routable unicast address (not loopback, private, shared, link-local, reserved…)."""
     if address.version == 6 and address.ipv4_mapped is not None:
         return _public(address.ipv4_mapped)
-    return address.is_global and not (address.is_private or address.is_loopback or address.is_link_local
-                                      or address.is_multicast or address.is_reserved or address.is_unspecified
-                                      or getattr(address, "is_site_local", False))
+    return address.is_global and not (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+        or getattr(address, "is_site_local", False)
+    )
 
 
 def check_url(url: str) -> str | None:
@@ -140,8 +147,12 @@ def resolve(url: str) -> tuple[str, int, str]:
     for raw in addresses:
         address = ipaddress.ip_address(raw.split("%", 1)[0])
         if not _public(address) and not any(address in network for network in networks):
-            raise WebhookError({"url": f"Адрес {address} — внутренний (локальный, частный или служебный): "
-                                       f"такие разрешает только {ALLOWED_NETWORKS_ENV}"})
+            raise WebhookError(
+                {
+                    "url": f"Адрес {address} — внутренний (локальный, частный или служебный): "
+                    f"такие разрешает только {ALLOWED_NETWORKS_ENV}"
+                }
+            )
     return host or "", port, addresses[0]
 
 
@@ -201,8 +212,9 @@ def create_endpoint(session: Session, admin: Advisor, url: str, events) -> Webho
         errors.update(exc.errors)
     if errors:
         raise WebhookError(errors)
-    endpoint = WebhookEndpoint(url=url.strip(), events=chosen, secret="whsec_" + secrets.token_urlsafe(32),
-                               created_by_id=admin.id)
+    endpoint = WebhookEndpoint(
+        url=url.strip(), events=chosen, secret="whsec_" + secrets.token_urlsafe(32), created_by_id=admin.id
+    )
     session.add(endpoint)
     session.flush()
     _subscribed.clear()
@@ -224,8 +236,9 @@ def subscribed_events(session: Session) -> set[str]:
     """The events some live endpoint wants (cached for half a minute per process)."""
     cached = _subscribed.get("events")
     if cached is None:
-        rows = session.scalars(select(WebhookEndpoint.events).where(WebhookEndpoint.active.is_(True),
-                                                                   WebhookEndpoint.paused_at.is_(None)))
+        rows = session.scalars(
+            select(WebhookEndpoint.events).where(WebhookEndpoint.active.is_(True), WebhookEndpoint.paused_at.is_(None))
+        )
         cached = _subscribed["events"] = {e for row in rows for e in row.split(",") if e}
     return cached
 
@@ -259,8 +272,9 @@ def _emit_redis():
     url = settings_of(current_app).redis_url
     client = _emit_clients.get(url)
     if client is None:
-        client = _emit_clients[url] = Redis.from_url(url, socket_timeout=EMIT_TIMEOUT,
-                                                     socket_connect_timeout=EMIT_TIMEOUT, retry=Retry(NoBackoff(), 0))
+        client = _emit_clients[url] = Redis.from_url(
+            url, socket_timeout=EMIT_TIMEOUT, socket_connect_timeout=EMIT_TIMEOUT, retry=Retry(NoBackoff(), 0)
+        )
     return client
 
 
@@ -277,8 +291,7 @@ def _enqueue(envelopes: list[dict]) -> None:
     try:
         queue = Queue(QUEUE, connection=_emit_redis())
         for envelope in envelopes:
-            queue.enqueue("campaigns.webhooks.fan_out_job", envelope, job_timeout=60, result_ttl=0,
-                          failure_ttl=24 * 3600)
+            queue.enqueue("campaigns.webhooks.fan_out_job", envelope, job_timeout=60, result_ttl=0, failure_ttl=24 * 3600)
     except Exception:  # noqa: BLE001 — an event must never break or slow what it reports
         _emit_down_until[0] = time.monotonic() + EMIT_PAUSE
         log.warning("webhook events not enqueued (%s)", ", ".join(e["event"] for e in envelopes), exc_info=True)
@@ -334,39 +347,72 @@ def _enrich(session: Session, envelope: dict) -> dict:
     if envelope["event"].startswith("delivery.") and "contact_id" not in data:
         delivery = session.get(Delivery, data["delivery_id"])
         if delivery is not None:
-            data.update({"contact_id": delivery.contact_id, "offer_id": delivery.offer_id,
-                         "advisor_id": delivery.advisor_id, "status": delivery.status.value,
-                         "email": delivery.contact.email if delivery.contact else None,
-                         "sent_at": delivery.sent_at.isoformat() if delivery.sent_at else None,
-                         "error": delivery.last_error})
+            data.update(
+                {
+                    "contact_id": delivery.contact_id,
+                    "offer_id": delivery.offer_id,
+                    "advisor_id": delivery.advisor_id,
+                    "status": delivery.status.value,
+                    "email": delivery.contact.email if delivery.contact else None,
+                    "sent_at": delivery.sent_at.isoformat() if delivery.sent_at else None,
+                    "error": delivery.last_error,
+                }
+            )
     return envelope
 
 
 def fan_out(session: Session, envelope: dict, queue=None) -> int:
     """One deliver job per live endpoint that wants the event. Returns how many."""
-    endpoints = [e for e in session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.active.is_(True),
-                                                                         WebhookEndpoint.paused_at.is_(None)))
-                 if envelope["event"] in e.events.split(",")]
+    endpoints = [
+        e
+        for e in session.scalars(
+            select(WebhookEndpoint).where(WebhookEndpoint.active.is_(True), WebhookEndpoint.paused_at.is_(None))
+        )
+        if envelope["event"] in e.events.split(",")
+    ]
     if not endpoints:
         return 0
     body = json.dumps(_enrich(session, envelope), ensure_ascii=False, separators=(",", ":"))
     queue = queue or _queue()
     for endpoint in endpoints:
-        queue.enqueue("campaigns.webhooks.deliver_job", endpoint.id, envelope["event"], envelope["id"], body, 1,
-                      job_timeout=TIMEOUT * 3, result_ttl=0, failure_ttl=24 * 3600)
+        queue.enqueue(
+            "campaigns.webhooks.deliver_job",
+            endpoint.id,
+            envelope["event"],
+            envelope["id"],
+            body,
+            1,
+            job_timeout=TIMEOUT * 3,
+            result_ttl=0,
+            failure_ttl=24 * 3600,
+        )
     return len(endpoints)
 
 
-def deliver(session: Session, endpoint_id: int, event: str, event_id: str, body: str, attempt: int = 1,
-            *, queue=None, settings: Settings | None = None, now: datetime | None = None) -> bool:
+def deliver(
+    session: Session,
+    endpoint_id: int,
+    event: str,
+    event_id: str,
+    body: str,
+    attempt: int = 1,
+    *,
+    queue=None,
+    settings: Settings | None = None,
+    now: datetime | None = None,
+) -> bool:
     """One POST of one event to one endpoint, logged; a failure is tried again later. True on a 2xx."""
     endpoint = session.get(WebhookEndpoint, endpoint_id)
     if endpoint is None or not endpoint.active or endpoint.paused_at is not None:
         return False
     data = body.encode()
-    headers = {"Content-Type": "application/json", "User-Agent": "Campaigns-Webhooks/1",
-               "X-Campaigns-Event": event, "X-Campaigns-Delivery": event_id,
-               SIGNATURE_HEADER: signature_header(endpoint.secret, data)}
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Campaigns-Webhooks/1",
+        "X-Campaigns-Event": event,
+        "X-Campaigns-Delivery": event_id,
+        SIGNATURE_HEADER: signature_header(endpoint.secret, data),
+    }
     started = time.monotonic()
     status, error, retry = None, None, True
     try:
@@ -379,14 +425,28 @@ def deliver(session: Session, endpoint_id: int, event: str, event_id: str, body:
         error = f"нет соединения: {exc.__class__.__name__}: {exc}"[:500]
     elapsed = int((time.monotonic() - started) * 1000)
     now = now or datetime.now(UTC)
-    session.add(WebhookAttempt(endpoint_id=endpoint.id, event=event, event_id=event_id, attempt=attempt,
-                               status_code=status, error=error, duration_ms=elapsed, created_at=now))
+    session.add(
+        WebhookAttempt(
+            endpoint_id=endpoint.id,
+            event=event,
+            event_id=event_id,
+            attempt=attempt,
+            status_code=status,
+            error=error,
+            duration_ms=elapsed,
+            created_at=now,
+        )
+    )
     session.flush()
-    cutoff = session.scalar(select(WebhookAttempt.id).where(WebhookAttempt.endpoint_id == endpoint.id)
-                            .order_by(WebhookAttempt.id.desc()).offset(KEEP_ATTEMPTS).limit(1))
+    cutoff = session.scalar(
+        select(WebhookAttempt.id)
+        .where(WebhookAttempt.endpoint_id == endpoint.id)
+        .order_by(WebhookAttempt.id.desc())
+        .offset(KEEP_ATTEMPTS)
+        .limit(1)
+    )
     if cutoff is not None:
-        session.execute(delete(WebhookAttempt).where(WebhookAttempt.endpoint_id == endpoint.id,
-                                                     WebhookAttempt.id <= cutoff))
+        session.execute(delete(WebhookAttempt).where(WebhookAttempt.endpoint_id == endpoint.id, WebhookAttempt.id <= cutoff))
     if error is None:
         endpoint.failing_since = None
         session.commit()
@@ -401,9 +461,18 @@ def deliver(session: Session, endpoint_id: int, event: str, event_id: str, body:
     session.commit()
     if retry and attempt <= len(BACKOFF):
         try:
-            (queue or _queue()).enqueue_in(timedelta(seconds=BACKOFF[attempt - 1]), "campaigns.webhooks.deliver_job",
-                                           endpoint.id, event, event_id, body, attempt + 1,
-                                           job_timeout=TIMEOUT * 3, result_ttl=0, failure_ttl=24 * 3600)
+            (queue or _queue()).enqueue_in(
+                timedelta(seconds=BACKOFF[attempt - 1]),
+                "campaigns.webhooks.deliver_job",
+                endpoint.id,
+                event,
+                event_id,
+                body,
+                attempt + 1,
+                job_timeout=TIMEOUT * 3,
+                result_ttl=0,
+                failure_ttl=24 * 3600,
+            )
         except Exception:  # noqa: BLE001
             log.warning("webhook retry not scheduled", exc_info=True)
     return False
@@ -415,8 +484,9 @@ def _tell_admins(session: Session, endpoint: WebhookEndpoint, error: str, settin
 
     if settings is None:
         settings = current_settings()
-    admins = session.scalars(select(Advisor).where(Advisor.active.is_(True), Advisor.role == Role.ADMIN)
-                             .order_by(Advisor.id)).all()
+    admins = session.scalars(
+        select(Advisor).where(Advisor.active.is_(True), Advisor.role == Role.ADMIN).order_by(Advisor.id)
+    ).all()
     try:
         with transport.open_transport(settings.mail) as conn:
             for admin in admins:
@@ -428,8 +498,14 @@ def _tell_admins(session: Session, endpoint: WebhookEndpoint, error: str, settin
 
 
 def recent_attempts(session: Session, endpoint_id: int, limit: int = 50) -> list[WebhookAttempt]:
-    return list(session.scalars(select(WebhookAttempt).where(WebhookAttempt.endpoint_id == endpoint_id)
-                                .order_by(WebhookAttempt.id.desc()).limit(limit)))
+    return list(
+        session.scalars(
+            select(WebhookAttempt)
+            .where(WebhookAttempt.endpoint_id == endpoint_id)
+            .order_by(WebhookAttempt.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 # ------------------------------------------------------------------ RQ job shells

@@ -1,4 +1,5 @@
 """Alembic environment: the only way the schema is created or changed."""
+
 from __future__ import annotations
 
 from alembic import context
@@ -21,9 +22,7 @@ def _url() -> str:
 
 def run_migrations_offline() -> None:
     url = _url()
-    context.configure(
-        url=url, target_metadata=target_metadata, literal_binds=True, render_as_batch=url.startswith("sqlite")
-    )
+    context.configure(url=url, target_metadata=target_metadata, literal_binds=True, render_as_batch=url.startswith("sqlite"))
     with context.begin_transaction():
         context.run_migrations()
 

@@ -6,6 +6,7 @@ tests import (nothing imports from a conftest).
 Each test starts from empty tables and an empty Redis; the schema is built once per run
 by the Alembic migrations, never by create_all().
 """
+
 from __future__ import annotations
 
 import os
@@ -18,10 +19,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from campaigns import create_app
+from campaigns import create_app, webhooks
 from campaigns.config import load_settings
 from campaigns.db import Base, db
 from campaigns.launcher import start_private_redis
+from tests import support
 from tests.support import Client, Factory, RecordingHandler, serve_smtp, with_search_path
 
 
@@ -178,3 +180,11 @@ def imap_server():
 def imap_account(imap_server):
     """A fresh, empty mailbox on the private Dovecot."""
     return imap_server.account()
+
+
+@pytest.fixture
+def receiver(monkeypatch):
+    monkeypatch.setenv(webhooks.ALLOWED_NETWORKS_ENV, "127.0.0.1/32")
+    r = support.Receiver()
+    yield r
+    r.close()

@@ -7,6 +7,7 @@ fresh account (`DovecotServer.account()`), so tests never see each other's mail.
 `.ci/install-dovecot.sh` installs the package; where it is missing the IMAP tests are skipped
 with the reason, and REQUIRE_IMAP=1 (CI) turns that skip into a failure.
 """
+
 from __future__ import annotations
 
 import getpass
@@ -139,11 +140,17 @@ class DovecotServer:
             user, uid, gid = getpass.getuser(), os.getuid(), os.getgid()
         group = grp.getgrgid(gid).gr_name
         (root / "dovecot.conf").write_text(
-            CONFIG.format(root=root, user=user, group=group, uid=uid, gid=gid, port=self.port, password=self.password))
+            CONFIG.format(root=root, user=user, group=group, uid=uid, gid=gid, port=self.port, password=self.password)
+        )
         # The master forks into the background: its output goes to a file, not a pipe held open.
         with open(root / "start.log", "w+") as out:
-            result = subprocess.run([DOVECOT, "-c", str(root / "dovecot.conf")], stdin=subprocess.DEVNULL,
-                                    stdout=out, stderr=subprocess.STDOUT, timeout=30)
+            result = subprocess.run(
+                [DOVECOT, "-c", str(root / "dovecot.conf")],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=30,
+            )
             out.seek(0)
             if result.returncode != 0:
                 raise RuntimeError(f"dovecot did not start: {out.read().strip()}")

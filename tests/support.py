@@ -3,6 +3,7 @@ server, the environment for real processes, an unreachable database.
 
 Imported by the tests and by conftest.py, which holds only the fixtures built from them.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -12,6 +13,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from campaigns.accounts import create_user, hash_password
 from campaigns.db import db
@@ -89,8 +91,13 @@ class Factory:
 
     def tag(self, name: str | None = None, **kw) -> Tag:
         n = self._n()
-        tag = Tag(name=name or f"Тег {n}", kind=kw.pop("kind", TagKind.INDUSTRY), rule=kw.pop("rule", "2 sun aug"),
-                  lead_days=kw.pop("lead_days", 21), **kw)
+        tag = Tag(
+            name=name or f"Тег {n}",
+            kind=kw.pop("kind", TagKind.INDUSTRY),
+            rule=kw.pop("rule", "2 sun aug"),
+            lead_days=kw.pop("lead_days", 21),
+            **kw,
+        )
         self.session.add(tag)
         self.session.flush()
         return tag
@@ -112,8 +119,10 @@ class Factory:
 
     def offer(self, tag: Tag | None = None, year: int | None = None, **kw) -> Offer:
         kw.setdefault("subject", "Подарки к празднику")
-        kw.setdefault("body", "{{ greeting }}\n\nКаталог: {{ links.catalog }}\n\n{{ advisor.signature }}\n\n"
-                              "Отписаться: {{ unsubscribe_url }}")
+        kw.setdefault(
+            "body",
+            "{{ greeting }}\n\nКаталог: {{ links.catalog }}\n\n{{ advisor.signature }}\n\nОтписаться: {{ unsubscribe_url }}",
+        )
         kw.setdefault("status", OfferStatus.READY)
         offer = Offer(tag=tag or self.tag(), year=year or date.today().year, **kw)
         self.session.add(offer)
@@ -167,10 +176,17 @@ def serve_smtp(handler: RecordingHandler):
 
 def process_env(settings, **extra: str) -> dict:
     """The environment for a real process (worker, scheduler, a script) on this run's database and Redis."""
-    return {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
-            "MAIL_URL": settings.mail_url, "SECRET_KEY": settings.secret_key,
-            "INSTANCE_PATH": str(settings.instance_path), "PUBLIC_URL": settings.public_url,
-            "PYTHONUNBUFFERED": "1", **extra}
+    return {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "MAIL_URL": settings.mail_url,
+        "SECRET_KEY": settings.secret_key,
+        "INSTANCE_PATH": str(settings.instance_path),
+        "PUBLIC_URL": settings.public_url,
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
 
 
 @contextlib.contextmanager
@@ -194,3 +210,31 @@ def database_gone(settings, tmp_path):
         db.engine = real
         db.registry.configure(bind=real)
         gone.dispose()
+
+
+class Receiver:
+    """A real HTTP server on a random local port that records every POST (webhook tests)."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.status = 200
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                self.send_response(receiver.status)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/campaigns"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,5 +1,6 @@
 """Accounts: the admin's form, `flask campaigns create-user` and the code (demo, tests) create,
 normalise and check users the same way (campaigns/accounts.py)."""
+
 from __future__ import annotations
 
 import pytest
@@ -21,15 +22,15 @@ def _web(app, client, session, admin, email, password):
     if not getattr(client, "logged_in", False):
         client.login(admin)
         client.logged_in = True
-    response = client.post_form("/admin/users/new", {"email": email, "name": "Анна Соколова", "role": "advisor",
-                                                     "password": password, "phone": ""})
+    response = client.post_form(
+        "/admin/users/new", {"email": email, "name": "Анна Соколова", "role": "advisor", "password": password, "phone": ""}
+    )
     return None if response.status_code == 302 else response.get_data(as_text=True)
 
 
 def _cli(app, client, session, admin, email, password):
     session.commit()
-    result = app.test_cli_runner().invoke(
-        args=["campaigns", "create-user", email, "Анна Соколова", "--password", password])
+    result = app.test_cli_runner().invoke(args=["campaigns", "create-user", email, "Анна Соколова", "--password", password])
     if result.exit_code == 0:
         return None
     assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
@@ -56,8 +57,7 @@ def test_an_address_is_stored_lower_case_and_taken_whatever_its_case(app, client
     refusal = create(app, client, session, admin, "Anna@Studio.RU", PASSWORD)
     assert refusal is not None and "Пользователь с этим адресом уже есть" in refusal
     session.expire_all()
-    assert session.scalars(select(Advisor.email).where(func.lower(Advisor.email) == "anna@studio.ru")).all() == [
-        "anna@studio.ru"]
+    assert session.scalars(select(Advisor.email).where(func.lower(Advisor.email) == "anna@studio.ru")).all() == ["anna@studio.ru"]
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -77,8 +77,12 @@ def test_the_database_itself_keeps_one_account_per_address(session, factory):
     factory.advisor(email="anna@studio.ru")
     session.commit()
     with pytest.raises(IntegrityError, match="uq_advisors_email_lower"):
-        session.execute(text("INSERT INTO advisors (email, name, role, is_house, active, created_at) "
-                             "VALUES ('Anna@Studio.ru', 'Вторая', 'advisor', false, true, CURRENT_TIMESTAMP)"))
+        session.execute(
+            text(
+                "INSERT INTO advisors (email, name, role, is_house, active, created_at) "
+                "VALUES ('Anna@Studio.ru', 'Вторая', 'advisor', false, true, CURRENT_TIMESTAMP)"
+            )
+        )
     session.rollback()
 
 
@@ -88,8 +92,13 @@ def test_the_migration_keeps_the_oldest_account_and_moves_later_spellings_aside(
     engine = create_engine(url)
     with engine.begin() as conn:
         for email in ("anna@studio.ru", "Anna@Studio.ru", "Igor@Studio.ru", "ANNA@studio.ru"):
-            conn.execute(text("INSERT INTO advisors (email, name, role, is_house, active, created_at) "
-                              "VALUES (:e, 'Советник', 'advisor', 0, 1, CURRENT_TIMESTAMP)"), {"e": email})
+            conn.execute(
+                text(
+                    "INSERT INTO advisors (email, name, role, is_house, active, created_at) "
+                    "VALUES (:e, 'Советник', 'advisor', 0, 1, CURRENT_TIMESTAMP)"
+                ),
+                {"e": email},
+            )
     migrate.upgrade(url)
     with engine.connect() as conn:
         emails = conn.execute(text("SELECT email FROM advisors ORDER BY id")).scalars().all()

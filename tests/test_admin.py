@@ -1,4 +1,5 @@
 """Administration: users, deactivation with an heir, moving contacts one by one and in bulk."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -65,8 +66,10 @@ def test_the_house_advisor_cannot_be_deactivated(session, factory, admin):
 def test_the_users_page_creates_a_user_who_can_log_in(client, session, admin):
     session.commit()
     client.login(admin)
-    response = client.post_form("/admin/users/new", {"email": "New@Studio.ru", "name": "Новый Советник",
-                                                     "role": "advisor", "password": PASSWORD, "phone": ""})
+    response = client.post_form(
+        "/admin/users/new",
+        {"email": "New@Studio.ru", "name": "Новый Советник", "role": "advisor", "password": PASSWORD, "phone": ""},
+    )
     assert response.status_code == 302
     user = session.scalar(select(Advisor).where(Advisor.email == "new@studio.ru"))
     assert user.role == Role.ADVISOR and user.password_hash != PASSWORD
@@ -78,11 +81,13 @@ def test_the_users_page_creates_a_user_who_can_log_in(client, session, admin):
 def test_the_user_form_refuses_a_short_password_and_a_taken_address(client, session, admin):
     session.commit()
     client.login(admin)
-    html = client.post_form("/admin/users/new", {"email": admin.email, "name": "Х", "role": "advisor",
-                                                 "password": "short"}).get_data(as_text=True)
+    html = client.post_form(
+        "/admin/users/new", {"email": admin.email, "name": "Х", "role": "advisor", "password": "short"}
+    ).get_data(as_text=True)
     assert "Не короче 10 символов" in html
-    html = client.post_form("/admin/users/new", {"email": admin.email, "name": "Х", "role": "advisor",
-                                                 "password": PASSWORD}).get_data(as_text=True)
+    html = client.post_form(
+        "/admin/users/new", {"email": admin.email, "name": "Х", "role": "advisor", "password": PASSWORD}
+    ).get_data(as_text=True)
     assert "уже есть" in html
 
 
@@ -110,8 +115,10 @@ def test_the_bulk_transfer_counts_before_moving_the_not_worked_contacts(client, 
     client.login(admin)
     page = client.get(f"/admin/transfer?owner={anna.id}&days=90").get_data(as_text=True)
     assert "2 контакта" in page
-    response = client.post_form("/admin/transfer", {"owner": anna.id, "days": 90, "expected": 2,
-                                                    "new_owner_id": house.id, "reason": "не в работе полгода"})
+    response = client.post_form(
+        "/admin/transfer",
+        {"owner": anna.id, "days": 90, "expected": 2, "new_owner_id": house.id, "reason": "не в работе полгода"},
+    )
     assert response.status_code == 302
     assert {c.id for c in session.scalars(select(Contact).where(Contact.owner_id == house.id))} == {c.id for c in idle}
     assert _owner_notes(session, idle[0]) == ["Передан от Анна к Василий Тупин: не в работе полгода"]
@@ -122,8 +129,9 @@ def test_the_bulk_transfer_refuses_when_the_selection_changed(client, session, f
     factory.contact(owner=anna)
     session.commit()
     client.login(admin)
-    html = client.post_form("/admin/transfer", {"owner": anna.id, "expected": 5, "new_owner_id": igor.id,
-                                                "reason": "x"}, follow_redirects=True).get_data(as_text=True)
+    html = client.post_form(
+        "/admin/transfer", {"owner": anna.id, "expected": 5, "new_owner_id": igor.id, "reason": "x"}, follow_redirects=True
+    ).get_data(as_text=True)
     assert "список изменился" in html
     assert session.scalar(select(Contact.owner_id)) == anna.id
 

@@ -1,4 +1,5 @@
 """The JSON API: the same rules as the pages, CSRF by header, errors as {"errors": {field: message}}."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -18,12 +19,19 @@ def test_it_creates_a_contact_and_splits_the_alias(client, session, factory):
     anna = factory.advisor()
     tag = factory.tag("Автотранспорт")
     headers = _login(client, session, anna)
-    response = client.post("/api/contacts", json={"first_name": "Олег", "company": "Тойота (Toyota)",
-                                                  "email": "oleg@toyota.ru", "tags": ["Автотранспорт"]}, headers=headers)
+    response = client.post(
+        "/api/contacts",
+        json={"first_name": "Олег", "company": "Тойота (Toyota)", "email": "oleg@toyota.ru", "tags": ["Автотранспорт"]},
+        headers=headers,
+    )
     assert response.status_code == 201
     body = response.get_json()
-    assert (body["company"], body["company_alias"], body["tags"], body["owner"]["id"]) == ("Тойота", "Toyota", [tag.name],
-                                                                                           anna.id)
+    assert (body["company"], body["company_alias"], body["tags"], body["owner"]["id"]) == (
+        "Тойота",
+        "Toyota",
+        [tag.name],
+        anna.id,
+    )
     assert body["greeting"] == "Здравствуйте, Олег!"
     for query in ("Toyota", "Тойота"):
         assert [c["id"] for c in client.get(f"/api/contacts?search={query}").get_json()["items"]] == [body["id"]]
@@ -38,8 +46,9 @@ def test_a_duplicate_answers_409_with_the_matches_and_their_owner(client, sessio
     body = response.get_json()
     assert "duplicate" in body["errors"] and body["can_confirm"] is True
     assert body["matches"][0]["owner_name"] == "Анна Соколова"
-    confirmed = client.post("/api/contacts", json={"first_name": "Олег", "company": "Смешарики", "confirm_different": True},
-                            headers=headers)
+    confirmed = client.post(
+        "/api/contacts", json={"first_name": "Олег", "company": "Смешарики", "confirm_different": True}, headers=headers
+    )
     assert confirmed.status_code == 201
 
 
@@ -55,8 +64,9 @@ def test_patch_changes_fields_and_refuses_the_owner(client, session, factory):
     anna, igor = factory.advisor(), factory.advisor()
     contact = factory.contact(owner=anna)
     headers = _login(client, session, anna)
-    response = client.patch(f"/api/contacts/{contact.id}", json={"position": "Директор", "phone": "+7 916 000-11-22"},
-                            headers=headers)
+    response = client.patch(
+        f"/api/contacts/{contact.id}", json={"position": "Директор", "phone": "+7 916 000-11-22"}, headers=headers
+    )
     assert response.status_code == 200
     assert (response.get_json()["position"], response.get_json()["phone"]) == ("Директор", "+79160001122")
     refused = client.patch(f"/api/contacts/{contact.id}", json={"owner_id": igor.id}, headers=headers)
@@ -72,8 +82,9 @@ def test_a_call_through_the_api_requires_the_next_date(client, session, factory)
     refused = client.post(url, json={"kind": "call", "result": "Говорили", "interest": False}, headers=headers)
     assert refused.status_code == 400 and "next_contact_on" in refused.get_json()["errors"]
     next_on = (date.today() + timedelta(days=2)).isoformat()
-    done = client.post(url, json={"kind": "call", "result": "Говорили", "interest": True, "next_contact_on": next_on},
-                       headers=headers)
+    done = client.post(
+        url, json={"kind": "call", "result": "Говорили", "interest": True, "next_contact_on": next_on}, headers=headers
+    )
     assert done.status_code == 201 and done.get_json()["next_contact_on"] == next_on
     card = client.get(f"/api/contacts/{contact.id}").get_json()
     assert card["next_contact_on"] == next_on and card["notes"][0]["kind"] == "call"

@@ -1,6 +1,7 @@
 """API keys (#19): made on the user's page and shown once, stored hashed, named, revocable, with a
 last-used time; a key acts with its user's role; no CSRF for a key; a rate limit per key;
 errors as RFC 9457 problem documents; cursors that cannot be forged."""
+
 from __future__ import annotations
 
 import hashlib
@@ -147,8 +148,9 @@ def test_the_cursor_walks_the_list_and_a_forged_one_is_400(client, session, fact
     for n in range(3):
         client.post(f"/api/contacts/{contact.id}/notes", json={"body": f"заметка {n}"}, headers=bearer(token))
     page1 = client.get(f"/api/contacts/{contact.id}/notes?limit=2", headers=bearer(token)).get_json()
-    page2 = client.get(f"/api/contacts/{contact.id}/notes?limit=2&cursor={page1['next_cursor']}",
-                       headers=bearer(token)).get_json()
+    page2 = client.get(
+        f"/api/contacts/{contact.id}/notes?limit=2&cursor={page1['next_cursor']}", headers=bearer(token)
+    ).get_json()
     assert [n["body"] for n in page1["items"] + page2["items"]] == ["заметка 2", "заметка 1", "заметка 0"]
 
 

@@ -1,4 +1,5 @@
 """Every object through the API (#19), asked with API keys: the same rules as the pages."""
+
 from __future__ import annotations
 
 import io
@@ -38,19 +39,29 @@ def world(client, session, factory):
     sent = datetime.now(UTC) - timedelta(days=1)
     deliveries = {}
     for contact in (mine, theirs):
-        d = Delivery(offer=offer, contact=contact, advisor_id=contact.owner_id, status=DeliveryStatus.SENT,
-                     send_on=sent.date(), sent_at=sent)
+        d = Delivery(
+            offer=offer,
+            contact=contact,
+            advisor_id=contact.owner_id,
+            status=DeliveryStatus.SENT,
+            send_on=sent.date(),
+            sent_at=sent,
+        )
         session.add(d)
         session.flush()
         deliveries[contact.id] = d
         for verdict in (Verdict.HUMAN, Verdict.BOT):
-            session.add(Click(delivery=d, link=link, contact=contact, clicked_at=sent + timedelta(hours=2),
-                              verdict=verdict, reason="тест"))
+            session.add(
+                Click(
+                    delivery=d, link=link, contact=contact, clicked_at=sent + timedelta(hours=2), verdict=verdict, reason="тест"
+                )
+            )
     session.commit()
-    keys = {name: bearer(make_key(client, session, user))
-            for name, user in (("anna", anna), ("igor", igor), ("marketing", marketing), ("admin", admin))}
-    return {"keys": keys, "mine": mine, "theirs": theirs, "offer": offer, "tag": tag, "deliveries": deliveries,
-            "anna": anna}
+    keys = {
+        name: bearer(make_key(client, session, user))
+        for name, user in (("anna", anna), ("igor", igor), ("marketing", marketing), ("admin", admin))
+    }
+    return {"keys": keys, "mine": mine, "theirs": theirs, "offer": offer, "tag": tag, "deliveries": deliveries, "anna": anna}
 
 
 def test_tags_and_offers_are_read_by_everyone_and_written_by_marketing(client, session, world):
@@ -66,12 +77,10 @@ def test_tags_and_offers_are_read_by_everyone_and_written_by_marketing(client, s
     assert bad.status_code == 422 and bad.mimetype == "application/problem+json"
     session.expire_all()
     assert session.get(Offer, offer.id).status == OfferStatus.DRAFT  # a ready offer with problems goes back to draft
-    created = client.post("/api/offers", json={"tag_id": world["tag"].id, "year": offer.year + 1},
-                          headers=keys["marketing"])
+    created = client.post("/api/offers", json={"tag_id": world["tag"].id, "year": offer.year + 1}, headers=keys["marketing"])
     assert created.status_code == 201 and created.get_json()["status"] == "draft"
     assert created.get_json()["subject"] == "Новая тема"  # a copy of the latest offer
-    assert client.post("/api/offers", json={"tag_id": world["tag"].id, "year": 2030},
-                       headers=keys["igor"]).status_code == 403
+    assert client.post("/api/offers", json={"tag_id": world["tag"].id, "year": 2030}, headers=keys["igor"]).status_code == 403
 
 
 def test_deliveries_and_human_clicks_only_of_visible_contacts(client, world):
@@ -79,8 +88,9 @@ def test_deliveries_and_human_clicks_only_of_visible_contacts(client, world):
     own = client.get("/api/deliveries", headers=keys["anna"]).get_json()["items"]
     assert [d["contact_id"] for d in own] == [mine.id] and own[0]["status"] == "sent"
     assert client.get(f"/api/deliveries?contact={theirs.id}", headers=keys["anna"]).get_json()["items"] == []
-    assert len(client.get(f"/api/deliveries?offer={world['offer'].id}&status=sent",
-                          headers=keys["admin"]).get_json()["items"]) == 2
+    assert (
+        len(client.get(f"/api/deliveries?offer={world['offer'].id}&status=sent", headers=keys["admin"]).get_json()["items"]) == 2
+    )
     assert client.get("/api/deliveries?status=lost", headers=keys["admin"]).status_code == 400
     clicks = client.get("/api/clicks", headers=keys["anna"]).get_json()["items"]
     assert [c["contact_id"] for c in clicks] == [mine.id]  # one: the scanner's click is not there
@@ -92,8 +102,9 @@ def test_the_hot_list_and_results(client, world):
     hot = client.get("/api/hot", headers=keys["anna"]).get_json()["items"]
     assert [e["contact_id"] for e in hot] == [world["mine"].id]
     assert client.get("/api/hot", headers=keys["marketing"]).status_code == 400
-    assert [e["contact_id"] for e in client.get(f"/api/hot?advisor={world['anna'].id}",
-                                                headers=keys["marketing"]).get_json()["items"]] == [world["mine"].id]
+    assert [
+        e["contact_id"] for e in client.get(f"/api/hot?advisor={world['anna'].id}", headers=keys["marketing"]).get_json()["items"]
+    ] == [world["mine"].id]
     assert client.get("/api/results", headers=keys["anna"]).status_code == 403
     results = client.get("/api/results", headers=keys["marketing"]).get_json()
     assert results["offers"][0]["sent"] == 2 and results["offers"][0]["human_clicks"] == 2
@@ -101,20 +112,20 @@ def test_the_hot_list_and_results(client, world):
 
 def test_unsubscribe_and_the_stop_list(client, session, world):
     keys, mine = world["keys"], world["mine"]
-    done = client.post(f"/api/contacts/{mine.id}/unsubscribe", json={"how": "по телефону", "reason": "просил"},
-                       headers=keys["anna"])
+    done = client.post(
+        f"/api/contacts/{mine.id}/unsubscribe", json={"how": "по телефону", "reason": "просил"}, headers=keys["anna"]
+    )
     assert done.status_code == 200 and done.get_json()["consent"]["mailable"] is False
-    assert client.post(f"/api/contacts/{world['theirs'].id}/unsubscribe", json={},
-                       headers=keys["anna"]).status_code == 404
+    assert client.post(f"/api/contacts/{world['theirs'].id}/unsubscribe", json={}, headers=keys["anna"]).status_code == 404
     assert client.get("/api/stoplist", headers=keys["anna"]).status_code == 403
-    added = client.post("/api/stoplist", json={"email": "Boss@Firma.ru", "reason": "просил по телефону"},
-                        headers=keys["marketing"])
+    added = client.post(
+        "/api/stoplist", json={"email": "Boss@Firma.ru", "reason": "просил по телефону"}, headers=keys["marketing"]
+    )
     assert added.status_code == 201 and added.get_json()["email"] == "boss@firma.ru"
     no_reason = client.post("/api/stoplist", json={"email": "a@b.ru", "reason": " "}, headers=keys["marketing"])
     assert no_reason.status_code == 400 and "reason" in no_reason.get_json()["errors"]
     entry_id = added.get_json()["id"]
-    assert client.delete(f"/api/stoplist/{entry_id}", json={"reason": "ошибка"},
-                         headers=keys["marketing"]).status_code == 403
+    assert client.delete(f"/api/stoplist/{entry_id}", json={"reason": "ошибка"}, headers=keys["marketing"]).status_code == 403
     removed = client.delete(f"/api/stoplist/{entry_id}", json={"reason": "внесли по ошибке"}, headers=keys["admin"])
     assert removed.status_code == 200
     unsubscribed = session.scalar(select(Suppression).where(Suppression.email == mine.email))
@@ -137,8 +148,12 @@ def test_an_unsubscribe_stays_on_the_stop_list(client, session, world):
 def test_an_import_goes_upload_status_commit(client, session, world):
     keys = world["keys"]
     text = "Фамилия;Имя;Компания;E-mail рабочий;Теги\r\nПетров;Олег;Тойота (Toyota);oleg@toyota.ru;\r\n"
-    uploaded = client.post("/api/imports", data={"file": (io.BytesIO(text.encode()), "contacts.csv")},
-                           content_type="multipart/form-data", headers=keys["anna"])
+    uploaded = client.post(
+        "/api/imports",
+        data={"file": (io.BytesIO(text.encode()), "contacts.csv")},
+        content_type="multipart/form-data",
+        headers=keys["anna"],
+    )
     assert uploaded.status_code == 202
     import_id = uploaded.get_json()["id"]
     status = client.get(f"/api/imports/{import_id}", headers=keys["anna"]).get_json()
@@ -156,10 +171,18 @@ def test_an_import_goes_upload_status_commit(client, session, world):
 def test_a_call_with_a_time_and_topic_comes_back_on_the_card(client, session, world):
     keys, mine = world["keys"], world["mine"]
     next_on = (date.today() + timedelta(days=2)).isoformat()
-    call = client.post(f"/api/contacts/{mine.id}/notes", json={"kind": "call", "result": "Говорили", "interest": True,
-                                                              "next_contact_on": next_on, "next_contact_time": "11:30",
-                                                              "topic": "каталог"}, headers=keys["anna"])
+    call = client.post(
+        f"/api/contacts/{mine.id}/notes",
+        json={
+            "kind": "call",
+            "result": "Говорили",
+            "interest": True,
+            "next_contact_on": next_on,
+            "next_contact_time": "11:30",
+            "topic": "каталог",
+        },
+        headers=keys["anna"],
+    )
     assert call.status_code == 201
     card = client.get(f"/api/contacts/{mine.id}", headers=keys["anna"]).get_json()
-    assert (card["next_contact_on"], card["next_contact_time"], card["next_contact_topic"]) == (next_on, "11:30",
-                                                                                                "каталог")
+    assert (card["next_contact_on"], card["next_contact_time"], card["next_contact_topic"]) == (next_on, "11:30", "каталог")

@@ -1,4 +1,5 @@
 """Who may be mailed: the board, the planner and the re-check before sending apply one rule (audience.py)."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -49,8 +50,9 @@ def _planner(session, settings, tag, offer, contact):
 
 def _sending(session, settings, tag, offer, contact):
     # Planned while it could be mailed; the contact's state is the one found at the claim.
-    delivery = Delivery(offer=offer, contact=contact, status=DeliveryStatus.PLANNED, send_on=DAY,
-                        send_at=utcnow() - timedelta(minutes=1))
+    delivery = Delivery(
+        offer=offer, contact=contact, status=DeliveryStatus.PLANNED, send_on=DAY, send_at=utcnow() - timedelta(minutes=1)
+    )
     session.add(delivery)
     session.commit()
     result = sending.send_delivery(session, delivery.id, settings, rate_limit=False)

@@ -1,4 +1,5 @@
 """Log-in with e-mail and password; CSRF on forms; rate-limited attempts."""
+
 from __future__ import annotations
 
 from tests.support import PASSWORD
@@ -42,8 +43,7 @@ def test_log_in_attempts_are_rate_limited(client, factory, session):
     session.commit()
     token = client.csrf_token()
     codes = [
-        client.post("/login", data={"email": user.email, "password": "wrong", "csrf_token": token}).status_code
-        for _ in range(12)
+        client.post("/login", data={"email": user.email, "password": "wrong", "csrf_token": token}).status_code for _ in range(12)
     ]
     assert codes[:10] == [200] * 10
     assert codes[10:] == [429, 429]
@@ -53,6 +53,7 @@ def test_it_never_redirects_off_site_after_log_in(client, factory, session):
     user = factory.advisor()
     session.commit()
     token = client.csrf_token()
-    response = client.post("/login?next=//evil.example.com/x",
-                           data={"email": user.email, "password": PASSWORD, "csrf_token": token})
+    response = client.post(
+        "/login?next=//evil.example.com/x", data={"email": user.email, "password": PASSWORD, "csrf_token": token}
+    )
     assert response.headers["Location"] == "/"

@@ -1,4 +1,5 @@
 """The readiness board: audience, «Здравствуйте!!» count, offer state, per-advisor load."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime

@@ -48,17 +48,26 @@ Message-ID: {message_id}
 """
 
 
-def report(recipient, message_id="<none@studio.example.com>", action="failed", status="5.1.1",
-           diagnostic="550 5.1.1 <x>: Recipient address rejected: User unknown in virtual mailbox table"):
-    return REPORT.format(recipient=recipient, message_id=message_id, action=action, status=status,
-                         diagnostic=diagnostic).replace("\n", "\r\n").encode()
+def report(
+    recipient,
+    message_id="<none@studio.example.com>",
+    action="failed",
+    status="5.1.1",
+    diagnostic="550 5.1.1 <x>: Recipient address rejected: User unknown in virtual mailbox table",
+):
+    return (
+        REPORT.format(recipient=recipient, message_id=message_id, action=action, status=status, diagnostic=diagnostic)
+        .replace("\n", "\r\n")
+        .encode()
+    )
 
 
 def _sent(factory, session, email, message_id):
     offer = factory.offer()
     contact = factory.contact(email=email)
-    delivery = Delivery(offer=offer, contact=contact, status=DeliveryStatus.SENT, send_on=utcnow().date(),
-                        sent_at=utcnow(), message_id=message_id)
+    delivery = Delivery(
+        offer=offer, contact=contact, status=DeliveryStatus.SENT, send_on=utcnow().date(), sent_at=utcnow(), message_id=message_id
+    )
     session.add(delivery)
     session.commit()
     return delivery
@@ -87,16 +96,17 @@ def test_it_fails_and_suppresses_an_unknown_mailbox_reported_later(session, fact
     assert changed == 1
     assert delivery.status == DeliveryStatus.FAILED
     assert "User unknown" in delivery.last_error
-    assert session.scalar(select(Suppression.reason).where(Suppression.email == "gone@client.example.com")) \
+    assert (
+        session.scalar(select(Suppression.reason).where(Suppression.email == "gone@client.example.com"))
         == SuppressionReason.BOUNCE
+    )
     assert session.scalar(select(func.count()).select_from(Note).where(Note.contact_id == delivery.contact_id)) == 2
 
 
 def test_it_matches_by_recipient_when_the_original_is_missing(session, factory):
     delivery = _sent(factory, session, "quota@client.example.com", "<other@studio.example.com>")
 
-    bounces.process_messages(session, [report("quota@client.example.com", status="5.2.2",
-                                               diagnostic="552 5.2.2 Mailbox full")])
+    bounces.process_messages(session, [report("quota@client.example.com", status="5.2.2", diagnostic="552 5.2.2 Mailbox full")])
 
     session.refresh(delivery)
     assert delivery.status == DeliveryStatus.FAILED
@@ -107,8 +117,18 @@ def test_it_matches_by_recipient_when_the_original_is_missing(session, factory):
 def test_it_changes_nothing_for_a_delay_notice(session, factory):
     delivery = _sent(factory, session, "slow@client.example.com", "<slow@studio.example.com>")
 
-    bounces.process_messages(session, [report("slow@client.example.com", "<slow@studio.example.com>",
-                                               action="delayed", status="4.4.1", diagnostic="451 4.4.1 Timeout")])
+    bounces.process_messages(
+        session,
+        [
+            report(
+                "slow@client.example.com",
+                "<slow@studio.example.com>",
+                action="delayed",
+                status="4.4.1",
+                diagnostic="451 4.4.1 Timeout",
+            )
+        ],
+    )
 
     session.refresh(delivery)
     assert delivery.status == DeliveryStatus.SENT

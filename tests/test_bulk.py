@@ -1,4 +1,5 @@
 """The contacts list's selection: tag, untag, archive, restore, hand over, export — only what the user may change."""
+
 from __future__ import annotations
 
 from sqlalchemy import func, select
@@ -19,8 +20,9 @@ def test_an_advisor_tags_untags_and_archives_only_their_own_selected_contacts(cl
     session.commit()
     client.login(anna)
 
-    response = client.post_form("/contacts/bulk", {"action": "tag", "tag_id": str(medics.id),
-                                                   "ids": _ids(*mine[:2], theirs), "next": "/contacts/?q=x"})
+    response = client.post_form(
+        "/contacts/bulk", {"action": "tag", "tag_id": str(medics.id), "ids": _ids(*mine[:2], theirs), "next": "/contacts/?q=x"}
+    )
     assert response.status_code == 302 and response.headers["Location"] == "/contacts/?q=x"
     session.expire_all()
     assert [medics in c.tags for c in mine] == [True, True, False] and medics not in theirs.tags
@@ -36,21 +38,28 @@ def test_an_advisor_tags_untags_and_archives_only_their_own_selected_contacts(cl
     assert session.scalar(select(func.count()).select_from(Note).where(Note.contact_id == theirs.id)) == 0
     # An advisor neither restores nor hands over.
     assert client.post_form("/contacts/bulk", {"action": "restore", "ids": _ids(mine[1])}).status_code == 403
-    assert client.post_form("/contacts/bulk", {"action": "transfer", "ids": _ids(mine[0]),
-                                               "new_owner_id": str(igor.id), "reason": "x"}).status_code == 403
+    assert (
+        client.post_form(
+            "/contacts/bulk", {"action": "transfer", "ids": _ids(mine[0]), "new_owner_id": str(igor.id), "reason": "x"}
+        ).status_code
+        == 403
+    )
 
 
 def test_an_admin_hands_over_finds_the_archive_restores_and_exports_the_selection(client, factory, session):
     admin = factory.advisor(role=Role.ADMIN, name="Админ")
     anna = factory.advisor(name="Анна")
     igor = factory.advisor(name="Игорь")
-    a, b, c = (factory.contact(owner=anna, last_name=name, email=f"{i}@client.example.com")
-               for i, name in enumerate(("Первый", "Второй", "Третий")))
+    a, b, c = (
+        factory.contact(owner=anna, last_name=name, email=f"{i}@client.example.com")
+        for i, name in enumerate(("Первый", "Второй", "Третий"))
+    )
     session.commit()
     client.login(admin)
 
-    client.post_form("/contacts/bulk", {"action": "transfer", "ids": _ids(a, b), "new_owner_id": str(igor.id),
-                                        "reason": "отпуск"})
+    client.post_form(
+        "/contacts/bulk", {"action": "transfer", "ids": _ids(a, b), "new_owner_id": str(igor.id), "reason": "отпуск"}
+    )
     session.expire_all()
     assert (a.owner_id, b.owner_id, c.owner_id) == (igor.id, igor.id, anna.id)
 

@@ -4,6 +4,7 @@ The expected dates below are literal values worked out by hand against a printed
 calendar and the Russian production calendars for 2026 and 2027 (government decrees
 on transferred days off), never recomputed by the code under test.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -431,8 +432,20 @@ def test_due_tags_catch_up_after_downtime():
     assert "Финансы" in names  # 18 Aug
     assert "Айти" not in names  # 21 Aug
     assert names == [
-        "23 февраля", "8 марта", "Март", "Апрель", "Май", "Медики", "Июнь", "Моряки",
-        "Июль", "Торговля", "Железнодорожники", "Строители", "Август", "Нефтяники",
+        "23 февраля",
+        "8 марта",
+        "Март",
+        "Апрель",
+        "Май",
+        "Медики",
+        "Июнь",
+        "Моряки",
+        "Июль",
+        "Торговля",
+        "Железнодорожники",
+        "Строители",
+        "Август",
+        "Нефтяники",
         "Финансы",
     ]
 
@@ -444,9 +457,7 @@ def test_due_tags_send_day_is_inclusive():
 
 def test_due_tags_early_january_and_year_end():
     assert due_tags(TAGS, date(2026, 1, 15)) == []
-    assert due_tags(TAGS, date(2027, 12, 31)) == sorted(
-        TAGS, key=lambda tag: send_date(tag.rule, tag.lead_days, 2027)
-    )
+    assert due_tags(TAGS, date(2027, 12, 31)) == sorted(TAGS, key=lambda tag: send_date(tag.rule, tag.lead_days, 2027))
     assert len(due_tags(TAGS, datetime(2026, 12, 1, 8, 0))) == 23
 
 
@@ -504,9 +515,7 @@ def test_send_date_is_working_day_not_after_occurrence(rule, lead, year):
 @given(
     nth=st.sampled_from(["1", "2", "3", "4", "5", "last"]),
     weekday=st.sampled_from(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]),
-    month=st.sampled_from(
-        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-    ),
+    month=st.sampled_from(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]),
     year=st.integers(min_value=2000, max_value=2100),
 )
 def test_nth_weekday_properties(nth, weekday, month, year):

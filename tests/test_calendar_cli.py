@@ -1,4 +1,5 @@
 """`flask campaigns calendar YEAR` and the calendar page."""
+
 from __future__ import annotations
 
 from campaigns import catalog

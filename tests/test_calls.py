@@ -1,4 +1,5 @@
 """Logging a call: the card, the hot list and the API apply one rule (campaigns/calls.py)."""
+
 from __future__ import annotations
 
 import re
@@ -35,14 +36,14 @@ def hot_contact(session, factory, settings):
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_it_takes_the_contact_off_the_hot_list_whichever_path_logged_the_call(client, session, settings, hot_contact,
-                                                                                  path):
+def test_it_takes_the_contact_off_the_hot_list_whichever_path_logged_the_call(client, session, settings, hot_contact, path):
     anna, contact = hot_contact
     before = contact.updated_at
     client.login(anna)
     next_on = date.today() + timedelta(days=5)
-    response = _post_call(client, path, contact.id,
-                          {"result": "Просят КП", "interest": "yes", "next_contact_on": next_on.isoformat()})
+    response = _post_call(
+        client, path, contact.id, {"result": "Просят КП", "interest": "yes", "next_contact_on": next_on.isoformat()}
+    )
     assert response.status_code in (201, 302)
     session.expire_all()
     assert hotlist.hot_list(session, anna.id, settings) == []
@@ -75,14 +76,15 @@ def test_the_card_and_the_hot_list_show_the_same_form_and_the_same_errors(client
     anna, contact = hot_contact
     client.login(anna)
     assert _call_form(client.get(f"/contacts/{contact.id}").get_data(as_text=True)) == _call_form(
-        client.get("/hot/").get_data(as_text=True))
+        client.get("/hot/").get_data(as_text=True)
+    )
     card = _post_call(client, "card", contact.id, {"result": "", "interest": "", "next_contact_on": ""})
     hot = _post_call(client, "hot", contact.id, {"result": "", "interest": "", "next_contact_on": ""})
     assert card.status_code == hot.status_code == 422
     card_form, hot_form = _call_form(card.get_data(as_text=True)), _call_form(hot.get_data(as_text=True))
     assert card_form == hot_form
     for message in ("Опишите результат звонка", "Отметьте, есть ли интерес", "Назначьте дату следующего контакта"):
-        assert re.search(rf'has-error.*{message}', card_form, re.S)
+        assert re.search(rf"has-error.*{message}", card_form, re.S)
 
 
 def test_a_call_requires_the_next_contact_date_and_sets_it(session, factory):
@@ -92,8 +94,9 @@ def test_a_call_requires_the_next_contact_date_and_sets_it(session, factory):
         calls.log_call(session, anna, contact, result="Не дозвонился", interest="no", next_contact_on="")
     assert "next_contact_on" in error.value.errors
     next_on = date.today() + timedelta(days=7)
-    note = calls.log_call(session, anna, contact, result="Просил каталог", interest="yes", objection="Дорого",
-                          next_contact_on=next_on.isoformat())
+    note = calls.log_call(
+        session, anna, contact, result="Просил каталог", interest="yes", objection="Дорого", next_contact_on=next_on.isoformat()
+    )
     assert (note.kind, note.interest, note.objection, note.next_contact_on) == (NoteKind.CALL, True, "Дорого", next_on)
     assert contact.next_contact_on == next_on and contact.hot_handled_at is not None
 
@@ -102,5 +105,4 @@ def test_a_colleague_cannot_log_a_call_on_someone_elses_contact(session, factory
     anna, igor = factory.advisor(), factory.advisor()
     contact = factory.contact(owner=anna)
     with pytest.raises(contacts.NotAllowed):
-        calls.log_call(session, igor, contact, result="Звонил", interest="yes",
-                       next_contact_on=date.today() + timedelta(days=1))
+        calls.log_call(session, igor, contact, result="Звонил", interest="yes", next_contact_on=date.today() + timedelta(days=1))

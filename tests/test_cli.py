@@ -1,5 +1,6 @@
 """Every `flask campaigns …` command: what it does, and a wrong input or a missing service
 answered with one line and a non-zero exit, never a traceback."""
+
 from __future__ import annotations
 
 import subprocess
@@ -17,8 +18,20 @@ from tests.support import PASSWORD, process_env
 from tests.test_planner import YEAR, _due_tag
 from tests.test_sending import _due
 
-COMMANDS = {"migrate", "demo", "create-user", "house", "house-hot", "set-password", "dns", "calendar", "plan", "queue",
-            "dispatch", "reconcile"}
+COMMANDS = {
+    "migrate",
+    "demo",
+    "create-user",
+    "house",
+    "house-hot",
+    "set-password",
+    "dns",
+    "calendar",
+    "plan",
+    "queue",
+    "dispatch",
+    "reconcile",
+}
 
 
 def run(app, *args: str, input: str | None = None):
@@ -39,8 +52,14 @@ def assert_one_line_error(result, *fragments: str, exit_code: int | None = None)
 
 def flask(env: dict, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
     """The real command line, as an operator types it."""
-    return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "campaigns", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "campaigns", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_this_file_covers_every_command():
@@ -72,8 +91,9 @@ def test_demo_loads_the_demo_once(app, session):
 
 
 def test_create_user_creates_one_who_can_log_in(app, session, client):
-    result = run(app, "create-user", "Olga@Studio.example.com", "Ольга Крылова", "--role", "marketing",
-                  input=f"{PASSWORD}\n{PASSWORD}\n")
+    result = run(
+        app, "create-user", "Olga@Studio.example.com", "Ольга Крылова", "--role", "marketing", input=f"{PASSWORD}\n{PASSWORD}\n"
+    )
 
     assert result.exit_code == 0, result.output
     assert result.output.strip().endswith("created marketing olga@studio.example.com")
@@ -172,24 +192,34 @@ def test_dispatch_and_reconcile_queue_what_is_due(app, session, factory):
 # --- wrong input: one line, non-zero --------------------------------------------------------
 
 
-@pytest.mark.parametrize(("args", "fragments", "exit_code"), [
-    (["migrate", "--force"], ["No such option '--force'"], 2),
-    (["demo", "--forse"], ["No such option '--forse'"], 2),
-    (["create-user", "not-an-address", "Анна", "--password", "длинный пароль 1"], ["@"], 1),
-    (["create-user", "anna@studio.example.com", "Анна", "--role", "boss", "--password", "длинный пароль 1"],
-     ["'--role'", "boss"], 2),
-    (["create-user", "anna@studio.example.com", "Анна", "--password", "abc"], ["ароль"], 1),
-    (["create-user"], ["Missing argument 'EMAIL'"], 2),
-    (["set-password", "nobody@studio.example.com", "--password", "длинный пароль 1"], ["no user nobody@studio.example.com"], 1),
-    (["dns", "--timeout", "soon"], ["'--timeout'", "soon"], 2),
-    (["calendar", "1999"], ["'YEAR'", "1999"], 2),
-    (["calendar", "2027"], ["flask campaigns migrate"], 1),  # no tags yet
-    (["plan", "--date", "2026-13-45"], ["'--date'", "2026-13-45"], 2),
-    (["queue", "--retry", "999"], ["delivery 999 is not failed/unknown"], 1),
-    (["queue", "--limit", "many"], ["'--limit'", "many"], 2),
-    (["dispatch", "now"], ["unexpected extra argument (now)"], 2),
-    (["reconcile", "--all"], ["No such option '--all'"], 2),
-])
+@pytest.mark.parametrize(
+    ("args", "fragments", "exit_code"),
+    [
+        (["migrate", "--force"], ["No such option '--force'"], 2),
+        (["demo", "--forse"], ["No such option '--forse'"], 2),
+        (["create-user", "not-an-address", "Анна", "--password", "длинный пароль 1"], ["@"], 1),
+        (
+            ["create-user", "anna@studio.example.com", "Анна", "--role", "boss", "--password", "длинный пароль 1"],
+            ["'--role'", "boss"],
+            2,
+        ),
+        (["create-user", "anna@studio.example.com", "Анна", "--password", "abc"], ["ароль"], 1),
+        (["create-user"], ["Missing argument 'EMAIL'"], 2),
+        (
+            ["set-password", "nobody@studio.example.com", "--password", "длинный пароль 1"],
+            ["no user nobody@studio.example.com"],
+            1,
+        ),
+        (["dns", "--timeout", "soon"], ["'--timeout'", "soon"], 2),
+        (["calendar", "1999"], ["'YEAR'", "1999"], 2),
+        (["calendar", "2027"], ["flask campaigns migrate"], 1),  # no tags yet
+        (["plan", "--date", "2026-13-45"], ["'--date'", "2026-13-45"], 2),
+        (["queue", "--retry", "999"], ["delivery 999 is not failed/unknown"], 1),
+        (["queue", "--limit", "many"], ["'--limit'", "many"], 2),
+        (["dispatch", "now"], ["unexpected extra argument (now)"], 2),
+        (["reconcile", "--all"], ["No such option '--all'"], 2),
+    ],
+)
 def test_a_wrong_input_is_one_line_and_a_non_zero_exit(app, session, args, fragments, exit_code):
     assert_one_line_error(run(app, *args), *fragments, exit_code=exit_code)
 
@@ -214,8 +244,9 @@ def test_create_user_refuses_an_address_taken_in_another_case(app, session, fact
 @pytest.mark.parametrize("command", ["dispatch", "reconcile"])
 def test_redis_out_of_reach_is_one_line(app, session, factory, monkeypatch, tmp_path, command):
     _due(factory, session)
-    monkeypatch.setitem(app.extensions, "campaigns_redis",
-                        Redis.from_url(f"unix://{tmp_path / 'no-redis.sock'}", socket_timeout=1))
+    monkeypatch.setitem(
+        app.extensions, "campaigns_redis", Redis.from_url(f"unix://{tmp_path / 'no-redis.sock'}", socket_timeout=1)
+    )
 
     assert_one_line_error(run(app, command), "REDIS_URL: cannot reach Redis", exit_code=1)
 

@@ -1,4 +1,5 @@
 """People told from scanners: every stored click has a verdict and a reason."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -23,8 +24,9 @@ def mail(factory, session, contact=None):
         "discount": Link(offer=offer, name="discount", url="https://gifts.example.com/sale", label="Скидка", weight=3),
     }
     session.add_all(links.values())
-    delivery = Delivery(offer=offer, contact=contact or factory.contact(), send_on=SENT.date(),
-                        status=DeliveryStatus.SENT, sent_at=SENT)
+    delivery = Delivery(
+        offer=offer, contact=contact or factory.contact(), send_on=SENT.date(), status=DeliveryStatus.SENT, sent_at=SENT
+    )
     session.add(delivery)
     session.commit()
     return delivery, links
@@ -83,14 +85,22 @@ def test_a_person_clicking_both_links_a_minute_apart_stays_a_person(session, fac
     assert [v for _, v, _ in stored(session)] == [Verdict.HUMAN, Verdict.HUMAN]
 
 
-@pytest.mark.parametrize("ua, name", [
-    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) SafeLinks/1.0", "Microsoft Safe Links"),
-    ("Proofpoint URL Defense", "Proofpoint"),
-    ("Mimecast URL Protect", "Mimecast"),
-    ("Barracuda Sentinel (EE)", "Barracuda"),
-    ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0 Safari/537.36",
-     "безголовый браузер"),
-])
+@pytest.mark.parametrize(
+    "ua, name",
+    [
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) SafeLinks/1.0",
+            "Microsoft Safe Links",
+        ),
+        ("Proofpoint URL Defense", "Proofpoint"),
+        ("Mimecast URL Protect", "Mimecast"),
+        ("Barracuda Sentinel (EE)", "Barracuda"),
+        (
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0 Safari/537.36",
+            "безголовый браузер",
+        ),
+    ],
+)
 def test_it_knows_mail_scanners_by_user_agent(session, factory, ua, name):
     delivery, links = mail(factory, session)
     click(delivery, links["catalog"].id, LATER, ua=ua)
@@ -107,8 +117,14 @@ def test_it_knows_generic_bots_by_user_agent(session, factory, ua):
     assert verdict == Verdict.BOT and ("бот по User-Agent" in reason or reason == "нет User-Agent")
 
 
-@pytest.mark.parametrize("ip, name", [("40.107.22.71", "Microsoft Exchange Online Protection"), ("148.163.150.1", "Proofpoint"),
-                                      ("2a01:111:f400:fe1e::1", "Microsoft Exchange Online Protection")])
+@pytest.mark.parametrize(
+    "ip, name",
+    [
+        ("40.107.22.71", "Microsoft Exchange Online Protection"),
+        ("148.163.150.1", "Proofpoint"),
+        ("2a01:111:f400:fe1e::1", "Microsoft Exchange Online Protection"),
+    ],
+)
 def test_it_knows_mail_gateways_by_network(session, factory, ip, name):
     delivery, links = mail(factory, session)
     click(delivery, links["catalog"].id, LATER, ip=ip)

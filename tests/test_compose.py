@@ -3,6 +3,7 @@
 No database, no Flask app, no Redis: compose takes everything it needs as arguments, so these
 tests build the offer, the contact and the advisor as plain (unsaved) objects.
 """
+
 from __future__ import annotations
 
 import re
@@ -36,15 +37,17 @@ def body(message, kind: str) -> str:
 def settings(tmp_path_factory):
     """The settings compose reads; the database and Redis URLs are never opened."""
     instance = tmp_path_factory.mktemp("instance")
-    return load_settings({
-        "INSTANCE_PATH": str(instance),
-        "DATABASE_URL": f"sqlite:///{instance / 'never-opened.db'}",
-        "REDIS_URL": "redis://127.0.0.1:1/0",
-        "MAIL_URL": f"maildir:{instance / 'outbox'}",
-        "SECRET_KEY": "test-secret",
-        "PUBLIC_URL": "https://campaigns.example.com",
-        "TIMEZONE": "Europe/Moscow",
-    })
+    return load_settings(
+        {
+            "INSTANCE_PATH": str(instance),
+            "DATABASE_URL": f"sqlite:///{instance / 'never-opened.db'}",
+            "REDIS_URL": "redis://127.0.0.1:1/0",
+            "MAIL_URL": f"maildir:{instance / 'outbox'}",
+            "SECRET_KEY": "test-secret",
+            "PUBLIC_URL": "https://campaigns.example.com",
+            "TIMEZONE": "Europe/Moscow",
+        }
+    )
 
 
 def make_advisor(**kw) -> Advisor:
@@ -67,8 +70,12 @@ def make_contact(**kw) -> Contact:
 
 @pytest.fixture
 def advisor():
-    return make_advisor(name="Анна Соколова", email="anna@studio.example.com", phone="+7 916 123-45-01",
-                        signature="С уважением,\nАнна Соколова\nСтудия корпоративных подарков")
+    return make_advisor(
+        name="Анна Соколова",
+        email="anna@studio.example.com",
+        phone="+7 916 123-45-01",
+        signature="С уважением,\nАнна Соколова\nСтудия корпоративных подарков",
+    )
 
 
 @pytest.fixture
@@ -76,17 +83,20 @@ def offer():
     return Offer(
         subject="Подарки к {{ tag.name }}",
         body="{{ greeting }}\n\nВаш каталог: {{ links.catalog }}\nСкидка для {{ company }}: {{ links.discount }}.\n\n"
-             "{{ advisor.signature }}",
+        "{{ advisor.signature }}",
         tag=Tag(name="Строители", kind=TagKind.INDUSTRY, rule="2 sun aug", lead_days=21),
         year=2026,
-        links=[Link(id=7, name="catalog", url="https://gifts.example.com/catalog", label="Каталог"),
-               Link(id=8, name="discount", url="https://gifts.example.com/скидка", label="Скидка", weight=3)],
+        links=[
+            Link(id=7, name="catalog", url="https://gifts.example.com/catalog", label="Каталог"),
+            Link(id=8, name="discount", url="https://gifts.example.com/скидка", label="Скидка", weight=3),
+        ],
     )
 
 
 def build(offer, contact, advisor, settings, delivery_id=41):
-    return compose.build_offer_message(offer=offer, contact=contact, advisor=advisor, settings=settings,
-                                       delivery_id=delivery_id, now=NOW)
+    return compose.build_offer_message(
+        offer=offer, contact=contact, advisor=advisor, settings=settings, delivery_id=delivery_id, now=NOW
+    )
 
 
 def test_it_sends_as_the_advisor_with_an_encoded_cyrillic_name(settings, advisor, offer):
@@ -97,20 +107,25 @@ def test_it_sends_as_the_advisor_with_an_encoded_cyrillic_name(settings, advisor
     assert b"=?utf-8?b?" in raw.split(b"\r\n\r\n")[0] and "Анна".encode() not in raw.split(b"\r\n\r\n")[0]
     back = parse(msg)
     assert (back["From"].addresses[0].display_name, back["From"].addresses[0].addr_spec) == (
-        "Анна Соколова", "anna@studio.example.com")
+        "Анна Соколова",
+        "anna@studio.example.com",
+    )
     assert str(back["Reply-To"]) == "Анна Соколова <anna@studio.example.com>"
     assert str(back["To"]) == f"Олег Петров <{contact.email}>"
     assert back["Subject"] == "Подарки к Строители"
 
 
-@pytest.mark.parametrize("first, middle, last, to_name", [
-    ("ОЛЕГ", "", "ПЕТРОВ", "Олег Петров"),
-    ("Василий", "Иванович", "Кондрашов", "Василий Кондрашов"),
-    ("Кондрашов Василий Иванович", "", "", "Василий"),
-    ("!", "", "Иванова", ""),
-    ("Бухгалтерия", "", "", ""),
-    ("Олег", "", "ООО «Ромашка»", "Олег"),
-])
+@pytest.mark.parametrize(
+    "first, middle, last, to_name",
+    [
+        ("ОЛЕГ", "", "ПЕТРОВ", "Олег Петров"),
+        ("Василий", "Иванович", "Кондрашов", "Василий Кондрашов"),
+        ("Кондрашов Василий Иванович", "", "", "Василий"),
+        ("!", "", "Иванова", ""),
+        ("Бухгалтерия", "", "", ""),
+        ("Олег", "", "ООО «Ромашка»", "Олег"),
+    ],
+)
 def test_it_addresses_the_contact_by_name_never_by_the_junk_in_the_field(settings, advisor, offer, first, middle, last, to_name):
     contact = make_contact(first_name=first, middle_name=middle, last_name=last)
     to = parse(build(offer, contact, advisor, settings))["To"].addresses[0]
@@ -122,8 +137,7 @@ def test_it_greets_safely_in_the_letter(settings, advisor, offer):
     named = make_contact(first_name="Кондрашов Василий Иванович")
     unknown = make_contact(first_name="!")
 
-    assert body(parse(build(offer, named, advisor, settings)), "plain").startswith(
-        "Здравствуйте, Василий Иванович!\n")
+    assert body(parse(build(offer, named, advisor, settings)), "plain").startswith("Здравствуйте, Василий Иванович!\n")
     assert body(parse(build(offer, unknown, advisor, settings)), "plain").startswith(FALLBACK)
 
 
@@ -187,8 +201,7 @@ def test_it_offers_one_click_unsubscribe(settings, advisor, offer):
     assert str(back["List-Unsubscribe"]) == f"<{https}>, <{mailto}>"
     assert back["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert f"Если вы не хотите получать такие письма, нажмите здесь: {https}" in body(back, "plain")
-    assert ("Если вы не хотите получать такие письма, нажмите здесь: "
-            f'<a href="{https}">отписаться</a>') in body(back, "html")
+    assert (f'Если вы не хотите получать такие письма, нажмите здесь: <a href="{https}">отписаться</a>') in body(back, "html")
 
 
 def test_it_shows_one_unsubscribe_line_when_the_offer_has_its_own(settings, advisor, offer):
@@ -216,8 +229,9 @@ def test_it_signs_the_letter_once(settings, advisor, offer):
 def test_it_previews_with_a_placeholder_delivery(settings, advisor, offer):
     back = parse(build(offer, make_contact(), advisor, settings, delivery_id=None))
 
-    assert tracking.click_url(settings.public_url, compose.PREVIEW_DELIVERY_ID, offer.links[0].id,
-                              settings.secret_key) in body(back, "plain")
+    assert tracking.click_url(settings.public_url, compose.PREVIEW_DELIVERY_ID, offer.links[0].id, settings.secret_key) in body(
+        back, "plain"
+    )
 
 
 def test_it_writes_idn_domains_as_a_labels(settings, offer):
@@ -245,9 +259,16 @@ def test_it_passes_a_broken_offer_template_on_with_its_russian_message(settings,
 
 
 def test_it_builds_the_other_kinds_of_mail_from_plain_values(settings):
-    msg = compose.make_message(settings=settings, from_name="Рассылки", from_addr="noreply@campaigns.example.com",
-                               to_name="Анна Соколова", to_addr="anna@studio.example.com", subject="Горячие контакты",
-                               text="Сегодня позвонить:\n— Олег Петров\n", html="<p>Сегодня позвонить</p>")
+    msg = compose.make_message(
+        settings=settings,
+        from_name="Рассылки",
+        from_addr="noreply@campaigns.example.com",
+        to_name="Анна Соколова",
+        to_addr="anna@studio.example.com",
+        subject="Горячие контакты",
+        text="Сегодня позвонить:\n— Олег Петров\n",
+        html="<p>Сегодня позвонить</p>",
+    )
     back = parse(msg)
 
     assert back["Subject"] == "Горячие контакты"
@@ -258,10 +279,22 @@ def test_it_builds_the_other_kinds_of_mail_from_plain_values(settings):
 def test_a_system_mail_shows_its_moments_in_the_local_zone_without_an_app(settings):
     from types import SimpleNamespace
 
-    entry = SimpleNamespace(company="Тойота", name="Олег Петров", phone="", links=[SimpleNamespace(label="Каталог", count=2)],
-                            last_click_at=datetime(2026, 8, 2, 21, 30, tzinfo=UTC), last_note=None, next_contact_on=None)
-    context = {"advisor": make_advisor(name="Анна"), "entries": [entry], "today": NOW.date(), "hot_url": "https://x/hot/",
-               "hot_days": 14}
+    entry = SimpleNamespace(
+        company="Тойота",
+        name="Олег Петров",
+        phone="",
+        links=[SimpleNamespace(label="Каталог", count=2)],
+        last_click_at=datetime(2026, 8, 2, 21, 30, tzinfo=UTC),
+        last_note=None,
+        next_contact_on=None,
+    )
+    context = {
+        "advisor": make_advisor(name="Анна"),
+        "entries": [entry],
+        "today": NOW.date(),
+        "hot_url": "https://x/hot/",
+        "hot_days": 14,
+    }
     subject, text, html = compose.render_kind("digest", context, settings.timezone)
 
     assert subject == "Горячий список на 3 августа: 1 клиент"

@@ -1,4 +1,5 @@
 """Configuration: embedded defaults, and one clear line naming a wrong variable."""
+
 from __future__ import annotations
 
 import pytest
@@ -29,7 +30,13 @@ def test_it_generates_the_secret_key_once(tmp_path):
 def test_it_reads_an_smtp_relay_url(tmp_path):
     mail = load_settings(_env(tmp_path, MAIL_URL="smtp://user%40x:p%3Ass@relay.example.com:587?starttls=1")).mail
     assert (mail.scheme, mail.host, mail.port, mail.username, mail.password, mail.starttls) == (
-        "smtp", "relay.example.com", 587, "user@x", "p:ss", True)
+        "smtp",
+        "relay.example.com",
+        587,
+        "user@x",
+        "p:ss",
+        True,
+    )
     assert load_settings(_env(tmp_path, MAIL_URL="smtps://relay.example.com")).mail.port == 465
 
 

@@ -1,5 +1,6 @@
 """Every way a contact stops receiving mail (campaigns/consent.py) does the same two things:
 the mail still pending to it is cancelled, and the address is on the stop list once."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
@@ -49,10 +50,17 @@ Message-ID: {message_id}
 def _setup(session, factory):
     anna = factory.advisor()
     contact = factory.contact(owner=anna, email=EMAIL)
-    sent = Delivery(offer=factory.offer(subject="Новогодний каталог"), contact=contact, send_on=SENT.date(),
-                    status=DeliveryStatus.SENT, sent_at=SENT, message_id="<m1@studio.example.com>")
-    pending = [Delivery(offer=factory.offer(), contact=contact, send_on=date(2027, 3, 1), status=status)
-               for status in consent.PENDING]
+    sent = Delivery(
+        offer=factory.offer(subject="Новогодний каталог"),
+        contact=contact,
+        send_on=SENT.date(),
+        status=DeliveryStatus.SENT,
+        sent_at=SENT,
+        message_id="<m1@studio.example.com>",
+    )
+    pending = [
+        Delivery(offer=factory.offer(), contact=contact, send_on=date(2027, 3, 1), status=status) for status in consent.PENDING
+    ]
     other = Delivery(offer=factory.offer(), contact=factory.contact(), send_on=date(2027, 3, 1))
     session.add_all([sent, other, *pending])
     session.commit()
@@ -64,8 +72,11 @@ def _link(client, session, anna, sent):
 
 
 def _one_click(client, session, anna, sent):
-    client.post("/u/" + unsubscribe_token(sent.id, "test-secret"), data="List-Unsubscribe=One-Click",
-                content_type="application/x-www-form-urlencoded")
+    client.post(
+        "/u/" + unsubscribe_token(sent.id, "test-secret"),
+        data="List-Unsubscribe=One-Click",
+        content_type="application/x-www-form-urlencoded",
+    )
 
 
 def _advisor(how):
@@ -75,6 +86,7 @@ def _advisor(how):
             client.logged_in = True
         response = client.post_form(f"/contacts/{sent.contact_id}/unsubscribe", {"how": how, "reason": "просил"})
         assert response.status_code == 302
+
     return path
 
 
@@ -84,8 +96,10 @@ def _bounce(client, session, anna, sent):
 
 def _mailto(client, session, anna, sent):
     # What a mail client sends to the List-Unsubscribe mailto address, read from BOUNCE_URL's mailbox.
-    raw = (f"From: {EMAIL}\r\nTo: unsubscribe@campaigns.example.com\r\n"
-           f"Subject: unsubscribe {unsubscribe_token(sent.id, 'test-secret')}\r\n\r\n\r\n").encode()
+    raw = (
+        f"From: {EMAIL}\r\nTo: unsubscribe@campaigns.example.com\r\n"
+        f"Subject: unsubscribe {unsubscribe_token(sent.id, 'test-secret')}\r\n\r\n\r\n"
+    ).encode()
     bounces.process_messages(session, [raw])
 
 
@@ -107,8 +121,11 @@ PATHS = {
 
 def _state(session, contact):
     session.expire_all()
-    return (session.get(Contact, contact.id).unsubscribed_at, session.query(Suppression).count(),
-            session.query(Note).filter_by(contact_id=contact.id).count())
+    return (
+        session.get(Contact, contact.id).unsubscribed_at,
+        session.query(Suppression).count(),
+        session.query(Note).filter_by(contact_id=contact.id).count(),
+    )
 
 
 @pytest.mark.parametrize("name", PATHS)

@@ -2,6 +2,7 @@
 without a recorded consent is not mailed by any path; the board counts them; resubscribing needs
 a new consent; an erased person's address stays on the stop list only as a hash, and every path
 still refuses it."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -96,14 +97,31 @@ def test_resubscribing_is_for_admin_only(session, factory):
 
 
 def _person(session, factory):
-    tag, offer, contact = _scene(factory, session, {"first_name": "Иван", "last_name": "Иванов",
-                                                    "email": "ivanov@client.example.com", "phone": "+74951112233",
-                                                    "company": "Тойота"})
+    tag, offer, contact = _scene(
+        factory,
+        session,
+        {
+            "first_name": "Иван",
+            "last_name": "Иванов",
+            "email": "ivanov@client.example.com",
+            "phone": "+74951112233",
+            "company": "Тойота",
+        },
+    )
     delivery = Delivery(offer=offer, contact=contact, status=DeliveryStatus.SENT, send_on=DAY, sent_at=contact.created_at)
     session.add(delivery)
     session.flush()
-    session.add(Click(delivery=delivery, contact=contact, link=offer.links[0], clicked_at=contact.created_at,
-                      ip="203.0.113.7", user_agent="Firefox", verdict=Verdict.HUMAN))
+    session.add(
+        Click(
+            delivery=delivery,
+            contact=contact,
+            link=offer.links[0],
+            clicked_at=contact.created_at,
+            ip="203.0.113.7",
+            user_agent="Firefox",
+            verdict=Verdict.HUMAN,
+        )
+    )
     session.add(Note(contact_id=contact.id, kind="manual", body="Иван любит мёд, звонить после обеда"))
     session.flush()
     return tag, offer, contact
@@ -131,8 +149,7 @@ def test_the_owner_exports_everything_stored_about_a_contact_as_json_and_a_page(
     assert client.get(f"/contacts/{contact.id}/data.json").status_code == 404
 
 
-def test_erasure_removes_personal_fields_keeps_counts_and_the_address_only_as_a_hash(client, session, factory,
-                                                                                    settings):
+def test_erasure_removes_personal_fields_keeps_counts_and_the_address_only_as_a_hash(client, session, factory, settings):
     admin = factory.advisor(role=Role.ADMIN)
     tag, offer, contact = _person(session, factory)
     session.add(Suppression(email="ivanov@client.example.com", reason="unsubscribe"))

@@ -1,4 +1,5 @@
 """Normalising e-mail, phone and company names (pure functions)."""
+
 from __future__ import annotations
 
 import pytest

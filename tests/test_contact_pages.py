@@ -1,4 +1,5 @@
 """The contacts list pages by (updated_at, id) cursors, not OFFSET, and counts only so far (#15)."""
+
 from __future__ import annotations
 
 import re

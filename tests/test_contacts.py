@@ -1,4 +1,5 @@
 """Contacts: creation with duplicate checks, the advisor's list, the card, notes and calls, archive, consent."""
+
 from __future__ import annotations
 
 import re
@@ -42,8 +43,11 @@ def test_it_finds_a_latin_company_by_its_cyrillic_spelling(session, factory):
 
 def test_it_searches_names_email_and_phone(session, factory):
     advisor = factory.advisor()
-    ivan = contacts.create_contact(session, advisor, {"first_name": "Иван", "last_name": "Кондрашов",
-                                                      "email": "Ivan@Example.COM", "phone": "8 (916) 123-45-67"})
+    ivan = contacts.create_contact(
+        session,
+        advisor,
+        {"first_name": "Иван", "last_name": "Кондрашов", "email": "Ivan@Example.COM", "phone": "8 (916) 123-45-67"},
+    )
     factory.contact(owner=advisor, first_name="Пётр", last_name="Сидоров")
     assert ivan.email == "ivan@example.com" and ivan.phone == "+79161234567"
     for query in ("кондрашов", "Иван Кондрашов", "ivan@example", "8 916 123 45 67", "123-45-67"):
@@ -70,8 +74,9 @@ def test_a_duplicate_shows_its_owner_and_needs_confirmation(session, factory):
         contacts.create_contact(session, igor, {"first_name": "Олег", "company": "Силовые Машины ПАО"})
     match = error.value.matches[0]
     assert (match.contact_id, match.owner_name, error.value.blocking) == (existing.id, "Анна Соколова", False)
-    created = contacts.create_contact(session, igor, {"first_name": "Олег", "company": "Силовые Машины ПАО"},
-                                      confirm_different=True)
+    created = contacts.create_contact(
+        session, igor, {"first_name": "Олег", "company": "Силовые Машины ПАО"}, confirm_different=True
+    )
     assert created.owner_id == igor.id and existing.owner_id == anna.id
     assert "подтвердил" in _notes(session, created)[0].body
 
@@ -80,8 +85,9 @@ def test_an_email_duplicate_can_never_be_confirmed_away(session, factory):
     anna = factory.advisor()
     factory.contact(owner=anna, email="boss@client.ru")
     with pytest.raises(contacts.DuplicateContact) as error:
-        contacts.create_contact(session, factory.advisor(), {"first_name": "Олег", "email": "Boss@client.ru"},
-                                confirm_different=True)
+        contacts.create_contact(
+            session, factory.advisor(), {"first_name": "Олег", "email": "Boss@client.ru"}, confirm_different=True
+        )
     assert error.value.blocking
 
 
@@ -125,8 +131,7 @@ def test_the_filters_not_worked_call_today_and_tag(session, factory):
     worked = factory.contact(owner=anna, tags=[tag], next_contact_on=date.today() + timedelta(days=5))
     contacts.add_note(session, anna, worked, "Встреча")
     stale = factory.contact(owner=anna, next_contact_on=date.today())
-    session.add(Note(contact_id=stale.id, kind=NoteKind.MANUAL, body="давно",
-                     created_at=datetime.now(UTC) - timedelta(days=120)))
+    session.add(Note(contact_id=stale.id, kind=NoteKind.MANUAL, body="давно", created_at=datetime.now(UTC) - timedelta(days=120)))
     # A system mail is not the advisor's work: the contact still counts as not worked.
     session.add(Note(contact_id=stale.id, kind=NoteKind.MAIL, body="Отправлено письмо"))
     session.flush()
@@ -214,9 +219,15 @@ def test_the_card_timeline_is_newest_first_with_call_fields(client, session, fac
     contact = factory.contact(owner=anna)
     _commit_login(client, session, anna)
     client.post_form(f"/contacts/{contact.id}/notes", {"body": "Первое примечание"})
-    response = client.post_form(f"/contacts/{contact.id}/calls", {
-        "result": "Ждёт каталог", "interest": "yes", "objection": "Бюджет в марте",
-        "next_contact_on": (date.today() + timedelta(days=3)).isoformat()})
+    response = client.post_form(
+        f"/contacts/{contact.id}/calls",
+        {
+            "result": "Ждёт каталог",
+            "interest": "yes",
+            "objection": "Бюджет в марте",
+            "next_contact_on": (date.today() + timedelta(days=3)).isoformat(),
+        },
+    )
     assert response.status_code == 302
     html = client.get(f"/contacts/{contact.id}").get_data(as_text=True)
     assert html.index("Ждёт каталог") < html.index("Первое примечание")
@@ -240,8 +251,13 @@ def _mail_note(session, contact, html_body):
     msg["Subject"] = "Подарки к 8 марта"
     msg.set_content("Здравствуйте, Олег!\nКаталог по ссылке.")
     msg.add_alternative(html_body, subtype="html")
-    note = Note(contact_id=contact.id, kind=NoteKind.MAIL, subject="Подарки к 8 марта", raw_message=msg.as_string(),
-                body="Отправлено письмо «Подарки к 8 марта»")
+    note = Note(
+        contact_id=contact.id,
+        kind=NoteKind.MAIL,
+        subject="Подарки к 8 марта",
+        raw_message=msg.as_string(),
+        body="Отправлено письмо «Подарки к 8 марта»",
+    )
     session.add(note)
     session.flush()
     return note
@@ -265,8 +281,16 @@ def test_a_sent_mail_opens_in_full_from_its_note_with_the_html_inert(client, ses
 
 def test_an_html_payload_in_every_field_renders_escaped_on_list_and_card(client, session, factory):
     anna = factory.advisor()
-    contact = factory.contact(owner=anna, first_name=XSS, middle_name=XSS, last_name=XSS, company=XSS,
-                              company_alias=XSS, position=XSS, consent_source=XSS)
+    contact = factory.contact(
+        owner=anna,
+        first_name=XSS,
+        middle_name=XSS,
+        last_name=XSS,
+        company=XSS,
+        company_alias=XSS,
+        position=XSS,
+        consent_source=XSS,
+    )
     session.add(Note(contact_id=contact.id, kind=NoteKind.MANUAL, body=XSS, author_id=anna.id))
     _commit_login(client, session, anna)
     for path in ("/contacts/", f"/contacts/{contact.id}", f"/contacts/{contact.id}/edit", "/contacts/?q=script"):

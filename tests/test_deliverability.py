@@ -1,5 +1,6 @@
 """Deliverability: one-click unsubscribe only over https, Auto-Submitted on system mail, the
 start-up warning, and `flask campaigns dns`."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,8 +37,9 @@ def test_offers_are_not_auto_submitted_but_the_digest_and_every_system_mail_are(
     with app.test_request_context():
         system = [
             mails.digest_message(advisor=advisor, entries=[], settings=settings, today=date(2026, 12, 2)),
-            mails.offer_late_message(user=advisor, offer=offer, send_on=date(2026, 12, 20), problems=["нет каталога"],
-                                     settings=settings),
+            mails.offer_late_message(
+                user=advisor, offer=offer, send_on=date(2026, 12, 20), problems=["нет каталога"], settings=settings
+            ),
         ]
     assert _offer(factory, settings)["Auto-Submitted"] is None
     for message in system:
@@ -60,8 +62,9 @@ def test_the_dns_command_prints_the_records_and_degrades_without_a_resolver(app,
 
     private = tmp_path / "dkim.pem"
     subprocess.run(["openssl", "genrsa", "-out", str(private), "2048"], check=True, capture_output=True)
-    signing = dataclasses.replace(settings, dkim_selector="mail2026", dkim_private_key=private.read_text(),
-                                  mail_domain="campaigns.example.com")
+    signing = dataclasses.replace(
+        settings, dkim_selector="mail2026", dkim_private_key=private.read_text(), mail_domain="campaigns.example.com"
+    )
     factory.advisor(email="anna@studio.example.com")
     session.commit()
     app.config["SETTINGS"], saved = signing, app.config["SETTINGS"]
@@ -74,7 +77,7 @@ def test_the_dns_command_prints_the_records_and_degrades_without_a_resolver(app,
     assert result.exit_code == 0, out
     assert f'mail2026._domainkey.studio.example.com TXT "{dns_records.dkim_public_record(private.read_text())}"' in out
     assert "mail2026._domainkey.campaigns.example.com TXT" in out
-    assert "studio.example.com TXT \"v=spf1" in out and "_dmarc.studio.example.com TXT \"v=DMARC1; p=none" in out
+    assert 'studio.example.com TXT "v=spf1' in out and '_dmarc.studio.example.com TXT "v=DMARC1; p=none' in out
     assert "go.studio.example.com" in out  # PUBLIC_URL is on another domain: the subdomain advice
     statuses = [line.rsplit("[", 1)[-1].rstrip("]") for line in out.splitlines() if line.startswith("  ") and "[" in line]
     assert statuses and all(s in ("could not check", "missing") or s.startswith("could not check") for s in statuses), out

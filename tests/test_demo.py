@@ -1,4 +1,5 @@
 """The demo data set shows every page something real."""
+
 from __future__ import annotations
 
 import re
@@ -73,11 +74,16 @@ def test_the_demo_mails_parse_back_greet_safely_and_arrive_intact(session, setti
         assert "None" not in text and "Если вы не хотите получать такие письма" in text
         assert _body(back, "html").count("<a href=") == 4  # catalog, discount, unsubscribe, the hidden trap
 
-    deliveries = session.scalars(select(Delivery).where(Delivery.status == DeliveryStatus.SENT)
-                                 .order_by(Delivery.id).limit(30)).all()
+    deliveries = session.scalars(
+        select(Delivery).where(Delivery.status == DeliveryStatus.SENT).order_by(Delivery.id).limit(30)
+    ).all()
     # The cost per message is measured in bench/, not asserted here.
-    messages = [compose.build_offer_message(offer=d.offer, contact=d.contact, advisor=sender_for(session, d.contact),
-                                            settings=settings, delivery_id=d.id, now=NOW) for d in deliveries]
+    messages = [
+        compose.build_offer_message(
+            offer=d.offer, contact=d.contact, advisor=sender_for(session, d.contact), settings=settings, delivery_id=d.id, now=NOW
+        )
+        for d in deliveries
+    ]
 
     with open_transport(type(settings.mail)(scheme="smtp", host=smtp_server.host, port=smtp_server.port)) as conn:
         for msg in messages:

@@ -1,4 +1,5 @@
 """DKIM: a signed mail verifies (dkimpy) against the published key; DNS is the only thing mocked."""
+
 from __future__ import annotations
 
 import base64
@@ -24,8 +25,9 @@ def key_pair(tmp_path_factory):
     folder = tmp_path_factory.mktemp("dkim")
     private = folder / "dkim.pem"
     subprocess.run(["openssl", "genrsa", "-out", str(private), "2048"], check=True, capture_output=True)
-    public_der = subprocess.run(["openssl", "rsa", "-in", str(private), "-pubout", "-outform", "DER"],
-                                check=True, capture_output=True).stdout
+    public_der = subprocess.run(
+        ["openssl", "rsa", "-in", str(private), "-pubout", "-outform", "DER"], check=True, capture_output=True
+    ).stdout
     record = f"v=DKIM1; k=rsa; p={base64.b64encode(public_der).decode()}"
     return private.read_text(), record
 
@@ -76,8 +78,7 @@ def test_it_signs_as_the_from_domain_with_both_unsubscribe_headers(session, fact
 
     assert tags["d"] == "studio.example.com" and tags["s"] == SELECTOR
     signed = tags["h"].lower().split(":")
-    for name in ("from", "to", "subject", "date", "message-id", "reply-to", "list-unsubscribe",
-                 "list-unsubscribe-post"):
+    for name in ("from", "to", "subject", "date", "message-id", "reply-to", "list-unsubscribe", "list-unsubscribe-post"):
         assert name in signed
 
 
@@ -85,8 +86,10 @@ def test_it_fails_verification_when_the_mail_is_altered(session, factory, signin
     raw = offer_mail(factory, signing).as_bytes()
     unsubscribe = tracking.unsubscribe_url(signing.public_url, 7, signing.secret_key)
 
-    assert not dkim.verify(raw.replace(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click",
-                                       b"List-Unsubscribe-Post: List-Unsubscribe=Two-Clicks"), dnsfunc=dns)
+    assert not dkim.verify(
+        raw.replace(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click", b"List-Unsubscribe-Post: List-Unsubscribe=Two-Clicks"),
+        dnsfunc=dns,
+    )
     assert not dkim.verify(raw.replace(unsubscribe.encode(), unsubscribe.replace("/u/", "/x/").encode()), dnsfunc=dns)
 
 
@@ -110,24 +113,47 @@ def test_it_signs_a_mail_to_a_non_ascii_mailbox(session, factory, signing, dns):
 
 
 def test_it_signs_the_other_kinds_of_mail(settings, signing, dns):
-    msg = compose.make_message(settings=signing, from_name="Рассылки", from_addr="noreply@studio.example.com",
-                               to_name="Анна", to_addr="anna@studio.example.com", subject="Горячие контакты",
-                               text="Сегодня позвонить: Олег Петров\n")
+    msg = compose.make_message(
+        settings=signing,
+        from_name="Рассылки",
+        from_addr="noreply@studio.example.com",
+        to_name="Анна",
+        to_addr="anna@studio.example.com",
+        subject="Горячие контакты",
+        text="Сегодня позвонить: Олег Петров\n",
+    )
     assert dkim.verify(msg.as_bytes(), dnsfunc=dns)
 
 
 def test_it_does_not_sign_without_a_key(settings):
-    msg = compose.make_message(settings=settings, from_name="Рассылки", from_addr="noreply@studio.example.com",
-                               to_name="Анна", to_addr="anna@studio.example.com", subject="Тема", text="Текст\n")
+    msg = compose.make_message(
+        settings=settings,
+        from_name="Рассылки",
+        from_addr="noreply@studio.example.com",
+        to_name="Анна",
+        to_addr="anna@studio.example.com",
+        subject="Тема",
+        text="Текст\n",
+    )
     assert "DKIM-Signature" not in msg
 
 
 def test_it_names_the_setting_when_the_key_is_unusable(settings):
-    broken = dataclasses.replace(settings, dkim_selector=SELECTOR,
-                                 dkim_private_key="-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n")
+    broken = dataclasses.replace(
+        settings,
+        dkim_selector=SELECTOR,
+        dkim_private_key="-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n",
+    )
     with pytest.raises(ConfigError, match="DKIM_PRIVATE_KEY"):
-        compose.make_message(settings=broken, from_name="Рассылки", from_addr="noreply@studio.example.com",
-                             to_name="Анна", to_addr="anna@studio.example.com", subject="Тема", text="Текст\n")
+        compose.make_message(
+            settings=broken,
+            from_name="Рассылки",
+            from_addr="noreply@studio.example.com",
+            to_name="Анна",
+            to_addr="anna@studio.example.com",
+            subject="Тема",
+            text="Текст\n",
+        )
 
 
 def test_a_second_header_added_in_transit_fails_verification(session, factory, signing, dns):
@@ -135,8 +161,12 @@ def test_a_second_header_added_in_transit_fails_verification(session, factory, s
     assert dkim.verify(raw, dnsfunc=dns)
     head, sep, body = raw.partition(b"\r\n\r\n")
 
-    for added in (b"Subject: =?utf-8?b?0KHRgNC+0YfQvdC+?=", b"Reply-To: thief@elsewhere.example",
-                  b"List-Unsubscribe: <https://elsewhere.example/u>", b"Auto-Submitted: auto-generated"):
+    for added in (
+        b"Subject: =?utf-8?b?0KHRgNC+0YfQvdC+?=",
+        b"Reply-To: thief@elsewhere.example",
+        b"List-Unsubscribe: <https://elsewhere.example/u>",
+        b"Auto-Submitted: auto-generated",
+    ):
         assert not dkim.verify(head + b"\r\n" + added + sep + body, dnsfunc=dns), added
 
 

@@ -1,4 +1,5 @@
 """Duplicate search: e-mail, phone, company name or alias across spellings; who owns the match."""
+
 from __future__ import annotations
 
 import pytest
@@ -180,13 +181,21 @@ def test_the_migration_recomputes_every_stored_key(tmp_path):
     migrate.upgrade(url, "0010")
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO advisors (id, email, name, role, is_house, active, created_at) "
-                          "VALUES (1, 'igor@studio.ru', 'Игорь', 'advisor', 0, 1, CURRENT_TIMESTAMP)"))
+        conn.execute(
+            text(
+                "INSERT INTO advisors (id, email, name, role, is_house, active, created_at) "
+                "VALUES (1, 'igor@studio.ru', 'Игорь', 'advisor', 0, 1, CURRENT_TIMESTAMP)"
+            )
+        )
         for company, alias in COLLEAGUES_COMPANIES + [("", "")]:
-            conn.execute(text(
-                "INSERT INTO contacts (owner_id, first_name, middle_name, last_name, company, company_alias, company_key,"
-                " position, consent_source, created_at, updated_at) VALUES (1, '', '', '', :c, :a, :k, '', '',"
-                " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"c": company, "a": alias, "k": f"{company} {alias}".lower()})
+            conn.execute(
+                text(
+                    "INSERT INTO contacts (owner_id, first_name, middle_name, last_name, company, company_alias, company_key,"
+                    " position, consent_source, created_at, updated_at) VALUES (1, '', '', '', :c, :a, :k, '', '',"
+                    " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"c": company, "a": alias, "k": f"{company} {alias}".lower()},
+            )
     migrate.upgrade(url)
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT company, company_alias, company_key FROM contacts ORDER BY id")).all()

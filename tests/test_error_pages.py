@@ -1,4 +1,5 @@
 """Errors answer in Russian: a page in the app's layout, JSON under /api/."""
+
 from __future__ import annotations
 
 import io
@@ -21,8 +22,18 @@ def _is_russian_page(response, title: str) -> str:
     assert response.mimetype == "text/html"
     assert f"<h1>{title}</h1>" in body
     assert 'class="brand"' in body  # the app's layout, not Werkzeug's bare page
-    assert not any(english in body for english in ("Not Found", "Forbidden", "Method Not Allowed", "Bad Request",
-                                                  "Request Entity Too Large", "Internal Server Error", "Too Many"))
+    assert not any(
+        english in body
+        for english in (
+            "Not Found",
+            "Forbidden",
+            "Method Not Allowed",
+            "Bad Request",
+            "Request Entity Too Large",
+            "Internal Server Error",
+            "Too Many",
+        )
+    )
     return body
 
 
@@ -70,6 +81,7 @@ def test_a_too_large_request_is_a_russian_413(client, factory, session, app, mon
 def error_routes(app):
     """Views that fail on purpose, registered once on the shared test app."""
     if "boom" not in app.view_functions:
+
         def boom():
             raise RuntimeError("a bug")
 
@@ -126,9 +138,13 @@ def test_the_api_answers_errors_as_russian_json(client, factory, session, error_
     assert response.status_code == 400
     # RFC 9457: a problem document, its detail the Russian sentence; `errors` as the API always had it.
     assert response.mimetype == "application/problem+json"
-    assert response.get_json() == {"type": "about:blank", "title": "Неверный запрос", "status": 400,
-                                   "detail": "Дата «31.02» не существует: укажите настоящую дату.",
-                                   "errors": {"request": "Дата «31.02» не существует: укажите настоящую дату."}}
+    assert response.get_json() == {
+        "type": "about:blank",
+        "title": "Неверный запрос",
+        "status": 400,
+        "detail": "Дата «31.02» не существует: укажите настоящую дату.",
+        "errors": {"request": "Дата «31.02» не существует: укажите настоящую дату."},
+    }
     response = client.get("/api/no-such-thing")
     assert response.status_code == 404 and response.is_json
     response = client.delete("/api/contacts")

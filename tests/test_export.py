@@ -1,5 +1,6 @@
 """The CSV export is one streamed statement: tags joined in it, no dictionary of every contact's
 tags before the first row, the same number of statements for 3 contacts as for 60 (#15)."""
+
 from __future__ import annotations
 
 import csv

@@ -1,5 +1,6 @@
 """The first five minutes: `./run` on an empty database shows real mails in the outbox at once,
 whatever the hour or the day, and its console stays readable."""
+
 from __future__ import annotations
 
 import os
@@ -39,14 +40,16 @@ def test_the_demo_mails_are_due_at_once_on_a_sunday_night_and_pacing_leaves_them
     pacing.pace_day(session, sunday_night.date(), settings, now=sunday_night.astimezone(UTC))
     session.commit()
     ids = [d.id for d in first]
-    queued = dispatch.dispatch(session, settings, now=sunday_night.astimezone(UTC) + timedelta(seconds=30),
-                              queue=dispatch.mail_queue(redis_client()))
+    queued = dispatch.dispatch(
+        session, settings, now=sunday_night.astimezone(UTC) + timedelta(seconds=30), queue=dispatch.mail_queue(redis_client())
+    )
     assert queued == demo.FIRST_MAILS
     session.expire_all()
     assert {d.status for d in session.scalars(select(Delivery).where(Delivery.id.in_(ids)))} == {DeliveryStatus.QUEUED}
     # Nobody else's mail was given a moment out of hours: the rest of the demo waits for Monday's working hours.
-    others = session.scalars(select(Delivery.send_at).where(Delivery.status == DeliveryStatus.PLANNED,
-                                                            Delivery.send_at.is_not(None))).all()
+    others = session.scalars(
+        select(Delivery.send_at).where(Delivery.status == DeliveryStatus.PLANNED, Delivery.send_at.is_not(None))
+    ).all()
     start, _end = pacing.window(calendar.next_working_day(sunday_night.date()), settings)
     assert all(moment >= start for moment in others)
 
@@ -68,12 +71,19 @@ def test_run_on_a_fresh_instance_sends_mails_within_two_minutes_at_night_with_a_
     instance, home = tmp_path / "instance", tmp_path / "home"
     home.mkdir()
     port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "REDIS_URL", "MAIL_URL", "PUBLIC_URL", "XDG_RUNTIME_DIR")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "MAIL_URL", "PUBLIC_URL", "XDG_RUNTIME_DIR")
+    }
     env.update(INSTANCE_PATH=str(instance), BIND=f"127.0.0.1:{port}", HOME=str(home), TIMEZONE=_utc_offset_for_night())
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "campaigns.launcher"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "campaigns.launcher"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: list[str] = []
     answered_at_banner: list[object] = []
 

@@ -1,5 +1,6 @@
 """Handovers by an advisor, duplicate attempts told to the owner, the next call's time and topic,
 «Позвонить сегодня» by time and today's calls in the digest (#17)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,20 +27,23 @@ def test_an_advisor_hands_several_own_contacts_to_a_colleague_with_a_reason(clie
     client.login(anna)
     page = client.get(f"/handover/?contact={first.id}").get_data(as_text=True)
     assert f'value="{first.id}" id="hand-{first.id}" checked' in page
-    response = client.post_form("/handover/", {"contact": [str(first.id), str(second.id)], "new_owner_id": str(igor.id),
-                                               "reason": "клиенты из Казани"}, follow_redirects=True)
+    response = client.post_form(
+        "/handover/",
+        {"contact": [str(first.id), str(second.id)], "new_owner_id": str(igor.id), "reason": "клиенты из Казани"},
+        follow_redirects=True,
+    )
     assert "Передано контактов: 2 → Игорь." in response.get_data(as_text=True)
     session.expire_all()
     assert [session.get(Contact, c.id).owner_id for c in (first, second, kept)] == [igor.id, igor.id, anna.id]
     assert _notes(session, first) == ["Передан от Анна к Игорь: клиенты из Казани"]
     # The giver sees them in «Переданы мной», the new owner in «Переданы мне».
     mine = client.get("/handover/").get_data(as_text=True)
-    by_me = mine[mine.index("Переданы мной"):]
+    by_me = mine[mine.index("Переданы мной") :]
     assert "Компания А" in by_me and "клиенты из Казани" in by_me
     client.post_form("/logout")
     client.login(igor)
     page = client.get("/handover/").get_data(as_text=True)
-    to_me = page[page.index("Переданы мне"):page.index("Передать свои контакты")]
+    to_me = page[page.index("Переданы мне") : page.index("Передать свои контакты")]
     assert "Компания А" in to_me and "Компания Б" in to_me and "Компания В" not in to_me
     assert "Передан от Анна к Игорь: клиенты из Казани" in to_me
 
@@ -64,15 +68,15 @@ def test_an_advisor_cannot_hand_someone_elses_contact_nor_without_a_reason(clien
         ownership.handover(session, anna, [], igor, "причина")
     session.commit()
     client.login(anna)
-    response = client.post_form("/handover/", {"contact": [str(igors.id)], "new_owner_id": str(anna.id),
-                                               "reason": "хочу себе"})
+    response = client.post_form("/handover/", {"contact": [str(igors.id)], "new_owner_id": str(anna.id), "reason": "хочу себе"})
     assert response.status_code == 403
     session.expire_all()
     assert session.get(Contact, igors.id).owner_id == igor.id
 
 
 def test_a_duplicate_attempt_notes_the_existing_contact_and_its_owner_learns_it_in_the_digest(
-        client, session, factory, settings, smtp_server):
+    client, session, factory, settings, smtp_server
+):
     anna = factory.advisor(name="Анна", email="anna@studio.example.com")
     igor = factory.advisor(name="Игорь")
     existing = factory.contact(owner=anna, company="Тойота", email="ivanov@toyota.example.com")
@@ -99,29 +103,42 @@ def test_the_next_call_has_a_date_an_optional_time_and_a_topic(client, session, 
     session.commit()
     client.login(anna)
     tomorrow = date.today() + timedelta(days=1)
-    response = client.post_form(f"/contacts/{contact.id}/calls", {
-        "result": "просил перезвонить", "interest": "yes", "next_contact_on": tomorrow.isoformat(),
-        "next_contact_time": "11:30", "topic": "обсудить каталог"}, follow_redirects=True)
+    response = client.post_form(
+        f"/contacts/{contact.id}/calls",
+        {
+            "result": "просил перезвонить",
+            "interest": "yes",
+            "next_contact_on": tomorrow.isoformat(),
+            "next_contact_time": "11:30",
+            "topic": "обсудить каталог",
+        },
+        follow_redirects=True,
+    )
     page = response.get_data(as_text=True)
     assert "в 11:30" in page and "обсудить каталог" in page
     session.expire_all()
     contact = session.get(Contact, contact.id)
     assert (contact.next_contact_on, contact.next_contact_time, contact.next_contact_topic) == (
-        tomorrow, time(11, 30), "обсудить каталог")
+        tomorrow,
+        time(11, 30),
+        "обсудить каталог",
+    )
     assert f"{tomorrow:%d.%m.%Y} в 11:30: обсудить каталог" in _notes(session, contact, NoteKind.CALL)[0]
-    bad = client.post_form(f"/contacts/{contact.id}/calls", {
-        "result": "x", "interest": "no", "next_contact_on": tomorrow.isoformat(), "next_contact_time": "25:99"})
+    bad = client.post_form(
+        f"/contacts/{contact.id}/calls",
+        {"result": "x", "interest": "no", "next_contact_on": tomorrow.isoformat(), "next_contact_time": "25:99"},
+    )
     assert bad.status_code == 422 and "Время в виде 11:30" in bad.get_data(as_text=True)
 
 
-def test_call_today_is_sorted_by_time_and_the_digest_lists_todays_calls(client, session, factory, settings,
-                                                                        smtp_server):
+def test_call_today_is_sorted_by_time_and_the_digest_lists_todays_calls(client, session, factory, settings, smtp_server):
     anna = factory.advisor(name="Анна", email="anna@studio.example.com")
     monday_0840 = datetime(2026, 11, 23, 5, 40, tzinfo=UTC)
     today = date(2026, 11, 23)
     factory.contact(owner=anna, company="Без времени", next_contact_on=today)
-    factory.contact(owner=anna, company="В 15:00", next_contact_on=today, next_contact_time=time(15, 0),
-                    next_contact_topic="счёт на подарки")
+    factory.contact(
+        owner=anna, company="В 15:00", next_contact_on=today, next_contact_time=time(15, 0), next_contact_topic="счёт на подарки"
+    )
     factory.contact(owner=anna, company="В 10:00", next_contact_on=today, next_contact_time=time(10, 0))
     factory.contact(owner=anna, company="Завтра", next_contact_on=today + timedelta(days=1), next_contact_time=time(9))
     session.commit()
@@ -148,8 +165,7 @@ def test_an_admin_transfer_also_shows_in_handed_to_me(session, factory):
     assert ownership.handed_over(session, anna, to_me=True) == []
 
 
-def test_an_import_that_meets_a_colleagues_contact_notes_it_and_the_owner_sees_it_at_home(client, session, factory,
-                                                                                          tmp_path):
+def test_an_import_that_meets_a_colleagues_contact_notes_it_and_the_owner_sees_it_at_home(client, session, factory, tmp_path):
     from test_importer import write_csv
 
     from campaigns.import_check import ImportOptions
@@ -159,8 +175,15 @@ def test_an_import_that_meets_a_colleagues_contact_notes_it_and_the_owner_sees_i
     existing = factory.contact(owner=anna, company="Тойота", email="ivanov@toyota.example.com")
     own = factory.contact(owner=igor, company="Рики", email="petrov@riki.example.com")
     session.commit()
-    path = write_csv(tmp_path, [["Имя", "E-mail рабочий"], ["Иван", "IVANOV@toyota.example.com"],
-                                ["Пётр", "petrov@riki.example.com"], ["Новый", "new@x.example.ru"]])
+    path = write_csv(
+        tmp_path,
+        [
+            ["Имя", "E-mail рабочий"],
+            ["Иван", "IVANOV@toyota.example.com"],
+            ["Пётр", "petrov@riki.example.com"],
+            ["Новый", "new@x.example.ru"],
+        ],
+    )
     result = commit_import(session, path, "igor.csv", ImportOptions(user_id=igor.id, skip_errors=True))
     assert (result.created, result.duplicates) == (1, 2)
     [note] = _notes(session, existing, NoteKind.SYSTEM)
@@ -178,9 +201,18 @@ def test_the_api_plans_the_next_call_with_a_time_and_a_topic(client, session, fa
     client.login(anna)
     headers = {"X-CSRFToken": client.csrf_token("/")}
     next_on = (date.today() + timedelta(days=2)).isoformat()
-    done = client.post(f"/api/contacts/{contact.id}/notes", headers=headers, json={
-        "kind": "call", "result": "Говорили", "interest": True, "next_contact_on": next_on,
-        "next_contact_time": "16:45", "topic": "счёт"})
+    done = client.post(
+        f"/api/contacts/{contact.id}/notes",
+        headers=headers,
+        json={
+            "kind": "call",
+            "result": "Говорили",
+            "interest": True,
+            "next_contact_on": next_on,
+            "next_contact_time": "16:45",
+            "topic": "счёт",
+        },
+    )
     assert done.status_code == 201
     card = client.get(f"/api/contacts/{contact.id}").get_json()
     assert (card["next_contact_on"], card["next_contact_time"], card["next_contact_topic"]) == (next_on, "16:45", "счёт")

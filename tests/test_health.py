@@ -1,4 +1,5 @@
 """GET /healthz checks the database and Redis."""
+
 from __future__ import annotations
 
 from redis import Redis

@@ -1,4 +1,5 @@
 """The start page without a browser (tests/browser/test_e2e_home.py drives it in Chromium)."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta

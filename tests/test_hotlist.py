@@ -1,4 +1,5 @@
 """The hot list: own contacts who really clicked, most engaged first; handled ones leave."""
+
 from __future__ import annotations
 
 import re
@@ -23,11 +24,17 @@ class Mailing:
     def click(self, contact, link, ago, verdict=Verdict.HUMAN):
         delivery = self.session.query(Delivery).filter_by(offer_id=self.offer.id, contact_id=contact.id).first()
         if delivery is None:
-            delivery = Delivery(offer=self.offer, contact=contact, send_on=date(2026, 11, 1), status=DeliveryStatus.SENT,
-                                sent_at=utcnow() - timedelta(days=30))
+            delivery = Delivery(
+                offer=self.offer,
+                contact=contact,
+                send_on=date(2026, 11, 1),
+                status=DeliveryStatus.SENT,
+                sent_at=utcnow() - timedelta(days=30),
+            )
             self.session.add(delivery)
-        self.session.add(Click(delivery=delivery, link=link, contact=contact, clicked_at=utcnow() - ago, verdict=verdict,
-                               reason="test"))
+        self.session.add(
+            Click(delivery=delivery, link=link, contact=contact, clicked_at=utcnow() - ago, verdict=verdict, reason="test")
+        )
         self.session.flush()
 
 
@@ -99,9 +106,14 @@ def test_logging_a_call_writes_a_note_plans_the_next_contact_and_handles_the_ent
     session.commit()
     client.login(anna)
     next_date = (datetime.now(UTC) + timedelta(days=10)).date()
-    response = client.post_form(f"/hot/{contact.id}/call", {
-        f"c{contact.id}-result": "Заинтересовались, пришлю КП", f"c{contact.id}-interest": "yes",
-        f"c{contact.id}-next_contact_on": next_date.isoformat()})
+    response = client.post_form(
+        f"/hot/{contact.id}/call",
+        {
+            f"c{contact.id}-result": "Заинтересовались, пришлю КП",
+            f"c{contact.id}-interest": "yes",
+            f"c{contact.id}-next_contact_on": next_date.isoformat(),
+        },
+    )
     assert response.status_code == 302
     session.expire_all()
     contact = session.get(Contact, contact.id)
@@ -120,7 +132,7 @@ def test_a_call_without_a_next_date_is_refused_beside_the_field(client, session,
     client.login(anna)
     response = client.post_form(f"/hot/{contact.id}/call", {f"c{contact.id}-result": "Не дозвонился"})
     assert response.status_code == 422
-    assert re.search(r'has-error.*Назначьте дату следующего контакта', response.get_data(as_text=True), re.S)
+    assert re.search(r"has-error.*Назначьте дату следующего контакта", response.get_data(as_text=True), re.S)
     assert session.query(Note).count() == 0
 
 
@@ -148,8 +160,7 @@ def test_an_advisor_cannot_act_on_someone_elses_contact(client, session, factory
     assert client.post_form(f"/hot/{contact.id}/dismiss").status_code == 404
 
 
-def test_the_morning_digest_mails_each_advisor_their_list_and_skips_empty_ones(app, session, factory, settings,
-                                                                                smtp_server):
+def test_the_morning_digest_mails_each_advisor_their_list_and_skips_empty_ones(app, session, factory, settings, smtp_server):
     import dataclasses
     from email import message_from_bytes
     from email.policy import default

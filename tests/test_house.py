@@ -1,5 +1,6 @@
 """The house advisor is a role admin assigns (page and command); without one the board and the
 migrate command say so; he is the default heir; his hot contacts reach the users admin names (#17)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -25,8 +26,7 @@ def admin(factory):
     return factory.advisor(role=Role.ADMIN, name="Сергей Орлов", email="admin@studio.example.com")
 
 
-def test_admin_makes_an_advisor_the_house_advisor_on_his_page_and_the_old_one_steps_down(client, session, factory,
-                                                                                        admin):
+def test_admin_makes_an_advisor_the_house_advisor_on_his_page_and_the_old_one_steps_down(client, session, factory, admin):
     old = factory.house_advisor(name="Старый Дежурный")
     anna = factory.advisor(name="Анна")
     session.commit()
@@ -60,9 +60,19 @@ def test_the_users_page_warns_in_red_while_there_is_no_house_advisor(client, ses
 
 def test_cli_creates_the_house_advisor_with_a_signature_and_names_who_gets_his_hot_contacts(app, session, factory):
     runner = app.test_cli_runner()
-    result = runner.invoke(group, ["create-user", "tupin@studio.example.com", "Василий Тупин", "--house",
-                                   "--signature", "С уважением,\\nВасилий Тупин, отдел продаж",
-                                   "--password", "long enough pass"])
+    result = runner.invoke(
+        group,
+        [
+            "create-user",
+            "tupin@studio.example.com",
+            "Василий Тупин",
+            "--house",
+            "--signature",
+            "С уважением,\\nВасилий Тупин, отдел продаж",
+            "--password",
+            "long enough pass",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "(the house advisor)" in result.output
     tupin = house_advisor(session)
@@ -91,8 +101,9 @@ def test_migrate_on_an_empty_database_says_how_to_set_up_the_house_advisor(app, 
     assert "no house advisor" not in runner.invoke(group, ["migrate"]).output
 
 
-def test_the_board_shows_a_red_line_when_mails_would_fall_back_on_a_missing_house_advisor(client, session, factory,
-                                                                                         settings, admin):
+def test_the_board_shows_a_red_line_when_mails_would_fall_back_on_a_missing_house_advisor(
+    client, session, factory, settings, admin
+):
     soon = date.today() + timedelta(days=20)
     tag = factory.tag(rule=f"{soon.day} {soon.strftime('%b').lower()}", lead_days=0)
     gone = factory.advisor(name="Ушедший", active=False)
@@ -130,8 +141,7 @@ def _house_click(session, factory, house):
     return contact
 
 
-def test_the_house_advisors_clicks_reach_the_head_of_sales_hot_list_and_nobody_else(client, session, factory,
-                                                                                    settings):
+def test_the_house_advisors_clicks_reach_the_head_of_sales_hot_list_and_nobody_else(client, session, factory, settings):
     house = factory.house_advisor()
     head = factory.advisor(name="Начальник продаж", role=Role.ADMIN)
     anna = factory.advisor(name="Анна")
@@ -162,8 +172,7 @@ def test_an_advisor_who_does_not_get_the_house_list_cannot_act_on_its_contacts(c
     assert "Ничейная компания" not in client.get("/hot/").get_data(as_text=True)
 
 
-def test_the_head_of_sales_gets_the_house_advisors_hot_contacts_in_the_morning_digest(session, factory, settings,
-                                                                                     smtp_server):
+def test_the_head_of_sales_gets_the_house_advisors_hot_contacts_in_the_morning_digest(session, factory, settings, smtp_server):
     smtp_settings = dataclasses.replace(settings, mail=parse_mail_url(smtp_server.url, settings.instance_path))
     house = factory.house_advisor(email="tupin@studio.example.com")
     head = factory.advisor(name="Начальник продаж", role=Role.ADMIN, email="head@studio.example.com")
@@ -183,8 +192,7 @@ def test_the_head_of_sales_gets_the_house_advisors_hot_contacts_in_the_morning_d
     assert session.scalar(select(Advisor.watches_house).where(Advisor.id == house.id)) is False
 
 
-def test_a_head_of_sales_in_marketing_logs_a_call_on_a_house_contact_from_the_hot_list(client, session, factory,
-                                                                                     settings):
+def test_a_head_of_sales_in_marketing_logs_a_call_on_a_house_contact_from_the_hot_list(client, session, factory, settings):
     house = factory.house_advisor()
     head = factory.advisor(name="Начальник продаж", role=Role.MARKETING)
     head.watches_house = True
@@ -192,8 +200,9 @@ def test_a_head_of_sales_in_marketing_logs_a_call_on_a_house_contact_from_the_ho
     session.commit()
     client.login(head)
     tomorrow = (date.today() + timedelta(days=1)).isoformat()
-    response = client.post_form(f"/hot/{contact.id}/call", {f"c{contact.id}-result": "перезвонить",
-                                                            f"c{contact.id}-interest": "yes",
-                                                            f"c{contact.id}-next_contact_on": tomorrow})
+    response = client.post_form(
+        f"/hot/{contact.id}/call",
+        {f"c{contact.id}-result": "перезвонить", f"c{contact.id}-interest": "yes", f"c{contact.id}-next_contact_on": tomorrow},
+    )
     assert response.status_code == 302
     assert hotlist.house_hot_list(session, head, settings)[1] == []

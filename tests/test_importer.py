@@ -1,4 +1,5 @@
 """Importing contacts from CSV and XLSX: preview, all-or-nothing commit, duplicates, export."""
+
 from __future__ import annotations
 
 import csv
@@ -16,8 +17,21 @@ from campaigns.import_commit import ImportHasErrors, commit_import
 from campaigns.import_read import ImportFileError
 from campaigns.models import Contact, Note, NoteKind, Role
 
-BITRIX_HEADER = ["ID", "Имя", "Фамилия", "Отчество", "Компания", "Должность", "E-mail рабочий", "E-mail домашний",
-                 "Телефон рабочий", "Телефон мобильный", "Ответственный", "Теги", "Дата создания"]
+BITRIX_HEADER = [
+    "ID",
+    "Имя",
+    "Фамилия",
+    "Отчество",
+    "Компания",
+    "Должность",
+    "E-mail рабочий",
+    "E-mail домашний",
+    "Телефон рабочий",
+    "Телефон мобильный",
+    "Ответственный",
+    "Теги",
+    "Дата создания",
+]
 
 
 def write_csv(tmp_path, rows, *, name="contacts.csv", encoding="utf-8", delimiter=",", bom=False):
@@ -55,13 +69,43 @@ def test_it_imports_a_bitrix24_export(factory, session, tmp_path):
     ivan = factory.advisor(name="Иван Петров", email="ivan@studio.example.com")
     september, builders = factory.tag("Сентябрь"), factory.tag("Строители")
     session.commit()
-    path = write_csv(tmp_path, [
-        BITRIX_HEADER,
-        ["1", "Олег", "Кондрашов", "Васильевич", "ГК Рики (Смешарики)", "Директор", "Oleg@Riki.ru", "",
-         "8 (916) 123-45-67", "", "Анна Смирнова", "сентябрь, строители", "01.02.2024"],
-        ["2", "Мария", "Орлова", "", "Тойота", "Закупки", "", "maria@mail.ru", "", "+7 495 111-22-33",
-         "ivan@studio.example.com", "", "01.02.2024"],
-    ], bom=True)
+    path = write_csv(
+        tmp_path,
+        [
+            BITRIX_HEADER,
+            [
+                "1",
+                "Олег",
+                "Кондрашов",
+                "Васильевич",
+                "ГК Рики (Смешарики)",
+                "Директор",
+                "Oleg@Riki.ru",
+                "",
+                "8 (916) 123-45-67",
+                "",
+                "Анна Смирнова",
+                "сентябрь, строители",
+                "01.02.2024",
+            ],
+            [
+                "2",
+                "Мария",
+                "Орлова",
+                "",
+                "Тойота",
+                "Закупки",
+                "",
+                "maria@mail.ru",
+                "",
+                "+7 495 111-22-33",
+                "ivan@studio.example.com",
+                "",
+                "01.02.2024",
+            ],
+        ],
+        bom=True,
+    )
     options = ImportOptions(user_id=admin.id, owner_id=anna.id, use_owner_column=True)
     result = commit_import(session, path, "bitrix.csv", options)
     assert (result.created, result.duplicates, result.errors) == (2, 0, 0)
@@ -81,8 +125,13 @@ def test_it_imports_a_bitrix24_export(factory, session, tmp_path):
 def test_it_reads_the_usual_csv_flavours(factory, session, tmp_path, encoding, delimiter, bom):
     advisor = factory.advisor()
     session.commit()
-    path = write_csv(tmp_path, [["Фамилия", "Имя", "Компания", "E-mail"], ["Ёлкин", "Пётр", "Силовые машины; ПАО", "petr@sm.ru"]],
-                     encoding=encoding, delimiter=delimiter, bom=bom)
+    path = write_csv(
+        tmp_path,
+        [["Фамилия", "Имя", "Компания", "E-mail"], ["Ёлкин", "Пётр", "Силовые машины; ПАО", "petr@sm.ru"]],
+        encoding=encoding,
+        delimiter=delimiter,
+        bom=bom,
+    )
     plan = preview_import(session, path, "file.csv", ImportOptions(user_id=advisor.id))
     [row] = plan.rows
     assert row.status == NEW, row.errors
@@ -93,8 +142,9 @@ def test_it_reads_the_usual_csv_flavours(factory, session, tmp_path, encoding, d
 def test_it_reads_xlsx(factory, session, tmp_path):
     advisor = factory.advisor()
     session.commit()
-    path = write_xlsx(tmp_path, [["Имя", "Фамилия", "Телефон мобильный", "Дата согласия"],
-                                 ["Олег", "Петров", 79161234567, date(2024, 5, 6)]])
+    path = write_xlsx(
+        tmp_path, [["Имя", "Фамилия", "Телефон мобильный", "Дата согласия"], ["Олег", "Петров", 79161234567, date(2024, 5, 6)]]
+    )
     result = commit_import(session, path, "list.xlsx", ImportOptions(user_id=advisor.id))
     assert result.created == 1
     contact = session.scalar(select(Contact))
@@ -106,11 +156,16 @@ def test_an_import_with_bad_rows_changes_nothing(factory, session, tmp_path):
     factory.contact(owner=advisor)
     session.commit()
     before = counts(session)
-    path = write_csv(tmp_path, [["Имя", "Фамилия", "E-mail рабочий", "Телефон рабочий", "Теги"],
-                                ["Олег", "Петров", "oleg@x.ru", "", ""],
-                                ["Анна", "Белова", "anna-at-x.ru", "", ""],
-                                ["Илья", "Серов", "", "12", ""],
-                                ["Ян", "Ли", "", "", "Нет такого"]])
+    path = write_csv(
+        tmp_path,
+        [
+            ["Имя", "Фамилия", "E-mail рабочий", "Телефон рабочий", "Теги"],
+            ["Олег", "Петров", "oleg@x.ru", "", ""],
+            ["Анна", "Белова", "anna-at-x.ru", "", ""],
+            ["Илья", "Серов", "", "12", ""],
+            ["Ян", "Ли", "", "", "Нет такого"],
+        ],
+    )
     plan = preview_import(session, path, "bad.csv", ImportOptions(user_id=advisor.id))
     assert [r.status for r in plan.rows] == [NEW, ERROR, ERROR, ERROR]
     assert "нет знака @" in plan.rows[1].errors["email"]
@@ -155,12 +210,17 @@ def test_duplicates_are_reported_with_their_owner_and_not_created(factory, sessi
     stored(factory, anna, "ГК Рики (Смешарики)")
     session.commit()
     before = counts(session)
-    path = write_csv(tmp_path, [["Имя", "Компания", "E-mail", "Телефон"],
-                                ["Олег", "Фаубеха", "OLEG@faubeha.ru", ""],
-                                ["Ирина", "Другая", "", "8 916 123 45 67"],
-                                ["Пётр", "Smeshariki", "", ""],
-                                ["Новый", "Новая компания", "new@new.ru", ""],
-                                ["Дубль", "Совсем другая", "new@new.ru", ""]])
+    path = write_csv(
+        tmp_path,
+        [
+            ["Имя", "Компания", "E-mail", "Телефон"],
+            ["Олег", "Фаубеха", "OLEG@faubeha.ru", ""],
+            ["Ирина", "Другая", "", "8 916 123 45 67"],
+            ["Пётр", "Smeshariki", "", ""],
+            ["Новый", "Новая компания", "new@new.ru", ""],
+            ["Дубль", "Совсем другая", "new@new.ru", ""],
+        ],
+    )
     plan = preview_import(session, path, "dups.csv", ImportOptions(user_id=me.id))
     assert [r.status for r in plan.rows] == [DUPLICATE, DUPLICATE, DUPLICATE, NEW, DUPLICATE]
     reasons = [r.duplicates[0]["reason"] for r in plan.rows if r.status == DUPLICATE]
@@ -180,8 +240,10 @@ def test_colleagues_at_a_company_of_the_same_owner_are_new(factory, session, tmp
     me = factory.advisor()
     stored(factory, me, "Тойота", first_name="Олег", last_name="Петров")
     session.commit()
-    path = write_csv(tmp_path, [["Имя", "Фамилия", "Компания"], ["Анна", "Белова", "Toyota"],
-                                ["Олег", "Петров", "ТОЙОТА"], ["Илья", "Серов", "Toyota"]])
+    path = write_csv(
+        tmp_path,
+        [["Имя", "Фамилия", "Компания"], ["Анна", "Белова", "Toyota"], ["Олег", "Петров", "ТОЙОТА"], ["Илья", "Серов", "Toyota"]],
+    )
     plan = preview_import(session, path, "t.csv", ImportOptions(user_id=me.id))
     assert [r.status for r in plan.rows] == [NEW, DUPLICATE, NEW]
     assert "тот же человек" in plan.rows[1].duplicates[0]["detail"]
@@ -229,8 +291,17 @@ def test_export_gives_the_same_columns_back(factory, session, tmp_path):
     me = factory.advisor(name="Анна Смирнова")
     other = factory.advisor()
     tag = factory.tag("Сентябрь")
-    stored(factory, me, "Тойота (Toyota)", first_name="Олег", last_name="Петров", email="oleg@toyota.ru",
-           phone="+79161234567", tags=[tag], position="=HYPERLINK()")
+    stored(
+        factory,
+        me,
+        "Тойота (Toyota)",
+        first_name="Олег",
+        last_name="Петров",
+        email="oleg@toyota.ru",
+        phone="+79161234567",
+        tags=[tag],
+        position="=HYPERLINK()",
+    )
     factory.contact(owner=other, email="hidden@x.ru")
     session.commit()
     text = "".join(export_csv(session, me))
@@ -244,8 +315,12 @@ def test_export_gives_the_same_columns_back(factory, session, tmp_path):
     result = commit_import(session, path, "export.csv", ImportOptions(user_id=me.id))
     assert result.created == 1
     contact = session.scalar(select(Contact))
-    assert (contact.company, contact.company_alias, contact.phone, contact.position) == ("Тойота", "Toyota", "+79161234567",
-                                                                                          "=HYPERLINK()")
+    assert (contact.company, contact.company_alias, contact.phone, contact.position) == (
+        "Тойота",
+        "Toyota",
+        "+79161234567",
+        "=HYPERLINK()",
+    )
     assert [t.name for t in contact.tags] == ["Сентябрь"]
 
 

@@ -1,4 +1,5 @@
 """The import pages: upload, preview, commit, progress of a long file, export."""
+
 from __future__ import annotations
 
 import io
@@ -134,8 +135,9 @@ def test_a_wrong_file_is_explained(client, factory, session):
     me = factory.advisor()
     session.commit()
     client.login(me)
-    page = client.post_form("/imports/", {"file": (io.BytesIO(b"x"), "photo.png")},
-                            content_type="multipart/form-data").get_data(as_text=True)
+    page = client.post_form("/imports/", {"file": (io.BytesIO(b"x"), "photo.png")}, content_type="multipart/form-data").get_data(
+        as_text=True
+    )
     assert "Подойдёт файл .csv или .xlsx" in page
     location = upload(client, "a;b\r\n1;2\r\n").headers["Location"]
     assert "нет знакомых названий столбцов" in client.get(location).get_data(as_text=True)

@@ -1,4 +1,5 @@
 """The inbound mailbox read over IMAP from a real server (the private Dovecot, tests/dovecot.py)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -29,7 +30,8 @@ from tests.test_consent import ARF
 
 
 def test_a_bounce_report_in_an_imap_mailbox_fails_its_delivery_once_and_stays_in_the_mailbox(
-        session, factory, settings, imap_account):
+    session, factory, settings, imap_account
+):
     delivery = _sent(factory, session, "gone@client.example.com", "<abc@studio.example.com>")
     imap_account.deliver(report("gone@client.example.com", "<abc@studio.example.com>"))
     settings = dataclasses.replace(settings, bounce_url=imap_account.url())
@@ -65,17 +67,19 @@ def _pending(factory, session, contact):
     return delivery
 
 
-def test_a_spam_complaint_stops_the_address_cancels_pending_mail_and_tells_the_advisor(
-        session, factory, settings, imap_account):
+def test_a_spam_complaint_stops_the_address_cancels_pending_mail_and_tells_the_advisor(session, factory, settings, imap_account):
     sent = _sent(factory, session, "angry@client.example.com", "<m1@studio.example.com>")
     pending = _pending(factory, session, sent.contact)
-    imap_account.deliver(ARF.format(recipient="angry@client.example.com", message_id="<m1@studio.example.com>")
-                         .replace("\n", "\r\n").encode())
+    imap_account.deliver(
+        ARF.format(recipient="angry@client.example.com", message_id="<m1@studio.example.com>").replace("\n", "\r\n").encode()
+    )
 
     assert inbound.read_system_mailbox(session, _system(settings, imap_account)) == 1
 
-    assert session.scalar(select(Suppression.reason).where(Suppression.email == "angry@client.example.com")) \
+    assert (
+        session.scalar(select(Suppression.reason).where(Suppression.email == "angry@client.example.com"))
         == SuppressionReason.COMPLAINT
+    )
     assert session.get(Delivery, pending.id, populate_existing=True).status == DeliveryStatus.CANCELLED
     note = session.scalar(select(Note.body).where(Note.contact_id == sent.contact_id, Note.kind == NoteKind.UNSUBSCRIBE))
     assert "жалоба на спам" in note
@@ -84,7 +88,8 @@ def test_a_spam_complaint_stops_the_address_cancels_pending_mail_and_tells_the_a
 
 
 def test_an_unsubscribe_token_in_the_body_is_honoured_and_a_forged_one_does_nothing_and_waits_for_the_admin(
-        session, factory, settings, imap_account, client):
+    session, factory, settings, imap_account, client
+):
     sent = _sent(factory, session, "ivan@client.example.com", "<m2@studio.example.com>")
     good = unsubscribe_token(sent.id, settings.secret_key)
     forged = unsubscribe_token(sent.id, "someone-elses-key")
@@ -143,12 +148,19 @@ def test_the_admin_page_is_for_admins_only(client, factory):
 
 
 def test_an_advisor_connects_a_mailbox_after_the_connection_test_and_a_wrong_password_is_explained(
-        session, factory, client, imap_account):
+    session, factory, client, imap_account
+):
     anna = factory.advisor()
     session.commit()
     client.login(anna)
-    form = {"host": imap_account.host, "port": str(imap_account.port), "security": "plain",
-            "username": imap_account.user, "password": "wrong", "folder": "INBOX"}
+    form = {
+        "host": imap_account.host,
+        "port": str(imap_account.port),
+        "security": "plain",
+        "username": imap_account.user,
+        "password": "wrong",
+        "folder": "INBOX",
+    }
 
     page = client.post_form("/mailbox", {**form, "action": "test"}).get_data(as_text=True)
     assert "пароль приложения" in page

@@ -1,4 +1,5 @@
 """The run command: the whole system comes up on embedded defaults and Ctrl-C stops it all."""
+
 from __future__ import annotations
 
 import json
@@ -34,7 +35,7 @@ def _processes_with_env(marker: str) -> list[int]:
 
 def _child(parent: int, script: str) -> int | None:
     """The pid of `parent`'s child running exactly `python <script>` (no further arguments)."""
-    for pid in (Path(f"/proc/{parent}/task/{parent}/children").read_text().split()):
+    for pid in Path(f"/proc/{parent}/task/{parent}/children").read_text().split():
         try:
             args = (Path("/proc") / pid / "cmdline").read_bytes().split(b"\0")[1:-1]
         except OSError:
@@ -50,8 +51,14 @@ def test_the_run_command_brings_everything_up_restarts_a_dead_child_and_ctrl_c_s
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "MAIL_URL", "PUBLIC_URL")}
     env.update(INSTANCE_PATH=str(instance), BIND=f"127.0.0.1:{port}")
-    proc = subprocess.Popen([sys.executable, "-m", "campaigns.launcher"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "campaigns.launcher"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     health = None
     try:
         deadline = time.monotonic() + 120  # a loaded 2-core machine

@@ -118,7 +118,6 @@ def test_every_blueprint_is_registered():
     defining = set()
     for path in (PACKAGE / "web").glob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        if any(isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "bp" for t in node.targets)
-               for node in tree.body):
+        if any(isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "bp" for t in node.targets) for node in tree.body):
             defining.add(f"campaigns.web.{path.stem}")
     assert defining == {module.__name__ for module in web.BLUEPRINTS}

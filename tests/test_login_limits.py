@@ -1,5 +1,6 @@
 """Failed log-ins are limited per client address and per account; behind TRUSTED_PROXIES the
 address is the client's own; hammering a lock does not prolong it."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,8 +27,12 @@ def _attempt(client, email: str, password: str, client_address: str | None = Non
     page = client.get("/login").get_data(as_text=True)
     token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
     headers = {"X-Forwarded-For": client_address} if client_address else {}
-    return client.post("/login", data={"email": email, "password": password, "csrf_token": token}, headers=headers,
-                       environ_base={"REMOTE_ADDR": "10.0.0.1"})  # the proxy's own address
+    return client.post(
+        "/login",
+        data={"email": email, "password": password, "csrf_token": token},
+        headers=headers,
+        environ_base={"REMOTE_ADDR": "10.0.0.1"},
+    )  # the proxy's own address
 
 
 def _users(factory, session, count=2):

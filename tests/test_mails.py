@@ -1,5 +1,6 @@
 """Every kind of mail the system writes comes from campaigns/mails.py; the digest and the
 late-offer notice go once a day, remembered by the database (a Redis flush sends nothing again)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -43,8 +44,10 @@ def _late_offer(session, factory):
 
 KINDS = {
     "digest": (_digest_due, lambda session, s, _: digest.send_due_digests(session, s, now=MONDAY_0840)),
-    "offer_late": (_late_offer, lambda session, s, offer: offers.notify_offer_late(
-        session, offer, s, now=datetime(2027, 5, 28, 9, 0, tzinfo=UTC))),
+    "offer_late": (
+        _late_offer,
+        lambda session, s, offer: offers.notify_offer_late(session, offer, s, now=datetime(2027, 5, 28, 9, 0, tzinfo=UTC)),
+    ),
 }
 
 
@@ -93,8 +96,7 @@ def test_the_test_send_is_the_offer_letter_addressed_to_the_tester(session, fact
 def test_each_system_mail_has_a_text_and_an_html_body(session, factory, settings):
     user = factory.advisor(role=Role.MARKETING, name="Мария", email="maria@studio.example.com")
     offer = _offer(factory, tag=factory.tag("Медики", rule="3 sun jun", lead_days=21))
-    late = mails.offer_late_message(user=user, offer=offer, send_on=offers.offer_send_date(offer), problems=[],
-                                    settings=settings)
+    late = mails.offer_late_message(user=user, offer=offer, send_on=offers.offer_send_date(offer), problems=[], settings=settings)
     parsed = message_from_bytes(late.as_bytes(), policy=email_policy.default)
     assert "Медики" in parsed.get_body(("plain",)).get_content()
     assert "Медики" in parsed.get_body(("html",)).get_content()

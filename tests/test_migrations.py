@@ -1,4 +1,5 @@
 """The schema comes only from Alembic, and the migrations agree with the models."""
+
 from __future__ import annotations
 
 import pytest
@@ -57,8 +58,7 @@ def test_there_is_only_one_house_advisor(session, factory):
 
 
 def test_the_database_refuses_an_unknown_delivery_status(session, factory):
-    delivery = Delivery(offer=factory.offer(), contact=factory.contact(), send_on=offer_day(),
-                        status=DeliveryStatus.PLANNED)
+    delivery = Delivery(offer=factory.offer(), contact=factory.contact(), send_on=offer_day(), status=DeliveryStatus.PLANNED)
     session.add(delivery)
     session.flush()
     with pytest.raises(IntegrityError):

@@ -1,5 +1,6 @@
 """Timing rules hold whatever the order of events (#21): nothing after its mailing's last day, spacing
 whoever came first, the cap roll-over bounded by the window, no mail without a sender."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
@@ -102,8 +103,9 @@ def test_spacing_is_checked_again_at_the_claim(session, factory, settings):
     contact = factory.contact(tags=[first_tag, second_tag])
     today = utcnow().astimezone(settings.timezone).date()
     session.add(Delivery(offer=first, contact=contact, status=DeliveryStatus.SENT, send_on=today, sent_at=utcnow()))
-    retried = Delivery(offer=second, contact=contact, status=DeliveryStatus.PLANNED, send_on=today,
-                       send_at=utcnow() - timedelta(minutes=1))  # e.g. «Отправить повторно»
+    retried = Delivery(
+        offer=second, contact=contact, status=DeliveryStatus.PLANNED, send_on=today, send_at=utcnow() - timedelta(minutes=1)
+    )  # e.g. «Отправить повторно»
     session.add(retried)
     session.commit()
 
@@ -118,10 +120,13 @@ def test_spacing_is_checked_again_at_the_claim(session, factory, settings):
 # ------------------------------------------------------------------ 3. the roll-over stops at the window's end
 
 
-@pytest.mark.parametrize("name, kind, rule, lead, last_working_day", [
-    ("8 марта", "holiday", "8 mar", 21, date(2027, 3, 5)),  # 8 March 2027 is a Monday holiday
-    ("Март", "month", "workday1 mar", 0, date(2027, 3, 15)),  # window: 1–15 March
-])
+@pytest.mark.parametrize(
+    "name, kind, rule, lead, last_working_day",
+    [
+        ("8 марта", "holiday", "8 mar", 21, date(2027, 3, 5)),  # 8 March 2027 is a Monday holiday
+        ("Март", "month", "workday1 mar", 0, date(2027, 3, 15)),  # window: 1–15 March
+    ],
+)
 def test_the_cap_roll_over_stops_at_the_windows_end(session, factory, settings, name, kind, rule, lead, last_working_day):
     tag = factory.tag(name, kind=kind, rule=rule, lead_days=lead)
     offer = factory.offer(tag=tag, year=2027)
@@ -189,4 +194,3 @@ def test_the_queue_page_shows_held_mail_without_a_sender_and_missed_mail(client,
     client.login(admin)
     page = client.get("/queue").get_data(as_text=True)
     assert "Безотправителев" in page and "дежурного советника нет" in page
-

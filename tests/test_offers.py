@@ -1,4 +1,5 @@
 """Offers: sandboxed templates, the lint, draft → ready, the editor, preview, test send, the catalog."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,8 +27,9 @@ def _offer(factory, **kw):
     kw.setdefault("subject", "Подарки для {{ company }}")
     kw.setdefault("body", GOOD_BODY)
     kw.setdefault("status", OfferStatus.DRAFT)
-    links = kw.pop("links", [("catalog", "https://gifts.example.com/catalog", 1),
-                             ("discount", "https://gifts.example.com/скидка?code=A", 3)])
+    links = kw.pop(
+        "links", [("catalog", "https://gifts.example.com/catalog", 1), ("discount", "https://gifts.example.com/скидка?code=A", 3)]
+    )
     offer = factory.offer(year=kw.pop("year", 2027), **kw)
     offer.links = [Link(name=name, url=url, label=name, weight=weight) for name, url, weight in links]
     factory.session.flush()
@@ -41,15 +43,18 @@ def _marketing(factory):
 # ----------------------------------------------------------------- sandbox
 
 
-@pytest.mark.parametrize("body", [
-    "{{ ''.__class__.__mro__ }}",
-    "{{ cycler.__init__.__globals__ }}",
-    "{{ greeting._secret }}",
-    "{{ greeting['__class__'] }}",
-    "{{ greeting|attr('__class__') }}",
-    "{{ self.__init__ }}",
-    "{% include 'base.html' %}",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{{ ''.__class__.__mro__ }}",
+        "{{ cycler.__init__.__globals__ }}",
+        "{{ greeting._secret }}",
+        "{{ greeting['__class__'] }}",
+        "{{ greeting|attr('__class__') }}",
+        "{{ self.__init__ }}",
+        "{% include 'base.html' %}",
+    ],
+)
 def test_it_refuses_a_template_that_reaches_for_python_internals(body):
     offer = Offer(subject="Тема", body=body, year=2027)
     with pytest.raises(template_sandbox.OfferTemplateError) as caught:
@@ -65,8 +70,9 @@ def test_it_refuses_a_memory_bomb():
 
 
 def test_it_renders_a_plain_letter_with_the_documented_variables():
-    offer = Offer(subject="Подарки  для\n{{ company }}", body="{{ greeting }}\n{{ advisor.name }}, {{ tag.name }} {{ year }}",
-                  year=2027)
+    offer = Offer(
+        subject="Подарки  для\n{{ company }}", body="{{ greeting }}\n{{ advisor.name }}, {{ tag.name }} {{ year }}", year=2027
+    )
     subject, body = template_sandbox.render_offer(offer, template_sandbox.sample_variables(offer))
     assert subject == "Подарки для Тойота"
     assert body == "Здравствуйте, Василий Иванович!\nАнна Смирнова, Строители 2027"
@@ -91,20 +97,26 @@ def test_a_good_offer_has_no_lint_problems(factory):
     assert offer_lint.lint_offer(_offer(factory)) == []
 
 
-@pytest.mark.parametrize(("changes", "expected"), [
-    ({"body": "   "}, "не будет текстовой части"),
-    ({"body": GOOD_BODY + "{{ links.gift }}"}, "«links.gift»"),
-    ({"body": GOOD_BODY + "{{ contact.age }}"}, "«contact.age»"),
-    ({"body": GOOD_BODY + "{{ client }}"}, "«client»"),
-    ({"body": GOOD_BODY + "Подробнее: https://gifts.example.com/promo"}, "не отслеживаются"),
-    ({"body": GOOD_BODY + "{% if %}"}, "Ошибка в шаблоне"),
-    ({"body": GOOD_BODY + "{{ ''.__class__ }}"}, "внутренностям Python"),
-    ({"subject": ""}, "Тема письма пуста"),
-    ({"subject": "Новогодние подарки для {{ company }}: каталог, скидки и подарки с логотипом вашей компании"}, "длиннее 78"),
-    ({"links": [("catalog", "https://gifts.example.com/c", 1), ("discount", "htp:/broken", 3)]}, "Ссылка «discount»"),
-    ({"links": [("catalog", "https://gifts .example.com/c", 1), ("discount", "https://x.example.com", 3)]}, "Ссылка «catalog»"),
-    ({"body": GOOD_BODY + "{{ catalog }}"}, "каталога не загружен"),
-])
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"body": "   "}, "не будет текстовой части"),
+        ({"body": GOOD_BODY + "{{ links.gift }}"}, "«links.gift»"),
+        ({"body": GOOD_BODY + "{{ contact.age }}"}, "«contact.age»"),
+        ({"body": GOOD_BODY + "{{ client }}"}, "«client»"),
+        ({"body": GOOD_BODY + "Подробнее: https://gifts.example.com/promo"}, "не отслеживаются"),
+        ({"body": GOOD_BODY + "{% if %}"}, "Ошибка в шаблоне"),
+        ({"body": GOOD_BODY + "{{ ''.__class__ }}"}, "внутренностям Python"),
+        ({"subject": ""}, "Тема письма пуста"),
+        ({"subject": "Новогодние подарки для {{ company }}: каталог, скидки и подарки с логотипом вашей компании"}, "длиннее 78"),
+        ({"links": [("catalog", "https://gifts.example.com/c", 1), ("discount", "htp:/broken", 3)]}, "Ссылка «discount»"),
+        (
+            {"links": [("catalog", "https://gifts .example.com/c", 1), ("discount", "https://x.example.com", 3)]},
+            "Ссылка «catalog»",
+        ),
+        ({"body": GOOD_BODY + "{{ catalog }}"}, "каталога не загружен"),
+    ],
+)
 def test_the_lint_finds_each_problem(factory, changes, expected):
     offer = _offer(factory, **changes)
     problems = offer_lint.lint_offer(offer)
@@ -130,13 +142,21 @@ def test_marketing_saves_an_offer_with_its_links(client, factory, session):
     offer = _offer(factory, links=[])
     session.commit()
     client.login(user)
-    response = client.post_form(f"/offers/{offer.id}", {
-        "subject": "Каталог {{ year }}", "body": GOOD_BODY.replace("{{ links.catalog }}", "{{ links.shop }}"),
-        "links-0-name": "shop", "links-0-url": "https://gifts.example.com/shop", "links-0-label": "Магазин",
-        "links-0-weight": "1",
-        "links-1-name": "discount", "links-1-url": "https://gifts.example.com/sale", "links-1-label": "Скидка",
-        "links-1-weight": "3",
-    })
+    response = client.post_form(
+        f"/offers/{offer.id}",
+        {
+            "subject": "Каталог {{ year }}",
+            "body": GOOD_BODY.replace("{{ links.catalog }}", "{{ links.shop }}"),
+            "links-0-name": "shop",
+            "links-0-url": "https://gifts.example.com/shop",
+            "links-0-label": "Магазин",
+            "links-0-weight": "1",
+            "links-1-name": "discount",
+            "links-1-url": "https://gifts.example.com/sale",
+            "links-1-label": "Скидка",
+            "links-1-weight": "3",
+        },
+    )
     assert response.status_code == 302, response.get_data(as_text=True)
     session.expire_all()
     saved = session.get(Offer, offer.id)
@@ -188,11 +208,17 @@ def test_an_edit_that_breaks_a_ready_offer_returns_it_to_draft(client, factory, 
     offer = _offer(factory, status=OfferStatus.READY)
     session.commit()
     client.login(user)
-    client.post_form(f"/offers/{offer.id}", {
-        "subject": "Тема", "body": "{{ greeting }} {{ nope }}",  # an unknown variable
-        "links-0-id": str(offer.links[0].id), "links-0-name": "catalog", "links-0-url": offer.links[0].url,
-        "links-0-weight": "1",
-    })
+    client.post_form(
+        f"/offers/{offer.id}",
+        {
+            "subject": "Тема",
+            "body": "{{ greeting }} {{ nope }}",  # an unknown variable
+            "links-0-id": str(offer.links[0].id),
+            "links-0-name": "catalog",
+            "links-0-url": offer.links[0].url,
+            "links-0-weight": "1",
+        },
+    )
     session.expire_all()
     assert session.get(Offer, offer.id).status == OfferStatus.DRAFT
 
@@ -218,11 +244,9 @@ def test_marketing_edits_a_tag_rule_and_sees_a_russian_error_for_a_bad_one(clien
     tag = factory.tag("Строители", rule="2 sun aug", lead_days=21)
     session.commit()
     client.login(user)
-    bad = client.post_form(f"/tags/{tag.id}", {"name": "Строители", "kind": "industry", "rule": "2 sun augst",
-                                               "lead_days": "14"})
+    bad = client.post_form(f"/tags/{tag.id}", {"name": "Строители", "kind": "industry", "rule": "2 sun augst", "lead_days": "14"})
     assert bad.status_code == 200 and "Неизвестный месяц" in unescape(bad.get_data(as_text=True))
-    good = client.post_form(f"/tags/{tag.id}", {"name": "Строители", "kind": "industry", "rule": "2  SUN aug",
-                                                "lead_days": "14"})
+    good = client.post_form(f"/tags/{tag.id}", {"name": "Строители", "kind": "industry", "rule": "2  SUN aug", "lead_days": "14"})
     assert good.status_code == 302
     session.refresh(tag)
     assert (tag.rule, tag.lead_days) == ("2 sun aug", 14)
@@ -244,8 +268,9 @@ def test_marketing_adds_a_tag(client, factory, session):
 
 def _audience(factory, tag):
     owner = factory.advisor(name="Анна Смирнова", email="anna@studio.example.com", signature="С уважением,\nАнна")
-    return factory.contact(owner=owner, tags=[tag], first_name="Олег", last_name="Петров", company="Тойота",
-                           email="oleg@toyota.example.com")
+    return factory.contact(
+        owner=owner, tags=[tag], first_name="Олег", last_name="Петров", company="Тойота", email="oleg@toyota.example.com"
+    )
 
 
 def test_the_preview_shows_the_headers_and_both_parts(client, factory, session):
@@ -273,10 +298,12 @@ def test_the_preview_shows_the_headers_and_both_parts(client, factory, session):
     assert "<a href=" in srcdoc and "Здравствуйте, Олег!" in srcdoc
 
 
-def test_a_test_send_reaches_the_smtp_server_addressed_to_the_tester(client, factory, session, app, settings,
-                                                                     smtp_server, monkeypatch):
-    monkeypatch.setitem(app.config, "SETTINGS",
-                        dataclasses.replace(settings, mail=parse_mail_url(smtp_server.url, settings.instance_path)))
+def test_a_test_send_reaches_the_smtp_server_addressed_to_the_tester(
+    client, factory, session, app, settings, smtp_server, monkeypatch
+):
+    monkeypatch.setitem(
+        app.config, "SETTINGS", dataclasses.replace(settings, mail=parse_mail_url(smtp_server.url, settings.instance_path))
+    )
     user = _marketing(factory)
     offer = _offer(factory)
     contact = _audience(factory, offer.tag)
@@ -309,9 +336,11 @@ def test_a_non_pdf_upload_is_refused(client, factory, session):
     offer = _offer(factory)
     session.commit()
     client.login(user)
-    response = client.post_form(f"/offers/{offer.id}/catalog",
-                                {"catalog": (io.BytesIO(b"MZ\x90\x00 not a pdf"), "catalog.pdf")},
-                                content_type="multipart/form-data")
+    response = client.post_form(
+        f"/offers/{offer.id}/catalog",
+        {"catalog": (io.BytesIO(b"MZ\x90\x00 not a pdf"), "catalog.pdf")},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 422
     assert "Это не PDF-файл" in response.get_data(as_text=True)
     session.expire_all()
@@ -320,13 +349,17 @@ def test_a_non_pdf_upload_is_refused(client, factory, session):
 
 def test_an_uploaded_catalog_is_served_behind_the_catalog_link(client, factory, session, settings):
     user = _marketing(factory)
-    offer = _offer(factory, links=[("discount", "https://gifts.example.com/sale", 3)],
-                   body=GOOD_BODY.replace("{{ links.catalog }}", "{{ catalog }}"))
+    offer = _offer(
+        factory,
+        links=[("discount", "https://gifts.example.com/sale", 3)],
+        body=GOOD_BODY.replace("{{ links.catalog }}", "{{ catalog }}"),
+    )
     session.commit()
     client.login(user)
     content = _pdf()
-    response = client.post_form(f"/offers/{offer.id}/catalog", {"catalog": (io.BytesIO(content), "Каталог 2027.pdf")},
-                                content_type="multipart/form-data")
+    response = client.post_form(
+        f"/offers/{offer.id}/catalog", {"catalog": (io.BytesIO(content), "Каталог 2027.pdf")}, content_type="multipart/form-data"
+    )
     assert response.status_code == 302
     session.expire_all()
     offer = session.get(Offer, offer.id)
@@ -351,15 +384,17 @@ def test_a_catalog_over_50_mb_is_refused(factory, settings):
 # --------------------------------------------------------- late offers
 
 
-def test_a_draft_past_its_send_date_is_late_and_marketing_is_told_once_a_day(client, factory, session, app, settings,
-                                                                             smtp_server, monkeypatch):
+def test_a_draft_past_its_send_date_is_late_and_marketing_is_told_once_a_day(
+    client, factory, session, app, settings, smtp_server, monkeypatch
+):
     smtp_settings = dataclasses.replace(settings, mail=parse_mail_url(smtp_server.url, settings.instance_path))
     monkeypatch.setitem(app.config, "SETTINGS", smtp_settings)
     user = _marketing(factory)
     late = _offer(factory, tag=factory.tag("Медики", rule="3 sun jun", lead_days=21), year=2027)  # sends 28 May 2027
     _offer(factory, tag=factory.tag("Строители", rule="2 sun aug", lead_days=21), year=2027)  # 16 Jul 2027
-    ready = _offer(factory, tag=factory.tag("Моряки", rule="1 sun jul", lead_days=21), year=2027,
-                   status=OfferStatus.READY)  # 11 Jun 2027
+    ready = _offer(
+        factory, tag=factory.tag("Моряки", rule="1 sun jul", lead_days=21), year=2027, status=OfferStatus.READY
+    )  # 11 Jun 2027
     session.commit()
 
     assert offers.offers_not_ready_on(session, date(2027, 5, 27)) == []
@@ -401,15 +436,21 @@ def test_the_live_preview_shows_the_unsaved_text(client, factory, session):
     session.commit()
     client.login(user)
     assert 'id="live-preview"' in client.get(f"/offers/{offer.id}").get_data(as_text=True)
-    response = client.post_form(f"/offers/{offer.id}/live-preview", {
-        "contact_id": str(contact.id), "subject": "Новая тема для {{ company }}",
-        "body": "{{ greeting }}\nНовый текст: {{ links.sale }}\n{{ unsubscribe_url }}",
-        "links-0-name": "sale", "links-0-url": "https://gifts.example.com/sale",
-    })
+    response = client.post_form(
+        f"/offers/{offer.id}/live-preview",
+        {
+            "contact_id": str(contact.id),
+            "subject": "Новая тема для {{ company }}",
+            "body": "{{ greeting }}\nНовый текст: {{ links.sale }}\n{{ unsubscribe_url }}",
+            "links-0-name": "sale",
+            "links-0-url": "https://gifts.example.com/sale",
+        },
+    )
     page = unescape(response.get_data(as_text=True))
     assert "Новая тема для Тойота" in page and "Новый текст: [sale]" in page  # the link by its label
-    broken = client.post_form(f"/offers/{offer.id}/live-preview", {"contact_id": str(contact.id), "subject": "x",
-                                                                   "body": "{{ ''.__class__ }}"})
+    broken = client.post_form(
+        f"/offers/{offer.id}/live-preview", {"contact_id": str(contact.id), "subject": "x", "body": "{{ ''.__class__ }}"}
+    )
     assert "внутренностям Python" in broken.get_data(as_text=True)
     session.expire_all()
     assert session.get(Offer, offer.id).body == GOOD_BODY
@@ -459,21 +500,24 @@ def test_a_new_offer_starts_from_the_tags_last_offer(client, factory, session):
     new = session.scalar(select(Offer).where(Offer.tag_id == tag.id, Offer.year == 2027))
     assert new.status == OfferStatus.DRAFT
     assert (new.subject, new.body) == ("Ко Дню медика — подарки", last.body)
-    assert [(link.name, link.url, link.label) for link in new.links] == \
-        [("catalog", "https://example.ru/medics-2026.pdf", "Каталог")]
+    assert [(link.name, link.url, link.label) for link in new.links] == [
+        ("catalog", "https://example.ru/medics-2026.pdf", "Каталог")
+    ]
     assert session.get(Offer, last.id).status == OfferStatus.READY  # last year's stays as it was
 
 
-def test_a_test_sends_links_lead_where_the_offer_says_and_count_for_nobody(client, factory, session, app, settings,
-                                                                          smtp_server, monkeypatch):
+def test_a_test_sends_links_lead_where_the_offer_says_and_count_for_nobody(
+    client, factory, session, app, settings, smtp_server, monkeypatch
+):
     from sqlalchemy import func
 
     from campaigns import clicks
     from campaigns.extensions import redis_client
     from campaigns.models import Click, Contact, Note
 
-    monkeypatch.setitem(app.config, "SETTINGS",
-                        dataclasses.replace(settings, mail=parse_mail_url(smtp_server.url, settings.instance_path)))
+    monkeypatch.setitem(
+        app.config, "SETTINGS", dataclasses.replace(settings, mail=parse_mail_url(smtp_server.url, settings.instance_path))
+    )
     user = _marketing(factory)
     offer = _offer(factory)
     contact = _audience(factory, offer.tag)
@@ -504,8 +548,9 @@ def test_a_tag_rule_is_typed_and_shown_in_russian(client, factory, session):
     assert 'value="3-е воскресенье июня"' in client.get(f"/tags/{tag.id}").get_data(as_text=True)
     listed = client.get("/tags").get_data(as_text=True)
     assert "3-е воскресенье июня" in listed and "за 21 день, а если это выходной — на предыдущий рабочий день" in listed
-    response = client.post_form("/tags/new", {"name": "Учителя", "kind": "industry",
-                                              "rule": "5 октября, за 14 дней", "lead_days": "21"})
+    response = client.post_form(
+        "/tags/new", {"name": "Учителя", "kind": "industry", "rule": "5 октября, за 14 дней", "lead_days": "21"}
+    )
     assert response.status_code == 302
     added = session.scalar(select(Tag).where(Tag.name == "Учителя"))
     assert (added.rule, added.lead_days) == ("5 oct", 14)
@@ -520,8 +565,10 @@ def test_an_offer_without_an_unsubscribe_line_is_fine_and_its_mail_gets_the_foot
     assert offer_lint.lint_offer(offer) == []
     contact = factory.contact(first_name="Олег", email="oleg@client.example.com")
     mail = mails.offer_message(offer=offer, contact=contact, advisor=contact.owner, settings=settings, delivery_id=7)
-    assert "Если вы не хотите получать такие письма, нажмите здесь: https://campaigns.example.com/u/" in \
-        mail.get_body(("plain",)).get_content()
+    assert (
+        "Если вы не хотите получать такие письма, нажмите здесь: https://campaigns.example.com/u/"
+        in mail.get_body(("plain",)).get_content()
+    )
 
 
 def test_in_december_the_offers_and_the_calendar_open_on_the_coming_year(client, factory, session, monkeypatch):

@@ -1,5 +1,6 @@
 """The API's description (#19): OpenAPI 3.1 generated from the models that validate, valid by
 openapi-spec-validator, and a documentation page whose assets are served from here."""
+
 from __future__ import annotations
 
 from openapi_spec_validator import validate

@@ -1,4 +1,5 @@
 """Faults with real processes: a flusher killed mid-batch, Redis stopped and flushed, the database gone."""
+
 from __future__ import annotations
 
 import contextlib
@@ -50,8 +51,13 @@ def _sent_mail(session, factory):
     offer = factory.offer()
     link = Link(offer=offer, name="catalog", url="https://gifts.example.com/catalog", label="Каталог", weight=1)
     session.add(link)
-    delivery = Delivery(offer=offer, contact=factory.contact(), send_on=datetime.now(UTC).date(),
-                        status=DeliveryStatus.SENT, sent_at=datetime.now(UTC) - timedelta(days=1))
+    delivery = Delivery(
+        offer=offer,
+        contact=factory.contact(),
+        send_on=datetime.now(UTC).date(),
+        status=DeliveryStatus.SENT,
+        sent_at=datetime.now(UTC) - timedelta(days=1),
+    )
     session.add(delivery)
     session.commit()
     return delivery, link
@@ -62,11 +68,18 @@ def test_a_flusher_killed_mid_batch_loses_and_doubles_no_click(session, factory,
     delivery, link = _sent_mail(session, factory)
     start = time.time() - 120
     for n in range(30):
-        clicks.record_click(redis_client(), delivery.id, link.id, method="GET", ip="95.165.10.20", user_agent=FIREFOX,
-                            at=start + n)
+        clicks.record_click(
+            redis_client(), delivery.id, link.id, method="GET", ip="95.165.10.20", user_agent=FIREFOX, at=start + n
+        )
 
-    proc = subprocess.run([sys.executable, "-c", KILLED_FLUSH, moment], cwd=ROOT, env=process_env(settings),
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_FLUSH, moment],
+        cwd=ROOT,
+        env=process_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     redis_client().delete(clicks.FLUSH_LOCK_KEY)  # what the lock's expiry does for a dead flusher
     session.rollback()
@@ -116,8 +129,9 @@ class Process:
     def __init__(self, args: list[str], env: dict, log: Path):
         self.log = log
         with log.open("wb") as out:
-            self.proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=out,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                [sys.executable, *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
 
     def text(self, since: int = 0) -> str:
         return self.log.read_bytes()[since:].decode(errors="replace")
@@ -164,10 +178,12 @@ def test_the_scheduler_and_a_busy_worker_ride_out_a_redis_outage(session, factor
         redis = own_redis.client()
 
         # The scheduler still enqueues the click flush and a worker still runs it.
-        clicks.record_click(redis, delivery.id, link.id, method="GET", ip="95.165.10.20", user_agent=FIREFOX,
-                            at=time.time() - 60)
-        wait_for(lambda: session.scalar(select(Click.id).where(Click.delivery_id == delivery.id)) is not None, 30,
-                 "no click written after Redis came back")
+        clicks.record_click(redis, delivery.id, link.id, method="GET", ip="95.165.10.20", user_agent=FIREFOX, at=time.time() - 60)
+        wait_for(
+            lambda: session.scalar(select(Click.id).where(Click.delivery_id == delivery.id)) is not None,
+            30,
+            "no click written after Redis came back",
+        )
         session.rollback()
         assert scheduler.alive() and worker.alive()
     finally:
@@ -204,8 +220,9 @@ def test_after_a_redis_flush_only_one_scheduler_schedules(settings, own_redis, t
         first.stop(), second.stop()
 
 
-def test_a_periodic_job_says_once_that_the_database_is_away_and_once_that_it_is_back(app, settings, tmp_path,
-                                                                                   monkeypatch, caplog):
+def test_a_periodic_job_says_once_that_the_database_is_away_and_once_that_it_is_back(
+    app, settings, tmp_path, monkeypatch, caplog
+):
     monkeypatch.setattr(tasks, "_app", app)
     with caplog.at_level("WARNING", logger="campaigns.tasks"):
         with database_gone(settings, tmp_path):
@@ -218,8 +235,9 @@ def test_a_periodic_job_says_once_that_the_database_is_away_and_once_that_it_is_
     assert len(lines) == 2 and lines[0].startswith("Database unreachable, retrying") and lines[1] == "Database back"
 
 
-def test_a_live_workers_mail_is_left_alone_past_its_heartbeat_and_through_an_empty_redis(session, factory, settings,
-                                                                                        own_redis, tmp_path):
+def test_a_live_workers_mail_is_left_alone_past_its_heartbeat_and_through_an_empty_redis(
+    session, factory, settings, own_redis, tmp_path
+):
     """A real worker whose relay takes 40 s to answer the message: the reconciler, run past its grace
     and after the worker's first heartbeat would have expired, then right after Redis restarted empty,
     then once Redis has settled, touches nothing; the mail goes out once and is recorded `sent`."""
@@ -237,13 +255,13 @@ def test_a_live_workers_mail_is_left_alone_past_its_heartbeat_and_through_an_emp
 
     with serve_smtp(SlowAnswer()) as relay:
         mail_url = f"{relay.url}?timeout=90"  # the relay's 40 s are within the SMTP timeout, so within the job's limit
-        relay_settings = dataclasses.replace(settings, mail=config.parse_mail_url(mail_url, settings.instance_path),
-                                             relay_rate_per_minute=1000)
+        relay_settings = dataclasses.replace(
+            settings, mail=config.parse_mail_url(mail_url, settings.instance_path), relay_rate_per_minute=1000
+        )
         delivery = _due(factory, session)
         queue = Queue(dispatch.MAIL_QUEUE, connection=own_redis.client())
         dispatch.dispatch(session, relay_settings, queue=queue)
-        env = process_env(settings, REDIS_URL=own_redis.url, MAIL_URL=mail_url,
-                          RELAY_RATE_PER_MINUTE="1000")
+        env = process_env(settings, REDIS_URL=own_redis.url, MAIL_URL=mail_url, RELAY_RATE_PER_MINUTE="1000")
         worker = Process(["worker.py"], env, tmp_path / "worker.log")
         try:
             wait_for(lambda: _reload(session, delivery.id).status == DeliveryStatus.SENDING, 30, "not claimed")
@@ -252,8 +270,12 @@ def test_a_live_workers_mail_is_left_alone_past_its_heartbeat_and_through_an_emp
             time.sleep(inhand.TTL + 1)  # the hand published at the job's start has been renewed since
 
             def reconciled():
-                result = reconcile.reconcile(session, relay_settings, now=datetime.now(UTC) + timedelta(minutes=1.5),
-                                             queue=Queue(dispatch.MAIL_QUEUE, connection=own_redis.client()))
+                result = reconcile.reconcile(
+                    session,
+                    relay_settings,
+                    now=datetime.now(UTC) + timedelta(minutes=1.5),
+                    queue=Queue(dispatch.MAIL_QUEUE, connection=own_redis.client()),
+                )
                 return result.unknown, result.requeued
 
             assert reconciled() == (0, 0)
@@ -292,8 +314,9 @@ def test_rqs_scheduled_job_process_tells_a_redis_loss_in_one_line_and_comes_back
     assert log.count("Redis unreachable, retrying") == 1, log[-3000:]
 
 
-def test_a_periodic_job_meeting_sqlite_locked_tries_again_and_calls_it_no_outage(app, session, factory, settings,
-                                                                                 monkeypatch, caplog):
+def test_a_periodic_job_meeting_sqlite_locked_tries_again_and_calls_it_no_outage(
+    app, session, factory, settings, monkeypatch, caplog
+):
     """Another process holds SQLite's write lock for a second, longer than the busy timeout of the
     engine used here: the dispatch job waits it out and queues the mail; nothing says «unreachable»."""
     import sqlite3

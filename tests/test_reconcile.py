@@ -33,8 +33,9 @@ def settled_redis() -> None:
     time.sleep(max(0, inhand.SETTLE - uptime + 1))
 
 
-def test_it_loses_nothing_when_redis_is_flushed_between_dispatch_and_work(app, session, factory, settings, smtp_server,
-                                                                          monkeypatch):
+def test_it_loses_nothing_when_redis_is_flushed_between_dispatch_and_work(
+    app, session, factory, settings, smtp_server, monkeypatch
+):
     settings = smtp_settings(settings, smtp_server)
     deliveries = [_due(factory, session) for _ in range(3)]
     assert dispatch.dispatch(session, settings) == 3
@@ -73,8 +74,9 @@ def test_it_leaves_a_queued_delivery_alone_while_its_job_waits(app, session, fac
     assert len(smtp_server.messages) == 1
 
 
-def test_it_marks_a_delivery_abandoned_mid_send_unknown_and_never_resends_it(app, session, factory, settings,
-                                                                            smtp_server, monkeypatch):
+def test_it_marks_a_delivery_abandoned_mid_send_unknown_and_never_resends_it(
+    app, session, factory, settings, smtp_server, monkeypatch
+):
     settings = smtp_settings(settings, smtp_server)
     delivery = _due(factory, session)
     dispatch.dispatch(session, settings)
@@ -98,8 +100,7 @@ def test_it_marks_a_delivery_abandoned_mid_send_unknown_and_never_resends_it(app
     assert smtp_server.messages == []
 
 
-def test_it_resends_an_unknown_delivery_only_when_a_person_says_so(app, session, factory, settings, smtp_server,
-                                                                  monkeypatch):
+def test_it_resends_an_unknown_delivery_only_when_a_person_says_so(app, session, factory, settings, smtp_server, monkeypatch):
     settings = smtp_settings(settings, smtp_server)
     admin = factory.advisor(name="Админ")
     delivery = _due(factory, session)
@@ -153,11 +154,24 @@ def kill_a_real_worker_mid_send(session, settings, relay, delivery_id: int) -> N
 
     from campaigns.config import ROOT
 
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
-           "MAIL_URL": relay.url, "SECRET_KEY": "test-secret", "INSTANCE_PATH": str(settings.instance_path),
-           "PUBLIC_URL": settings.public_url, "RELAY_RATE_PER_MINUTE": "1000"}
-    proc = subprocess.Popen([sys.executable, "worker.py", "--burst"], cwd=ROOT, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "MAIL_URL": relay.url,
+        "SECRET_KEY": "test-secret",
+        "INSTANCE_PATH": str(settings.instance_path),
+        "PUBLIC_URL": settings.public_url,
+        "RELAY_RATE_PER_MINUTE": "1000",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "worker.py", "--burst"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and _reload(session, delivery_id).status != DeliveryStatus.SENDING:
         time.sleep(0.05)
@@ -198,8 +212,7 @@ def test_it_survives_a_real_worker_killed_mid_send(app, session, factory, settin
 
 
 @pytest.mark.slow
-def test_it_sends_the_rest_of_a_killed_workers_batch_as_soon_as_the_worker_is_gone(app, session, factory, settings,
-                                                                                  monkeypatch):
+def test_it_sends_the_rest_of_a_killed_workers_batch_as_soon_as_the_worker_is_gone(app, session, factory, settings, monkeypatch):
     """A real worker killed on the first mail of a batch of three: while its hand (inhand.py) may still
     be a live worker's, nothing is touched; once it has expired (inhand.TTL, seconds) the next reconcile
     marks the one on the wire unknown and sends the two it never reached, once each — not 12 minutes
@@ -261,8 +274,9 @@ def test_it_does_by_hand_from_the_command_line_what_the_scheduler_does(app, sess
 def _failed(factory, session, error="550 5.7.1 Message rejected by policy"):
     offer = factory.offer()
     contact = factory.contact(tags=[offer.tag], email="blocked@client.example.com")
-    delivery = Delivery(offer=offer, contact=contact, status=DeliveryStatus.FAILED, send_on=utcnow().date(),
-                        last_error=error, attempts=1)
+    delivery = Delivery(
+        offer=offer, contact=contact, status=DeliveryStatus.FAILED, send_on=utcnow().date(), last_error=error, attempts=1
+    )
     session.add(delivery)
     session.commit()
     return delivery
@@ -353,15 +367,18 @@ def test_it_lists_every_state_on_the_queue_page(client, session, factory):
     states = [
         dict(status=DeliveryStatus.PLANNED, send_at=now + timedelta(hours=1), advisor_id=owner.id),
         dict(status=DeliveryStatus.QUEUED),
-        dict(status=DeliveryStatus.RETRYING, attempts=2, next_attempt_at=now + timedelta(minutes=15),
-             last_error="451 4.3.0 Mailbox busy"),
+        dict(
+            status=DeliveryStatus.RETRYING,
+            attempts=2,
+            next_attempt_at=now + timedelta(minutes=15),
+            last_error="451 4.3.0 Mailbox busy",
+        ),
         dict(status=DeliveryStatus.SENT, sent_at=now, advisor_id=owner.id),
         dict(status=DeliveryStatus.UNKNOWN, claimed_at=now - timedelta(minutes=20)),
     ]
     for values in states:
         session.add(Delivery(offer=ready, contact=factory.contact(owner=owner), send_on=now.date(), **values))
-    session.add(Delivery(offer=draft, contact=factory.contact(owner=owner), send_on=now.date(),
-                         status=DeliveryStatus.HELD))
+    session.add(Delivery(offer=draft, contact=factory.contact(owner=owner), send_on=now.date(), status=DeliveryStatus.HELD))
     session.commit()
     client.login(admin)
 
@@ -399,13 +416,17 @@ def test_it_schedules_the_delivery_pipeline_as_the_readme_says(app, settings, mo
         scheduler = cron.build(redis_client())
     jobs = {(job.func_name.rsplit(".", 1)[-1], job.interval or job.cron) for job in scheduler.get_jobs()}
 
-    assert {("plan_deliveries", "0 7 * * *"), ("plan_deliveries", 600), ("dispatch_deliveries", 30),
-            ("reconcile_deliveries", 60), ("read_bounces", 300)} <= jobs
+    assert {
+        ("plan_deliveries", "0 7 * * *"),
+        ("plan_deliveries", 600),
+        ("dispatch_deliveries", 30),
+        ("reconcile_deliveries", 60),
+        ("read_bounces", 300),
+    } <= jobs
 
 
 @pytest.mark.slow
-def test_a_mail_the_relay_took_is_sent_even_if_the_reconciler_took_its_worker_for_dead(app, session, factory,
-                                                                                      settings):
+def test_a_mail_the_relay_took_is_sent_even_if_the_reconciler_took_its_worker_for_dead(app, session, factory, settings):
     """A sender whose hand the reconciler cannot see (here: no RQ job at all, as a worker starved past its
     heartbeat would look) is marked unknown meanwhile; the relay's 250 then settles it as sent, once."""
     import asyncio
@@ -455,12 +476,26 @@ def test_it_finds_lost_deliveries_behind_thousands_still_waiting_in_their_jobs(s
     owner = factory.advisor()
     session.commit()
     now = utcnow()
-    session.execute(insert(Contact), [{"owner_id": owner.id, "email": f"c{i}@client.example.com", "created_at": now,
-                                       "updated_at": now} for i in range(5001)])
+    session.execute(
+        insert(Contact),
+        [{"owner_id": owner.id, "email": f"c{i}@client.example.com", "created_at": now, "updated_at": now} for i in range(5001)],
+    )
     contact_ids = session.scalars(select(Contact.id).order_by(Contact.id)).all()
-    session.execute(insert(Delivery), [{"offer_id": offer.id, "contact_id": cid, "status": DeliveryStatus.QUEUED,
-                                        "send_on": now.date(), "attempts": 0, "created_at": now, "updated_at": now}
-                                       for cid in contact_ids])
+    session.execute(
+        insert(Delivery),
+        [
+            {
+                "offer_id": offer.id,
+                "contact_id": cid,
+                "status": DeliveryStatus.QUEUED,
+                "send_on": now.date(),
+                "attempts": 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for cid in contact_ids
+        ],
+    )
     session.commit()
     ids = session.scalars(select(Delivery.id).order_by(Delivery.id)).all()
     queue = dispatch.mail_queue()

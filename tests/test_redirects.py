@@ -1,4 +1,5 @@
 """Redirects to a user-supplied address (log-in `next`, a Referer) stay on this site and never fail."""
+
 from __future__ import annotations
 
 import io
@@ -9,9 +10,20 @@ from campaigns.models import Role
 from tests.support import PASSWORD
 
 HOSTILE_TARGETS = [
-    "//evil.example/x", "/%09/evil.example", "/%0d%0aSet-Cookie:%20a=b", "/%0a/evil.example", "%5C%5Cevil.example",
-    "/%5Cevil.example", "https://evil.example/", "javascript:alert(1)", "http://localhost@evil.example/",
-    "///evil.example", "/%20/evil.example", "http://[evil/", "evil.example", "/%7F/evil.example",
+    "//evil.example/x",
+    "/%09/evil.example",
+    "/%0d%0aSet-Cookie:%20a=b",
+    "/%0a/evil.example",
+    "%5C%5Cevil.example",
+    "/%5Cevil.example",
+    "https://evil.example/",
+    "javascript:alert(1)",
+    "http://localhost@evil.example/",
+    "///evil.example",
+    "/%20/evil.example",
+    "http://[evil/",
+    "evil.example",
+    "/%7F/evil.example",
 ]
 
 
@@ -36,23 +48,28 @@ def test_log_in_follows_a_local_next_with_its_query(client, factory, session):
     assert response.headers["Location"] == "/contacts/?q=%D0%90"
 
 
-@pytest.mark.parametrize(("referer", "expected"), [
-    ("https://evil.example/offers/1", "/offers"),
-    ("//evil.example/offers/1", "/offers"),
-    ("http://localhost:8080/offers/1", "/offers"),
-    ("ftp://localhost/offers/1", "/offers"),
-    ("http://localhost//evil.example/", "/offers"),
-    ("http://localhost/offers/7?tab=1", "/offers/7?tab=1"),
-])
-def test_a_too_large_upload_goes_back_only_to_a_page_of_this_site(client, factory, session, app, monkeypatch,
-                                                                    referer, expected):
+@pytest.mark.parametrize(
+    ("referer", "expected"),
+    [
+        ("https://evil.example/offers/1", "/offers"),
+        ("//evil.example/offers/1", "/offers"),
+        ("http://localhost:8080/offers/1", "/offers"),
+        ("ftp://localhost/offers/1", "/offers"),
+        ("http://localhost//evil.example/", "/offers"),
+        ("http://localhost/offers/7?tab=1", "/offers/7?tab=1"),
+    ],
+)
+def test_a_too_large_upload_goes_back_only_to_a_page_of_this_site(client, factory, session, app, monkeypatch, referer, expected):
     marketing = factory.advisor(role=Role.MARKETING)
     offer = factory.offer()
     session.commit()
     client.login(marketing)
     token = client.csrf_token("/")
     monkeypatch.setitem(app.config, "MAX_CONTENT_LENGTH", 1024)
-    response = client.post(f"/offers/{offer.id}/catalog", headers={"Referer": referer},
-                           data={"catalog": (io.BytesIO(b"x" * 4096), "big.pdf"), "csrf_token": token})
+    response = client.post(
+        f"/offers/{offer.id}/catalog",
+        headers={"Referer": referer},
+        data={"catalog": (io.BytesIO(b"x" * 4096), "big.pdf"), "csrf_token": token},
+    )
     assert response.status_code == 302
     assert response.headers["Location"] == expected

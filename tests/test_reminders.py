@@ -1,5 +1,6 @@
 """No yearly mailing is missed in silence (#20): reminders before, «ждёт предложения» on and after the send
 date, «пропущено» when the window closes, and each mailing's state on the calendar."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,16 +27,24 @@ def mail(settings, smtp_server, app, monkeypatch):
 
 
 def _people(factory):
-    return (factory.advisor(name="Мария Маркетолог", role=Role.MARKETING, email="marketing@studio.example.com"),
-            factory.advisor(name="Алексей Админ", role=Role.ADMIN, email="admin@studio.example.com"))
+    return (
+        factory.advisor(name="Мария Маркетолог", role=Role.MARKETING, email="marketing@studio.example.com"),
+        factory.advisor(name="Алексей Админ", role=Role.ADMIN, email="admin@studio.example.com"),
+    )
 
 
 def _received(smtp_server):
     out = []
     for envelope in smtp_server.messages:
         msg = message_from_bytes(envelope.content, policy=email_policy.default)
-        out.append((msg["To"].addresses[0].addr_spec, str(msg["Subject"]), msg.get_body(("plain",)).get_content(),
-                    msg.get_body(("html",)).get_content()))
+        out.append(
+            (
+                msg["To"].addresses[0].addr_spec,
+                str(msg["Subject"]),
+                msg.get_body(("plain",)).get_content(),
+                msg.get_body(("html",)).get_content(),
+            )
+        )
     return out
 
 
@@ -87,8 +96,7 @@ def test_a_draft_is_reminded_and_a_ready_offer_is_not(session, factory, mail, sm
     assert "черновик" in _received(smtp_server)[0][1]
 
 
-def test_a_due_mailing_without_an_offer_waits_and_marketing_is_told_each_working_morning(session, factory, mail,
-                                                                                       smtp_server):
+def test_a_due_mailing_without_an_offer_waits_and_marketing_is_told_each_working_morning(session, factory, mail, smtp_server):
     _people(factory)
     march = factory.tag("Март", kind=TagKind.MONTH, rule="workday1 mar", lead_days=0)  # Mon 1 Mar 2027, until 15 Mar
     factory.contact(tags=[march])
@@ -116,8 +124,7 @@ def test_the_offer_made_ready_in_the_window_is_planned_as_usual(session, factory
     assert planner.plan_day(session, date(2027, 3, 10), settings).planned == 1
 
 
-def test_a_window_closing_without_an_offer_is_recorded_missed_and_told_once(session, factory, mail, smtp_server,
-                                                                           client):
+def test_a_window_closing_without_an_offer_is_recorded_missed_and_told_once(session, factory, mail, smtp_server, client):
     marketing, admin = _people(factory)
     march = factory.tag("Март", kind=TagKind.MONTH, rule="workday1 mar", lead_days=0)
     factory.contact(tags=[march])
@@ -166,20 +173,25 @@ def test_a_january_occasion_sent_in_december_crosses_the_year_boundary(session, 
     assert (record.year, record.send_on, record.last_day) == (2028, date(2027, 12, 6), date(2028, 1, 15))
 
 
-@pytest.mark.parametrize("offer, sent, today, state", [
-    (None, False, date(2027, 6, 1), "missing"),
-    ("draft", False, date(2027, 6, 1), "draft"),
-    ("ready", False, date(2027, 6, 1), "ready"),
-    ("draft", False, date(2027, 7, 20), "waiting"),
-    ("ready", True, date(2027, 7, 20), "sent"),
-    (None, False, date(2027, 8, 9), "missed"),
-])
+@pytest.mark.parametrize(
+    "offer, sent, today, state",
+    [
+        (None, False, date(2027, 6, 1), "missing"),
+        ("draft", False, date(2027, 6, 1), "draft"),
+        ("ready", False, date(2027, 6, 1), "ready"),
+        ("draft", False, date(2027, 7, 20), "waiting"),
+        ("ready", True, date(2027, 7, 20), "sent"),
+        (None, False, date(2027, 8, 9), "missed"),
+    ],
+)
 def test_each_mailing_has_one_state(offer, sent, today, state):
     class Offer:
         status = OfferStatus(offer) if offer else None
 
-    assert mailings.mailing_state(today, date(2027, 7, 16), date(2027, 8, 8), Offer() if offer else None,
-                                   sent=sent, recorded=False) == state
+    assert (
+        mailings.mailing_state(today, date(2027, 7, 16), date(2027, 8, 8), Offer() if offer else None, sent=sent, recorded=False)
+        == state
+    )
 
 
 def _today_rule(today: date) -> str:

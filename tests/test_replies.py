@@ -1,6 +1,7 @@
 """Mail that comes back, end to end on real servers: an offer goes out through a real SMTP server
 (aiosmtpd), the client's reply and a mailto unsubscribe are delivered into a real IMAP server
 (the private Dovecot), and one poll makes them count."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,7 +29,6 @@ from campaigns.models import (
     Verdict,
 )
 from tests.test_sending import _due, _reload, smtp_settings
-from tests.test_webhooks import receiver  # noqa: F401,F811 - the fixture
 
 
 @pytest.fixture(autouse=True)
@@ -57,8 +57,9 @@ def _reply_to(original, sender: str, text: str, *, subject_prefix="Re: ", **head
     for name, value in headers.items():
         reply[name.replace("_", "-")] = value
     quoted = "\n".join("> " + line for line in original.get_body(("plain",)).get_content().splitlines())
-    reply.set_content(f"{text}\n\n--\nИван Сидоров\nООО «Ромашка»\n\n"
-                      f"пн, 15 июн. 2026 г. в 10:12, Анна <anna@studio.example.com>:\n{quoted}\n")
+    reply.set_content(
+        f"{text}\n\n--\nИван Сидоров\nООО «Ромашка»\n\nпн, 15 июн. 2026 г. в 10:12, Анна <anna@studio.example.com>:\n{quoted}\n"
+    )
     return bytes(reply)
 
 
@@ -70,29 +71,43 @@ def _connect(session, advisor, account, settings) -> AdvisorMailbox:
 
 
 def test_a_reply_in_the_advisors_mailbox_puts_the_contact_first_on_the_hot_list_with_its_text(
-        session, factory, settings, smtp_server, imap_server, client):
+    session, factory, settings, smtp_server, imap_server, client
+):
     settings = smtp_settings(settings, smtp_server)
     anna = factory.advisor(name="Анна Смирнова", email="anna@studio.example.com")
     # Another client clicked the discount an hour ago: hot, but a reply is stronger.
-    clicked, _mail = _sent_offer(session, factory, settings, smtp_server, anna, email="buyer@klik.example.com",
-                                 company="Кликнул")
+    clicked, _mail = _sent_offer(session, factory, settings, smtp_server, anna, email="buyer@klik.example.com", company="Кликнул")
     link = session.scalar(select(Link).where(Link.offer_id == clicked.offer_id))
-    session.add(Click(delivery_id=clicked.id, link_id=link.id, contact_id=clicked.contact_id, owner_id=anna.id,
-                      clicked_at=utcnow() - timedelta(hours=1), verdict=Verdict.HUMAN, reason="test"))
-    delivery, original = _sent_offer(session, factory, settings, smtp_server, anna, email="ivan@romashka.example.com",
-                                     company="Ромашка")
+    session.add(
+        Click(
+            delivery_id=clicked.id,
+            link_id=link.id,
+            contact_id=clicked.contact_id,
+            owner_id=anna.id,
+            clicked_at=utcnow() - timedelta(hours=1),
+            verdict=Verdict.HUMAN,
+            reason="test",
+        )
+    )
+    delivery, original = _sent_offer(
+        session, factory, settings, smtp_server, anna, email="ivan@romashka.example.com", company="Ромашка"
+    )
     mailbox = imap_server.account()
     _connect(session, anna, mailbox, settings)
-    mailbox.deliver(_reply_to(original, "Иван Сидоров <ivan@romashka.example.com>",
-                              "Добрый день! Пришлите, пожалуйста, счёт на 40 наборов."))
+    mailbox.deliver(
+        _reply_to(original, "Иван Сидоров <ivan@romashka.example.com>", "Добрый день! Пришлите, пожалуйста, счёт на 40 наборов.")
+    )
 
     assert replies.poll_all(session, settings) == 1
 
     entries = hotlist.hot_list(session, anna.id, settings)
     assert [e.contact_id for e in entries][:2] == [delivery.contact_id, clicked.contact_id]
     assert entries[0].replied_at is not None
-    [note] = session.scalars(select(Note).where(Note.contact_id == delivery.contact_id, Note.raw_message.is_not(None),
-                                                Note.body.like("Клиент ответил%"))).all()
+    [note] = session.scalars(
+        select(Note).where(
+            Note.contact_id == delivery.contact_id, Note.raw_message.is_not(None), Note.body.like("Клиент ответил%")
+        )
+    ).all()
     assert "счёт на 40 наборов" in note.body and "«Новогодние подарки для Ромашка»" in note.body
     assert "Иван Сидоров" not in note.body and "Каталог" not in note.body  # signature and quoted offer stripped
     assert note.delivery_id == delivery.id
@@ -112,7 +127,8 @@ def test_a_reply_in_the_advisors_mailbox_puts_the_contact_first_on_the_hot_list_
 
 
 def test_a_mailto_unsubscribe_delivered_to_the_system_mailbox_unsubscribes_the_contact(
-        session, factory, settings, smtp_server, imap_server):
+    session, factory, settings, smtp_server, imap_server
+):
     settings = smtp_settings(settings, smtp_server)
     anna = factory.advisor(name="Анна Смирнова", email="anna@studio.example.com")
     delivery, original = _sent_offer(session, factory, settings, smtp_server, anna, email="ivan@romashka.example.com")
@@ -132,8 +148,10 @@ def test_a_mailto_unsubscribe_delivered_to_the_system_mailbox_unsubscribes_the_c
 
     contact = session.get(Contact, delivery.contact_id, populate_existing=True)
     assert contact.unsubscribed_at is not None
-    assert session.scalar(select(Suppression.reason).where(Suppression.email == "ivan@romashka.example.com")) \
+    assert (
+        session.scalar(select(Suppression.reason).where(Suppression.email == "ivan@romashka.example.com"))
         == SuppressionReason.UNSUBSCRIBE
+    )
     assert _reload(session, pending.id).status == DeliveryStatus.CANCELLED
     assert session.scalar(select(Note.body).where(Note.contact_id == contact.id, Note.kind == NoteKind.UNSUBSCRIBE))
     [(flags, _raw)] = system.messages()
@@ -146,8 +164,15 @@ def test_an_auto_reply_is_a_note_but_neither_hot_nor_counted(session, factory, s
     delivery, original = _sent_offer(session, factory, settings, smtp_server, anna, email="ivan@romashka.example.com")
     mailbox = imap_server.account()
     _connect(session, anna, mailbox, settings)
-    mailbox.deliver(_reply_to(original, "ivan@romashka.example.com", "Я в отпуске до 20 июня.",
-                              subject_prefix="Автоответ: ", Auto_Submitted="auto-replied"))
+    mailbox.deliver(
+        _reply_to(
+            original,
+            "ivan@romashka.example.com",
+            "Я в отпуске до 20 июня.",
+            subject_prefix="Автоответ: ",
+            Auto_Submitted="auto-replied",
+        )
+    )
 
     assert replies.poll_all(session, settings) == 0
 
@@ -158,14 +183,17 @@ def test_an_auto_reply_is_a_note_but_neither_hot_nor_counted(session, factory, s
 
 
 def test_mail_from_a_contact_without_our_message_id_is_a_reply_and_other_mail_is_not_read(
-        session, factory, settings, smtp_server, imap_server):
+    session, factory, settings, smtp_server, imap_server
+):
     settings = smtp_settings(settings, smtp_server)
     anna = factory.advisor(name="Анна Смирнова", email="anna@studio.example.com")
     delivery, _original = _sent_offer(session, factory, settings, smtp_server, anna, email="ivan@romashka.example.com")
     mailbox = imap_server.account()
     _connect(session, anna, mailbox, settings)
-    for sender, text in (("Ivan@Romashka.example.com", "Позвоните мне завтра, обсудим заказ."),
-                         ("friend@elsewhere.example.com", "Личное письмо")):
+    for sender, text in (
+        ("Ivan@Romashka.example.com", "Позвоните мне завтра, обсудим заказ."),
+        ("friend@elsewhere.example.com", "Личное письмо"),
+    ):
         message = EmailMessage()
         message["From"], message["To"], message["Subject"] = sender, "anna@studio.example.com", "Вопрос"
         message["Message-ID"] = make_msgid(domain="example.com")
@@ -218,7 +246,8 @@ def test_the_password_is_stored_encrypted_and_a_wrong_one_is_refused_in_russian(
 
 
 def test_the_scheduler_polls_the_advisors_mailboxes_every_few_minutes_through_a_periodic_job(
-        app, session, factory, settings, smtp_server, imap_server, monkeypatch):
+    app, session, factory, settings, smtp_server, imap_server, monkeypatch
+):
     from campaigns import cron, tasks
     from campaigns.extensions import redis_client
 
@@ -238,7 +267,8 @@ def test_the_scheduler_polls_the_advisors_mailboxes_every_few_minutes_through_a_
 
 
 def test_a_mailbox_that_cannot_be_read_says_why_and_the_others_are_still_read(
-        session, factory, settings, smtp_server, imap_server):
+    session, factory, settings, smtp_server, imap_server
+):
     settings = smtp_settings(settings, smtp_server)
     anna, igor = factory.advisor(email="anna@studio.example.com"), factory.advisor(email="igor@studio.example.com")
     _delivery, original = _sent_offer(session, factory, settings, smtp_server, igor, email="ivan@romashka.example.com")
@@ -256,15 +286,17 @@ def test_a_mailbox_that_cannot_be_read_says_why_and_the_others_are_still_read(
 
 
 def test_a_contact_who_only_replied_shows_on_the_home_page_and_in_the_morning_digest(
-        app, session, factory, settings, smtp_server, imap_server, client):
+    app, session, factory, settings, smtp_server, imap_server, client
+):
     from datetime import date
 
     from campaigns import mails
 
     settings = smtp_settings(settings, smtp_server)
     anna = factory.advisor(name="Анна Смирнова", email="anna@studio.example.com")
-    _delivery, original = _sent_offer(session, factory, settings, smtp_server, anna, email="ivan@romashka.example.com",
-                                      company="Ромашка")
+    _delivery, original = _sent_offer(
+        session, factory, settings, smtp_server, anna, email="ivan@romashka.example.com", company="Ромашка"
+    )
     mailbox = imap_server.account()
     _connect(session, anna, mailbox, settings)
     mailbox.deliver(_reply_to(original, "ivan@romashka.example.com", "Да, интересно."))
@@ -281,7 +313,8 @@ def test_a_contact_who_only_replied_shows_on_the_home_page_and_in_the_morning_di
 
 
 def test_a_reply_reaches_the_webhook_receiver_and_an_auto_reply_does_not(
-        app, client, session, factory, settings, smtp_server, imap_server, receiver, monkeypatch):  # noqa: F811
+    app, client, session, factory, settings, smtp_server, imap_server, receiver, monkeypatch
+):  # noqa: F811
     import json
 
     from campaigns import webhooks

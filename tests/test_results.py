@@ -1,4 +1,5 @@
 """Results for marketing: counts per offer, tag and advisor; charts on the page."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
@@ -18,16 +19,29 @@ def build(session, factory):
     session.add(link)
 
     def delivery(offer, owner, status=DeliveryStatus.SENT, sender=True):
-        d = Delivery(offer=offer, contact=factory.contact(owner=owner), send_on=date(offer.year, 3, 2), status=status,
-                     advisor=owner if sender and status == DeliveryStatus.SENT else None,
-                     sent_at=SENT if status == DeliveryStatus.SENT else None)
+        d = Delivery(
+            offer=offer,
+            contact=factory.contact(owner=owner),
+            send_on=date(offer.year, 3, 2),
+            status=status,
+            advisor=owner if sender and status == DeliveryStatus.SENT else None,
+            sent_at=SENT if status == DeliveryStatus.SENT else None,
+        )
         session.add(d)
         session.flush()
         return d
 
     def click(d, verdict, minutes):
-        session.add(Click(delivery=d, link=link, contact_id=d.contact_id, clicked_at=SENT + timedelta(minutes=minutes),
-                          verdict=verdict, reason="test"))
+        session.add(
+            Click(
+                delivery=d,
+                link=link,
+                contact_id=d.contact_id,
+                clicked_at=SENT + timedelta(minutes=minutes),
+                verdict=verdict,
+                reason="test",
+            )
+        )
 
     b1, b2, b3 = delivery(offer_b, anna), delivery(offer_b, anna), delivery(offer_b, igor)
     delivery(offer_b, igor, DeliveryStatus.FAILED)

@@ -1,4 +1,5 @@
 """Tag rules in Russian: read as people write them, shown as people say them; the short grammar still reads."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,20 +7,23 @@ import pytest
 from campaigns import calendar, catalog, rules_ru
 
 
-@pytest.mark.parametrize(("text", "rule", "lead"), [
-    ("3-е воскресенье июня", "3 sun jun", None),
-    ("третье воскресенье июня", "3 sun jun", None),
-    ("Последнее воскресенье сентября", "last sun sep", None),
-    ("первый рабочий день марта", "workday1 mar", None),
-    ("3 декабря", "3 dec", None),
-    ("22 дек", "22 dec", None),
-    ("256-й день года", "day 256", None),
-    ("в 4-ю субботу июля", "4 sat jul", None),
-    ("3-е воскресенье июня, за 21 день, на предыдущий рабочий день", "3 sun jun", 21),
-    ("8 марта, за 7 дней", "8 mar", 7),
-    ("2 sun aug", "2 sun aug", None),
-    ("workday1 MAR", "workday1 mar", None),
-])
+@pytest.mark.parametrize(
+    ("text", "rule", "lead"),
+    [
+        ("3-е воскресенье июня", "3 sun jun", None),
+        ("третье воскресенье июня", "3 sun jun", None),
+        ("Последнее воскресенье сентября", "last sun sep", None),
+        ("первый рабочий день марта", "workday1 mar", None),
+        ("3 декабря", "3 dec", None),
+        ("22 дек", "22 dec", None),
+        ("256-й день года", "day 256", None),
+        ("в 4-ю субботу июля", "4 sat jul", None),
+        ("3-е воскресенье июня, за 21 день, на предыдущий рабочий день", "3 sun jun", 21),
+        ("8 марта, за 7 дней", "8 mar", 7),
+        ("2 sun aug", "2 sun aug", None),
+        ("workday1 MAR", "workday1 mar", None),
+    ],
+)
 def test_a_rule_is_read_in_russian_or_in_the_short_form(text, rule, lead):
     parsed, parsed_lead = rules_ru.parse(text)
     assert (str(parsed), parsed_lead) == (rule, lead)

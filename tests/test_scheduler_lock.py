@@ -4,6 +4,7 @@ tests/test_outages.py runs two real scheduler processes through a Redis flush; t
 rest of the lock's life: the lock taken over by someone else, won back, and handed on when the
 scheduling one stops.
 """
+
 from __future__ import annotations
 
 import logging
@@ -93,8 +94,11 @@ def test_of_two_schedulers_only_the_lock_holder_enqueues_and_the_other_takes_ove
     wait_for(lambda: log.enqueued("first"), 20, "the first scheduler did not schedule")
     second = Scheduler("second", redis).start()
     try:
-        wait_for(lambda: "another scheduler holds the lock; waiting" in log.lines("second"), 20,
-                 "the second scheduler did not start waiting")
+        wait_for(
+            lambda: "another scheduler holds the lock; waiting" in log.lines("second"),
+            20,
+            "the second scheduler did not start waiting",
+        )
         queued = Queue("default", connection=redis).count
         time.sleep(6)  # longer than the click flush's period (5 s): the holder enqueues it again
         assert log.enqueued("first") >= 2 and Queue("default", connection=redis).count > queued
@@ -120,8 +124,11 @@ def test_a_scheduler_whose_lock_was_lost_stops_scheduling_until_it_wins_it_again
         # Redis flushed and the lock taken at once by another scheduler (its own token).
         redis.delete(cron.LOCK_KEY)
         redis.set(cron.LOCK_KEY, b"someone-else", ex=60)
-        wait_for(lambda: any("lost the scheduler lock" in line for line in log.lines("only")), 10,
-                 "the scheduler did not notice that its lock was gone")
+        wait_for(
+            lambda: any("lost the scheduler lock" in line for line in log.lines("only")),
+            10,
+            "the scheduler did not notice that its lock was gone",
+        )
         since = log.mark()
         time.sleep(7)  # longer than the click flush's period: a scheduler still scheduling would enqueue it
         assert log.enqueued("only", since) == 0, log.lines("only", since)

@@ -1,5 +1,6 @@
 """Search finds a contact however its name is typed: е/ё, Latin or Cyrillic, a company's other
 spelling, any case; on PostgreSQL an index serves it (issue #18 search, #15)."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Secrets stay out of what is printed and logged; instance/ and the SQLite file are the owner's alone."""
+
 from __future__ import annotations
 
 import logging
@@ -23,31 +24,42 @@ def _mode(path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-@pytest.mark.parametrize(("url", "shown"), [
-    ("smtp://mailer:s3cr3t@relay.example.com:587?starttls=1", "smtp://mailer:***@relay.example.com:587?starttls=1"),
-    ("postgresql+psycopg://app:s3cr3t@db.example.com/campaigns", "postgresql+psycopg://app:***@db.example.com/campaigns"),
-    ("redis://:s3cr3t@redis.example.com:6379/0", "redis://:***@redis.example.com:6379/0"),
-    ("imaps://bounces:s3cr3t@imap.example.com/INBOX", "imaps://bounces:***@imap.example.com/INBOX"),
-    ("maildir:instance/outbox", "maildir:instance/outbox"),
-    ("smtps://relay.example.com:465", "smtps://relay.example.com:465"),
-])
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("smtp://mailer:s3cr3t@relay.example.com:587?starttls=1", "smtp://mailer:***@relay.example.com:587?starttls=1"),
+        ("postgresql+psycopg://app:s3cr3t@db.example.com/campaigns", "postgresql+psycopg://app:***@db.example.com/campaigns"),
+        ("redis://:s3cr3t@redis.example.com:6379/0", "redis://:***@redis.example.com:6379/0"),
+        ("imaps://bounces:s3cr3t@imap.example.com/INBOX", "imaps://bounces:***@imap.example.com/INBOX"),
+        ("maildir:instance/outbox", "maildir:instance/outbox"),
+        ("smtps://relay.example.com:465", "smtps://relay.example.com:465"),
+    ],
+)
 def test_a_url_is_shown_without_its_password(url, shown):
     assert masked_url(url) == shown
 
 
 def test_the_run_command_announces_the_relay_without_its_password(tmp_path, capsys):
-    settings = load_settings({"INSTANCE_PATH": str(tmp_path / "instance"), "SECRET_KEY": "x",
-                              "MAIL_URL": "smtp://mailer:s3cr3t@relay.example.com:587?starttls=1"})
+    settings = load_settings(
+        {
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "SECRET_KEY": "x",
+            "MAIL_URL": "smtp://mailer:s3cr3t@relay.example.com:587?starttls=1",
+        }
+    )
     launcher._announce(settings, "127.0.0.1:5000")
     output = capsys.readouterr().out
     assert "smtp://mailer:***@relay.example.com:587" in output and "s3cr3t" not in output
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("DATABASE_URL", "app:s3cr3t@db.example.com/campaigns"),
-    ("MAIL_URL", "mailer:s3cr3t@relay.example.com"),
-    ("BOUNCE_URL", "pop3://bounces:s3cr3t@pop.example.com/"),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DATABASE_URL", "app:s3cr3t@db.example.com/campaigns"),
+        ("MAIL_URL", "mailer:s3cr3t@relay.example.com"),
+        ("BOUNCE_URL", "pop3://bounces:s3cr3t@pop.example.com/"),
+    ],
+)
 def test_a_wrong_url_is_named_without_its_password(tmp_path, name, value):
     with pytest.raises(ConfigError) as error:
         load_settings({"INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "x", name: value})
@@ -83,9 +95,16 @@ def test_gunicorns_access_log_shows_no_tokens(tmp_path):
     config = Config()
     config.set("accesslog", str(log_file))
     logger = GunicornLogger(config)
-    environ = {"REQUEST_METHOD": "GET", "RAW_URI": "/c/2n9c-7.6qItklAi9QdAVzFT", "PATH_INFO": "/c/2n9c-7.6qItklAi9QdAVzFT",
-               "QUERY_STRING": "", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "203.0.113.5",
-               "HTTP_REFERER": "https://campaigns.example.com/u/3k.QSecretUnsub", "HTTP_USER_AGENT": "Mozilla/5.0"}
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": "/c/2n9c-7.6qItklAi9QdAVzFT",
+        "PATH_INFO": "/c/2n9c-7.6qItklAi9QdAVzFT",
+        "QUERY_STRING": "",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "203.0.113.5",
+        "HTTP_REFERER": "https://campaigns.example.com/u/3k.QSecretUnsub",
+        "HTTP_USER_AGENT": "Mozilla/5.0",
+    }
     response = SimpleNamespace(status="302 Found", sent=0, headers=[])
     logger.access(response, SimpleNamespace(headers=[]), environ, timedelta(milliseconds=3))
     line = log_file.read_text()

@@ -1,4 +1,5 @@
 """Every response carries the security headers: pages, errors, the API, static files, /c/ and /u/."""
+
 from __future__ import annotations
 
 import re
@@ -69,8 +70,14 @@ def test_the_stored_mail_view_keeps_its_stricter_policy(client, factory, session
     assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
 
 
-@pytest.mark.parametrize("template", sorted(p.relative_to(TEMPLATES).as_posix() for p in TEMPLATES.rglob("*.html")
-                                            if not p.relative_to(TEMPLATES).as_posix().startswith("emails/")))
+@pytest.mark.parametrize(
+    "template",
+    sorted(
+        p.relative_to(TEMPLATES).as_posix()
+        for p in TEMPLATES.rglob("*.html")
+        if not p.relative_to(TEMPLATES).as_posix().startswith("emails/")
+    ),
+)
 def test_no_page_template_has_inline_script(template):
     text = (TEMPLATES / template).read_text()
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text), "inline <script>: move it to static/"

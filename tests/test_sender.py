@@ -1,5 +1,6 @@
 """Whose name a mail goes out in: compose, the planner's dry run, pacing, the board and the queue page
 agree (sender.py), also after an advisor is deactivated."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -21,9 +22,13 @@ DAY = calendar.send_date(RULE, 0, YEAR)
 def _compose(session, settings, delivery):
     try:
         # What sending.send_delivery does: the sender of the moment, then the pure composer.
-        message = build_offer_message(offer=delivery.offer, contact=delivery.contact,
-                                      advisor=sender_for(session, delivery.contact), settings=settings,
-                                      delivery_id=delivery.id)
+        message = build_offer_message(
+            offer=delivery.offer,
+            contact=delivery.contact,
+            advisor=sender_for(session, delivery.contact),
+            settings=settings,
+            delivery_id=delivery.id,
+        )
     except NoSender:
         return NO_SENDER_LABEL
     return message["From"].addresses[0].display_name

@@ -26,6 +26,7 @@ from tests.support import RecordingHandler, serve_smtp
 def relay():
     """A real SMTP server whose answer depends on the recipient's local part:
     later@ → 451 4.3.0, unknown@ → 550 5.1.1, blocked@ → 550 5.7.1, anyone else → 250."""
+
     class Handler(RecordingHandler):
         async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
             local = address.split("@")[0]
@@ -49,8 +50,9 @@ def _fresh_transports():
 
 
 def smtp_settings(settings, server):
-    return dataclasses.replace(settings, mail=config.parse_mail_url(server.url, settings.instance_path),
-                               relay_rate_per_minute=1000)
+    return dataclasses.replace(
+        settings, mail=config.parse_mail_url(server.url, settings.instance_path), relay_rate_per_minute=1000
+    )
 
 
 def _due(factory, session, owner=None, email=None, **contact_kw):
@@ -59,8 +61,13 @@ def _due(factory, session, owner=None, email=None, **contact_kw):
     if email:
         contact_kw["email"] = email
     contact = factory.contact(owner=owner or factory.advisor(), tags=[offer.tag], **contact_kw)
-    delivery = Delivery(offer=offer, contact=contact, status=DeliveryStatus.PLANNED, send_on=utcnow().date(),
-                        send_at=utcnow() - timedelta(minutes=1))
+    delivery = Delivery(
+        offer=offer,
+        contact=contact,
+        status=DeliveryStatus.PLANNED,
+        send_on=utcnow().date(),
+        send_at=utcnow() - timedelta(minutes=1),
+    )
     session.add(delivery)
     session.commit()
     return delivery
@@ -89,8 +96,7 @@ def run_worker(app, settings, monkeypatch):
     db.session.remove()
 
 
-def test_it_sends_a_due_delivery_and_keeps_the_full_mail_in_the_notes(app, session, factory, settings, smtp_server,
-                                                                       monkeypatch):
+def test_it_sends_a_due_delivery_and_keeps_the_full_mail_in_the_notes(app, session, factory, settings, smtp_server, monkeypatch):
     settings = smtp_settings(settings, smtp_server)
     owner = factory.advisor(name="Анна Смирнова", email="anna@studio.example.com")
     delivery = _due(factory, session, owner=owner, company="Тойота")
@@ -237,8 +243,7 @@ def test_it_suppresses_an_unknown_mailbox(session, factory, settings, relay):
     assert session.scalars(audience.tag_audience(tag.id)).all() == []
 
 
-def test_it_never_sends_to_a_contact_who_unsubscribed_after_planning(app, session, factory, settings, smtp_server,
-                                                                     monkeypatch):
+def test_it_never_sends_to_a_contact_who_unsubscribed_after_planning(app, session, factory, settings, smtp_server, monkeypatch):
     settings = smtp_settings(settings, smtp_server)
     delivery = _due(factory, session)
     delivery.contact.unsubscribed_at = utcnow()
@@ -294,8 +299,9 @@ def test_it_puts_a_job_over_the_relay_rate_back_for_later(app, session, factory,
     assert dispatch.job_id(waiting) in dispatch.mail_queue().scheduled_job_registry.get_job_ids()
 
 
-def test_it_sends_many_deliveries_in_jobs_of_twenty_each_claimed_and_recorded_once(app, session, factory, settings,
-                                                                                     smtp_server, monkeypatch):
+def test_it_sends_many_deliveries_in_jobs_of_twenty_each_claimed_and_recorded_once(
+    app, session, factory, settings, smtp_server, monkeypatch
+):
     settings = smtp_settings(settings, smtp_server)
     owner = factory.advisor(name="Анна Смирнова", email="anna@studio.example.com")
     deliveries = [_due(factory, session, owner=owner, first_name="Олег", last_name="Петров") for _ in range(23)]
@@ -325,8 +331,9 @@ def test_it_sends_many_deliveries_in_jobs_of_twenty_each_claimed_and_recorded_on
         assert message_from_string(mail.raw_message)["Message-ID"].strip() == _reload(session, delivery.id).message_id
 
 
-def test_it_puts_the_rest_of_a_batch_over_the_relay_rate_back_as_one_job(app, session, factory, settings, smtp_server,
-                                                                          monkeypatch):
+def test_it_puts_the_rest_of_a_batch_over_the_relay_rate_back_as_one_job(
+    app, session, factory, settings, smtp_server, monkeypatch
+):
     settings = dataclasses.replace(smtp_settings(settings, smtp_server), relay_rate_per_minute=2)
     deliveries = [_due(factory, session) for _ in range(5)]
     dispatch.dispatch(session, settings)
@@ -358,14 +365,15 @@ class LosesTheAnswer(RecordingHandler):
 
 
 @pytest.mark.parametrize("how", ["drop", "late"])
-def test_it_never_resends_a_mail_whose_answer_was_lost_after_the_final_dot(app, session, factory, settings, client,
-                                                                          monkeypatch, how):
+def test_it_never_resends_a_mail_whose_answer_was_lost_after_the_final_dot(
+    app, session, factory, settings, client, monkeypatch, how
+):
     from campaigns.models import Role
 
     with serve_smtp(LosesTheAnswer(how)) as relay:
-        settings = dataclasses.replace(settings, mail=config.parse_mail_url(f"{relay.url}?timeout=0.5",
-                                                                            settings.instance_path),
-                                       relay_rate_per_minute=1000)
+        settings = dataclasses.replace(
+            settings, mail=config.parse_mail_url(f"{relay.url}?timeout=0.5", settings.instance_path), relay_rate_per_minute=1000
+        )
         delivery = _due(factory, session)
         admin = factory.advisor(role=Role.ADMIN)
         session.commit()
@@ -390,8 +398,7 @@ def test_it_never_resends_a_mail_whose_answer_was_lost_after_the_final_dot(app, 
 
 
 def test_it_gives_each_job_time_for_every_mails_smtp_timeout(session, factory, settings, smtp_server):
-    settings = dataclasses.replace(settings, mail=config.parse_mail_url(f"{smtp_server.url}?timeout=30",
-                                                                        settings.instance_path))
+    settings = dataclasses.replace(settings, mail=config.parse_mail_url(f"{smtp_server.url}?timeout=30", settings.instance_path))
     for _ in range(dispatch.BATCH_SIZE + 1):
         _due(factory, session)
     queue = dispatch.mail_queue()
@@ -484,8 +491,13 @@ def database_cut(app):
 
         def cut():
             with admin.connect() as conn:
-                cut = conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = ANY(:pids)"),
-                                   {"pids": pids}).scalars().all()
+                cut = (
+                    conn.execute(
+                        text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = ANY(:pids)"), {"pids": pids}
+                    )
+                    .scalars()
+                    .all()
+                )
             assert cut and all(cut)
 
         event.listen(engine, "connect", remember)
@@ -493,6 +505,7 @@ def database_cut(app):
         event.remove(engine, "connect", remember)
         admin.dispose()
     else:
+
         def busy_timeout(dbapi_connection, _record):
             dbapi_connection.execute("PRAGMA busy_timeout=100")  # instead of 30 s: the test waits less
 
@@ -507,12 +520,16 @@ def database_cut(app):
     engine.dispose()
 
 
-def test_it_records_mails_the_relay_took_as_sent_when_the_database_connection_drops(session, factory, settings,
-                                                                                   database_cut):
+def test_it_records_mails_the_relay_took_as_sent_when_the_database_connection_drops(session, factory, settings, database_cut):
     first = _due(factory, session)
     # The same offer: from the second mail on the worker keeps its database connection between mails.
-    second = Delivery(offer=first.offer, contact=factory.contact(tags=[first.offer.tag]), status=DeliveryStatus.PLANNED,
-                      send_on=first.send_on, send_at=first.send_at)
+    second = Delivery(
+        offer=first.offer,
+        contact=factory.contact(tags=[first.offer.tag]),
+        status=DeliveryStatus.PLANNED,
+        send_on=first.send_on,
+        send_at=first.send_at,
+    )
     session.add(second)
     session.commit()
     ids = [first.id, second.id]
@@ -527,8 +544,7 @@ def test_it_records_mails_the_relay_took_as_sent_when_the_database_connection_dr
         assert len(_notes(session, sent.contact_id, NoteKind.MAIL)) == 1
 
 
-def test_it_holds_a_mail_whose_sender_left_before_it_was_sent_like_planning_does(session, factory, settings,
-                                                                                smtp_server):
+def test_it_holds_a_mail_whose_sender_left_before_it_was_sent_like_planning_does(session, factory, settings, smtp_server):
     """The owner deactivated after pacing, and no house advisor: at the claim the mail is held with the
     sender rule's reason (not failed), shown on the queue page, and released once someone may send it."""
     from campaigns import planner

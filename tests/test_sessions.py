@@ -1,5 +1,6 @@
 """Sessions end for real: log-out, a password change and deactivation end every session of the user,
 "remember me" included; the cookies are HttpOnly, SameSite=Lax, Secure on https, a month at most."""
+
 from __future__ import annotations
 
 import re
@@ -124,13 +125,15 @@ def test_a_password_change_ends_every_session(app, browsers, make_user):
     client = browsers()
     user = make_user()
     _log_in(client, user, remember=True)
-    result = app.test_cli_runner().invoke(args=["campaigns", "set-password", user.email],
-                                          input="новый пароль 2026\nновый пароль 2026\n")
+    result = app.test_cli_runner().invoke(
+        args=["campaigns", "set-password", user.email], input="новый пароль 2026\nновый пароль 2026\n"
+    )
     assert result.exit_code == 0, result.output
     assert not _logged_in(client)
     token = client.csrf_token()
-    assert client.post("/login", data={"email": user.email, "password": "новый пароль 2026",
-                                       "csrf_token": token}).status_code == 302
+    assert (
+        client.post("/login", data={"email": user.email, "password": "новый пароль 2026", "csrf_token": token}).status_code == 302
+    )
 
 
 def test_a_session_from_before_session_keys_is_refused(app, browsers, make_user):
@@ -150,9 +153,14 @@ def test_a_user_added_by_hand_in_sql_gets_a_session_key_at_log_in(app, browsers)
     from tests.support import PASSWORD_HASH
 
     with app.app_context():
-        db.session.execute(text("INSERT INTO advisors (email, name, role, is_house, active, password_hash, created_at) "
-                                "VALUES ('hand@studio.example.com', 'Вручную', 'advisor', false, true, :hash, "
-                                "CURRENT_TIMESTAMP)"), {"hash": PASSWORD_HASH})
+        db.session.execute(
+            text(
+                "INSERT INTO advisors (email, name, role, is_house, active, password_hash, created_at) "
+                "VALUES ('hand@studio.example.com', 'Вручную', 'advisor', false, true, :hash, "
+                "CURRENT_TIMESTAMP)"
+            ),
+            {"hash": PASSWORD_HASH},
+        )
         db.session.commit()
     client = browsers()
     _log_in(client, SimpleNamespace(email="hand@studio.example.com"))
@@ -175,15 +183,19 @@ def test_changing_ones_own_password_ends_the_other_sessions_and_keeps_this_one(b
     assert not _logged_in(there)
     _log_out(here)
     token = here.csrf_token()
-    assert here.post("/login", data={"email": user.email, "password": "новый пароль 2026",
-                                     "csrf_token": token}).status_code == 302
+    assert (
+        here.post("/login", data={"email": user.email, "password": "новый пароль 2026", "csrf_token": token}).status_code == 302
+    )
 
 
-@pytest.mark.parametrize(("current", "new", "repeat", "message"), [
-    ("не тот пароль", "новый пароль 2026", None, "Неверный пароль"),
-    (PASSWORD, "коротко", None, "Не короче 10 символов"),
-    (PASSWORD, "новый пароль 2026", "другой пароль 2026", "Пароли не совпадают"),
-])
+@pytest.mark.parametrize(
+    ("current", "new", "repeat", "message"),
+    [
+        ("не тот пароль", "новый пароль 2026", None, "Неверный пароль"),
+        (PASSWORD, "коротко", None, "Не короче 10 символов"),
+        (PASSWORD, "новый пароль 2026", "другой пароль 2026", "Пароли не совпадают"),
+    ],
+)
 def test_a_refused_password_change_says_why_and_changes_nothing(browsers, make_user, current, new, repeat, message):
     client, other = browsers(), browsers()
     user = make_user()

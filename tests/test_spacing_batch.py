@@ -1,5 +1,6 @@
 """Spacing costs the same few statements for 3 contacts as for 30, and a repeat with nothing to
 move finds nobody instead of re-reading every contact with two mails (#15)."""
+
 from __future__ import annotations
 
 import dataclasses

@@ -1,4 +1,5 @@
 """Each tag's count of contacts is kept as pairs are written, so the tags page reads no pairs (#15)."""
+
 from __future__ import annotations
 
 from sqlalchemy import delete, func, insert, select
@@ -9,8 +10,12 @@ from campaigns.models import Contact, Role, Tag, contact_tags
 def _stored_and_counted(session):
     session.expire_all()
     stored = {t.name: t.contacts_count for t in session.scalars(select(Tag))}
-    counted = {name: n for name, n in session.execute(
-        select(Tag.name, func.count(contact_tags.c.contact_id)).outerjoin(contact_tags).group_by(Tag.name))}
+    counted = {
+        name: n
+        for name, n in session.execute(
+            select(Tag.name, func.count(contact_tags.c.contact_id)).outerjoin(contact_tags).group_by(Tag.name)
+        )
+    }
     return stored, counted
 
 

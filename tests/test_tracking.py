@@ -1,4 +1,5 @@
 """/c/<token>: signed tokens, exact redirects, no open redirect, clicks through Redis."""
+
 from __future__ import annotations
 
 import json
@@ -71,13 +72,16 @@ def test_click_url_builds_the_public_link(app):
     assert parse_click_token(url.rsplit("/", 1)[1], "test-secret") == (12345, 6)
 
 
-@pytest.mark.parametrize("mangle", [
-    pytest.param(lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"), id="last-char-changed"),
-    pytest.param(lambda t: ("9" if t[0] != "9" else "8") + t[1:], id="delivery-changed"),
-    pytest.param(lambda t: t[:-3], id="truncated"),
-    pytest.param(lambda t: t.split(".")[0], id="signature-missing"),
-    pytest.param(lambda t: "", id="empty"),
-])
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        pytest.param(lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"), id="last-char-changed"),
+        pytest.param(lambda t: ("9" if t[0] != "9" else "8") + t[1:], id="delivery-changed"),
+        pytest.param(lambda t: t[:-3], id="truncated"),
+        pytest.param(lambda t: t.split(".")[0], id="signature-missing"),
+        pytest.param(lambda t: "", id="empty"),
+    ],
+)
 def test_it_answers_404_for_an_altered_token(client, session, factory, mangle):
     delivery, links = mail(factory, session)
     token = click_token(delivery.id, links["catalog"].id, "test-secret")
@@ -117,13 +121,16 @@ def test_the_trap_link_redirects_nowhere_but_is_recorded(client, session, factor
 
 TRICKY = [
     # (stored URL, what a browser requests for it — the WHATWG URL Standard, written out by hand)
-    ("https://shop.example.com/a?x=1&y=2%2F3&z=a+b&empty=#part-2",
-     "https://shop.example.com/a?x=1&y=2%2F3&z=a+b&empty=#part-2"),
+    ("https://shop.example.com/a?x=1&y=2%2F3&z=a+b&empty=#part-2", "https://shop.example.com/a?x=1&y=2%2F3&z=a+b&empty=#part-2"),
     ("https://shop.example.com/p?q=100%&ids[]=1|2", "https://shop.example.com/p?q=100%&ids[]=1|2"),
-    ("https://gifts.example.com/скидка?code=DEMO#условия",
-     "https://gifts.example.com/%D1%81%D0%BA%D0%B8%D0%B4%D0%BA%D0%B0?code=DEMO#%D1%83%D1%81%D0%BB%D0%BE%D0%B2%D0%B8%D1%8F"),
-    ("https://gifts.example.com/catalog?q=новый год&utm=1",
-     "https://gifts.example.com/catalog?q=%D0%BD%D0%BE%D0%B2%D1%8B%D0%B9%20%D0%B3%D0%BE%D0%B4&utm=1"),
+    (
+        "https://gifts.example.com/скидка?code=DEMO#условия",
+        "https://gifts.example.com/%D1%81%D0%BA%D0%B8%D0%B4%D0%BA%D0%B0?code=DEMO#%D1%83%D1%81%D0%BB%D0%BE%D0%B2%D0%B8%D1%8F",
+    ),
+    (
+        "https://gifts.example.com/catalog?q=новый год&utm=1",
+        "https://gifts.example.com/catalog?q=%D0%BD%D0%BE%D0%B2%D1%8B%D0%B9%20%D0%B3%D0%BE%D0%B4&utm=1",
+    ),
     ("https://подарки.рф/каталог?x=1#top", "https://xn--80ahnhrfk.xn--p1ai/%D0%BA%D0%B0%D1%82%D0%B0%D0%BB%D0%BE%D0%B3?x=1#top"),
     ("https://shop.example.com:8443/a%20b?c=%D0%B0", "https://shop.example.com:8443/a%20b?c=%D0%B0"),
 ]
@@ -167,7 +174,11 @@ def test_clicks_reach_the_database_after_a_flush_and_not_before(client, session,
     assert clicks.flush_clicks(session, redis_client(), now=now + timedelta(seconds=clicks.SETTLE_SECONDS + 1)) == 1
     [click] = session.query(Click).all()
     assert (click.delivery_id, click.link_id, click.contact_id, click.method) == (
-        delivery.id, links["catalog"].id, delivery.contact_id, "GET")
+        delivery.id,
+        links["catalog"].id,
+        delivery.contact_id,
+        "GET",
+    )
     assert queued() == []
 
 
@@ -233,13 +244,13 @@ FIREFOX_UA = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/201
 
 
 def test_a_link_of_an_offer_made_ready_redirects_and_queues_the_click_while_the_database_is_down(
-        app, client, session, factory, settings, tmp_path):
+    app, client, session, factory, settings, tmp_path
+):
     from tests.support import database_gone
     from tests.test_offers import _marketing, _offer
 
     offer = _offer(factory)
-    delivery = Delivery(offer=offer, contact=factory.contact(), send_on=SENT.date(), status=DeliveryStatus.SENT,
-                        sent_at=SENT)
+    delivery = Delivery(offer=offer, contact=factory.contact(), send_on=SENT.date(), status=DeliveryStatus.SENT, sent_at=SENT)
     session.add(delivery)
     session.commit()
     discount = next(link for link in offer.links if link.name == "discount")
@@ -254,8 +265,9 @@ def test_a_link_of_an_offer_made_ready_redirects_and_queues_the_click_while_the_
     assert [(e["d"], e["l"]) for e in queued()] == [(delivery.id, discount.id)]
 
 
-def test_every_planning_run_copies_the_link_targets_for_the_redirect(app, client, session, factory, settings, tmp_path,
-                                                                     monkeypatch):
+def test_every_planning_run_copies_the_link_targets_for_the_redirect(
+    app, client, session, factory, settings, tmp_path, monkeypatch
+):
     from campaigns import tasks
     from tests.support import database_gone
 
@@ -273,7 +285,8 @@ def test_every_planning_run_copies_the_link_targets_for_the_redirect(app, client
 
 
 def test_a_link_nobody_can_look_up_while_the_database_is_down_gets_a_russian_page_not_an_error(
-        client, session, factory, settings, tmp_path):
+    client, session, factory, settings, tmp_path
+):
     from tests.support import database_gone
 
     delivery, links = mail(factory, session)  # never copied to Redis

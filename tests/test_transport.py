@@ -1,4 +1,5 @@
 """transport.py against real SMTP servers (aiosmtpd) that accept, refuse, stall and hang up."""
+
 from __future__ import annotations
 
 import asyncio
@@ -28,8 +29,17 @@ from tests.support import free_port
 class Server:
     """An aiosmtpd server whose answers a test chooses; counts the connections it served."""
 
-    def __init__(self, rcpt_reply=None, data_reply="250 OK", hang_up_on_data=False, stall=0.0,
-                 close_after_message=False, hang_up_on_rcpt=False, stall_rcpt=0.0, **smtp_kwargs):
+    def __init__(
+        self,
+        rcpt_reply=None,
+        data_reply="250 OK",
+        hang_up_on_data=False,
+        stall=0.0,
+        close_after_message=False,
+        hang_up_on_rcpt=False,
+        stall_rcpt=0.0,
+        **smtp_kwargs,
+    ):
         self.rcpt_reply = rcpt_reply
         self.data_reply = data_reply
         self.hang_up_on_data = hang_up_on_data
@@ -113,9 +123,15 @@ def message(settings, to_addr="client@client.example.com", **kw):
     kw.setdefault("subject", "Подарки к Дню строителя")
     kw.setdefault("text", "Здравствуйте, Олег!\n\nКаталог: https://campaigns.example.com/c/abc\n")
     kw.setdefault("html", "<p>Здравствуйте, Олег!</p>")
-    return make_message(settings=settings, from_name="Анна Соколова", from_addr="anna@studio.example.com",
-                        to_name="Олег Петров", to_addr=to_addr, reply_to=("Анна Соколова", "anna@studio.example.com"),
-                        **kw)
+    return make_message(
+        settings=settings,
+        from_name="Анна Соколова",
+        from_addr="anna@studio.example.com",
+        to_name="Олег Петров",
+        to_addr=to_addr,
+        reply_to=("Анна Соколова", "anna@studio.example.com"),
+        **kw,
+    )
 
 
 def test_it_delivers_a_message_intact(server_factory, settings, tmp_path):
@@ -200,8 +216,7 @@ def test_it_reports_a_message_refused_after_data_as_permanent(server_factory, se
     assert (caught.value.code, caught.value.enhanced) == (554, "5.7.1")
 
 
-def test_it_reports_a_hang_up_before_the_message_went_as_temporary_and_never_as_sent(server_factory, settings,
-                                                                                     tmp_path):
+def test_it_reports_a_hang_up_before_the_message_went_as_temporary_and_never_as_sent(server_factory, settings, tmp_path):
     server = server_factory(hang_up_on_rcpt=True)
     with transport_for(server.url(), tmp_path) as transport, pytest.raises(TemporaryFailure) as caught:
         transport.send(message(settings))
@@ -282,8 +297,9 @@ def _authenticator(server, session, envelope, mechanism, auth_data):
 
 def _auth_server(server_factory):
     # AUTH LOGIN after a failed PLAIN stalls in aiosmtpd 1.4; PLAIN alone tells the story.
-    return server_factory(authenticator=_authenticator, auth_require_tls=False, auth_required=True,
-                          auth_exclude_mechanism=["LOGIN"])
+    return server_factory(
+        authenticator=_authenticator, auth_require_tls=False, auth_required=True, auth_exclude_mechanism=["LOGIN"]
+    )
 
 
 def test_it_logs_in_when_mail_url_has_a_user(server_factory, settings, tmp_path):
@@ -347,9 +363,28 @@ def certificate(tmp_path_factory):
     """A self-signed certificate for 127.0.0.1, trusted through SSL_CERT_FILE like a company CA."""
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     return cert, context

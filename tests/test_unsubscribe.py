@@ -1,4 +1,5 @@
 """/u/<token>: a GET only asks; a POST (the button or RFC 8058 one-click) unsubscribes at once."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
@@ -11,10 +12,17 @@ SENT = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 def setup(session, factory):
     contact = factory.contact(email="oleg@faubeha.example.ru")
-    sent = Delivery(offer=factory.offer(subject="Новогодний каталог"), contact=contact, send_on=SENT.date(),
-                    status=DeliveryStatus.SENT, sent_at=SENT)
-    pending = {status: Delivery(offer=factory.offer(), contact=contact, send_on=date(2027, 3, 1), status=status)
-               for status in (DeliveryStatus.PLANNED, DeliveryStatus.QUEUED, DeliveryStatus.RETRYING, DeliveryStatus.HELD)}
+    sent = Delivery(
+        offer=factory.offer(subject="Новогодний каталог"),
+        contact=contact,
+        send_on=SENT.date(),
+        status=DeliveryStatus.SENT,
+        sent_at=SENT,
+    )
+    pending = {
+        status: Delivery(offer=factory.offer(), contact=contact, send_on=date(2027, 3, 1), status=status)
+        for status in (DeliveryStatus.PLANNED, DeliveryStatus.QUEUED, DeliveryStatus.RETRYING, DeliveryStatus.HELD)
+    }
     other = Delivery(offer=factory.offer(), contact=factory.contact(), send_on=date(2027, 3, 1))
     session.add_all([sent, other, *pending.values()])
     session.commit()
@@ -40,8 +48,7 @@ def test_a_get_on_the_unsubscribe_link_changes_nothing(client, session, factory)
 def test_the_one_click_post_unsubscribes_at_once(client, session, factory):
     contact, sent, pending, other = setup(session, factory)
     # What the mail client sends (RFC 8058): no cookie, no CSRF token.
-    response = client.post(url(sent), data="List-Unsubscribe=One-Click",
-                           content_type="application/x-www-form-urlencoded")
+    response = client.post(url(sent), data="List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded")
     assert response.status_code == 200
     session.expire_all()
     assert session.get(Contact, contact.id).unsubscribed_at is not None
@@ -87,8 +94,9 @@ def test_only_a_post_unsubscribes_whatever_the_method(client, session, factory):
     # these may take a client off the list.
     contact, sent, pending, _ = setup(session, factory)
     for method in ("HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"):
-        response = client.open(url(sent), method=method, data="List-Unsubscribe=One-Click",
-                               content_type="application/x-www-form-urlencoded")
+        response = client.open(
+            url(sent), method=method, data="List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
+        )
         assert response.status_code in (200, 405), method
     session.expire_all()
     assert session.get(Contact, contact.id).unsubscribed_at is None

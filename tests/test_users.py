@@ -1,6 +1,7 @@
 """Users after creation (#17): each edits their own name, signature, phone and password; admin
 edits role, daily cap, hours and zone, reactivates, and mails a one-time password-reset link;
 pacing follows each advisor's own hours and time zone."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,8 +32,11 @@ def test_a_user_edits_own_name_signature_and_phone_and_the_offer_mail_signs_with
     session.commit()
     client.login(anna)
     assert "Мои настройки" in client.get("/profile").get_data(as_text=True)
-    response = client.post_form("/profile", {"name": "Анна Смирнова", "signature": "Анна Смирнова\r\nотдел подарков",
-                                             "phone": "8 (916) 123-45-67"}, follow_redirects=True)
+    response = client.post_form(
+        "/profile",
+        {"name": "Анна Смирнова", "signature": "Анна Смирнова\r\nотдел подарков", "phone": "8 (916) 123-45-67"},
+        follow_redirects=True,
+    )
     assert "Настройки сохранены." in response.get_data(as_text=True)
     session.expire_all()
     anna = session.get(Advisor, anna.id)
@@ -53,18 +57,19 @@ def test_admin_sets_role_cap_hours_and_zone_and_refuses_nonsense(client, session
     anna = factory.advisor(name="Анна")
     session.commit()
     client.login(admin)
-    page = client.post_form(f"/admin/users/{anna.id}/edit", {"role": "advisor", "daily_cap": "0", "work_hours": "18-9",
-                                                             "timezone": "Mars/Olympus"}).get_data(as_text=True)
+    page = client.post_form(
+        f"/admin/users/{anna.id}/edit", {"role": "advisor", "daily_cap": "0", "work_hours": "18-9", "timezone": "Mars/Olympus"}
+    ).get_data(as_text=True)
     assert "Целое число больше нуля" in page and "09:30-18:00" in page and "Неизвестный часовой пояс" in page
-    response = client.post_form(f"/admin/users/{anna.id}/edit", {"role": "advisor", "daily_cap": "25",
-                                                                 "work_hours": "8:00-17:00",
-                                                                 "timezone": "Asia/Yekaterinburg"})
+    response = client.post_form(
+        f"/admin/users/{anna.id}/edit",
+        {"role": "advisor", "daily_cap": "25", "work_hours": "8:00-17:00", "timezone": "Asia/Yekaterinburg"},
+    )
     assert response.status_code == 302
     session.expire_all()
     anna = session.get(Advisor, anna.id)
     assert (anna.daily_cap, anna.work_hours, anna.timezone) == (25, "08:00-17:00", "Asia/Yekaterinburg")
-    client.post_form(f"/admin/users/{anna.id}/edit", {"role": "marketing", "daily_cap": "", "work_hours": "",
-                                                      "timezone": ""})
+    client.post_form(f"/admin/users/{anna.id}/edit", {"role": "marketing", "daily_cap": "", "work_hours": "", "timezone": ""})
     session.expire_all()
     anna = session.get(Advisor, anna.id)
     assert (anna.role, anna.daily_cap, anna.work_hours, anna.timezone) == (Role.MARKETING, None, None, None)
@@ -97,8 +102,9 @@ def test_admin_reactivates_a_deactivated_user_who_can_log_in_again(client, sessi
 def _reset_link(client, session, factory, admin, smtp_server, app):
     anna = factory.advisor(name="Анна", email="anna@studio.example.com")
     session.commit()
-    app.config["SETTINGS"] = dataclasses.replace(app.config["SETTINGS"],
-                                                 mail=parse_mail_url(smtp_server.url, app.config["SETTINGS"].instance_path))
+    app.config["SETTINGS"] = dataclasses.replace(
+        app.config["SETTINGS"], mail=parse_mail_url(smtp_server.url, app.config["SETTINGS"].instance_path)
+    )
     client.login(admin)
     response = client.post_form(f"/admin/users/{anna.id}/reset", follow_redirects=True)
     assert "Ссылка для нового пароля отправлена на anna@studio.example.com" in response.get_data(as_text=True)
@@ -122,8 +128,7 @@ def test_the_reset_link_sets_a_new_password_once(client, session, factory, admin
     token = client.csrf_token(path)  # logged out: the page's own form carries it
     page = client.post(path, data={"new": "short", "repeat": "short", "csrf_token": token}).get_data(as_text=True)
     assert "Не короче 10 символов" in page
-    response = client.post(path, data={"new": "a brand new secret", "repeat": "a brand new secret",
-                                       "csrf_token": token})
+    response = client.post(path, data={"new": "a brand new secret", "repeat": "a brand new secret", "csrf_token": token})
     assert response.status_code == 302 and response.headers["Location"].endswith("/login")
     session.expire_all()
     client.login(session.get(Advisor, anna.id), password="a brand new secret")
@@ -131,8 +136,12 @@ def test_the_reset_link_sets_a_new_password_once(client, session, factory, admin
     # Spent: the same link opens nothing and changes nothing.
     again = client.get(path)
     assert again.status_code == 404 and "Ссылка недействительна" in again.get_data(as_text=True)
-    assert client.post(path, data={"new": "another new secret", "repeat": "another new secret",
-                                   "csrf_token": client.csrf_token("/login")}).status_code == 404
+    assert (
+        client.post(
+            path, data={"new": "another new secret", "repeat": "another new secret", "csrf_token": client.csrf_token("/login")}
+        ).status_code
+        == 404
+    )
     client.login(session.get(Advisor, anna.id), password="a brand new secret")
 
 
@@ -157,8 +166,9 @@ def _planned(factory, session, owner, count):
     tag = factory.tag()
     offer = factory.offer(tag=tag, year=DAY.year)
     for _ in range(count):
-        session.add(Delivery(offer=offer, contact=factory.contact(owner=owner, tags=[tag]),
-                             status=DeliveryStatus.PLANNED, send_on=DAY))
+        session.add(
+            Delivery(offer=offer, contact=factory.contact(owner=owner, tags=[tag]), status=DeliveryStatus.PLANNED, send_on=DAY)
+        )
     session.flush()
 
 
@@ -188,8 +198,9 @@ def test_pacing_follows_each_advisors_own_hours_and_time_zone(session, factory, 
 
 def test_create_user_gets_a_signature_by_default_and_the_one_given(session):
     plain = accounts.create_user(session, email="a@studio.example.com", name="Анна Смирнова", password=PASSWORD)
-    given = accounts.create_user(session, email="b@studio.example.com", name="Борис", password=PASSWORD,
-                                 signature="Борис, отдел продаж")
+    given = accounts.create_user(
+        session, email="b@studio.example.com", name="Борис", password=PASSWORD, signature="Борис, отдел продаж"
+    )
     assert plain.signature == "С уважением,\nАнна Смирнова" and given.signature == "Борис, отдел продаж"
 
 
@@ -217,7 +228,8 @@ def test_an_advisor_with_contacts_keeps_the_advisor_role_until_they_are_handed_o
     anna = factory.advisor()
     factory.contact(owner=anna)
     with pytest.raises(accounts.AccountError) as error:
-        accounts.admin_update(session, admin, anna, role="marketing", daily_cap="", work_hours="", timezone="",
-                              watches_house=False)
+        accounts.admin_update(
+            session, admin, anna, role="marketing", daily_cap="", work_hours="", timezone="", watches_house=False
+        )
     assert "сначала передайте" in error.value.errors["role"]
     assert anna.role == Role.ADVISOR

@@ -2,6 +2,7 @@
 
 A request for somebody else's contact answers 404 — exactly as for a contact that does not
 exist — and never shows its data. Marketing reads everything and changes nothing (403)."""
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,10 @@ def _requests(client, contact_id):
         "edit": client.get(f"/contacts/{contact_id}/edit"),
         "save": client.post(f"/contacts/{contact_id}/edit", data={"csrf_token": token, "first_name": "Иван"}),
         "note": client.post(f"/contacts/{contact_id}/notes", data={"csrf_token": token, "body": "заметка"}),
-        "call": client.post(f"/contacts/{contact_id}/calls", data={"csrf_token": token, "result": "ок", "interest": "yes",
-                                                                   "next_contact_on": next_on}),
+        "call": client.post(
+            f"/contacts/{contact_id}/calls",
+            data={"csrf_token": token, "result": "ок", "interest": "yes", "next_contact_on": next_on},
+        ),
         "api_get": client.get(f"/api/contacts/{contact_id}"),
         "api_patch": client.patch(f"/api/contacts/{contact_id}", json={"position": "Директор"}, headers=api),
         "api_note": client.post(f"/api/contacts/{contact_id}/notes", json={"body": "заметка"}, headers=api),
@@ -52,14 +55,42 @@ def _requests(client, contact_id):
 
 # role, whose contact → expected status per action (302: done, then back to the card/list)
 MATRIX = {
-    ("advisor", "own"): {"card": 200, "edit": 200, "save": 302, "note": 302, "call": 302, "archive": 302,
-                         "api_get": 200, "api_patch": 200, "api_note": 201},
-    ("advisor", "other"): {a: 404 for a in ("card", "edit", "save", "note", "call", "archive", "api_get", "api_patch",
-                                            "api_note")},
-    ("marketing", "own"): {"card": 200, "edit": 403, "save": 403, "note": 403, "call": 403, "archive": 403,
-                           "api_get": 200, "api_patch": 403, "api_note": 403},
-    ("admin", "other"): {"card": 200, "edit": 200, "save": 302, "note": 302, "call": 302, "archive": 302,
-                         "api_get": 200, "api_patch": 200, "api_note": 201},
+    ("advisor", "own"): {
+        "card": 200,
+        "edit": 200,
+        "save": 302,
+        "note": 302,
+        "call": 302,
+        "archive": 302,
+        "api_get": 200,
+        "api_patch": 200,
+        "api_note": 201,
+    },
+    ("advisor", "other"): {
+        a: 404 for a in ("card", "edit", "save", "note", "call", "archive", "api_get", "api_patch", "api_note")
+    },
+    ("marketing", "own"): {
+        "card": 200,
+        "edit": 403,
+        "save": 403,
+        "note": 403,
+        "call": 403,
+        "archive": 403,
+        "api_get": 200,
+        "api_patch": 403,
+        "api_note": 403,
+    },
+    ("admin", "other"): {
+        "card": 200,
+        "edit": 200,
+        "save": 302,
+        "note": 302,
+        "call": 302,
+        "archive": 302,
+        "api_get": 200,
+        "api_patch": 200,
+        "api_note": 201,
+    },
 }
 MATRIX[("marketing", "other")] = MATRIX[("marketing", "own")]
 MATRIX[("admin", "own")] = MATRIX[("admin", "other")]
@@ -108,8 +139,10 @@ def test_a_sent_mail_of_somebody_elses_contact_is_404(client, session, world):
 def test_marketing_cannot_create_contacts_and_only_admin_reaches_admin_pages(client, world):
     client.login(world["marketing"])
     assert client.get("/contacts/new").status_code == 403
-    assert client.post("/api/contacts", json={"first_name": "Олег"},
-                       headers={"X-CSRFToken": client.csrf_token("/")}).status_code == 403
+    assert (
+        client.post("/api/contacts", json={"first_name": "Олег"}, headers={"X-CSRFToken": client.csrf_token("/")}).status_code
+        == 403
+    )
     for path in ("/admin/users", "/admin/transfer", "/admin/users/new"):
         assert client.get(path).status_code == 403, path
 

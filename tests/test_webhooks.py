@@ -1,5 +1,6 @@
 """Webhooks (#19) against a real HTTP receiver on a random local port. The receiver checks each
 signature with the code the README gives (its «Webhooks» Python block, executed as is)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -7,10 +8,8 @@ import email
 import email.policy
 import json
 import re
-import threading
 import time
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from sqlalchemy import select
 from campaigns import clicks, tasks, webhooks
 from campaigns.extensions import redis_client
 from campaigns.models import Advisor, Delivery, DeliveryStatus, Link, Role, WebhookAttempt, WebhookEndpoint
-from tests.support import free_port
+from tests.support import Receiver, free_port
 from tests.test_api_keys import bearer, make_key
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -35,40 +34,6 @@ def readme_verify():
     namespace: dict = {}
     exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 — our own documentation
     return namespace["verify"]
-
-
-class Receiver:
-    def __init__(self):
-        self.requests: list[dict] = []
-        self.status = 200
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                self.send_response(receiver.status)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/campaigns"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver(monkeypatch):
-    monkeypatch.setenv(webhooks.ALLOWED_NETWORKS_ENV, "127.0.0.1/32")
-    r = Receiver()
-    yield r
-    r.close()
 
 
 @pytest.fixture(autouse=True)
@@ -102,8 +67,7 @@ def test_an_unsubscribe_reaches_the_receiver_signed(app, client, session, factor
     anna = factory.advisor()
     contact = factory.contact(owner=anna)
     key = bearer(make_key(client, session, anna))
-    assert client.post(f"/api/contacts/{contact.id}/unsubscribe", json={"how": "по телефону"},
-                       headers=key).status_code == 200
+    assert client.post(f"/api/contacts/{contact.id}/unsubscribe", json={"how": "по телефону"}, headers=key).status_code == 200
     run_jobs(app, monkeypatch)
     [request] = receiver.requests
     verify = readme_verify()
@@ -128,8 +92,10 @@ def test_a_person_clicking_is_sent_and_a_scanner_is_not(app, client, session, fa
     link = Link(offer=offer, name="catalog", url="https://gifts.example.com/catalog")
     session.add(link)
     sent = datetime.now(UTC) - timedelta(days=1)
-    person, scanner = (Delivery(offer=offer, contact=factory.contact(), send_on=sent.date(), status=DeliveryStatus.SENT,
-                                sent_at=sent) for _ in range(2))
+    person, scanner = (
+        Delivery(offer=offer, contact=factory.contact(), send_on=sent.date(), status=DeliveryStatus.SENT, sent_at=sent)
+        for _ in range(2)
+    )
     session.add_all([person, scanner])
     session.commit()
     at = (sent + timedelta(hours=3)).timestamp()
@@ -146,8 +112,13 @@ def test_delivery_events_carry_the_contact_and_offer(app, client, session, facto
     register(client, session, factory, receiver.url, events=("delivery.sent", "delivery.failed"))
     offer = factory.offer()
     contact = factory.contact()
-    delivery = Delivery(offer=offer, contact=contact, send_on=datetime.now(UTC).date(), status=DeliveryStatus.FAILED,
-                        last_error="550 5.1.1 no such user")
+    delivery = Delivery(
+        offer=offer,
+        contact=contact,
+        send_on=datetime.now(UTC).date(),
+        status=DeliveryStatus.FAILED,
+        last_error="550 5.1.1 no such user",
+    )
     session.add(delivery)
     session.commit()
     webhooks.delivery_outcomes([(delivery.id, "failed"), (delivery.id, "throttled")])
@@ -156,11 +127,15 @@ def test_delivery_events_carry_the_contact_and_offer(app, client, session, facto
     event = json.loads(request["body"])
     assert event["event"] == "delivery.failed"
     assert (event["data"]["contact_id"], event["data"]["offer_id"], event["data"]["error"]) == (
-        contact.id, offer.id, "550 5.1.1 no such user")
+        contact.id,
+        offer.id,
+        "550 5.1.1 no such user",
+    )
 
 
-def test_a_failing_receiver_is_retried_later_then_paused_and_admin_told(app, client, session, factory, receiver,
-                                                                        monkeypatch, settings):
+def test_a_failing_receiver_is_retried_later_then_paused_and_admin_told(
+    app, client, session, factory, receiver, monkeypatch, settings
+):
     receiver.status = 503
     endpoint = register(client, session, factory, receiver.url, events=("delivery.sent",))
     body = json.dumps({"id": "e1", "event": "delivery.sent", "data": {}})
@@ -179,8 +154,11 @@ def test_a_failing_receiver_is_retried_later_then_paused_and_admin_told(app, cli
     webhooks.deliver(session, endpoint.id, "delivery.sent", "e1", body, 2, queue=queue, settings=settings)
     session.expire_all()
     assert session.get(WebhookEndpoint, endpoint.id).paused_at is not None
-    mails = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
-             for p in set(outbox.rglob("*")) - before if p.is_file()]
+    mails = [
+        email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+        for p in set(outbox.rglob("*")) - before
+        if p.is_file()
+    ]
     admins = session.scalars(select(Advisor.email).where(Advisor.role == Role.ADMIN)).all()
     assert sorted(str(m["To"]).split("<")[-1].rstrip(">") for m in mails) == sorted(admins)
     assert all(str(m["Subject"]) == f"Вебхук приостановлен: {receiver.url}" for m in mails)
@@ -211,9 +189,16 @@ def test_internal_addresses_are_refused_unless_allowed(app, client, session, fac
     finally:
         server.close()
     monkeypatch.delenv(webhooks.ALLOWED_NETWORKS_ENV, raising=False)
-    for url in ("http://169.254.169.254/latest/meta-data", "http://10.1.2.3/", "http://[::1]:8080/",
-                "http://localhost/", "http://192.168.0.10/", "http://[fe80::1]/", "http://0.0.0.0/",
-                "http://[::ffff:127.0.0.1]/"):
+    for url in (
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.1.2.3/",
+        "http://[::1]:8080/",
+        "http://localhost/",
+        "http://192.168.0.10/",
+        "http://[fe80::1]/",
+        "http://0.0.0.0/",
+        "http://[::ffff:127.0.0.1]/",
+    ):
         with pytest.raises(webhooks.WebhookError):
             webhooks.resolve(url)
     for url in ("ftp://example.com/", "file:///etc/passwd", "gopher://x/", "http://user:pw@example.com/"):
@@ -258,8 +243,7 @@ def test_emitting_with_redis_down_neither_fails_nor_waits(app, client, session, 
     assert time.monotonic() - started < 1
 
 
-def test_a_mail_is_sent_while_redis_is_away_for_the_events(app, session, factory, settings, smtp_server,
-                                                           monkeypatch):
+def test_a_mail_is_sent_while_redis_is_away_for_the_events(app, session, factory, settings, smtp_server, monkeypatch):
     """The send path emits delivery.sent; Redis being unreachable for it does not stop the mail."""
     from tests.test_sending import _due, smtp_settings
 
@@ -286,9 +270,28 @@ def test_https_targets_are_verified_and_signed(session, factory, client, tmp_pat
     if not shutil.which("openssl"):
         pytest.skip("openssl is needed to make a test certificate")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     monkeypatch.setenv(webhooks.ALLOWED_NETWORKS_ENV, "127.0.0.1/32")
     server = Receiver()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -9,6 +9,7 @@ After every day: at most one mail per contact and offer, spacing, caps, working 
 nothing after its mailing's last day, nothing sent without a sender, every missed mailing
 recorded.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -56,15 +57,18 @@ readiness = st.one_of(
     st.just(("never", 0)),
     st.tuples(st.sampled_from(["early", "on_time", "midday", "late"]), st.integers(0, 30)),
 )
-events = st.fixed_dictionaries({
-    "ready": st.lists(readiness, min_size=len(TAGS), max_size=len(TAGS)),
-    "tag_changes": st.lists(st.tuples(st.integers(0, DAYS), st.integers(0, 11), st.integers(0, len(TAGS) - 1),
-                                      st.booleans()), max_size=6),
-    "deactivate": st.one_of(st.none(), st.tuples(st.integers(0, DAYS), st.booleans())),
-    "house": st.booleans(),
-    "cap_change": st.one_of(st.none(), st.tuples(st.integers(0, DAYS), st.integers(1, 3))),
-    "memberships": st.lists(st.sets(st.integers(0, len(TAGS) - 1), min_size=1, max_size=3), min_size=12, max_size=12),
-})
+events = st.fixed_dictionaries(
+    {
+        "ready": st.lists(readiness, min_size=len(TAGS), max_size=len(TAGS)),
+        "tag_changes": st.lists(
+            st.tuples(st.integers(0, DAYS), st.integers(0, 11), st.integers(0, len(TAGS) - 1), st.booleans()), max_size=6
+        ),
+        "deactivate": st.one_of(st.none(), st.tuples(st.integers(0, DAYS), st.booleans())),
+        "house": st.booleans(),
+        "cap_change": st.one_of(st.none(), st.tuples(st.integers(0, DAYS), st.integers(1, 3))),
+        "memberships": st.lists(st.sets(st.integers(0, len(TAGS) - 1), min_size=1, max_size=3), min_size=12, max_size=12),
+    }
+)
 
 
 def _wipe(session):
@@ -75,8 +79,12 @@ def _wipe(session):
 
 
 # No shrinking: a failing year is reported as generated, within the suite's time.
-@hsettings(max_examples=3, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
-           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@hsettings(
+    max_examples=3,
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(plan=events)
 def test_a_year_of_mailings_keeps_every_timing_rule(session, factory, settings, plan):
     if session.get_bind().dialect.name != "sqlite":
@@ -87,8 +95,10 @@ def test_a_year_of_mailings_keeps_every_timing_rule(session, factory, settings, 
     advisors = [factory.advisor(name=f"Советник {i}", daily_cap=2) for i in range(3)]
     house = factory.house_advisor() if plan["house"] else None
     tags = [factory.tag(name, kind=kind, rule=rule, lead_days=lead) for name, kind, rule, lead in TAGS]
-    people = [factory.contact(owner=advisors[i % 3], tags=[tags[t] for t in sorted(member)])
-              for i, member in enumerate(plan["memberships"])]
+    people = [
+        factory.contact(owner=advisors[i % 3], tags=[tags[t] for t in sorted(member)])
+        for i, member in enumerate(plan["memberships"])
+    ]
 
     # When each offer becomes ready: (day, hour) or None.
     ready_at: dict[tuple[int, int], tuple[date, int]] = {}
@@ -124,8 +134,9 @@ def test_a_year_of_mailings_keeps_every_timing_rule(session, factory, settings, 
 
     def send_due(until: datetime):
         due = session.execute(
-            select(Delivery.id, Delivery.send_at).where(Delivery.status == DeliveryStatus.PLANNED,
-                                                        Delivery.send_at <= until).order_by(Delivery.send_at)
+            select(Delivery.id, Delivery.send_at)
+            .where(Delivery.status == DeliveryStatus.PLANNED, Delivery.send_at <= until)
+            .order_by(Delivery.send_at)
         ).all()
         for delivery_id, moment in due:
             sending.send_delivery(session, delivery_id, settings, now=moment, transport=Outbox(), rate_limit=False)
@@ -179,8 +190,9 @@ def test_a_year_of_mailings_keeps_every_timing_rule(session, factory, settings, 
 def _check(session, settings, day, cap_log, house, offers):
     sent = session.execute(
         # send_at: the simulated moment it went (sent_at is the machine's clock).
-        select(Delivery.contact_id, Delivery.offer_id, Delivery.send_at, Delivery.advisor_id)
-        .where(Delivery.status == DeliveryStatus.SENT)
+        select(Delivery.contact_id, Delivery.offer_id, Delivery.send_at, Delivery.advisor_id).where(
+            Delivery.status == DeliveryStatus.SENT
+        )
     ).all()
     per_pair = Counter((contact_id, offer_id) for contact_id, offer_id, _at, _adv in sent)
     assert max(per_pair.values(), default=0) <= 1
@@ -208,14 +220,15 @@ def _check(session, settings, day, cap_log, house, offers):
         closed = last_days[offer.id] < day
         if closed and offer.status != OfferStatus.READY:
             assert (tag_id, year) in recorded, (offer.tag.name, year)
-    missed_rows = session.execute(
-        select(Delivery.offer_id).where(is_missed()).distinct()
-    ).scalars().all()
+    missed_rows = session.execute(select(Delivery.offer_id).where(is_missed()).distinct()).scalars().all()
     for offer_id in missed_rows:
         offer = next(o for o in offers.values() if o.id == offer_id)
         assert (offer.tag_id, offer.year) in recorded
     # Nothing paced for a contact nobody may send from.
-    paced = session.scalars(select(Contact).join(Delivery, Delivery.contact_id == Contact.id).where(
-        Delivery.status == DeliveryStatus.PLANNED, Delivery.send_at.is_not(None))).all()
+    paced = session.scalars(
+        select(Contact)
+        .join(Delivery, Delivery.contact_id == Contact.id)
+        .where(Delivery.status == DeliveryStatus.PLANNED, Delivery.send_at.is_not(None))
+    ).all()
     for contact in paced:
         sender_for(session, contact)  # raises NoSender

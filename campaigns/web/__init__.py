@@ -5,6 +5,7 @@ order), and its optional `NAV` list of (endpoint, label, roles, weight) adds ent
 top navigation. A module that defines a blueprint but is not listed is never served
 (tests/test_layout.py says so).
 """
+
 from __future__ import annotations
 
 from flask import Flask
@@ -39,8 +40,29 @@ from . import (
 )
 
 BLUEPRINTS = (
-    admin, api, auth, bulk, contacts, errors, handover, health, home, hot, imports, keys, mailbox, offers, openapi, people,
-    privacy, queue, results, security, tags, track, webhooks_admin,
+    admin,
+    api,
+    auth,
+    bulk,
+    contacts,
+    errors,
+    handover,
+    health,
+    home,
+    hot,
+    imports,
+    keys,
+    mailbox,
+    offers,
+    openapi,
+    people,
+    privacy,
+    queue,
+    results,
+    security,
+    tags,
+    track,
+    webhooks_admin,
 )
 
 

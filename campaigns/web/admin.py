@@ -1,4 +1,5 @@
 """Administration: users (create, deactivate with an heir) and moving contacts between owners."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -23,7 +24,6 @@ NAV = [
     ("admin.users", "Пользователи", ("admin",), 80),
     ("admin.transfer", "Передача контактов", ("admin",), 81),
 ]
-
 
 
 class UserForm(FlaskForm):
@@ -55,19 +55,25 @@ def _admin() -> Advisor:
 
 
 def _heir_choices(exclude_id: int | None = None) -> list[SelectChoice]:
-    return [SelectChoice(a.id, a.name + (" (дежурный советник)" if a.is_house else ""))
-            for a in ownership.assignable_owners(db.session) if a.id != exclude_id]
+    return [
+        SelectChoice(a.id, a.name + (" (дежурный советник)" if a.is_house else ""))
+        for a in ownership.assignable_owners(db.session)
+        if a.id != exclude_id
+    ]
 
 
 @bp.get("/users")
 @roles_required(Role.ADMIN)
 def users():
-    counts = dict(db.session.execute(
-        select(Contact.owner_id, func.count(Contact.id)).where(Contact.archived_at.is_(None)).group_by(Contact.owner_id)
-    ).all())
+    counts = dict(
+        db.session.execute(
+            select(Contact.owner_id, func.count(Contact.id)).where(Contact.archived_at.is_(None)).group_by(Contact.owner_id)
+        ).all()
+    )
     people = db.session.scalars(select(Advisor).order_by(Advisor.active.desc(), Advisor.role, Advisor.name)).all()
-    return render_template("admin/users.html", people=people, counts=counts, role_labels=ROLE_LABELS,
-                           house=house_advisor(db.session))
+    return render_template(
+        "admin/users.html", people=people, counts=counts, role_labels=ROLE_LABELS, house=house_advisor(db.session)
+    )
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
@@ -76,8 +82,14 @@ def new_user():
     form = UserForm()
     if form.validate_on_submit():
         try:
-            user = accounts.create_user(db.session, email=form.email.data or "", name=form.name.data or "", role=form.role.data,
-                                        phone=form.phone.data, password=form.password.data)
+            user = accounts.create_user(
+                db.session,
+                email=form.email.data or "",
+                name=form.name.data or "",
+                role=form.role.data,
+                phone=form.phone.data,
+                password=form.password.data,
+            )
         except accounts.AccountError as exc:
             db.session.rollback()
             put_errors(form, exc.errors)
@@ -111,15 +123,20 @@ def deactivate(user_id: int):
                 (form.heir_id.errors.append(message) if name == "heir" else flash(message, "error"))  # type: ignore[attr-defined]  # a list once validated
         else:
             db.session.commit()
-            flash(f"{person.name} деактивирован(а)" + (f"; контакты ({moved}) переданы: {heir.name}." if moved and heir else "."),
-                  "success")
+            flash(
+                f"{person.name} деактивирован(а)" + (f"; контакты ({moved}) переданы: {heir.name}." if moved and heir else "."),
+                "success",
+            )
             return redirect(url_for(".users"))
     return render_template("admin/deactivate.html", form=form, person=person, owned=owned)
 
 
 def _selection(source):
-    return ownership.bulk_selection(owner_id=params.record_id("owner", source), tag_id=params.record_id("tag", source),
-                                   not_worked_days=params.days("days", source))
+    return ownership.bulk_selection(
+        owner_id=params.record_id("owner", source),
+        tag_id=params.record_id("tag", source),
+        not_worked_days=params.days("days", source),
+    )
 
 
 @bp.route("/transfer", methods=["GET", "POST"])
@@ -147,8 +164,9 @@ def transfer():
             else:
                 db.session.commit()
                 flash(f"Передано контактов: {moved} → {new_owner.name}.", "success")
-                return redirect(url_for(".transfer", owner=form.owner.data or "", tag=form.tag.data or "",
-                                        days=form.days.data or ""))
+                return redirect(
+                    url_for(".transfer", owner=form.owner.data or "", tag=form.tag.data or "", days=form.days.data or "")
+                )
     owners = db.session.scalars(select(Advisor).where(Advisor.role == Role.ADVISOR).order_by(Advisor.name)).all()
     tags = db.session.scalars(select(Tag).order_by(Tag.name)).all()
     return render_template("admin/transfer.html", form=form, count=count, owners=owners, tags=tags)

@@ -16,6 +16,7 @@ The same models describe the API in /api/openapi.json (openapi.py, spectree).
 Lists go page by page: `next_cursor` (signed, opaque) comes back as `?cursor=`; a cursor that
 was tampered with, or taken from a list with other filters, is a 400.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -66,24 +67,33 @@ def _authenticate():
     if token is not None:
         found = apikeys.user_for_token(db.session, token) if token else None
         if found is None:
-            return problem(401, "Ключ API не подходит: он неизвестен, отозван или его владелец деактивирован. "
-                                "Передайте заголовок «Authorization: Bearer <ключ>».",
-                           headers={"WWW-Authenticate": 'Bearer realm="campaigns"'})
+            return problem(
+                401,
+                "Ключ API не подходит: он неизвестен, отозван или его владелец деактивирован. "
+                "Передайте заголовок «Authorization: Bearer <ключ>».",
+                headers={"WWW-Authenticate": 'Bearer realm="campaigns"'},
+            )
         key, user = found
         try:
-            wait = apikeys.RateLimit(redis_client(), current_app.config.get("API_RATE_PER_MINUTE",
-                                                                            apikeys.DEFAULT_RATE_PER_MINUTE)).hit(key.id)
+            wait = apikeys.RateLimit(
+                redis_client(), current_app.config.get("API_RATE_PER_MINUTE", apikeys.DEFAULT_RATE_PER_MINUTE)
+            ).hit(key.id)
         except RedisError:
             wait = 0  # the counter is gone for a moment; the request is not the one to pay for it
         if wait:
-            return problem(429, f"Слишком много запросов с этим ключом. Повторите через {wait} с.",
-                           headers={"Retry-After": str(wait)})
+            return problem(
+                429, f"Слишком много запросов с этим ключом. Повторите через {wait} с.", headers={"Retry-After": str(wait)}
+            )
         g.api_key = key
         login_manager._update_request_context_with_user(user)
         return None
     if not current_user.is_authenticated:
-        return problem(401, "Войдите в систему или передайте ключ API: «Authorization: Bearer <ключ>».",
-                       errors={"auth": "Войдите в систему"}, headers={"WWW-Authenticate": 'Bearer realm="campaigns"'})
+        return problem(
+            401,
+            "Войдите в систему или передайте ключ API: «Authorization: Bearer <ключ>».",
+            errors={"auth": "Войдите в систему"},
+            headers={"WWW-Authenticate": 'Bearer realm="campaigns"'},
+        )
     csrf.protect()  # the cookie path: a write carries X-CSRFToken
     return None
 
@@ -133,14 +143,16 @@ class DuplicateProblem(Problem):
 
 def errors_for(**responses) -> Response:
     """spectree responses: the given ones plus the problems every endpoint may answer."""
-    return Response(HTTP_400=Problem, HTTP_401=Problem, HTTP_403=Problem, HTTP_404=Problem, HTTP_429=Problem,
-                    **responses)
+    return Response(HTTP_400=Problem, HTTP_401=Problem, HTTP_403=Problem, HTTP_404=Problem, HTTP_429=Problem, **responses)
 
 
 @bp.errorhandler(CSRFError)
 def _csrf_error(exc):
-    return problem(400, "Нет или устарел токен CSRF: передайте заголовок X-CSRFToken (или войдите ключом API).",
-                   errors={"csrf": "Нет или устарел токен CSRF: передайте заголовок X-CSRFToken"})
+    return problem(
+        400,
+        "Нет или устарел токен CSRF: передайте заголовок X-CSRFToken (или войдите ключом API).",
+        errors={"csrf": "Нет или устарел токен CSRF: передайте заголовок X-CSRFToken"},
+    )
 
 
 @bp.errorhandler(params.BadParameter)
@@ -180,10 +192,22 @@ def _invalid(exc):
 @bp.errorhandler(contacts.DuplicateContact)
 def _duplicate(exc):
     db.session.rollback()
-    message = ("Контакт с этим адресом эл. почты уже есть" if exc.blocking
-               else "Похожий контакт уже есть; если это другой, повторите с \"confirm_different\": true")
-    matches = [{"contact_id": m.contact_id, "owner_id": m.owner_id, "owner_name": m.owner_name, "reason": m.reason,
-                "detail": m.detail, "score": m.score} for m in exc.matches]
+    message = (
+        "Контакт с этим адресом эл. почты уже есть"
+        if exc.blocking
+        else 'Похожий контакт уже есть; если это другой, повторите с "confirm_different": true'
+    )
+    matches = [
+        {
+            "contact_id": m.contact_id,
+            "owner_id": m.owner_id,
+            "owner_name": m.owner_name,
+            "reason": m.reason,
+            "detail": m.detail,
+            "score": m.score,
+        }
+        for m in exc.matches
+    ]
     return problem(409, message, errors={"duplicate": message}, matches=matches, can_confirm=not exc.blocking)
 
 
@@ -211,9 +235,9 @@ _TYPE_MESSAGES = {
     "missing": "Обязательное поле",
 }
 _FIELD_MESSAGES = {
-    "tags": "Теги — список названий или номеров тегов, например [\"Строители\"]",
+    "tags": 'Теги — список названий или номеров тегов, например ["Строители"]',
     "interest": "Интерес — true или false",
-    "kind": "Вид записи — \"manual\" или \"call\"",
+    "kind": 'Вид записи — "manual" или "call"',
 }
 _UNKNOWN: dict[type, str] = {}
 
@@ -243,8 +267,7 @@ def out(model: type[BaseModel], data: dict, status: int = 200):
     undeclared = set(data) - set(model.model_fields)
     if undeclared:
         raise RuntimeError(f"{model.__name__} does not declare {sorted(undeclared)}: add them to the model")
-    return current_app.response_class(model.model_validate(data).model_dump_json(), status=status,
-                                      mimetype="application/json")
+    return current_app.response_class(model.model_validate(data).model_dump_json(), status=status, mimetype="application/json")
 
 
 def _cursor_serializer() -> URLSafeSerializer:
@@ -268,11 +291,9 @@ def read_cursor():
     try:
         data = _cursor_serializer().loads(raw)
     except BadSignature:
-        raise params.BadParameter("cursor", "Неверный курсор: передайте next_cursor из предыдущего ответа как есть.") \
-            from None
+        raise params.BadParameter("cursor", "Неверный курсор: передайте next_cursor из предыдущего ответа как есть.") from None
     if not isinstance(data, dict) or data.get("f") != _filters_fingerprint():
-        raise params.BadParameter("cursor", "Курсор от другого списка: фильтры нужно передать те же, что в первом "
-                                            "запросе.")
+        raise params.BadParameter("cursor", "Курсор от другого списка: фильтры нужно передать те же, что в первом запросе.")
     return data.get("p")
 
 
@@ -378,9 +399,20 @@ class NotePage(BaseModel):
 def contact_json(contact: Contact) -> dict:
     return {
         "id": contact.id,
-        **{name: getattr(contact, name) for name in
-           ("first_name", "middle_name", "last_name", "company", "company_alias", "position", "email", "phone",
-            "consent_source")},
+        **{
+            name: getattr(contact, name)
+            for name in (
+                "first_name",
+                "middle_name",
+                "last_name",
+                "company",
+                "company_alias",
+                "position",
+                "email",
+                "phone",
+                "consent_source",
+            )
+        },
         "tags": [t.name for t in contact.tags],
         "tag_ids": [t.id for t in contact.tags],
         "owner": {"id": contact.owner.id, "name": contact.owner.name},
@@ -400,9 +432,14 @@ def consent_json(contact: Contact) -> dict:
     facts = consent.consent_facts(db.session, contact)
     stop = getattr(facts, "suppression", None)
     lacks = bool(getattr(facts, "lacks_consent", False))
-    return {"mailable": facts.mailable and not lacks, "lacks_consent": lacks, "unsubscribed_at": _iso(contact.unsubscribed_at),
-            "stopped": stop is not None, "stop_reason": stop.reason.value if stop is not None else None,
-            "stop_detail": stop.detail if stop is not None else None}
+    return {
+        "mailable": facts.mailable and not lacks,
+        "lacks_consent": lacks,
+        "unsubscribed_at": _iso(contact.unsubscribed_at),
+        "stopped": stop is not None,
+        "stop_reason": stop.reason.value if stop is not None else None,
+        "stop_detail": stop.detail if stop is not None else None,
+    }
 
 
 def note_json(note: Note) -> dict:
@@ -497,8 +534,15 @@ def list_contacts():
     """
     args = request.args
     position = read_cursor()
-    keyset = (position if isinstance(position, list) and len(position) == 2 and contacts.parse_cursor(position[0])
-              and isinstance(position[1], int) and 1 <= position[1] <= params.MAX_PAGE else None)
+    keyset = (
+        position
+        if isinstance(position, list)
+        and len(position) == 2
+        and contacts.parse_cursor(position[0])
+        and isinstance(position[1], int)
+        and 1 <= position[1] <= params.MAX_PAGE
+        else None
+    )
     if position is not None and not keyset and not (isinstance(position, int) and 1 <= position <= params.MAX_PAGE):
         raise params.BadParameter("cursor", "Неверный курсор: передайте next_cursor из предыдущего ответа как есть.")
     page = contacts.contact_list(
@@ -515,10 +559,18 @@ def list_contacts():
     )
     # The next page continues from this one's last row (contacts.cursor: keyset, however deep);
     # total counts up to contacts.COUNT_LIMIT, total_more says there are more.
-    return out(ContactPage, {"items": [contact_json(c) for c in page.items], "total": page.total,
-                             "total_more": page.total_more, "page": page.page, "pages": page.pages,
-                             "per_page": page.per_page,
-                             "next_cursor": make_cursor([page.next_after, page.page + 1]) if page.next_after else None})
+    return out(
+        ContactPage,
+        {
+            "items": [contact_json(c) for c in page.items],
+            "total": page.total,
+            "total_more": page.total_more,
+            "page": page.page,
+            "pages": page.pages,
+            "per_page": page.per_page,
+            "next_cursor": make_cursor([page.next_after, page.page + 1]) if page.next_after else None,
+        },
+    )
 
 
 @bp.get("/contacts/<int:contact_id>")
@@ -526,13 +578,20 @@ def list_contacts():
 def get_contact(contact_id: int):
     """Карточка контакта: поля, теги, согласие и последние записи"""
     contact = contact_or_404(contact_id)
-    return out(ContactCard, {**contact_json(contact), "consent": consent_json(contact),
-                             "notes": [note_json(n) for n in contacts.timeline(db.session, contact, 100)]})
+    return out(
+        ContactCard,
+        {
+            **contact_json(contact),
+            "consent": consent_json(contact),
+            "notes": [note_json(n) for n in contacts.timeline(db.session, contact, 100)],
+        },
+    )
 
 
 @bp.post("/contacts")
-@spec.validate(json=NewContact, resp=errors_for(HTTP_201=ContactOut, HTTP_409=DuplicateProblem), tags=["contacts"],
-               skip_validation=True)
+@spec.validate(
+    json=NewContact, resp=errors_for(HTTP_201=ContactOut, HTTP_409=DuplicateProblem), tags=["contacts"], skip_validation=True
+)
 def create_contact():
     """Новый контакт (советник — свой, администратор — любого советника)"""
     user = _user()
@@ -544,15 +603,15 @@ def create_contact():
         owner = db.session.get(Advisor, data.owner_id) if 0 < data.owner_id <= params.MAX_ID else None
         if owner is None:
             raise Invalid({"owner": "Нет такого советника"})
-    contact = contacts.create_contact(db.session, user, data.fields(), owner=owner,
-                                      confirm_different=data.confirm_different)
+    contact = contacts.create_contact(db.session, user, data.fields(), owner=owner, confirm_different=data.confirm_different)
     db.session.commit()
     return out(ContactOut, contact_json(contact), 201)
 
 
 @bp.patch("/contacts/<int:contact_id>")
-@spec.validate(json=ContactFields, resp=errors_for(HTTP_200=ContactOut, HTTP_409=DuplicateProblem), tags=["contacts"],
-               skip_validation=True)
+@spec.validate(
+    json=ContactFields, resp=errors_for(HTTP_200=ContactOut, HTTP_409=DuplicateProblem), tags=["contacts"], skip_validation=True
+)
 def update_contact(contact_id: int):
     """Изменить поля и теги контакта (только переданные поля)"""
     contact = editable_or_403(contact_id)
@@ -582,11 +641,19 @@ def add_note(contact_id: int):
     contact = editable_or_403(contact_id)
     data = body(NewNote)
     if data.kind == "call":
-        note = calls.log_call(db.session, _user(), contact, result=data.result or "", interest=data.interest,
-                              objection=data.objection or "", next_contact_on=data.next_contact_on,
-                              next_contact_time=data.next_contact_time, topic=data.topic or "", today=_today())
+        note = calls.log_call(
+            db.session,
+            _user(),
+            contact,
+            result=data.result or "",
+            interest=data.interest,
+            objection=data.objection or "",
+            next_contact_on=data.next_contact_on,
+            next_contact_time=data.next_contact_time,
+            topic=data.topic or "",
+            today=_today(),
+        )
     else:
         note = contacts.add_note(db.session, _user(), contact, data.body or "")
     db.session.commit()
     return out(NoteOut, note_json(note), 201)
-

@@ -7,6 +7,7 @@ get_visible_contact, a call is calls.log_call, unsubscribing is consent.*, offer
 offers.offer_for / mark_ready, template_sandbox.check_template, offer_lint.lint_offer, imports through the very
 functions the import page uses (web/imports.begin_upload / begin_commit, import_jobs.run_step).
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -92,8 +93,22 @@ class TagList(BaseModel):
 def list_tags():
     """Теги: отрасли, праздники и месяцы новогодних закупок"""
     tags = db.session.scalars(select(Tag).order_by(Tag.name))
-    return out(TagList, {"items": [{"id": t.id, "name": t.name, "kind": t.kind.value, "rule": t.rule,
-                                    "lead_days": t.lead_days, "description": t.description} for t in tags]})
+    return out(
+        TagList,
+        {
+            "items": [
+                {
+                    "id": t.id,
+                    "name": t.name,
+                    "kind": t.kind.value,
+                    "rule": t.rule,
+                    "lead_days": t.lead_days,
+                    "description": t.description,
+                }
+                for t in tags
+            ]
+        },
+    )
 
 
 # ------------------------------------------------------------------ offers
@@ -148,17 +163,30 @@ def _offer_json(offer: Offer) -> dict:
         send_on = _iso(offers.offer_send_date(offer))
     except Exception:  # noqa: BLE001 — a tag whose rule has no date that year
         send_on = None
-    return {"id": offer.id, "tag_id": offer.tag_id, "tag": offer.tag.name, "year": offer.year,
-            "subject": offer.subject, "body": offer.body, "status": offer.status.value, "send_on": send_on,
-            "ready_at": _iso(offer.ready_at), "updated_at": _iso(offer.updated_at),
-            "links": [{"id": link.id, "name": link.name, "url": link.url, "label": link.label, "weight": link.weight}
-                      for link in offer.links if not link.is_trap],
-            "problems": offer_lint.lint_offer(offer)}
+    return {
+        "id": offer.id,
+        "tag_id": offer.tag_id,
+        "tag": offer.tag.name,
+        "year": offer.year,
+        "subject": offer.subject,
+        "body": offer.body,
+        "status": offer.status.value,
+        "send_on": send_on,
+        "ready_at": _iso(offer.ready_at),
+        "updated_at": _iso(offer.updated_at),
+        "links": [
+            {"id": link.id, "name": link.name, "url": link.url, "label": link.label, "weight": link.weight}
+            for link in offer.links
+            if not link.is_trap
+        ],
+        "problems": offer_lint.lint_offer(offer),
+    }
 
 
 def _offer_or_404(offer_id: int) -> Offer:
-    offer = db.session.scalar(select(Offer).options(selectinload(Offer.links), selectinload(Offer.tag))
-                              .where(Offer.id == offer_id))
+    offer = db.session.scalar(
+        select(Offer).options(selectinload(Offer.links), selectinload(Offer.tag)).where(Offer.id == offer_id)
+    )
     if offer is None:
         abort(404, description="Предложение не найдено")
     return offer
@@ -201,15 +229,17 @@ def create_offer():
 
 
 @api_bp.patch("/offers/<int:offer_id>")
-@spec.validate(json=OfferChange, resp=errors_for(HTTP_200=OfferOut, HTTP_422=Problem), tags=["offers"],
-               skip_validation=True)
+@spec.validate(json=OfferChange, resp=errors_for(HTTP_200=OfferOut, HTTP_422=Problem), tags=["offers"], skip_validation=True)
 def update_offer(offer_id: int):
     """Тема, текст и статус предложения (готовым оно станет только без замечаний — иначе 422 с ними)"""
     _roles(*WRITERS)
     offer = _offer_or_404(offer_id)
     data = body(OfferChange)
-    errors = {name: problem_ for name in ("subject", "body")
-              if getattr(data, name) is not None and (problem_ := template_sandbox.check_template(getattr(data, name)))}
+    errors = {
+        name: problem_
+        for name in ("subject", "body")
+        if getattr(data, name) is not None and (problem_ := template_sandbox.check_template(getattr(data, name)))
+    }
     if data.subject is not None and len(data.subject) > 300:
         errors["subject"] = "Тема — не длиннее 300 символов"
     if errors:
@@ -225,8 +255,11 @@ def update_offer(offer_id: int):
             if offer.status == OfferStatus.READY:
                 offers.mark_draft(offer)  # as the editor does: a ready offer with problems goes back to draft
             db.session.commit()
-            return problem(422, "Предложение не может быть готовым, пока есть замечания: " + " ".join(problems),
-                           errors={"status": " ".join(problems)})
+            return problem(
+                422,
+                "Предложение не может быть готовым, пока есть замечания: " + " ".join(problems),
+                errors={"status": " ".join(problems)},
+            )
     db.session.commit()
     clicks.publish_link_targets(db.session, redis_client(), offer_id=offer.id)
     return out(OfferOut, _offer_json(offer))
@@ -257,15 +290,23 @@ class DeliveryPage(BaseModel):
 class DeliveryQuery(CursorQuery):
     contact: int | None = Field(None, description="Номер контакта")
     offer: int | None = Field(None, description="Номер предложения")
-    status: str | None = Field(None, description="planned, held, queued, sending, retrying, sent, failed, unknown, "
-                                                 "cancelled")
+    status: str | None = Field(None, description="planned, held, queued, sending, retrying, sent, failed, unknown, cancelled")
 
 
 def _delivery_json(d: Delivery) -> dict:
-    return {"id": d.id, "contact_id": d.contact_id, "offer_id": d.offer_id, "offer_subject": d.offer.subject,
-            "advisor_id": d.advisor_id, "status": d.status.value, "send_on": _iso(d.send_on),
-            "sent_at": _iso(d.sent_at), "attempts": d.attempts, "last_error": d.last_error,
-            "updated_at": _iso(d.updated_at)}
+    return {
+        "id": d.id,
+        "contact_id": d.contact_id,
+        "offer_id": d.offer_id,
+        "offer_subject": d.offer.subject,
+        "advisor_id": d.advisor_id,
+        "status": d.status.value,
+        "send_on": _iso(d.send_on),
+        "sent_at": _iso(d.sent_at),
+        "attempts": d.attempts,
+        "last_error": d.last_error,
+        "updated_at": _iso(d.updated_at),
+    }
 
 
 @api_bp.get("/deliveries")
@@ -309,17 +350,34 @@ class ClickQuery(CursorQuery):
 @spec.validate(query=ClickQuery, resp=errors_for(HTTP_200=ClickPage), tags=["clicks"], skip_validation=True)
 def list_clicks():
     """Клики людей (сканеры почтовых шлюзов отсеяны) по письмам контактов, которых видит пользователь"""
-    query = (select(Click).options(selectinload(Click.link), selectinload(Click.delivery))
-             .where(Click.verdict == Verdict.HUMAN, Click.contact_id.in_(_visible_ids())))
+    query = (
+        select(Click)
+        .options(selectinload(Click.link), selectinload(Click.delivery))
+        .where(Click.verdict == Verdict.HUMAN, Click.contact_id.in_(_visible_ids()))
+    )
     if contact_id := params.record_id("contact"):
         query = query.where(Click.contact_id == contact_id)
     if offer_id := params.record_id("offer"):
         query = query.where(Click.delivery_id.in_(select(Delivery.id).where(Delivery.offer_id == offer_id)))
     rows, next_cursor = keyset_page(query, Click.id)
-    return out(ClickPage, {"items": [
-        {"id": c.id, "contact_id": c.contact_id, "delivery_id": c.delivery_id, "offer_id": c.delivery.offer_id,
-         "link": c.link.name if c.link else None, "url": c.link.url if c.link else None,
-         "clicked_at": _iso(c.clicked_at)} for c in rows], "next_cursor": next_cursor})
+    return out(
+        ClickPage,
+        {
+            "items": [
+                {
+                    "id": c.id,
+                    "contact_id": c.contact_id,
+                    "delivery_id": c.delivery_id,
+                    "offer_id": c.delivery.offer_id,
+                    "link": c.link.name if c.link else None,
+                    "url": c.link.url if c.link else None,
+                    "clicked_at": _iso(c.clicked_at),
+                }
+                for c in rows
+            ],
+            "next_cursor": next_cursor,
+        },
+    )
 
 
 # ------------------------------------------------------------------ hot list
@@ -360,11 +418,25 @@ def hot():
     if advisor_id is None:
         raise params.BadParameter("advisor", "Укажите советника: ?advisor=<номер>")
     entries = hotlist.hot_list(db.session, advisor_id, current_settings())
-    return out(HotList, {"items": [
-        {"contact_id": e.contact_id, "name": e.name, "company": e.company, "phone": e.phone, "email": e.email,
-         "score": e.score, "clicks": e.clicks, "last_click_at": _iso(e.last_click_at),
-         "links": [{"label": link.label, "count": link.count, "last_at": _iso(link.last_at)} for link in e.links]}
-        for e in entries]})
+    return out(
+        HotList,
+        {
+            "items": [
+                {
+                    "contact_id": e.contact_id,
+                    "name": e.name,
+                    "company": e.company,
+                    "phone": e.phone,
+                    "email": e.email,
+                    "score": e.score,
+                    "clicks": e.clicks,
+                    "last_click_at": _iso(e.last_click_at),
+                    "links": [{"label": link.label, "count": link.count, "last_at": _iso(link.last_at)} for link in e.links],
+                }
+                for e in entries
+            ]
+        },
+    )
 
 
 # ------------------------------------------------------------------ results
@@ -404,9 +476,15 @@ def results():
     """Результаты по предложениям, тегам и советникам (маркетинг и администратор)"""
     _roles(*WRITERS)
     year = params.year()
-    return out(Results, {"year": year, "offers": _rows(reports.by_offer(db.session, year)),
-                         "tags": _rows(reports.by_tag(db.session, year)),
-                         "advisors": _rows(reports.by_advisor(db.session, year))})
+    return out(
+        Results,
+        {
+            "year": year,
+            "offers": _rows(reports.by_offer(db.session, year)),
+            "tags": _rows(reports.by_tag(db.session, year)),
+            "advisors": _rows(reports.by_advisor(db.session, year)),
+        },
+    )
 
 
 # ------------------------------------------------------------------ consent and the stop list
@@ -497,8 +575,7 @@ def add_stop():
 
 
 @api_bp.delete("/stoplist/<int:entry_id>")
-@spec.validate(json=RemoveStop, resp=errors_for(HTTP_200=StopEntry, HTTP_409=Problem), tags=["stoplist"],
-               skip_validation=True)
+@spec.validate(json=RemoveStop, resp=errors_for(HTTP_200=StopEntry, HTTP_409=Problem), tags=["stoplist"], skip_validation=True)
 def remove_stop(entry_id: int):
     """Убрать адрес из стоп-листа с причиной (администратор; отписку и жалобу — нельзя)"""
     _roles(Role.ADMIN)
@@ -539,8 +616,12 @@ class CommitImport(_Body):
 def _import_json(import_id: str, state: dict | None) -> dict:
     state = state or {}
     preview = state.get("preview") or {}
-    return {"id": import_id, **{k: state.get(k) for k in ("status", "phase", "done", "total", "error", "result")},
-            "counts": preview.get("counts"), "rows": preview.get("rows")}
+    return {
+        "id": import_id,
+        **{k: state.get(k) for k in ("status", "phase", "done", "total", "error", "result")},
+        "counts": preview.get("counts"),
+        "rows": preview.get("rows"),
+    }
 
 
 def _import_or_404(import_id: str) -> dict:
@@ -566,9 +647,11 @@ def upload_import():
     if not upload.filename.lower().endswith((".csv", ".txt", ".xlsx")):
         raise Invalid({"file": "Подойдёт файл .csv или .xlsx"})
     owner_id = params.record_id("owner_id", request.form) if user.role == Role.ADMIN else None
-    options = ImportOptions(user_id=user.id, owner_id=owner_id,
-                                     use_owner_column=bool(user.role == Role.ADMIN
-                                                           and request.form.get("use_owner_column") in ("1", "true")))
+    options = ImportOptions(
+        user_id=user.id,
+        owner_id=owner_id,
+        use_owner_column=bool(user.role == Role.ADMIN and request.form.get("use_owner_column") in ("1", "true")),
+    )
     import_id, error = import_pages.begin_upload(upload, options)
     if error or import_id is None:
         raise Invalid({"file": error or "Файл не принят"})
@@ -583,14 +666,11 @@ def import_status(import_id: str):
 
 
 @api_bp.post("/imports/<import_id>/commit")
-@spec.validate(json=CommitImport, resp=errors_for(HTTP_202=ImportOut, HTTP_409=Problem), tags=["imports"],
-               skip_validation=True)
+@spec.validate(json=CommitImport, resp=errors_for(HTTP_202=ImportOut, HTTP_409=Problem), tags=["imports"], skip_validation=True)
 def commit_import(import_id: str):
     """Записать проверенный импорт (skip_errors: пропустить строки с ошибками)"""
     state = _import_or_404(import_id)
     data = body(CommitImport) if request.get_data() else CommitImport()
     if not import_pages.begin_commit(import_id, state, data.skip_errors):
-        return problem(409, "Этот импорт ещё проверяется, уже выполняется или завершён.",
-                       errors={"status": state["status"]})
+        return problem(409, "Этот импорт ещё проверяется, уже выполняется или завершён.", errors={"status": state["status"]})
     return out(ImportOut, _import_json(import_id, import_jobs.load_state(redis_client(), import_id)), 202)
-

@@ -1,4 +1,5 @@
 """Log-in and log-out; role checks for the other blueprints."""
+
 from __future__ import annotations
 
 from functools import wraps
@@ -113,8 +114,9 @@ def logout():
 class PasswordForm(FlaskForm):
     current = PasswordField("Текущий пароль", validators=[DataRequired("Введите текущий пароль")])
     new = PasswordField("Новый пароль", validators=[DataRequired("Задайте новый пароль")])
-    repeat = PasswordField("Новый пароль ещё раз", validators=[DataRequired("Повторите новый пароль"),
-                                                               EqualTo("new", "Пароли не совпадают")])
+    repeat = PasswordField(
+        "Новый пароль ещё раз", validators=[DataRequired("Повторите новый пароль"), EqualTo("new", "Пароли не совпадают")]
+    )
 
 
 @bp.route("/password", methods=["GET", "POST"])
@@ -140,8 +142,10 @@ def password():
             else:
                 db.session.refresh(user)
                 # This browser goes on with the new key (and keeps "remember me" if it had it).
-                login_user(user, remember=request.cookies.get(current_app.config.get("REMEMBER_COOKIE_NAME",
-                                                                                     "remember_token")) is not None)
+                login_user(
+                    user,
+                    remember=request.cookies.get(current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")) is not None,
+                )
                 db.session.commit()
                 flash("Пароль изменён. На других устройствах нужно войти заново.", "success")
                 return redirect(url_for("home.index"))

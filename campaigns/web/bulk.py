@@ -1,4 +1,5 @@
 """The contacts list's selection: one POST with the ids ticked and the action's button (bulk.py)."""
+
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, redirect, request, stream_with_context, url_for

@@ -1,4 +1,5 @@
 """The contact pages: the advisor's list, the card with its timeline, the forms, a sent mail."""
+
 from __future__ import annotations
 
 import email
@@ -96,8 +97,11 @@ def _tag_choices() -> list[SelectChoice]:
 
 
 def _owner_choices(exclude_id: int | None = None) -> list[SelectChoice]:
-    return [SelectChoice(a.id, a.name + (" (дежурный советник)" if a.is_house else ""))
-            for a in ownership.assignable_owners(db.session) if a.id != exclude_id]
+    return [
+        SelectChoice(a.id, a.name + (" (дежурный советник)" if a.is_house else ""))
+        for a in ownership.assignable_owners(db.session)
+        if a.id != exclude_id
+    ]
 
 
 def _contact_form(with_owner: bool, **kw) -> ContactForm:
@@ -137,14 +141,35 @@ def index():
         archived=bool(request.args.get("archived")) and user.role != Role.ADVISOR,
     )
     today = _now_local().date()
-    page = contacts.contact_list(db.session, user, today=today, page=params.page(), after=request.args.get("after"),
-                                 before=request.args.get("before"), **filters)
-    owners = [] if user.role == Role.ADVISOR else db.session.scalars(
-        select(Advisor).where(Advisor.role == Role.ADVISOR).order_by(Advisor.active.desc(), Advisor.name)).all()
+    page = contacts.contact_list(
+        db.session,
+        user,
+        today=today,
+        page=params.page(),
+        after=request.args.get("after"),
+        before=request.args.get("before"),
+        **filters,
+    )
+    owners = (
+        []
+        if user.role == Role.ADVISOR
+        else db.session.scalars(
+            select(Advisor).where(Advisor.role == Role.ADVISOR).order_by(Advisor.active.desc(), Advisor.name)
+        ).all()
+    )
     args = {k: v for k, v in request.args.items() if k not in ("page", "after", "before")}
-    return render_template("contacts/list.html", page=page, tags=_tag_choices(), owners=owners, args=args,
-                           not_worked=not_worked, days=days, filters=filters, today_local=today,
-                           heirs=_owner_choices() if user.role == Role.ADMIN else [])
+    return render_template(
+        "contacts/list.html",
+        page=page,
+        tags=_tag_choices(),
+        owners=owners,
+        args=args,
+        not_worked=not_worked,
+        days=days,
+        filters=filters,
+        today_local=today,
+        heirs=_owner_choices() if user.role == Role.ADMIN else [],
+    )
 
 
 # --- create and edit --------------------------------------------------------------------
@@ -162,8 +187,9 @@ def new():
     if form.validate_on_submit():
         owner = db.session.get(Advisor, form.owner_id.data) if "owner_id" in form and form.owner_id.data else None
         try:
-            contact = contacts.create_contact(db.session, user, _form_data(form), owner=owner,
-                                              confirm_different=form.confirm_different.data)
+            contact = contacts.create_contact(
+                db.session, user, _form_data(form), owner=owner, confirm_different=form.confirm_different.data
+            )
         except contacts.ContactError as exc:
             db.session.rollback()
             _put_errors(form, exc.errors)
@@ -177,8 +203,9 @@ def new():
             db.session.commit()
             flash("Контакт создан.", "success")
             return redirect(url_for(".card", contact_id=contact.id))
-    return render_template("contacts/form.html", form=form, contact=None, matches=matches, blocking=blocking,
-                           visible_ids=_visible_ids(matches))
+    return render_template(
+        "contacts/form.html", form=form, contact=None, matches=matches, blocking=blocking, visible_ids=_visible_ids(matches)
+    )
 
 
 def _visible_ids(matches) -> set[int]:
@@ -186,8 +213,11 @@ def _visible_ids(matches) -> set[int]:
     if not matches:
         return set()
     ids = [m.contact_id for m in matches]
-    query = contacts.visible_contacts(db.session, _user(), include_archived=True).where(
-        contacts.Contact.id.in_(ids)).with_only_columns(contacts.Contact.id)
+    query = (
+        contacts.visible_contacts(db.session, _user(), include_archived=True)
+        .where(contacts.Contact.id.in_(ids))
+        .with_only_columns(contacts.Contact.id)
+    )
     return set(db.session.scalars(query))
 
 
@@ -203,8 +233,9 @@ def edit(contact_id: int):
     matches = blocking = None
     if form.validate_on_submit():
         try:
-            changed = contacts.update_contact(db.session, _user(), contact, _form_data(form),
-                                              confirm_different=form.confirm_different.data)
+            changed = contacts.update_contact(
+                db.session, _user(), contact, _form_data(form), confirm_different=form.confirm_different.data
+            )
         except contacts.ContactError as exc:
             db.session.rollback()
             _put_errors(form, exc.errors)
@@ -219,8 +250,9 @@ def edit(contact_id: int):
             flash("Сохранено: " + ", ".join(changed) if changed else "Ничего не изменилось.", "success")
             return redirect(url_for(".card", contact_id=contact.id))
         contact = _contact_or_404(contact_id)
-    return render_template("contacts/form.html", form=form, contact=contact, matches=matches, blocking=blocking,
-                           visible_ids=_visible_ids(matches))
+    return render_template(
+        "contacts/form.html", form=form, contact=contact, matches=matches, blocking=blocking, visible_ids=_visible_ids(matches)
+    )
 
 
 # --- the card ---------------------------------------------------------------------------
@@ -281,10 +313,18 @@ def log_call(contact_id: int):
     contact = _editable_or_403(contact_id)
     form = CallForm()
     try:
-        calls.log_call(db.session, _user(), contact, result=form.result.data, interest=form.interest.data,
-                       objection=form.objection.data, next_contact_on=form.next_contact_on.data,
-                       next_contact_time=form.next_contact_time.data, topic=form.topic.data,
-                       today=_now_local().date())
+        calls.log_call(
+            db.session,
+            _user(),
+            contact,
+            result=form.result.data,
+            interest=form.interest.data,
+            objection=form.objection.data,
+            next_contact_on=form.next_contact_on.data,
+            next_contact_time=form.next_contact_time.data,
+            topic=form.topic.data,
+            today=_now_local().date(),
+        )
     except contacts.ContactError as exc:
         db.session.rollback()
         _put_errors(form, exc.errors)
@@ -325,9 +365,13 @@ def unsubscribe(contact_id: int):
     contact = _editable_or_403(contact_id)
     form = UnsubscribeForm()
     if form.validate_on_submit():
-        return _card_action(contact_id, lambda: consent.unsubscribe_by_advisor(
-            db.session, _user(), contact, how=form.how.data or "", reason=form.reason.data or ""),
-            "Контакт больше не получит рассылки.")
+        return _card_action(
+            contact_id,
+            lambda: consent.unsubscribe_by_advisor(
+                db.session, _user(), contact, how=form.how.data or "", reason=form.reason.data or ""
+            ),
+            "Контакт больше не получит рассылки.",
+        )
     return redirect(url_for(".card", contact_id=contact_id))
 
 
@@ -337,8 +381,11 @@ def resubscribe(contact_id: int):
     contact = _contact_or_404(contact_id)
     form = ConsentForm()
     if form.validate_on_submit():
-        return _card_action(contact_id, lambda: consent.resubscribe(db.session, _user(), contact, form.consent_source.data),
-                            "Контакт снова в рассылке.")
+        return _card_action(
+            contact_id,
+            lambda: consent.resubscribe(db.session, _user(), contact, form.consent_source.data),
+            "Контакт снова в рассылке.",
+        )
     return redirect(url_for(".card", contact_id=contact_id))
 
 
@@ -351,8 +398,10 @@ def transfer(contact_id: int):
     if form.validate_on_submit():
         new_owner = db.session.get_one(Advisor, form.new_owner_id.data)  # one of the choices, checked by the form
         return _card_action(
-            contact_id, lambda: ownership.transfer_contacts(db.session, _user(), [contact.id], new_owner, form.reason.data or ""),
-            lambda moved: f"Контакт передан: {new_owner.name}." if moved else "Контакт уже у этого владельца.")
+            contact_id,
+            lambda: ownership.transfer_contacts(db.session, _user(), [contact.id], new_owner, form.reason.data or ""),
+            lambda moved: f"Контакт передан: {new_owner.name}." if moved else "Контакт уже у этого владельца.",
+        )
     return redirect(url_for(".card", contact_id=contact_id))
 
 
@@ -377,8 +426,11 @@ def _mail_parts(raw: str) -> dict:
     message = email.message_from_string(raw, policy=email.policy.default)
     text_part = message.get_body(preferencelist=("plain",))
     html_part = message.get_body(preferencelist=("html",))
-    headers = [(name, str(message[name])) for name in ("From", "To", "Reply-To", "Subject", "Date", "Message-ID")
-               if message[name] is not None]
+    headers = [
+        (name, str(message[name]))
+        for name in ("From", "To", "Reply-To", "Subject", "Date", "Message-ID")
+        if message[name] is not None
+    ]
     attachments = [part.get_filename() or part.get_content_type() for part in message.iter_attachments()]
     return {
         "headers": headers,
@@ -395,11 +447,18 @@ def mail(contact_id: int, note_id: int):
     note = contacts.get_mail_note(db.session, contact, note_id)
     if note is None:
         abort(404)
-    html = render_template("contacts/mail.html", contact=contact, note=note, mail=_mail_parts(note.raw_message or ""),
-                           clicks=contacts.delivery_clicks(db.session, note.delivery_id))
+    html = render_template(
+        "contacts/mail.html",
+        contact=contact,
+        note=note,
+        mail=_mail_parts(note.raw_message or ""),
+        clicks=contacts.delivery_clicks(db.session, note.delivery_id),
+    )
     # The stored HTML is shown in a sandboxed frame; the policy also keeps its images and
     # scripts from loading, so opening a mail never fires its tracking or anything else.
-    csp = ("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-           "script-src 'self'; connect-src 'self'; frame-src 'self'; form-action 'self'; base-uri 'none'; "
-           "frame-ancestors 'none'")
+    csp = (
+        "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "script-src 'self'; connect-src 'self'; frame-src 'self'; form-action 'self'; base-uri 'none'; "
+        "frame-ancestors 'none'"
+    )
     return html, 200, {"Content-Security-Policy": csp}

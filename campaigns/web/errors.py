@@ -5,6 +5,7 @@
 English descriptions are never shown. A GET on an address that only takes POST (a form's action,
 opened again after the form came back with errors) leads to the page the action belongs to.
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,8 +33,10 @@ MESSAGES: dict[int, tuple[str, str]] = {
     405: ("Так нельзя", "Эта страница не принимает такой запрос. Откройте её из меню."),
     413: ("Слишком большой файл", "Файл или форма слишком велики. Уменьшите файл и попробуйте снова."),
     429: ("Слишком много запросов", "Слишком много попыток подряд. Подождите немного и попробуйте снова."),
-    500: ("Ошибка на сервере", "Что-то пошло не так на нашей стороне. Попробуйте ещё раз через минуту; "
-                               "если ошибка повторится, сообщите администратору."),
+    500: (
+        "Ошибка на сервере",
+        "Что-то пошло не так на нашей стороне. Попробуйте ещё раз через минуту; если ошибка повторится, сообщите администратору.",
+    ),
 }
 CSRF_MESSAGE = "Форма устарела или отправлена не с этой страницы. Обновите страницу и отправьте форму ещё раз."
 _CYRILLIC = re.compile("[А-Яа-яЁё]")
@@ -98,5 +101,7 @@ def _page(code: int, title: str, message: str) -> str:
         return render_template("errors/error.html", code=code, title=title, message=message)
     except Exception:  # noqa: BLE001 — the layout needs the database (the current user); it may be what failed
         log.exception("the error page could not be rendered")
-        return (f"<!doctype html><html lang=\"ru\"><meta charset=\"utf-8\"><title>{escape(title)}</title>"
-                f"<h1>{escape(title)}</h1><p>{escape(message)}</p></html>")
+        return (
+            f'<!doctype html><html lang="ru"><meta charset="utf-8"><title>{escape(title)}</title>'
+            f"<h1>{escape(title)}</h1><p>{escape(message)}</p></html>"
+        )

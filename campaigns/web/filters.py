@@ -1,4 +1,5 @@
 """Jinja filters for the pages: Russian dates in the configured zone, numbers and plurals (ru_format)."""
+
 from __future__ import annotations
 
 from datetime import date, datetime

@@ -1,6 +1,7 @@
 """Form pieces more than one page uses: the call form (card and hot list), the date picker,
 and putting a domain error beside its field. The rules themselves live in the domain modules;
 these forms only carry the input there and show the answer."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -27,9 +28,11 @@ class CallForm(FlaskForm):
         csrf = False  # CSRFProtect checks every POST of the app (the template's csrf_token field)
 
     result = TextAreaField("Результат звонка")
-    interest = SelectField("Интерес", choices=[SelectChoice("", "— выберите —"), SelectChoice("yes", "есть интерес"),
-                                                   SelectChoice("no", "нет интереса")],
-                           validate_choice=False)
+    interest = SelectField(
+        "Интерес",
+        choices=[SelectChoice("", "— выберите —"), SelectChoice("yes", "есть интерес"), SelectChoice("no", "нет интереса")],
+        validate_choice=False,
+    )
     objection = StringField("Возражение")
     next_contact_on = DateInput("Следующий контакт")
     next_contact_time = StringField("Время (необязательно)", render_kw={"type": "time"})

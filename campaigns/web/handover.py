@@ -1,5 +1,6 @@
 """An advisor hands own contacts to a colleague or the house advisor (#17): the rule is
 ownership.handover; «Переданы мне» and «Переданы мной» are ownership.handed_over."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -27,23 +28,36 @@ def _ids(source, name: str) -> list[int]:
     return ids
 
 
-def _page(chosen: list[int], *, reason: str = "", new_owner_id: int | None = None, errors: dict | None = None,
-          status: int = 200):
+def _page(chosen: list[int], *, reason: str = "", new_owner_id: int | None = None, errors: dict | None = None, status: int = 200):
     user = current_user._get_current_object()
     search = (request.values.get("q") or "").strip()
-    query = (select(Contact).where(Contact.owner_id == user.id, Contact.archived_at.is_(None))
-             .order_by(Contact.company, Contact.last_name, Contact.id))
+    query = (
+        select(Contact)
+        .where(Contact.owner_id == user.id, Contact.archived_at.is_(None))
+        .order_by(Contact.company, Contact.last_name, Contact.id)
+    )
     if search:
         query = query.where(contacts.search_condition(search))
     own = list(db.session.scalars(query.limit(SHOWN)))
     shown = {c.id for c in own}
-    own += [c for c in db.session.scalars(select(Contact).where(Contact.id.in_(chosen), Contact.owner_id == user.id))
-            if c.id not in shown]
+    own += [
+        c
+        for c in db.session.scalars(select(Contact).where(Contact.id.in_(chosen), Contact.owner_id == user.id))
+        if c.id not in shown
+    ]
     owners = [a for a in ownership.assignable_owners(db.session) if a.id != user.id]
-    return render_template("handover/index.html", own=own, chosen=set(chosen), owners=owners, search=search,
-                           reason=reason, new_owner_id=new_owner_id, errors=errors or {},
-                           to_me=ownership.handed_over(db.session, user, to_me=True),
-                           by_me=ownership.handed_over(db.session, user, to_me=False)), status
+    return render_template(
+        "handover/index.html",
+        own=own,
+        chosen=set(chosen),
+        owners=owners,
+        search=search,
+        reason=reason,
+        new_owner_id=new_owner_id,
+        errors=errors or {},
+        to_me=ownership.handed_over(db.session, user, to_me=True),
+        by_me=ownership.handed_over(db.session, user, to_me=False),
+    ), status
 
 
 @bp.get("/")

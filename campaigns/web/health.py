@@ -1,4 +1,5 @@
 """GET /healthz: 200 when the database and Redis answer, 503 naming what is down."""
+
 from __future__ import annotations
 
 from flask import Blueprint, jsonify

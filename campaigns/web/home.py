@@ -4,6 +4,7 @@ An advisor's morning, in the order it is worked: the hot list (who clicked in ou
 then the contacts due for a call today, then the contacts nobody has worked for a while.
 Each section shows the first few and links to the full list.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -44,8 +45,9 @@ def _advisor_day() -> dict:
     today = datetime.now(settings.timezone).date()
     hot = hotlist.hot_list(db.session, current_user.id, settings, now=now)
     due = contacts.contact_list(db.session, current_user, call_today=True, today=today, now=now, per_page=SHOWN)
-    idle = contacts.contact_list(db.session, current_user, not_worked_days=settings.not_worked_days, today=today, now=now,
-                                 per_page=SHOWN)
+    idle = contacts.contact_list(
+        db.session, current_user, not_worked_days=settings.not_worked_days, today=today, now=now, per_page=SHOWN
+    )
     return {
         "hot": hot[:SHOWN],
         "hot_total": len(hot),

@@ -1,4 +1,5 @@
 """The advisor's hot list and the actions on it (log a call, not interested, dismiss)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -33,12 +34,20 @@ def _render(forms: dict | None = None, status: int = 200):
     for entry in [*entries, *house_entries]:
         if entry.contact_id not in forms:
             forms[entry.contact_id] = CallForm.blank(prefix=f"c{entry.contact_id}", today=today)
-    return render_template("hot/index.html", entries=entries, forms=forms, today=today, house=house,
-                           house_entries=house_entries, hot_days=settings.hot_days), status
+    return render_template(
+        "hot/index.html",
+        entries=entries,
+        forms=forms,
+        today=today,
+        house=house,
+        house_entries=house_entries,
+        hot_days=settings.hot_days,
+    ), status
 
 
 def _may_see_hot(view):
     """Advisors, and whoever admin named to get the house advisor's hot contacts (the head of sales)."""
+
     @wraps(view)
     @login_required
     def wrapped(*args, **kwargs):
@@ -68,10 +77,18 @@ def call(contact_id: int):
     contact = _own_contact(contact_id)
     form = CallForm(prefix=f"c{contact_id}")
     try:
-        calls.log_call(db.session, current_user, contact, result=form.result.data, interest=form.interest.data,
-                       next_contact_on=form.next_contact_on.data, objection=form.objection.data,
-                       next_contact_time=form.next_contact_time.data, topic=form.topic.data,
-                       today=_today())
+        calls.log_call(
+            db.session,
+            current_user,
+            contact,
+            result=form.result.data,
+            interest=form.interest.data,
+            next_contact_on=form.next_contact_on.data,
+            objection=form.objection.data,
+            next_contact_time=form.next_contact_time.data,
+            topic=form.topic.data,
+            today=_today(),
+        )
     except ContactError as exc:
         db.session.rollback()
         put_errors(form, exc.errors)

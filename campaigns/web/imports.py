@@ -5,6 +5,7 @@ Small files are checked and written within the request; long ones by an RQ job
 themselves live in campaigns/import_read.py, import_check.py, import_commit.py,
 import_jobs.py and export.py.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -100,8 +101,9 @@ def begin_commit(import_id: str, state: dict, skip_errors: bool) -> bool:
     key = import_jobs.state_key(import_id)
     if not redis_client().set(f"{key}:claim", "1", nx=True, ex=import_jobs.STATE_TTL):
         return False
-    import_jobs.save_state(redis_client(), import_id, status="committing", phase="check", done=0, total=0,
-                        skip_errors=skip_errors)
+    import_jobs.save_state(
+        redis_client(), import_id, status="committing", phase="check", done=0, total=0, skip_errors=skip_errors
+    )
     _run(import_id, "commit", state.get("size", 0))
     return True
 

@@ -1,5 +1,6 @@
 """The user's own API keys: make one (its token shown once, on this answer only), see when each
 was last used, revoke. A key acts with its owner's role (apikeys.py, api.py)."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for

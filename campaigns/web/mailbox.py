@@ -1,5 +1,6 @@
 """Mail that comes back: an advisor's mailbox for replies, and the admin's list of the system
 mailbox's messages nobody understood."""
+
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -46,9 +47,14 @@ def _box(form: MailboxForm, row: AdvisorMailbox | None) -> replies.MailboxSettin
     if not password:
         form.password.errors = [*form.password.errors, "Укажите пароль приложения"]
         return None
-    return replies.MailboxSettings(host=(form.host.data or "").strip(), port=form.port.data or (993 if tls else 143), tls=tls,
-                                   username=(form.username.data or "").strip(), password=password,
-                                   folder=(form.folder.data or "INBOX").strip() or "INBOX")
+    return replies.MailboxSettings(
+        host=(form.host.data or "").strip(),
+        port=form.port.data or (993 if tls else 143),
+        tls=tls,
+        username=(form.username.data or "").strip(),
+        password=password,
+        folder=(form.folder.data or "INBOX").strip() or "INBOX",
+    )
 
 
 @bp.route("/mailbox", methods=["GET", "POST"])
@@ -67,8 +73,7 @@ def settings():
                 if request.form.get("action") == "test":
                     result = replies.check(box)
                 else:
-                    replies.save(db.session, current_user._get_current_object(), box,
-                                 current_settings().secret_key)
+                    replies.save(db.session, current_user._get_current_object(), box, current_settings().secret_key)
                     db.session.commit()
                     flash("Почта подключена: ответы клиентов будут появляться в карточках и в горячем списке.", "success")
                     return redirect(url_for("mailbox.settings"))
@@ -91,6 +96,9 @@ def disconnect():
 @roles_required(Role.ADMIN)
 def inbound_list():
     settings_ = current_settings()
-    return render_template("mailbox/inbound.html", messages=inbound.listed(db.session), labels=inbound.KIND_LABELS,
-                           configured=bool(settings_.bounce_url))
-
+    return render_template(
+        "mailbox/inbound.html",
+        messages=inbound.listed(db.session),
+        labels=inbound.KIND_LABELS,
+        configured=bool(settings_.bounce_url),
+    )

@@ -1,5 +1,6 @@
 """Marketing's workspace: the readiness board, the yearly calendar, the offer editor, preview and
 test send, and the public catalog file route (the tags: tags.py)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -57,8 +58,11 @@ def late_offers():
 
 @bp.app_context_processor
 def _labels():
-    return {"weekday_ru": lambda d: WEEKDAYS[d.weekday()], "kind_ru": lambda k: KIND_LABELS.get(k, str(k)),
-            "late_warning": LATE_WARNING}
+    return {
+        "weekday_ru": lambda d: WEEKDAYS[d.weekday()],
+        "kind_ru": lambda k: KIND_LABELS.get(k, str(k)),
+        "late_warning": LATE_WARNING,
+    }
 
 
 # ------------------------------------------------------------------ board, calendar
@@ -70,10 +74,17 @@ def board():
     today = _today()
     start = params.day("from") or today  # marketing may look further ahead: ?from=2027-07-01
     rows = readiness_board(db.session, _settings(), today, start=start)
-    return render_template("offers/board.html", rows=rows, today=today, start=start, late=late_offers(),
-                           missed=reports.missed_mailings(db.session, [today.year - 1, today.year]),
-                           state_labels=mailings.STATE_LABELS, no_sender=without_sender(rows),
-                           require_consent=_settings().require_consent)
+    return render_template(
+        "offers/board.html",
+        rows=rows,
+        today=today,
+        start=start,
+        late=late_offers(),
+        missed=reports.missed_mailings(db.session, [today.year - 1, today.year]),
+        state_labels=mailings.STATE_LABELS,
+        no_sender=without_sender(rows),
+        require_consent=_settings().require_consent,
+    )
 
 
 @bp.get("/calendar")
@@ -86,8 +97,7 @@ def calendar_page():
     # This year's and next year's state of each tag's mailing (ready, draft, missing, waiting, sent, missed).
     years = [today.year, today.year + 1]
     states = {(m.tag.id, m.year): m for m in mailings.mailings(db.session, today, years, tags)}
-    return render_template("offers/calendar.html", rows=rows, year=year, today=today, tags=tags, years=years,
-                           states=states)
+    return render_template("offers/calendar.html", rows=rows, year=year, today=today, tags=tags, years=years, states=states)
 
 
 # -------------------------------------------------------------------------- offers
@@ -110,8 +120,7 @@ def index():
     year = params.year() or _current_or_coming_year(tags, _today())
     by_tag = {o.tag_id: o for o in db.session.scalars(select(Offer).where(Offer.year == year))}
     rows = [(tag, occurrence, send_on, by_tag.get(tag.id)) for tag, occurrence, send_on in calendar.year_calendar(tags, year)]
-    return render_template("offers/index.html", rows=rows, year=year,
-                           earlier=offer_start.earlier_years(db.session, year))
+    return render_template("offers/index.html", rows=rows, year=year, earlier=offer_start.earlier_years(db.session, year))
 
 
 @bp.post("/offers/create")
@@ -126,8 +135,7 @@ def create():
     offer = offers.offer_for(db.session, tag, year)
     db.session.commit()
     if earlier is not None:
-        flash(f"Черновик начат с предложения {earlier.year} года: тема, текст и ссылки скопированы — обновите их.",
-              "success")
+        flash(f"Черновик начат с предложения {earlier.year} года: тема, текст и ссылки скопированы — обновите их.", "success")
     return redirect(url_for("offers.edit", offer_id=offer.id))
 
 
@@ -142,15 +150,15 @@ def from_earlier(offer_id: int):
             flash("Копировать нечего: черновик уже не пуст или прошлых предложений по этому тегу нет.", "error")
         else:
             db.session.commit()
-            flash(f"Черновик начат с предложения {earlier.year} года: тема, текст и ссылки скопированы — обновите их.",
-                  "success")
+            flash(f"Черновик начат с предложения {earlier.year} года: тема, текст и ссылки скопированы — обновите их.", "success")
     return redirect(url_for("offers.edit", offer_id=offer.id))
 
 
 class LinkForm(Form):
     id = HiddenField()
-    name = StringField("Имя", [Optional(), Regexp(r"^[a-z][a-z0-9_]{0,49}$",
-                                                  message="Латинские строчные буквы, цифры и _, начиная с буквы.")])
+    name = StringField(
+        "Имя", [Optional(), Regexp(r"^[a-z][a-z0-9_]{0,49}$", message="Латинские строчные буквы, цифры и _, начиная с буквы.")]
+    )
     url = StringField("Адрес")
     label = StringField("Подпись", [Optional(), Length(max=200)])
     weight = StringField("Вес", default="1")
@@ -192,8 +200,7 @@ def _offer_or_404(offer_id: int) -> Offer:
 def _editable_links(offer: Offer) -> list[Link]:
     # The uploaded catalog's link is managed by the upload, not typed by hand.
     # Trap links belong to click tracking and stay out of the editor.
-    return [link for link in offer.links
-            if not link.is_trap and not (offer.catalog_path and link.name == offers.CATALOG_LINK)]
+    return [link for link in offer.links if not link.is_trap and not (offer.catalog_path and link.name == offers.CATALOG_LINK)]
 
 
 def _preview_contacts(offer: Offer) -> list[Contact]:
@@ -211,8 +218,9 @@ def _editor(offer: Offer, form: OfferForm | None = None, catalog_form: CatalogFo
         while form.links.entries:  # min_entries made a blank row; the blank row for a new link comes last
             form.links.pop_entry()
         for link in _editable_links(offer):
-            form.links.append_entry({"id": str(link.id), "name": link.name, "url": link.url, "label": link.label,
-                                     "weight": str(link.weight)})
+            form.links.append_entry(
+                {"id": str(link.id), "name": link.name, "url": link.url, "label": link.label, "weight": str(link.weight)}
+            )
         form.links.append_entry()
         checked: Any = offer  # the stored offer or what the form shows (_Unsaved)
     else:  # the form came back with errors: check what it shows, not what is stored (one consistent check)
@@ -220,10 +228,16 @@ def _editor(offer: Offer, form: OfferForm | None = None, catalog_form: CatalogFo
     contacts = _preview_contacts(offer)
     earlier = offer_start.earlier_offer(db.session, offer.tag_id, offer.year) if offer_start.is_blank(offer) else None
     return render_template(
-        "offers/edit.html", offer=offer, form=form, catalog_form=catalog_form or CatalogForm(),
-        problems=offer_lint.lint_offer(checked), variables=template_sandbox.VARIABLES, contacts=contacts,
+        "offers/edit.html",
+        offer=offer,
+        form=form,
+        catalog_form=catalog_form or CatalogForm(),
+        problems=offer_lint.lint_offer(checked),
+        variables=template_sandbox.VARIABLES,
+        contacts=contacts,
         earlier=earlier,
-        send_on=offers.offer_send_date(offer), catalog_link=offers.catalog_url(_settings(), offer),
+        send_on=offers.offer_send_date(offer),
+        catalog_link=offers.catalog_url(_settings(), offer),
         max_subject=template_sandbox.MAX_SUBJECT_LENGTH,
     ), status
 
@@ -359,8 +373,9 @@ def make_draft(offer_id: int):
 
 
 def _build_message(offer: Offer, contact: Contact):
-    return mails.offer_message(offer=offer, contact=contact, advisor=sender_for(db.session, contact),
-                               settings=_settings(), delivery_id=None)
+    return mails.offer_message(
+        offer=offer, contact=contact, advisor=sender_for(db.session, contact), settings=_settings(), delivery_id=None
+    )
 
 
 def _chosen_contact(offer: Offer, source) -> Contact | None:
@@ -380,8 +395,7 @@ def _preview_context(offer, contact: Contact | None) -> dict:
             message = _build_message(offer, contact)
         except (template_sandbox.OfferTemplateError, LookupError, ValueError) as exc:
             error = str(exc)
-    return {"contact": contact, "message": message, "error": error,
-            **(_parts(message, offer) if message is not None else {})}
+    return {"contact": contact, "message": message, "error": error, **(_parts(message, offer) if message is not None else {})}
 
 
 @bp.get("/offers/<int:offer_id>/preview")
@@ -389,8 +403,9 @@ def _preview_context(offer, contact: Contact | None) -> dict:
 def preview(offer_id: int):
     offer = _offer_or_404(offer_id)
     contact = _chosen_contact(offer, request.args)
-    return render_template("offers/preview.html", offer=offer, contacts=_preview_contacts(offer),
-                           **_preview_context(offer, contact))
+    return render_template(
+        "offers/preview.html", offer=offer, contacts=_preview_contacts(offer), **_preview_context(offer, contact)
+    )
 
 
 @dataclass
@@ -410,14 +425,25 @@ def _unsaved_from(offer: Offer, form: OfferForm) -> _Unsaved:
     """The editor's form as an offer: what preview and lint see of the text as typed, never saved."""
     kept = [link for link in offer.links if link not in _editable_links(offer)]
     typed = [
-        SimpleNamespace(id=int(row.form.id.data or "") if (row.form.id.data or "").isdigit() else 0,
-                        name=(row.form.name.data or "").strip(), url=(row.form.url.data or "").strip(),
-                        label=row.form.label.data or "", is_trap=False)
-        for row in form.links if (row.form.name.data or "").strip()
+        SimpleNamespace(
+            id=int(row.form.id.data or "") if (row.form.id.data or "").isdigit() else 0,
+            name=(row.form.name.data or "").strip(),
+            url=(row.form.url.data or "").strip(),
+            label=row.form.label.data or "",
+            is_trap=False,
+        )
+        for row in form.links
+        if (row.form.name.data or "").strip()
     ]
-    return _Unsaved(id=offer.id, tag=offer.tag, year=offer.year, subject=(form.subject.data or "").strip(),
-                    body=(form.body.data or "").replace("\r\n", "\n"), catalog_path=offer.catalog_path,
-                    links=kept + typed)
+    return _Unsaved(
+        id=offer.id,
+        tag=offer.tag,
+        year=offer.year,
+        subject=(form.subject.data or "").strip(),
+        body=(form.body.data or "").replace("\r\n", "\n"),
+        catalog_path=offer.catalog_path,
+        links=kept + typed,
+    )
 
 
 @bp.post("/offers/<int:offer_id>/live-preview")
@@ -479,8 +505,9 @@ def test_send(offer_id: int):
         flash("Нет контакта, от имени которого собрать письмо.", "error")
         return redirect(url_for("offers.edit", offer_id=offer.id))
     try:
-        message = mails.test_message(offer=offer, contact=contact, advisor=sender_for(db.session, contact),
-                                     tester=current_user, settings=settings)
+        message = mails.test_message(
+            offer=offer, contact=contact, advisor=sender_for(db.session, contact), tester=current_user, settings=settings
+        )
     except template_sandbox.OfferTemplateError as exc:
         flash(str(exc), "error")
         return redirect(url_for("offers.preview", offer_id=offer.id, contact_id=contact.id))
@@ -504,5 +531,6 @@ def catalog_file(offer_id: int, filename: str):
     path = offers.catalog_file(_settings(), offer, filename)
     if path is None or offer is None:
         abort(404)
-    return send_file(path, mimetype="application/pdf", download_name=offer.catalog_filename or "catalog.pdf",
-                     as_attachment=False, max_age=3600)
+    return send_file(
+        path, mimetype="application/pdf", download_name=offer.catalog_filename or "catalog.pdf", as_attachment=False, max_age=3600
+    )

@@ -2,6 +2,7 @@
 pydantic models the views validate with (api.py: `spec.validate(json=Model, …)` documents a
 body that `api.body(Model)` checks), and a documentation page at /api/docs (Redoc, vendored
 under static/vendor/redoc/: no CDN, no inline script)."""
+
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, render_template

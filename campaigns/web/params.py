@@ -6,6 +6,7 @@ Russian sentence saying what is expected, never a 500 from deep inside a query
 (`date - timedelta(10**12)`, an id beyond a 64-bit integer, a year 9999 plus 90 days).
 The ranges are the ones the pages offer; nothing a person types in a form is refused.
 """
+
 from __future__ import annotations
 
 from datetime import date
@@ -70,8 +71,9 @@ def day(name: str, source=None) -> date | None:
     except ValueError:
         value = None
     if value is None or not FIRST_YEAR <= value.year <= LAST_YEAR or len(raw) != 10:
-        raise BadParameter(name, f"Дата должна быть в виде ГГГГ-ММ-ДД, с {FIRST_YEAR} по {LAST_YEAR} год, "
-                                 f"а получено «{raw[:40]}».")
+        raise BadParameter(
+            name, f"Дата должна быть в виде ГГГГ-ММ-ДД, с {FIRST_YEAR} по {LAST_YEAR} год, а получено «{raw[:40]}»."
+        )
     return value
 
 

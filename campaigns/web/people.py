@@ -6,6 +6,7 @@
 - /reset/<token>: the page the reset link opens
 The rules live in accounts.py; these views only carry the input there.
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
@@ -42,8 +43,9 @@ class UserEditForm(FlaskForm):
 
 class ResetForm(FlaskForm):
     new = PasswordField("Новый пароль", validators=[DataRequired("Задайте новый пароль")])
-    repeat = PasswordField("Новый пароль ещё раз", validators=[DataRequired("Повторите новый пароль"),
-                                                               EqualTo("new", "Пароли не совпадают")])
+    repeat = PasswordField(
+        "Новый пароль ещё раз", validators=[DataRequired("Повторите новый пароль"), EqualTo("new", "Пароли не совпадают")]
+    )
 
 
 def _settings():
@@ -64,8 +66,7 @@ def profile():
     form = ProfileForm(obj=user)
     if form.validate_on_submit():
         try:
-            accounts.update_profile(db.session, user, name=form.name.data, signature=form.signature.data,
-                                    phone=form.phone.data)
+            accounts.update_profile(db.session, user, name=form.name.data, signature=form.signature.data, phone=form.phone.data)
         except accounts.AccountError as exc:
             db.session.rollback()
             put_errors(form, exc.errors)
@@ -87,9 +88,16 @@ def edit(user_id: int):
         form.daily_cap.data = str(person.daily_cap or "")
     if form.validate_on_submit():
         try:
-            accounts.admin_update(db.session, current_user._get_current_object(), person, role=form.role.data,
-                                  daily_cap=form.daily_cap.data, work_hours=form.work_hours.data,
-                                  timezone=form.timezone.data, watches_house=form.watches_house.data)
+            accounts.admin_update(
+                db.session,
+                current_user._get_current_object(),
+                person,
+                role=form.role.data,
+                daily_cap=form.daily_cap.data,
+                work_hours=form.work_hours.data,
+                timezone=form.timezone.data,
+                watches_house=form.watches_house.data,
+            )
         except accounts.AccountError as exc:
             db.session.rollback()
             put_errors(form, exc.errors)
@@ -97,8 +105,9 @@ def edit(user_id: int):
             db.session.commit()
             flash(f"Настройки пользователя {person.name} сохранены.", "success")
             return redirect(url_for("admin.users"))
-    return render_template("people/edit.html", form=form, person=person, house=_house(),
-                           hours=accounts.work_hours(person, _settings()))
+    return render_template(
+        "people/edit.html", form=form, person=person, house=_house(), hours=accounts.work_hours(person, _settings())
+    )
 
 
 def _house() -> Advisor | None:
@@ -128,8 +137,9 @@ def make_house(user_id: int):
         flash(str(exc.errors["house"]), "error")
     else:
         db.session.commit()
-        flash(f"{person.name} — дежурный советник." + (f" {previous.name} теперь обычный советник." if previous else ""),
-              "success")
+        flash(
+            f"{person.name} — дежурный советник." + (f" {previous.name} теперь обычный советник." if previous else ""), "success"
+        )
     return redirect(url_for(".edit", user_id=person.id))
 
 
@@ -141,8 +151,12 @@ def send_reset(user_id: int):
         flash("Пользователь неактивен: сначала верните его.", "error")
         return redirect(url_for(".edit", user_id=person.id))
     settings = _settings()
-    message = mails.password_reset_message(user=person, token=accounts.reset_token(person, settings.secret_key),
-                                           settings=settings, hours=accounts.RESET_MAX_AGE // 3600)
+    message = mails.password_reset_message(
+        user=person,
+        token=accounts.reset_token(person, settings.secret_key),
+        settings=settings,
+        hours=accounts.RESET_MAX_AGE // 3600,
+    )
     with transport.open_transport(settings.mail) as conn:
         conn.send(message)
     flash(f"Ссылка для нового пароля отправлена на {person.email}.", "success")

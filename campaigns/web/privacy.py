@@ -1,5 +1,6 @@
 """A person's data (152-FZ): the export (JSON and a readable page) and the erasure; the rules
 are privacy.py. Whoever may see the contact may export it; only admin erases."""
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,11 @@ def page(contact_id: int):
 def export_json(contact_id: int):
     contact = _contact(contact_id)
     body = json.dumps(privacy.export(db.session, contact), ensure_ascii=False, indent=2)
-    return Response(body, mimetype="application/json", headers={
-        "Content-Disposition": f'attachment; filename="contact-{contact.id}.json"', "Cache-Control": "no-store"})
+    return Response(
+        body,
+        mimetype="application/json",
+        headers={"Content-Disposition": f'attachment; filename="contact-{contact.id}.json"', "Cache-Control": "no-store"},
+    )
 
 
 @bp.post("/<int:contact_id>/erase")

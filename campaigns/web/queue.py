@@ -1,4 +1,5 @@
 """The delivery queue: what is planned, held, on its way, sent, failed or unknown; admin's decisions."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
@@ -34,8 +35,15 @@ def index():
     today = utcnow().astimezone(settings.timezone).date()
     # Due mailings without a ready offer («ждёт предложения»), with their audience.
     waiting = [row for row in readiness_board(db.session, settings, today, days=0) if row.state == "waiting"]
-    return render_template("queue/index.html", view=view, plan=plan, plan_day=plan_day or today, waiting=waiting,
-                           form=ActionForm(), can_act=current_user.role == Role.ADMIN)
+    return render_template(
+        "queue/index.html",
+        view=view,
+        plan=plan,
+        plan_day=plan_day or today,
+        waiting=waiting,
+        form=ActionForm(),
+        can_act=current_user.role == Role.ADMIN,
+    )
 
 
 def _act(delivery_id: int, action, done: str, missed: str):
@@ -51,12 +59,20 @@ def _act(delivery_id: int, action, done: str, missed: str):
 @bp.post("/queue/<int:delivery_id>/retry")
 @roles_required(Role.ADMIN)
 def retry(delivery_id: int):
-    return _act(delivery_id, deliveries.retry, "Письмо поставлено в очередь повторно.",
-                "Повторить можно только неотправленное или неизвестное письмо.")
+    return _act(
+        delivery_id,
+        deliveries.retry,
+        "Письмо поставлено в очередь повторно.",
+        "Повторить можно только неотправленное или неизвестное письмо.",
+    )
 
 
 @bp.post("/queue/<int:delivery_id>/mark-sent")
 @roles_required(Role.ADMIN)
 def mark_sent(delivery_id: int):
-    return _act(delivery_id, deliveries.mark_sent, "Письмо отмечено как отправленное.",
-                "Отметить отправленным можно только письмо с неизвестной судьбой.")
+    return _act(
+        delivery_id,
+        deliveries.mark_sent,
+        "Письмо отмечено как отправленное.",
+        "Отметить отправленным можно только письмо с неизвестной судьбой.",
+    )

@@ -1,4 +1,5 @@
 """Results for marketing: what each offer, tag and advisor's mails brought."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -49,7 +50,9 @@ def index():
         advisors=reports.by_advisor(db.session, year),
         missed=reports.missed_mailings(db.session, [year]),
         state_labels=mailings.STATE_LABELS,
-        replies={"offer": replies.reply_counts(db.session, "offer", year),
-                 "advisor": replies.reply_counts(db.session, "advisor", year),
-                 "tag": replies.reply_counts(db.session, "tag", None)},
+        replies={
+            "offer": replies.reply_counts(db.session, "offer", year),
+            "advisor": replies.reply_counts(db.session, "advisor", year),
+            "tag": replies.reply_counts(db.session, "tag", None),
+        },
     )

@@ -4,6 +4,7 @@
 - `SECURITY_HEADERS`: set on every Flask response here, and by `track.ClickRedirect` on /c/
   (which does not go through Flask). A view that sets its own Content-Security-Policy keeps it.
 """
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit

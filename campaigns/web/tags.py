@@ -1,5 +1,6 @@
 """Tags: the list with each tag's next date, and the form that creates or edits one (name, kind,
 date rule with a preview of the next send dates, lead days)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -56,8 +57,10 @@ def _tag_form_page(form, tag):
     if not form.rule.errors and canonical:
         try:
             lead = form.rule.lead if form.rule.lead is not None else int(form.lead_days.data or 0)
-            preview = [(year, calendar.parse_rule(canonical).occurrence(year), calendar.send_date(canonical, lead, year))
-                       for year in (_today().year, _today().year + 1)]
+            preview = [
+                (year, calendar.parse_rule(canonical).occurrence(year), calendar.send_date(canonical, lead, year))
+                for year in (_today().year, _today().year + 1)
+            ]
         except ValueError:
             preview = []
     return render_template("tags/edit.html", form=form, tag=tag, preview=preview)

@@ -10,6 +10,7 @@ blueprint is registered, so `./run`, gunicorn and the test client all get it) an
 request context, session, login or limiter hooks — verify the token, look the target up in the
 in-process cache, push the event to Redis, answer. Everything else goes on to Flask.
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, Flask, Response, render_template, request
@@ -43,8 +44,12 @@ def click_redis(url: str) -> Redis:
     person if Redis is down. A click gives Redis half a second and retries once, only a broken
     connection (a pooled one Redis closed) — never a timeout, which could queue the click twice.
     """
-    return Redis.from_url(url, socket_timeout=CLICK_REDIS_TIMEOUT, socket_connect_timeout=CLICK_REDIS_TIMEOUT,
-                          retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)))
+    return Redis.from_url(
+        url,
+        socket_timeout=CLICK_REDIS_TIMEOUT,
+        socket_connect_timeout=CLICK_REDIS_TIMEOUT,
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+    )
 
 
 class ClickRedirect:
@@ -64,7 +69,7 @@ class ClickRedirect:
             start_response("405 Method Not Allowed", [("Allow", "GET, HEAD"), ("Content-Length", "0"), *_HEADERS])
             return _EMPTY
         app = self.app
-        parsed = tracking.parse_click_token(path[len(CLICK_PREFIX):], settings_of(app).secret_key)
+        parsed = tracking.parse_click_token(path[len(CLICK_PREFIX) :], settings_of(app).secret_key)
         if parsed is None:
             return self._not_found(environ, start_response)
         delivery_id, link_id = parsed
@@ -73,8 +78,7 @@ class ClickRedirect:
         target = clicks.cached_target(delivery_id, link_id)
         if target is clicks.UNCACHED:  # the first click of a link in this process (or a minute later): a read by key
             with app.app_context():  # (or, the database being away, the link's copy in Redis)
-                target = clicks.resolve_target(db.session, delivery_id, link_id,
-                                               redis=app.extensions["campaigns_click_redis"])
+                target = clicks.resolve_target(db.session, delivery_id, link_id, redis=app.extensions["campaigns_click_redis"])
         if target is None:
             return self._not_found(environ, start_response)
         # Staff opening a stored mail from a contact's card follow the same links; those
@@ -83,20 +87,32 @@ class ClickRedirect:
             forwarded = environ.get("HTTP_X_FORWARDED_FOR")
             # Only used to recognise a gateway's network; behind a proxy the first hop is the client.
             ip = forwarded.split(",", 1)[0].strip() if forwarded else environ.get("REMOTE_ADDR")
-            clicks.record_click(app.extensions["campaigns_click_redis"], delivery_id, link_id, method=method, ip=ip,
-                                user_agent=environ.get("HTTP_USER_AGENT"))
+            clicks.record_click(
+                app.extensions["campaigns_click_redis"],
+                delivery_id,
+                link_id,
+                method=method,
+                ip=ip,
+                user_agent=environ.get("HTTP_USER_AGENT"),
+            )
         if target is clicks.TRAP:
             return self._not_found(environ, start_response)
         if target is clicks.UNKNOWABLE:  # queued all the same: the flush checks the pair once the database is back
-            return self._page(environ, start_response, "503 Service Unavailable", "track/unavailable.html",
-                              [("Retry-After", "60")])
+            return self._page(
+                environ, start_response, "503 Service Unavailable", "track/unavailable.html", [("Retry-After", "60")]
+            )
         # Sent as given: werkzeug's own redirect would re-quote Location through iri_to_uri (IDNA 2003,
         # and "[]{}|^" a browser keeps); tracking.browser_uri already made it exactly what the browser requests.
-        start_response("302 Found", [
-            ("Location", tracking.browser_uri(target)), ("Cache-Control", "no-store"),
-            ("Referrer-Policy", "no-referrer"),  # the token stays ours
-            ("Content-Length", "0"), *_HEADERS_BUT_REFERRER,
-        ])
+        start_response(
+            "302 Found",
+            [
+                ("Location", tracking.browser_uri(target)),
+                ("Cache-Control", "no-store"),
+                ("Referrer-Policy", "no-referrer"),  # the token stays ours
+                ("Content-Length", "0"),
+                *_HEADERS_BUT_REFERRER,
+            ],
+        )
         return _EMPTY
 
     def _test_redirect(self, environ, start_response, link_id: int):
@@ -104,10 +120,17 @@ class ClickRedirect:
             target = testlinks.target(db.session, link_id)
         if target is None:
             return self._not_found(environ, start_response)
-        start_response("302 Found", [
-            ("Location", tracking.browser_uri(target)), ("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer"),
-            testlinks.TEST_HEADER, ("Content-Length", "0"), *_HEADERS_BUT_REFERRER,
-        ])
+        start_response(
+            "302 Found",
+            [
+                ("Location", tracking.browser_uri(target)),
+                ("Cache-Control", "no-store"),
+                ("Referrer-Policy", "no-referrer"),
+                testlinks.TEST_HEADER,
+                ("Content-Length", "0"),
+                *_HEADERS_BUT_REFERRER,
+            ],
+        )
         return _EMPTY
 
     def _staff(self, environ) -> bool:
@@ -126,8 +149,9 @@ class ClickRedirect:
         if page is None:  # rendered once per process; the page is the same for everybody
             with self.app.test_request_context(CLICK_PREFIX):
                 page = self._pages[template] = render_template(template).encode()
-        start_response(status, [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(page))),
-                                *_HEADERS, *headers])
+        start_response(
+            status, [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(page))), *_HEADERS, *headers]
+        )
         return _EMPTY if environ.get("REQUEST_METHOD") == "HEAD" else [page]
 
 

@@ -1,5 +1,6 @@
 """Admin's webhooks page: register an endpoint and its events, see its last attempts (status,
 response time), pause or resume it. The rules are webhooks.py's."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -22,9 +23,12 @@ NAV = [("webhooks.index", "Вебхуки", ("admin",), 82)]
 
 class EndpointForm(FlaskForm):
     url = StringField("Адрес (https://…)")
-    events = SelectMultipleField("События",
-                                 choices=[SelectChoice(name, f"{name} — {label}") for name, label in webhooks.EVENTS.items()],
-                                 widget=ListWidget(prefix_label=False), option_widget=CheckboxInput())
+    events = SelectMultipleField(
+        "События",
+        choices=[SelectChoice(name, f"{name} — {label}") for name, label in webhooks.EVENTS.items()],
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+    )
 
 
 class ActionForm(FlaskForm):
@@ -44,8 +48,9 @@ def index():
     form = EndpointForm()
     if form.validate_on_submit():
         try:
-            endpoint = webhooks.create_endpoint(db.session, current_user._get_current_object(), form.url.data or "",
-                                                form.events.data)
+            endpoint = webhooks.create_endpoint(
+                db.session, current_user._get_current_object(), form.url.data or "", form.events.data
+            )
         except webhooks.WebhookError as exc:
             db.session.rollback()
             put_errors(form, exc.errors)
@@ -54,16 +59,22 @@ def index():
             flash("Вебхук добавлен. Проверяйте подпись каждого запроса секретом, показанным ниже.", "success")
             return redirect(url_for(".show", endpoint_id=endpoint.id))
     endpoints = db.session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id)).all()
-    return render_template("admin/webhooks.html", form=form, endpoints=endpoints, events=webhooks.EVENTS,
-                           allowed_env=webhooks.ALLOWED_NETWORKS_ENV), 200 if request.method == "GET" else 422
+    return render_template(
+        "admin/webhooks.html", form=form, endpoints=endpoints, events=webhooks.EVENTS, allowed_env=webhooks.ALLOWED_NETWORKS_ENV
+    ), 200 if request.method == "GET" else 422
 
 
 @bp.get("/<int:endpoint_id>")
 @roles_required(Role.ADMIN)
 def show(endpoint_id: int):
     endpoint = _endpoint_or_404(endpoint_id)
-    return render_template("admin/webhook.html", endpoint=endpoint, action=ActionForm(), events=webhooks.EVENTS,
-                           attempts=webhooks.recent_attempts(db.session, endpoint.id))
+    return render_template(
+        "admin/webhook.html",
+        endpoint=endpoint,
+        action=ActionForm(),
+        events=webhooks.EVENTS,
+        attempts=webhooks.recent_attempts(db.session, endpoint.id),
+    )
 
 
 @bp.post("/<int:endpoint_id>/<any(pause, resume, delete):action>")

@@ -10,6 +10,7 @@ Every test that uses `page` leaves a screenshot in tests/artifacts/screenshots/.
 screenshots in docs/screenshots/ (taken by test_e2e_tour.py on the demo data) are rewritten
 only with UPDATE_SCREENSHOTS=1.
 """
+
 from __future__ import annotations
 
 import os
@@ -54,8 +55,9 @@ def browser():
     try:
         from playwright.sync_api import Error, sync_playwright
     except ImportError:
-        _unavailable("Playwright for Python is not installed: "
-                     "run .ci/install-browser.sh (pip install -r requirements-browser.txt)")
+        _unavailable(
+            "Playwright for Python is not installed: run .ci/install-browser.sh (pip install -r requirements-browser.txt)"
+        )
     if not os.access(CHROMIUM, os.X_OK):
         _unavailable(f"Chromium not found at {CHROMIUM}: run .ci/install-browser.sh (apt-get install chromium)")
     # Playwright's launch() already gives each browser a fresh temporary profile (user-data-dir)
@@ -64,7 +66,10 @@ def browser():
     playwright = sync_playwright().start()
     try:
         browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, downloads_path=scratch,
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            downloads_path=scratch,
             # LANGUAGE picks Chromium's UI locale (chromium-l10n): date inputs as дд.мм.гггг.
             env={**os.environ, "HOME": scratch, "LANGUAGE": "ru"},
         )
@@ -98,9 +103,7 @@ def _file_name(text: str) -> str:
 def _open_page(browser, live_server, request, viewport, suffix="", **options):
     from playwright.sync_api import Error
 
-    context = browser.new_context(
-        base_url=live_server, viewport=viewport, locale="ru-RU", timezone_id="Europe/Moscow", **options
-    )
+    context = browser.new_context(base_url=live_server, viewport=viewport, locale="ru-RU", timezone_id="Europe/Moscow", **options)
     context.set_default_timeout(15_000)
     page = context.new_page()
     errors: list[str] = []
@@ -129,8 +132,9 @@ def page(browser, live_server, request, _clean_state):
 @pytest.fixture
 def phone_page(browser, live_server, request, _clean_state):
     """A fresh tab the size of a phone (390×844, touch, mobile viewport)."""
-    yield from _open_page(browser, live_server, request, PHONE, suffix="-phone", is_mobile=True, has_touch=True,
-                          device_scale_factor=2)
+    yield from _open_page(
+        browser, live_server, request, PHONE, suffix="-phone", is_mobile=True, has_touch=True, device_scale_factor=2
+    )
 
 
 def _log_in(page, user, password: str = PASSWORD) -> None:

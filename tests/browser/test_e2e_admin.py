@@ -1,4 +1,5 @@
 """The admin in a real browser: moving contacts to another advisor leaves a note on each."""
+
 from __future__ import annotations
 
 import pytest

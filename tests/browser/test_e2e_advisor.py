@@ -1,4 +1,5 @@
 """An advisor's morning in a real browser: the hot list, a call logged, the note on the card."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
@@ -13,21 +14,50 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def hot_contact(session, factory):
     anna = factory.advisor(name="Анна Соколова")
-    contact = factory.contact(owner=anna, first_name="Олег", last_name="Кондрашов", company="Тойота",
-                              position="Директор по персоналу", phone="+74951234567",
-                              email="oleg.kondrashov.very-long-address@toyota-center.example.com")
+    contact = factory.contact(
+        owner=anna,
+        first_name="Олег",
+        last_name="Кондрашов",
+        company="Тойота",
+        position="Директор по персоналу",
+        phone="+74951234567",
+        email="oleg.kondrashov.very-long-address@toyota-center.example.com",
+    )
     offer = factory.offer(subject="Подарки к Новому году")
-    links = [Link(offer=offer, name="catalog", url="https://gifts.example.com/c", label="Каталог", weight=1),
-             Link(offer=offer, name="discount", url="https://gifts.example.com/d", label="Скидка", weight=3)]
-    delivery = Delivery(offer=offer, contact=contact, advisor_id=anna.id, status=DeliveryStatus.SENT,
-                        send_on=date.today(), sent_at=datetime.now(UTC) - timedelta(days=1))
+    links = [
+        Link(offer=offer, name="catalog", url="https://gifts.example.com/c", label="Каталог", weight=1),
+        Link(offer=offer, name="discount", url="https://gifts.example.com/d", label="Скидка", weight=3),
+    ]
+    delivery = Delivery(
+        offer=offer,
+        contact=contact,
+        advisor_id=anna.id,
+        status=DeliveryStatus.SENT,
+        send_on=date.today(),
+        sent_at=datetime.now(UTC) - timedelta(days=1),
+    )
     session.add_all([*links, delivery])
     session.flush()
-    session.add(Note(contact_id=contact.id, kind=NoteKind.MAIL, delivery_id=delivery.id, subject=offer.subject,
-                     body=f"Отправлено письмо «{offer.subject}»", created_at=datetime.now(UTC) - timedelta(days=1)))
+    session.add(
+        Note(
+            contact_id=contact.id,
+            kind=NoteKind.MAIL,
+            delivery_id=delivery.id,
+            subject=offer.subject,
+            body=f"Отправлено письмо «{offer.subject}»",
+            created_at=datetime.now(UTC) - timedelta(days=1),
+        )
+    )
     for link, hours in ((links[0], 5), (links[1], 3), (links[1], 1)):
-        session.add(Click(delivery=delivery, link=link, contact=contact, verdict=Verdict.HUMAN,
-                          clicked_at=datetime.now(UTC) - timedelta(hours=hours)))
+        session.add(
+            Click(
+                delivery=delivery,
+                link=link,
+                contact=contact,
+                verdict=Verdict.HUMAN,
+                clicked_at=datetime.now(UTC) - timedelta(hours=hours),
+            )
+        )
     session.commit()
     return anna, contact
 
@@ -74,8 +104,9 @@ def test_it_shows_a_call_form_error_beside_the_field(page, hot_contact, log_in):
 
 
 @pytest.mark.parametrize("path", ["/hot/", "/contacts/{id}"])
-def test_it_fits_the_hot_list_and_the_card_on_a_phone(phone_page, hot_contact, log_in, screenshot,
-                                                       assert_no_horizontal_scroll, path):
+def test_it_fits_the_hot_list_and_the_card_on_a_phone(
+    phone_page, hot_contact, log_in, screenshot, assert_no_horizontal_scroll, path
+):
     anna, contact = hot_contact
     log_in(phone_page, anna)
     phone_page.goto(path.format(id=contact.id))

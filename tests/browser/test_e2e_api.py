@@ -1,5 +1,6 @@
 """The API's pages in a real browser (#19): the documentation (Redoc, vendored) renders under the
 Content-Security-Policy, and a person makes an API key that works at once and is shown only once."""
+
 from __future__ import annotations
 
 import json

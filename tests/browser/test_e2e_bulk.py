@@ -1,4 +1,5 @@
 """Bulk work on the contacts list in a real browser: tick, act, and confirm what cannot be undone."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,14 +15,15 @@ def office(session, factory):
     anna = factory.advisor(name="Анна Соколова")
     igor = factory.advisor(name="Игорь Беляев")
     tag = factory.tag("Медики")
-    people = [factory.contact(owner=anna, first_name=first, last_name=last, company="Тойота")
-              for first, last in (("Олег", "Кондрашов"), ("Елена", "Смирнова"), ("Пётр", "Иванов"))]
+    people = [
+        factory.contact(owner=anna, first_name=first, last_name=last, company="Тойота")
+        for first, last in (("Олег", "Кондрашов"), ("Елена", "Смирнова"), ("Пётр", "Иванов"))
+    ]
     session.commit()
     return admin, anna, igor, tag, people
 
 
-def test_an_admin_archives_the_ticked_contacts_after_a_confirmation_and_restores_them(page, office, log_in, expect,
-                                                                                      screenshot):
+def test_an_admin_archives_the_ticked_contacts_after_a_confirmation_and_restores_them(page, office, log_in, expect, screenshot):
     admin, _anna, _igor, _tag, _people = office
     log_in(page, admin)
     page.goto("/contacts/")
@@ -51,8 +53,9 @@ def test_an_admin_archives_the_ticked_contacts_after_a_confirmation_and_restores
     assert page.js_errors == [] and page.csp_violations == []
 
 
-def test_an_advisor_tags_the_ticked_contacts_and_a_hand_over_asks_first(page, office, log_in, expect, screenshot,
-                                                                         browser, live_server, request):
+def test_an_advisor_tags_the_ticked_contacts_and_a_hand_over_asks_first(
+    page, office, log_in, expect, screenshot, browser, live_server, request
+):
     admin, anna, igor, tag, people = office
     log_in(page, anna)
     page.goto("/contacts/")

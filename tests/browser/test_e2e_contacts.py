@@ -1,4 +1,5 @@
 """The contact pages in a real browser: a new contact meets its duplicate, the list finds it by either name."""
+
 from __future__ import annotations
 
 import pytest

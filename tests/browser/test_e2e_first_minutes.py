@@ -1,5 +1,6 @@
 """The README's «First five minutes», in a real browser: the demo's mails go out at once, whatever
 the hour; a person opens one, clicks its link, and the contact is on Anna's hot list."""
+
 from __future__ import annotations
 
 import contextlib
@@ -20,7 +21,8 @@ pytestmark = pytest.mark.browser
 
 
 def test_the_demo_mails_go_out_now_and_a_click_puts_the_contact_on_the_hot_list(
-        page, browser, live_server, session, settings, log_in, screenshot, expect):
+    page, browser, live_server, session, settings, log_in, screenshot, expect
+):
     from playwright.sync_api import Error as PlaywrightError
 
     demo.load(session, settings)
@@ -37,16 +39,19 @@ def test_the_demo_mails_go_out_now_and_a_click_puts_the_contact_on_the_hot_list(
     assert len(outbox) == demo.FIRST_MAILS
 
     # The person opens one mail a few minutes later (a click seconds after delivery is a scanner's).
-    session.execute(update(Delivery).where(Delivery.id.in_([d.id for d in first]))
-                    .values(sent_at=datetime.now(UTC) - timedelta(minutes=5)))
+    session.execute(
+        update(Delivery).where(Delivery.id.in_([d.id for d in first])).values(sent_at=datetime.now(UTC) - timedelta(minutes=5))
+    )
     session.commit()
     mail = email.message_from_bytes(outbox.get_bytes(next(iter(outbox.keys()))), policy=default_policy)
     text = mail.get_body(("plain",)).get_content()
     catalog_link = re.search(r"https://campaigns\.example\.com(/c/\S+)", text).group(1)
     # Not logged in (a colleague's click does not count), and a browser that says what a person's says
     # (a headless one is taken for a mail gateway's scanner).
-    person = browser.new_context(locale="ru-RU", user_agent=(
-        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"))
+    person = browser.new_context(
+        locale="ru-RU",
+        user_agent=("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"),
+    )
     tab = person.new_page()
     requested: list[str] = []
     tab.on("request", lambda request: requested.append(request.url))

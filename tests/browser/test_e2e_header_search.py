@@ -1,4 +1,5 @@
 """The search box in the header: from any page to the contacts list's search."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The advisor's home page in a real browser: hot list first, then today's calls, then idle contacts."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
@@ -13,12 +14,25 @@ pytestmark = pytest.mark.browser
 def _clicked(session, factory, contact, *, hours_ago=2, label="Скидка"):
     offer = factory.offer()
     link = Link(offer=offer, name="discount", url="https://gifts.example.com/sale", label=label, weight=3)
-    delivery = Delivery(offer=offer, contact=contact, advisor_id=contact.owner_id, status=DeliveryStatus.SENT,
-                        send_on=date.today(), sent_at=datetime.now(UTC) - timedelta(days=1))
+    delivery = Delivery(
+        offer=offer,
+        contact=contact,
+        advisor_id=contact.owner_id,
+        status=DeliveryStatus.SENT,
+        send_on=date.today(),
+        sent_at=datetime.now(UTC) - timedelta(days=1),
+    )
     session.add_all([link, delivery])
     session.flush()
-    session.add(Click(delivery=delivery, link=link, contact=contact, verdict=Verdict.HUMAN,
-                      clicked_at=datetime.now(UTC) - timedelta(hours=hours_ago)))
+    session.add(
+        Click(
+            delivery=delivery,
+            link=link,
+            contact=contact,
+            verdict=Verdict.HUMAN,
+            clicked_at=datetime.now(UTC) - timedelta(hours=hours_ago),
+        )
+    )
     session.flush()
 
 
@@ -27,8 +41,9 @@ def morning(session, factory):
     anna = factory.advisor(name="Анна Соколова")
     hot = factory.contact(owner=anna, first_name="Олег", last_name="Кондрашов", company="Тойота", phone="+74951234567")
     _clicked(session, factory, hot)
-    factory.contact(owner=anna, first_name="Елена", last_name="Смирнова", company="ГК Рики",
-                    next_contact_on=date.today() - timedelta(days=1))
+    factory.contact(
+        owner=anna, first_name="Елена", last_name="Смирнова", company="ГК Рики", next_contact_on=date.today() - timedelta(days=1)
+    )
     factory.contact(owner=anna, first_name="Пётр", last_name="Иванов", company="Северсталь")
     factory.contact(first_name="Чужой", last_name="Клиент")  # another advisor's
     session.commit()

@@ -1,4 +1,5 @@
 """The hot list in a real browser, on a phone: call, log the call, the contact leaves the list."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
@@ -18,12 +19,26 @@ def anna(session, factory):
     session.add(link)
     for company, phone in (("Тойота", "+74951234567"), ("ГК Рики", "+78121234567")):
         contact = factory.contact(owner=anna, company=company, phone=phone)
-        delivery = Delivery(offer=offer, contact=contact, advisor_id=anna.id, status=DeliveryStatus.SENT,
-                            send_on=date.today(), sent_at=datetime.now(UTC) - timedelta(days=1))
+        delivery = Delivery(
+            offer=offer,
+            contact=contact,
+            advisor_id=anna.id,
+            status=DeliveryStatus.SENT,
+            send_on=date.today(),
+            sent_at=datetime.now(UTC) - timedelta(days=1),
+        )
         session.add(delivery)
         session.flush()
-        session.add(Click(delivery=delivery, link=link, contact=contact, verdict=Verdict.HUMAN, reason="test",
-                          clicked_at=datetime.now(UTC) - timedelta(hours=2)))
+        session.add(
+            Click(
+                delivery=delivery,
+                link=link,
+                contact=contact,
+                verdict=Verdict.HUMAN,
+                reason="test",
+                clicked_at=datetime.now(UTC) - timedelta(hours=2),
+            )
+        )
     session.commit()
     return anna
 

@@ -1,4 +1,5 @@
 """Log-in in a real browser: errors beside the fields, then the advisor's start page."""
+
 from __future__ import annotations
 
 import pytest

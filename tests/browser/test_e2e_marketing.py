@@ -1,4 +1,5 @@
 """Marketing in a real browser: from the readiness board to an edited offer and its preview."""
+
 from __future__ import annotations
 
 import re
@@ -19,8 +20,9 @@ def draft_offer(session, factory):
     holiday = date.today() + timedelta(days=30)
     if (holiday.month, holiday.day) == (2, 29):
         holiday += timedelta(days=1)
-    tag = factory.tag("День энергетика", kind=TagKind.HOLIDAY, rule=f"{holiday.day} {RULE_MONTHS[holiday.month - 1]}",
-                      lead_days=7)
+    tag = factory.tag(
+        "День энергетика", kind=TagKind.HOLIDAY, rule=f"{holiday.day} {RULE_MONTHS[holiday.month - 1]}", lead_days=7
+    )
     anna = factory.advisor(name="Анна Соколова")
     factory.contact(owner=anna, tags=[tag], first_name="Олег", last_name="Кондрашов", company="Тойота")
     marketing = factory.advisor(role=Role.MARKETING, name="Мария Лебедева", email="maria@studio.example.com")
@@ -87,8 +89,9 @@ def test_it_shows_a_template_error_beside_the_body(page, draft_offer, log_in):
     assert body.locator(".error").inner_text() != ""
 
 
-def test_a_test_send_is_marked_and_its_link_works_without_counting(page, browser, live_server, draft_offer, session,
-                                                                    settings, log_in, expect):
+def test_a_test_send_is_marked_and_its_link_works_without_counting(
+    page, browser, live_server, draft_offer, session, settings, log_in, expect
+):
     import contextlib
     import email
     import mailbox

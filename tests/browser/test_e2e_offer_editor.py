@@ -1,5 +1,6 @@
 """The offer editor in a real browser: last year's letter to start from, Russian errors with the line,
 one consistent check, a «Готово к отправке» that looks disabled while it is."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,8 +15,13 @@ def blank_draft(session, factory):
     tag = factory.tag("Медики", rule="3 sun jun")
     factory.contact(tags=[tag], first_name="Олег", last_name="Кондрашов", company="Тойота")
     marketing = factory.advisor(role=Role.MARKETING, name="Мария Лебедева")
-    last_year = factory.offer(tag=tag, year=2026, status=OfferStatus.READY, subject="Подарки медикам — {{ company }}",
-                              body="{{ greeting }}\n\nКаталог: {{ links.catalog }}")
+    last_year = factory.offer(
+        tag=tag,
+        year=2026,
+        status=OfferStatus.READY,
+        subject="Подарки медикам — {{ company }}",
+        body="{{ greeting }}\n\nКаталог: {{ links.catalog }}",
+    )
     last_year.links.append(Link(name="catalog", url="https://gifts.example.com/medics", label="Каталог", weight=1))
     draft = Offer(tag=tag, year=2027, subject="", body="", status=OfferStatus.DRAFT)
     session.add(draft)
@@ -35,8 +41,7 @@ def test_a_blank_draft_starts_from_last_years_letter(page, blank_draft, log_in, 
     screenshot(page, "offer-editor-from-last-year")
 
 
-def test_a_broken_template_is_explained_in_russian_and_ready_looks_disabled(page, blank_draft, log_in, expect,
-                                                                             screenshot):
+def test_a_broken_template_is_explained_in_russian_and_ready_looks_disabled(page, blank_draft, log_in, expect, screenshot):
     marketing, draft = blank_draft
     log_in(page, marketing)
     page.goto(f"/offers/{draft.id}")

@@ -1,4 +1,5 @@
 """The results page in a real browser: charts drawn server-side, readable on a phone."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
@@ -20,15 +21,27 @@ def marketing(session, factory):
         session.add(link)
         for i in range(6):
             owner = anna if i % 2 else igor
-            delivery = Delivery(offer=offer, contact=factory.contact(owner=owner), advisor_id=owner.id,
-                                status=DeliveryStatus.SENT, send_on=date(year, 1, 10),
-                                sent_at=datetime(year, 1, 10, 9, tzinfo=UTC))
+            delivery = Delivery(
+                offer=offer,
+                contact=factory.contact(owner=owner),
+                advisor_id=owner.id,
+                status=DeliveryStatus.SENT,
+                send_on=date(year, 1, 10),
+                sent_at=datetime(year, 1, 10, 9, tzinfo=UTC),
+            )
             session.add(delivery)
             session.flush()
             if i <= n + 1:
-                session.add(Click(delivery=delivery, link=link, contact_id=delivery.contact_id, reason="test",
-                                  verdict=Verdict.HUMAN if i % 3 else Verdict.BOT,
-                                  clicked_at=delivery.sent_at + timedelta(hours=i + 1)))
+                session.add(
+                    Click(
+                        delivery=delivery,
+                        link=link,
+                        contact_id=delivery.contact_id,
+                        reason="test",
+                        verdict=Verdict.HUMAN if i % 3 else Verdict.BOT,
+                        clicked_at=delivery.sent_at + timedelta(hours=i + 1),
+                    )
+                )
     user = factory.advisor(name="Мария Маркетинг", role=Role.MARKETING)
     session.commit()
     return user

@@ -1,4 +1,5 @@
 """Results a person can read: offers by send date, whole chart labels, «ещё не отправлено» instead of 0 %."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
@@ -16,10 +17,25 @@ def test_offers_come_by_date_with_whole_labels_and_unsent_ones_say_so(page, sess
     medics = factory.offer(tag=factory.tag("Медики", rule="3 sun jun"), year=year)
     anna = factory.advisor(name="Анна Соколова")
     contact = factory.contact(owner=anna)
-    session.add(Delivery(offer=rails, contact=contact, advisor_id=anna.id, status=DeliveryStatus.SENT,
-                         send_on=date(year, 7, 10), sent_at=datetime(year, 7, 10, 9, tzinfo=UTC)))
-    session.add(Delivery(offer=medics, contact=factory.contact(owner=anna), advisor_id=anna.id,
-                         status=DeliveryStatus.PLANNED, send_on=date(year, 5, 28)))
+    session.add(
+        Delivery(
+            offer=rails,
+            contact=contact,
+            advisor_id=anna.id,
+            status=DeliveryStatus.SENT,
+            send_on=date(year, 7, 10),
+            sent_at=datetime(year, 7, 10, 9, tzinfo=UTC),
+        )
+    )
+    session.add(
+        Delivery(
+            offer=medics,
+            contact=factory.contact(owner=anna),
+            advisor_id=anna.id,
+            status=DeliveryStatus.PLANNED,
+            send_on=date(year, 5, 28),
+        )
+    )
     marketing = factory.advisor(role=Role.MARKETING, name="Мария Лебедева")
     session.commit()
     log_in(page, marketing)

@@ -1,4 +1,5 @@
 """The Content-Security-Policy in a real browser: the pages work with no inline script and nothing is refused."""
+
 from __future__ import annotations
 
 import pytest

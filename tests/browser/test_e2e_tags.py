@@ -1,4 +1,5 @@
 """Tags in a real browser: rules typed and shown in Russian, tag choices grouped with months in calendar order."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,8 +10,7 @@ from campaigns.models import Role
 pytestmark = pytest.mark.browser
 
 
-def test_marketing_types_a_rule_in_russian_and_reads_every_rule_in_russian(page, session, factory, log_in, expect,
-                                                                           screenshot):
+def test_marketing_types_a_rule_in_russian_and_reads_every_rule_in_russian(page, session, factory, log_in, expect, screenshot):
     catalog.seed_tags(session)
     marketing = factory.advisor(role=Role.MARKETING, name="Мария Лебедева")
     session.commit()

@@ -1,5 +1,6 @@
 """The team pages of #17 in a real browser: own settings, the admin's user page (house advisor,
 hours), handing contacts to a colleague, and a person's data with its erasure."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,8 +15,9 @@ def team(session, factory):
     admin = factory.advisor(role=Role.ADMIN, name="Сергей Орлов", email="admin@studio.example.com")
     anna = factory.advisor(name="Анна Соколова")
     igor = factory.advisor(name="Игорь Беляев")
-    contact = factory.contact(owner=anna, first_name="Олег", last_name="Кондрашов", company="Тойота",
-                              email="kondrashov@toyota.example.com")
+    contact = factory.contact(
+        owner=anna, first_name="Олег", last_name="Кондрашов", company="Тойота", email="kondrashov@toyota.example.com"
+    )
     session.commit()
     return admin, anna, igor, contact
 

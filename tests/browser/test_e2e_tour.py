@@ -4,6 +4,7 @@ an error or a script error, fits its window, and is photographed.
 `UPDATE_SCREENSHOTS=1 ./test tests/browser/test_e2e_tour.py` refreshes the README screenshots
 in docs/screenshots/ from this tour.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -41,8 +42,9 @@ def visit(page, screenshot, assert_no_horizontal_scroll):
 
 
 # One test for the three roles: loading the demo data set (it composes every past mail) is the slow part.
-def test_it_shows_every_main_page_on_the_demo_data(page, phone_page, demo_data, session, log_in, visit, screenshot,
-                                                   assert_no_horizontal_scroll, expect):
+def test_it_shows_every_main_page_on_the_demo_data(
+    page, phone_page, demo_data, session, log_in, visit, screenshot, assert_no_horizontal_scroll, expect
+):
     log_in(page, demo_data["anna@demo.example"], password=demo.DEMO_PASSWORD)
     visit("Главная", "home")
     assert page.locator(".hot-entry").count() > 0, "the demo data should make a hot list"

@@ -1,5 +1,6 @@
 """What every hostile case asserts: no 5xx, nothing written to the database or to Redis, and a
 4xx that says in Russian what is wrong."""
+
 from __future__ import annotations
 
 import re
@@ -20,8 +21,7 @@ def footprint() -> dict:
     On a connection of its own, inside the test's app context: the test's session is left alone.
     """
     with db.engine.connect() as connection:
-        counts = {table.name: connection.scalar(select(func.count()).select_from(table))
-                  for table in Base.metadata.sorted_tables}
+        counts = {table.name: connection.scalar(select(func.count()).select_from(table)) for table in Base.metadata.sorted_tables}
     counts["redis keys"] = redis_client().dbsize()
     return counts
 

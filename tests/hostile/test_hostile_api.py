@@ -1,4 +1,5 @@
 """JSON bodies of the wrong shape: a 400 naming the field in Russian, nothing saved (#12 items 8, 9)."""
+
 from __future__ import annotations
 
 import pytest
@@ -39,12 +40,15 @@ def test_a_new_contact_of_the_wrong_shape_is_refused(client, world, body, field)
     _refused(client, world.admin, "POST", "/api/contacts", body, field)
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"first_name": ["Олег"]}, "first_name"),
-    ({"tags": [{}]}, "tags"),
-    ({"tags": "Строители"}, "tags"),
-    ({"owner_id": 1}, "owner_id"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"first_name": ["Олег"]}, "first_name"),
+        ({"tags": [{}]}, "tags"),
+        ({"tags": "Строители"}, "tags"),
+        ({"owner_id": 1}, "owner_id"),
+    ],
+)
 def test_a_change_of_the_wrong_shape_leaves_the_contact_as_it_was(client, world, session, body, field):
     _refused(client, world.advisor, "PATCH", f"/api/contacts/{world.contact_id}", body, field)
     session.expire_all()
@@ -52,13 +56,16 @@ def test_a_change_of_the_wrong_shape_leaves_the_contact_as_it_was(client, world,
     assert contact.first_name == "Олег" and [t.name for t in contact.tags] == ["Строители"]
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"body": 123}, "body"),
-    ({"body": ["x"]}, "body"),
-    ({"kind": "delete", "body": "x"}, "kind"),
-    ({"kind": "call", "result": {"a": 1}, "interest": True, "next_contact_on": "2099-01-01"}, "result"),
-    ({"kind": "call", "result": "Говорили", "interest": [], "next_contact_on": "2099-01-01"}, "interest"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"body": 123}, "body"),
+        ({"body": ["x"]}, "body"),
+        ({"kind": "delete", "body": "x"}, "kind"),
+        ({"kind": "call", "result": {"a": 1}, "interest": True, "next_contact_on": "2099-01-01"}, "result"),
+        ({"kind": "call", "result": "Говорили", "interest": [], "next_contact_on": "2099-01-01"}, "interest"),
+    ],
+)
 def test_a_note_of_the_wrong_shape_is_refused(client, world, body, field):
     _refused(client, world.advisor, "POST", f"/api/contacts/{world.contact_id}/notes", body, field)
 
@@ -66,9 +73,11 @@ def test_a_note_of_the_wrong_shape_is_refused(client, world, body, field):
 def test_right_shapes_still_work(client, world, session):
     client.login(world.advisor)
     headers = {"X-CSRFToken": client.csrf_token("/")}
-    created = client.post("/api/contacts", json={"first_name": "Иван", "email": "ivan@example.com",
-                                                 "tags": ["Строители", world.tag_id], "next_contact_on": None},
-                          headers=headers)
+    created = client.post(
+        "/api/contacts",
+        json={"first_name": "Иван", "email": "ivan@example.com", "tags": ["Строители", world.tag_id], "next_contact_on": None},
+        headers=headers,
+    )
     assert created.status_code == 201 and created.json["tags"] == ["Строители"]
     changed = client.patch(f"/api/contacts/{world.contact_id}", json={"tags": []}, headers=headers)
     assert changed.status_code == 200 and changed.json["tags"] == []

@@ -1,5 +1,6 @@
 """Hostile import files: each is refused with a Russian reason (or read correctly), within the
 request, without a 500, without writing a contact, and without huge values in Redis (#12 items 3, 8)."""
+
 from __future__ import annotations
 
 import io
@@ -34,9 +35,12 @@ def sheet(rows: list[list[str]], dimension: str | None = None) -> bytes:
     dimension = dimension or f"A1:C{len(rows)}"
     body = "".join(
         f'<row r="{n}">' + "".join(_cell(f"{'ABC'[i]}{n}", v) for i, v in enumerate(row)) + "</row>"
-        for n, row in enumerate(rows, start=1))
-    return (f'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-            f'<dimension ref="{dimension}"/><sheetData>{body}</sheetData></worksheet>').encode()
+        for n, row in enumerate(rows, start=1)
+    )
+    return (
+        f'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        f'<dimension ref="{dimension}"/><sheetData>{body}</sheetData></worksheet>'
+    ).encode()
 
 
 def xlsx(**members: bytes) -> bytes:
@@ -51,11 +55,15 @@ def xlsx(**members: bytes) -> bytes:
 
 
 SHEET = "xl__worksheets__sheet1.xml"
-XXE = (b'<?xml version="1.0"?><!DOCTYPE worksheet [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
-       + sheet([HEADER, ["&xxe;", "Олег", "oleg@example.com"]]).replace(b"<worksheet", b"<worksheet", 1))
-LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
-          + b"".join(b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10) for i in range(1, 10))
-          + b"]>" + sheet([HEADER, ["&lol9;", "Олег", "oleg@example.com"]]))
+XXE = b'<?xml version="1.0"?><!DOCTYPE worksheet [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>' + sheet(
+    [HEADER, ["&xxe;", "Олег", "oleg@example.com"]]
+).replace(b"<worksheet", b"<worksheet", 1)
+LAUGHS = (
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    + b"".join(b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10) for i in range(1, 10))
+    + b"]>"
+    + sheet([HEADER, ["&lol9;", "Олег", "oleg@example.com"]])
+)
 
 
 def bomb() -> bytes:
@@ -77,9 +85,17 @@ HOSTILE = {
     "XXE": (xlsx(**{SHEET: XXE}), "data.xlsx", "DTD"),
     "billion laughs": (xlsx(**{SHEET: LAUGHS}), "data.xlsx", "DTD"),
     "10,000 columns in Excel": (
-        xlsx(**{SHEET: b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
-                + b'<row r="1">' + b"".join(b'<c t="inlineStr"><is><t>c%d</t></is></c>' % i for i in range(10_000))
-                + b"</row></sheetData></worksheet>"}), "data.xlsx", "столбцов"),
+        xlsx(
+            **{
+                SHEET: b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+                + b'<row r="1">'
+                + b"".join(b'<c t="inlineStr"><is><t>c%d</t></is></c>' % i for i in range(10_000))
+                + b"</row></sheetData></worksheet>"
+            }
+        ),
+        "data.xlsx",
+        "столбцов",
+    ),
 }
 
 
@@ -95,8 +111,9 @@ def test_a_hostile_file_is_refused_in_russian(factory, session, tmp_path, case):
     advisor = factory.advisor()
     session.commit()
     with pytest.raises(ImportFileError) as refused:
-        preview_import(session, _write(tmp_path, data if data is not None else bomb(), name), name,
-                       ImportOptions(user_id=advisor.id))
+        preview_import(
+            session, _write(tmp_path, data if data is not None else bomb(), name), name, ImportOptions(user_id=advisor.id)
+        )
     assert words in str(refused.value)
     assert CYRILLIC.search(str(refused.value))
 

@@ -4,6 +4,7 @@ nothing to the database or Redis and says why in Russian; a GET writes nothing a
 
 Bounded on purpose (a few hundred requests): it runs in every ./test.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -18,20 +19,74 @@ from campaigns.models import Role
 # log-out ends the fuzz.
 SKIP_ENDPOINTS = {"static", "auth.logout", "auth.login", "auth.password"}
 
-NAMES = st.sampled_from([
-    "days", "page", "from", "plan", "year", "owner", "tag", "contact_id", "q", "search", "not_worked", "today",
-    "not_worked_days", "next", "tag_id", "new_owner_id", "expected", "reason", "body", "result", "interest",
-    "next_contact_on", "first_name", "email", "phone", "tags", "subject", "skip_errors", "heir_id", "role", "password",
-]) | st.text(min_size=1, max_size=8)
+NAMES = st.sampled_from(
+    [
+        "days",
+        "page",
+        "from",
+        "plan",
+        "year",
+        "owner",
+        "tag",
+        "contact_id",
+        "q",
+        "search",
+        "not_worked",
+        "today",
+        "not_worked_days",
+        "next",
+        "tag_id",
+        "new_owner_id",
+        "expected",
+        "reason",
+        "body",
+        "result",
+        "interest",
+        "next_contact_on",
+        "first_name",
+        "email",
+        "phone",
+        "tags",
+        "subject",
+        "skip_errors",
+        "heir_id",
+        "role",
+        "password",
+    ]
+) | st.text(min_size=1, max_size=8)
 VALUES = st.one_of(
-    st.sampled_from(["", "0", "-1", "1", "9" * 30, "1e9", "2026-02-30", "9999-12-31", "0001-01-01", "2027-07-01",
-                     "null", "%00", "<script>", "' OR 1=1 --", "Строители", "yes", "да", "call", "\u202e"]),
+    st.sampled_from(
+        [
+            "",
+            "0",
+            "-1",
+            "1",
+            "9" * 30,
+            "1e9",
+            "2026-02-30",
+            "9999-12-31",
+            "0001-01-01",
+            "2027-07-01",
+            "null",
+            "%00",
+            "<script>",
+            "' OR 1=1 --",
+            "Строители",
+            "yes",
+            "да",
+            "call",
+            "\u202e",
+        ]
+    ),
     st.integers(min_value=-(10**20), max_value=10**20).map(str),
     st.text(max_size=40),
 )
 FIELDS = st.dictionaries(NAMES, VALUES, max_size=6)
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(10**30), max_value=10**30) | st.text(max_size=30)
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.text(max_size=30)
     | st.floats(allow_nan=False),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=10,
@@ -84,16 +139,24 @@ def clients(app, world, client):
     return made
 
 
-@settings(max_examples=120, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=120,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data())
 def test_no_route_answers_5xx_or_writes_when_it_refuses(app, world, clients, data):
     routes = _routes(app)
     label, rule, method = data.draw(st.sampled_from(routes), label="route")
     role = data.draw(st.sampled_from([Role.ADMIN, Role.MARKETING, Role.ADVISOR]), label="role")
     client, token = clients[role]
-    record_id = data.draw(st.sampled_from([world.contact_id, world.offer_id, world.tag_id, world.advisor.id])
-                          | st.integers(min_value=0, max_value=2**40), label="id")
+    record_id = data.draw(
+        st.sampled_from([world.contact_id, world.offer_id, world.tag_id, world.advisor.id])
+        | st.integers(min_value=0, max_value=2**40),
+        label="id",
+    )
     path = _path(rule, world, record_id)
     query = data.draw(FIELDS, label="query")
     before = footprint()

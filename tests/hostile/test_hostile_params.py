@@ -1,4 +1,5 @@
 """Huge or malformed query parameters: a 400 with a Russian message, never a 500 (#12 item 8)."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,6 +1,7 @@
 """Offer templates that try to eat the server: every render runs on a budget (arguments,
 output size, iterations, time), in preview, lint, test send and the workers, and a template
 over budget is refused when it is saved (#12 item 4)."""
+
 from __future__ import annotations
 
 import time
@@ -67,8 +68,10 @@ def test_the_budget_holds_in_the_subject_too(quick_clock):
 
 
 def test_ordinary_templates_still_render():
-    source = ("{{ greeting }} {% for i in range(3) %}{{ i }}{% endfor %} {{ 'abc'|center(9) }} {{ '%05d'|format(7) }} "
-              "{{ '{:>4}'.format('x') }} {{ ['a', 'b']|join(', ') }} {{ 'a b'|replace(' ', '-') }} {{ 'x\\ny'|indent(2) }}")
+    source = (
+        "{{ greeting }} {% for i in range(3) %}{{ i }}{% endfor %} {{ 'abc'|center(9) }} {{ '%05d'|format(7) }} "
+        "{{ '{:>4}'.format('x') }} {{ ['a', 'b']|join(', ') }} {{ 'a b'|replace(' ', '-') }} {{ 'x\\ny'|indent(2) }}"
+    )
     assert template_sandbox.check_template(source) is None
     out = template_sandbox._render(source, _variables(), "Текст")
     assert out == "Здравствуйте, Василий Иванович! 012    abc    00007    x a, b a-b x\n  y"
@@ -77,8 +80,9 @@ def test_ordinary_templates_still_render():
 def test_an_unsaved_template_over_budget_is_not_saved(app, client, factory, session, world, quick_clock):
     client.login(world.marketing)
     before = footprint()
-    response = client.post_form(f"/offers/{world.offer_id}", {"subject": "Подарки", "body": HOSTILE["nested ranges"],
-                                                               "links-0-name": ""})
+    response = client.post_form(
+        f"/offers/{world.offer_id}", {"subject": "Подарки", "body": HOSTILE["nested ranges"], "links-0-name": ""}
+    )
     assert response.status_code == 422
     assert "Шаблон слишком тяжёлый" in unescape(response.get_data(as_text=True))
     assert footprint() == before
@@ -122,5 +126,10 @@ def test_a_worker_composing_a_stored_template_stops_on_the_budget(app, session, 
 
     contact = session.get(Contact, world.contact_id)
     with pytest.raises(template_sandbox.OfferBudgetError):
-        compose.build_offer_message(offer=stored_hostile_offer, contact=contact, advisor=sender_for(session, contact),
-                                    settings=app.config["SETTINGS"], delivery_id=None)
+        compose.build_offer_message(
+            offer=stored_hostile_offer,
+            contact=contact,
+            advisor=sender_for(session, contact),
+            settings=app.config["SETTINGS"],
+            delivery_id=None,
+        )
