@@ -238,3 +238,26 @@ class Receiver:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class Clock:
+    """A wall clock the test moves by hand, installed where the log-in limits read the time: the
+    moving windows in Redis (limits' storage stamps each entry with `time.time()`) and signin's wait."""
+
+    def __init__(self, now: float):
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def install(self, monkeypatch) -> Clock:
+        import limits.storage.redis
+
+        from campaigns import signin
+
+        monkeypatch.setattr(limits.storage.redis, "time", self)
+        monkeypatch.setattr(signin, "time", self)
+        return self

@@ -11,7 +11,7 @@ import pytest
 
 from campaigns import create_app, signin
 from campaigns.config import ConfigError, load_settings
-from tests.support import PASSWORD
+from tests.support import PASSWORD, Clock
 from tests.test_sessions import make_user  # noqa: F401 — the fixture (no app context held between requests)
 
 
@@ -71,23 +71,23 @@ def test_an_account_is_locked_after_failures_from_many_addresses(proxied_app, fa
 
 
 def test_refused_attempts_do_not_prolong_the_lock(app, make_user, monkeypatch):  # noqa: F811
-    monkeypatch.setattr(signin, "ADDRESS_LIMITS", ("3 per 4 seconds",))
+    # The limiter's clock is the test's: scrypt's slowness under load cannot move a window.
+    clock = Clock(time.time()).install(monkeypatch)
+    monkeypatch.setattr(signin, "ADDRESS_LIMITS", ("3 per minute",))
     anna = make_user()
     client = app.test_client()
-    start = time.monotonic()
-    assert _attempt(client, anna.email, "wrong").status_code == 200
-    first_counted = time.monotonic()  # the first failure is in the window by now
-    assert [_attempt(client, anna.email, "wrong").status_code for _ in range(2)] == [200] * 2
-    refused = 0
-    while time.monotonic() < start + 3.5:  # keep knocking while surely locked
-        response = _attempt(client, anna.email, PASSWORD)
+    first_failure = clock.now
+    for _ in range(3):
+        assert _attempt(client, anna.email, "wrong").status_code == 200
+        clock.advance(1)
+    # Locked: keep knocking (wrong and right passwords) until just before the first failure leaves the window.
+    for moment, password in zip((3, 10, 20, 30, 40, 50, 59.5), ["wrong", PASSWORD] * 4, strict=False):
+        clock.now = first_failure + moment
+        response = _attempt(client, anna.email, password)
         assert response.status_code == 429
         assert "Попробуйте снова через 1 минуту" in response.get_data(as_text=True)
-        refused += 1
-        time.sleep(0.1)
-    assert refused >= 2
-    time.sleep(max(0.0, first_counted + 4.3 - time.monotonic()))
-    # Four seconds after the first failure the lock is over, however often it was knocked on meanwhile.
+    clock.now = first_failure + 60.5
+    # A minute after the first failure the lock is over, however often it was knocked on meanwhile.
     assert _attempt(client, anna.email, PASSWORD).status_code == 302
 
 
