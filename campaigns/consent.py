@@ -114,9 +114,9 @@ def cancel_pending(session: Session, contact_ids, why: str, now: datetime | None
             .where(Delivery.contact_id.in_(contact_ids), Delivery.status.in_(PENDING))
             .values(status=DeliveryStatus.CANCELLED, last_error=why, updated_at=now or utcnow())
             .execution_options(synchronize_session=False)
-        ).rowcount
+        ).rowcount  # type: ignore[attr-defined]  # an UPDATE's CursorResult
         or 0
-    )  # type: ignore[attr-defined]  # an UPDATE's CursorResult
+    )
 
 
 def unsubscribe(

@@ -200,9 +200,9 @@ def release_held(session: Session, day: date) -> int:
                 updated_at=utcnow(),
             )
             .execution_options(synchronize_session=False)
-        ).rowcount
+        ).rowcount  # type: ignore[attr-defined]  # an UPDATE's CursorResult
         or 0
-    )  # type: ignore[attr-defined]  # an UPDATE's CursorResult
+    )
     session.execute(
         update(Delivery).where(held, ~_has_sender()).values(last_error=NO_SENDER).execution_options(synchronize_session=False)
     )

@@ -220,8 +220,8 @@ def poll(session: Session, row: AdvisorMailbox, settings: Settings) -> int:
                     f"advisor:{row.advisor_id}",
                     raw,
                     str(uid),
-                    lambda s, m, r, a=row.advisor_id: handle_reply(s, a, m, r),
-                )  # type: ignore[misc]
+                    lambda s, m, r, a=row.advisor_id: handle_reply(s, a, m, r),  # type: ignore[misc]
+                )
                 replies += outcome is not None and outcome.kind == REPLY
             row.last_uid = batch[-1]
             session.commit()
