@@ -112,12 +112,27 @@ def test_no_module_of_campaigns_imports_itself_back():
     assert cycles(import_graph()) == []
 
 
+def _defines_a_blueprint(path: Path) -> bool:
+    """A top-level `bp = Blueprint(...)` in the module's source."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return any(
+        isinstance(node, ast.Assign)
+        and any(getattr(t, "id", None) == "bp" for t in node.targets)
+        and isinstance(node.value, ast.Call)
+        and getattr(node.value.func, "id", None) == "Blueprint"
+        for node in tree.body
+    )
+
+
 def test_every_blueprint_is_registered():
+    """Every blueprint defined anywhere under web/ (sub-packages too) is one that BLUEPRINTS serves."""
+    import importlib
+
     from campaigns import web
 
-    defining = set()
-    for path in (PACKAGE / "web").glob("*.py"):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        if any(isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "bp" for t in node.targets) for node in tree.body):
-            defining.add(f"campaigns.web.{path.stem}")
-    assert defining == {module.__name__ for module in web.BLUEPRINTS}
+    defined = set()
+    for name, path in _modules().items():
+        if name.startswith("campaigns.web.") and _defines_a_blueprint(path):
+            defined.add(importlib.import_module(name).bp)
+    assert defined, "no blueprint found: the finder is broken"
+    assert {module.bp for module in web.BLUEPRINTS} == defined

@@ -18,7 +18,7 @@ def test_the_description_is_valid_openapi_3_1(client):
 
 
 def test_the_documented_body_is_the_one_that_validates(client):
-    from campaigns.web.api import ContactFields
+    from campaigns.web.api.contacts import ContactFields
 
     document = client.get("/api/openapi.json").get_json()
     operation = document["paths"]["/api/contacts/{contact_id}"]["patch"]

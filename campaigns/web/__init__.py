@@ -13,7 +13,6 @@ from flask import Flask
 from . import (
     admin,
     api,
-    api_objects,  # noqa: F401 — adds the API's other routes to api.bp, so it is imported before api.bp is registered
     auth,
     bulk,
     contacts,

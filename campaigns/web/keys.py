@@ -1,5 +1,5 @@
 """The user's own API keys: make one (its token shown once, on this answer only), see when each
-was last used, revoke. A key acts with its owner's role (apikeys.py, api.py)."""
+was last used, revoke. A key acts with its owner's role (apikeys.py, web/api/base.py)."""
 
 from __future__ import annotations
 
