@@ -331,6 +331,11 @@ class Link(Base):
     label: Mapped[str] = mapped_column(String(200), default="")
     weight: Mapped[int] = mapped_column(SmallInteger, default=1)  # the discount counts more than the catalog
     is_trap: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # What the link brought, kept by triggers on clicks (migration 0021; reports.by_link reads them):
+    # human clicks, scanners' clicks, and the contacts with at least one human click on it.
+    human_clicks: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    bot_clicks: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    clickers: Mapped[int] = mapped_column(Integer, server_default=text("0"))
 
     offer: Mapped[Offer] = relationship(back_populates="links")
 

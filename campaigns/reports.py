@@ -4,7 +4,8 @@ Planned counts every delivery row of the year's offers (whatever became of it); 
 failed are final states; human and scanner clicks come from the click verdicts; clickers are
 the mails with at least one human click, and the click rate is clickers / sent. The database
 keeps these counts per offer × advisor as deliveries, clicks and notes are written (migration
-0018's triggers), so a page reads a few hundred rows however many clicks there are.
+0018's triggers), so a page reads a few hundred rows however many clicks there are. Each link
+carries its own counts the same way (migration 0021): by_link reads them for the per-link table.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import String, cast, func, select, text
 from sqlalchemy.orm import Session, joinedload
 
-from .models import Advisor, MissedMailing, Offer, ResultCount, Tag
+from .models import Advisor, Link, MissedMailing, Offer, ResultCount, Tag
 
 COUNTS = ("planned", "sent", "failed", "human_clicks", "bot_clicks", "clickers", "unsubscribes")
 
@@ -66,6 +67,31 @@ def by_advisor(session: Session, year: int | None) -> list[ResultRow]:
     return _results(session, Advisor.id, Advisor.name, year, (Advisor, Advisor.id == ResultCount.advisor_id))
 
 
+@dataclass(frozen=True)
+class LinkRow:
+    """One link of an offer: its label, human clicks, the contacts who clicked it, scanners' clicks."""
+
+    label: str
+    human_clicks: int
+    clickers: int
+    bot_clicks: int
+
+
+def by_link(session: Session, offer_ids: list[int]) -> dict[int, list[LinkRow]]:
+    """Each offer's links (the hidden trap aside) with their counts, in the offer's order."""
+    rows: dict[int, list[LinkRow]] = {offer_id: [] for offer_id in offer_ids}
+    if not offer_ids:
+        return rows
+    query = (
+        select(Link.offer_id, Link.label, Link.name, Link.human_clicks, Link.clickers, Link.bot_clicks)
+        .where(Link.offer_id.in_(offer_ids), Link.is_trap.is_(False))
+        .order_by(Link.offer_id, Link.id)
+    )
+    for row in session.execute(query):
+        rows[row.offer_id].append(LinkRow(row.label or row.name, row.human_clicks, row.clickers, row.bot_clicks))
+    return rows
+
+
 RECOUNT = f"""
 INSERT INTO result_counts (offer_id, advisor_id, {", ".join(COUNTS)})
 SELECT d.offer_id, coalesce(d.advisor_id, c.owner_id), count(*),
@@ -83,10 +109,23 @@ GROUP BY d.offer_id, coalesce(d.advisor_id, c.owner_id)
 """
 
 
+LINK_RECOUNT = """
+UPDATE links SET human_clicks = s.human, bot_clicks = s.bot, clickers = s.clickers
+FROM (SELECT link_id, sum(CASE WHEN verdict = 'human' THEN 1 ELSE 0 END) AS human,
+             sum(CASE WHEN verdict = 'bot' THEN 1 ELSE 0 END) AS bot,
+             count(DISTINCT CASE WHEN verdict = 'human' THEN contact_id END) AS clickers
+      FROM clicks WHERE link_id IS NOT NULL GROUP BY link_id) s
+WHERE links.id = s.link_id
+"""
+
+
 def recount(session: Session) -> None:
-    """Rebuild result_counts from the deliveries, clicks and notes themselves (a repair; it reads every click)."""
+    """Rebuild result_counts and the links' counts from the deliveries, clicks and notes themselves
+    (a repair; it reads every click)."""
     session.execute(text("DELETE FROM result_counts"))
     session.execute(text(RECOUNT))
+    session.execute(text("UPDATE links SET human_clicks = 0, bot_clicks = 0, clickers = 0"))
+    session.execute(text(LINK_RECOUNT))
 
 
 def years(session: Session) -> list[int]:

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from sqlalchemy import delete, insert, select, update
 
 from campaigns import ownership, reports
-from campaigns.models import Click, Delivery, DeliveryStatus, Note, NoteKind, ResultCount, Verdict
+from campaigns.models import Click, Delivery, DeliveryStatus, Link, Note, NoteKind, ResultCount, Verdict
 from tests.test_results import SENT, as_tuples, build
 
 
@@ -75,3 +75,63 @@ def test_the_counts_follow_every_writer(session, factory):
     _assert_matches_a_recount(session)
     session.commit()
     assert as_tuples(reports.by_advisor(session, 2026))["Дежурный"] == (1, 1, 0, 0, 0, 0, 0)
+
+
+def _link_counts(session):
+    rows = session.execute(select(Link.id, Link.human_clicks, Link.clickers, Link.bot_clicks).order_by(Link.id))
+    return {r.id: (r.human_clicks, r.clickers, r.bot_clicks) for r in rows}
+
+
+def _assert_links_match_a_recount(session):
+    session.expire_all()
+    kept = _link_counts(session)
+    savepoint = session.begin_nested()
+    reports.recount(session)
+    session.expire_all()
+    counted = _link_counts(session)
+    savepoint.rollback()
+    assert kept == counted
+
+
+def test_each_link_keeps_its_clicks_contacts_and_scanners(session, factory):
+    """Per link: human clicks, the contacts who clicked it (each once), scanners apart — kept by the
+    database through inserts, a late verdict that turns a human click into a scanner's, deletions."""
+    build(session, factory)
+    link = session.scalars(select(Link).where(Link.name == "discount")).one()
+    # build(): b1 clicked twice as a person and once as a scanner, b2 a scanner, b3 once as a person.
+    assert reports.by_link(session, [link.offer_id])[link.offer_id] == [reports.LinkRow("Скидка", 3, 2, 2)]
+    _assert_links_match_a_recount(session)
+    b1_clicks = session.scalars(
+        select(Click).where(Click.link_id == link.id, Click.verdict == Verdict.HUMAN).order_by(Click.id)
+    ).all()
+    b1 = b1_clicks[0].delivery
+    # A bulk insert, as the click flush writes: the same contact again (not a new clicker) and a scanner.
+    session.execute(
+        insert(Click),
+        [
+            {
+                "delivery_id": b1.id,
+                "link_id": link.id,
+                "contact_id": b1.contact_id,
+                "owner_id": b1.contact.owner_id,
+                "clicked_at": SENT + timedelta(hours=5),
+                "verdict": verdict,
+                "reason": "bulk",
+            }
+            for verdict in (Verdict.HUMAN, Verdict.BOT)
+        ],
+    )
+    _assert_links_match_a_recount(session)
+    assert _link_counts(session)[link.id] == (4, 2, 3)
+    # A late click reveals a burst: b3's only human click becomes a scanner's, b3 no longer a clicker.
+    b3_click = next(c for c in b1_clicks if c.delivery_id != b1.id)
+    session.execute(update(Click).where(Click.id == b3_click.id).values(verdict=Verdict.BOT, reason="burst"))
+    _assert_links_match_a_recount(session)
+    assert _link_counts(session)[link.id] == (3, 1, 4)
+    # Updates that do not touch the verdict (a transfer moves owner_id) change nothing.
+    session.execute(update(Click).where(Click.link_id == link.id).values(reason="moved"))
+    assert _link_counts(session)[link.id] == (3, 1, 4)
+    session.execute(delete(Click).where(Click.delivery_id == b1.id, Click.verdict == Verdict.HUMAN))
+    _assert_links_match_a_recount(session)
+    assert _link_counts(session)[link.id] == (0, 0, 4)
+    session.commit()

@@ -41,11 +41,13 @@ def index():
     this_year = datetime.now(current_settings().timezone).year
     years = reports.years(db.session) or [this_year]
     year = params.year() or (this_year if this_year in years else years[0])
+    offers = _by_send_date(reports.by_offer(db.session, year))
     return render_template(
         "results/index.html",
         year=year,
         years=years,
-        offers=_by_send_date(reports.by_offer(db.session, year)),
+        offers=offers,
+        links=reports.by_link(db.session, [r.key for r in offers]),
         tags=reports.by_tag(db.session, None),
         advisors=reports.by_advisor(db.session, year),
         missed=reports.missed_mailings(db.session, [year]),

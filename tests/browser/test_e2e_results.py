@@ -57,3 +57,26 @@ def test_it_shows_the_results_with_charts(request, viewport, marketing, log_in, 
     assert_no_horizontal_scroll(page)
     assert page.js_errors == []
     screenshot(page, f"results-{viewport}")
+
+
+@pytest.mark.parametrize("viewport", ["page", "phone_page"])
+def test_each_offer_lists_its_links_clicks(request, viewport, marketing, log_in, expect):
+    """Per offer, each link: human clicks, the contacts who clicked it, scanners apart; on a phone the
+    stacked rows keep their column names."""
+    page = request.getfixturevalue(viewport)
+    log_in(page, marketing)
+    page.goto("/results/")
+    table = page.locator("table.links")
+    expect(table).to_be_visible()
+    # «Строители»: one person, one scanner; «8 марта»: two people (each a contact), two scanners.
+    builders = table.locator("tbody", has_text="Строители").locator("tr")
+    expect(builders).to_have_count(1)
+    assert [builders.locator("td").nth(i).inner_text().split(":")[-1].strip() for i in range(1, 5)] == ["Скидка", "1", "1", "1"]
+    march = table.locator("tbody", has_text="8 марта").locator("tr")
+    assert [march.locator("td").nth(i).inner_text().split(":")[-1].strip() for i in range(1, 5)] == ["Скидка", "2", "2", "2"]
+    if viewport == "phone_page":
+        label = table.locator("td[data-label='Контактов кликнули']").first.evaluate(
+            "td => getComputedStyle(td, '::before').content"
+        )
+        assert "Контактов кликнули" in label
+    assert page.js_errors == []
