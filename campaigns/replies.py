@@ -20,6 +20,12 @@ Nothing is marked or moved in the advisor's mailbox.
 
 Each message is recorded once in inbound_messages under (advisor's mailbox, Message-ID), as
 the system mailbox's are (inbound.handle_once).
+
+The host and port are the advisor's to type, and the server connects to them (the connection
+test, every poll): so only the IMAP ports (993, 143) are reached, and the host goes through
+netguard.py — a loopback, private or link-local address is refused unless its network is listed
+in MAILBOX_ALLOWED_NETWORKS (an in-house mail server; on such a network any port is allowed,
+as the admin vouched for it). The connection goes to the address that was checked.
 """
 
 from __future__ import annotations
@@ -36,13 +42,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import inbound
+from . import inbound, netguard
 from .config import Settings
 from .db import utcnow
 from .models import Advisor, AdvisorMailbox, Contact, Delivery, DeliveryStatus, InboundMessage, Note, NoteKind
 
 log = logging.getLogger(__name__)
 
+ALLOWED_NETWORKS_ENV = "MAILBOX_ALLOWED_NETWORKS"
+IMAP_PORTS = (993, 143)
 REPLY = "reply"
 AUTOREPLY = "autoreply"
 POLL_SECONDS = 180
@@ -95,15 +103,46 @@ class MailboxSettings:
     folder: str = "INBOX"
 
 
+class _PinnedIMAP4(imaplib.IMAP4):
+    """imaplib's client connecting to an address already checked (no second lookup)."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float):
+        self._address = address
+        super().__init__(host, port, timeout=timeout)
+
+    def _create_socket(self, timeout):
+        return socket.create_connection((self._address, self.port), timeout)
+
+
+class _PinnedIMAP4_SSL(imaplib.IMAP4_SSL):  # noqa: N801  # imaplib's spelling
+    def __init__(self, host: str, port: int, address: str, timeout: float):
+        self._address = address
+        super().__init__(host, port, timeout=timeout, ssl_context=ssl.create_default_context())
+
+    def _create_socket(self, timeout):
+        sock = socket.create_connection((self._address, self.port), timeout)
+        return self.ssl_context.wrap_socket(sock, server_hostname=self.host)
+
+
+def checked_address(box: MailboxSettings) -> str:
+    """The address of the advisor's server, when the server may connect to it; MailboxError otherwise."""
+    try:
+        checked = netguard.check_host(box.host, box.port, ALLOWED_NETWORKS_ENV)
+    except netguard.Refused as exc:
+        raise MailboxError(f"{exc}.") from None
+    if box.port not in IMAP_PORTS and not checked.vouched:
+        raise MailboxError(f"Порт {box.port} — не порт IMAP: укажите 993 (SSL/TLS) или 143.")
+    return checked.address
+
+
 def connect(box: MailboxSettings, timeout: float = 20) -> imaplib.IMAP4:
     """A logged-in client with the folder selected read-only; MailboxError in Russian otherwise."""
+    address = checked_address(box)
     try:
         if box.tls:
-            client: imaplib.IMAP4 = imaplib.IMAP4_SSL(
-                box.host, box.port, timeout=timeout, ssl_context=ssl.create_default_context()
-            )
+            client: imaplib.IMAP4 = _PinnedIMAP4_SSL(box.host, box.port, address, timeout)
         else:
-            client = imaplib.IMAP4(box.host, box.port, timeout=timeout)
+            client = _PinnedIMAP4(box.host, box.port, address, timeout)
     except (socket.gaierror, ConnectionRefusedError) as exc:
         raise MailboxError(f"Сервер {box.host}:{box.port} не отвечает ({exc.strerror or exc}).") from None
     except ssl.SSLError as exc:

@@ -13,10 +13,9 @@ Events (EVENTS): `contact.clicked` (a person's click — never a scanner's), `co
   v1 = HMAC-SHA256(endpoint secret, f"{t}.{body}"), logs the attempt (status, milliseconds),
   and on failure tries again after BACKOFF; an endpoint failing for FAIL_PAUSE (a day, no success
   in between) is paused and the admins get a mail.
-- SSRF: only http and https; the host is resolved and every address must be public — loopback,
-  private, link-local, multicast, reserved and unspecified ones are refused unless the network
-  is listed in WEBHOOK_ALLOWED_NETWORKS (CIDRs, comma-separated). The connection goes to the
-  address that was checked (no second lookup), and redirects are not followed.
+- SSRF: only http and https; netguard.py checks the host (every address public unless its
+  network is listed in WEBHOOK_ALLOWED_NETWORKS, CIDRs, comma-separated). The connection goes
+  to the address that was checked (no second lookup), and redirects are not followed.
 """
 
 from __future__ import annotations
@@ -24,10 +23,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import http.client
-import ipaddress
 import json
 import logging
-import os
 import secrets
 import socket
 import ssl
@@ -41,6 +38,7 @@ from sqlalchemy import delete, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
+from . import netguard
 from .config import Settings, current_settings, settings_of
 from .models import Advisor, Delivery, Role, WebhookAttempt, WebhookEndpoint
 
@@ -85,33 +83,6 @@ def signature_header(secret: str, body: bytes, now: float | None = None) -> str:
 # ------------------------------------------------------------------ where a POST may go
 
 
-def allowed_networks() -> list:
-    raw = os.environ.get(ALLOWED_NETWORKS_ENV, "")
-    networks = []
-    for part in raw.split(","):
-        if part.strip():
-            try:
-                networks.append(ipaddress.ip_network(part.strip(), strict=False))
-            except ValueError:
-                log.warning("%s: «%s» is not a network, ignored", ALLOWED_NETWORKS_ENV, part.strip())
-    return networks
-
-
-def _public(address) -> bool:
-    """A globally routable unicast address (not loopback, private, shared, link-local, reserved…)."""
-    if address.version == 6 and address.ipv4_mapped is not None:
-        return _public(address.ipv4_mapped)
-    return address.is_global and not (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-        or getattr(address, "is_site_local", False)
-    )
-
-
 def check_url(url: str) -> str | None:
     """What is wrong with a target URL as typed (None: fine so far); the addresses are checked at each POST."""
     try:
@@ -136,24 +107,13 @@ def resolve(url: str) -> tuple[str, int, str]:
     if problem:
         raise WebhookError({"url": problem})
     parts = urlsplit(url.strip())
-    host = parts.hostname
+    host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise WebhookError({"url": f"Имя сервера «{host}» не находится ({exc})"}) from None
-    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-    networks = allowed_networks()
-    for raw in addresses:
-        address = ipaddress.ip_address(raw.split("%", 1)[0])
-        if not _public(address) and not any(address in network for network in networks):
-            raise WebhookError(
-                {
-                    "url": f"Адрес {address} — внутренний (локальный, частный или служебный): "
-                    f"такие разрешает только {ALLOWED_NETWORKS_ENV}"
-                }
-            )
-    return host or "", port, addresses[0]
+        checked = netguard.check_host(host, port, ALLOWED_NETWORKS_ENV)
+    except netguard.Refused as exc:
+        raise WebhookError({"url": str(exc)}) from None
+    return host, port, checked.address
 
 
 class _PinnedHTTP(http.client.HTTPConnection):
