@@ -150,7 +150,9 @@ def unsubscribe(
     who = f", {author.name}" if author else ""
     body = f"Отписан от рассылок ({how}{who})"
     if delivery is not None:
-        body += f" после письма «{delivery.offer.subject}»"
+        from .sending import sent_subject  # sending imports this module
+
+        body += f" после письма «{sent_subject(session, delivery)}»"
     body += f": {detail}." if detail and author else "."
     if cancelled:
         body += f" Отменено запланированных писем: {cancelled}."
@@ -187,10 +189,11 @@ def unsubscribe_by_link(session: Session, delivery_id: int, *, how: str = LINK, 
     delivery = session.get(Delivery, delivery_id)
     if delivery is None:
         return None
+    from .sending import sent_subject  # sending imports this module
+
     contact = session.get_one(Contact, delivery.contact_id)
-    unsubscribe(
-        session, contact, how=how, delivery=delivery, now=now, detail=f"отписка: {how}, письмо «{delivery.offer.subject}»"
-    )
+    subject = sent_subject(session, delivery)
+    unsubscribe(session, contact, how=how, delivery=delivery, now=now, detail=f"отписка: {how}, письмо «{subject}»")
     return contact
 
 

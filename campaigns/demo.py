@@ -327,8 +327,8 @@ def load(session, settings: Settings) -> str:
                 kind=NoteKind.MAIL,
                 author_id=contact.owner_id,
                 delivery_id=delivery.id,
-                subject=offer.subject,
-                body=f"Отправлено письмо «{offer.subject}»",
+                subject=str(mail["Subject"]),
+                body=f"Отправлено письмо «{mail['Subject']}»",
                 created_at=delivery.sent_at,
                 raw_message=mail.as_string(),
             )

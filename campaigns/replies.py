@@ -42,7 +42,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import inbound, netguard
+from . import inbound, netguard, sending
 from .config import Settings
 from .db import utcnow
 from .models import Advisor, AdvisorMailbox, Contact, Delivery, DeliveryStatus, InboundMessage, Note, NoteKind
@@ -358,7 +358,7 @@ def handle_reply(session: Session, advisor_id: int, message, raw: bytes) -> inbo
     subject = inbound.header(message, "Subject")
     auto = inbound.is_auto_reply(message)
     text = reply_text(message)
-    about = f" на письмо «{_sent_subject(session, delivery)}»" if delivery is not None else ""
+    about = f" на письмо «{sending.sent_subject(session, delivery)}»" if delivery is not None else ""
     if auto:
         body = f"Автоответ{about}: {text[:500]}" if text else f"Автоответ{about}."
     else:
@@ -388,19 +388,6 @@ def handle_reply(session: Session, advisor_id: int, message, raw: bytes) -> inbo
     if not auto:
         _emit_replied(session, contact, delivery, text)
     return outcome
-
-
-def _sent_subject(session: Session, delivery: Delivery) -> str:
-    """The subject as the client saw it (the sent mail's note), not the offer's template."""
-    return (
-        session.scalar(
-            select(Note.subject)
-            .where(Note.delivery_id == delivery.id, Note.kind == NoteKind.MAIL, Note.raw_message.is_not(None))
-            .order_by(Note.id)
-            .limit(1)
-        )
-        or delivery.offer.subject
-    )
 
 
 def _emit_replied(session: Session, contact: Contact, delivery: Delivery | None, text: str) -> None:

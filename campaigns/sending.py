@@ -146,6 +146,34 @@ def note(session: Session, delivery: Delivery, body: str, kind: NoteKind = NoteK
     session.add(Note(contact_id=delivery.contact_id, kind=kind, author_id=author_id, body=body, delivery_id=delivery.id, **kw))
 
 
+def sent_subject(session: Session, delivery: Delivery) -> str:
+    """The subject of a delivery as the contact got it, for notes that name the mail (an unsubscribe,
+    a reply): the sent mail's note keeps it — the offer's own subject is a template
+    («{{ company }}, подарки к празднику»). A mail with no such note (never sent, or its person's
+    data erased) gets the subject rendered for its contact by the composer's own functions, and an
+    offer whose template fails is named by its tag and year — never shown as the raw template."""
+    from . import compose, template_sandbox
+    from .config import current_settings
+
+    stored = session.scalar(
+        select(Note.subject)
+        .where(Note.delivery_id == delivery.id, Note.kind == NoteKind.MAIL, Note.raw_message.is_not(None))
+        .order_by(Note.id)
+        .limit(1)
+    )
+    if stored:
+        return stored
+    offer, contact = delivery.offer, delivery.contact
+    advisor = delivery.advisor or contact.owner
+    try:
+        variables = compose.offer_variables(
+            offer=offer, contact=contact, advisor=advisor, settings=current_settings(), delivery_id=delivery.id
+        )
+        return template_sandbox.render_subject(offer, variables)
+    except template_sandbox.OfferTemplateError:
+        return f"{offer.tag.name} {offer.year}"
+
+
 def _finish(session: Session, delivery: Delivery, values: dict, body: str | None) -> None:
     """Move a SENDING row on (conditionally) and write its note, in one transaction."""
     moved = session.execute(
@@ -389,6 +417,7 @@ def _record_sent(session, delivery, message, sender: Advisor, subject: str, data
         "body": f"Отправлено письмо «{subject}»",
         "subject": subject[:300],
         "raw_message": data.decode("utf-8"),
+        "author_id": sender.id,  # the advisor the mail went out from
         "created_at": sent_at,
     }
     fast = _autocommit_bind(session)

@@ -484,9 +484,13 @@ def render_offer(offer, variables: dict) -> tuple[str, str]:
     Raises OfferTemplateError (Russian message) when a template is broken, reaches for
     Python internals or names a variable that ``variables`` does not have.
     """
-    subject = " ".join(_render(offer.subject or "", variables, "Тема").split())
     body = _render(offer.body or "", variables, "Текст").replace("\r\n", "\n")
-    return subject, body
+    return render_subject(offer, variables), body
+
+
+def render_subject(offer, variables: dict) -> str:
+    """The subject line alone, as render_offer makes it (one line, spaces folded)."""
+    return " ".join(_render(offer.subject or "", variables, "Тема").split())
 
 
 def sample_variables(offer, *, catalog_url: str | None = "https://example.com/c/catalog") -> dict:

@@ -111,6 +111,7 @@ def test_it_sends_a_due_delivery_and_keeps_the_full_mail_in_the_notes(app, sessi
     [note] = _notes(session, sent.contact_id, NoteKind.MAIL)
     assert note.delivery_id == sent.id
     assert note.subject == "Новогодние подарки для Тойота"
+    assert note.author_id == owner.id  # the card says who the mail went out from
     mail = message_from_string(note.raw_message)
     assert mail["Message-ID"].strip() == sent.message_id
     assert "anna@studio.example.com" in mail["From"]

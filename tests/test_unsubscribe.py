@@ -102,3 +102,38 @@ def test_only_a_post_unsubscribes_whatever_the_method(client, session, factory):
     assert session.get(Contact, contact.id).unsubscribed_at is None
     assert session.query(Suppression).count() == 0 and session.query(Note).count() == 0
     assert {session.get(Delivery, d.id).status for d in pending.values()} == set(pending)
+
+
+def test_the_unsubscribe_note_names_the_mail_by_the_subject_the_contact_got(
+    app, client, session, factory, settings, smtp_server, monkeypatch
+):
+    """The offer's subject is a template («… для {{ company }}»): the note says what the client read."""
+    from campaigns import dispatch
+    from tests.test_sending import _due, _reload, run_worker, smtp_settings
+
+    settings = smtp_settings(settings, smtp_server)
+    delivery = _due(factory, session, company="Тойота")
+    assert dispatch.dispatch(session, settings) == 1
+    run_worker(app, settings, monkeypatch)
+    assert _reload(session, delivery.id).status == DeliveryStatus.SENT
+    assert client.post(url(delivery)).status_code == 200
+    session.expire_all()
+    [note] = session.query(Note).filter_by(contact_id=delivery.contact_id, kind=NoteKind.UNSUBSCRIBE).all()
+    assert "«Новогодние подарки для Тойота»" in note.body and "{{" not in note.body
+
+
+def test_a_mail_without_its_note_is_still_named_as_rendered(client, session, factory):
+    contact = factory.contact(email="ivan@zavod.example.ru", company="Завод")
+    sent = Delivery(
+        offer=factory.offer(subject="Подарки для {{ company }}"),
+        contact=contact,
+        send_on=SENT.date(),
+        status=DeliveryStatus.SENT,
+        sent_at=SENT,
+    )
+    session.add(sent)
+    session.commit()
+    assert client.post(url(sent)).status_code == 200
+    session.expire_all()
+    [note] = session.query(Note).filter_by(contact_id=contact.id).all()
+    assert "«Подарки для Завод»" in note.body
