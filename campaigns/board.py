@@ -10,22 +10,27 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import delete, func, insert, select, tuple_
 from sqlalchemy.orm import aliased
 
 from . import audience as audience_rules
 from . import calendar
 from .config import Settings
+from .db import utcnow
 from .greeting import greeting_is_fallback
 from .mailings import mailing_state
-from .models import Advisor, Contact, Offer, OfferStatus, Tag, contact_tags
+from .models import Advisor, BoardCount, Contact, Offer, OfferStatus, Tag, contact_tags
 from .sender import NO_SENDER_LABEL, sender_of
 
 MAX_WINDOW_DAYS = 121  # lead_days ≤ 120 (models.Tag), CATCH_UP_DAYS = 14
+# Up to this many contacts the board counts its audiences on each request (a few milliseconds);
+# above it, it reads the counts refresh_counts() keeps in board_counts (10–18 s per count at a
+# million contacts, bench/pages_bench.py).
+LIVE_LIMIT = 10_000
 
-__all__ = ["AdvisorLoad", "BoardRow", "occurrence_year", "readiness_board", "without_sender"]
+__all__ = ["LIVE_LIMIT", "AdvisorLoad", "BoardRow", "occurrence_year", "readiness_board", "refresh_counts", "without_sender"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class BoardRow:
     fallback: int = 0
     no_consent: int = 0  # would be in the audience but have no recorded consent (REQUIRE_CONSENT)
     advisors: list[AdvisorLoad] = field(default_factory=list)
+    counted_at: datetime | None = None  # counted then (board_counts), not now: a big database
 
     @property
     def status(self) -> str:
@@ -110,6 +116,52 @@ def readiness_board(session, settings: Settings, today: date, days: int = 90, st
         for offer in session.scalars(select(Offer).where(Offer.tag_id.in_(tag_ids), Offer.year.in_(years)))
     }
 
+    counts = _counts(session, tag_ids)
+    audience_size: dict[int, int] = {}
+    per_advisor: dict[int, dict[int | None, int]] = {}
+    for tag_id, sender_id_, n in counts.by_sender:
+        audience_size[tag_id] = audience_size.get(tag_id, 0) + n
+        loads = per_advisor.setdefault(tag_id, {})
+        loads[sender_id_] = loads.get(sender_id_, 0) + n
+
+    ids = {advisor_id for loads in per_advisor.values() for advisor_id in loads if advisor_id is not None}
+    advisors = {a.id: a for a in session.scalars(select(Advisor).where(Advisor.id.in_(ids)))} if ids else {}
+    # Due before ``start``: on the board only while waiting for the offer.
+    rows = [row for row in rows if row.send_on >= start or not _ready(offers.get((row.tag.id, row.year)))]
+    for row in rows:
+        row.offer = offers.get((row.tag.id, row.year))
+        row.audience = audience_size.get(row.tag.id, 0)
+        row.fallback = counts.fallback.get(row.tag.id, 0)
+        row.no_consent = counts.no_consent.get(row.tag.id, 0)
+        row.counted_at = counts.counted_at
+        row.advisors = sorted(
+            (_load(advisors.get(advisor_id), mails, settings) for advisor_id, mails in per_advisor.get(row.tag.id, {}).items()),
+            key=lambda load: (-load.mails, load.name),
+        )
+    return rows
+
+
+@dataclass
+class _Counts:
+    by_sender: list  # (tag id, sender id or None, mails)
+    fallback: dict[int, int]  # tag id → «Здравствуйте!!» greetings
+    no_consent: dict[int, int]  # tag id → left out for want of a consent
+    counted_at: datetime | None = None  # None: counted now
+
+
+def _counts(session, tag_ids) -> _Counts:
+    """Live on a small database; above LIVE_LIMIT contacts the last refresh_counts(), if any."""
+    contacts = select(Contact.id).limit(LIVE_LIMIT + 1).subquery()
+    if session.scalar(select(func.count()).select_from(contacts)) > LIVE_LIMIT:
+        stored = _stored_counts(session, tag_ids)
+        if stored is not None:
+            return stored
+    return _count(session, tag_ids)
+
+
+def _count(session, tag_ids) -> _Counts:
+    """Each tag's audience (audience.may_be_mailed) per sender, its fallback greetings and, under
+    REQUIRE_CONSENT, who would be in it but for a missing consent."""
     no_consent: dict[int, int] = {}
     if audience_rules.require_consent():
         no_consent = dict(
@@ -125,37 +177,49 @@ def readiness_board(session, settings: Settings, today: date, days: int = 90, st
                 .group_by(contact_tags.c.tag_id)
             ).all()
         )
-
-    fallback_cache: dict[tuple[str, str], bool] = {}
-    audience_size: dict[int, int] = {}
-    fallback: dict[int, int] = {}
-    per_advisor: dict[int, dict[int | None, int]] = {}
     by_sender, by_name = _audience_counts(session, tag_ids)
-    for tag_id, sender_id_, n in by_sender:
-        audience_size[tag_id] = audience_size.get(tag_id, 0) + n
-        loads = per_advisor.setdefault(tag_id, {})
-        loads[sender_id_] = loads.get(sender_id_, 0) + n
+    fallback_cache: dict[tuple[str, str], bool] = {}
+    fallback: dict[int, int] = {}
     for tag_id, first_name, middle_name, n in by_name:
         pair = (first_name or "", middle_name or "")
         if pair not in fallback_cache:
             fallback_cache[pair] = greeting_is_fallback(*pair)
         if fallback_cache[pair]:
             fallback[tag_id] = fallback.get(tag_id, 0) + n
+    return _Counts(by_sender=[tuple(row) for row in by_sender], fallback=fallback, no_consent=no_consent)
 
-    ids = {advisor_id for loads in per_advisor.values() for advisor_id in loads if advisor_id is not None}
-    advisors = {a.id: a for a in session.scalars(select(Advisor).where(Advisor.id.in_(ids)))} if ids else {}
-    # Due before ``start``: on the board only while waiting for the offer.
-    rows = [row for row in rows if row.send_on >= start or not _ready(offers.get((row.tag.id, row.year)))]
-    for row in rows:
-        row.offer = offers.get((row.tag.id, row.year))
-        row.audience = audience_size.get(row.tag.id, 0)
-        row.fallback = fallback.get(row.tag.id, 0)
-        row.no_consent = no_consent.get(row.tag.id, 0)
-        row.advisors = sorted(
-            (_load(advisors.get(advisor_id), mails, settings) for advisor_id, mails in per_advisor.get(row.tag.id, {}).items()),
-            key=lambda load: (-load.mails, load.name),
+
+def refresh_counts(session) -> int:
+    """Count every tag's audience now and keep it in board_counts for the board of a big database
+    (the scheduler, every 10 minutes). The caller commits. Returns the number of rows kept."""
+    counts = _count(session, session.scalars(select(Tag.id)).all())
+    now = utcnow()
+    rows = [{"kind": "counted", "tag_id": None, "sender_id": None, "n": 0, "counted_at": now}]
+    rows += [{"kind": "sender", "tag_id": t, "sender_id": s, "n": n, "counted_at": now} for t, s, n in counts.by_sender]
+    for kind, per_tag in (("fallback", counts.fallback), ("no_consent", counts.no_consent)):
+        rows += [{"kind": kind, "tag_id": t, "sender_id": None, "n": n, "counted_at": now} for t, n in per_tag.items()]
+    session.execute(delete(BoardCount))
+    session.execute(insert(BoardCount), rows)
+    return len(rows)
+
+
+def _stored_counts(session, tag_ids) -> _Counts | None:
+    """What the last refresh_counts() kept; None when it never ran."""
+    stored = session.execute(
+        select(BoardCount.kind, BoardCount.tag_id, BoardCount.sender_id, BoardCount.n, BoardCount.counted_at).where(
+            (BoardCount.tag_id.in_(tag_ids)) | (BoardCount.kind == "counted")
         )
-    return rows
+    ).all()
+    counted = [row.counted_at for row in stored if row.kind == "counted"]
+    if not counted:
+        return None
+    counts = _Counts(by_sender=[], fallback={}, no_consent={}, counted_at=max(counted))
+    for row in stored:
+        if row.kind == "sender":
+            counts.by_sender.append((row.tag_id, row.sender_id, row.n))
+        elif row.kind in ("fallback", "no_consent"):
+            getattr(counts, row.kind)[row.tag_id] = row.n
+    return counts
 
 
 def _audience_counts(session, tag_ids) -> tuple[list, list]:

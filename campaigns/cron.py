@@ -46,6 +46,8 @@ def build(connection: Redis) -> CronScheduler:
     scheduler.register(tasks.plan_deliveries, QUEUE, interval=600)
     # Recorded in the database (sent_notices): a tick twice, or after a Redis flush, sends once.
     scheduler.register(tasks.send_mailing_notices, QUEUE, cron="*/10 * * * *")
+    # The board's counts above a board.LIVE_LIMIT contacts (the board shows their age).
+    scheduler.register(tasks.refresh_board_counts, QUEUE, interval=600)
     scheduler.register(tasks.dispatch_deliveries, QUEUE, interval=30)
     # Every minute, like its grace (reconcile.GRACE): a dead worker's or a lost job's mail is picked up
     # within about two minutes.

@@ -423,6 +423,35 @@ class ResultCount(Base):
     unsubscribes: Mapped[int] = mapped_column(Integer, server_default=text("0"))
 
 
+class BoardCount(Base):
+    """The readiness board's audience counts, for a database too big to count them per request.
+
+    board.refresh_counts() rewrites the table from audience.py's rule (the scheduler, every 10
+    minutes); the board reads it above board.LIVE_LIMIT contacts and shows when it was counted.
+    kind: "sender" (n mails of tag_id from sender_id; None: nobody may send), "fallback"
+    («Здравствуйте!!» greetings of tag_id), "no_consent" (left out of tag_id's audience for want
+    of a consent), "counted" (one row: the moment of the count)."""
+
+    __tablename__ = "board_counts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    tag_id: Mapped[int | None] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"))
+    sender_id: Mapped[int | None] = mapped_column(Integer)
+    n: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    counted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OwnerCount(Base):
+    """How many live (not archived) contacts each owner has: kept by triggers on contacts (migration
+    0023), so the start page and the users page read these rows, not every contact (#15)."""
+
+    __tablename__ = "owner_counts"
+
+    owner_id: Mapped[int] = mapped_column(ForeignKey("advisors.id", ondelete="CASCADE"), primary_key=True)
+    live_contacts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+
+
 class Click(Base):
     __tablename__ = "clicks"
     __table_args__ = (

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from . import apikeys, signin
 from .contacts import ContactError, NotAllowed, not_worked_condition
 from .db import utcnow
-from .models import Advisor, Click, Contact, Note, NoteKind, Role, contact_tags
+from .models import Advisor, Click, Contact, Note, NoteKind, OwnerCount, Role, contact_tags
 
 
 def assignable_owners(session: Session) -> list[Advisor]:
@@ -190,3 +190,16 @@ def bulk_selection(
 
 def count_selection(session: Session, ids: Select) -> int:
     return session.scalar(select(func.count()).select_from(ids.subquery())) or 0
+
+
+def live_counts(session) -> dict[int, int]:
+    """owner id → live (not archived) contacts: the rows triggers keep (models.OwnerCount), not a count."""
+    return dict(session.execute(select(OwnerCount.owner_id, OwnerCount.live_contacts)).all())
+
+
+def live_total(session, owner_id: int | None = None) -> int:
+    """Live contacts of one owner, or of everybody."""
+    query = select(func.coalesce(func.sum(OwnerCount.live_contacts), 0))
+    if owner_id is not None:
+        query = query.where(OwnerCount.owner_id == owner_id)
+    return int(session.scalar(query) or 0)

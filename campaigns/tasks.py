@@ -130,6 +130,17 @@ def plan_deliveries() -> str:
 
 
 @periodic
+def refresh_board_counts() -> int:
+    """The readiness board's audience counts for a big database (board.LIVE_LIMIT), every 10 minutes."""
+    from . import board
+    from .db import db
+
+    rows = board.refresh_counts(db.session)
+    db.session.commit()
+    return rows
+
+
+@periodic
 def send_mailing_notices() -> int:
     """Reminders before a send date, «ждёт предложения» each working morning, «пропущено» once."""
     from . import reminders

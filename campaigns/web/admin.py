@@ -65,11 +65,7 @@ def _heir_choices(exclude_id: int | None = None) -> list[SelectChoice]:
 @bp.get("/users")
 @roles_required(Role.ADMIN)
 def users():
-    counts = dict(
-        db.session.execute(
-            select(Contact.owner_id, func.count(Contact.id)).where(Contact.archived_at.is_(None)).group_by(Contact.owner_id)
-        ).all()
-    )
+    counts = ownership.live_counts(db.session)
     people = db.session.scalars(select(Advisor).order_by(Advisor.active.desc(), Advisor.role, Advisor.name)).all()
     return render_template(
         "admin/users.html", people=people, counts=counts, role_labels=ROLE_LABELS, house=house_advisor(db.session)

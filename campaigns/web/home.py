@@ -11,13 +11,13 @@ from datetime import datetime, timedelta
 
 from flask import Blueprint, current_app, render_template, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from .. import calendar, contacts, duplicates, hotlist
+from .. import calendar, contacts, duplicates, hotlist, ownership
 from ..board import occurrence_year
 from ..config import current_settings
 from ..db import db, utcnow
-from ..models import Contact, Offer, OfferStatus, Role, Tag
+from ..models import Offer, OfferStatus, Role, Tag
 
 bp = Blueprint("home", __name__)
 NAV = [("home.index", "Главная", ("advisor", "marketing", "admin"), 0)]
@@ -28,10 +28,8 @@ SHOWN = 10  # per section; the full lists are one click away
 @bp.get("/")
 @login_required
 def index():
-    query = select(func.count(Contact.id)).where(Contact.archived_at.is_(None))
-    if current_user.role == Role.ADVISOR:
-        query = query.where(Contact.owner_id == current_user.id)
-    context = {"contact_count": db.session.scalar(query)}
+    advisor = current_user.id if current_user.role == Role.ADVISOR else None
+    context = {"contact_count": ownership.live_total(db.session, advisor)}
     if current_user.role == Role.ADVISOR:
         context.update(_advisor_day())
     else:
