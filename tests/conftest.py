@@ -1,7 +1,7 @@
 """Fixtures: a real database (SQLite, or PostgreSQL with TEST_DATABASE_URL), a real Redis
 (a private server started for the run), a real SMTP server (aiosmtpd), and small factories.
-Only fixtures live here; the helpers they are built from are in tests/support.py, which the
-tests import (nothing imports from a conftest).
+Only fixtures live here; the helpers they are built from are in tests/support.py (and the shared
+scenes in tests/scenes.py), which the tests import (nothing imports from a conftest).
 
 Each test starts from empty tables and an empty Redis; the schema is built once per run
 by the Alembic migrations, never by create_all().
@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -194,3 +195,18 @@ def receiver(monkeypatch):
     r = support.Receiver()
     yield r
     r.close()
+
+
+@pytest.fixture
+def make_user(app):
+    """Makes an advisor committed in an app context of its own, returned detached (id, email): for tests
+    that hold no app context between requests (Flask would reuse it, and Flask-Login caches the user in `g`)."""
+    factory = Factory(db.session)  # the scoped session: each call below works in its own app context
+
+    def make(**kw):
+        with app.app_context():
+            user = factory.advisor(**kw)
+            db.session.commit()
+            return SimpleNamespace(id=user.id, email=user.email)
+
+    return make

@@ -10,22 +10,7 @@ import re
 from sqlalchemy import select
 
 from campaigns.models import ApiKey, Contact, Role
-
-
-def make_key(client, session, user, name="CRM") -> str:
-    """A key made the way a person makes it: on the «API-ключи» page."""
-    session.commit()
-    client.login(user)
-    response = client.post_form("/keys/", {"name": name})
-    assert response.status_code == 201
-    match = re.search(r'id="new-api-key">([^<]+)<', response.get_data(as_text=True))
-    assert match, "the new key is shown on the page"
-    client.post_form("/logout")
-    return match.group(1)
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
+from tests.scenes import bearer, make_key
 
 
 def test_a_key_is_shown_once_and_stored_only_as_its_hash(client, session, factory):

@@ -22,7 +22,7 @@ from campaigns.models import (
     SuppressionReason,
     Verdict,
 )
-from tests.test_api_keys import bearer, make_key
+from tests.scenes import bearer, make_key
 
 
 @pytest.fixture

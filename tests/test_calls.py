@@ -6,10 +6,10 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from test_hotlist import Mailing
 
 from campaigns import calls, contacts, hotlist
 from campaigns.models import Contact, Note, NoteKind
+from tests.scenes import Mailing
 
 PATHS = ["card", "hot", "api"]
 

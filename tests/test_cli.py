@@ -14,9 +14,8 @@ from sqlalchemy import func, select
 from campaigns import cli
 from campaigns.config import ROOT
 from campaigns.models import Advisor, Delivery, DeliveryStatus, Role, Tag
+from tests.scenes import YEAR, due_delivery, due_tag
 from tests.support import PASSWORD, process_env
-from tests.test_planner import YEAR, _due_tag
-from tests.test_sending import _due
 
 COMMANDS = {
     "migrate",
@@ -156,7 +155,7 @@ def test_calendar_prints_the_send_dates_of_a_year(app, session):
 
 
 def test_plan_plans_and_paces_the_mails_of_a_day(app, session, factory):
-    tag, day = _due_tag(factory)
+    tag, day = due_tag(factory)
     factory.offer(tag=tag, year=YEAR)
     factory.contact(tags=[tag])
     session.commit()
@@ -169,7 +168,7 @@ def test_plan_plans_and_paces_the_mails_of_a_day(app, session, factory):
 
 
 def test_queue_shows_the_counts_and_the_rows(app, session, factory):
-    delivery = _due(factory, session)
+    delivery = due_delivery(factory, session)
 
     result = run(app, "queue")
 
@@ -179,7 +178,7 @@ def test_queue_shows_the_counts_and_the_rows(app, session, factory):
 
 
 def test_dispatch_and_reconcile_queue_what_is_due(app, session, factory):
-    delivery = _due(factory, session)
+    delivery = due_delivery(factory, session)
     delivery_id = delivery.id
 
     dispatched, reconciled = run(app, "dispatch"), run(app, "reconcile")
@@ -243,7 +242,7 @@ def test_create_user_refuses_an_address_taken_in_another_case(app, session, fact
 
 @pytest.mark.parametrize("command", ["dispatch", "reconcile"])
 def test_redis_out_of_reach_is_one_line(app, session, factory, monkeypatch, tmp_path, command):
-    _due(factory, session)
+    due_delivery(factory, session)
     monkeypatch.setitem(
         app.extensions, "campaigns_redis", Redis.from_url(f"unix://{tmp_path / 'no-redis.sock'}", socket_timeout=1)
     )

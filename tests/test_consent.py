@@ -6,45 +6,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-from test_bounces import report
 
 from campaigns import bounces, consent
 from campaigns.models import Contact, Delivery, DeliveryStatus, Note, NoteKind, Suppression, SuppressionReason
 from campaigns.tracking import unsubscribe_token
+from tests.scenes import ARF, bounce_report
 
 SENT = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 EMAIL = "oleg@faubeha.example.ru"
-
-ARF = """\
-From: feedback@fbl.mail.example
-To: abuse@studio.example.com
-Subject: complaint about message
-MIME-Version: 1.0
-Content-Type: multipart/report; report-type=feedback-report; boundary="PART"
-
---PART
-Content-Type: text/plain
-
-This is an email abuse report.
-
---PART
-Content-Type: message/feedback-report
-
-Feedback-Type: abuse
-User-Agent: FBL/1.0
-Version: 1
-Original-Rcpt-To: {recipient}
-
---PART
-Content-Type: text/rfc822-headers
-
-From: anna@studio.example.com
-To: {recipient}
-Subject: Offer
-Message-ID: {message_id}
-
---PART--
-"""
 
 
 def _setup(session, factory):
@@ -91,7 +60,7 @@ def _advisor(how):
 
 
 def _bounce(client, session, anna, sent):
-    bounces.process_messages(session, [report(EMAIL, sent.message_id)])
+    bounces.process_messages(session, [bounce_report(EMAIL, sent.message_id)])
 
 
 def _mailto(client, session, anna, sent):

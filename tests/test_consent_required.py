@@ -10,14 +10,13 @@ import json
 
 import pytest
 from sqlalchemy import select
-from test_audience import PATHS, _scene, _sending
 
 from campaigns import audience, consent, privacy
 from campaigns.board import readiness_board
 from campaigns.config import ConfigError, load_settings
 from campaigns.db import address_hash
 from campaigns.models import Click, Contact, Delivery, DeliveryStatus, Note, Role, Suppression, Verdict
-from tests.test_audience import DAY
+from tests.scenes import AUDIENCE_DAY, AUDIENCE_PATHS, audience_scene, audience_sent, write_csv
 
 
 @pytest.fixture
@@ -29,22 +28,22 @@ def consent_off(app):
     app.config["SETTINGS"] = saved
 
 
-@pytest.mark.parametrize("path", list(PATHS))
+@pytest.mark.parametrize("path", list(AUDIENCE_PATHS))
 def test_no_path_mails_a_contact_without_recorded_consent(session, factory, settings, path):
     assert settings.require_consent  # the default
-    tag, offer, contact = _scene(factory, session, {"consent_at": None})
-    assert PATHS[path](session, settings, tag, offer, contact) is False
+    tag, offer, contact = audience_scene(factory, session, {"consent_at": None})
+    assert AUDIENCE_PATHS[path](session, settings, tag, offer, contact) is False
 
 
-@pytest.mark.parametrize("path", list(PATHS))
+@pytest.mark.parametrize("path", list(AUDIENCE_PATHS))
 def test_with_require_consent_off_they_are_mailed(session, factory, settings, path, consent_off):
-    tag, offer, contact = _scene(factory, session, {"consent_at": None})
-    assert PATHS[path](session, settings, tag, offer, contact) is True
+    tag, offer, contact = audience_scene(factory, session, {"consent_at": None})
+    assert AUDIENCE_PATHS[path](session, settings, tag, offer, contact) is True
 
 
 def test_the_refusal_says_there_is_no_consent(session, factory, settings):
-    tag, offer, contact = _scene(factory, session, {"consent_at": None})
-    assert not _sending(session, settings, tag, offer, contact)
+    tag, offer, contact = audience_scene(factory, session, {"consent_at": None})
+    assert not audience_sent(session, settings, tag, offer, contact)
     cancelled = session.scalar(select(Delivery).where(Delivery.contact_id == contact.id))
     assert cancelled.status == DeliveryStatus.CANCELLED and "нет записанного согласия" in cancelled.last_error
 
@@ -57,22 +56,22 @@ def test_the_setting_is_read_from_the_environment():
 
 
 def test_the_board_shows_how_many_of_a_tags_audience_lack_consent(client, session, factory, settings):
-    tag, offer, contact = _scene(factory, session, {})
+    tag, offer, contact = audience_scene(factory, session, {})
     factory.contact(owner=contact.owner, tags=[tag], consent_at=None)
     factory.contact(owner=contact.owner, tags=[tag], consent_at=None)
     factory.contact(owner=contact.owner, tags=[tag], consent_at=None, unsubscribed_at=contact.created_at)  # gone anyway
-    row = next(r for r in readiness_board(session, settings, DAY) if r.tag.id == tag.id)
+    row = next(r for r in readiness_board(session, settings, AUDIENCE_DAY) if r.tag.id == tag.id)
     assert (row.audience, row.no_consent) == (1, 2)
     marketing = factory.advisor(role=Role.MARKETING)
     session.commit()
     client.login(marketing)
-    page = client.get(f"/board?from={DAY.isoformat()}").get_data(as_text=True)
+    page = client.get(f"/board?from={AUDIENCE_DAY.isoformat()}").get_data(as_text=True)
     assert "без согласия: 2" in page and "с записанным согласием на рассылку" in page
 
 
 def test_resubscribing_needs_a_new_consent_record(session, factory, settings):
     admin = factory.advisor(role=Role.ADMIN, name="Админ")
-    tag, offer, contact = _scene(factory, session, {})
+    tag, offer, contact = audience_scene(factory, session, {})
     consent.unsubscribe_by_advisor(session, admin, contact, how=consent.BY_PHONE)
     assert session.scalars(audience.tag_audience(tag.id)).all() == []
     with pytest.raises(consent.ContactError) as error:
@@ -97,7 +96,7 @@ def test_resubscribing_is_for_admin_only(session, factory):
 
 
 def _person(session, factory):
-    tag, offer, contact = _scene(
+    tag, offer, contact = audience_scene(
         factory,
         session,
         {
@@ -108,7 +107,9 @@ def _person(session, factory):
             "company": "Тойота",
         },
     )
-    delivery = Delivery(offer=offer, contact=contact, status=DeliveryStatus.SENT, send_on=DAY, sent_at=contact.created_at)
+    delivery = Delivery(
+        offer=offer, contact=contact, status=DeliveryStatus.SENT, send_on=AUDIENCE_DAY, sent_at=contact.created_at
+    )
     session.add(delivery)
     session.flush()
     session.add(
@@ -172,21 +173,19 @@ def test_erasure_removes_personal_fields_keeps_counts_and_the_address_only_as_a_
     assert "ivanov" not in json.dumps(privacy.export(session, erased), ensure_ascii=False)
 
 
-@pytest.mark.parametrize("path", list(PATHS))
+@pytest.mark.parametrize("path", list(AUDIENCE_PATHS))
 def test_an_erased_person_added_again_is_never_mailed(session, factory, settings, path):
     admin = factory.advisor(role=Role.ADMIN)
     old = factory.contact(email="ivanov@client.example.com")
     privacy.erase(session, admin, old)
-    tag, offer, contact = _scene(factory, session, {"email": "ivanov@client.example.com"})
-    assert PATHS[path](session, settings, tag, offer, contact) is False
+    tag, offer, contact = audience_scene(factory, session, {"email": "ivanov@client.example.com"})
+    assert AUDIENCE_PATHS[path](session, settings, tag, offer, contact) is False
     assert "ivanov@client.example.com" in consent.stop_list(session)
     assert "IVANOV@client.example.com " in consent.stop_list(session)
     assert consent.consent_facts(session, contact).suppression is not None
 
 
 def test_the_import_preview_flags_an_erased_address(session, factory, tmp_path):
-    from test_importer import write_csv
-
     from campaigns.import_check import ImportOptions, preview_import
 
     admin = factory.advisor(role=Role.ADMIN)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
-from email.message import EmailMessage
 
 import pytest
 from sqlalchemy import select
 
 from campaigns import consent, contacts
 from campaigns.models import Contact, Note, NoteKind, Role, Suppression
+from tests.scenes import mail_note
 
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
@@ -244,29 +244,10 @@ def test_a_call_without_next_date_is_refused_on_the_card(client, session, factor
     assert not _notes(session, contact, NoteKind.CALL)
 
 
-def _mail_note(session, contact, html_body):
-    msg = EmailMessage()
-    msg["From"] = "Анна <anna@studio.ru>"
-    msg["To"] = contact.email
-    msg["Subject"] = "Подарки к 8 марта"
-    msg.set_content("Здравствуйте, Олег!\nКаталог по ссылке.")
-    msg.add_alternative(html_body, subtype="html")
-    note = Note(
-        contact_id=contact.id,
-        kind=NoteKind.MAIL,
-        subject="Подарки к 8 марта",
-        raw_message=msg.as_string(),
-        body="Отправлено письмо «Подарки к 8 марта»",
-    )
-    session.add(note)
-    session.flush()
-    return note
-
-
 def test_a_sent_mail_opens_in_full_from_its_note_with_the_html_inert(client, session, factory):
     anna = factory.advisor()
     contact = factory.contact(owner=anna)
-    note = _mail_note(session, contact, f"<p>Каталог</p>{XSS}")
+    note = mail_note(session, contact, f"<p>Каталог</p>{XSS}")
     _commit_login(client, session, anna)
     card = client.get(f"/contacts/{contact.id}").get_data(as_text=True)
     assert f"/contacts/{contact.id}/mail/{note.id}" in card

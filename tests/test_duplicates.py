@@ -6,6 +6,7 @@ import pytest
 
 from campaigns.contact_fields import company_key, split_company
 from campaigns.duplicates import DuplicateIndex, find_matches, query_names
+from tests.scenes import write_csv
 
 
 def _company(factory, owner, raw, **kw):
@@ -150,8 +151,6 @@ def test_the_new_contact_form_warns_about_a_colleagues_company(client, session, 
 
 @pytest.mark.parametrize("typed", TYPED)
 def test_the_import_preview_warns_about_a_colleagues_company(session, factory, tmp_path, typed):
-    from test_importer import write_csv
-
     from campaigns.import_check import DUPLICATE, ImportOptions, preview_import
 
     anna = _colleagues(session, factory)

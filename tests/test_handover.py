@@ -14,6 +14,7 @@ from sqlalchemy import select
 from campaigns import calls, contacts, digest, duplicates, ownership
 from campaigns.config import parse_mail_url
 from campaigns.models import Contact, Note, NoteKind, Role
+from tests.scenes import write_csv
 
 
 def _notes(session, contact, kind=NoteKind.OWNER):
@@ -166,8 +167,6 @@ def test_an_admin_transfer_also_shows_in_handed_to_me(session, factory):
 
 
 def test_an_import_that_meets_a_colleagues_contact_notes_it_and_the_owner_sees_it_at_home(client, session, factory, tmp_path):
-    from test_importer import write_csv
-
     from campaigns.import_check import ImportOptions
     from campaigns.import_commit import commit_import
 

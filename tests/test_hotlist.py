@@ -7,35 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from campaigns import hotlist, ownership
 from campaigns.db import utcnow
-from campaigns.models import Click, Contact, Delivery, DeliveryStatus, Link, Note, NoteKind, Verdict
-
-
-class Mailing:
-    """One offer with a catalog (weight 1) and a discount (weight 3) link."""
-
-    def __init__(self, session, factory):
-        self.session, self.factory = session, factory
-        self.offer = factory.offer()
-        self.catalog = Link(offer=self.offer, name="catalog", url="https://g.example.com/c", label="Каталог", weight=1)
-        self.discount = Link(offer=self.offer, name="discount", url="https://g.example.com/d", label="Скидка", weight=3)
-        session.add_all([self.catalog, self.discount])
-        session.flush()
-
-    def click(self, contact, link, ago, verdict=Verdict.HUMAN):
-        delivery = self.session.query(Delivery).filter_by(offer_id=self.offer.id, contact_id=contact.id).first()
-        if delivery is None:
-            delivery = Delivery(
-                offer=self.offer,
-                contact=contact,
-                send_on=date(2026, 11, 1),
-                status=DeliveryStatus.SENT,
-                sent_at=utcnow() - timedelta(days=30),
-            )
-            self.session.add(delivery)
-        self.session.add(
-            Click(delivery=delivery, link=link, contact=contact, clicked_at=utcnow() - ago, verdict=verdict, reason="test")
-        )
-        self.session.flush()
+from campaigns.models import Contact, Note, NoteKind, Verdict
+from tests.scenes import Mailing
 
 
 def names(entries):

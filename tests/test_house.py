@@ -18,7 +18,7 @@ from campaigns.config import parse_mail_url
 from campaigns.db import utcnow
 from campaigns.models import Advisor, Role
 from campaigns.sender import house_advisor
-from tests.test_hotlist import Mailing
+from tests.scenes import Mailing
 
 
 @pytest.fixture

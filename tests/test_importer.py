@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 from datetime import date
 
@@ -16,6 +14,7 @@ from campaigns.import_check import DUPLICATE, ERROR, NEW, ImportOptions, preview
 from campaigns.import_commit import ImportHasErrors, commit_import
 from campaigns.import_read import ImportFileError
 from campaigns.models import Contact, Note, NoteKind, Role
+from tests.scenes import write_csv
 
 BITRIX_HEADER = [
     "ID",
@@ -32,15 +31,6 @@ BITRIX_HEADER = [
     "Теги",
     "Дата создания",
 ]
-
-
-def write_csv(tmp_path, rows, *, name="contacts.csv", encoding="utf-8", delimiter=",", bom=False):
-    buffer = io.StringIO()
-    csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n").writerows(rows)
-    data = buffer.getvalue().encode(encoding)
-    path = tmp_path / name
-    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + data)
-    return path
 
 
 def write_xlsx(tmp_path, rows, name="contacts.xlsx"):

@@ -25,15 +25,14 @@ from campaigns.models import (
     SuppressionReason,
 )
 from campaigns.tracking import unsubscribe_token
-from tests.test_bounces import _sent, report
-from tests.test_consent import ARF
+from tests.scenes import ARF, bounce_report, sent_delivery
 
 
 def test_a_bounce_report_in_an_imap_mailbox_fails_its_delivery_once_and_stays_in_the_mailbox(
     session, factory, settings, imap_account
 ):
-    delivery = _sent(factory, session, "gone@client.example.com", "<abc@studio.example.com>")
-    imap_account.deliver(report("gone@client.example.com", "<abc@studio.example.com>"))
+    delivery = sent_delivery(factory, session, "gone@client.example.com", "<abc@studio.example.com>")
+    imap_account.deliver(bounce_report("gone@client.example.com", "<abc@studio.example.com>"))
     settings = dataclasses.replace(settings, bounce_url=imap_account.url())
 
     first = bounces.process_mailbox(session, settings)
@@ -68,7 +67,7 @@ def _pending(factory, session, contact):
 
 
 def test_a_spam_complaint_stops_the_address_cancels_pending_mail_and_tells_the_advisor(session, factory, settings, imap_account):
-    sent = _sent(factory, session, "angry@client.example.com", "<m1@studio.example.com>")
+    sent = sent_delivery(factory, session, "angry@client.example.com", "<m1@studio.example.com>")
     pending = _pending(factory, session, sent.contact)
     imap_account.deliver(
         ARF.format(recipient="angry@client.example.com", message_id="<m1@studio.example.com>").replace("\n", "\r\n").encode()
@@ -90,7 +89,7 @@ def test_a_spam_complaint_stops_the_address_cancels_pending_mail_and_tells_the_a
 def test_an_unsubscribe_token_in_the_body_is_honoured_and_a_forged_one_does_nothing_and_waits_for_the_admin(
     session, factory, settings, imap_account, client
 ):
-    sent = _sent(factory, session, "ivan@client.example.com", "<m2@studio.example.com>")
+    sent = sent_delivery(factory, session, "ivan@client.example.com", "<m2@studio.example.com>")
     good = unsubscribe_token(sent.id, settings.secret_key)
     forged = unsubscribe_token(sent.id, "someone-elses-key")
     imap_account.deliver(_mail("ivan@client.example.com", "Отписка", f"Прошу отписать: unsubscribe {forged}"))
@@ -112,7 +111,7 @@ def test_an_unsubscribe_token_in_the_body_is_honoured_and_a_forged_one_does_noth
 
 
 def test_each_message_is_handled_once_even_when_its_seen_flag_was_lost(session, factory, settings, imap_account):
-    sent = _sent(factory, session, "ivan@client.example.com", "<m3@studio.example.com>")
+    sent = sent_delivery(factory, session, "ivan@client.example.com", "<m3@studio.example.com>")
     imap_account.deliver(_mail("ivan@client.example.com", f"unsubscribe {unsubscribe_token(sent.id, settings.secret_key)}"))
     settings = _system(settings, imap_account)
     assert inbound.read_system_mailbox(session, settings) == 1

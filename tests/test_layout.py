@@ -1,4 +1,5 @@
-"""The shape of the code: no import cycles inside `campaigns`, and every blueprint is served.
+"""The shape of the code: no import cycles inside `campaigns`, every blueprint is served, and the
+tests share helpers only through their support modules (never a test module or a conftest).
 
 Read from the source with ast: nothing is imported or run.
 """
@@ -9,6 +10,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "campaigns"
+TESTS = Path(__file__).resolve().parent
 
 
 def _modules() -> dict[str, Path]:
@@ -136,3 +138,43 @@ def test_every_blueprint_is_registered():
             defined.add(importlib.import_module(name).bp)
     assert defined, "no blueprint found: the finder is broken"
     assert {module.bp for module in web.BLUEPRINTS} == defined
+
+
+def _imported_modules(tree: ast.AST):
+    """(line, dotted name) of every module an import anywhere in the tree names, functions included:
+    ``from a.b import c`` names a.b and a.b.c (c may be a module); a relative import keeps its dots."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from ((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            source = "." * node.level + (node.module or "")
+            yield node.lineno, source
+            yield from ((node.lineno, f"{source.rstrip('.')}.{alias.name}".lstrip(".")) for alias in node.names)
+
+
+def _shared_wrongly(name: str) -> bool:
+    last = name.rstrip(".").rpartition(".")[2]
+    return last == "conftest" or last.startswith("test_")
+
+
+def test_the_import_finder_sees_test_modules_and_conftests():
+    tree = ast.parse(
+        "from tests.test_sending import due\nfrom test_bounces import report\nfrom . import conftest\n"
+        "def f():\n    from tests.browser.conftest import log_in\n    import tests.test_api_keys\n"
+        "from tests.support import Factory\nfrom tests.scenes import bearer\n"
+    )
+    wrong = sorted({line for line, name in _imported_modules(tree) if _shared_wrongly(name)})
+    assert wrong == [1, 2, 3, 5, 6]
+
+
+def test_no_test_module_imports_from_another_test_module_or_a_conftest():
+    """Shared helpers live in tests/support.py, tests/scenes.py, tests/browser/support.py (fixtures in a
+    conftest, which pytest hands out by name): importing a test module runs its tests' module-level
+    code twice and collects nothing, and a conftest is pytest's, not a module to import."""
+    found = [
+        f"{path.relative_to(TESTS.parent)}:{line}: {name}"
+        for path in sorted(TESTS.rglob("*.py"))
+        for line, name in _imported_modules(ast.parse(path.read_text(encoding="utf-8")))
+        if _shared_wrongly(name)
+    ]
+    assert found == []

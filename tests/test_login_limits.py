@@ -12,7 +12,6 @@ import pytest
 from campaigns import create_app, signin
 from campaigns.config import ConfigError, load_settings
 from tests.support import PASSWORD, Clock
-from tests.test_sessions import make_user  # noqa: F401 — the fixture (no app context held between requests)
 
 
 @pytest.fixture
@@ -70,7 +69,7 @@ def test_an_account_is_locked_after_failures_from_many_addresses(proxied_app, fa
     assert _attempt(client, igor.email, PASSWORD, "198.51.100.1").status_code == 302
 
 
-def test_refused_attempts_do_not_prolong_the_lock(app, make_user, monkeypatch):  # noqa: F811
+def test_refused_attempts_do_not_prolong_the_lock(app, make_user, monkeypatch):
     # The limiter's clock is the test's: scrypt's slowness under load cannot move a window.
     clock = Clock(time.time()).install(monkeypatch)
     monkeypatch.setattr(signin, "ADDRESS_LIMITS", ("3 per minute",))
@@ -91,7 +90,7 @@ def test_refused_attempts_do_not_prolong_the_lock(app, make_user, monkeypatch): 
     assert _attempt(client, anna.email, PASSWORD).status_code == 302
 
 
-def test_a_successful_log_in_is_not_counted_as_a_failure(app, make_user):  # noqa: F811
+def test_a_successful_log_in_is_not_counted_as_a_failure(app, make_user):
     anna = make_user()
     for _ in range(12):
         assert _attempt(app.test_client(), anna.email, PASSWORD).status_code == 302

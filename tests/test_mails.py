@@ -9,14 +9,13 @@ from email import message_from_bytes
 from email import policy as email_policy
 
 import pytest
-from test_hotlist import Mailing
-from test_offers import _marketing, _offer
 
 from campaigns import digest, mails, offers
 from campaigns.config import parse_mail_url
 from campaigns.db import utcnow
 from campaigns.extensions import redis_client
 from campaigns.models import Role, SentNotice
+from tests.scenes import Mailing, marketing_user, offer_with_links
 
 MONDAY_0840 = datetime(2026, 11, 23, 5, 40, tzinfo=UTC)  # 08:40 in Moscow
 
@@ -36,8 +35,8 @@ def _digest_due(session, factory):
 
 
 def _late_offer(session, factory):
-    _marketing(factory)
-    offer = _offer(factory, tag=factory.tag("Медики", rule="3 sun jun", lead_days=21), year=2027)
+    marketing_user(factory)
+    offer = offer_with_links(factory, tag=factory.tag("Медики", rule="3 sun jun", lead_days=21), year=2027)
     session.commit()
     return offer
 
@@ -83,7 +82,7 @@ def test_the_test_send_is_the_offer_letter_addressed_to_the_tester(session, fact
     owner = factory.advisor(name="Анна Соколова", email="anna@studio.example.com")
     tester = factory.advisor(role=Role.MARKETING, name="Мария", email="maria@studio.example.com")
     contact = factory.contact(owner=owner, first_name="Олег", email="oleg@client.example.com")
-    offer = _offer(factory)
+    offer = offer_with_links(factory)
     real = mails.offer_message(offer=offer, contact=contact, advisor=owner, settings=settings, delivery_id=None)
     test = mails.test_message(offer=offer, contact=contact, advisor=owner, tester=tester, settings=settings)
     assert [a.addr_spec for a in test["To"].addresses] == ["maria@studio.example.com"]
@@ -95,7 +94,7 @@ def test_the_test_send_is_the_offer_letter_addressed_to_the_tester(session, fact
 
 def test_each_system_mail_has_a_text_and_an_html_body(session, factory, settings):
     user = factory.advisor(role=Role.MARKETING, name="Мария", email="maria@studio.example.com")
-    offer = _offer(factory, tag=factory.tag("Медики", rule="3 sun jun", lead_days=21))
+    offer = offer_with_links(factory, tag=factory.tag("Медики", rule="3 sun jun", lead_days=21))
     late = mails.offer_late_message(user=user, offer=offer, send_on=offers.offer_send_date(offer), problems=[], settings=settings)
     parsed = message_from_bytes(late.as_bytes(), policy=email_policy.default)
     assert "Медики" in parsed.get_body(("plain",)).get_content()

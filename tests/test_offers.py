@@ -15,30 +15,8 @@ from sqlalchemy import select
 
 from campaigns import offer_lint, offers, template_sandbox
 from campaigns.config import parse_mail_url
-from campaigns.models import Link, Offer, OfferStatus, Role, Tag, TagKind
-
-GOOD_BODY = (
-    "{{ greeting }}\n\nВаш каталог: {{ links.catalog }}\nСкидка: {{ links.discount }}\n\n"
-    "{{ advisor.signature }}\n\nОтписаться: {{ unsubscribe_url }}\n"
-)
-
-
-def _offer(factory, **kw):
-    kw.setdefault("subject", "Подарки для {{ company }}")
-    kw.setdefault("body", GOOD_BODY)
-    kw.setdefault("status", OfferStatus.DRAFT)
-    links = kw.pop(
-        "links", [("catalog", "https://gifts.example.com/catalog", 1), ("discount", "https://gifts.example.com/скидка?code=A", 3)]
-    )
-    offer = factory.offer(year=kw.pop("year", 2027), **kw)
-    offer.links = [Link(name=name, url=url, label=name, weight=weight) for name, url, weight in links]
-    factory.session.flush()
-    return offer
-
-
-def _marketing(factory):
-    return factory.advisor(role=Role.MARKETING, name="Мария Маркетолог", email="maria@studio.example.com")
-
+from campaigns.models import Link, Offer, OfferStatus, Tag, TagKind
+from tests.scenes import GOOD_BODY, marketing_user, offer_with_links
 
 # ----------------------------------------------------------------- sandbox
 
@@ -94,7 +72,7 @@ def test_the_variables_are_documented_in_russian():
 
 
 def test_a_good_offer_has_no_lint_problems(factory):
-    assert offer_lint.lint_offer(_offer(factory)) == []
+    assert offer_lint.lint_offer(offer_with_links(factory)) == []
 
 
 @pytest.mark.parametrize(
@@ -118,13 +96,13 @@ def test_a_good_offer_has_no_lint_problems(factory):
     ],
 )
 def test_the_lint_finds_each_problem(factory, changes, expected):
-    offer = _offer(factory, **changes)
+    offer = offer_with_links(factory, **changes)
     problems = offer_lint.lint_offer(offer)
     assert any(expected in problem for problem in problems), problems
 
 
 def test_an_offer_becomes_ready_only_when_the_lint_is_clean(factory):
-    offer = _offer(factory, body="{{ greeting }} {{ nope }}")  # an unknown variable: not ready
+    offer = offer_with_links(factory, body="{{ greeting }} {{ nope }}")  # an unknown variable: not ready
     assert offers.mark_ready(offer)
     assert offer.status == OfferStatus.DRAFT
     offer.body = GOOD_BODY
@@ -138,8 +116,8 @@ def test_an_offer_becomes_ready_only_when_the_lint_is_clean(factory):
 
 
 def test_marketing_saves_an_offer_with_its_links(client, factory, session):
-    user = _marketing(factory)
-    offer = _offer(factory, links=[])
+    user = marketing_user(factory)
+    offer = offer_with_links(factory, links=[])
     session.commit()
     client.login(user)
     response = client.post_form(
@@ -165,8 +143,8 @@ def test_marketing_saves_an_offer_with_its_links(client, factory, session):
 
 
 def test_the_editor_refuses_a_sandbox_escape_beside_the_field(client, factory, session):
-    user = _marketing(factory)
-    offer = _offer(factory)
+    user = marketing_user(factory)
+    offer = offer_with_links(factory)
     session.commit()
     client.login(user)
     response = client.post_form(f"/offers/{offer.id}", {"subject": "Тема", "body": "{{ cycler.__init__.__globals__ }}"})
@@ -178,8 +156,8 @@ def test_the_editor_refuses_a_sandbox_escape_beside_the_field(client, factory, s
 
 
 def test_the_editor_shows_the_variables_and_the_lint(client, factory, session):
-    user = _marketing(factory)
-    offer = _offer(factory, body="{{ greeting }} {{ nope }}")
+    user = marketing_user(factory)
+    offer = offer_with_links(factory, body="{{ greeting }} {{ nope }}")
     session.commit()
     client.login(user)
     page = unescape(client.get(f"/offers/{offer.id}").get_data(as_text=True))
@@ -188,9 +166,9 @@ def test_the_editor_shows_the_variables_and_the_lint(client, factory, session):
 
 
 def test_ready_through_the_editor_needs_a_clean_lint(client, factory, session):
-    user = _marketing(factory)
-    broken = _offer(factory, body="{{ greeting }} {{ nope }}")  # an unknown variable
-    good = _offer(factory, tag=factory.tag("Медики"))
+    user = marketing_user(factory)
+    broken = offer_with_links(factory, body="{{ greeting }} {{ nope }}")  # an unknown variable
+    good = offer_with_links(factory, tag=factory.tag("Медики"))
     session.commit()
     client.login(user)
     assert client.post_form(f"/offers/{broken.id}/ready").status_code == 422
@@ -204,8 +182,8 @@ def test_ready_through_the_editor_needs_a_clean_lint(client, factory, session):
 
 
 def test_an_edit_that_breaks_a_ready_offer_returns_it_to_draft(client, factory, session):
-    user = _marketing(factory)
-    offer = _offer(factory, status=OfferStatus.READY)
+    user = marketing_user(factory)
+    offer = offer_with_links(factory, status=OfferStatus.READY)
     session.commit()
     client.login(user)
     client.post_form(
@@ -225,7 +203,7 @@ def test_an_edit_that_breaks_a_ready_offer_returns_it_to_draft(client, factory, 
 
 def test_advisors_cannot_edit_offers(client, factory, session):
     advisor = factory.advisor()
-    offer = _offer(factory)
+    offer = offer_with_links(factory)
     session.commit()
     client.login(advisor)
     assert client.get(f"/offers/{offer.id}").status_code == 403
@@ -240,7 +218,7 @@ def test_advisors_cannot_edit_offers(client, factory, session):
 
 
 def test_marketing_edits_a_tag_rule_and_sees_a_russian_error_for_a_bad_one(client, factory, session):
-    user = _marketing(factory)
+    user = marketing_user(factory)
     tag = factory.tag("Строители", rule="2 sun aug", lead_days=21)
     session.commit()
     client.login(user)
@@ -253,7 +231,7 @@ def test_marketing_edits_a_tag_rule_and_sees_a_russian_error_for_a_bad_one(clien
 
 
 def test_marketing_adds_a_tag(client, factory, session):
-    user = _marketing(factory)
+    user = marketing_user(factory)
     session.commit()
     client.login(user)
     response = client.post_form("/tags/new", {"name": "Учителя", "kind": "industry", "rule": "5 oct", "lead_days": "21"})
@@ -274,8 +252,8 @@ def _audience(factory, tag):
 
 
 def test_the_preview_shows_the_headers_and_both_parts(client, factory, session):
-    user = _marketing(factory)
-    offer = _offer(factory)
+    user = marketing_user(factory)
+    offer = offer_with_links(factory)
     contact = _audience(factory, offer.tag)
     session.commit()
     client.login(user)
@@ -304,8 +282,8 @@ def test_a_test_send_reaches_the_smtp_server_addressed_to_the_tester(
     monkeypatch.setitem(
         app.config, "SETTINGS", dataclasses.replace(settings, mail=parse_mail_url(smtp_server.url, settings.instance_path))
     )
-    user = _marketing(factory)
-    offer = _offer(factory)
+    user = marketing_user(factory)
+    offer = offer_with_links(factory)
     contact = _audience(factory, offer.tag)
     session.commit()
     client.login(user)
@@ -332,8 +310,8 @@ def _pdf(size: int = 2000) -> bytes:
 
 
 def test_a_non_pdf_upload_is_refused(client, factory, session):
-    user = _marketing(factory)
-    offer = _offer(factory)
+    user = marketing_user(factory)
+    offer = offer_with_links(factory)
     session.commit()
     client.login(user)
     response = client.post_form(
@@ -348,8 +326,8 @@ def test_a_non_pdf_upload_is_refused(client, factory, session):
 
 
 def test_an_uploaded_catalog_is_served_behind_the_catalog_link(client, factory, session, settings):
-    user = _marketing(factory)
-    offer = _offer(
+    user = marketing_user(factory)
+    offer = offer_with_links(
         factory,
         links=[("discount", "https://gifts.example.com/sale", 3)],
         body=GOOD_BODY.replace("{{ links.catalog }}", "{{ catalog }}"),
@@ -375,7 +353,7 @@ def test_an_uploaded_catalog_is_served_behind_the_catalog_link(client, factory, 
 
 
 def test_a_catalog_over_50_mb_is_refused(factory, settings):
-    offer = _offer(factory)
+    offer = offer_with_links(factory)
     with pytest.raises(offers.CatalogError, match="больше 50 МБ"):
         offers.save_catalog(offer, io.BytesIO(_pdf(offers.CATALOG_MAX_BYTES)), "big.pdf", settings)
     assert offer.catalog_path is None
@@ -389,10 +367,10 @@ def test_a_draft_past_its_send_date_is_late_and_marketing_is_told_once_a_day(
 ):
     smtp_settings = dataclasses.replace(settings, mail=parse_mail_url(smtp_server.url, settings.instance_path))
     monkeypatch.setitem(app.config, "SETTINGS", smtp_settings)
-    user = _marketing(factory)
-    late = _offer(factory, tag=factory.tag("Медики", rule="3 sun jun", lead_days=21), year=2027)  # sends 28 May 2027
-    _offer(factory, tag=factory.tag("Строители", rule="2 sun aug", lead_days=21), year=2027)  # 16 Jul 2027
-    ready = _offer(
+    user = marketing_user(factory)
+    late = offer_with_links(factory, tag=factory.tag("Медики", rule="3 sun jun", lead_days=21), year=2027)  # sends 28 May 2027
+    offer_with_links(factory, tag=factory.tag("Строители", rule="2 sun aug", lead_days=21), year=2027)  # 16 Jul 2027
+    ready = offer_with_links(
         factory, tag=factory.tag("Моряки", rule="1 sun jul", lead_days=21), year=2027, status=OfferStatus.READY
     )  # 11 Jun 2027
     session.commit()
@@ -414,14 +392,14 @@ def test_a_draft_past_its_send_date_is_late_and_marketing_is_told_once_a_day(
 
 
 def test_the_board_and_home_page_warn_about_held_mails(client, factory, session):
-    user = _marketing(factory)
+    user = marketing_user(factory)
     today = date.today()
     # A mailing whose send date is today or a few days back (a day off moves it earlier): due, still a draft.
     rule = f"{today.day} {('jan feb mar apr may jun jul aug sep oct nov dec').split()[today.month - 1]}"
     if (today.month, today.day) == (2, 29):
         rule = "28 feb"
     tag = factory.tag("Праздник", kind=TagKind.HOLIDAY, rule=rule, lead_days=0)
-    offer = _offer(factory, tag=tag, year=today.year)
+    offer = offer_with_links(factory, tag=tag, year=today.year)
     session.commit()
     client.login(user)
     assert offers.offers_not_ready_on(session, today) == [offer]
@@ -430,8 +408,8 @@ def test_the_board_and_home_page_warn_about_held_mails(client, factory, session)
 
 
 def test_the_live_preview_shows_the_unsaved_text(client, factory, session):
-    user = _marketing(factory)
-    offer = _offer(factory)
+    user = marketing_user(factory)
+    offer = offer_with_links(factory)
     contact = _audience(factory, offer.tag)
     session.commit()
     client.login(user)
@@ -457,7 +435,7 @@ def test_the_live_preview_shows_the_unsaved_text(client, factory, session):
 
 
 def test_the_marketing_pages_open(client, factory, session):
-    user = _marketing(factory)
+    user = marketing_user(factory)
     tag = factory.tag("Медики", rule="3 sun jun")
     session.commit()
     client.login(user)
@@ -470,8 +448,8 @@ def test_the_marketing_pages_open(client, factory, session):
 
 
 def test_the_editor_shows_each_link_once_and_saves_them_unchanged(client, factory, session):
-    user = _marketing(factory)
-    offer = _offer(factory)
+    user = marketing_user(factory)
+    offer = offer_with_links(factory)
     session.commit()
     client.login(user)
 
@@ -488,7 +466,7 @@ def test_the_editor_shows_each_link_once_and_saves_them_unchanged(client, factor
 
 def test_a_new_offer_starts_from_the_tags_last_offer(client, factory, session):
     # The reminder mail sends marketing to create the missing offer "starting from last year's".
-    user = _marketing(factory)
+    user = marketing_user(factory)
     tag = factory.tag("Медики", rule="3 sun jun")
     last = factory.offer(tag=tag, year=2026, subject="Ко Дню медика — подарки")
     last.links.append(Link(name="catalog", url="https://example.ru/medics-2026.pdf", label="Каталог", weight=1))
@@ -518,8 +496,8 @@ def test_a_test_sends_links_lead_where_the_offer_says_and_count_for_nobody(
     monkeypatch.setitem(
         app.config, "SETTINGS", dataclasses.replace(settings, mail=parse_mail_url(smtp_server.url, settings.instance_path))
     )
-    user = _marketing(factory)
-    offer = _offer(factory)
+    user = marketing_user(factory)
+    offer = offer_with_links(factory)
     contact = _audience(factory, offer.tag)
     session.commit()
     client.login(user)
@@ -541,7 +519,7 @@ def test_a_test_sends_links_lead_where_the_offer_says_and_count_for_nobody(
 
 
 def test_a_tag_rule_is_typed_and_shown_in_russian(client, factory, session):
-    user = _marketing(factory)
+    user = marketing_user(factory)
     tag = factory.tag("Медики", rule="3 sun jun", lead_days=21)
     session.commit()
     client.login(user)
@@ -561,7 +539,7 @@ def test_a_tag_rule_is_typed_and_shown_in_russian(client, factory, session):
 def test_an_offer_without_an_unsubscribe_line_is_fine_and_its_mail_gets_the_footer(factory, settings):
     from campaigns import mails
 
-    offer = _offer(factory, body="{{ greeting }}\n\nКаталог: {{ links.catalog }}")
+    offer = offer_with_links(factory, body="{{ greeting }}\n\nКаталог: {{ links.catalog }}")
     assert offer_lint.lint_offer(offer) == []
     contact = factory.contact(first_name="Олег", email="oleg@client.example.com")
     mail = mails.offer_message(offer=offer, contact=contact, advisor=contact.owner, settings=settings, delivery_id=7)
@@ -574,7 +552,7 @@ def test_an_offer_without_an_unsubscribe_line_is_fine_and_its_mail_gets_the_foot
 def test_in_december_the_offers_and_the_calendar_open_on_the_coming_year(client, factory, session, monkeypatch):
     from campaigns.web import offers as offer_views
 
-    user = _marketing(factory)
+    user = marketing_user(factory)
     factory.tag("Энергетики", rule="22 dec", lead_days=21)
     factory.tag("Медики", rule="3 sun jun", lead_days=21)
     session.commit()

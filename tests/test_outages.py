@@ -21,6 +21,7 @@ from campaigns.config import ROOT
 from campaigns.extensions import redis_client
 from campaigns.launcher import start_private_redis
 from campaigns.models import Click, Delivery, DeliveryStatus, Link
+from tests.scenes import due_delivery, reload_delivery
 from tests.support import database_gone, process_env
 
 pytestmark = pytest.mark.slow
@@ -246,7 +247,6 @@ def test_a_live_workers_mail_is_left_alone_past_its_heartbeat_and_through_an_emp
 
     from campaigns import config, dispatch, inhand, reconcile
     from tests.support import RecordingHandler, serve_smtp
-    from tests.test_sending import _due, _reload
 
     class SlowAnswer(RecordingHandler):
         async def handle_DATA(self, server, session, envelope):
@@ -258,13 +258,13 @@ def test_a_live_workers_mail_is_left_alone_past_its_heartbeat_and_through_an_emp
         relay_settings = dataclasses.replace(
             settings, mail=config.parse_mail_url(mail_url, settings.instance_path), relay_rate_per_minute=1000
         )
-        delivery = _due(factory, session)
+        delivery = due_delivery(factory, session)
         queue = Queue(dispatch.MAIL_QUEUE, connection=own_redis.client())
         dispatch.dispatch(session, relay_settings, queue=queue)
         env = process_env(settings, REDIS_URL=own_redis.url, MAIL_URL=mail_url, RELAY_RATE_PER_MINUTE="1000")
         worker = Process(["worker.py"], env, tmp_path / "worker.log")
         try:
-            wait_for(lambda: _reload(session, delivery.id).status == DeliveryStatus.SENDING, 30, "not claimed")
+            wait_for(lambda: reload_delivery(session, delivery.id).status == DeliveryStatus.SENDING, 30, "not claimed")
             session.rollback()
             time.sleep(max(0, inhand.SETTLE - int(own_redis.client().info("server")["uptime_in_seconds"])))
             time.sleep(inhand.TTL + 1)  # the hand published at the job's start has been renewed since
@@ -284,10 +284,10 @@ def test_a_live_workers_mail_is_left_alone_past_its_heartbeat_and_through_an_emp
             assert reconciled() == (0, 0)  # too fresh a Redis to tell: a sending row waits
             time.sleep(inhand.SETTLE + 1)
             assert reconciled() == (0, 0)  # the live worker has published its hand again
-            assert _reload(session, delivery.id).status == DeliveryStatus.SENDING
+            assert reload_delivery(session, delivery.id).status == DeliveryStatus.SENDING
 
-            wait_for(lambda: _reload(session, delivery.id).status != DeliveryStatus.SENDING, 60, "never recorded")
-            assert _reload(session, delivery.id).status == DeliveryStatus.SENT
+            wait_for(lambda: reload_delivery(session, delivery.id).status != DeliveryStatus.SENDING, 60, "never recorded")
+            assert reload_delivery(session, delivery.id).status == DeliveryStatus.SENT
             assert len(relay.messages) == 1
         finally:
             worker.stop()
@@ -326,12 +326,11 @@ def test_a_periodic_job_meeting_sqlite_locked_tries_again_and_calls_it_no_outage
     from sqlalchemy.engine import make_url
 
     from campaigns.db import db
-    from tests.test_sending import _due
 
     if not settings.database_url.startswith("sqlite"):
         pytest.skip("SQLite's write lock")
     monkeypatch.setattr(tasks, "_app", app)
-    delivery = _due(factory, session)
+    delivery = due_delivery(factory, session)
     session.commit()
     holder = sqlite3.connect(make_url(settings.database_url).database, check_same_thread=False, isolation_level=None)
     impatient = create_engine(settings.database_url, connect_args={"timeout": 0.05})

@@ -7,13 +7,7 @@ from sqlalchemy import func, select
 from campaigns import calendar, planner
 from campaigns.db import utcnow
 from campaigns.models import Delivery, DeliveryStatus, OfferStatus, Suppression, SuppressionReason
-
-YEAR = 2026
-
-
-def _due_tag(factory, rule="15 jun", lead_days=0, **kw):
-    tag = factory.tag(rule=rule, lead_days=lead_days, **kw)
-    return tag, calendar.send_date(rule, lead_days, YEAR)
+from tests.scenes import YEAR, due_tag
 
 
 def _deliveries(session):
@@ -21,7 +15,7 @@ def _deliveries(session):
 
 
 def test_it_plans_each_contact_once_even_when_run_twice(session, factory, settings):
-    tag, day = _due_tag(factory)
+    tag, day = due_tag(factory)
     factory.offer(tag=tag, year=YEAR)
     advisor = factory.advisor()
     contacts = [factory.contact(owner=advisor, tags=[tag]) for _ in range(3)]
@@ -38,7 +32,7 @@ def test_it_plans_each_contact_once_even_when_run_twice(session, factory, settin
 
 
 def test_it_never_plans_unsubscribed_suppressed_archived_or_addressless_contacts(session, factory, settings):
-    tag, day = _due_tag(factory)
+    tag, day = due_tag(factory)
     factory.offer(tag=tag, year=YEAR)
     good = factory.contact(tags=[tag])
     factory.contact(tags=[tag], unsubscribed_at=utcnow())
@@ -54,8 +48,8 @@ def test_it_never_plans_unsubscribed_suppressed_archived_or_addressless_contacts
 
 
 def test_it_does_nothing_before_the_send_date_or_without_an_offer(session, factory, settings):
-    tag, day = _due_tag(factory)
-    other, _ = _due_tag(factory)  # no offer this year
+    tag, day = due_tag(factory)
+    other, _ = due_tag(factory)  # no offer this year
     factory.offer(tag=tag, year=YEAR)
     factory.contact(tags=[tag, other])
 
@@ -66,7 +60,7 @@ def test_it_does_nothing_before_the_send_date_or_without_an_offer(session, facto
 
 
 def test_it_catches_up_a_mailing_missed_during_downtime(session, factory, settings):
-    tag, day = _due_tag(factory, rule="15 jun", lead_days=10)
+    tag, day = due_tag(factory, rule="15 jun", lead_days=10)
     factory.offer(tag=tag, year=YEAR)
     factory.contact(tags=[tag])
 
@@ -78,7 +72,7 @@ def test_it_catches_up_a_mailing_missed_during_downtime(session, factory, settin
 
 
 def test_it_does_not_send_a_holiday_offer_after_the_holiday(session, factory, settings):
-    tag, _day = _due_tag(factory, rule="15 jun", lead_days=21)
+    tag, _day = due_tag(factory, rule="15 jun", lead_days=21)
     factory.offer(tag=tag, year=YEAR)
     factory.contact(tags=[tag])
 
@@ -88,7 +82,7 @@ def test_it_does_not_send_a_holiday_offer_after_the_holiday(session, factory, se
 
 
 def test_it_holds_a_draft_offer_and_releases_it_once_ready(session, factory, settings):
-    tag, day = _due_tag(factory)
+    tag, day = due_tag(factory)
     offer = factory.offer(tag=tag, year=YEAR, status=OfferStatus.DRAFT)
     factory.contact(tags=[tag])
 
@@ -107,7 +101,7 @@ def test_it_holds_a_draft_offer_and_releases_it_once_ready(session, factory, set
 
 
 def test_it_spaces_two_offers_falling_due_together(session, factory, settings):
-    first_tag, day = _due_tag(factory, rule="15 jun")
+    first_tag, day = due_tag(factory, rule="15 jun")
     second_tag = factory.tag(rule="15 jun", lead_days=0)
     factory.offer(tag=first_tag, year=YEAR)
     factory.offer(tag=second_tag, year=YEAR)
@@ -125,8 +119,8 @@ def test_it_spaces_two_offers_falling_due_together(session, factory, settings):
 
 
 def test_it_spaces_an_offer_after_one_sent_a_few_days_ago(session, factory, settings):
-    old_tag, old_day = _due_tag(factory, rule="1 jun")
-    new_tag, day = _due_tag(factory, rule="4 jun")
+    old_tag, old_day = due_tag(factory, rule="1 jun")
+    new_tag, day = due_tag(factory, rule="4 jun")
     contact = factory.contact(tags=[old_tag, new_tag])
     old_offer = factory.offer(tag=old_tag, year=YEAR)
     factory.offer(tag=new_tag, year=YEAR)
@@ -140,7 +134,7 @@ def test_it_spaces_an_offer_after_one_sent_a_few_days_ago(session, factory, sett
 
 
 def test_it_shows_a_dry_run_per_advisor_without_writing(session, factory, settings):
-    tag, day = _due_tag(factory)
+    tag, day = due_tag(factory)
     factory.offer(tag=tag, year=YEAR)
     anna = factory.advisor(name="Анна", daily_cap=2)
     igor = factory.advisor(name="Игорь")
@@ -156,7 +150,7 @@ def test_it_shows_a_dry_run_per_advisor_without_writing(session, factory, settin
 
 
 def test_it_counts_a_deactivated_advisors_contacts_for_the_house_advisor(session, factory, settings):
-    tag, day = _due_tag(factory)
+    tag, day = due_tag(factory)
     factory.offer(tag=tag, year=YEAR)
     house = factory.house_advisor()
     gone = factory.advisor(active=False)
@@ -168,7 +162,7 @@ def test_it_counts_a_deactivated_advisors_contacts_for_the_house_advisor(session
 
 
 def test_it_prints_the_dry_run_from_the_command_line(app, session, factory):
-    tag, day = _due_tag(factory)
+    tag, day = due_tag(factory)
     factory.offer(tag=tag, year=YEAR)
     factory.contact(owner=factory.advisor(name="Анна Смирнова"), tags=[tag])
     session.commit()

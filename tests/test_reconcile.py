@@ -9,7 +9,7 @@ from campaigns import deliveries, dispatch, reconcile, sending
 from campaigns.db import utcnow
 from campaigns.extensions import redis_client
 from campaigns.models import Delivery, DeliveryStatus, Note, NoteKind
-from tests.test_sending import _due, _notes, _reload, run_worker, smtp_settings
+from tests.scenes import StallsFirstAnswer, due_delivery, notes_of, reload_delivery, run_worker, smtp_settings
 
 
 @pytest.fixture(autouse=True)
@@ -37,13 +37,13 @@ def test_it_loses_nothing_when_redis_is_flushed_between_dispatch_and_work(
     app, session, factory, settings, smtp_server, monkeypatch
 ):
     settings = smtp_settings(settings, smtp_server)
-    deliveries = [_due(factory, session) for _ in range(3)]
+    deliveries = [due_delivery(factory, session) for _ in range(3)]
     assert dispatch.dispatch(session, settings) == 3
 
     redis_client().flushdb()
     run_worker(app, settings, monkeypatch)
     assert smtp_server.messages == []
-    assert {_reload(session, d.id).status for d in deliveries} == {DeliveryStatus.QUEUED}
+    assert {reload_delivery(session, d.id).status for d in deliveries} == {DeliveryStatus.QUEUED}
 
     # Within the grace (dispatch may still be enqueuing) nothing; right after it, every lost job again.
     assert reconcile.reconcile(session, settings, now=later(0.5)).requeued == 0
@@ -51,7 +51,7 @@ def test_it_loses_nothing_when_redis_is_flushed_between_dispatch_and_work(
     run_worker(app, settings, monkeypatch)
 
     assert result.requeued == 3
-    assert {_reload(session, d.id).status for d in deliveries} == {DeliveryStatus.SENT}
+    assert {reload_delivery(session, d.id).status for d in deliveries} == {DeliveryStatus.SENT}
     assert len(smtp_server.messages) == 3
 
     # Reconciling again, and again after another flush, sends nothing twice.
@@ -64,7 +64,7 @@ def test_it_loses_nothing_when_redis_is_flushed_between_dispatch_and_work(
 
 def test_it_leaves_a_queued_delivery_alone_while_its_job_waits(app, session, factory, settings, smtp_server, monkeypatch):
     settings = smtp_settings(settings, smtp_server)
-    _due(factory, session)
+    due_delivery(factory, session)
     dispatch.dispatch(session, settings)
 
     result = reconcile.reconcile(session, settings, now=later(11))
@@ -78,7 +78,7 @@ def test_it_marks_a_delivery_abandoned_mid_send_unknown_and_never_resends_it(
     app, session, factory, settings, smtp_server, monkeypatch
 ):
     settings = smtp_settings(settings, smtp_server)
-    delivery = _due(factory, session)
+    delivery = due_delivery(factory, session)
     dispatch.dispatch(session, settings)
     # A worker claims the delivery and dies before the relay answers or we commit.
     assert sending.claim(session, delivery.id, utcnow())
@@ -89,11 +89,11 @@ def test_it_marks_a_delivery_abandoned_mid_send_unknown_and_never_resends_it(
     result = reconcile.reconcile(session, settings, now=later(1.5))  # in no live worker's hand: at once
     run_worker(app, settings, monkeypatch)
 
-    unknown = _reload(session, delivery.id)
+    unknown = reload_delivery(session, delivery.id)
     assert result.unknown == 1
     assert unknown.status == DeliveryStatus.UNKNOWN
     assert smtp_server.messages == []
-    assert "неизвестно" in _notes(session, unknown.contact_id)[-1].body.lower()
+    assert "неизвестно" in notes_of(session, unknown.contact_id)[-1].body.lower()
 
     reconcile.reconcile(session, settings, now=later(60))
     run_worker(app, settings, monkeypatch)
@@ -103,7 +103,7 @@ def test_it_marks_a_delivery_abandoned_mid_send_unknown_and_never_resends_it(
 def test_it_resends_an_unknown_delivery_only_when_a_person_says_so(app, session, factory, settings, smtp_server, monkeypatch):
     settings = smtp_settings(settings, smtp_server)
     admin = factory.advisor(name="Админ")
-    delivery = _due(factory, session)
+    delivery = due_delivery(factory, session)
     sending.claim(session, delivery.id, utcnow() - timedelta(minutes=30))
     reconcile.reconcile(session, settings)
 
@@ -111,22 +111,22 @@ def test_it_resends_an_unknown_delivery_only_when_a_person_says_so(app, session,
     dispatch.dispatch(session, settings)
     run_worker(app, settings, monkeypatch)
 
-    assert _reload(session, delivery.id).status == DeliveryStatus.SENT
+    assert reload_delivery(session, delivery.id).status == DeliveryStatus.SENT
     assert len(smtp_server.messages) == 1
-    bodies = [n.body for n in _notes(session, delivery.contact_id)]
+    bodies = [n.body for n in notes_of(session, delivery.contact_id)]
     assert any("повторно (Админ)" in body for body in bodies)
 
 
 def test_it_records_a_person_taking_an_unknown_delivery_as_sent(session, factory, settings, smtp_server):
     settings = smtp_settings(settings, smtp_server)
     admin = factory.advisor(name="Админ")
-    delivery = _due(factory, session)
+    delivery = due_delivery(factory, session)
     sending.claim(session, delivery.id, utcnow() - timedelta(minutes=30))
     reconcile.reconcile(session, settings)
 
     assert deliveries.mark_sent(session, delivery.id, admin)
 
-    sent = _reload(session, delivery.id)
+    sent = reload_delivery(session, delivery.id)
     assert sent.status == DeliveryStatus.SENT and sent.sent_at is not None
     assert session.scalar(select(Note).where(Note.delivery_id == delivery.id, Note.author_id == admin.id))
     assert not deliveries.mark_sent(session, delivery.id, admin)  # only once
@@ -134,13 +134,13 @@ def test_it_records_a_person_taking_an_unknown_delivery_as_sent(session, factory
 
 def test_it_dispatches_an_overdue_planned_delivery(app, session, factory, settings, smtp_server, monkeypatch):
     settings = smtp_settings(settings, smtp_server)
-    delivery = _due(factory, session)
+    delivery = due_delivery(factory, session)
 
     result = reconcile.reconcile(session, settings)
     run_worker(app, settings, monkeypatch)
 
     assert result.dispatched == 1
-    assert _reload(session, delivery.id).status == DeliveryStatus.SENT
+    assert reload_delivery(session, delivery.id).status == DeliveryStatus.SENT
     assert session.scalar(select(Note).where(Note.kind == NoteKind.MAIL))
 
 
@@ -173,7 +173,7 @@ def kill_a_real_worker_mid_send(session, settings, relay, delivery_id: int) -> N
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and _reload(session, delivery_id).status != DeliveryStatus.SENDING:
+    while time.monotonic() < deadline and reload_delivery(session, delivery_id).status != DeliveryStatus.SENDING:
         time.sleep(0.05)
     time.sleep(0.5)
     os.killpg(proc.pid, signal.SIGKILL)
@@ -196,18 +196,18 @@ def test_it_survives_a_real_worker_killed_mid_send(app, session, factory, settin
 
     with serve_smtp(SlowRelay()) as relay:
         relay_settings = smtp_settings(settings, relay)
-        delivery = _due(factory, session)
+        delivery = due_delivery(factory, session)
         dispatch.dispatch(session, relay_settings)
         kill_a_real_worker_mid_send(session, settings, relay, delivery.id)
         time.sleep(2.5)
 
-        assert _reload(session, delivery.id).status == DeliveryStatus.SENDING
+        assert reload_delivery(session, delivery.id).status == DeliveryStatus.SENDING
         reconcile.reconcile(session, relay_settings, now=later(11))
         run_worker(app, relay_settings, monkeypatch)
         reconcile.reconcile(session, relay_settings, now=later(60))
         run_worker(app, relay_settings, monkeypatch)
 
-        assert _reload(session, delivery.id).status == DeliveryStatus.UNKNOWN
+        assert reload_delivery(session, delivery.id).status == DeliveryStatus.UNKNOWN
         assert len(relay.messages) <= 1  # whatever the relay took before the crash, never a second copy
 
 
@@ -221,11 +221,10 @@ def test_it_sends_the_rest_of_a_killed_workers_batch_as_soon_as_the_worker_is_go
 
     from campaigns import inhand
     from tests.support import serve_smtp
-    from tests.test_sending import StallsFirstAnswer
 
     with serve_smtp(StallsFirstAnswer()) as relay:  # the worker dies while the relay answers the first
         relay_settings = smtp_settings(settings, relay)
-        deliveries = [_due(factory, session) for _ in range(3)]
+        deliveries = [due_delivery(factory, session) for _ in range(3)]
         ids, emails = [d.id for d in deliveries], [d.contact.email for d in deliveries]
         queue = dispatch.mail_queue()
         dispatch.dispatch(session, relay_settings, queue=queue)
@@ -233,7 +232,7 @@ def test_it_sends_the_rest_of_a_killed_workers_batch_as_soon_as_the_worker_is_go
         kill_a_real_worker_mid_send(session, settings, relay, ids[0])
         killed = time.monotonic()
 
-        assert [_reload(session, i).status for i in ids] == [DeliveryStatus.SENDING] + [DeliveryStatus.QUEUED] * 2
+        assert [reload_delivery(session, i).status for i in ids] == [DeliveryStatus.SENDING] + [DeliveryStatus.QUEUED] * 2
         # RQ still counts the dead worker's job as running, and its hand has not expired yet: all wait.
         early = reconcile.reconcile(session, relay_settings, now=later(1.5))
         assert (early.unknown, early.requeued) == (0, 0)
@@ -242,7 +241,7 @@ def test_it_sends_the_rest_of_a_killed_workers_batch_as_soon_as_the_worker_is_go
         run_worker(app, relay_settings, monkeypatch)
 
         assert (result.unknown, result.requeued) == (1, 2)
-        assert [_reload(session, i).status for i in ids] == [DeliveryStatus.UNKNOWN] + [DeliveryStatus.SENT] * 2
+        assert [reload_delivery(session, i).status for i in ids] == [DeliveryStatus.UNKNOWN] + [DeliveryStatus.SENT] * 2
         received = [m.rcpt_tos[0] for m in relay.messages]
         assert len(received) == len(set(received))  # never twice
         assert set(emails[1:]) <= set(received)  # the first one only if the worker got that far before it died
@@ -250,8 +249,8 @@ def test_it_sends_the_rest_of_a_killed_workers_batch_as_soon_as_the_worker_is_go
 
 def test_it_does_by_hand_from_the_command_line_what_the_scheduler_does(app, session, factory, settings, smtp_server):
     settings = smtp_settings(settings, smtp_server)
-    due = _due(factory, session)
-    stuck = _due(factory, session)
+    due = due_delivery(factory, session)
+    stuck = due_delivery(factory, session)
     sending.claim(session, stuck.id, utcnow() - timedelta(minutes=30))  # its worker died
     due_id, stuck_id = due.id, stuck.id
     runner = app.test_cli_runner()
@@ -267,8 +266,8 @@ def test_it_does_by_hand_from_the_command_line_what_the_scheduler_does(app, sess
     assert f"#{stuck_id}" in shown.output and "неизвестно, ушло ли письмо" in shown.output
     assert marked.exit_code == 0 and "taken as sent" in marked.output
     assert again.exit_code != 0
-    assert _reload(session, stuck_id).status == DeliveryStatus.SENT
-    assert _reload(session, due_id).status == DeliveryStatus.QUEUED
+    assert reload_delivery(session, stuck_id).status == DeliveryStatus.SENT
+    assert reload_delivery(session, due_id).status == DeliveryStatus.QUEUED
 
 
 def _failed(factory, session, error="550 5.7.1 Message rejected by policy"):
@@ -297,8 +296,8 @@ def test_it_shows_the_queue_to_admin_who_can_retry_a_failed_delivery(client, ses
 
     response = client.post_form(f"/queue/{delivery_id}/retry")
     assert response.status_code == 302
-    assert _reload(session, delivery_id).status == DeliveryStatus.PLANNED
-    assert any("повторно (Ольга Админ)" in n.body for n in _notes(session, contact_id))
+    assert reload_delivery(session, delivery_id).status == DeliveryStatus.PLANNED
+    assert any("повторно (Ольга Админ)" in n.body for n in notes_of(session, contact_id))
 
 
 def test_it_lets_marketing_look_at_the_queue_but_not_act(client, session, factory):
@@ -353,7 +352,7 @@ def test_it_prints_the_queue_and_retries_from_the_command_line(app, session, fac
     assert "failed 1" in shown.output and "550 5.2.1 Mailbox disabled" in shown.output
     assert retried.exit_code == 0 and "queued again" in retried.output
     assert again.exit_code != 0 and "not failed" in again.output
-    assert _reload(session, delivery_id).status == DeliveryStatus.PLANNED
+    assert reload_delivery(session, delivery_id).status == DeliveryStatus.PLANNED
 
 
 def test_it_lists_every_state_on_the_queue_page(client, session, factory):
@@ -393,7 +392,7 @@ def test_it_lists_every_state_on_the_queue_page(client, session, factory):
 
 def test_it_leaves_deliveries_alone_while_their_batch_job_waits(app, session, factory, settings, smtp_server, monkeypatch):
     settings = smtp_settings(settings, smtp_server)
-    deliveries = [_due(factory, session) for _ in range(3)]
+    deliveries = [due_delivery(factory, session) for _ in range(3)]
     dispatch.dispatch(session, settings)
 
     result = reconcile.reconcile(session, settings, now=later(11))
@@ -401,7 +400,7 @@ def test_it_leaves_deliveries_alone_while_their_batch_job_waits(app, session, fa
     assert result.requeued == 0
     run_worker(app, settings, monkeypatch)
     assert len(smtp_server.messages) == 3
-    assert {_reload(session, d.id).status for d in deliveries} == {DeliveryStatus.SENT}
+    assert {reload_delivery(session, d.id).status for d in deliveries} == {DeliveryStatus.SENT}
 
 
 def test_it_schedules_the_delivery_pipeline_as_the_readme_says(app, settings, monkeypatch):
@@ -442,7 +441,7 @@ def test_a_mail_the_relay_took_is_sent_even_if_the_reconciler_took_its_worker_fo
 
     with serve_smtp(SlowAnswer()) as relay:
         relay_settings = smtp_settings(settings, relay)
-        delivery = _due(factory, session)
+        delivery = due_delivery(factory, session)
         settled_redis()
         outcome = []
 
@@ -453,13 +452,13 @@ def test_a_mail_the_relay_took_is_sent_even_if_the_reconciler_took_its_worker_fo
         sender = threading.Thread(target=send)
         sender.start()
         deadline = utcnow() + timedelta(seconds=10)
-        while _reload(session, delivery.id).status != DeliveryStatus.SENDING and utcnow() < deadline:
+        while reload_delivery(session, delivery.id).status != DeliveryStatus.SENDING and utcnow() < deadline:
             session.rollback()
         assert reconcile.reconcile(session, relay_settings, now=later(1.5)).unknown == 1
         sender.join(30)
 
         assert outcome[0].outcome == sending.Outcome.SENT
-        sent = _reload(session, delivery.id)
+        sent = reload_delivery(session, delivery.id)
         assert sent.status == DeliveryStatus.SENT and sent.sent_at is not None
         assert len(relay.messages) == 1
         assert session.scalar(select(Note).where(Note.delivery_id == delivery.id, Note.kind == NoteKind.MAIL))

@@ -28,7 +28,7 @@ from campaigns.models import (
     SuppressionReason,
     Verdict,
 )
-from tests.test_sending import _due, _reload, smtp_settings
+from tests.scenes import due_delivery, register_webhook, reload_delivery, run_jobs, smtp_settings
 
 
 @pytest.fixture(autouse=True)
@@ -39,11 +39,11 @@ def _fresh_transports():
 
 def _sent_offer(session, factory, settings, smtp_server, owner, **contact_kw):
     """An offer sent through the real SMTP server; (delivery, the mail as the relay received it)."""
-    delivery = _due(factory, session, owner=owner, **contact_kw)
+    delivery = due_delivery(factory, session, owner=owner, **contact_kw)
     result = sending.send_delivery(session, delivery.id, settings)
     assert result.outcome == sending.Outcome.SENT
     received = smtp_server.messages[-1].content
-    return _reload(session, delivery.id), inbound.parse(received)
+    return reload_delivery(session, delivery.id), inbound.parse(received)
 
 
 def _reply_to(original, sender: str, text: str, *, subject_prefix="Re: ", **headers) -> bytes:
@@ -132,7 +132,7 @@ def test_a_mailto_unsubscribe_delivered_to_the_system_mailbox_unsubscribes_the_c
     settings = smtp_settings(settings, smtp_server)
     anna = factory.advisor(name="Анна Смирнова", email="anna@studio.example.com")
     delivery, original = _sent_offer(session, factory, settings, smtp_server, anna, email="ivan@romashka.example.com")
-    pending = _due(factory, session, owner=anna, email="ivan@romashka.example.com")  # the next offer, not sent yet
+    pending = due_delivery(factory, session, owner=anna, email="ivan@romashka.example.com")  # the next offer, not sent yet
     mailto = next(part for part in str(original["List-Unsubscribe"]).split(",") if "mailto:" in part).strip(" <>")
     address, _sep, query = mailto.removeprefix("mailto:").partition("?subject=")
     system = imap_server.account()
@@ -152,7 +152,7 @@ def test_a_mailto_unsubscribe_delivered_to_the_system_mailbox_unsubscribes_the_c
         session.scalar(select(Suppression.reason).where(Suppression.email == "ivan@romashka.example.com"))
         == SuppressionReason.UNSUBSCRIBE
     )
-    assert _reload(session, pending.id).status == DeliveryStatus.CANCELLED
+    assert reload_delivery(session, pending.id).status == DeliveryStatus.CANCELLED
     assert session.scalar(select(Note.body).where(Note.contact_id == contact.id, Note.kind == NoteKind.UNSUBSCRIBE))
     [(flags, _raw)] = system.messages()
     assert b"\\Seen" in flags  # handled and kept
@@ -318,10 +318,9 @@ def test_a_reply_reaches_the_webhook_receiver_and_an_auto_reply_does_not(
     import json
 
     from campaigns import webhooks
-    from tests.test_webhooks import register, run_jobs
 
     webhooks._subscribed.clear()
-    register(client, session, factory, receiver.url, events=("contact.replied",))
+    register_webhook(client, session, factory, receiver.url, events=("contact.replied",))
     settings = smtp_settings(settings, smtp_server)
     anna = factory.advisor(name="Анна Смирнова", email="anna@studio.example.com")
     delivery, original = _sent_offer(session, factory, settings, smtp_server, anna, email="ivan@romashka.example.com")

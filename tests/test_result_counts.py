@@ -9,7 +9,7 @@ from sqlalchemy import delete, insert, select, update
 
 from campaigns import ownership, reports
 from campaigns.models import Click, Delivery, DeliveryStatus, Link, Note, NoteKind, ResultCount, Verdict
-from tests.test_results import SENT, as_tuples, build
+from tests.scenes import RESULTS_SENT, as_tuples, build_results
 
 
 def _stored(session):
@@ -31,7 +31,7 @@ def _assert_matches_a_recount(session):
 
 
 def test_the_counts_follow_every_writer(session, factory):
-    anna, igor = build(session, factory)
+    anna, igor = build_results(session, factory)
     _assert_matches_a_recount(session)
     house = factory.advisor(name="Дежурный")
     planned = session.scalars(select(Delivery).where(Delivery.status == DeliveryStatus.PLANNED)).one()
@@ -45,7 +45,7 @@ def test_the_counts_follow_every_writer(session, factory):
                 "link_id": None,
                 "contact_id": d.contact_id,
                 "owner_id": d.contact.owner_id,
-                "clicked_at": SENT + timedelta(hours=n),
+                "clicked_at": RESULTS_SENT + timedelta(hours=n),
                 "verdict": verdict,
                 "reason": "bulk",
             }
@@ -63,7 +63,9 @@ def test_the_counts_follow_every_writer(session, factory):
     _assert_matches_a_recount(session)
     assert as_tuples(reports.by_advisor(session, 2026))["Игорь"][0] == 4  # the planned mail went with its contact
     session.execute(
-        update(Delivery).where(Delivery.id == planned.id).values(status=DeliveryStatus.SENT, advisor_id=house.id, sent_at=SENT)
+        update(Delivery)
+        .where(Delivery.id == planned.id)
+        .values(status=DeliveryStatus.SENT, advisor_id=house.id, sent_at=RESULTS_SENT)
     )
     session.execute(
         update(Delivery)
@@ -96,9 +98,9 @@ def _assert_links_match_a_recount(session):
 def test_each_link_keeps_its_clicks_contacts_and_scanners(session, factory):
     """Per link: human clicks, the contacts who clicked it (each once), scanners apart — kept by the
     database through inserts, a late verdict that turns a human click into a scanner's, deletions."""
-    build(session, factory)
+    build_results(session, factory)
     link = session.scalars(select(Link).where(Link.name == "discount")).one()
-    # build(): b1 clicked twice as a person and once as a scanner, b2 a scanner, b3 once as a person.
+    # build_results(): b1 clicked twice as a person and once as a scanner, b2 a scanner, b3 once as a person.
     assert reports.by_link(session, [link.offer_id])[link.offer_id] == [reports.LinkRow("Скидка", 3, 2, 2)]
     _assert_links_match_a_recount(session)
     b1_clicks = session.scalars(
@@ -114,7 +116,7 @@ def test_each_link_keeps_its_clicks_contacts_and_scanners(session, factory):
                 "link_id": link.id,
                 "contact_id": b1.contact_id,
                 "owner_id": b1.contact.owner_id,
-                "clicked_at": SENT + timedelta(hours=5),
+                "clicked_at": RESULTS_SENT + timedelta(hours=5),
                 "verdict": verdict,
                 "reason": "bulk",
             }

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from campaigns.tracking import unsubscribe_token
-from tests.test_contacts import _mail_note
-from tests.test_tracking import mail, path
+from tests.scenes import click_path, mail_note, tracked_mail
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "campaigns" / "templates"
 
@@ -40,8 +39,8 @@ def test_pages_after_log_in_and_the_api_carry_the_headers(client, factory, sessi
 
 
 def test_click_redirects_and_their_404_carry_the_headers(client, factory, session):
-    delivery, links = mail(factory, session)
-    response = client.get(path(delivery.id, links["catalog"].id))
+    delivery, links = tracked_mail(factory, session)
+    response = client.get(click_path(delivery.id, links["catalog"].id))
     assert response.status_code == 302
     assert_protected(response, referrer_policy="no-referrer")  # the token never leaves in a Referer
     response = client.get("/c/forged.token")
@@ -53,7 +52,7 @@ def test_click_redirects_and_their_404_carry_the_headers(client, factory, sessio
 
 
 def test_the_unsubscribe_page_carries_the_headers(client, factory, session, settings):
-    delivery, _links = mail(factory, session)
+    delivery, _links = tracked_mail(factory, session)
     response = client.get(f"/u/{unsubscribe_token(delivery.id, settings.secret_key)}")
     assert response.status_code == 200
     assert_protected(response)
@@ -62,7 +61,7 @@ def test_the_unsubscribe_page_carries_the_headers(client, factory, session, sett
 def test_the_stored_mail_view_keeps_its_stricter_policy(client, factory, session):
     anna = factory.advisor()
     contact = factory.contact(owner=anna)
-    note = _mail_note(session, contact, "<p>Каталог</p>")
+    note = mail_note(session, contact, "<p>Каталог</p>")
     session.commit()
     client.login(anna)
     response = client.get(f"/contacts/{contact.id}/mail/{note.id}")

@@ -5,20 +5,18 @@ from datetime import timedelta
 from email import message_from_string
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import func, select
 
-from campaigns import audience, config, deliveries, dispatch, reconcile, sending, tasks
+from campaigns import audience, config, deliveries, dispatch, reconcile, sending
 from campaigns.db import db, utcnow
 from campaigns.models import (
     Delivery,
     DeliveryStatus,
-    Link,
-    Note,
     NoteKind,
     Suppression,
     SuppressionReason,
 )
+from tests.scenes import StallsFirstAnswer, due_delivery, notes_of, reload_delivery, run_worker, smtp_settings
 from tests.support import RecordingHandler, serve_smtp
 
 
@@ -49,66 +47,19 @@ def _fresh_transports():
     sending.close_transports()
 
 
-def smtp_settings(settings, server):
-    return dataclasses.replace(
-        settings, mail=config.parse_mail_url(server.url, settings.instance_path), relay_rate_per_minute=1000
-    )
-
-
-def _due(factory, session, owner=None, email=None, **contact_kw):
-    offer = factory.offer(tag=factory.tag(), subject="Новогодние подарки для {{ company }}")
-    offer.links.append(Link(name="catalog", url="https://studio.example.com/catalog.pdf", label="Каталог"))
-    if email:
-        contact_kw["email"] = email
-    contact = factory.contact(owner=owner or factory.advisor(), tags=[offer.tag], **contact_kw)
-    delivery = Delivery(
-        offer=offer,
-        contact=contact,
-        status=DeliveryStatus.PLANNED,
-        send_on=utcnow().date(),
-        send_at=utcnow() - timedelta(minutes=1),
-    )
-    session.add(delivery)
-    session.commit()
-    return delivery
-
-
-def _reload(session, delivery_id):
-    return session.get(Delivery, delivery_id, populate_existing=True)
-
-
-def _notes(session, contact_id, kind=None):
-    query = select(Note).where(Note.contact_id == contact_id).order_by(Note.id)
-    if kind:
-        query = query.where(Note.kind == kind)
-    return session.scalars(query).all()
-
-
-def run_worker(app, settings, monkeypatch):
-    """Run the "mail" queue dry with RQ's SimpleWorker, in this process and on the test app."""
-    from campaigns.extensions import redis_client
-
-    monkeypatch.setitem(app.config, "SETTINGS", settings)
-    monkeypatch.setattr(tasks, "_app", app)
-    with app.app_context():
-        connection = redis_client()
-    SimpleWorker([dispatch.mail_queue(connection)], connection=connection).work(burst=True)
-    db.session.remove()
-
-
 def test_it_sends_a_due_delivery_and_keeps_the_full_mail_in_the_notes(app, session, factory, settings, smtp_server, monkeypatch):
     settings = smtp_settings(settings, smtp_server)
     owner = factory.advisor(name="Анна Смирнова", email="anna@studio.example.com")
-    delivery = _due(factory, session, owner=owner, company="Тойота")
+    delivery = due_delivery(factory, session, owner=owner, company="Тойота")
 
     assert dispatch.dispatch(session, settings) == 1
     run_worker(app, settings, monkeypatch)
 
     assert len(smtp_server.messages) == 1
-    sent = _reload(session, delivery.id)
+    sent = reload_delivery(session, delivery.id)
     assert sent.status == DeliveryStatus.SENT
     assert sent.sent_at is not None and sent.advisor_id == owner.id
-    [note] = _notes(session, sent.contact_id, NoteKind.MAIL)
+    [note] = notes_of(session, sent.contact_id, NoteKind.MAIL)
     assert note.delivery_id == sent.id
     assert note.subject == "Новогодние подарки для Тойота"
     assert note.author_id == owner.id  # the card says who the mail went out from
@@ -123,25 +74,25 @@ def test_it_sends_a_deactivated_advisors_contact_from_the_house_advisor(session,
     settings = smtp_settings(settings, smtp_server)
     house = factory.house_advisor(email="tupin@studio.example.com")
     gone = factory.advisor()
-    delivery = _due(factory, session, owner=gone)
+    delivery = due_delivery(factory, session, owner=gone)
     gone.active = False
     session.commit()
 
     result = sending.send_delivery(session, delivery.id, settings)
 
     assert result.outcome == sending.Outcome.SENT
-    assert _reload(session, delivery.id).advisor_id == house.id
+    assert reload_delivery(session, delivery.id).advisor_id == house.id
     assert "tupin@studio.example.com" in smtp_server.messages[0].content.decode()
 
 
 def test_it_retries_a_temporary_failure_later(session, factory, settings, relay):
     settings = smtp_settings(settings, relay)
-    delivery = _due(factory, session, email="later@client.example.com")
+    delivery = due_delivery(factory, session, email="later@client.example.com")
     before = utcnow()
 
     result = sending.send_delivery(session, delivery.id, settings)
 
-    retrying = _reload(session, delivery.id)
+    retrying = reload_delivery(session, delivery.id)
     assert result.outcome == sending.Outcome.RETRYING
     assert retrying.status == DeliveryStatus.RETRYING
     assert retrying.next_attempt_at >= before + timedelta(minutes=5)
@@ -150,7 +101,7 @@ def test_it_retries_a_temporary_failure_later(session, factory, settings, relay)
     assert dispatch.dispatch(session, settings, now=utcnow() + timedelta(minutes=6), queue=dispatch.mail_queue()) == 1
 
     sending.send_delivery(session, delivery.id, settings)
-    again = _reload(session, delivery.id)
+    again = reload_delivery(session, delivery.id)
     assert again.attempts == 2
     assert again.next_attempt_at - utcnow() > timedelta(minutes=14)
     assert relay.messages == []
@@ -167,33 +118,33 @@ def test_it_waits_longer_after_each_failure_and_gives_up_after_three_days():
 
 def test_it_gives_up_on_a_temporary_failure_after_three_days(session, factory, settings, relay):
     settings = smtp_settings(settings, relay)
-    delivery = _due(factory, session, email="later@client.example.com")
+    delivery = due_delivery(factory, session, email="later@client.example.com")
     last = next(n for n in range(1, 100) if sending.retry_delay(n) is None)
     delivery.attempts = last - 1  # every earlier attempt failed the same way
     session.commit()
 
     result = sending.send_delivery(session, delivery.id, settings)
 
-    failed = _reload(session, delivery.id)
+    failed = reload_delivery(session, delivery.id)
     assert result.outcome == sending.Outcome.FAILED
     assert failed.status == DeliveryStatus.FAILED and failed.next_attempt_at is None
     assert failed.last_error.startswith("не удалось доставить за 3 дня: 451 4.3.0")
-    assert "не отправлено" in _notes(session, failed.contact_id)[-1].body
+    assert "не отправлено" in notes_of(session, failed.contact_id)[-1].body
     assert dispatch.dispatch(session, settings, now=utcnow() + timedelta(days=1), queue=dispatch.mail_queue()) == 0
 
 
 def test_it_fails_a_mail_that_cannot_be_composed_with_the_reason(session, factory, settings, smtp_server):
     settings = smtp_settings(settings, smtp_server)
-    delivery = _due(factory, session)
+    delivery = due_delivery(factory, session)
     delivery.offer.body = "{{ greeting }} {% if %}"  # saved before the editor checked templates, say
     session.commit()
 
     result = sending.send_delivery(session, delivery.id, settings)
 
-    failed = _reload(session, delivery.id)
+    failed = reload_delivery(session, delivery.id)
     assert result.outcome == sending.Outcome.FAILED
     assert failed.status == DeliveryStatus.FAILED and failed.last_error.startswith("Письмо не собрано")
-    assert "не собрано" in _notes(session, failed.contact_id)[-1].body
+    assert "не собрано" in notes_of(session, failed.contact_id)[-1].body
     assert smtp_server.messages == []
 
 
@@ -201,13 +152,13 @@ def test_it_holds_a_mail_whose_offer_went_back_to_draft_before_it_was_sent(sessi
     from campaigns.models import OfferStatus
 
     settings = smtp_settings(settings, smtp_server)
-    delivery = _due(factory, session)
+    delivery = due_delivery(factory, session)
     delivery.offer.status = OfferStatus.DRAFT
     session.commit()
 
     result = sending.send_delivery(session, delivery.id, settings)
 
-    held = _reload(session, delivery.id)
+    held = reload_delivery(session, delivery.id)
     assert result.outcome == sending.Outcome.HELD
     assert held.status == DeliveryStatus.HELD and held.send_at is None
     assert smtp_server.messages == []
@@ -215,30 +166,30 @@ def test_it_holds_a_mail_whose_offer_went_back_to_draft_before_it_was_sent(sessi
 
 def test_it_fails_a_permanent_error_with_the_servers_words(session, factory, settings, relay):
     settings = smtp_settings(settings, relay)
-    delivery = _due(factory, session, email="blocked@client.example.com")
+    delivery = due_delivery(factory, session, email="blocked@client.example.com")
 
     result = sending.send_delivery(session, delivery.id, settings)
 
-    failed = _reload(session, delivery.id)
+    failed = reload_delivery(session, delivery.id)
     assert result.outcome == sending.Outcome.FAILED
     assert failed.status == DeliveryStatus.FAILED
     assert failed.last_error == "550 5.7.1 Message rejected by policy"
     assert session.scalar(select(func.count()).select_from(Suppression)) == 0  # a policy block is not the address
-    assert "Message rejected by policy" in _notes(session, failed.contact_id)[-1].body
+    assert "Message rejected by policy" in notes_of(session, failed.contact_id)[-1].body
 
 
 def test_it_suppresses_an_unknown_mailbox(session, factory, settings, relay):
     settings = smtp_settings(settings, relay)
-    delivery = _due(factory, session, email="unknown@client.example.com")
+    delivery = due_delivery(factory, session, email="unknown@client.example.com")
 
     sending.send_delivery(session, delivery.id, settings)
 
-    failed = _reload(session, delivery.id)
+    failed = reload_delivery(session, delivery.id)
     assert failed.status == DeliveryStatus.FAILED
     assert failed.last_error.startswith("550 5.1.1")
     suppression = session.scalar(select(Suppression))
     assert (suppression.email, suppression.reason) == ("unknown@client.example.com", SuppressionReason.BOUNCE)
-    assert any("5.1.1" in n.body for n in _notes(session, failed.contact_id))
+    assert any("5.1.1" in n.body for n in notes_of(session, failed.contact_id))
     # The next offer to the same contact is never planned.
     tag = failed.contact.tags[0]
     assert session.scalars(audience.tag_audience(tag.id)).all() == []
@@ -246,22 +197,22 @@ def test_it_suppresses_an_unknown_mailbox(session, factory, settings, relay):
 
 def test_it_never_sends_to_a_contact_who_unsubscribed_after_planning(app, session, factory, settings, smtp_server, monkeypatch):
     settings = smtp_settings(settings, smtp_server)
-    delivery = _due(factory, session)
+    delivery = due_delivery(factory, session)
     delivery.contact.unsubscribed_at = utcnow()
     session.commit()
 
     dispatch.dispatch(session, settings)
     run_worker(app, settings, monkeypatch)
 
-    cancelled = _reload(session, delivery.id)
+    cancelled = reload_delivery(session, delivery.id)
     assert cancelled.status == DeliveryStatus.CANCELLED
     assert smtp_server.messages == []
-    assert "отписался" in _notes(session, cancelled.contact_id)[-1].body
+    assert "отписался" in notes_of(session, cancelled.contact_id)[-1].body
 
 
 def test_it_sends_once_when_the_same_delivery_is_queued_twice(app, session, factory, settings, smtp_server, monkeypatch):
     settings = smtp_settings(settings, smtp_server)
-    delivery = _due(factory, session)
+    delivery = due_delivery(factory, session)
     queue = dispatch.mail_queue()
     dispatch.dispatch(session, settings, queue=queue)
     dispatch.enqueue(queue, delivery.id, settings)  # a duplicate, as after a re-queue
@@ -270,33 +221,33 @@ def test_it_sends_once_when_the_same_delivery_is_queued_twice(app, session, fact
     run_worker(app, settings, monkeypatch)
 
     assert len(smtp_server.messages) == 1
-    assert len(_notes(session, delivery.contact_id, NoteKind.MAIL)) == 1
+    assert len(notes_of(session, delivery.contact_id, NoteKind.MAIL)) == 1
 
 
 def test_it_comes_back_later_when_the_relay_rate_is_used_up(session, factory, settings, smtp_server):
     settings = dataclasses.replace(smtp_settings(settings, smtp_server), relay_rate_per_minute=1)
-    first, second = _due(factory, session), _due(factory, session)
+    first, second = due_delivery(factory, session), due_delivery(factory, session)
 
     results = [sending.send_delivery(session, first.id, settings), sending.send_delivery(session, second.id, settings)]
 
     assert [r.outcome for r in results] == [sending.Outcome.SENT, sending.Outcome.THROTTLED]
     assert 0 < results[1].delay <= 60
-    assert _reload(session, second.id).status == DeliveryStatus.PLANNED
+    assert reload_delivery(session, second.id).status == DeliveryStatus.PLANNED
     assert len(smtp_server.messages) == 1
 
 
 def test_it_puts_a_job_over_the_relay_rate_back_for_later(app, session, factory, settings, smtp_server, monkeypatch):
     settings = dataclasses.replace(smtp_settings(settings, smtp_server), relay_rate_per_minute=1)
-    first, second = _due(factory, session), _due(factory, session)
+    first, second = due_delivery(factory, session), due_delivery(factory, session)
     first_id, second_id = first.id, second.id
     dispatch.dispatch(session, settings)
 
     run_worker(app, settings, monkeypatch)
 
     assert len(smtp_server.messages) == 1
-    statuses = {_reload(session, first_id).status, _reload(session, second_id).status}
+    statuses = {reload_delivery(session, first_id).status, reload_delivery(session, second_id).status}
     assert statuses == {DeliveryStatus.SENT, DeliveryStatus.QUEUED}
-    waiting = second_id if _reload(session, second_id).status == DeliveryStatus.QUEUED else first_id
+    waiting = second_id if reload_delivery(session, second_id).status == DeliveryStatus.QUEUED else first_id
     assert dispatch.job_id(waiting) in dispatch.mail_queue().scheduled_job_registry.get_job_ids()
 
 
@@ -305,7 +256,7 @@ def test_it_sends_many_deliveries_in_jobs_of_twenty_each_claimed_and_recorded_on
 ):
     settings = smtp_settings(settings, smtp_server)
     owner = factory.advisor(name="Анна Смирнова", email="anna@studio.example.com")
-    deliveries = [_due(factory, session, owner=owner, first_name="Олег", last_name="Петров") for _ in range(23)]
+    deliveries = [due_delivery(factory, session, owner=owner, first_name="Олег", last_name="Петров") for _ in range(23)]
     unsubscribed = deliveries[5]
     unsubscribed.contact.unsubscribed_at = utcnow()
     session.commit()
@@ -317,32 +268,32 @@ def test_it_sends_many_deliveries_in_jobs_of_twenty_each_claimed_and_recorded_on
     run_worker(app, settings, monkeypatch)
 
     assert len(smtp_server.messages) == 22
-    statuses = {d.id: _reload(session, d.id).status for d in deliveries}
+    statuses = {d.id: reload_delivery(session, d.id).status for d in deliveries}
     assert statuses.pop(unsubscribed.id) == DeliveryStatus.CANCELLED
     assert set(statuses.values()) == {DeliveryStatus.SENT}
     sent = {envelope.content for envelope in smtp_server.messages}
     for delivery in deliveries:
-        mails = _notes(session, delivery.contact_id, NoteKind.MAIL)
+        mails = notes_of(session, delivery.contact_id, NoteKind.MAIL)
         if delivery is unsubscribed:
             assert mails == []
             continue
         [mail] = mails
         # What the contact's card shows is byte for byte what the relay got.
         assert mail.raw_message.encode() in sent
-        assert message_from_string(mail.raw_message)["Message-ID"].strip() == _reload(session, delivery.id).message_id
+        assert message_from_string(mail.raw_message)["Message-ID"].strip() == reload_delivery(session, delivery.id).message_id
 
 
 def test_it_puts_the_rest_of_a_batch_over_the_relay_rate_back_as_one_job(
     app, session, factory, settings, smtp_server, monkeypatch
 ):
     settings = dataclasses.replace(smtp_settings(settings, smtp_server), relay_rate_per_minute=2)
-    deliveries = [_due(factory, session) for _ in range(5)]
+    deliveries = [due_delivery(factory, session) for _ in range(5)]
     dispatch.dispatch(session, settings)
 
     run_worker(app, settings, monkeypatch)
 
     assert len(smtp_server.messages) == 2
-    waiting = sorted(d.id for d in deliveries if _reload(session, d.id).status == DeliveryStatus.QUEUED)
+    waiting = sorted(d.id for d in deliveries if reload_delivery(session, d.id).status == DeliveryStatus.QUEUED)
     assert len(waiting) == 3
     assert dispatch.mail_queue().scheduled_job_registry.get_job_ids() == [dispatch.batch_job_id(waiting)]
 
@@ -375,23 +326,23 @@ def test_it_never_resends_a_mail_whose_answer_was_lost_after_the_final_dot(
         settings = dataclasses.replace(
             settings, mail=config.parse_mail_url(f"{relay.url}?timeout=0.5", settings.instance_path), relay_rate_per_minute=1000
         )
-        delivery = _due(factory, session)
+        delivery = due_delivery(factory, session)
         admin = factory.advisor(role=Role.ADMIN)
         session.commit()
 
         dispatch.dispatch(session, settings)
         run_worker(app, settings, monkeypatch)
 
-        unknown = _reload(session, delivery.id)
+        unknown = reload_delivery(session, delivery.id)
         assert unknown.status == DeliveryStatus.UNKNOWN
         assert "целиком" in unknown.last_error
-        assert "Проверьте и решите" in _notes(session, unknown.contact_id)[-1].body
+        assert "Проверьте и решите" in notes_of(session, unknown.contact_id)[-1].body
         # Neither the retry schedule nor the reconciler sends it again, however much later.
         for minutes in (6, 11, 60, 3 * 24 * 60):
             reconcile.reconcile(session, settings, now=utcnow() + timedelta(minutes=minutes))
             run_worker(app, settings, monkeypatch)
         assert len(relay.messages) == 1
-        assert _reload(session, delivery.id).status == DeliveryStatus.UNKNOWN
+        assert reload_delivery(session, delivery.id).status == DeliveryStatus.UNKNOWN
 
     client.login(admin)
     page = client.get("/queue").get_data(as_text=True)
@@ -401,7 +352,7 @@ def test_it_never_resends_a_mail_whose_answer_was_lost_after_the_final_dot(
 def test_it_gives_each_job_time_for_every_mails_smtp_timeout(session, factory, settings, smtp_server):
     settings = dataclasses.replace(settings, mail=config.parse_mail_url(f"{smtp_server.url}?timeout=30", settings.instance_path))
     for _ in range(dispatch.BATCH_SIZE + 1):
-        _due(factory, session)
+        due_delivery(factory, session)
     queue = dispatch.mail_queue()
 
     dispatch.dispatch(session, settings, queue=queue)
@@ -414,25 +365,12 @@ def test_it_gives_each_job_time_for_every_mails_smtp_timeout(session, factory, s
     assert limits == [(1, 70), (dispatch.BATCH_SIZE, 735)]
 
 
-class StallsFirstAnswer(RecordingHandler):
-    """Takes every message; answers the first one only after 3 s."""
-
-    async def handle_DATA(self, server, session, envelope):
-        import asyncio
-
-        first = not self.received
-        answer = await super().handle_DATA(server, session, envelope)
-        if first:
-            await asyncio.sleep(3)
-        return answer
-
-
 def test_it_ends_a_batch_at_its_time_limit_and_sends_the_rest_later(app, session, factory, settings, monkeypatch):
     from rq.job import Job
 
     with serve_smtp(StallsFirstAnswer()) as relay:
         settings = smtp_settings(settings, relay)
-        deliveries = [_due(factory, session) for _ in range(3)]
+        deliveries = [due_delivery(factory, session) for _ in range(3)]
         ids = [d.id for d in deliveries]
         queue = dispatch.mail_queue()
         dispatch.dispatch(session, settings, queue=queue)
@@ -447,13 +385,13 @@ def test_it_ends_a_batch_at_its_time_limit_and_sends_the_rest_later(app, session
         assert len(relay.messages) == 1
         assert settings.mail not in sending._transports  # the connection, maybe mid-message, was dropped
         # The one on the wire is left to the reconciler; the rest were not touched.
-        assert [_reload(session, i).status for i in ids] == [DeliveryStatus.SENDING] + [DeliveryStatus.QUEUED] * 2
+        assert [reload_delivery(session, i).status for i in ids] == [DeliveryStatus.SENDING] + [DeliveryStatus.QUEUED] * 2
 
         result = reconcile.reconcile(session, settings, now=utcnow() + timedelta(minutes=11))
         run_worker(app, settings, monkeypatch)
 
         assert (result.unknown, result.requeued) == (1, 2)
-        assert [_reload(session, i).status for i in ids] == [DeliveryStatus.UNKNOWN] + [DeliveryStatus.SENT] * 2
+        assert [reload_delivery(session, i).status for i in ids] == [DeliveryStatus.UNKNOWN] + [DeliveryStatus.SENT] * 2
         assert sorted(m.rcpt_tos[0] for m in relay.messages) == sorted(d.contact.email for d in deliveries)
 
 
@@ -522,7 +460,7 @@ def database_cut(app):
 
 
 def test_it_records_mails_the_relay_took_as_sent_when_the_database_connection_drops(session, factory, settings, database_cut):
-    first = _due(factory, session)
+    first = due_delivery(factory, session)
     # The same offer: from the second mail on the worker keeps its database connection between mails.
     second = Delivery(
         offer=first.offer,
@@ -540,9 +478,9 @@ def test_it_records_mails_the_relay_took_as_sent_when_the_database_connection_dr
     assert [r.outcome for r in results] == [sending.Outcome.SENT] * 2, results
     assert len(relay.messages) == 2
     for delivery_id in ids:
-        sent = _reload(session, delivery_id)
+        sent = reload_delivery(session, delivery_id)
         assert sent.status == DeliveryStatus.SENT and sent.message_id
-        assert len(_notes(session, sent.contact_id, NoteKind.MAIL)) == 1
+        assert len(notes_of(session, sent.contact_id, NoteKind.MAIL)) == 1
 
 
 def test_it_holds_a_mail_whose_sender_left_before_it_was_sent_like_planning_does(session, factory, settings, smtp_server):
@@ -553,13 +491,13 @@ def test_it_holds_a_mail_whose_sender_left_before_it_was_sent_like_planning_does
 
     settings = smtp_settings(settings, smtp_server)
     owner = factory.advisor()
-    delivery = _due(factory, session, owner=owner)
+    delivery = due_delivery(factory, session, owner=owner)
     owner.active = False
     session.commit()
 
     result = sending.send_delivery(session, delivery.id, settings)
 
-    held = _reload(session, delivery.id)
+    held = reload_delivery(session, delivery.id)
     assert result.outcome == sending.Outcome.HELD
     assert (held.status, held.last_error, held.send_at) == (DeliveryStatus.HELD, NO_SENDER, None)
     assert smtp_server.messages == []
@@ -568,6 +506,6 @@ def test_it_holds_a_mail_whose_sender_left_before_it_was_sent_like_planning_does
     house = factory.house_advisor()
     assert planner.release_held(session, utcnow().date()) == 1
     session.commit()
-    released = _reload(session, delivery.id)
+    released = reload_delivery(session, delivery.id)
     assert (released.status, released.last_error) == (DeliveryStatus.PLANNED, None)
     assert house.active

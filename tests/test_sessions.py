@@ -12,7 +12,7 @@ import pytest
 
 from campaigns.db import db
 from campaigns.models import Advisor, Role
-from tests.support import PASSWORD, Client, Factory
+from tests.support import PASSWORD, Client
 
 # These tests hold no app context between requests: Flask would reuse it for every request, and
 # Flask-Login caches the current user in its `g`, so a second "device" would see the first one's user.
@@ -22,19 +22,6 @@ from tests.support import PASSWORD, Client, Factory
 def browsers(app):
     """Independent browsers (devices), each with its own cookies."""
     return lambda: Client(app.test_client())
-
-
-@pytest.fixture
-def make_user(app):
-    factory = Factory(db.session)  # the scoped session: each call below works in its own app context
-
-    def make(**kw):
-        with app.app_context():
-            user = factory.advisor(**kw)
-            db.session.commit()
-            return SimpleNamespace(id=user.id, email=user.email)
-
-    return make
 
 
 def _logged_in(client) -> bool:

@@ -11,7 +11,7 @@ from sqlalchemy import event, select
 from campaigns import planner
 from campaigns.db import db
 from campaigns.models import Delivery
-from tests.test_planner import YEAR, _due_tag
+from tests.scenes import YEAR, due_tag
 
 
 def _statements(call):
@@ -26,7 +26,7 @@ def _statements(call):
 
 
 def _pair(session, factory, rule, contacts):
-    first, day = _due_tag(factory, rule=rule)
+    first, day = due_tag(factory, rule=rule)
     second = factory.tag(rule=rule, lead_days=0)
     factory.offer(tag=first, year=YEAR)
     factory.offer(tag=second, year=YEAR)

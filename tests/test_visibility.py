@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from campaigns.models import Note, Role
+from tests.scenes import make_key
 
 SECRET = "Секретнова"
 
@@ -162,7 +163,6 @@ def test_anonymous_visitors_are_sent_to_log_in_and_the_api_answers_401(client, w
 
 
 def _key_for(client, session, user) -> dict:
-    from tests.test_api_keys import make_key
 
     return {"Authorization": f"Bearer {make_key(client, session, user)}"}
 

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
 from campaigns import clicks, tasks, webhooks
 from campaigns.extensions import redis_client
 from campaigns.models import Advisor, Delivery, DeliveryStatus, Link, Role, WebhookAttempt, WebhookEndpoint
+from tests.scenes import bearer, due_delivery, make_key, register_webhook, run_jobs, smtp_settings
 from tests.support import Receiver, free_port
-from tests.test_api_keys import bearer, make_key
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -43,27 +43,8 @@ def _fresh_subscriptions():
     webhooks._subscribed.clear()
 
 
-def register(client, session, factory, url, events=("contact.unsubscribed",)) -> WebhookEndpoint:
-    """Admin registers the endpoint on the page."""
-    admin = factory.advisor(role=Role.ADMIN)
-    session.commit()
-    client.login(admin)
-    response = client.post_form("/admin/webhooks/", {"url": url, "events": list(events)})
-    assert response.status_code == 302, response.get_data(as_text=True)[:800]
-    client.post_form("/logout")
-    return session.scalar(select(WebhookEndpoint).order_by(WebhookEndpoint.id.desc()))
-
-
-def run_jobs(app, monkeypatch):
-    """The "default" queue run dry by RQ's SimpleWorker, in this process and on the test app."""
-    monkeypatch.setattr(tasks, "_app", app)
-    with app.app_context():
-        connection = redis_client()
-    SimpleWorker([Queue(webhooks.QUEUE, connection=connection)], connection=connection).work(burst=True)
-
-
 def test_an_unsubscribe_reaches_the_receiver_signed(app, client, session, factory, receiver, monkeypatch):
-    endpoint = register(client, session, factory, receiver.url)
+    endpoint = register_webhook(client, session, factory, receiver.url)
     anna = factory.advisor()
     contact = factory.contact(owner=anna)
     key = bearer(make_key(client, session, anna))
@@ -87,7 +68,7 @@ def test_an_unsubscribe_reaches_the_receiver_signed(app, client, session, factor
 
 
 def test_a_person_clicking_is_sent_and_a_scanner_is_not(app, client, session, factory, receiver, monkeypatch):
-    register(client, session, factory, receiver.url, events=("contact.clicked",))
+    register_webhook(client, session, factory, receiver.url, events=("contact.clicked",))
     offer = factory.offer()
     link = Link(offer=offer, name="catalog", url="https://gifts.example.com/catalog")
     session.add(link)
@@ -109,7 +90,7 @@ def test_a_person_clicking_is_sent_and_a_scanner_is_not(app, client, session, fa
 
 
 def test_delivery_events_carry_the_contact_and_offer(app, client, session, factory, receiver, monkeypatch):
-    register(client, session, factory, receiver.url, events=("delivery.sent", "delivery.failed"))
+    register_webhook(client, session, factory, receiver.url, events=("delivery.sent", "delivery.failed"))
     offer = factory.offer()
     contact = factory.contact()
     delivery = Delivery(
@@ -137,7 +118,7 @@ def test_a_failing_receiver_is_retried_later_then_paused_and_admin_told(
     app, client, session, factory, receiver, monkeypatch, settings
 ):
     receiver.status = 503
-    endpoint = register(client, session, factory, receiver.url, events=("delivery.sent",))
+    endpoint = register_webhook(client, session, factory, receiver.url, events=("delivery.sent",))
     body = json.dumps({"id": "e1", "event": "delivery.sent", "data": {}})
     queue = Queue(webhooks.QUEUE, connection=redis_client())
     assert webhooks.deliver(session, endpoint.id, "delivery.sent", "e1", body, 1, queue=queue) is False
@@ -177,7 +158,7 @@ def test_internal_addresses_are_refused_unless_allowed(app, client, session, fac
     server = Receiver()
     try:
         monkeypatch.delenv(webhooks.ALLOWED_NETWORKS_ENV, raising=False)
-        endpoint = register(client, session, factory, server.url, events=("delivery.sent",))
+        endpoint = register_webhook(client, session, factory, server.url, events=("delivery.sent",))
         queue = Queue(webhooks.QUEUE, connection=redis_client())
         assert webhooks.deliver(session, endpoint.id, "delivery.sent", "e1", "{}", 1, queue=queue) is False
         assert server.requests == [] and ScheduledJobRegistry(queue=queue).count == 0  # refused, not retried
@@ -245,13 +226,12 @@ def test_emitting_with_redis_down_neither_fails_nor_waits(app, client, session, 
 
 def test_a_mail_is_sent_while_redis_is_away_for_the_events(app, session, factory, settings, smtp_server, monkeypatch):
     """The send path emits delivery.sent; Redis being unreachable for it does not stop the mail."""
-    from tests.test_sending import _due, smtp_settings
 
     settings = smtp_settings(settings, smtp_server)
     monkeypatch.setitem(app.config, "SETTINGS", settings)
     monkeypatch.setattr(tasks, "_app", app)
     session.add(WebhookEndpoint(url="https://crm.example.ru/h", events="delivery.sent", secret="s"))
-    delivery = _due(factory, session)
+    delivery = due_delivery(factory, session)
     # Only the events' Redis is away (emit()'s own client for the app's REDIS_URL); the send path's is up.
     dead = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_timeout=0.5)
     monkeypatch.setattr(webhooks, "_emit_clients", {settings.redis_url: dead})
@@ -299,7 +279,7 @@ def test_https_targets_are_verified_and_signed(session, factory, client, tmp_pat
     server.server.socket = context.wrap_socket(server.server.socket, server_side=True)
     url = server.url.replace("http://", "https://")
     try:
-        endpoint = register(client, session, factory, url, events=("delivery.sent",))
+        endpoint = register_webhook(client, session, factory, url, events=("delivery.sent",))
         queue = Queue(webhooks.QUEUE, connection=redis_client())
         # A certificate nobody vouches for: refused, nothing sent.
         assert webhooks.deliver(session, endpoint.id, "delivery.sent", "e1", '{"a": 1}', 1, queue=queue) is False

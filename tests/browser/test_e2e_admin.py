@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from campaigns.models import Contact, Role
+from tests.browser.support import log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -19,7 +20,7 @@ def team(session, factory):
     return admin, anna, igor, contact
 
 
-def test_it_moves_a_contact_to_another_advisor_from_its_card(page, team, session, log_in, screenshot):
+def test_it_moves_a_contact_to_another_advisor_from_its_card(page, team, session):
     admin, anna, igor, contact = team
     log_in(page, admin)
 
@@ -43,7 +44,7 @@ def test_it_moves_a_contact_to_another_advisor_from_its_card(page, team, session
     session.rollback()
 
 
-def test_it_moves_all_contacts_of_an_advisor_at_once(page, team, session, factory, log_in, screenshot):
+def test_it_moves_all_contacts_of_an_advisor_at_once(page, team, session, factory):
     admin, anna, igor, contact = team
     factory.contact(owner=anna, company="ГК Рики")
     session.commit()

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from campaigns.models import Click, Delivery, DeliveryStatus, Link, Note, NoteKind, Verdict
+from tests.browser.support import assert_no_horizontal_scroll, log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -62,7 +63,7 @@ def hot_contact(session, factory):
     return anna, contact
 
 
-def test_it_logs_a_call_from_the_hot_list_and_shows_it_on_the_card(page, hot_contact, session, log_in, screenshot):
+def test_it_logs_a_call_from_the_hot_list_and_shows_it_on_the_card(page, hot_contact, session):
     anna, contact = hot_contact
     log_in(page, anna)
 
@@ -92,7 +93,7 @@ def test_it_logs_a_call_from_the_hot_list_and_shows_it_on_the_card(page, hot_con
     session.rollback()
 
 
-def test_it_shows_a_call_form_error_beside_the_field(page, hot_contact, log_in):
+def test_it_shows_a_call_form_error_beside_the_field(page, hot_contact):
     anna, contact = hot_contact
     log_in(page, anna)
     page.goto(f"/contacts/{contact.id}")
@@ -104,9 +105,7 @@ def test_it_shows_a_call_form_error_beside_the_field(page, hot_contact, log_in):
 
 
 @pytest.mark.parametrize("path", ["/hot/", "/contacts/{id}"])
-def test_it_fits_the_hot_list_and_the_card_on_a_phone(
-    phone_page, hot_contact, log_in, screenshot, assert_no_horizontal_scroll, path
-):
+def test_it_fits_the_hot_list_and_the_card_on_a_phone(phone_page, hot_contact, path):
     anna, contact = hot_contact
     log_in(phone_page, anna)
     phone_page.goto(path.format(id=contact.id))

@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from tests.browser.support import log_in, screenshot
+
 pytestmark = pytest.mark.browser
 
 
@@ -23,7 +25,7 @@ def test_the_api_documentation_renders_from_this_site_only(page, expect, live_se
     assert page.js_errors == []
 
 
-def test_a_key_made_on_its_page_opens_the_api(page, session, factory, log_in, expect, screenshot):
+def test_a_key_made_on_its_page_opens_the_api(page, session, factory, expect):
     anna = factory.advisor(name="Анна Соколова")
     factory.contact(owner=anna, last_name="Кондрашов")
     session.commit()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from campaigns.models import Role
+from tests.browser.support import log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -23,7 +24,7 @@ def office(session, factory):
     return admin, anna, igor, tag, people
 
 
-def test_an_admin_archives_the_ticked_contacts_after_a_confirmation_and_restores_them(page, office, log_in, expect, screenshot):
+def test_an_admin_archives_the_ticked_contacts_after_a_confirmation_and_restores_them(page, office, expect):
     admin, _anna, _igor, _tag, _people = office
     log_in(page, admin)
     page.goto("/contacts/")
@@ -53,9 +54,7 @@ def test_an_admin_archives_the_ticked_contacts_after_a_confirmation_and_restores
     assert page.js_errors == [] and page.csp_violations == []
 
 
-def test_an_advisor_tags_the_ticked_contacts_and_a_hand_over_asks_first(
-    page, office, log_in, expect, screenshot, browser, live_server, request
-):
+def test_an_advisor_tags_the_ticked_contacts_and_a_hand_over_asks_first(page, office, expect, browser, live_server, request):
     admin, anna, igor, tag, people = office
     log_in(page, anna)
     page.goto("/contacts/")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from tests.browser.support import assert_no_horizontal_scroll, log_in, screenshot
+
 pytestmark = pytest.mark.browser
 
 
-def test_it_creates_a_contact_past_a_duplicate_and_finds_it_by_alias(page, session, factory, log_in, screenshot):
+def test_it_creates_a_contact_past_a_duplicate_and_finds_it_by_alias(page, session, factory):
     anna = factory.advisor(name="Анна Соколова")
     igor = factory.advisor(name="Игорь Беляев")
     factory.contact(owner=anna, company="Тойота", company_alias="Toyota", company_key="|toiota|")
@@ -34,7 +36,7 @@ def test_it_creates_a_contact_past_a_duplicate_and_finds_it_by_alias(page, sessi
     screenshot(page, "contact-list")
 
 
-def test_it_fits_the_list_and_the_form_on_a_phone(phone_page, session, factory, log_in, assert_no_horizontal_scroll):
+def test_it_fits_the_list_and_the_form_on_a_phone(phone_page, session, factory):
     anna = factory.advisor()
     for _ in range(3):
         factory.contact(owner=anna, email="a.very.long.address.for.a.phone@toyota-center.example.com")

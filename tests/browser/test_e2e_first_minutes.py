@@ -16,12 +16,13 @@ from sqlalchemy import select, update
 from campaigns import clicks, demo, dispatch, sending
 from campaigns.extensions import redis_client
 from campaigns.models import Advisor, Click, Delivery, DeliveryStatus, Verdict
+from tests.browser.support import log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
 
 def test_the_demo_mails_go_out_now_and_a_click_puts_the_contact_on_the_hot_list(
-    page, browser, live_server, session, settings, log_in, screenshot, expect
+    page, browser, live_server, session, settings, expect
 ):
     from playwright.sync_api import Error as PlaywrightError
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.browser.support import assert_no_horizontal_scroll, log_in
+
 pytestmark = pytest.mark.browser
 
 
@@ -16,7 +18,7 @@ def anna(session, factory):
     return anna
 
 
-def test_the_header_search_finds_a_contact_from_any_page(page, anna, log_in, expect):
+def test_the_header_search_finds_a_contact_from_any_page(page, anna, expect):
     log_in(page, anna)
     page.goto("/hot/")
     page.get_by_role("search").get_by_label("Найти контакт").fill("Кондрашов")
@@ -31,7 +33,7 @@ def test_the_header_search_finds_a_contact_from_any_page(page, anna, log_in, exp
     assert page.js_errors == []
 
 
-def test_the_header_search_fits_a_phone(phone_page, anna, log_in, assert_no_horizontal_scroll):
+def test_the_header_search_fits_a_phone(phone_page, anna):
     log_in(phone_page, anna)
     assert phone_page.get_by_label("Найти контакт").is_visible()
     assert_no_horizontal_scroll(phone_page)

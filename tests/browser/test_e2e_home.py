@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from campaigns.models import Click, Delivery, DeliveryStatus, Link, Verdict
+from tests.browser.support import assert_no_horizontal_scroll, log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -50,7 +51,7 @@ def morning(session, factory):
     return anna
 
 
-def test_it_puts_the_hot_list_first_then_calls_then_idle_contacts(page, morning, log_in, screenshot):
+def test_it_puts_the_hot_list_first_then_calls_then_idle_contacts(page, morning):
     log_in(page, morning)
 
     headings = page.locator("main h2").all_inner_texts()
@@ -66,7 +67,7 @@ def test_it_puts_the_hot_list_first_then_calls_then_idle_contacts(page, morning,
     screenshot(page, "home")
 
 
-def test_it_fits_the_home_page_on_a_phone(phone_page, morning, log_in, screenshot, assert_no_horizontal_scroll):
+def test_it_fits_the_home_page_on_a_phone(phone_page, morning):
     log_in(phone_page, morning)
 
     assert phone_page.locator(".hot-entry").is_visible()
@@ -74,7 +75,7 @@ def test_it_fits_the_home_page_on_a_phone(phone_page, morning, log_in, screensho
     screenshot(phone_page, "home-phone")
 
 
-def test_it_shows_marketing_the_mailings_ahead(page, session, factory, log_in, screenshot):
+def test_it_shows_marketing_the_mailings_ahead(page, session, factory):
     from campaigns.models import OfferStatus, Role, TagKind
 
     soon = date.today() + timedelta(days=12)

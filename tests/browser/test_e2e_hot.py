@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from campaigns.models import Click, Contact, Delivery, DeliveryStatus, Link, Verdict
+from tests.browser.support import assert_no_horizontal_scroll, log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -43,7 +44,7 @@ def anna(session, factory):
     return anna
 
 
-def test_it_works_the_hot_list_on_a_phone(phone_page, anna, session, log_in, screenshot, assert_no_horizontal_scroll):
+def test_it_works_the_hot_list_on_a_phone(phone_page, anna, session):
     page = phone_page
     log_in(page, anna)
     page.goto("/hot/")

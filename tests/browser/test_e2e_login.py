@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from tests.browser.support import log_in, screenshot
+
 pytestmark = pytest.mark.browser
 
 
-def test_it_shows_log_in_errors_beside_the_fields(page, factory, session, screenshot):
+def test_it_shows_log_in_errors_beside_the_fields(page, factory, session):
     user = factory.advisor(email="anna@studio.example.com")
     session.commit()
 
@@ -27,7 +29,7 @@ def test_it_shows_log_in_errors_beside_the_fields(page, factory, session, screen
     screenshot(page, "login")
 
 
-def test_it_logs_an_advisor_in_and_out(page, factory, session, log_in):
+def test_it_logs_an_advisor_in_and_out(page, factory, session):
     user = factory.advisor(name="Анна Соколова")
     session.commit()
 
@@ -40,7 +42,7 @@ def test_it_logs_an_advisor_in_and_out(page, factory, session, log_in):
     assert page.locator(".flash").inner_text() == "Вы вышли из системы."
 
 
-def test_it_sends_the_csrf_token_with_htmx_requests(page, factory, session, log_in):
+def test_it_sends_the_csrf_token_with_htmx_requests(page, factory, session):
     user = factory.advisor()
     session.commit()
     log_in(page, user)

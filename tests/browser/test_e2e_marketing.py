@@ -3,36 +3,18 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from campaigns.models import Link, OfferStatus, Role, TagKind
+from tests.browser.support import log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
 RULE_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 
-@pytest.fixture
-def draft_offer(session, factory):
-    # A holiday a month from now, so that its mailing is on the 90-day board whatever today is.
-    holiday = date.today() + timedelta(days=30)
-    if (holiday.month, holiday.day) == (2, 29):
-        holiday += timedelta(days=1)
-    tag = factory.tag(
-        "День энергетика", kind=TagKind.HOLIDAY, rule=f"{holiday.day} {RULE_MONTHS[holiday.month - 1]}", lead_days=7
-    )
-    anna = factory.advisor(name="Анна Соколова")
-    factory.contact(owner=anna, tags=[tag], first_name="Олег", last_name="Кондрашов", company="Тойота")
-    marketing = factory.advisor(role=Role.MARKETING, name="Мария Лебедева", email="maria@studio.example.com")
-    offer = factory.offer(tag=tag, year=holiday.year, status=OfferStatus.DRAFT, subject="Черновик", body="Текст")
-    offer.links.append(Link(name="discount", url="https://gifts.example.com/sale", label="Скидка", weight=3))
-    session.commit()
-    return marketing, offer
-
-
-def test_it_prepares_an_offer_and_previews_it(page, draft_offer, log_in, screenshot, expect):
+def test_it_prepares_an_offer_and_previews_it(page, draft_offer, expect):
     marketing, offer = draft_offer
     log_in(page, marketing)
 
@@ -77,7 +59,7 @@ def test_it_prepares_an_offer_and_previews_it(page, draft_offer, log_in, screens
     screenshot(page, "offer-preview")
 
 
-def test_it_shows_a_template_error_beside_the_body(page, draft_offer, log_in):
+def test_it_shows_a_template_error_beside_the_body(page, draft_offer):
     marketing, offer = draft_offer
     log_in(page, marketing)
     page.goto(f"/offers/{offer.id}")
@@ -90,7 +72,7 @@ def test_it_shows_a_template_error_beside_the_body(page, draft_offer, log_in):
 
 
 def test_a_test_send_is_marked_and_its_link_works_without_counting(
-    page, browser, live_server, draft_offer, session, settings, log_in, expect
+    page, browser, live_server, draft_offer, session, settings, expect
 ):
     import contextlib
     import email

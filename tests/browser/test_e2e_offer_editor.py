@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from campaigns.models import Link, Offer, OfferStatus, Role
+from tests.browser.support import log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -29,7 +30,7 @@ def blank_draft(session, factory):
     return marketing, draft
 
 
-def test_a_blank_draft_starts_from_last_years_letter(page, blank_draft, log_in, expect, screenshot):
+def test_a_blank_draft_starts_from_last_years_letter(page, blank_draft, expect):
     marketing, draft = blank_draft
     log_in(page, marketing)
     page.goto(f"/offers/{draft.id}")
@@ -41,7 +42,7 @@ def test_a_blank_draft_starts_from_last_years_letter(page, blank_draft, log_in, 
     screenshot(page, "offer-editor-from-last-year")
 
 
-def test_a_broken_template_is_explained_in_russian_and_ready_looks_disabled(page, blank_draft, log_in, expect, screenshot):
+def test_a_broken_template_is_explained_in_russian_and_ready_looks_disabled(page, blank_draft, expect):
     marketing, draft = blank_draft
     log_in(page, marketing)
     page.goto(f"/offers/{draft.id}")

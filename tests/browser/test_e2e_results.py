@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from campaigns.models import Click, Delivery, DeliveryStatus, Link, Role, Verdict
+from tests.browser.support import assert_no_horizontal_scroll, log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -48,7 +49,7 @@ def marketing(session, factory):
 
 
 @pytest.mark.parametrize("viewport", ["page", "phone_page"])
-def test_it_shows_the_results_with_charts(request, viewport, marketing, log_in, screenshot, assert_no_horizontal_scroll):
+def test_it_shows_the_results_with_charts(request, viewport, marketing):
     page = request.getfixturevalue(viewport)
     log_in(page, marketing)
     page.goto("/results/")

@@ -7,11 +7,12 @@ from datetime import UTC, date, datetime
 import pytest
 
 from campaigns.models import Delivery, DeliveryStatus, Role
+from tests.browser.support import log_in
 
 pytestmark = pytest.mark.browser
 
 
-def test_offers_come_by_date_with_whole_labels_and_unsent_ones_say_so(page, session, factory, log_in, expect):
+def test_offers_come_by_date_with_whole_labels_and_unsent_ones_say_so(page, session, factory, expect):
     year = datetime.now(UTC).year
     rails = factory.offer(tag=factory.tag("Железнодорожники", rule="1 sun aug"), year=year)
     medics = factory.offer(tag=factory.tag("Медики", rule="3 sun jun"), year=year)
@@ -51,7 +52,7 @@ def test_offers_come_by_date_with_whole_labels_and_unsent_ones_say_so(page, sess
     assert page.js_errors == []
 
 
-def test_in_december_the_offers_page_opens_on_the_coming_year(page, session, factory, log_in, expect, monkeypatch):
+def test_in_december_the_offers_page_opens_on_the_coming_year(page, session, factory, expect, monkeypatch):
     from campaigns.web import offers as offer_views
 
     factory.tag("Энергетики", rule="22 dec", lead_days=21)

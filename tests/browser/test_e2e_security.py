@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.test_e2e_marketing import draft_offer  # noqa: F401 — the fixture
+from tests.browser.support import log_in
 
 pytestmark = pytest.mark.browser
 
 
-def test_the_pages_run_under_the_policy_without_a_violation(page, draft_offer, log_in, expect):  # noqa: F811
+def test_the_pages_run_under_the_policy_without_a_violation(page, draft_offer, expect):  # noqa: F811
     marketing, offer = draft_offer
     log_in(page, marketing)
     # The live preview is an htmx POST: it only works when static/app.js added the CSRF header.
@@ -23,7 +23,7 @@ def test_the_pages_run_under_the_policy_without_a_violation(page, draft_offer, l
     assert page.js_errors == []
 
 
-def test_an_inline_script_would_be_refused(page, draft_offer, log_in):  # noqa: F811
+def test_an_inline_script_would_be_refused(page, draft_offer):  # noqa: F811
     """The policy is really enforced: a script injected into the page does not run."""
     marketing, _offer = draft_offer
     log_in(page, marketing)

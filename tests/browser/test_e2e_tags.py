@@ -6,11 +6,12 @@ import pytest
 
 from campaigns import catalog
 from campaigns.models import Role
+from tests.browser.support import log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
 
-def test_marketing_types_a_rule_in_russian_and_reads_every_rule_in_russian(page, session, factory, log_in, expect, screenshot):
+def test_marketing_types_a_rule_in_russian_and_reads_every_rule_in_russian(page, session, factory, expect):
     catalog.seed_tags(session)
     marketing = factory.advisor(role=Role.MARKETING, name="Мария Лебедева")
     session.commit()
@@ -36,7 +37,7 @@ def test_marketing_types_a_rule_in_russian_and_reads_every_rule_in_russian(page,
     assert page.js_errors == []
 
 
-def test_the_contact_form_groups_the_tags_with_months_in_calendar_order(page, session, factory, log_in, expect):
+def test_the_contact_form_groups_the_tags_with_months_in_calendar_order(page, session, factory, expect):
     catalog.seed_tags(session)
     anna = factory.advisor(name="Анна Соколова")
     session.commit()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from campaigns.models import Advisor, Contact, Role
+from tests.browser.support import log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -22,7 +23,7 @@ def team(session, factory):
     return admin, anna, igor, contact
 
 
-def test_an_advisor_edits_own_signature_and_hands_a_contact_to_a_colleague(page, team, session, log_in, screenshot):
+def test_an_advisor_edits_own_signature_and_hands_a_contact_to_a_colleague(page, team, session):
     admin, anna, igor, contact = team
     log_in(page, anna)
     page.locator("a.who").click()
@@ -48,7 +49,7 @@ def test_an_advisor_edits_own_signature_and_hands_a_contact_to_a_colleague(page,
     session.rollback()
 
 
-def test_admin_sets_an_advisors_hours_and_makes_him_the_house_advisor(page, team, session, log_in, screenshot):
+def test_admin_sets_an_advisors_hours_and_makes_him_the_house_advisor(page, team, session):
     admin, anna, igor, contact = team
     log_in(page, admin)
     page.get_by_role("navigation").get_by_role("link", name="Пользователи").click()
@@ -70,7 +71,7 @@ def test_admin_sets_an_advisors_hours_and_makes_him_the_house_advisor(page, team
     session.rollback()
 
 
-def test_admin_sees_everything_about_a_person_and_erases_it(page, team, session, log_in, screenshot):
+def test_admin_sees_everything_about_a_person_and_erases_it(page, team, session):
     admin, anna, igor, contact = team
     log_in(page, admin)
     page.goto(f"/contacts/{contact.id}")

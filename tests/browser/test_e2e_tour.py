@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from campaigns import demo
 from campaigns.models import Advisor, Offer, OfferStatus
+from tests.browser.support import assert_no_horizontal_scroll, log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -24,7 +25,7 @@ def demo_data(session, settings):
 
 
 @pytest.fixture
-def visit(page, screenshot, assert_no_horizontal_scroll):
+def visit(page):
     def visit(target: str, name: str, *, full_page: bool = False, readme: bool = True):
         """Open a page by its navigation label (or a path), check it and photograph it."""
         with page.expect_navigation() as navigation:
@@ -42,9 +43,7 @@ def visit(page, screenshot, assert_no_horizontal_scroll):
 
 
 # One test for the three roles: loading the demo data set (it composes every past mail) is the slow part.
-def test_it_shows_every_main_page_on_the_demo_data(
-    page, phone_page, demo_data, session, log_in, visit, screenshot, assert_no_horizontal_scroll, expect
-):
+def test_it_shows_every_main_page_on_the_demo_data(page, phone_page, demo_data, session, visit, expect):
     log_in(page, demo_data["anna@demo.example"], password=demo.DEMO_PASSWORD)
     visit("Главная", "home")
     assert page.locator(".hot-entry").count() > 0, "the demo data should make a hot list"
