@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+from campaigns import dispatch
 from campaigns.models import Contact, Delivery, DeliveryStatus, Note, NoteKind, Suppression, SuppressionReason
 from campaigns.tracking import unsubscribe_token
+from tests.scenes import due_delivery, reload_delivery, run_worker, smtp_settings
 
 SENT = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -108,14 +110,11 @@ def test_the_unsubscribe_note_names_the_mail_by_the_subject_the_contact_got(
     app, client, session, factory, settings, smtp_server, monkeypatch
 ):
     """The offer's subject is a template («… для {{ company }}»): the note says what the client read."""
-    from campaigns import dispatch
-    from tests.test_sending import _due, _reload, run_worker, smtp_settings
-
     settings = smtp_settings(settings, smtp_server)
-    delivery = _due(factory, session, company="Тойота")
+    delivery = due_delivery(factory, session, company="Тойота")
     assert dispatch.dispatch(session, settings) == 1
     run_worker(app, settings, monkeypatch)
-    assert _reload(session, delivery.id).status == DeliveryStatus.SENT
+    assert reload_delivery(session, delivery.id).status == DeliveryStatus.SENT
     assert client.post(url(delivery)).status_code == 200
     session.expire_all()
     [note] = session.query(Note).filter_by(contact_id=delivery.contact_id, kind=NoteKind.UNSUBSCRIBE).all()
