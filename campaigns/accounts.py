@@ -4,6 +4,13 @@ The admin's form, `flask campaigns create-user`, the demo data and the test fact
 `create_user`, so an address is stored lower-cased and unique whatever its case (the database
 backs this with a unique index on lower(email)), and a password a person types is held to the
 same rule everywhere.
+
+A user's address may be on a domain reserved for private and test networks (`.local`,
+`.internal`, `.test`, `home.arpa`: RFC 6761/6762/8375, ICANN's `.internal`): staff sign in with
+it and get the system's own mails (the digest) through the company's relay, which knows such
+domains — an intranet often uses them, and the demo and the tests may. Contacts keep the strict
+check (contact_fields.normalize_email): they are mailed across the internet, where such a domain
+never receives anything, so one there is a typo or a placeholder.
 """
 
 from __future__ import annotations
@@ -62,6 +69,30 @@ def password_problem(password: str | None) -> str | None:
     return None
 
 
+PRIVATE_DOMAINS = ("local", "internal", "test", "home.arpa")
+_STAND_IN = "example.com"
+
+
+def normalize_user_email(raw: str | None) -> str | None:
+    """A user's address, lower-cased (None for an empty value): contact_fields' rule, and a domain
+    reserved for private networks (PRIVATE_DOMAINS) allowed as well."""
+    try:
+        return normalize_email(raw)
+    except FieldError as refused:
+        value = (raw or "").strip()
+        local, at, domain = value.rpartition("@")
+        domain = domain.lower().rstrip(".")
+        private = next((suffix for suffix in PRIVATE_DOMAINS if domain.endswith("." + suffix)), None)
+        if not at or private is None:
+            raise
+        # The same checks on a stand-in public domain: the local part and the labels before the suffix.
+        try:
+            stand_in = normalize_email(f"{local}@{domain[: -len(private)]}{_STAND_IN}") or ""
+        except FieldError:
+            raise refused from None
+        return f"{stand_in.rpartition('@')[0]}@{domain}"
+
+
 def find_by_email(session: Session, email: str) -> Advisor | None:
     return session.scalar(select(Advisor).where(func.lower(Advisor.email) == email.strip().lower()))
 
@@ -84,7 +115,7 @@ def create_user(
     documented password, the test factory): the typed-password rule is for people."""
     errors: dict[str, str] = {}
     try:
-        email = normalize_email(email) or ""
+        email = normalize_user_email(email) or ""
     except FieldError as exc:
         errors["email"] = str(exc)
     if not email and "email" not in errors:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import func, select
 
-from . import accounts, audience, catalog, mails
+from . import accounts, audience, calls, catalog, mails, tag_groups
 from .calendar import send_date
 from .config import Settings
 from .models import (
@@ -278,17 +278,21 @@ def load(session, settings: Settings) -> str:
     deliveries = []
     for contact in contacts:
         if rng.random() < 0.3:
-            session.add(
-                Note(
-                    contact=contact,
-                    kind=NoteKind.CALL,
-                    author_id=contact.owner_id,
-                    body="Позвонил(а), рассказал(а) о каталоге.",
-                    interest=rng.random() < 0.5,
-                    result="Прислать предложение ближе к празднику",
-                    next_contact_on=today + timedelta(days=rng.randrange(5, 60)),
-                    created_at=now - timedelta(days=rng.randrange(1, 120)),
-                )
+            interest = rng.random() < 0.5
+            later = today + timedelta(days=rng.randrange(5, 60))
+            called_at = now - timedelta(days=rng.randrange(1, 120))
+            next_on = contact.next_contact_on or later  # a call planned in the list above keeps its date
+            # Logged as an advisor logs a call (calls.py): the card then shows the date the call set.
+            called_at = min(called_at, datetime.combine(next_on, time(10), UTC))
+            calls.log_call(
+                session,
+                contact.owner,
+                contact,
+                result="Прислать предложение ближе к празднику",
+                interest=interest,
+                next_contact_on=next_on,
+                today=called_at.date(),
+                now=called_at,
             )
         for tag in contact.tags:
             offer = offers[tag.id]
@@ -402,7 +406,7 @@ def _demo_clicks(session, rng, contact, delivery, offer, now) -> int:
 
 # ------------------------------------------------------------------ the first five minutes
 
-FIRST_MAILS_TAG = "Демо: первые письма"
+FIRST_MAILS_TAG = tag_groups.DEMO_PREFIX + "первые письма"  # its own group in tag choices, not a holiday
 FIRST_MAILS = 5  # mails that go out at once when `./run` starts on an empty database
 FIRST_MAILS_OWNER = "anna@demo.example"  # whose hot list the README's walk-through opens
 

@@ -8,6 +8,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from campaigns import accounts, migrate
+from campaigns.contact_fields import FieldError, normalize_email
 from campaigns.models import Advisor, Role
 from tests.support import PASSWORD
 
@@ -71,6 +72,24 @@ def test_every_path_refuses_the_short_password_the_form_refuses(app, client, ses
 def test_every_path_refuses_a_malformed_address(app, client, session, admin, path):
     refusal = PATHS[path](app, client, session, admin, "anna-at-studio.ru", PASSWORD)
     assert refusal is not None and "anna-at-studio.ru" in refusal
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_every_path_takes_a_user_on_a_private_network_domain(app, client, session, admin, path):
+    """#18: «igor@demo.local» was refused as «записан неверно»; a user's address may be on a domain
+    reserved for private networks (the company's intranet, the demo), a malformed one still not."""
+    assert PATHS[path](app, client, session, admin, "Igor@Demo.Local", PASSWORD) is None
+    session.expire_all()
+    assert session.scalar(select(Advisor.email).where(Advisor.email == "igor@demo.local")) == "igor@demo.local"
+    refusal = PATHS[path](app, client, session, admin, "igor..x@demo.local", PASSWORD)
+    assert refusal is not None and "igor..x@demo.local" in refusal and "example" not in refusal
+
+
+@pytest.mark.parametrize("address", ["igor@pc.local", "igor@lab.test", "igor@nas.home.arpa"])
+def test_private_network_domains_are_for_users_only(address):
+    assert accounts.normalize_user_email(address) == address
+    with pytest.raises(FieldError):
+        normalize_email(address)  # a contact there would never get a mail
 
 
 def test_the_database_itself_keeps_one_account_per_address(session, factory):

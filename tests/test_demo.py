@@ -95,3 +95,17 @@ def test_the_demo_mails_parse_back_greet_safely_and_arrive_intact(session, setti
         assert str(received["To"]) == str(msg["To"])
         assert _body(received, "plain") == _body(message_from_bytes(msg.as_bytes(), policy=email_policy.default), "plain")
         assert _body(received, "html") == _body(message_from_bytes(msg.as_bytes(), policy=email_policy.default), "html")
+
+
+def test_a_demo_card_shows_the_next_call_its_last_call_set(session, settings):
+    """#18: a demo contact whose last call set a date said «не запланирован»; the demo logs its calls
+    as an advisor does (calls.log_call), so each card shows the date its last call set."""
+    demo.load(session, settings)
+    session.commit()
+    calls = session.scalars(select(Note).where(Note.kind == NoteKind.CALL).order_by(Note.created_at, Note.id)).all()
+    assert len(calls) > 20
+    last = {note.contact_id: note for note in calls}
+    for contact_id, note in last.items():
+        contact = session.get(Contact, contact_id)
+        assert note.next_contact_on is not None and note.author_id == contact.owner_id
+        assert contact.next_contact_on == note.next_contact_on, contact_id

@@ -30,3 +30,23 @@ document.addEventListener("change", function (event) {
   var shown = document.querySelector('[data-ticked-for="' + form.id + '"]');
   if (shown) shown.textContent = String(tickedIn(form));
 });
+
+// Lists stacked on a narrow screen (table.responsive, app.css) keep their column names: each cell
+// gets its column's heading as data-label, which the CSS shows before the value. Cells a template
+// labelled itself keep theirs; the first column (the row's name) and unnamed columns get none.
+function labelStackedCells() {
+  Array.prototype.forEach.call(document.querySelectorAll("table.responsive"), function (table) {
+    var heads = Array.prototype.map.call(table.querySelectorAll("thead th"), function (th) { return th.textContent.trim(); });
+    Array.prototype.forEach.call(table.querySelectorAll("tbody tr"), function (row) {
+      var column = 0;
+      Array.prototype.forEach.call(row.children, function (cell) {
+        if (cell.tagName === "TD" && column > 0 && heads[column] && !cell.hasAttribute("data-label")) {
+          cell.setAttribute("data-label", heads[column]);
+        }
+        column += cell.colSpan || 1;
+      });
+    });
+  });
+}
+document.addEventListener("DOMContentLoaded", labelStackedCells);
+document.addEventListener("htmx:afterSettle", labelStackedCells);

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from campaigns import catalog
-from campaigns.models import Role
+from campaigns.models import Advisor, Role
 from tests.browser.support import log_in, screenshot
 
 pytestmark = pytest.mark.browser
@@ -59,4 +59,22 @@ def test_the_contact_form_groups_the_tags_with_months_in_calendar_order(page, se
     page.get_by_role("button", name="Сохранить").click()
     expect(page.locator(".flash.success")).to_contain_text("Контакт создан")
     expect(page.locator("main")).to_contain_text("Медики")
+    assert page.js_errors == []
+
+
+def test_the_demos_tag_is_in_its_own_group_not_among_the_holidays(page, session, factory, settings, expect):
+    """#18: «Демо: первые письма» showed under «Праздники»; it is the demo's, and says so."""
+    from campaigns import demo
+
+    demo.load(session, settings)
+    demo.prepare_first_mails(session, settings)
+    session.commit()
+    anna = session.query(Advisor).filter_by(email=demo.FIRST_MAILS_OWNER).one()
+    log_in(page, anna, demo.DEMO_PASSWORD)
+    page.goto("/contacts/new")
+    groups = page.locator(".tag-group legend").all_inner_texts()
+    assert groups == ["Отрасли", "Праздники", "Месяц закупки", "Демо"]
+    holidays = page.locator(".tag-group", has_text="Праздники").locator("label").all_inner_texts()
+    assert demo.FIRST_MAILS_TAG not in holidays
+    expect(page.locator(".tag-group", has_text="Демо").locator("label")).to_have_text([demo.FIRST_MAILS_TAG])
     assert page.js_errors == []
