@@ -61,7 +61,7 @@ def test_it_shows_the_results_with_charts(request, viewport, marketing):
 
 
 @pytest.mark.parametrize("viewport", ["page", "phone_page"])
-def test_each_offer_lists_its_links_clicks(request, viewport, marketing, log_in, expect):
+def test_each_offer_lists_its_links_clicks(request, viewport, marketing, expect):
     """Per offer, each link: human clicks, the contacts who clicked it, scanners apart; on a phone the
     stacked rows keep their column names."""
     page = request.getfixturevalue(viewport)
