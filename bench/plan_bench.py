@@ -1,12 +1,15 @@
 """Planning: 1,000,000 contacts with 4 tags each in PostgreSQL; planner.plan_day for the day of the
-biggest tag, against a bare INSERT … SELECT of the same rows into deliveries.
+biggest tag and a second one (≈ 325,000 deliveries, ≈ 24,000 contacts carrying both: their second
+mail is spaced), against a bare INSERT … SELECT of the same rows into deliveries; then plan_day
+again on the same day, with nothing left to do.
 
     .venv/bin/python bench/plan_bench.py [--quick]     # BENCH_SCALE=0.1 for 100,000 contacts
 
 The bare statement selects the same contacts by the same rules (tag, live, subscribed, with an
 address, not suppressed) and inserts them with nothing else: no ON CONFLICT, no RETURNING, no
 held-offer release, no spacing pass, no Python. Both run twice, alternating, on an emptied
-deliveries table with its indexes; the best of each counts.
+deliveries table with its indexes; the best of each counts. Targets (#15): within 1.5× of the bare
+statement, under 10 s, and a repeat under 1 s.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ ADVISORS = 200
 BIGGEST_SHARE = 0.25  # a quarter of all contacts carry the biggest tag
 SEED = 20261122
 YEAR = 2026
-BIG_RULE = "15 jul"  # the biggest tag; every other one falls in the first third of the year
+BIG_RULE = "15 jul"  # the biggest tag and tag 2; every other one falls in the first third of the year
+DUE_TAGS = (1, 2)
+PLAN_TARGET_S, REPEAT_TARGET_S = 10.0, 1.0
 REPEATS = 2
 
 
@@ -49,14 +54,15 @@ def load(url: str, contacts: int) -> None:
         with cur.copy("COPY tags (id, name, kind, rule, lead_days, description, created_at) FROM STDIN") as copy:
             copy.write_row((1, "Тег 1", "holiday", BIG_RULE, 0, "", created))
             for t in range(2, TAGS + 1):
-                copy.write_row((t, f"Тег {t}", "industry", f"day {t * 3}", 0, "", created))
+                copy.write_row((t, f"Тег {t}", "industry", BIG_RULE if t in DUE_TAGS else f"day {t * 3}", 0, "", created))
         with cur.copy("COPY offers (id, tag_id, year, subject, body, status, created_at, updated_at) FROM STDIN") as copy:
             for t in range(1, TAGS + 1):
                 copy.write_row((t, t, YEAR, f"Предложение {t}", "{{ greeting }}", "ready", created, created))
         suppressed = []
         with cur.copy(
             "COPY contacts (id, owner_id, first_name, middle_name, last_name, company, company_alias, company_key,"
-            " position, email, phone, consent_source, archived_at, unsubscribed_at, created_at, updated_at) FROM STDIN"
+            " position, email, phone, consent_source, consent_at, archived_at, unsubscribed_at, created_at, updated_at)"
+            " FROM STDIN"
         ) as copy:
             for i in range(1, contacts + 1):
                 r = rng.random()
@@ -78,7 +84,8 @@ def load(url: str, contacts: int) -> None:
                         "",
                         email,
                         None,
-                        "",
+                        "визитка",
+                        created,  # consent on record (REQUIRE_CONSENT)
                         archived,
                         unsubscribed,
                         created,
@@ -108,9 +115,10 @@ def load(url: str, contacts: int) -> None:
 
 BARE = """
 INSERT INTO deliveries (contact_id, offer_id, status, send_on, attempts, created_at, updated_at)
-SELECT c.id, :offer, 'planned', :day, 0, now(), now()
+SELECT c.id, ct.tag_id, 'planned', :day, 0, now(), now()
 FROM contact_tags ct JOIN contacts c ON c.id = ct.contact_id
-WHERE ct.tag_id = :tag AND c.archived_at IS NULL AND c.unsubscribed_at IS NULL AND c.email IS NOT NULL AND c.email <> ''
+WHERE ct.tag_id IN (1, 2) AND c.consent_at IS NOT NULL
+  AND c.archived_at IS NULL AND c.unsubscribed_at IS NULL AND c.email IS NOT NULL AND c.email <> ''
   AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.email = c.email)
 """
 
@@ -135,15 +143,15 @@ def main() -> int:
         engine = create_engine(url)
         with Session(engine) as session:
             due = planner.due_mailings(session, day)
-            assert [tag.id for tag, _offer, _when in due] == [1], f"expected only the biggest tag due on {day}: {due}"
-            expected = session.scalar(text("SELECT count(*) FROM contact_tags WHERE tag_id = 1"))
+            assert [tag.id for tag, _offer, _when in due] == list(DUE_TAGS), f"expected tags 1 and 2 due on {day}: {due}"
+            expected = session.scalar(text("SELECT count(*) FROM contact_tags WHERE tag_id IN (1, 2)"))
 
-        bare_times, plan_times, rows = [], [], set()
+        bare_times, plan_times, repeat_times, rows = [], [], [], set()
         for _ in range(REPEATS):
             empty_deliveries(engine)
             t0 = time.perf_counter()
             with engine.begin() as conn:
-                n = conn.execute(text(BARE), {"offer": 1, "day": day, "tag": 1}).rowcount
+                n = conn.execute(text(BARE), {"day": day}).rowcount
             bare_times.append(time.perf_counter() - t0)
             rows.add(("bare", n))
 
@@ -154,9 +162,15 @@ def main() -> int:
                 session.commit()
             plan_times.append(time.perf_counter() - t0)
             rows.add(("plan_day", result.planned))
+            t0 = time.perf_counter()
+            with Session(engine) as session:
+                again = planner.plan_day(session, day, settings)
+                session.commit()
+            repeat_times.append(time.perf_counter() - t0)
+            assert again.planned == again.spaced == 0, f"a repeat planned again: {again.summary()}"
             print(
                 f"  bare INSERT … SELECT {n:,} rows in {bare_times[-1]:.2f} s; plan_day {result.summary()} in "
-                f"{plan_times[-1]:.2f} s",
+                f"{plan_times[-1]:.2f} s; the repeat in {repeat_times[-1]:.2f} s",
                 flush=True,
             )
         engine.dispose()
@@ -165,19 +179,19 @@ def main() -> int:
     counts = {n for _, n in rows}
     same = len(counts) == 1
     print(
-        f"  the biggest tag has {expected:,} contacts; both planned {'the same ' if same else 'DIFFERENT '}"
+        f"  tags 1 and 2 have {expected:,} contacts; both planned {'the same ' if same else 'DIFFERENT '}"
         f"{' / '.join(f'{k} {v:,}' for k, v in sorted(rows))}"
     )
-    ours, floor = min(plan_times), min(bare_times)
+    ours, floor, repeat = min(plan_times), min(bare_times), min(repeat_times)
     ratio = ours / floor
     harness.emit(
         "3. planning",
-        measured=f"plan_day {ours:.2f} s for {next(iter(counts)):,} deliveries",
+        measured=f"plan_day {ours:.2f} s for {next(iter(counts)):,} deliveries; a repeat {repeat:.2f} s",
         ceiling=f"{floor:.2f} s (bare INSERT … SELECT)",
         ratio=round(ratio, 3),
         ratio_text=f"{ratio:.2f}×",
-        target="≤ 1.5×",
-        met=ratio <= 1.5 and same,
+        target=f"≤ 1.5×, < {PLAN_TARGET_S:.0f} s, repeat < {REPEAT_TARGET_S:.0f} s",
+        met=ratio <= 1.5 and same and ours < PLAN_TARGET_S and repeat < REPEAT_TARGET_S,
         contacts=contacts,
         same_rows=same,
     )

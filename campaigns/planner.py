@@ -26,7 +26,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import Date, String, Table, and_, bindparam, case, exists, func, literal, or_, select, update
+from sqlalchemy import Date, Integer, String, Table, and_, any_, bindparam, case, exists, func, literal, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -41,6 +41,7 @@ from .models import (
     Offer,
     OfferStatus,
     Tag,
+    contact_tags,
 )
 from .sender import NO_SENDER, NO_SENDER_LABEL, sender_of
 
@@ -140,8 +141,17 @@ def plan_day(session: Session, day: date, settings: Settings, dry_run: bool = Fa
     for tag, offer, when in due:
         status = DeliveryStatus.PLANNED if offer.status == OfferStatus.READY else DeliveryStatus.HELD
         # Without anyone to send it (no active owner, no house advisor) a mail is held, with the reason.
+        unplanned = _unplanned(session, tag.id, offer.id)
+        if unplanned is not None and not unplanned:
+            result.tags.append(TagPlan(tag.name, offer.id, when, status, 0))
+            continue
         rows = (
             audience.tag_audience(tag.id)
+            .where(
+                unplanned_condition(tag.id, offer.id)
+                if unplanned is None
+                else Contact.id == any_(bindparam("unplanned", unplanned, type_=postgresql.ARRAY(Integer)))
+            )
             .join(owner, owner.id == Contact.owner_id)
             .add_columns(
                 literal(offer.id),
@@ -173,6 +183,24 @@ def plan_day(session: Session, day: date, settings: Settings, dry_run: bool = Fa
     result.spaced = space_contacts(session, day, settings.tag_spacing_days)
     session.flush()
     return result
+
+
+def unplanned_condition(tag_id: int, offer_id: int):
+    """SQL over contact_tags: the offer has no mail for this contact yet."""
+    return ~exists().where(Delivery.offer_id == offer_id, Delivery.contact_id == contact_tags.c.contact_id)
+
+
+def _unplanned(session: Session, tag_id: int, offer_id: int) -> list[int] | None:
+    """PostgreSQL: the ids of the tag's contacts the offer has no mail for yet, from two index ranges,
+    so that only their rows are read and checked (a repeat run every 10 minutes finds few or none,
+    instead of reading the whole audience: 325,000 contacts at a million, #15). SQLite: None (the
+    condition goes into the statement)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    ids = session.scalars(
+        select(contact_tags.c.contact_id).where(contact_tags.c.tag_id == tag_id, unplanned_condition(tag_id, offer_id))
+    ).all()
+    return list(ids)
 
 
 def _has_sender():
@@ -268,14 +296,32 @@ def space_contacts(session: Session, day: date, spacing_days: int) -> int:
             placed.append(wanted)
     for offer_id, delivery_ids in missing.items():
         missed.mark_missed(session, offer_id, delivery_ids)
-    if moves:
-        table = Delivery.__table__
-        assert isinstance(table, Table)
+    _move(session, moves)
+    return len(moves)
+
+
+def _move(session: Session, moves: list[dict]) -> None:
+    """Each delivery ``row_id`` to the day ``wanted``: on PostgreSQL one UPDATE per 10,000 moves
+    (two arrays unnested), not one per move (18,000 moves at a million contacts)."""
+    table = Delivery.__table__
+    assert isinstance(table, Table)
+    if not moves:
+        return
+    if session.get_bind().dialect.name != "postgresql":
         session.execute(
             update(table).where(table.c.id == bindparam("row_id")).values(send_on=bindparam("wanted"), updated_at=utcnow()),
             moves,
         )
-    return len(moves)
+        return
+    for start in range(0, len(moves), 10_000):
+        chunk = moves[start : start + 10_000]
+        session.execute(
+            text(
+                "UPDATE deliveries SET send_on = m.wanted, updated_at = :now"
+                " FROM unnest(CAST(:ids AS integer[]), CAST(:days AS date[])) AS m(id, wanted) WHERE deliveries.id = m.id"
+            ).bindparams(bindparam("now", type_=UTCDateTime)),
+            {"ids": [m["row_id"] for m in chunk], "days": [m["wanted"] for m in chunk], "now": utcnow()},
+        )
 
 
 def _days_apart(session: Session, later, earlier):

@@ -1,0 +1,46 @@
+"""The planner runs every 10 minutes: a repeat writes nothing and, with nothing new, inserts
+nothing; a contact given the tag meanwhile is planned alone (#15: 325,000 mails at a million)."""
+
+from __future__ import annotations
+
+from sqlalchemy import event, select
+
+from campaigns import planner
+from campaigns.db import db
+from campaigns.models import Delivery
+from tests.test_planner import YEAR, _due_tag
+from tests.test_spacing_batch import _pair
+
+
+def test_a_repeat_plans_only_the_contact_tagged_meanwhile(session, factory, settings):
+    tag, day = _due_tag(factory)
+    factory.offer(tag=tag, year=YEAR)
+    people = [factory.contact(tags=[tag]) for _ in range(3)]
+    factory.contact(tags=[tag], unsubscribed_at=people[0].created_at)  # never in the audience
+    assert planner.plan_day(session, day, settings).planned == 3
+    late = factory.contact(tags=[tag])
+    again = planner.plan_day(session, day, settings)
+    assert (again.planned, again.spaced) == (1, 0)
+    planned = session.scalars(select(Delivery.contact_id)).all()
+    assert sorted(planned) == sorted([p.id for p in people] + [late.id])
+
+
+def test_a_repeat_with_nothing_new_inserts_nothing(session, factory, settings):
+    day, _people = _pair(session, factory, "15 jun", 5)
+    first = planner.plan_day(session, day, settings)
+    assert (first.planned, first.spaced) == (10, 5)
+    inserts = []
+
+    def listener(_conn, _cursor, statement, *_args):
+        if statement.lstrip().upper().startswith("INSERT"):
+            inserts.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        again = planner.plan_day(session, day, settings)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    assert (again.planned, again.spaced, again.released) == (0, 0, 0)
+    if session.get_bind().dialect.name == "postgresql":
+        assert inserts == []  # the unplanned contacts are looked up first: none, so no INSERT … SELECT
+    assert len(session.scalars(select(Delivery)).all()) == 10
