@@ -8,12 +8,22 @@ from sqlalchemy import event, select
 from campaigns import planner
 from campaigns.db import db
 from campaigns.models import Delivery
-from tests.test_planner import YEAR, _due_tag
-from tests.test_spacing_batch import _pair
+from tests.scenes import YEAR, due_tag
+
+
+def _pair(session, factory, rule, contacts):
+    """Two tags due the same day, both carried by ``contacts`` contacts: one of each pair is spaced."""
+    first, day = due_tag(factory, rule=rule)
+    second = factory.tag(rule=rule, lead_days=0)
+    factory.offer(tag=first, year=YEAR)
+    factory.offer(tag=second, year=YEAR)
+    people = [factory.contact(tags=[first, second]) for _ in range(contacts)]
+    session.flush()
+    return day, people
 
 
 def test_a_repeat_plans_only_the_contact_tagged_meanwhile(session, factory, settings):
-    tag, day = _due_tag(factory)
+    tag, day = due_tag(factory)
     factory.offer(tag=tag, year=YEAR)
     people = [factory.contact(tags=[tag]) for _ in range(3)]
     factory.contact(tags=[tag], unsubscribed_at=people[0].created_at)  # never in the audience
