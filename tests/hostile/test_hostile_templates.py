@@ -10,7 +10,7 @@ from html import unescape
 import pytest
 from hostile import CYRILLIC, footprint
 
-from campaigns import template_sandbox
+from campaigns import template_budget, template_sandbox
 from campaigns.models import Offer, OfferStatus
 
 GOOD_BODY = "{{ greeting }}\n\n{{ advisor.signature }}\n\nОтписаться: {{ unsubscribe_url }}"
@@ -40,7 +40,7 @@ HOSTILE = {
 @pytest.fixture
 def quick_clock(monkeypatch):
     # The wall-clock limit, made short so the suite stays fast; the step budget is untouched.
-    monkeypatch.setattr(template_sandbox, "_MAX_SECONDS", 0.3)
+    monkeypatch.setattr(template_budget, "_MAX_SECONDS", 0.3)
 
 
 def _variables():
