@@ -550,7 +550,7 @@ def test_an_offer_without_an_unsubscribe_line_is_fine_and_its_mail_gets_the_foot
 
 
 def test_in_december_the_offers_and_the_calendar_open_on_the_coming_year(client, factory, session, monkeypatch):
-    from campaigns.web import offers as offer_views
+    from campaigns.web.offers import pages as offer_views
 
     user = marketing_user(factory)
     factory.tag("Энергетики", rule="22 dec", lead_days=21)

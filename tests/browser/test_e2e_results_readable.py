@@ -53,7 +53,7 @@ def test_offers_come_by_date_with_whole_labels_and_unsent_ones_say_so(page, sess
 
 
 def test_in_december_the_offers_page_opens_on_the_coming_year(page, session, factory, expect, monkeypatch):
-    from campaigns.web import offers as offer_views
+    from campaigns.web.offers import pages as offer_views
 
     factory.tag("Энергетики", rule="22 dec", lead_days=21)
     marketing = factory.advisor(role=Role.MARKETING, name="Мария Лебедева")
