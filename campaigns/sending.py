@@ -56,6 +56,8 @@ from .models import (
 )
 from .reconcile import ABANDONED
 from .sender import NO_SENDER, NoSender, sender_for
+from .transport import close_transports as close_transports  # the worker's and the tests' way to close them
+from .transport import drop_transport, transport_for
 
 log = logging.getLogger(__name__)
 
@@ -93,38 +95,6 @@ def retry_delay(attempts: int) -> timedelta | None:
     if elapsed >= RETRY_FOR:
         return None
     return RETRY_DELAYS[min(attempts - 1, len(RETRY_DELAYS) - 1)]
-
-
-# ------------------------------------------------------------------ transports
-
-
-_transports: dict = {}
-
-
-def transport_for(mail_settings):
-    """One open transport per worker process and relay, kept between jobs (SMTP connection reuse)."""
-    from .transport import open_transport
-
-    transport = _transports.get(mail_settings)
-    if transport is None:
-        transport = open_transport(mail_settings)
-        transport.__enter__()
-        _transports[mail_settings] = transport
-    return transport
-
-
-def drop_transport(mail_settings) -> None:
-    transport = _transports.pop(mail_settings, None)
-    if transport is not None:
-        try:
-            transport.__exit__(None, None, None)
-        except Exception:  # closing a broken connection may fail; it is gone either way
-            log.debug("closing the transport failed", exc_info=True)
-
-
-def close_transports() -> None:
-    for key in list(_transports):
-        drop_transport(key)
 
 
 # ------------------------------------------------------------------ sending one

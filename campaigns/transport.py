@@ -31,6 +31,7 @@ FROM and before the final dot is a TemporaryFailure: nothing half-sent is report
 
 from __future__ import annotations
 
+import logging
 import mailbox
 import re
 import smtplib
@@ -42,6 +43,8 @@ from pathlib import Path
 
 from .addresses import ascii_domain
 from .config import MailSettings
+
+log = logging.getLogger(__name__)
 
 _ENHANCED = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})\b")
 IDLE_SECONDS = 60.0
@@ -346,3 +349,33 @@ def open_transport(mail_settings) -> Transport:
     if mail_settings.scheme == "maildir":
         return MaildirTransport(mail_settings.path)
     return SMTPTransport(mail_settings)
+
+
+# ------------------------------------------------------------------ kept open between jobs
+
+
+_transports: dict = {}
+
+
+def transport_for(mail_settings):
+    """One open transport per worker process and relay, kept between jobs (SMTP connection reuse)."""
+    transport = _transports.get(mail_settings)
+    if transport is None:
+        transport = open_transport(mail_settings)
+        transport.__enter__()
+        _transports[mail_settings] = transport
+    return transport
+
+
+def drop_transport(mail_settings) -> None:
+    transport = _transports.pop(mail_settings, None)
+    if transport is not None:
+        try:
+            transport.__exit__(None, None, None)
+        except Exception:  # closing a broken connection may fail; it is gone either way
+            log.debug("closing the transport failed", exc_info=True)
+
+
+def close_transports() -> None:
+    for key in list(_transports):
+        drop_transport(key)

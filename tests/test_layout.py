@@ -25,10 +25,13 @@ def _modules() -> dict[str, Path]:
 
 
 def _top_level_imports(node: ast.AST):
-    """Import statements run when the module is imported: not those inside functions or classes."""
+    """Import statements run when the module is imported: not those inside functions or classes,
+    nor under `if TYPE_CHECKING:` (for the type checker only)."""
     for child in ast.iter_child_nodes(node):
         if isinstance(child, ast.Import | ast.ImportFrom):
             yield child
+        elif isinstance(child, ast.If) and getattr(child.test, "id", None) == "TYPE_CHECKING":
+            yield from _top_level_imports(ast.Module(body=child.orelse, type_ignores=[]))  # the else: does run
         elif not isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
             yield from _top_level_imports(child)
 
@@ -178,3 +181,14 @@ def test_no_test_module_imports_from_another_test_module_or_a_conftest():
         if _shared_wrongly(name)
     ]
     assert found == []
+
+
+MAX_LINES = 500
+
+
+def test_no_module_is_over_500_lines():
+    """One concept per module: a module that grows past this holds several — split it along its seams."""
+    sizes = {name: len(path.read_text(encoding="utf-8").splitlines()) for name, path in _modules().items()}
+    offenders = sorted(f"{name} ({lines} lines)" for name, lines in sizes.items() if lines > MAX_LINES)
+    assert offenders == [], "over 500 lines: " + ", ".join(offenders)
+    assert len(sizes) > 50  # the walk found the package

@@ -7,7 +7,7 @@ from email import message_from_string
 import pytest
 from sqlalchemy import func, select
 
-from campaigns import audience, config, deliveries, dispatch, reconcile, sending
+from campaigns import audience, config, deliveries, dispatch, reconcile, sending, transport
 from campaigns.db import db, utcnow
 from campaigns.models import (
     Delivery,
@@ -383,7 +383,7 @@ def test_it_ends_a_batch_at_its_time_limit_and_sends_the_rest_later(app, session
         job = Job.fetch("short", connection=queue.connection)
         assert job.get_status() == "failed" and "JobTimeoutException" in job.latest_result().exc_string
         assert len(relay.messages) == 1
-        assert settings.mail not in sending._transports  # the connection, maybe mid-message, was dropped
+        assert settings.mail not in transport._transports  # the connection, maybe mid-message, was dropped
         # The one on the wire is left to the reconciler; the rest were not touched.
         assert [reload_delivery(session, i).status for i in ids] == [DeliveryStatus.SENDING] + [DeliveryStatus.QUEUED] * 2
 

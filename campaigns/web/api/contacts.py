@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from ... import calls, consent, contacts
+from ... import calls, consent, contact_pages, contacts
 from ...db import db
 from ...greeting import greeting, greeting_is_fallback
 from ...models import Advisor, Contact, Note, Role
@@ -249,7 +249,7 @@ def list_contacts():
         position
         if isinstance(position, list)
         and len(position) == 2
-        and contacts.parse_cursor(position[0])
+        and contact_pages.parse_cursor(position[0])
         and isinstance(position[1], int)
         and 1 <= position[1] <= params.MAX_PAGE
         else None
@@ -268,8 +268,8 @@ def list_contacts():
         page=keyset[1] if keyset else (position or params.page()),
         after=keyset[0] if keyset else None,
     )
-    # The next page continues from this one's last row (contacts.cursor: keyset, however deep);
-    # total counts up to contacts.COUNT_LIMIT, total_more says there are more.
+    # The next page continues from this one's last row (contact_pages.cursor: keyset, however deep);
+    # total counts up to contact_pages.COUNT_LIMIT, total_more says there are more.
     return out(
         ContactPage,
         {
