@@ -129,6 +129,7 @@ def test_each_link_keeps_its_clicks_contacts_and_scanners(session, factory):
     b3_click = next(c for c in b1_clicks if c.delivery_id != b1.id)
     session.execute(update(Click).where(Click.id == b3_click.id).values(verdict=Verdict.BOT, reason="burst"))
     _assert_links_match_a_recount(session)
+    _assert_matches_a_recount(session)  # the offer's counts follow the correction too (0024)
     assert _link_counts(session)[link.id] == (3, 1, 4)
     # Updates that do not touch the verdict (a transfer moves owner_id) change nothing.
     session.execute(update(Click).where(Click.link_id == link.id).values(reason="moved"))
