@@ -17,6 +17,8 @@ from __future__ import annotations
 from flask import current_app, has_app_context
 from sqlalchemy import and_, case, exists, func, not_, or_, select
 
+from .config import settings_of
+from .db import keyed_hash_sql
 from .models import Contact, Suppression, contact_tags
 
 __all__ = ["lacks_consent", "may_be_mailed", "reason_text", "refusal", "require_consent", "tag_audience"]
@@ -50,14 +52,16 @@ def _refusals(consent: bool | None = None):
 
 def suppressed():
     """SQL over Contact: its address is on the stop list, as itself or as the hash an erasure left
-    (consent.address_hash: the person is gone, the ban on mailing them stays)."""
-    return or_(exists().where(Suppression.email == Contact.email), exists().where(Suppression.email == hash_sql(Contact.email)))
+    (the person is gone, the ban on mailing them stays): keyed (db.keyed_address_hash), or the old
+    plain SHA-256 of people erased before it (db.address_hash)."""
+    hashes = exists().where(
+        Suppression.email.in_([keyed_hash_sql(Contact.email, _secret_key()), func.campaigns_address_hash(Contact.email)])
+    )
+    return or_(exists().where(Suppression.email == Contact.email), hashes)
 
 
-def hash_sql(email):
-    """SQL: consent.address_hash() of an address column, on PostgreSQL and SQLite alike
-    (SQLite gets the function from db.py at connect)."""
-    return func.campaigns_address_hash(email)
+def _secret_key() -> str:
+    return settings_of(current_app).secret_key
 
 
 def may_be_mailed(*, consent: bool | None = None):

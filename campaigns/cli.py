@@ -169,6 +169,32 @@ def set_password_command(email: str, password: str):
     click.echo(f"password changed for {user.email}; their sessions have ended")
 
 
+@group.command("erase")
+@click.argument("email")
+@click.option("--by", "admin_email", default=None, help="the admin recorded as having erased (default: the server's console)")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+def erase_command(email: str, admin_email: str | None, yes: bool):
+    """Erase a person's data on their request (152-FZ), as admin's «Удалить данные» does: personal fields
+    of every contact at EMAIL, and any import still holding them; the address stays on the stop list as a hash."""
+    from . import accounts, privacy
+    from .models import Role
+
+    admin = None
+    if admin_email is not None:
+        admin = accounts.find_by_email(db.session, admin_email)
+        if admin is None or admin.role != Role.ADMIN or not admin.active:
+            raise click.ClickException(f"--by: no active admin {admin_email}")
+    people = [c for c in privacy.contacts_at(db.session, email) if c.erased_at is None]
+    if not people:
+        raise click.ClickException(f"EMAIL: no contact at {email} (or already erased)")
+    if not yes:
+        click.confirm(f"erase {len(people)} contact(s) at {email}? this cannot be undone", abort=True)
+    for contact in people:
+        privacy.erase(db.session, admin, contact)
+    db.session.commit()
+    click.echo(f"erased {len(people)} contact(s) at {email}; the address stays on the stop list only as a hash")
+
+
 @group.command("dns")
 @click.option("--timeout", type=float, default=3.0, show_default=True, help="seconds per DNS question")
 def dns_command(timeout: float):

@@ -21,8 +21,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from . import webhooks
+from .config import current_settings
 from .contacts import ContactError, NotAllowed, can_edit
-from .db import address_hash, utcnow
+from .db import address_hash, keyed_address_hash, utcnow
 from .models import Advisor, Contact, Delivery, DeliveryStatus, Note, NoteKind, Role, Suppression, SuppressionReason
 
 # Mail that has not gone out yet and must not once the address is stopped.
@@ -58,15 +59,24 @@ def _address(email: str) -> str:
     return email.strip().lower()
 
 
+def erased_form(email: str) -> str:
+    """The stop-list entry an erasure leaves for an address: its keyed hash (db.keyed_address_hash)."""
+    return keyed_address_hash(_address(email), current_settings().secret_key) or ""
+
+
+def _forms(address: str) -> tuple[str, ...]:
+    """Every way the stop list may hold an address: itself, its keyed hash, the old plain hash."""
+    return (address, erased_form(address), address_hash(address) or "")
+
+
 class StopList(set):
     """The stop list in memory: `address in stop_list` holds for an address on it as itself or as
-    the hash an erasure left (privacy.erase)."""
+    the hash an erasure left (privacy.erase: keyed; the old plain one still counts)."""
 
     def __contains__(self, email) -> bool:
         if not isinstance(email, str):
             return False
-        address = _address(email)
-        return set.__contains__(self, address) or set.__contains__(self, address_hash(address))
+        return any(set.__contains__(self, form) for form in _forms(_address(email)))
 
 
 def stop_list(session: Session) -> StopList:
@@ -78,9 +88,8 @@ def find_suppression(session: Session, email: str | None) -> Suppression | None:
     """The stop-list entry for an address: itself, or the hash an erasure left."""
     if not email:
         return None
-    address = _address(email)
     return session.scalar(
-        select(Suppression).where(Suppression.email.in_((address, address_hash(address)))).order_by(Suppression.id).limit(1)
+        select(Suppression).where(Suppression.email.in_(_forms(_address(email)))).order_by(Suppression.id).limit(1)
     )
 
 

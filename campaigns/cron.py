@@ -54,6 +54,8 @@ def build(connection: Redis) -> CronScheduler:
     scheduler.register(tasks.reconcile_deliveries, QUEUE, interval=60)
     if bounces_configured():
         scheduler.register(tasks.read_bounces, QUEUE, interval=300)
+    # Uploaded import files left behind by imports that expired unused (import_jobs.sweep_uploads).
+    scheduler.register(tasks.sweep_import_uploads, QUEUE, interval=3600)
     # The advisors' mailboxes (replies.POLL_SECONDS); nothing to do until one is connected.
     scheduler.register(tasks.poll_replies, QUEUE, interval=replies.POLL_SECONDS)
     return scheduler

@@ -14,10 +14,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TypeVar, cast
 
-from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy import DateTime, LargeBinary, MetaData, String, create_engine, event, literal
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from .config import settings_of
@@ -87,11 +89,58 @@ def retry_on_lost_connection(session, work: Callable[[], T], what: str, pauses=R
 
 
 def address_hash(email: str | None) -> str | None:
-    """How an erased person's address stays on the stop list: never mailed again, never readable.
-    The same in SQL (campaigns_address_hash: migration 0014 on PostgreSQL, make_engine on SQLite)."""
+    """The stop list's OLD form of an erased person's address: a plain SHA-256 ("sha256:…"), which
+    anyone can test a guessed address against. Still matched so that people erased before the keyed
+    form stay suppressed; nothing writes it any more (see keyed_address_hash). The same in SQL
+    (campaigns_address_hash: migration 0014 on PostgreSQL, make_engine on SQLite)."""
     if email is None:
         return None
     return "sha256:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+def hash_pads(secret_key: str) -> tuple[bytes, bytes]:
+    """HMAC-SHA256's inner and outer pads for the key derived from SECRET_KEY (for the stop list's
+    hashes only): SQL computes the same HMAC from them (keyed_hash_sql), the key never appears."""
+    key = hashlib.sha256(b"campaigns stop-list address hash\0" + secret_key.encode()).digest().ljust(64, b"\0")
+    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
+
+
+def _hmac_from_pads(inner: bytes, outer: bytes, email: str | None) -> str | None:
+    if email is None:
+        return None
+    digest = hashlib.sha256(inner + email.strip().lower().encode()).digest()
+    return "hmac:" + hashlib.sha256(outer + digest).hexdigest()
+
+
+def keyed_address_hash(email: str | None, secret_key: str) -> str | None:
+    """How an erased person's address stays on the stop list (152-FZ): never mailed again, never
+    readable, and not testable against a guess without SECRET_KEY ("hmac:…", HMAC-SHA256 with a key
+    derived from it). Changing SECRET_KEY would set these people free: keep it."""
+    return _hmac_from_pads(*hash_pads(secret_key), email)
+
+
+class keyed_hash_sql(FunctionElement):  # noqa: N801 — an SQL function, named like one
+    """SQL: keyed_address_hash(email) with the pads as parameters, on PostgreSQL (its sha256) and
+    SQLite (campaigns_keyed_hash, registered at connect) alike."""
+
+    type = String()
+    inherit_cache = True
+
+    def __init__(self, email, secret_key: str):
+        inner, outer = hash_pads(secret_key)
+        super().__init__(literal(inner, LargeBinary()), literal(outer, LargeBinary()), email)
+
+
+@compiles(keyed_hash_sql, "postgresql")
+def _keyed_hash_postgresql(element, compiler, **kw):
+    inner, outer, email = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"('hmac:' || encode(sha256({outer} || sha256({inner} || convert_to(lower(btrim({email})), 'UTF8'))), 'hex'))"
+
+
+@compiles(keyed_hash_sql)
+def _keyed_hash_default(element, compiler, **kw):
+    inner, outer, email = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"campaigns_keyed_hash({inner}, {outer}, {email})"
 
 
 def make_engine(url: str) -> Engine:
@@ -107,6 +156,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
             # The stop list's hashed addresses (erased people): PostgreSQL has it from migration 0014.
             dbapi_conn.create_function("campaigns_address_hash", 1, address_hash, deterministic=True)
+            dbapi_conn.create_function("campaigns_keyed_hash", 3, _hmac_from_pads, deterministic=True)
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)

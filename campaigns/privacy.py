@@ -6,25 +6,35 @@ address and browser — as one JSON-ready dict; the page shows the same dict.
 
 `erase()` removes the personal fields and keeps only anonymous counts: the contact row stays
 (archived, «удалённый контакт») with its tags, its mails and clicks (so the results still add
-up), its notes without their text. Its address goes on the stop list only as a hash
-(db.address_hash): the person is never mailed again — audience.suppressed() and the import's
-stop-list check match the hash — and nobody can read the address back.
+up), its notes without their text. Its address goes on the stop list only as a keyed hash
+(consent.erased_form: HMAC-SHA256, key derived from SECRET_KEY): the person is never mailed again —
+audience.suppressed() and the import's stop-list check match the hash — and nobody can read the
+address back or test a guess against it. Imports that still hold the person (an uploaded file
+waiting for its commit, a preview in Redis) lose them: import_jobs.forget_address.
+
+The page (admin) and `flask campaigns erase EMAIL` (the server's operator) both call `erase()`.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, time
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from . import consent
+from . import consent, import_jobs
 from .contacts import NotAllowed
-from .db import address_hash, utcnow
+from .db import utcnow
+from .extensions import redis_client
 from .models import Advisor, Click, Contact, Delivery, Link, Note, NoteKind, Role, Suppression, SuppressionReason
 
 ERASED_NAME = "Удалённый контакт"
 ERASED_NOTE = "Персональные данные удалены по требованию (152-ФЗ)"
+
+
+def contacts_at(session: Session, email: str) -> list[Contact]:
+    """Every contact at this address, whatever its case (`flask campaigns erase`)."""
+    return list(session.scalars(select(Contact).where(func.lower(Contact.email) == email.strip().lower()).order_by(Contact.id)))
 
 
 def _value(value):
@@ -121,19 +131,25 @@ def export(session: Session, contact: Contact) -> dict:
     }
 
 
-def erase(session: Session, admin: Advisor, contact: Contact, now: datetime | None = None) -> None:
-    """Erase the person behind `contact` (see the module's text). Admin only; a second time changes nothing."""
-    if admin.role != Role.ADMIN:
+def erase(session: Session, admin: Advisor | None, contact: Contact, now: datetime | None = None) -> None:
+    """Erase the person behind `contact` (see the module's text). Admin only (`admin` None: the server's
+    operator, `flask campaigns erase`); a second time changes nothing."""
+    if admin is not None and admin.role != Role.ADMIN:
         raise NotAllowed("Удалить персональные данные может администратор.")
     if contact.erased_at is not None:
         return
     now = now or utcnow()
     email = contact.email
+    author_id = admin.id if admin else None
+    by = admin.name if admin else "с консоли сервера"
     consent.cancel_pending(session, select(Contact.id).where(Contact.id == contact.id), "персональные данные удалены", now)
     if email:
         address = email.strip().lower()
         session.execute(delete(Suppression).where(Suppression.email == address))
-        consent.suppress(session, address_hash(address) or "", SuppressionReason.MANUAL, ERASED_NOTE, author_id=admin.id, now=now)
+        consent.suppress(
+            session, consent.erased_form(address), SuppressionReason.MANUAL, ERASED_NOTE, author_id=author_id, now=now
+        )
+        import_jobs.forget_address(redis_client(), address)
     for name in (
         "first_name",
         "middle_name",
@@ -174,9 +190,9 @@ def erase(session: Session, admin: Advisor, contact: Contact, now: datetime | No
         Note(
             contact_id=contact.id,
             kind=NoteKind.SYSTEM,
-            author_id=admin.id,
+            author_id=author_id,
             created_at=now,
-            body=f"{ERASED_NOTE} ({admin.name}). Адрес остался в стоп-листе только в виде хеша.",
+            body=f"{ERASED_NOTE} ({by}). Адрес остался в стоп-листе только в виде хеша.",
         )
     )
     session.flush()

@@ -244,6 +244,17 @@ def poll_replies() -> int:
     return replies.poll_all(db.session, _settings())
 
 
+@periodic
+def sweep_import_uploads() -> int:
+    """Remove uploaded import files whose import expired unused (nothing personal kept on disk, 152-FZ)."""
+    from flask import current_app
+
+    from .extensions import redis_client
+    from .import_jobs import sweep_uploads, upload_dir
+
+    return sweep_uploads(redis_client(), upload_dir(current_app.instance_path))
+
+
 @in_app_context
 def import_contacts(import_id: str, step: str) -> None:
     """Preview ("preview") or write ("commit") an uploaded contact file; progress goes to Redis."""

@@ -468,3 +468,14 @@ def write_csv(tmp_path, rows, *, name="contacts.csv", encoding="utf-8", delimite
     path = tmp_path / name
     path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + data)
     return path
+
+
+def upload_import(client, text: str, name: str = "contacts.csv", encoding: str = "utf-8", **fields):
+    """Upload a file on the import page (the client logged in): the answer redirects to its preview."""
+    data = {"file": (io.BytesIO(text.encode(encoding)), name), **fields}
+    return client.post_form("/imports/", data, content_type="multipart/form-data")
+
+
+def import_id_of(response) -> str:
+    """The import's id from the upload's redirect."""
+    return response.headers["Location"].rstrip("/").rsplit("/", 1)[-1]

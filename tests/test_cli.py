@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 
 from campaigns import cli
 from campaigns.config import ROOT
-from campaigns.models import Advisor, Delivery, DeliveryStatus, Role, Tag
+from campaigns.db import keyed_address_hash
+from campaigns.models import Advisor, Contact, Delivery, DeliveryStatus, Role, Suppression, Tag
 from tests.scenes import YEAR, due_delivery, due_tag
 from tests.support import PASSWORD, process_env
 
@@ -24,6 +25,7 @@ COMMANDS = {
     "house",
     "house-hot",
     "set-password",
+    "erase",
     "dns",
     "calendar",
     "plan",
@@ -135,6 +137,41 @@ def test_set_password_gives_a_new_password(app, session, factory, client):
     client.login(user, password="новый пароль 2026")
 
 
+def test_erase_erases_the_person_as_the_page_does(app, session, factory, settings):
+    contact = factory.contact(email="ivanov@client.example.com", last_name="Иванов", phone="+79161234567")
+    session.commit()
+    contact_id = contact.id
+
+    result = run(app, "erase", "Ivanov@Client.example.com", "--yes")
+
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == (
+        "erased 1 contact(s) at Ivanov@Client.example.com; the address stays on the stop list only as a hash"
+    )
+    session.expire_all()
+    erased = session.get(Contact, contact_id)
+    assert erased.erased_at and erased.email is None and erased.phone is None and erased.last_name == ""
+    emails = set(session.scalars(select(Suppression.email)))
+    assert emails == {keyed_address_hash("ivanov@client.example.com", settings.secret_key)}
+    [note] = [n for n in erased.notes if "152-ФЗ" in n.body]
+    assert "с консоли сервера" in note.body and note.author_id is None
+
+
+def test_erase_names_the_admin_given_and_asks_first(app, session, factory):
+    admin = factory.advisor(role=Role.ADMIN, name="Ирина Админова")
+    contact = factory.contact(email="ivanov@client.example.com")
+    session.commit()
+
+    declined = run(app, "erase", contact.email, "--by", admin.email, input="n\n")
+    assert declined.exit_code != 0 and session.get(Contact, contact.id).erased_at is None
+    result = run(app, "erase", contact.email, "--by", admin.email, input="y\n")
+
+    assert result.exit_code == 0, result.output
+    session.expire_all()
+    [note] = [n for n in session.get(Contact, contact.id).notes if "152-ФЗ" in n.body]
+    assert "Ирина Админова" in note.body and note.author_id == admin.id
+
+
 def test_dns_lists_the_records_to_publish(app, session, factory):
     factory.advisor(email="anna@studio.example.com")
     session.commit()
@@ -228,6 +265,17 @@ def test_set_password_refuses_a_short_password_in_one_line(app, session, factory
     session.commit()
 
     assert_one_line_error(run(app, "set-password", user.email, "--password", "abc"), "ароль", exit_code=1)
+
+
+def test_erase_refuses_an_unknown_address_and_a_non_admin_in_one_line(app, session, factory):
+    advisor = factory.advisor()
+    contact = factory.contact(email="ivanov@client.example.com")
+    session.commit()
+
+    assert_one_line_error(run(app, "erase", "nobody@client.example.com", "--yes"), "EMAIL", exit_code=1)
+    assert_one_line_error(run(app, "erase", contact.email, "--by", advisor.email, "--yes"), "--by", exit_code=1)
+    session.expire_all()
+    assert session.get(Contact, contact.id).erased_at is None
 
 
 def test_create_user_refuses_an_address_taken_in_another_case(app, session, factory):

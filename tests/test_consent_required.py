@@ -14,7 +14,7 @@ from sqlalchemy import select
 from campaigns import audience, consent, privacy
 from campaigns.board import readiness_board
 from campaigns.config import ConfigError, load_settings
-from campaigns.db import address_hash
+from campaigns.db import address_hash, keyed_address_hash
 from campaigns.models import Click, Contact, Delivery, DeliveryStatus, Note, Role, Suppression, Verdict
 from tests.scenes import AUDIENCE_DAY, AUDIENCE_PATHS, audience_scene, audience_sent, write_csv
 
@@ -167,9 +167,12 @@ def test_erasure_removes_personal_fields_keeps_counts_and_the_address_only_as_a_
     click = session.scalar(select(Click).where(Click.contact_id == contact.id))
     assert click.ip is None and click.user_agent is None
     assert not any("мёд" in (n.body or "") for n in erased.notes)
-    # Nowhere in the stop list is the address readable; its hash is there.
+    # Nowhere in the stop list is the address readable; its hash is there, keyed with SECRET_KEY (152-FZ):
+    # not the plain SHA-256 anyone could test a guessed address against.
     emails = set(session.scalars(select(Suppression.email)))
-    assert "ivanov@client.example.com" not in emails and address_hash("ivanov@client.example.com") in emails
+    assert "ivanov@client.example.com" not in emails
+    assert keyed_address_hash("ivanov@client.example.com", settings.secret_key) in emails
+    assert address_hash("ivanov@client.example.com") not in emails
     assert "ivanov" not in json.dumps(privacy.export(session, erased), ensure_ascii=False)
 
 

@@ -51,12 +51,6 @@ class CommitForm(FlaskForm):
     skip_errors = BooleanField("Пропустить строки с ошибками и загрузить остальные")
 
 
-def _upload_dir() -> Path:
-    path = Path(current_app.instance_path) / "uploads" / "imports"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def _owner_choices() -> list[tuple[int, str]]:
     advisors = db.session.scalars(
         select(Advisor).where(Advisor.role == Role.ADVISOR, Advisor.active.is_(True)).order_by(Advisor.is_house, Advisor.name)
@@ -78,7 +72,7 @@ def begin_upload(upload, options: ImportOptions) -> tuple[str | None, str | None
     """Store an uploaded file and start its preview (the page and the API): (import id, None) or (None, error)."""
     filename = Path(upload.filename or "file.csv").name[:200]
     import_id = secrets.token_urlsafe(16)
-    path = _upload_dir() / f"{import_id}{Path(filename).suffix.lower()}"
+    path = import_jobs.upload_dir(current_app.instance_path) / f"{import_id}{Path(filename).suffix.lower()}"
     upload.save(path)
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
