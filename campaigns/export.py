@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections.abc import Iterator
-from datetime import datetime
 
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import DateTime, func, literal_column, select, type_coerce
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from .duplicates import company_label
@@ -31,12 +31,12 @@ EXPORT_COLUMNS = [
 ]
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = "=+-@\t\r"
 
 
 def _safe(value: str) -> str:
     # A cell starting with = + - @ is a formula to Excel (CSV injection): quote it.
-    return "'" + value if value.startswith(_FORMULA_START) else value
+    return "'" + value if value and value[0] in _FORMULA_START else value
 
 
 def _tag_names(dialect: str):
@@ -56,11 +56,31 @@ def _tag_names(dialect: str):
     )
 
 
+def _all_tag_names():
+    """PostgreSQL, every contact: (contact_id, tags) grouped along contact_tags' primary key, for a
+    merge join with contacts in id order — 1.9 s for a million contacts where a subquery per
+    contact took 5.6 s, and still streaming (bench/pages_bench.py)."""
+    return (
+        select(
+            contact_tags.c.contact_id,
+            func.string_agg(Tag.name, aggregate_order_by(literal_column("', '"), Tag.name)).label("tags"),
+        )
+        .join(Tag, Tag.id == contact_tags.c.tag_id)
+        .group_by(contact_tags.c.contact_id)
+        .subquery()
+    )
+
+
 def export_rows(session, user: Advisor, ids: list[int] | None = None) -> Iterator[list[str]]:
     """The header and one row per contact the user may see (an advisor: their own); only `ids` when given.
 
     One statement, read in batches from a server-side cursor as the response is written: the first
-    row leaves at once and memory stays flat however many contacts there are (bench/pages_bench.py)."""
+    row leaves at once and memory stays flat however many contacts there are (bench/pages_bench.py).
+    Moments come as the driver reads them: no time-zone conversion per row, only the date is shown."""
+    dialect = session.bind.dialect.name
+    everyone = user.role != Role.ADVISOR and ids is None and dialect == "postgresql"
+    grouped = _all_tag_names() if everyone else None
+    tags = grouped.c.tags if grouped is not None else _tag_names(dialect)
     query = (
         select(
             Contact.last_name,
@@ -71,45 +91,48 @@ def export_rows(session, user: Advisor, ids: list[int] | None = None) -> Iterato
             Contact.position,
             Contact.email,
             Contact.phone,
-            _tag_names(session.bind.dialect.name).label("tags"),
+            tags.label("tags"),
             Advisor.name.label("owner"),
             Contact.consent_source,
-            Contact.consent_at,
-            Contact.unsubscribed_at,
+            type_coerce(Contact.consent_at, DateTime),
+            type_coerce(Contact.unsubscribed_at, DateTime),
             Contact.next_contact_on,
         )
         .join(Advisor, Advisor.id == Contact.owner_id)
         .where(Contact.archived_at.is_(None))
         .order_by(Contact.id)
     )
+    if grouped is not None:
+        query = query.outerjoin(grouped, grouped.c.contact_id == Contact.id)
     if user.role == Role.ADVISOR:
         query = query.where(Contact.owner_id == user.id)
     if ids is not None:
         query = query.where(Contact.id.in_(ids))
     yield [label for _name, label in EXPORT_COLUMNS]
-    for row in session.execute(query.execution_options(yield_per=2000)):
-        values = {
-            "last_name": row.last_name,
-            "first_name": row.first_name,
-            "middle_name": row.middle_name,
-            "company": company_label(row.company, row.company_alias),
-            "position": row.position,
-            "email": row.email or "",
-            "phone": row.phone or "",
-            "tags": row.tags or "",
-            "owner": row.owner,
-            "consent_source": row.consent_source,
-            "consent_at": _export_date(row.consent_at),
-            "unsubscribed_at": _export_date(row.unsubscribed_at),
-            "next_contact_on": _export_date(row.next_contact_on),
-        }
-        yield [_safe(str(values[name] or "")) for name, _label in EXPORT_COLUMNS]
+    # Core, not the ORM: plain rows, no entity machinery per row.
+    for row in session.connection().execute(query.execution_options(yield_per=5000)):
+        (last, first, middle, company, alias, position, email, phone, tag_names, owner, source, consent, gone, next_on) = row
+        # In EXPORT_COLUMNS' order.
+        yield [
+            _safe(last or ""),
+            _safe(first or ""),
+            _safe(middle or ""),
+            _safe(company_label(company, alias)),
+            _safe(position or ""),
+            _safe(email or ""),
+            _safe(phone or ""),
+            _safe(tag_names or ""),
+            _safe(owner or ""),
+            _safe(source or ""),
+            _export_date(consent),
+            _export_date(gone),
+            _export_date(next_on),
+        ]
 
 
 def _export_date(value) -> str:
-    if value is None:
-        return ""
-    return (value.date() if isinstance(value, datetime) else value).strftime("%d.%m.%Y")
+    """dd.mm.yyyy of a date or a moment (its UTC date), as strftime would write it, ten times faster."""
+    return f"{value.day:02d}.{value.month:02d}.{value.year:04d}" if value else ""
 
 
 def export_csv(session, user: Advisor, ids: list[int] | None = None) -> Iterator[str]:
@@ -117,10 +140,11 @@ def export_csv(session, user: Advisor, ids: list[int] | None = None) -> Iterator
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
     yield "\ufeff"
-    for number, row in enumerate(export_rows(session, user, ids)):
-        writer.writerow(row)
-        if number % 500 == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+    rows = export_rows(session, user, ids)
+    writer.writerow(next(rows))
+    yield buffer.getvalue()  # the header at once
+    while batch := list(itertools.islice(rows, 1000)):
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerows(batch)
+        yield buffer.getvalue()
