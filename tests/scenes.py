@@ -165,8 +165,8 @@ def make_key(client, session, user, name="CRM") -> str:
     session.commit()
     client.login(user)
     response = client.post_form("/keys/", {"name": name})
-    assert response.status_code == 201
-    match = re.search(r'id="new-api-key">([^<]+)<', response.get_data(as_text=True))
+    assert response.status_code == 303 and response.headers["Location"].endswith("/keys/")  # POST, redirect, GET
+    match = re.search(r'id="new-api-key">([^<]+)<', client.get("/keys/").get_data(as_text=True))
     assert match, "the new key is shown on the page"
     client.post_form("/logout")
     return match.group(1)
