@@ -192,3 +192,50 @@ def test_an_api_key_answers_the_same_visibility_matrix(client, session, world, r
         for action, response in responses.items():
             assert SECRET not in _text(response), action
         assert session.scalar(select(func.count(Note.id)).where(Note.contact_id == contact_id)) == 0
+
+
+# Tags, an offer's links and catalog, results: read by every role, written by marketing and admin
+# only — asked with each role's key (#19). {action: {role: status}}
+CATALOG_MATRIX = {
+    "tags_read": {"advisor": 200, "marketing": 200, "admin": 200},
+    "tag_create": {"advisor": 403, "marketing": 201, "admin": 201},
+    "tag_update": {"advisor": 403, "marketing": 200, "admin": 200},
+    "links_read": {"advisor": 200, "marketing": 200, "admin": 200},
+    "links_write": {"advisor": 403, "marketing": 200, "admin": 200},
+    "catalog_upload": {"advisor": 403, "marketing": 200, "admin": 200},
+    "results": {"advisor": 403, "marketing": 200, "admin": 200},
+}
+
+
+@pytest.mark.parametrize("role", ["advisor", "marketing", "admin"])
+def test_an_api_key_writes_tags_links_and_catalogs_only_with_marketings_role(client, session, factory, world, role):
+    import io
+
+    from campaigns.models import Link, Tag
+
+    tag = factory.tag("Медики")
+    offer = factory.offer(tag=tag, year=2027)
+    offer.links = [Link(name="catalog", url="https://gifts.example.com/c", label="Каталог", weight=1)]
+    session.commit()
+    headers = _key_for(client, session, world[role])
+    pdf = b"%PDF-1.7\n" + b"0" * 100 + b"\n%%EOF\n"
+    links = {"links": [{"name": "catalog", "url": "https://gifts.example.com/new"}]}
+    responses = {
+        "tags_read": client.get("/api/tags", headers=headers),
+        "tag_create": client.post("/api/tags", json={"name": "Новый", "kind": "industry", "rule": "1 mar"}, headers=headers),
+        "tag_update": client.patch(f"/api/tags/{tag.id}", json={"description": "врачи"}, headers=headers),
+        "links_read": client.get(f"/api/offers/{offer.id}/links", headers=headers),
+        "links_write": client.put(f"/api/offers/{offer.id}/links", json=links, headers=headers),
+        "catalog_upload": client.post(
+            f"/api/offers/{offer.id}/catalog",
+            data={"file": (io.BytesIO(pdf), "c.pdf")},
+            headers=headers,
+            content_type="multipart/form-data",
+        ),
+        "results": client.get("/api/results", headers=headers),
+    }
+    assert {action: r.status_code for action, r in responses.items()} == {a: by[role] for a, by in CATALOG_MATRIX.items()}
+    session.expire_all()
+    if role == "advisor":  # nothing written
+        assert session.scalar(select(func.count(Tag.id))) == 1 and session.get(Tag, tag.id).description == ""
+        assert [link.url for link in session.get(type(offer), offer.id).links] == ["https://gifts.example.com/c"]

@@ -1,18 +1,17 @@
 """Tags: the list with each tag's next date, and the form that creates or edits one (name, kind,
-date rule with a preview of the next send dates, lead days)."""
+date rule with a preview of the next send dates, lead days) through tags.save_tag, as the API does."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
+from sqlalchemy import select
 from wtforms import SelectChoice, SelectField, StringField  # type: ignore[attr-defined]  # in WTForms 3.3, not yet in its stubs
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from .. import calendar, rules_ru, tag_groups
+from .. import calendar, rules_ru, tag_groups, tags
 from ..config import current_settings
 from ..db import db
 from ..models import Role, Tag, TagKind
@@ -29,18 +28,16 @@ def _today():
 
 
 def _validate_rule(_form, field):
-    """Russian («3-е воскресенье июня, за 21 день») or the short grammar; the database keeps the latter."""
+    """Russian («3-е воскресенье июня, за 21 день») or the short grammar (tags.parse_rule); kept for the preview."""
     try:
-        rule, field.lead = rules_ru.parse(field.data or "")
+        field.canonical, field.lead = tags.parse_rule(field.data or "")
     except ValueError as exc:
         raise ValidationError(str(exc)) from None
-    field.canonical = str(rule)
 
 
 def _validate_lead(_form, field):
-    raw = (field.data or "").strip()
-    if not raw.isdigit() or not 0 <= int(raw) <= 120:
-        raise ValidationError("Укажите целое число дней от 0 до 120.")
+    if why := tags.lead_problem(field.data):
+        raise ValidationError(why)
 
 
 class TagForm(FlaskForm):
@@ -91,17 +88,21 @@ def edit(tag_id: int | None = None):
         form.kind.data = tag.kind.value
         form.rule.data = rules_ru.describe(tag.rule)
     if form.validate_on_submit():
-        name = (form.name.data or "").strip()
-        clash = db.session.scalar(select(Tag).where(func.lower(Tag.name) == name.lower(), Tag.id != (tag.id if tag else -1)))
-        if clash:
-            form.name.errors.append("Тег с таким названием уже есть.")  # type: ignore[attr-defined]  # a list once validated
+        try:
+            tag = tags.save_tag(
+                db.session,
+                tag,
+                name=form.name.data or "",
+                kind=form.kind.data or "",
+                rule=form.rule.data or "",
+                lead_days=form.lead_days.data,
+                description=form.description.data or "",
+            )
+        except tags.TagError as exc:  # what the form's own checks cannot see: a name already taken
+            db.session.rollback()
+            for name, message in exc.errors.items():
+                getattr(form, name).errors.append(message)
         else:
-            tag = tag or Tag()
-            rule: Any = form.rule  # a RuleField: canonical and lead are its own
-            tag.name, tag.kind, tag.rule = name, TagKind(form.kind.data), rule.canonical
-            lead = rule.lead if rule.lead is not None else int(form.lead_days.data or "")
-            tag.lead_days, tag.description = lead, (form.description.data or "").strip()
-            db.session.add(tag)
             db.session.commit()
             flash(f"Тег «{tag.name}» сохранён.", "success")
             return redirect(url_for("tags.index"))

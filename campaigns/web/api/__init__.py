@@ -23,14 +23,15 @@ through the very functions the import page uses (web/imports.begin_upload / begi
 
 - `base.py` — the blueprint `bp`, authentication, problem errors, bodies, output, cursors;
 - `contacts.py` — contacts, notes and calls, consent;
-- `catalog.py` — tags and offers;
+- `tags.py` — tags (written through tags.save_tag, as the tags page);
+- `catalog.py` — offers, their links and catalog file;
 - `mail.py` — deliveries, human clicks, the hot list, results;
 - `lists.py` — the stop list and imports.
 """
 
 from __future__ import annotations
 
-from . import catalog, contacts, lists, mail  # noqa: F401 — each adds its routes to bp
+from . import catalog, contacts, lists, mail, tags  # noqa: F401 — each adds its routes to bp
 from .base import bp
 
 __all__ = ["bp"]

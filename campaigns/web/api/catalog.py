@@ -1,18 +1,20 @@
-"""The API's tags and offers: read by everyone, written by marketing and admin."""
+"""The API's offers, their links and catalog file: read by everyone, written by marketing and admin
+with the offer editor's rules (offer_links.py, template_sandbox, offer_lint, offers.save_catalog)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from flask import abort
-from pydantic import BaseModel, Field, StrictStr
+from flask import abort, request
+from pydantic import BaseModel, Field, StrictInt, StrictStr
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from ... import clicks, offer_lint, offers, template_sandbox
+from ... import clicks, offer_links, offer_lint, offers, template_sandbox
+from ...config import current_settings
 from ...db import db
 from ...extensions import redis_client
-from ...models import Offer, OfferStatus, Tag
+from ...models import Link, Offer, OfferStatus, Tag
 from .. import params
 from ..openapi import spec
 from ..problems import problem
@@ -31,45 +33,6 @@ from .base import (
     require_roles,
 )
 
-# ------------------------------------------------------------------ tags
-
-
-class TagOut(BaseModel):
-    id: int
-    name: str
-    kind: str
-    rule: str
-    lead_days: int
-    description: str
-
-
-class TagList(BaseModel):
-    items: list[TagOut]
-
-
-@bp.get("/tags")
-@spec.validate(resp=errors_for(HTTP_200=TagList), tags=["tags"], skip_validation=True)
-def list_tags():
-    """Теги: отрасли, праздники и месяцы новогодних закупок"""
-    tags = db.session.scalars(select(Tag).order_by(Tag.name))
-    return out(
-        TagList,
-        {
-            "items": [
-                {
-                    "id": t.id,
-                    "name": t.name,
-                    "kind": t.kind.value,
-                    "rule": t.rule,
-                    "lead_days": t.lead_days,
-                    "description": t.description,
-                }
-                for t in tags
-            ]
-        },
-    )
-
-
 # ------------------------------------------------------------------ offers
 
 
@@ -79,6 +42,7 @@ class LinkOut(BaseModel):
     url: str
     label: str
     weight: int
+    editable: bool = Field(True, description="false — ссылка загруженного каталога: её меняет только загрузка файла")
 
 
 class OfferOut(BaseModel):
@@ -117,7 +81,12 @@ class OfferChange(Body):
     status: Literal["draft", "ready"] | None = None
 
 
+def _link_json(link: Link, *, editable: bool = True) -> dict:
+    return {"id": link.id, "name": link.name, "url": link.url, "label": link.label, "weight": link.weight, "editable": editable}
+
+
 def _offer_json(offer: Offer) -> dict:
+    editable = offer_links.editable_links(offer)
     try:
         send_on = iso(offers.offer_send_date(offer))
     except Exception:  # noqa: BLE001 — a tag whose rule has no date that year
@@ -133,11 +102,7 @@ def _offer_json(offer: Offer) -> dict:
         "send_on": send_on,
         "ready_at": iso(offer.ready_at),
         "updated_at": iso(offer.updated_at),
-        "links": [
-            {"id": link.id, "name": link.name, "url": link.url, "label": link.label, "weight": link.weight}
-            for link in offer.links
-            if not link.is_trap
-        ],
+        "links": [_link_json(link, editable=link in editable) for link in offer.links if not link.is_trap],
         "problems": offer_lint.lint_offer(offer),
     }
 
@@ -222,3 +187,81 @@ def update_offer(offer_id: int):
     db.session.commit()
     clicks.publish_link_targets(db.session, redis_client(), offer_id=offer.id)
     return out(OfferOut, _offer_json(offer))
+
+
+# ------------------------------------------------------------------ links and the catalog file
+
+
+class LinkList(BaseModel):
+    items: list[LinkOut]
+
+
+class LinkIn(Body):
+    id: StrictInt | None = Field(None, description="Номер ссылки, которую надо оставить и изменить; без него — новая")
+    name: StrictStr = Field(description="Имя для шаблона: {{ links.<имя> }} (латинские строчные, цифры, _)")
+    url: StrictStr
+    label: StrictStr = ""
+    weight: StrictInt = 1
+
+
+class LinksChange(Body):
+    links: Annotated[list[LinkIn], Field(max_length=50)] = Field(
+        description="Все ссылки предложения: не названные здесь удаляются (кроме тех, по которым уже переходили)"
+    )
+
+
+@bp.get("/offers/<int:offer_id>/links")
+@spec.validate(resp=errors_for(HTTP_200=LinkList), tags=["offers"], skip_validation=True)
+def list_links(offer_id: int):
+    """Ссылки предложения (ссылка загруженного каталога — с editable: false)"""
+    offer = _offer_or_404(offer_id)
+    editable = offer_links.editable_links(offer)
+    return out(LinkList, {"items": [_link_json(link, editable=link in editable) for link in offer.links if not link.is_trap]})
+
+
+@bp.put("/offers/<int:offer_id>/links")
+@spec.validate(json=LinksChange, resp=errors_for(HTTP_200=OfferOut), tags=["offers"], skip_validation=True)
+def replace_links(offer_id: int):
+    """Заменить ссылки предложения, как в редакторе (маркетинг и администратор)
+
+    Ошибки — по полям: `links[0].name`, `links[1].url`…; ссылку, по которой уже переходили, удалить нельзя.
+    Готовое предложение с замечаниями после правки возвращается в черновик, как в редакторе.
+    """
+    require_roles(*WRITERS)
+    offer = _offer_or_404(offer_id)
+    data = body(LinksChange)
+    rows = [
+        offer_links.LinkRow(id=row.id, name=row.name, url=row.url, label=row.label, weight=str(row.weight)) for row in data.links
+    ]
+    try:
+        offer_links.replace_links(db.session, offer, rows)
+    except offer_links.LinksRefused as refused:
+        db.session.rollback()
+        errors = {f"links[{i}].{field}": message for i, fields in refused.rows.items() for field, message in fields.items()}
+        if refused.general:
+            errors["links"] = " ".join(refused.general)
+        raise Invalid(errors) from None
+    if offer.status == OfferStatus.READY and offer_lint.lint_offer(offer):
+        offers.mark_draft(offer)  # as the editor does: a ready offer with problems goes back to draft
+    db.session.commit()
+    clicks.publish_link_targets(db.session, redis_client(), offer_id=offer.id)
+    return out(OfferOut, _offer_json(_offer_or_404(offer.id)))
+
+
+@bp.post("/offers/<int:offer_id>/catalog")
+@spec.validate(resp=errors_for(HTTP_200=OfferOut), tags=["offers"], skip_validation=True)
+def upload_catalog(offer_id: int):
+    """Загрузить каталог предложения (PDF до 50 МБ; multipart/form-data, поле file): {{ catalog }} в шаблоне"""
+    require_roles(*WRITERS)
+    offer = _offer_or_404(offer_id)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise Invalid({"file": "Передайте PDF-файл в поле file (multipart/form-data)"})
+    try:
+        offers.save_catalog(offer, upload.stream, upload.filename, current_settings())
+    except offers.CatalogError as exc:
+        db.session.rollback()
+        raise Invalid({"file": str(exc)}) from None
+    db.session.commit()
+    clicks.publish_link_targets(db.session, redis_client(), offer_id=offer.id)
+    return out(OfferOut, _offer_json(_offer_or_404(offer.id)))

@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from ... import hotlist, reports
+from ... import hotlist, replies, reports
 from ...config import current_settings
 from ...db import db
 from ...models import Click, Delivery, DeliveryStatus, Role, Verdict
@@ -214,6 +214,7 @@ class ResultOut(BaseModel):
     clickers: int
     unsubscribes: int
     click_rate: float
+    replies: int = Field(description="«Ответили»: письма, на которые клиент ответил (автоответы не в счёт)")
 
 
 class Results(BaseModel):
@@ -227,8 +228,10 @@ class ResultsQuery(BaseModel):
     year: int | None = None
 
 
-def _rows(rows) -> list[dict]:
-    return [{**{name: getattr(r, name) for name in ResultOut.model_fields}} for r in rows]
+def _rows(rows, replied: dict[int, int]) -> list[dict]:
+    """The report's rows with the results page's «Ответили» (replies.reply_counts) beside each."""
+    fields = [name for name in ResultOut.model_fields if name != "replies"]
+    return [{**{name: getattr(r, name) for name in fields}, "replies": replied.get(r.key, 0)} for r in rows]
 
 
 @bp.get("/results")
@@ -241,8 +244,8 @@ def results():
         Results,
         {
             "year": year,
-            "offers": _rows(reports.by_offer(db.session, year)),
-            "tags": _rows(reports.by_tag(db.session, year)),
-            "advisors": _rows(reports.by_advisor(db.session, year)),
+            "offers": _rows(reports.by_offer(db.session, year), replies.reply_counts(db.session, "offer", year)),
+            "tags": _rows(reports.by_tag(db.session, year), replies.reply_counts(db.session, "tag", year)),
+            "advisors": _rows(reports.by_advisor(db.session, year), replies.reply_counts(db.session, "advisor", year)),
         },
     )
