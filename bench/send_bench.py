@@ -121,11 +121,16 @@ def prebuilt_messages(session, settings, count: int) -> list[tuple[str, str, byt
 
     from campaigns import compose
     from campaigns.models import Delivery
+    from campaigns.sender import sender_for
+    from campaigns.transport import wire_bytes
 
     out = []
     for delivery in session.scalars(select(Delivery).order_by(Delivery.id).limit(count)):
-        msg = compose.compose_delivery(session, delivery, settings)
-        out.append((delivery.contact.owner.email, delivery.contact.email, msg.as_bytes()))
+        advisor = sender_for(session, delivery.contact)
+        msg = compose.build_offer_message(
+            offer=delivery.offer, contact=delivery.contact, advisor=advisor, settings=settings, delivery_id=delivery.id
+        )
+        out.append((advisor.email, delivery.contact.email, wire_bytes(msg)))
     session.rollback()
     return out
 

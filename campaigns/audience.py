@@ -70,9 +70,10 @@ def may_be_mailed(*, consent: bool | None = None):
     return and_(*(not_(condition) for condition, _code in _refusals(consent)))
 
 
-def refusal():
-    """SQL over Contact: the code of the first refusal that applies, NULL when it may be mailed."""
-    return case(*_refusals(), else_=None)
+def refusal(*, consent: bool | None = None):
+    """SQL over Contact: the code of the first refusal that applies, NULL when it may be mailed.
+    `consent`: require a recorded consent (default: REQUIRE_CONSENT)."""
+    return case(*_refusals(consent), else_=None)
 
 
 def tag_audience(tag_id: int):

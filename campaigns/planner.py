@@ -331,20 +331,27 @@ def _days_apart(session: Session, later, earlier):
     return func.abs(func.julianday(later) - func.julianday(earlier))
 
 
-def spacing_clash(session: Session, delivery_id: int, contact_id: int, day: date, spacing_days: int) -> date | None:
+# Built once: the sender runs it for every mail (only the parameters change).
+_SPACING_CLASH = select(func.max(Delivery.send_on)).where(
+    Delivery.contact_id == bindparam("contact_id"),
+    Delivery.id != bindparam("delivery_id"),
+    Delivery.status.in_((DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.UNKNOWN)),
+    Delivery.send_on > bindparam("since", type_=Date),
+    Delivery.send_on < bindparam("until", type_=Date),
+)
+
+
+def spacing_clash(session: Session, delivery_id: int, contact_id: int, day: date, spacing_days: int, bind=None) -> date | None:
     """At the claim: the day this delivery may go instead, when another offer to the contact went
-    (or is going) less than `spacing_days` ago; None when it may go now."""
+    (or is going) less than `spacing_days` ago; None when it may go now. `bind`: the engine to read
+    on (the sender's autocommit engine on PostgreSQL: one round trip, no transaction of its own)."""
     if spacing_days <= 0:
         return None
     gap = timedelta(days=spacing_days)
     other = session.scalar(
-        select(func.max(Delivery.send_on)).where(
-            Delivery.contact_id == contact_id,
-            Delivery.id != delivery_id,
-            Delivery.status.in_((DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.UNKNOWN)),
-            Delivery.send_on > day - gap,
-            Delivery.send_on < day + gap,
-        )
+        _SPACING_CLASH,
+        {"contact_id": contact_id, "delivery_id": delivery_id, "since": day - gap, "until": day + gap},
+        bind_arguments={"bind": bind} if bind is not None else None,
     )
     return calendar.next_working_day(other + gap) if other is not None else None
 

@@ -32,13 +32,14 @@ UnknownOutcome, and the delivery becomes UNKNOWN at once, never retried by itsel
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from rq.timeouts import JobTimeoutException
-from sqlalchemy import and_, insert, literal, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from . import audience, consent
@@ -184,46 +185,64 @@ class _Claimed:
     offer: Offer
 
 
+@functools.cache
+def _claim_statements(consent: bool):
+    """The claim (an UPDATE … RETURNING) and, on PostgreSQL, the claim and the read as one statement;
+    built once per worker (only the parameters `delivery_id` and `now` change from mail to mail)."""
+    claim_stmt = (
+        update(Delivery)
+        .where(Delivery.id == bindparam("delivery_id"), Delivery.status.in_(CLAIMABLE))
+        .values(
+            status=DeliveryStatus.SENDING,
+            claimed_at=bindparam("now"),
+            attempts=Delivery.attempts + 1,
+            updated_at=bindparam("now"),
+        )
+        .returning(Delivery.contact_id, Delivery.offer_id, Delivery.attempts)
+    )
+    # The audience rule, evaluated on the contact's row as it is at the claim.
+    refusal = audience.refusal(consent=consent).label("refusal")
+    claimed = claim_stmt.cte("claimed")
+    claim_and_read = (
+        select(claimed.c.contact_id, claimed.c.offer_id, claimed.c.attempts, Contact, Offer.status, Offer.updated_at, refusal)
+        .select_from(claimed)
+        .join(Contact, Contact.id == claimed.c.contact_id)
+        .join(Offer, Offer.id == claimed.c.offer_id)
+        .options(joinedload(Contact.owner))
+    )
+    read = (
+        select(Contact, Offer.status, Offer.updated_at, refusal)
+        .join(Offer, Offer.id == bindparam("offer_id"))
+        .where(Contact.id == bindparam("contact_id"))
+        .options(joinedload(Contact.owner))
+        .execution_options(populate_existing=True)
+    )
+    return claim_stmt.execution_options(synchronize_session=False), claim_and_read, read
+
+
 def _claim_and_load(session: Session, delivery_id: int, now: datetime):
     """Claim the delivery and read its contact (fresh), offer status and audience refusal, in one
     transaction: (claimed, offer status, refusal code or None), or None when another worker has it or it
     is not due. The offer itself comes from the session (loaded once per batch job)."""
-    claim_stmt = (
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.status.in_(CLAIMABLE))
-        .values(status=DeliveryStatus.SENDING, claimed_at=now, attempts=Delivery.attempts + 1, updated_at=now)
-        .returning(Delivery.contact_id, Delivery.offer_id, Delivery.attempts)
-    )
-    # The audience rule, evaluated on the contact's row as it is at the claim.
-    refusal = audience.refusal().label("refusal")
+    claim_stmt, claim_and_read, read = _claim_statements(audience.require_consent())
+    params = {"delivery_id": delivery_id, "now": now}
     fast = _autocommit_bind(session)
     if fast is not None:
         # PostgreSQL: the claim and the read are one statement, committed on its own (one round trip).
-        claimed = claim_stmt.cte("claimed")
         row = session.execute(
-            select(claimed.c.contact_id, claimed.c.offer_id, claimed.c.attempts, Contact, Offer.status, Offer.updated_at, refusal)
-            .select_from(claimed)
-            .join(Contact, Contact.id == claimed.c.contact_id)
-            .join(Offer, Offer.id == claimed.c.offer_id)
-            .options(joinedload(Contact.owner)),
-            bind_arguments={"bind": fast},
-            execution_options={"populate_existing": True},
+            claim_and_read, params, bind_arguments={"bind": fast}, execution_options={"populate_existing": True}
         ).first()
         if row is None:
             return None
         contact_id, offer_id, attempts, contact, offer_status, offer_updated_at, refused = row
     else:
-        row = session.execute(claim_stmt.execution_options(synchronize_session=False)).first()
+        row = session.execute(claim_stmt, params).first()
         if row is None:
             session.commit()
             return None
         contact_id, offer_id, attempts = row
         contact, offer_status, offer_updated_at, refused = session.execute(
-            select(Contact, Offer.status, Offer.updated_at, refusal)
-            .join(Offer, Offer.id == offer_id)
-            .where(Contact.id == contact_id)
-            .options(joinedload(Contact.owner))
-            .execution_options(populate_existing=True)
+            read, {"offer_id": offer_id, "contact_id": contact_id}
         ).one()
     # The identity map holds objects weakly: keep the offer (its links, its tag) for the session's life.
     offers = session.info.setdefault("sending_offers", {})
@@ -271,10 +290,21 @@ def send_delivery(
         return SendResult(Outcome.HELD)
     # Spacing, checked again here: another offer may have gone to the contact since this one was
     # given its day (a retry, a release); the later mail moves, pacing gives it a new moment.
+    # It is a statement of its own, after the claim committed (not a subquery of the claim): of two
+    # mails to one contact claimed at the same instant, at least one then sees the other's claim.
+    fast = _autocommit_bind(session)
     later = planner.spacing_clash(
-        session, delivery.id, delivery.contact_id, now.astimezone(settings.timezone).date(), settings.tag_spacing_days
+        session,
+        delivery.id,
+        delivery.contact_id,
+        now.astimezone(settings.timezone).date(),
+        settings.tag_spacing_days,
+        bind=fast,
     )
-    session.commit()  # ends the read: no connection is held through the SMTP conversation
+    # Gives the connection back: none is held through the SMTP conversation, and the SENT record
+    # checks one out (pinged) afresh — a connection cut meanwhile is never the one it writes on.
+    # (On PostgreSQL the claim and this read ran in autocommit: this costs no round trip.)
+    session.commit()
     if later is not None:
         _finish(session, delivery, {"status": DeliveryStatus.PLANNED, "send_on": later, "send_at": None}, None)
         return SendResult(Outcome.SKIPPED, "spacing")
@@ -359,29 +389,64 @@ def _transmit(session, delivery, message, sender: Advisor, settings: Settings, t
     return SendResult(Outcome.SENT)
 
 
-def _record_sent(session, delivery, message, sender: Advisor, subject: str, data: bytes) -> None:
-    """SENT, the Message-ID and the time, and the whole mail in the contact's notes: one transaction,
-    which changes nothing when the row is no longer this attempt's (safe to run again)."""
-    sent_at = utcnow()
+_NOTE_COLUMNS = ("kind", "body", "subject", "raw_message", "created_at")
+
+
+@functools.cache
+def _record_statements():
+    """SENT for this attempt, and on PostgreSQL SENT plus the note as one statement; built once per
+    worker (only the parameters change from mail to mail)."""
     # Still SENDING; or taken for abandoned by the reconciler during this very attempt (the worker
     # was alive after all, e.g. starved of CPU past its heartbeat): the relay's 250 settles it.
     ours = or_(
         Delivery.status == DeliveryStatus.SENDING,
-        and_(Delivery.status == DeliveryStatus.UNKNOWN, Delivery.last_error == ABANDONED, Delivery.attempts == delivery.attempts),
+        and_(
+            Delivery.status == DeliveryStatus.UNKNOWN,
+            Delivery.last_error == ABANDONED,
+            Delivery.attempts == bindparam("this_attempt"),
+        ),
     )
     mark_sent = (
         update(Delivery)
-        .where(Delivery.id == delivery.id, ours)
+        .where(Delivery.id == bindparam("delivery_id"), ours)
         .values(
             status=DeliveryStatus.SENT,
-            message_id=(message["Message-ID"] or "").strip() or None,
-            sent_at=sent_at,
-            advisor_id=sender.id,
+            message_id=bindparam("new_message_id"),
+            sent_at=bindparam("sent_time"),
+            advisor_id=bindparam("sent_by"),
             last_error=None,
             next_attempt_at=None,
-            updated_at=sent_at,
+            updated_at=bindparam("sent_time"),
         )
     )
+    moved = mark_sent.returning(Delivery.id, Delivery.contact_id).cte("moved")
+    note_columns = Note.__table__.c
+    sent_and_note = (
+        insert(Note.__table__)  # the table, not the entity: parameters given to an ORM insert make it a bulk insert
+        .from_select(
+            ["contact_id", "delivery_id", *_NOTE_COLUMNS],
+            select(
+                moved.c.contact_id,
+                moved.c.id,
+                *(bindparam(f"note_{name}", type_=note_columns[name].type) for name in _NOTE_COLUMNS),
+            ),
+        )
+        .add_cte(moved)
+    )
+    return mark_sent.execution_options(synchronize_session=False), sent_and_note
+
+
+def _record_sent(session, delivery, message, sender: Advisor, subject: str, data: bytes) -> None:
+    """SENT, the Message-ID and the time, and the whole mail in the contact's notes: one transaction,
+    which changes nothing when the row is no longer this attempt's (safe to run again)."""
+    sent_at = utcnow()
+    params = {
+        "delivery_id": delivery.id,
+        "this_attempt": delivery.attempts,
+        "new_message_id": (message["Message-ID"] or "").strip() or None,
+        "sent_time": sent_at,
+        "sent_by": sender.id,
+    }
     note_values = {
         "kind": NoteKind.MAIL,
         "body": f"Отправлено письмо «{subject}»",
@@ -390,24 +455,14 @@ def _record_sent(session, delivery, message, sender: Advisor, subject: str, data
         "author_id": sender.id,  # the advisor the mail went out from
         "created_at": sent_at,
     }
+    mark_sent, sent_and_note = _record_statements()
     fast = _autocommit_bind(session)
     if fast is not None:
         # PostgreSQL: SENT and the note in one statement, i.e. one transaction (and one round trip).
-        moved = mark_sent.returning(Delivery.id, Delivery.contact_id).cte("moved")
-        columns = list(note_values)
-        session.execute(
-            insert(Note)
-            .from_select(
-                ["contact_id", "delivery_id", *columns],
-                select(
-                    moved.c.contact_id, moved.c.id, *(literal(note_values[name], Note.__table__.c[name].type) for name in columns)
-                ),
-            )
-            .add_cte(moved),
-            bind_arguments={"bind": fast},
-        )
+        params.update({f"note_{name}": value for name, value in note_values.items()})
+        session.execute(sent_and_note, params, bind_arguments={"bind": fast})
         return
-    moved = session.execute(mark_sent.execution_options(synchronize_session=False)).rowcount
+    moved = session.execute(mark_sent, params).rowcount
     if moved:
         session.execute(insert(Note).values(contact_id=delivery.contact_id, delivery_id=delivery.id, **note_values))
     session.commit()
