@@ -39,7 +39,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from rq.timeouts import JobTimeoutException
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from . import audience, consent
@@ -420,9 +420,11 @@ def _record_statements():
         )
     )
     moved = mark_sent.returning(Delivery.id, Delivery.contact_id).cte("moved")
-    note_columns = Note.__table__.c
+    # The table, not the entity: parameters given to an ORM insert would make it a bulk insert.
+    note_table: Table = Note.__table__  # type: ignore[assignment]  # a mapped class's table is a Table
+    note_columns = note_table.c
     sent_and_note = (
-        insert(Note.__table__)  # the table, not the entity: parameters given to an ORM insert make it a bulk insert
+        insert(note_table)
         .from_select(
             ["contact_id", "delivery_id", *_NOTE_COLUMNS],
             select(
