@@ -389,7 +389,7 @@ def _transmit(session, delivery, message, sender: Advisor, settings: Settings, t
     return SendResult(Outcome.SENT)
 
 
-_NOTE_COLUMNS = ("kind", "body", "subject", "raw_message", "created_at")
+_NOTE_COLUMNS = ("kind", "author_id", "body", "subject", "raw_message", "created_at")
 
 
 @functools.cache
