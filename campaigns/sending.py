@@ -16,8 +16,9 @@ A job carries up to BATCH_SIZE delivery ids (send_batch_job); it sends them one 
 another, and each is claimed, sent and recorded on its own exactly as a job of one would be.
 A crash mid-batch therefore leaves at most the delivery being sent in SENDING, and the rest
 QUEUED for the reconciler. Per mail the work is: the claim and the re-read of the contact
-(one statement on PostgreSQL), composing, one serialisation whose bytes go to the relay and
-into the note, and SENT plus the note (one statement, hence one transaction, on PostgreSQL).
+(one statement on PostgreSQL), the spacing re-check (one more, in autocommit), composing, one
+serialisation whose bytes go to the relay and into the note, and SENT plus the note (one
+statement, hence one transaction, on PostgreSQL).
 
 The one window where a mail's fate is unknown: after the claim commits (SENDING) and
 before the SENT transaction commits. A worker killed there — or a database that stays
@@ -32,17 +33,16 @@ UnknownOutcome, and the delivery becomes UNKNOWN at once, never retried by itsel
 
 from __future__ import annotations
 
-import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from rq.timeouts import JobTimeoutException
-from sqlalchemy import Table, and_, bindparam, insert, or_, select, update
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
 
-from . import audience, consent
+from . import audience, consent, send_statements
 from .config import Settings
 from .db import retry_on_lost_connection, utcnow
 from .models import (
@@ -55,7 +55,6 @@ from .models import (
     Offer,
     OfferStatus,
 )
-from .reconcile import ABANDONED
 from .sender import NO_SENDER, NoSender, sender_for
 from .transport import close_transports as close_transports  # the worker's and the tests' way to close them
 from .transport import drop_transport, transport_for
@@ -66,7 +65,7 @@ log = logging.getLogger(__name__)
 RETRY_DELAYS = (timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1), timedelta(hours=3), timedelta(hours=6))
 RETRY_FOR = timedelta(days=3)
 
-CLAIMABLE = (DeliveryStatus.QUEUED, DeliveryStatus.PLANNED, DeliveryStatus.RETRYING)
+CLAIMABLE = send_statements.CLAIMABLE
 
 
 class Outcome(StrEnum):
@@ -158,22 +157,6 @@ def _finish(session: Session, delivery: Delivery, values: dict, body: str | None
     session.commit()
 
 
-_autocommit_engines: dict = {}
-
-
-def _autocommit_bind(session: Session):
-    """On PostgreSQL, the session's engine in autocommit mode: a single statement that claims or
-    records a delivery is its own transaction, without a BEGIN and a COMMIT round trip each.
-    None elsewhere (SQLite runs the same steps as two statements in one transaction)."""
-    engine = session.get_bind()
-    if engine.dialect.name != "postgresql":
-        return None
-    fast = _autocommit_engines.get(engine)
-    if fast is None:
-        fast = _autocommit_engines[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
-    return fast
-
-
 @dataclass
 class _Claimed:
     """What sending one delivery needs of its row: read in the claim's own transaction."""
@@ -185,48 +168,13 @@ class _Claimed:
     offer: Offer
 
 
-@functools.cache
-def _claim_statements(consent: bool):
-    """The claim (an UPDATE … RETURNING) and, on PostgreSQL, the claim and the read as one statement;
-    built once per worker (only the parameters `delivery_id` and `now` change from mail to mail)."""
-    claim_stmt = (
-        update(Delivery)
-        .where(Delivery.id == bindparam("delivery_id"), Delivery.status.in_(CLAIMABLE))
-        .values(
-            status=DeliveryStatus.SENDING,
-            claimed_at=bindparam("now"),
-            attempts=Delivery.attempts + 1,
-            updated_at=bindparam("now"),
-        )
-        .returning(Delivery.contact_id, Delivery.offer_id, Delivery.attempts)
-    )
-    # The audience rule, evaluated on the contact's row as it is at the claim.
-    refusal = audience.refusal(consent=consent).label("refusal")
-    claimed = claim_stmt.cte("claimed")
-    claim_and_read = (
-        select(claimed.c.contact_id, claimed.c.offer_id, claimed.c.attempts, Contact, Offer.status, Offer.updated_at, refusal)
-        .select_from(claimed)
-        .join(Contact, Contact.id == claimed.c.contact_id)
-        .join(Offer, Offer.id == claimed.c.offer_id)
-        .options(joinedload(Contact.owner))
-    )
-    read = (
-        select(Contact, Offer.status, Offer.updated_at, refusal)
-        .join(Offer, Offer.id == bindparam("offer_id"))
-        .where(Contact.id == bindparam("contact_id"))
-        .options(joinedload(Contact.owner))
-        .execution_options(populate_existing=True)
-    )
-    return claim_stmt.execution_options(synchronize_session=False), claim_and_read, read
-
-
 def _claim_and_load(session: Session, delivery_id: int, now: datetime):
     """Claim the delivery and read its contact (fresh), offer status and audience refusal, in one
     transaction: (claimed, offer status, refusal code or None), or None when another worker has it or it
     is not due. The offer itself comes from the session (loaded once per batch job)."""
-    claim_stmt, claim_and_read, read = _claim_statements(audience.require_consent())
+    claim_stmt, claim_and_read, read = send_statements.claim_statements(audience.require_consent())
     params = {"delivery_id": delivery_id, "now": now}
-    fast = _autocommit_bind(session)
+    fast = send_statements.autocommit_bind(session)
     if fast is not None:
         # PostgreSQL: the claim and the read are one statement, committed on its own (one round trip).
         row = session.execute(
@@ -254,8 +202,8 @@ def _claim_and_load(session: Session, delivery_id: int, now: datetime):
         session.commit()  # ends the read; the objects stay loaded (expire_on_commit=False)
     elif fast is None:
         session.commit()
-    # (On PostgreSQL the claim committed by itself; the session keeps its autocommit connection
-    # for the next mail instead of checking it out and pinging it again.)
+    # (On PostgreSQL the claim committed by itself; the session keeps its autocommit connection for
+    # the spacing re-check below, which then gives it back before the SMTP conversation.)
     return _Claimed(delivery_id, contact_id, attempts, contact, offer), offer_status, refused
 
 
@@ -292,7 +240,7 @@ def send_delivery(
     # given its day (a retry, a release); the later mail moves, pacing gives it a new moment.
     # It is a statement of its own, after the claim committed (not a subquery of the claim): of two
     # mails to one contact claimed at the same instant, at least one then sees the other's claim.
-    fast = _autocommit_bind(session)
+    fast = send_statements.autocommit_bind(session)
     later = planner.spacing_clash(
         session,
         delivery.id,
@@ -389,55 +337,6 @@ def _transmit(session, delivery, message, sender: Advisor, settings: Settings, t
     return SendResult(Outcome.SENT)
 
 
-_NOTE_COLUMNS = ("kind", "author_id", "body", "subject", "raw_message", "created_at")
-
-
-@functools.cache
-def _record_statements():
-    """SENT for this attempt, and on PostgreSQL SENT plus the note as one statement; built once per
-    worker (only the parameters change from mail to mail)."""
-    # Still SENDING; or taken for abandoned by the reconciler during this very attempt (the worker
-    # was alive after all, e.g. starved of CPU past its heartbeat): the relay's 250 settles it.
-    ours = or_(
-        Delivery.status == DeliveryStatus.SENDING,
-        and_(
-            Delivery.status == DeliveryStatus.UNKNOWN,
-            Delivery.last_error == ABANDONED,
-            Delivery.attempts == bindparam("this_attempt"),
-        ),
-    )
-    mark_sent = (
-        update(Delivery)
-        .where(Delivery.id == bindparam("delivery_id"), ours)
-        .values(
-            status=DeliveryStatus.SENT,
-            message_id=bindparam("new_message_id"),
-            sent_at=bindparam("sent_time"),
-            advisor_id=bindparam("sent_by"),
-            last_error=None,
-            next_attempt_at=None,
-            updated_at=bindparam("sent_time"),
-        )
-    )
-    moved = mark_sent.returning(Delivery.id, Delivery.contact_id).cte("moved")
-    # The table, not the entity: parameters given to an ORM insert would make it a bulk insert.
-    note_table: Table = Note.__table__  # type: ignore[assignment]  # a mapped class's table is a Table
-    note_columns = note_table.c
-    sent_and_note = (
-        insert(note_table)
-        .from_select(
-            ["contact_id", "delivery_id", *_NOTE_COLUMNS],
-            select(
-                moved.c.contact_id,
-                moved.c.id,
-                *(bindparam(f"note_{name}", type_=note_columns[name].type) for name in _NOTE_COLUMNS),
-            ),
-        )
-        .add_cte(moved)
-    )
-    return mark_sent.execution_options(synchronize_session=False), sent_and_note
-
-
 def _record_sent(session, delivery, message, sender: Advisor, subject: str, data: bytes) -> None:
     """SENT, the Message-ID and the time, and the whole mail in the contact's notes: one transaction,
     which changes nothing when the row is no longer this attempt's (safe to run again)."""
@@ -457,8 +356,8 @@ def _record_sent(session, delivery, message, sender: Advisor, subject: str, data
         "author_id": sender.id,  # the advisor the mail went out from
         "created_at": sent_at,
     }
-    mark_sent, sent_and_note = _record_statements()
-    fast = _autocommit_bind(session)
+    mark_sent, sent_and_note = send_statements.record_statements()
+    fast = send_statements.autocommit_bind(session)
     if fast is not None:
         # PostgreSQL: SENT and the note in one statement, i.e. one transaction (and one round trip).
         params.update({f"note_{name}": value for name, value in note_values.items()})

@@ -1,0 +1,119 @@
+"""The sender's statements (sending.py), built once per worker process: the claim with the read of the
+contact, the SENT record with the mail's note, and the autocommit engine they run on under PostgreSQL.
+
+Only their parameters change from mail to mail, so a worker pays SQLAlchemy's construction of each
+statement once, not once per mail. What each statement means, and why the claim and the spacing
+re-check (planner.spacing_clash) are two statements, is in sending.py.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from sqlalchemy import Table, and_, bindparam, insert, or_, select, update
+from sqlalchemy.orm import Session, joinedload
+
+from . import audience
+from .models import Contact, Delivery, DeliveryStatus, Note, Offer
+from .reconcile import ABANDONED
+
+CLAIMABLE = (DeliveryStatus.QUEUED, DeliveryStatus.PLANNED, DeliveryStatus.RETRYING)
+
+_autocommit_engines: dict = {}
+
+
+def autocommit_bind(session: Session):
+    """On PostgreSQL, the session's engine in autocommit mode: a single statement that claims or
+    records a delivery is its own transaction, without a BEGIN and a COMMIT round trip each.
+    None elsewhere (SQLite runs the same steps as two statements in one transaction)."""
+    engine = session.get_bind()
+    if engine.dialect.name != "postgresql":
+        return None
+    fast = _autocommit_engines.get(engine)
+    if fast is None:
+        fast = _autocommit_engines[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return fast
+
+
+@functools.cache
+def claim_statements(consent: bool):
+    """The claim (an UPDATE … RETURNING) and, on PostgreSQL, the claim and the read as one statement;
+    built once per worker (only the parameters `delivery_id` and `now` change from mail to mail)."""
+    claim_stmt = (
+        update(Delivery)
+        .where(Delivery.id == bindparam("delivery_id"), Delivery.status.in_(CLAIMABLE))
+        .values(
+            status=DeliveryStatus.SENDING,
+            claimed_at=bindparam("now"),
+            attempts=Delivery.attempts + 1,
+            updated_at=bindparam("now"),
+        )
+        .returning(Delivery.contact_id, Delivery.offer_id, Delivery.attempts)
+    )
+    # The audience rule, evaluated on the contact's row as it is at the claim.
+    refusal = audience.refusal(consent=consent).label("refusal")
+    claimed = claim_stmt.cte("claimed")
+    claim_and_read = (
+        select(claimed.c.contact_id, claimed.c.offer_id, claimed.c.attempts, Contact, Offer.status, Offer.updated_at, refusal)
+        .select_from(claimed)
+        .join(Contact, Contact.id == claimed.c.contact_id)
+        .join(Offer, Offer.id == claimed.c.offer_id)
+        .options(joinedload(Contact.owner))
+    )
+    read = (
+        select(Contact, Offer.status, Offer.updated_at, refusal)
+        .join(Offer, Offer.id == bindparam("offer_id"))
+        .where(Contact.id == bindparam("contact_id"))
+        .options(joinedload(Contact.owner))
+        .execution_options(populate_existing=True)
+    )
+    return claim_stmt.execution_options(synchronize_session=False), claim_and_read, read
+
+
+NOTE_COLUMNS = ("kind", "author_id", "body", "subject", "raw_message", "created_at")
+
+
+@functools.cache
+def record_statements():
+    """SENT for this attempt, and on PostgreSQL SENT plus the note as one statement; built once per
+    worker (only the parameters change from mail to mail)."""
+    # Still SENDING; or taken for abandoned by the reconciler during this very attempt (the worker
+    # was alive after all, e.g. starved of CPU past its heartbeat): the relay's 250 settles it.
+    ours = or_(
+        Delivery.status == DeliveryStatus.SENDING,
+        and_(
+            Delivery.status == DeliveryStatus.UNKNOWN,
+            Delivery.last_error == ABANDONED,
+            Delivery.attempts == bindparam("this_attempt"),
+        ),
+    )
+    mark_sent = (
+        update(Delivery)
+        .where(Delivery.id == bindparam("delivery_id"), ours)
+        .values(
+            status=DeliveryStatus.SENT,
+            message_id=bindparam("new_message_id"),
+            sent_at=bindparam("sent_time"),
+            advisor_id=bindparam("sent_by"),
+            last_error=None,
+            next_attempt_at=None,
+            updated_at=bindparam("sent_time"),
+        )
+    )
+    moved = mark_sent.returning(Delivery.id, Delivery.contact_id).cte("moved")
+    # The table, not the entity: parameters given to an ORM insert would make it a bulk insert.
+    note_table: Table = Note.__table__  # type: ignore[assignment]  # a mapped class's table is a Table
+    note_columns = note_table.c
+    sent_and_note = (
+        insert(note_table)
+        .from_select(
+            ["contact_id", "delivery_id", *NOTE_COLUMNS],
+            select(
+                moved.c.contact_id,
+                moved.c.id,
+                *(bindparam(f"note_{name}", type_=note_columns[name].type) for name in NOTE_COLUMNS),
+            ),
+        )
+        .add_cte(moved)
+    )
+    return mark_sent.execution_options(synchronize_session=False), sent_and_note
