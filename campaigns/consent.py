@@ -13,6 +13,7 @@ again changes nothing and adds no note.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -82,6 +83,22 @@ class StopList(set):
 def stop_list(session: Session) -> StopList:
     """Every address on the stop list (normalised as `suppress` stores them), for checking a whole file at once."""
     return StopList(session.scalars(select(Suppression.email)))
+
+
+def on_stop_list(session: Session, emails: Iterable[str]) -> set[str]:
+    """Those of `emails` that are on the stop list (as themselves or as the hash an erasure left),
+    in the form given: a file's addresses are looked up a thousand at a time, the stop list is not
+    read whole."""
+    by_form: dict[str, list[str]] = {}
+    for email in set(emails):
+        for form in _forms(_address(email)):
+            by_form.setdefault(form, []).append(email)
+    forms = list(by_form)
+    found: set[str] = set()
+    for start in range(0, len(forms), 1000):
+        for form in session.scalars(select(Suppression.email).where(Suppression.email.in_(forms[start : start + 1000]))):
+            found.update(by_form.get(form, ()))
+    return found
 
 
 def find_suppression(session: Session, email: str | None) -> Suppression | None:

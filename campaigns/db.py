@@ -7,6 +7,7 @@ each get a fresh one.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
@@ -98,6 +99,7 @@ def address_hash(email: str | None) -> str | None:
     return "sha256:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
 
 
+@functools.lru_cache(maxsize=8)
 def hash_pads(secret_key: str) -> tuple[bytes, bytes]:
     """HMAC-SHA256's inner and outer pads for the key derived from SECRET_KEY (for the stop list's
     hashes only): SQL computes the same HMAC from them (keyed_hash_sql), the key never appears."""

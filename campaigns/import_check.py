@@ -359,12 +359,12 @@ def _build_plan(session, path: Path, filename: str, options: ImportOptions, prog
         default_owner = owners.by_id[options.owner_id]
     owner_column = user.role == Role.ADMIN and options.use_owner_column and "owner" in columns
     tags = {t.name.lower(): t for t in session.scalars(select(Tag))}
-    suppressed = consent.stop_list(session)
     index = DuplicateIndex.load(session)
     in_file = DuplicateIndex()
 
     results: list[RowResult] = []
     records: dict[int, dict] = {}
+    addressed: list[tuple[RowResult, list[str]]] = []  # checked against the stop list at the end, all at once
     for number, cells in enumerate(rows, start=2):
         if number - 1 > import_read.MAX_ROWS:
             raise ImportFileError(f"В файле больше {import_read.MAX_ROWS} строк данных: разделите его на части.")
@@ -400,8 +400,8 @@ def _build_plan(session, path: Path, filename: str, options: ImportOptions, prog
         file_blocking, file_hints = _judge(_lookup(in_file, row, entry.names), entry)
         result.duplicates = blocking + file_blocking
         result.hints = hints + file_hints
-        if any(e in suppressed for e in row.emails):
-            result.hints.append("Адрес в списке исключений (отписка или недоставка): писем на него не будет.")
+        if row.emails:
+            addressed.append((result, row.emails))
         if result.duplicates:
             result.status = DUPLICATE
             continue
@@ -409,6 +409,10 @@ def _build_plan(session, path: Path, filename: str, options: ImportOptions, prog
         records[number] = {"row": row, "owner_id": owner.id, "tag_ids": tag_ids, "company_key": key}
     if not results:
         raise ImportFileError("В файле нет ни одной строки с данными.")
+    suppressed = consent.on_stop_list(session, (email for _result, emails in addressed for email in emails))
+    for result, emails in addressed:
+        if any(email in suppressed for email in emails):
+            result.hints.append("Адрес в списке исключений (отписка или недоставка): писем на него не будет.")
     return Plan(
         filename=filename,
         rows=results,
