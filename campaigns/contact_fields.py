@@ -112,10 +112,21 @@ def normalize_phone(raw: str | None, region: str = "RU") -> str | None:
     return phone
 
 
+# A Russian number already in E.164 (+7 and ten digits, not starting with 0), as our own export
+# writes them: parsing it could only give back country code 7 and these ten digits (a national
+# prefix is never stripped from a ten-digit number: nine would be too short), so only the validity
+# check is left to do.
+_CANONICAL_RU = re.compile(r"\+7[1-9]\d{9}")
+
+
 @lru_cache(maxsize=_CACHE_SIZE)
 def _parse_phone(value: str, region: str) -> tuple[str | None, str]:
     # Cached per raw string (a switchboard number recurs for every colleague); the
     # error travels as a value because lru_cache does not keep exceptions.
+    if _CANONICAL_RU.fullmatch(value):
+        if phonenumbers.is_valid_number(phonenumbers.PhoneNumber(country_code=7, national_number=int(value[2:]))):
+            return value, ""
+        return None, f"Номер телефона «{value}» неполный или неверный."
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:

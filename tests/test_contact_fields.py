@@ -55,6 +55,28 @@ def test_it_normalizes_russian_phones_to_e164(raw):
     assert normalize_phone(raw) == "+79161234567"
 
 
+def test_a_number_already_in_e164_is_judged_as_the_full_parse_judges_it():
+    """The import's shortcut for +7 and ten digits (our own export's form) accepts and refuses exactly
+    the numbers phonenumbers' full parse does, and gives the same E.164."""
+    import random
+
+    import phonenumbers
+
+    rng = random.Random(15)
+    numbers = ["+79161234567", "+78001234567", "+77012345678", "+73012345678", "+74951234567", "+71234567890"]
+    numbers += [f"+7{rng.randint(1, 9)}{rng.randrange(10**9):09d}" for _ in range(3000)]
+    for raw in numbers:
+        parsed = phonenumbers.parse(raw, "RU")
+        expected = None
+        if phonenumbers.is_valid_number(parsed):
+            expected = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        try:
+            got = normalize_phone(raw)
+        except FieldError:
+            got = None
+        assert got == expected, raw
+
+
 def test_it_keeps_foreign_phones():
     assert normalize_phone("+44 20 7946 0958") == "+442079460958"
 
