@@ -133,7 +133,11 @@ def main() -> int:
     instance = Path(tempfile.mkdtemp(prefix="bench-plan-"))
     with harness.throwaway_schema("plan") as url:
         settings = harness.settings_for(harness.app_env(url, "redis://127.0.0.1:6379/15", instance))
-        from campaigns import calendar, planner
+        from campaigns import calendar, create_app, planner
+
+        # The audience rule reads the app's settings (REQUIRE_CONSENT, the stop list's key), as in the worker.
+        context = create_app(settings).app_context()
+        context.push()
 
         day = calendar.send_date(BIG_RULE, 0, YEAR)
         print(f"planning: {contacts:,} contacts × {TAGS_PER_CONTACT} tags, the biggest tag due on {day}", flush=True)
@@ -174,6 +178,7 @@ def main() -> int:
                 flush=True,
             )
         engine.dispose()
+        context.pop()
 
     shutil.rmtree(instance, ignore_errors=True)
     counts = {n for _, n in rows}
