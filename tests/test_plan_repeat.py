@@ -54,3 +54,21 @@ def test_a_repeat_with_nothing_new_inserts_nothing(session, factory, settings):
     if session.get_bind().dialect.name == "postgresql":
         assert inserts == []  # the unplanned contacts are looked up first: none, so no INSERT … SELECT
     assert len(session.scalars(select(Delivery)).all()) == 10
+
+
+def test_a_big_plan_refreshes_the_statistics_before_spacing(session, factory, settings, monkeypatch):
+    """PostgreSQL: after many new mails the spacing statement is planned on fresh statistics."""
+    monkeypatch.setattr(planner, "ANALYZE_AFTER", 2)
+    day, _people = _pair(session, factory, "15 jun", 2)
+    seen = []
+
+    def listener(_conn, _cursor, statement, *_args):
+        seen.append(statement.split()[0].upper())
+
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        result = planner.plan_day(session, day, settings)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    assert (result.planned, result.spaced) == (4, 2)
+    assert ("ANALYZE" in seen) == (session.get_bind().dialect.name == "postgresql")
