@@ -17,7 +17,6 @@ RESULT_COUNTS = {
     "result_counts_clicks_insert": "clicks",
     "result_counts_clicks_delete": "clicks",
     "result_counts_clicks_update": "clicks",
-    "result_counts_clicks_update": "clicks",
     "result_counts_notes_insert": "notes",
     "result_counts_contacts_update": "contacts",
 }
