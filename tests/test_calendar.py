@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from campaigns.calendar import (
@@ -532,7 +532,6 @@ def test_nth_weekday_properties(nth, weekday, month, year):
         assert (day.day - 1) // 7 + 1 == int(nth)
 
 
-@settings(deadline=None)  # the first call loads the holiday calendar; a loaded machine is no error
 @given(
     day=st.dates(min_value=date(2020, 1, 1), max_value=date(2035, 12, 31)),
     n=st.integers(min_value=-30, max_value=30),

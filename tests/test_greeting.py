@@ -434,7 +434,7 @@ def _check_shape(result: str) -> None:
     assert not any(ch.isdigit() for ch in result)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(st.text())
 def test_it_gives_only_allowed_shapes_for_any_text(raw):
     result = greeting(raw)
@@ -442,7 +442,7 @@ def test_it_gives_only_allowed_shapes_for_any_text(raw):
     assert greeting_is_fallback(raw) == (result == FALLBACK)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(st.text(max_size=30), st.one_of(st.none(), st.text(max_size=30)))
 def test_it_gives_only_allowed_shapes_for_any_text_with_a_middle_name(raw, middle):
     _check_shape(greeting(raw, middle))
@@ -451,7 +451,7 @@ def test_it_gives_only_allowed_shapes_for_any_text_with_a_middle_name(raw, middl
 LETTERS_AND_NOISE = "абвгдеёжзийклмнопрстуфхцчшщъыьэюяАЕЁИОУЯabcdehijklmnoprstuvyzAEJMO -.!@<>1'"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(st.text(alphabet=LETTERS_AND_NOISE, max_size=25), st.one_of(st.none(), st.text(LETTERS_AND_NOISE, max_size=12)))
 def test_it_gives_only_allowed_shapes_for_any_letters_and_noise(raw, middle):
     _check_shape(greeting(raw, middle))
@@ -462,7 +462,7 @@ NAME_WORDS = st.sampled_from(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(st.lists(NAME_WORDS, max_size=5), st.sampled_from([" ", ", ", "  ", "\t"]))
 def test_it_gives_only_allowed_shapes_for_any_mix_of_name_like_words(words, separator):
     _check_shape(greeting(separator.join(words)))
@@ -491,7 +491,7 @@ def case_variants(draw):
     return name, padding + typed + padding
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(case_variants())
 def test_it_greets_a_real_first_name_in_any_case(variant):
     name, typed = variant
