@@ -12,13 +12,14 @@ import csv
 import dataclasses
 import io
 import re
+import time
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 
 from rq import Queue, SimpleWorker
 from sqlalchemy import select
 
-from campaigns import audience, calendar, config, dispatch, planner, sending, tasks, webhooks
+from campaigns import audience, calendar, config, dispatch, inhand, planner, sending, tasks, webhooks
 from campaigns.board import readiness_board
 from campaigns.db import db, utcnow
 from campaigns.extensions import redis_client
@@ -90,7 +91,11 @@ def run_worker(app, settings, monkeypatch):
 
 
 class StallsFirstAnswer(RecordingHandler):
-    """Takes every message; answers the first one only after 3 s."""
+    """Takes every message; answers the first one only after `stall` seconds (3 by default)."""
+
+    def __init__(self, stall: float = 3):
+        super().__init__()
+        self.stall = stall
 
     async def handle_DATA(self, server, session, envelope):
         import asyncio
@@ -98,7 +103,7 @@ class StallsFirstAnswer(RecordingHandler):
         first = not self.received
         answer = await super().handle_DATA(server, session, envelope)
         if first:
-            await asyncio.sleep(3)
+            await asyncio.sleep(self.stall)
         return answer
 
 
@@ -479,3 +484,10 @@ def upload_import(client, text: str, name: str = "contacts.csv", encoding: str =
 def import_id_of(response) -> str:
     """The import's id from the upload's redirect."""
     return response.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+
+
+def settled_redis() -> None:
+    """Wait until the run's Redis has been up for inhand.SETTLE seconds: before that the reconciler
+    cannot tell a live worker's hand from a dead one's and touches no row that may be sending."""
+    uptime = int(redis_client().info("server")["uptime_in_seconds"])
+    time.sleep(max(0, inhand.SETTLE - uptime + 1))

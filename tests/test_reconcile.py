@@ -9,7 +9,7 @@ from campaigns import deliveries, dispatch, reconcile, sending
 from campaigns.db import utcnow
 from campaigns.extensions import redis_client
 from campaigns.models import Delivery, DeliveryStatus, Note, NoteKind
-from tests.scenes import StallsFirstAnswer, due_delivery, notes_of, reload_delivery, run_worker, smtp_settings
+from tests.scenes import StallsFirstAnswer, due_delivery, notes_of, reload_delivery, run_worker, settled_redis, smtp_settings
 
 
 @pytest.fixture(autouse=True)
@@ -20,17 +20,6 @@ def _fresh_transports():
 
 def later(minutes):
     return utcnow() + timedelta(minutes=minutes)
-
-
-def settled_redis() -> None:
-    """Wait until the run's Redis has been up for inhand.SETTLE seconds: before that the reconciler
-    cannot tell a live worker's hand from a dead one's and touches no row that may be sending."""
-    import time
-
-    from campaigns import inhand
-
-    uptime = int(redis_client().info("server")["uptime_in_seconds"])
-    time.sleep(max(0, inhand.SETTLE - uptime + 1))
 
 
 def test_it_loses_nothing_when_redis_is_flushed_between_dispatch_and_work(
