@@ -6,6 +6,7 @@ and description. Errors are Russian, per field."""
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import rules_ru
@@ -36,6 +37,9 @@ def lead_problem(raw: str | int | None) -> str | None:
     return None if text.isdigit() and 0 <= int(text) <= MAX_LEAD else f"Укажите целое число дней от 0 до {MAX_LEAD}."
 
 
+NAME_TAKEN = "Тег с таким названием уже есть."
+
+
 def name_problem(session: Session, name: str, tag: Tag | None) -> str | None:
     if not name:
         return "Введите название тега."
@@ -43,7 +47,7 @@ def name_problem(session: Session, name: str, tag: Tag | None) -> str | None:
         return f"Название — не длиннее {MAX_NAME} символов."
     # Compared here, not with SQL lower(): SQLite lowers only ASCII, and «Строители» is not.
     others = session.scalars(select(Tag.name).where(Tag.id != (tag.id if tag else -1)))
-    return "Тег с таким названием уже есть." if name.casefold() in {other.casefold() for other in others} else None
+    return NAME_TAKEN if name.casefold() in {other.casefold() for other in others} else None
 
 
 def save_tag(
@@ -81,5 +85,8 @@ def save_tag(
     tag.lead_days = lead if lead is not None else int(str(lead_days).strip())
     tag.description = description
     session.add(tag)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:  # a colleague saved the same name between the check and now
+        raise TagError({"name": NAME_TAKEN}) from exc
     return tag

@@ -89,6 +89,22 @@ def test_a_tag_is_refused_with_the_tags_pages_own_messages(client, session, fact
     assert session.scalar(select(func.count(Tag.id))) == 1
 
 
+def test_a_name_a_colleague_saved_a_moment_earlier_is_refused_not_a_500(client, session, factory, keys, monkeypatch):
+    from campaigns import tags
+
+    factory.tag("Строители")
+    session.commit()
+    # The colleague's tag was committed after this request's check: only the unique index sees it.
+    monkeypatch.setattr(tags, "name_problem", lambda *args: None)
+    clash = client.post("/api/tags", json={"name": "Строители", "kind": "industry", "rule": "1 jan"}, headers=keys["marketing"])
+    assert clash.status_code == 400, clash.get_data(as_text=True)
+    assert clash.get_json()["errors"]["name"] == "Тег с таким названием уже есть."
+    client.login(marketing_user_of(session))
+    page = client.post_form("/tags/new", {"name": "Строители", "kind": "industry", "rule": "1 jan", "lead_days": "21"})
+    assert page.status_code == 200 and "Тег с таким названием уже есть." in page.get_data(as_text=True)
+    assert session.scalar(select(func.count(Tag.id))) == 1
+
+
 def test_an_advisor_reads_tags_but_writes_none(client, session, factory, keys):
     tag = factory.tag("Медики")
     session.commit()
