@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # DefaultJSONProvider's; the API speaks Russian
 
+    # Local: importing the package (every module's parent) stays light; the app's parts load with an app.
     from .db import db
     from .extensions import csrf, limiter, limiter_storage_uri, login_manager
 
@@ -43,12 +44,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
 
-    from . import accesslog, cli, web
+    from . import accesslog, cli, web  # local, as above
 
     web.register(app)
     cli.register(app)
     accesslog.install_werkzeug_filter()
-    from . import dns_records
+    from . import dns_records  # local, as above
 
     for warning in dns_records.startup_warnings(settings):
         logging.getLogger(__name__).warning(warning)

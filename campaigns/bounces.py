@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import consent, sending, tracking
+from . import consent, inbound, sending, tracking
 from .config import Settings
 from .models import Contact, Delivery, DeliveryStatus
 
@@ -216,6 +216,5 @@ def process_messages(session: Session, messages) -> int:
 
 def process_mailbox(session: Session, settings: Settings) -> int:
     """Read the system mailbox (inbound.py: bounces, complaints, mailto unsubscribes, each once)."""
-    from . import inbound
 
     return inbound.read_system_mailbox(session, settings)

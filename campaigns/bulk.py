@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from . import contacts
@@ -64,7 +64,6 @@ def untag(session: Session, user: Advisor, ids: Iterable[int], the_tag: Tag) -> 
 
 
 def _touch(session: Session, ids: list[int]) -> None:
-    from sqlalchemy import update
 
     session.execute(
         update(Contact).where(Contact.id.in_(ids)).values(updated_at=utcnow()).execution_options(synchronize_session=False)

@@ -5,9 +5,16 @@ from __future__ import annotations
 import click
 from flask import Flask
 from flask.cli import AppGroup
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from . import accounts, calendar, catalog, deliveries, demo, dispatch, dns_records, migrate, pacing, planner, privacy, reconcile
 from .config import ConfigError, current_settings, masked_url
-from .db import db
+from .db import db, utcnow
+from .models import Advisor, Role, Tag
+from .sender import house_advisor
 
 
 class _BadUsage(click.ClickException):
@@ -24,9 +31,6 @@ class _OneLineErrors(AppGroup):
     a wrong argument (exit 2), a database without the schema, a database or Redis out of reach."""
 
     def invoke(self, ctx: click.Context):
-        from redis.exceptions import ConnectionError as RedisConnectionError
-        from redis.exceptions import TimeoutError as RedisTimeoutError
-        from sqlalchemy.exc import OperationalError, ProgrammingError
 
         try:
             return super().invoke(ctx)
@@ -49,13 +53,11 @@ group = _OneLineErrors("campaigns", help="Campaign system commands.")
 @group.command("migrate")
 def migrate_command():
     """Upgrade the schema to the newest revision and seed the tag catalog."""
-    from . import catalog, migrate
 
     migrate.upgrade(current_settings().database_url)
     added = catalog.seed_tags(db.session)
     db.session.commit()
     click.echo(f"schema is up to date; {added} tags added")
-    from .sender import house_advisor
 
     if house_advisor(db.session) is None:
         click.echo(
@@ -72,7 +74,6 @@ def migrate_command():
 @click.option("--force", is_flag=True, help="load even when the database already has advisors")
 def demo_command(force: bool):
     """Load the demo data set (advisors, ~300 contacts, offers, deliveries, clicks)."""
-    from . import demo
 
     if not force and demo.has_data(db.session):
         click.echo("the database already has data; nothing loaded (use --force to add the demo anyway)")
@@ -92,7 +93,6 @@ def demo_command(force: bool):
 @click.password_option()
 def create_user_command(email: str, name: str, role: str, signature: str | None, phone: str | None, house: bool, password: str):
     """Create a user who can log in (the same checks as the admin's form)."""
-    from . import accounts
 
     if house and role != "advisor":
         raise click.ClickException("--house: the house advisor must have the role advisor")
@@ -119,7 +119,6 @@ def create_user_command(email: str, name: str, role: str, signature: str | None,
 @click.argument("email")
 def house_command(email: str):
     """Make an active advisor the house advisor (the sender and default heir for deactivated advisors' contacts)."""
-    from . import accounts
 
     user = accounts.find_by_email(db.session, email)
     if user is None:
@@ -138,7 +137,6 @@ def house_command(email: str):
 @click.option("--off", is_flag=True, help="stop sending them the house advisor's hot contacts")
 def house_hot_command(email: str, off: bool):
     """Send the house advisor's hot contacts (clicks, replies) to this user: hot list and digest."""
-    from . import accounts
 
     user = accounts.find_by_email(db.session, email)
     if user is None:
@@ -155,7 +153,6 @@ def house_hot_command(email: str, off: bool):
 @click.password_option()
 def set_password_command(email: str, password: str):
     """Give a user a new password; every session of theirs ends (all devices, "remember me" too)."""
-    from . import accounts
 
     user = accounts.find_by_email(db.session, email)
     if user is None:
@@ -176,8 +173,6 @@ def set_password_command(email: str, password: str):
 def erase_command(email: str, admin_email: str | None, yes: bool):
     """Erase a person's data on their request (152-FZ), as admin's «Удалить данные» does: personal fields
     of every contact at EMAIL, and any import still holding them; the address stays on the stop list as a hash."""
-    from . import accounts, privacy
-    from .models import Role
 
     admin = None
     if admin_email is not None:
@@ -199,10 +194,6 @@ def erase_command(email: str, admin_email: str | None, yes: bool):
 @click.option("--timeout", type=float, default=3.0, show_default=True, help="seconds per DNS question")
 def dns_command(timeout: float):
     """The DNS records to publish (DKIM, SPF, DMARC; MX for INBOUND_URL) and whether they are published."""
-    from sqlalchemy import func, select
-
-    from . import dns_records
-    from .models import Advisor
 
     settings = current_settings()
     domains = sorted(
@@ -240,10 +231,6 @@ def register(app: Flask) -> None:
 @click.argument("year", type=click.IntRange(2000, 2100))
 def calendar_command(year: int):
     """Print every tag's occurrence and send date for YEAR, by send date."""
-    from sqlalchemy import select
-
-    from . import calendar
-    from .models import Tag
 
     tags = db.session.scalars(select(Tag).order_by(Tag.name)).all()
     if not tags:
@@ -261,7 +248,6 @@ def calendar_command(year: int):
 
 
 def _local_today():
-    from .db import utcnow
 
     return utcnow().astimezone(current_settings().timezone).date()
 
@@ -271,7 +257,6 @@ def _local_today():
 @click.option("--dry-run", is_flag=True, help="print what would go out that day, per advisor, without writing")
 def plan_command(day, dry_run: bool):
     """Plan the mailings due on a day (running it twice plans once)."""
-    from . import pacing, planner
 
     settings = current_settings()
     day = day.date() if day else _local_today()
@@ -298,7 +283,6 @@ def plan_command(day, dry_run: bool):
 @click.option("--limit", default=20, show_default=True, help="rows per list")
 def queue_command(retry_id: int | None, mark_sent_id: int | None, limit: int):
     """Show the delivery queue: counts, then planned, held, queued, retrying, sent today, failed, unknown."""
-    from . import deliveries
 
     settings = current_settings()
     if retry_id or mark_sent_id:
@@ -340,7 +324,6 @@ def queue_command(retry_id: int | None, mark_sent_id: int | None, limit: int):
 @group.command("dispatch")
 def dispatch_command():
     """Queue the deliveries that are due now (the scheduler does this every 30 s)."""
-    from . import dispatch
 
     click.echo(f"queued {dispatch.dispatch(db.session, current_settings())}")
 
@@ -348,7 +331,6 @@ def dispatch_command():
 @group.command("reconcile")
 def reconcile_command():
     """Repair after a Redis flush or a dead worker (the scheduler does this every 5 min)."""
-    from . import reconcile
 
     result = reconcile.reconcile(db.session, current_settings())
     click.echo(f"unknown {result.unknown}, requeued {result.requeued}, dispatched {result.dispatched}")

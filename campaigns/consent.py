@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from . import webhooks
+from .audience import require_consent
 from .config import current_settings
 from .contacts import ContactError, NotAllowed, can_edit
 from .db import address_hash, keyed_address_hash, utcnow
@@ -272,7 +273,6 @@ class ConsentFacts:
     @property
     def lacks_consent(self) -> bool:
         """No consent on record while REQUIRE_CONSENT holds: no mailing goes (audience.py)."""
-        from .audience import require_consent
 
         return self.given_at is None and require_consent()
 

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from . import missed
 from .config import Settings
 from .db import utcnow
-from .models import Advisor, Delivery, DeliveryStatus
+from .models import Advisor, Delivery, DeliveryStatus, Offer, Tag
 from .sender import NO_SENDER, NO_SENDER_LABEL, sender_ids
 from .sending import note
 
@@ -91,9 +91,6 @@ class QueueView:
 
 def queue_view(session: Session, settings: Settings, now: datetime | None = None, limit: int = 50) -> QueueView:
     """Counts per status and the newest rows of each list the queue page and `flask campaigns queue` show."""
-    from sqlalchemy.orm import joinedload
-
-    from .models import Offer, Tag
 
     now = now or utcnow()
     counts = {status.value: 0 for status in DeliveryStatus if status != DeliveryStatus.SENT}

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, time, timedelta
 from sqlalchemy import func, select
 
 from . import accounts, audience, calls, catalog, mails, tag_groups
-from .calendar import send_date
+from .calendar import MONTHS, send_date
 from .config import Settings
 from .models import (
     Advisor,
@@ -413,7 +413,6 @@ FIRST_MAILS_OWNER = "anna@demo.example"  # whose hot list the README's walk-thro
 
 def first_mails_rule(day) -> str:
     """A rule (calendar.py's grammar) whose occasion is `day`: its mailing is due that very day."""
-    from .calendar import MONTHS
 
     if (day.month, day.day) == (2, 29):
         return "day 60"  # «29 feb» is refused (not every year has it); in a leap year day 60 is 29 Feb

@@ -9,11 +9,13 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
+from rq import Queue
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from .config import Settings
 from .db import utcnow
+from .extensions import redis_client
 from .models import Delivery, DeliveryStatus
 
 MAIL_QUEUE = "mail"
@@ -26,9 +28,6 @@ MAIL_MARGIN = 5  # seconds per mail beyond the SMTP timeout in a job's limit (jo
 
 
 def mail_queue(connection=None):
-    from rq import Queue
-
-    from .extensions import redis_client
 
     return Queue(MAIL_QUEUE, connection=connection or redis_client())
 

@@ -19,6 +19,10 @@ import base64
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import dns.exception
+import dns.resolver
+from cryptography.hazmat.primitives import serialization
+
 from .config import Settings
 
 
@@ -40,7 +44,6 @@ class Check:
 
 def dkim_public_record(private_pem: str) -> str:
     """«v=DKIM1; k=rsa; p=…» for the private key (PEM)."""
-    from cryptography.hazmat.primitives import serialization
 
     key = serialization.load_pem_private_key(private_pem.encode(), password=None)
     der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -112,7 +115,6 @@ def public_url_advice(settings: Settings, advisor_domains: list[str]) -> str | N
 
 
 def _resolver(timeout: float):
-    import dns.resolver
 
     resolver = dns.resolver.Resolver()
     resolver.lifetime = timeout
@@ -122,8 +124,6 @@ def _resolver(timeout: float):
 
 def check(record_list: list[Record], timeout: float = 3.0) -> list[Check]:
     """Each record against what the DNS says; «could not check» for all when no resolver answers."""
-    import dns.exception
-    import dns.resolver
 
     try:
         resolver = _resolver(timeout)

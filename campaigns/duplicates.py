@@ -20,7 +20,8 @@ from rapidfuzz import fuzz, process
 from sqlalchemy import or_, select, text
 
 from .contact_fields import FieldError, company_key, key_names, normalize_email, normalize_phone, split_company
-from .models import Advisor, Contact
+from .db import utcnow
+from .models import Advisor, Contact, Note, NoteKind
 
 # fuzz.ratio (0..100) at or above which two company names are taken for one company.
 # One typo in a ten-letter name scores ~90; "газпром" vs "газпромнефть" scores 78.
@@ -362,8 +363,6 @@ def record_attempt(session, user: Advisor, matches: list[Match], now: datetime |
     """`user` tried to add a contact whose address or phone others' contacts have: each gets a note,
     and its owner learns it from the morning digest (attempts_since). Once per contact, user and
     day (the form shown again is the same attempt). Returns how many notes were written."""
-    from .db import utcnow
-    from .models import Note, NoteKind
 
     now = now or utcnow()
     # The same address or phone is the same person; a similar company name may be a neighbour.
@@ -398,7 +397,6 @@ def record_attempt(session, user: Advisor, matches: list[Match], now: datetime |
 
 def attempts_since(session, owner: Advisor, since: datetime) -> list:
     """Notes of colleagues' attempts to add `owner`'s contacts since `since`, newest first."""
-    from .models import Note, NoteKind
 
     return list(
         session.scalars(

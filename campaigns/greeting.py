@@ -83,6 +83,9 @@ from functools import lru_cache
 from itertools import product
 from typing import Any
 
+import pymorphy3
+from pymorphy3.units import DictionaryAnalyzer
+
 FALLBACK = "Здравствуйте!!"
 
 _MAX_FIELD_LENGTH = 200
@@ -165,14 +168,12 @@ _OTHER = _Word(text="")
 @lru_cache(maxsize=1)
 def _morph() -> Any:
     """The pymorphy3 analyzer, loaded on first use only (it takes a moment and some memory)."""
-    import pymorphy3
 
     return pymorphy3.MorphAnalyzer(lang="ru")
 
 
 @lru_cache(maxsize=1)
 def _dictionary_analyzer_type() -> type:
-    from pymorphy3.units import DictionaryAnalyzer
 
     return DictionaryAnalyzer
 

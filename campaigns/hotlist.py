@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from .config import Settings
 from .db import UTCDateTime, utcnow
 from .models import Advisor, Click, Contact, Link, Note, NoteKind, Verdict
+from .replies import replied_contacts
 from .sender import house_advisor
 
 LIMIT = 100
@@ -236,7 +237,6 @@ def hot_list(
 
 
 def _replied_first(session: Session, advisor_id: int, entries: dict[int, HotEntry], since: datetime) -> dict[int, HotEntry]:
-    from .replies import replied_contacts
 
     replied = replied_contacts(session, advisor_id, since)
     if not replied:

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from zlib import error as zlib_error
 
+from openpyxl import load_workbook
+
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_ROWS = 200_000
 MAX_COLUMNS = 500  # a Bitrix24 export has about a hundred
@@ -179,7 +181,6 @@ _BAD_XLSX = "Не удалось прочитать файл Excel: сохран
 
 
 def _read_xlsx(path: Path) -> tuple[list, Iterator[list]]:
-    from openpyxl import load_workbook
 
     row_counts = inspect_xlsx(path)
     try:

@@ -38,9 +38,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from . import consent, tracking
 from .config import Settings
 from .db import utcnow
-from .models import InboundMessage
+from .models import Delivery, InboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -201,8 +202,7 @@ def handle_once(
 
 
 def handle_system_message(session: Session, message: EmailMessage, raw: bytes) -> Outcome:
-    from . import bounces, consent, tracking
-    from .models import Delivery
+    from . import bounces  # bounces imports this module
 
     complaint = bounces.parse_complaint(raw)
     if complaint is not None:

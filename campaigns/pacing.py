@@ -19,12 +19,16 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+from limits import RateLimitItemPerMinute
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from . import accounts, calendar, missed
 from .config import Settings
 from .db import utcnow
+from .extensions import limiter_storage_uri
 from .models import Advisor, Contact, Delivery, DeliveryStatus
 from .sender import NO_SENDER, sender_of
 
@@ -153,11 +157,6 @@ class RelayLimit:
     """At most settings.relay_rate_per_minute messages per minute through one relay, for all workers."""
 
     def __init__(self, settings: Settings):
-        from limits import RateLimitItemPerMinute
-        from limits.storage import storage_from_string
-        from limits.strategies import MovingWindowRateLimiter
-
-        from .extensions import limiter_storage_uri
 
         self.item = RateLimitItemPerMinute(settings.relay_rate_per_minute)
         self.limiter = MovingWindowRateLimiter(storage_from_string(limiter_storage_uri(settings.redis_url)))

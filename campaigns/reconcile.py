@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from rq.job import Job
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from . import inhand
+from . import inhand, pacing
 from .config import Settings
 from .db import utcnow
 from .dispatch import BATCH_JOB, BATCH_SIZE, SEND_JOB, dispatch, enqueue_all, job_timeout, mail_queue
@@ -44,7 +45,6 @@ def _waiting_in_rq(queue, ids: Sequence[int], now: datetime, started_count: bool
     long after its worker died (until its limit has passed) says nothing here: live workers' hands
     (inhand.py) tell which started jobs are being worked.
     """
-    from rq.job import Job
 
     live = set(queue.get_job_ids())
     for registry in (queue.scheduled_job_registry, queue.deferred_job_registry, queue.started_job_registry):
@@ -81,7 +81,6 @@ def reconcile(session: Session, settings: Settings, now: datetime | None = None,
       → enqueued again (the claim makes a duplicate harmless);
     * PLANNED without a moment → paced for today; PLANNED or RETRYING and due → dispatched.
     """
-    from . import pacing
 
     now = now or utcnow()
     result = ReconcileResult()

@@ -39,13 +39,17 @@ import ssl
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from mailparser_reply import EmailReplyParser
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import inbound, netguard, sending
+from . import inbound, netguard, sending, webhooks
 from .config import Settings
 from .db import utcnow
-from .models import Advisor, AdvisorMailbox, Contact, Delivery, DeliveryStatus, InboundMessage, Note, NoteKind
+from .models import Advisor, AdvisorMailbox, Contact, Delivery, DeliveryStatus, InboundMessage, Note, NoteKind, Offer
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +71,6 @@ class MailboxError(Exception):
 
 
 def _fernet(secret_key: str):
-    from cryptography.fernet import Fernet
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"campaigns: advisor mailbox password").derive(
         secret_key.encode()
@@ -82,7 +83,6 @@ def encrypt_password(password: str, secret_key: str) -> str:
 
 
 def decrypt_password(token: str, secret_key: str) -> str:
-    from cryptography.fernet import InvalidToken
 
     try:
         return _fernet(secret_key).decrypt(token.encode()).decode()
@@ -331,7 +331,6 @@ def _find_contact(session: Session, advisor_id: int, message) -> tuple[Contact |
 
 def reply_text(message) -> str:
     """The new text of a reply: the quoted mail and the signature stripped."""
-    from mailparser_reply import EmailReplyParser
 
     text = inbound.text_of(message).replace("\r\n", "\n").strip()
     if not text:
@@ -392,7 +391,6 @@ def handle_reply(session: Session, advisor_id: int, message, raw: bytes) -> inbo
 
 def _emit_replied(session: Session, contact: Contact, delivery: Delivery | None, text: str) -> None:
     """contact.replied for the webhooks (sent when the reply's transaction commits)."""
-    from . import webhooks
 
     webhooks.emit(
         "contact.replied",
@@ -435,7 +433,6 @@ def replied_contacts(session: Session, advisor_id: int, since: datetime) -> list
 
 def reply_counts(session: Session, by: str, year: int | None) -> dict[int, int]:
     """Mails replied to (one per delivery, auto-replies not counted) per offer, tag or advisor."""
-    from .models import Offer
 
     key = {"offer": Offer.id, "tag": Offer.tag_id, "advisor": func.coalesce(Delivery.advisor_id, Contact.owner_id)}[by]
     replied = (

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from .calendar import MONTHS, Rule, parse_rule
+from .ru_format import plural
 
 __all__ = ["EXAMPLES", "describe", "describe_lead", "parse"]
 
@@ -181,6 +182,5 @@ def describe_lead(lead_days: int | None, rule: str | Rule | None = None) -> str:
         except ValueError:
             pass
         return "в сам день, а если он выходной — на предыдущий рабочий день"
-    from .web.filters import plural
 
     return f"за {plural(days, 'день', 'дня', 'дней')}, а если это выходной — на предыдущий рабочий день"

@@ -42,8 +42,8 @@ from rq.timeouts import JobTimeoutException
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from . import audience, consent, send_statements
-from .config import Settings
+from . import audience, compose, consent, pacing, planner, send_statements, template_sandbox
+from .config import Settings, current_settings
 from .db import retry_on_lost_connection, utcnow
 from .models import (
     Advisor,
@@ -56,8 +56,8 @@ from .models import (
     OfferStatus,
 )
 from .sender import NO_SENDER, NoSender, sender_for
+from .transport import PermanentFailure, TemporaryFailure, UnknownOutcome, drop_transport, transport_for, wire_bytes
 from .transport import close_transports as close_transports  # the worker's and the tests' way to close them
-from .transport import drop_transport, transport_for
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +122,6 @@ def sent_subject(session: Session, delivery: Delivery) -> str:
     («{{ company }}, подарки к празднику»). A mail with no such note (never sent, or its person's
     data erased) gets the subject rendered for its contact by the composer's own functions, and an
     offer whose template fails is named by its tag and year — never shown as the raw template."""
-    from . import compose, template_sandbox
-    from .config import current_settings
 
     stored = session.scalar(
         select(Note.subject)
@@ -211,7 +209,6 @@ def send_delivery(
     session: Session, delivery_id: int, settings: Settings, now: datetime | None = None, transport=None, rate_limit: bool = True
 ) -> SendResult:
     """Claim, check, compose, send and record one delivery."""
-    from . import compose, pacing, planner
 
     if rate_limit:
         wait = pacing.relay_limit(settings).acquire()
@@ -305,7 +302,6 @@ def send_batch(
 
 
 def _transmit(session, delivery, message, sender: Advisor, settings: Settings, transport) -> SendResult:
-    from .transport import PermanentFailure, TemporaryFailure, UnknownOutcome, wire_bytes
 
     subject = str(message["Subject"] or delivery.offer.subject)
     try:

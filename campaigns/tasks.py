@@ -6,14 +6,36 @@ process and reused by every job it runs.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
 
+from flask import current_app
+from rq import get_current_job
 from sqlalchemy import text
 
-from . import outage, webhooks
+from . import (
+    board,
+    clicks,
+    create_app,
+    digest,
+    dispatch,
+    inbound,
+    inhand,
+    outage,
+    pacing,
+    planner,
+    reconcile,
+    reminders,
+    replies,
+    sending,
+    webhooks,
+)
 from .config import current_settings
+from .db import db, utcnow
+from .extensions import redis_client
+from .import_jobs import run_step, sweep_uploads, upload_dir
 
 _app = None
 log = logging.getLogger(__name__)
@@ -24,8 +46,6 @@ LOCKED_PAUSES = (0.2, 0.5, 1.0, 2.0)  # a periodic job that meets SQLite locked 
 def get_app():
     global _app
     if _app is None:
-        from . import create_app
-
         _app = create_app()
     return _app
 
@@ -45,7 +65,6 @@ def periodic(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        from .db import db
 
         with get_app().app_context():
             for pause in (*LOCKED_PAUSES, None):
@@ -78,7 +97,6 @@ SCHEDULER_HEARTBEAT_KEY = "campaigns:scheduler:heartbeat"
 @in_app_context
 def scheduler_heartbeat() -> float:
     """Proves that the scheduler ticks and a worker runs its jobs (shown by /healthz)."""
-    from .extensions import redis_client
 
     now = time.time()
     redis_client().set(SCHEDULER_HEARTBEAT_KEY, now, ex=3600)
@@ -88,9 +106,6 @@ def scheduler_heartbeat() -> float:
 @periodic
 def flush_clicks() -> int:
     """Write the clicks queued in Redis by /c/<token> (every few seconds)."""
-    from . import clicks
-    from .db import db
-    from .extensions import redis_client
 
     return clicks.flush_clicks(db.session, redis_client())
 
@@ -98,9 +113,6 @@ def flush_clicks() -> int:
 @periodic
 def send_morning_digests() -> int:
     """Each advisor's hot list by mail, once per working day from 08:30 local time."""
-
-    from . import digest
-    from .db import db
 
     return digest.send_due_digests(db.session, current_settings())
 
@@ -116,9 +128,6 @@ def _settings():
 @periodic
 def plan_deliveries() -> str:
     """Plan today's due mailings and pace them (idempotent: runs every 10 minutes and at 07:00)."""
-    from . import clicks, pacing, planner
-    from .db import db, utcnow
-    from .extensions import redis_client
 
     settings = _settings()
     today = utcnow().astimezone(settings.timezone).date()
@@ -132,8 +141,6 @@ def plan_deliveries() -> str:
 @periodic
 def refresh_board_counts() -> int:
     """The readiness board's audience counts for a big database (board.LIVE_LIMIT), every 10 minutes."""
-    from . import board
-    from .db import db
 
     rows = board.refresh_counts(db.session)
     db.session.commit()
@@ -143,8 +150,6 @@ def refresh_board_counts() -> int:
 @periodic
 def send_mailing_notices() -> int:
     """Reminders before a send date, «ждёт предложения» each working morning, «пропущено» once."""
-    from . import reminders
-    from .db import db
 
     return reminders.run(db.session, _settings())
 
@@ -152,8 +157,6 @@ def send_mailing_notices() -> int:
 @periodic
 def dispatch_deliveries() -> int:
     """Hand the deliveries that are due now to the "mail" queue."""
-    from . import dispatch
-    from .db import db
 
     return dispatch.dispatch(db.session, _settings())
 
@@ -161,11 +164,6 @@ def dispatch_deliveries() -> int:
 def _in_hand(delivery_ids: list[int]):
     """The running mail job's deliveries, published for the reconciler (inhand.py) until the job's
     limit: its start + RQ's timeout + inhand.MARGIN. Outside an RQ job (tests, a shell): nothing."""
-    import contextlib
-
-    from rq import get_current_job
-
-    from . import inhand
 
     job = get_current_job()
     if job is None:
@@ -178,8 +176,6 @@ def _in_hand(delivery_ids: list[int]):
 @in_app_context
 def send_delivery_job(delivery_id: int) -> str:
     """Send one delivery (the job carries only its id); over the relay's rate it comes back later."""
-    from . import dispatch, sending
-    from .db import db
 
     with _in_hand([delivery_id]):
         result = sending.send_delivery(db.session, delivery_id, _settings())
@@ -192,8 +188,6 @@ def send_delivery_job(delivery_id: int) -> str:
 @in_app_context
 def send_batch_job(delivery_ids: list[int]) -> str:
     """Send a few deliveries (sending.send_batch); those over the relay's rate come back later as one job."""
-    from . import dispatch, sending
-    from .db import db
 
     with _in_hand(delivery_ids):
         results, rest, delay = sending.send_batch(db.session, delivery_ids, _settings())
@@ -219,8 +213,6 @@ def batch_summary(results, rest) -> str:
 @periodic
 def reconcile_deliveries() -> str:
     """Repair after a Redis flush or a dead worker (see reconcile.reconcile)."""
-    from . import reconcile
-    from .db import db
 
     result = reconcile.reconcile(db.session, _settings())
     return f"unknown {result.unknown}, requeued {result.requeued}, dispatched {result.dispatched}"
@@ -229,8 +221,6 @@ def reconcile_deliveries() -> str:
 @periodic
 def read_bounces() -> int:
     """Read the system mailbox (INBOUND_URL): bounce reports, complaints, mailto unsubscribes."""
-    from . import inbound
-    from .db import db
 
     return inbound.read_system_mailbox(db.session, _settings())
 
@@ -238,8 +228,6 @@ def read_bounces() -> int:
 @periodic
 def poll_replies() -> int:
     """Read the advisors' connected mailboxes for the clients' replies (replies.py)."""
-    from . import replies
-    from .db import db
 
     return replies.poll_all(db.session, _settings())
 
@@ -247,10 +235,6 @@ def poll_replies() -> int:
 @periodic
 def sweep_import_uploads() -> int:
     """Remove uploaded import files whose import expired unused (nothing personal kept on disk, 152-FZ)."""
-    from flask import current_app
-
-    from .extensions import redis_client
-    from .import_jobs import sweep_uploads, upload_dir
 
     return sweep_uploads(redis_client(), upload_dir(current_app.instance_path))
 
@@ -258,8 +242,5 @@ def sweep_import_uploads() -> int:
 @in_app_context
 def import_contacts(import_id: str, step: str) -> None:
     """Preview ("preview") or write ("commit") an uploaded contact file; progress goes to Redis."""
-    from .db import db
-    from .extensions import redis_client
-    from .import_jobs import run_step
 
     run_step(db.session, redis_client(), import_id, step)

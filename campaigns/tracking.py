@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 
+import idna
 from itsdangerous import BadSignature, Signer
 from itsdangerous.signer import HMACAlgorithm
 
@@ -120,7 +121,6 @@ def browser_uri(url: str) -> str:
     Cyrillic again. An ASCII URL comes back unchanged, byte for byte. Memoised: a pure
     function of the stored URL, asked on every click.
     """
-    import idna
 
     url = url.strip()
     if url.isascii() and not any(c in _C0 or c in ' "<>`' for c in url):

@@ -34,12 +34,19 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from cachetools import TTLCache
+from flask import current_app
+from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from rq import Queue
 from sqlalchemy import delete, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
-from . import netguard
+from . import mails, netguard, transport
 from .config import Settings, current_settings, settings_of
+from .db import db
+from .extensions import redis_client
 from .models import Advisor, Delivery, Role, WebhookAttempt, WebhookEndpoint
 
 log = logging.getLogger(__name__)
@@ -207,9 +214,6 @@ def subscribed_events(session: Session) -> set[str]:
 
 
 def _queue():
-    from rq import Queue
-
-    from .extensions import redis_client
 
     return Queue(QUEUE, connection=redis_client())
 
@@ -224,10 +228,6 @@ _emit_down_until = [0.0]
 
 
 def _emit_redis():
-    from flask import current_app
-    from redis import Redis
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
 
     url = settings_of(current_app).redis_url
     client = _emit_clients.get(url)
@@ -243,7 +243,6 @@ def _envelope(event: str, payload: dict) -> dict:
 
 
 def _enqueue(envelopes: list[dict]) -> None:
-    from rq import Queue
 
     if time.monotonic() < _emit_down_until[0]:
         log.warning("webhook events dropped, Redis was just unreachable (%s)", ", ".join(e["event"] for e in envelopes))
@@ -267,8 +266,6 @@ def emit(event: str, payload: dict, *, session: Session | None = None) -> None:
                 return
             session.info.setdefault("webhook_events", []).append(_envelope(event, payload))
             return
-        from .db import db
-
         if event not in subscribed_events(db.session):
             return
     except Exception:  # noqa: BLE001 — the database is the caller's worry; enqueue and let fan_out decide
@@ -440,7 +437,6 @@ def deliver(
 
 def _tell_admins(session: Session, endpoint: WebhookEndpoint, error: str, settings: Settings | None) -> int:
     """Mail every active admin that the endpoint is paused. Returns how many mails went."""
-    from . import mails, transport
 
     if settings is None:
         settings = current_settings()
@@ -472,16 +468,14 @@ def recent_attempts(session: Session, endpoint_id: int, limit: int = 50) -> list
 
 
 def fan_out_job(envelope: dict) -> int:
-    from .db import db
-    from .tasks import get_app
+    from .tasks import get_app  # tasks imports this module (its jobs enqueue webhooks)
 
     with get_app().app_context():
         return fan_out(db.session, envelope)
 
 
 def deliver_job(endpoint_id: int, event: str, event_id: str, body: str, attempt: int) -> bool:
-    from .db import db
-    from .tasks import get_app
+    from .tasks import get_app  # tasks imports this module (its jobs enqueue webhooks)
 
     with get_app().app_context():
         return deliver(db.session, endpoint_id, event, event_id, body, attempt)

@@ -12,6 +12,7 @@ from ..export import export_csv
 from ..models import Advisor, Role, Tag
 from . import params
 from .auth import roles_required
+from .filters import plural
 from .security import local_target
 
 bp = Blueprint("bulk", __name__, url_prefix="/contacts")
@@ -33,7 +34,6 @@ def _back():
 
 
 def _count(n: int) -> str:
-    from .filters import plural
 
     return plural(n, "контакт", "контакта", "контактов")
 

@@ -6,6 +6,7 @@ from datetime import date, datetime
 
 from flask import Flask
 
+from .. import rules_ru
 from ..config import current_settings
 from ..ru_format import plural, ru_number
 from ..ru_format import ru_date as _ru_date
@@ -22,7 +23,6 @@ def ru_datetime(value: datetime | None) -> str:
 def install(app: Flask) -> None:
     app.jinja_env.filters.update(ru_date=ru_date, ru_datetime=ru_datetime, ru_number=ru_number)
     app.jinja_env.globals.update(plural=plural)
-    from .. import rules_ru
 
     app.jinja_env.filters.update(rule_ru=rules_ru.describe)  # «3 sun jun» → «3-е воскресенье июня»
     app.jinja_env.globals.update(lead_ru=rules_ru.describe_lead)

@@ -21,6 +21,7 @@ from ..accounts import ROLE_LABELS
 from ..config import current_settings
 from ..db import db
 from ..models import Advisor, Role
+from ..sender import house_advisor
 from .auth import roles_required
 from .forms import put_errors
 
@@ -111,7 +112,6 @@ def edit(user_id: int):
 
 
 def _house() -> Advisor | None:
-    from ..sender import house_advisor
 
     return house_advisor(db.session)
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import Blueprint, render_template
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from .. import mailings, replies, reports
 from ..config import current_settings
 from ..db import db
-from ..models import Role
+from ..models import Offer, Role
+from ..offers import offer_send_date
 from . import params
 from .auth import roles_required
 
@@ -19,11 +22,6 @@ NAV = [("results.index", "Результаты", ("marketing", "admin"), 60)]
 
 def _by_send_date(rows):
     """The offers in the order their mails go out (not by name)."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import selectinload
-
-    from ..models import Offer
-    from ..offers import offer_send_date
 
     found = db.session.scalars(select(Offer).options(selectinload(Offer.tag)).where(Offer.id.in_([r.key for r in rows])))
     when = {}

@@ -6,7 +6,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from markupsafe import escape
 
-from ... import mails, template_sandbox, transport
+from ... import mails, template_sandbox, tracking, transport
 from ...config import current_settings
 from ...db import db
 from ...models import Contact, Offer
@@ -71,7 +71,6 @@ _READABLE_HEADERS = ("From", "To", "Reply-To", "Subject")
 def _parts(message, offer) -> dict:
     """The preview's parts: the readable headers, the technical ones apart, and the text and HTML with
     each tracked link shown by its label («[Каталог]»), listed below with where it leads."""
-    from ... import tracking
 
     settings = current_settings()
     text = message.get_body(preferencelist=("plain",))
