@@ -218,7 +218,7 @@ def load(session, settings: Settings) -> str:
         )
         if role == Role.ADVISOR:
             advisors.append(user)
-        # The head of sales (here the admin) gets the house advisor's hot contacts (#17).
+        # The head of sales (here the admin) gets the house advisor's hot contacts.
         user.watches_house = role == Role.ADMIN
     session.flush()
 

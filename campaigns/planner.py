@@ -201,7 +201,7 @@ def unplanned_condition(tag_id: int, offer_id: int):
 def _unplanned(session: Session, tag_id: int, offer_id: int) -> list[int] | None:
     """PostgreSQL: the ids of the tag's contacts the offer has no mail for yet, from two index ranges,
     so that only their rows are read and checked (a repeat run every 10 minutes finds few or none,
-    instead of reading the whole audience: 325,000 contacts at a million, #15). SQLite: None (the
+    instead of reading the whole audience: 325,000 contacts at a million). SQLite: None (the
     condition goes into the statement)."""
     if session.get_bind().dialect.name != "postgresql":
         return None

@@ -225,7 +225,7 @@ class Note(Base):
 
 class OwnerCount(Base):
     """How many live (not archived) contacts each owner has: kept by triggers on contacts (migration
-    0023), so the start page and the users page read these rows, not every contact (#15)."""
+    0023), so the start page and the users page read these rows, not every contact."""
 
     __tablename__ = "owner_counts"
 

@@ -1,4 +1,4 @@
-"""An advisor hands own contacts to a colleague or the house advisor (#17): the rule is
+"""An advisor hands own contacts to a colleague or the house advisor: the rule is
 ownership.handover; «Переданы мне» and «Переданы мной» are ownership.handed_over."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Users' own settings and the admin's settings of any user (#17).
+"""Users' own settings and the admin's settings of any user.
 
 - /profile: every user edits their name, signature and phone (the password: /password)
 - /admin/users/<id>/edit: role, daily cap, working hours, time zone, the house advisor's hot
