@@ -192,3 +192,19 @@ def test_no_module_is_over_500_lines():
     offenders = sorted(f"{name} ({lines} lines)" for name, lines in sizes.items() if lines > MAX_LINES)
     assert offenders == [], "over 500 lines: " + ", ".join(offenders)
     assert len(sizes) > 50  # the walk found the package
+
+
+def test_the_readme_layout_names_every_module():
+    """README «Layout» is the module map: a newcomer finds every module of `campaigns` there, by its
+    file name (`sending.py`), as package/module (`api/base.py`), or a package by `name/`."""
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    layout = readme.split("\n## Layout", 1)[1].split("\n## ", 1)[0]
+    missing = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE)
+        names = {relative.name, "/".join(relative.parts[-2:])}
+        if relative.name == "__init__.py" and len(relative.parts) > 1:
+            names.add(f"{relative.parts[-2]}/")
+        if not any(f"`{name}`" in layout for name in names):
+            missing.append(str(relative))
+    assert missing == [], "not in README «Layout»: " + ", ".join(missing)
