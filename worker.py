@@ -177,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("rq").setLevel(rq_log_level())
     logging.getLogger("pymorphy3").setLevel(logging.WARNING)  # «Loading dictionaries…» in every worker
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # «setup plugin …» seven times per process
     try:
         from campaigns import tasks
 

@@ -122,4 +122,5 @@ def test_run_on_a_fresh_instance_sends_mails_within_two_minutes_at_night_with_a_
     assert "mail batch: 5 sent" in output, output[-3000:]
     # RQ's job-by-job lines (two per job, a job every few seconds) are not shown.
     assert "Job OK" not in output and "campaigns.tasks.flush_clicks" not in output and "Enqueued job" not in output
+    assert "setup plugin" not in output  # Alembic's start-up chatter from every worker process
     assert not (home / ".gunicorn").exists(), "gunicorn opened a control socket in the home folder"
