@@ -206,19 +206,7 @@ def hot_list(
         c = row  # the contact's columns by name
         score, count, last, label, link_count, link_last = row[-6:]
         if c.id not in entries:
-            entries[c.id] = HotEntry(
-                contact_id=c.id,
-                name=Contact.full_name.fget(c),  # type: ignore[attr-defined]  # the model's own rule, on the row
-                company=c.company,
-                position=c.position,
-                phone=c.phone,
-                email=c.email,
-                next_contact_on=c.next_contact_on,
-                unsubscribed=c.unsubscribed_at is not None,
-                score=float(score),
-                clicks=int(count),
-                last_click_at=last,
-            )
+            entries[c.id] = _entry(c, float(score), int(count), last)
         if label is None:
             continue
         # Two links of one mail may share a label: the advisor sees one line for them.
@@ -236,6 +224,23 @@ def hot_list(
     return list(entries.values())
 
 
+def _entry(c, score: float, clicks: int, last_click_at: datetime | None) -> HotEntry:
+    """A hot-list line from a row of the contact's columns (_CONTACT_COLUMNS) and its click figures."""
+    return HotEntry(
+        contact_id=c.id,
+        name=Contact.full_name.fget(c),  # type: ignore[attr-defined]  # the model's own rule, on the row
+        company=c.company,
+        position=c.position,
+        phone=c.phone,
+        email=c.email,
+        next_contact_on=c.next_contact_on,
+        unsubscribed=c.unsubscribed_at is not None,
+        score=score,
+        clicks=clicks,
+        last_click_at=last_click_at,
+    )
+
+
 def _replied_first(session: Session, advisor_id: int, entries: dict[int, HotEntry], since: datetime) -> dict[int, HotEntry]:
 
     replied = replied_contacts(session, advisor_id, since)
@@ -243,19 +248,7 @@ def _replied_first(session: Session, advisor_id: int, entries: dict[int, HotEntr
         return entries
     missing = [cid for cid, _at in replied if cid not in entries]
     for c in session.execute(select(*_CONTACT_COLUMNS).where(Contact.id.in_(missing))) if missing else ():
-        entries[c.id] = HotEntry(
-            contact_id=c.id,
-            name=Contact.full_name.fget(c),  # type: ignore[attr-defined]
-            company=c.company,
-            position=c.position,
-            phone=c.phone,
-            email=c.email,
-            next_contact_on=c.next_contact_on,
-            unsubscribed=c.unsubscribed_at is not None,
-            score=0.0,
-            clicks=0,
-            last_click_at=None,
-        )
+        entries[c.id] = _entry(c, 0.0, 0, None)
     ordered: dict[int, HotEntry] = {}
     for contact_id, replied_at in replied:
         if contact_id in entries:

@@ -95,6 +95,17 @@ def _chunks(items: list, size: int) -> Iterable[list]:
         yield items[start : start + size]
 
 
+def _note_row(contact_id: int, filename: str, number: int, record: dict, user_id: int, now: datetime) -> dict:
+    """The import's note on a new contact, as a row for INSERT or COPY."""
+    return {
+        "contact_id": contact_id,
+        "kind": NoteKind.SYSTEM,
+        "author_id": user_id,
+        "body": _note_body(filename, number, record),
+        "created_at": now,
+    }
+
+
 def _note_body(filename: str, number: int, record: dict) -> str:
     return "\n".join([f"Импортирован из файла «{filename}» (строка {number}).", *record["row"].extra])
 
@@ -157,15 +168,7 @@ def _write_batches(
         links: list[dict] = []
         for number, contact_id in zip(batch, ids, strict=True):
             record = plan.records[number]
-            notes.append(
-                {
-                    "contact_id": contact_id,
-                    "kind": NoteKind.SYSTEM,
-                    "author_id": user_id,
-                    "body": _note_body(filename, number, record),
-                    "created_at": now,
-                }
-            )
+            notes.append(_note_row(contact_id, filename, number, record, user_id, now))
             links.extend({"contact_id": contact_id, "tag_id": tag_id} for tag_id in record["tag_ids"])
         session.execute(insert(Note), notes)
         if links:
@@ -211,15 +214,7 @@ def _write_copy(
     for number, contact_id in zip(numbers, ids, strict=True):
         record = plan.records[number]
         contacts.append({"id": contact_id, **_contact_row(record, filename, now)})
-        notes.append(
-            {
-                "contact_id": contact_id,
-                "kind": NoteKind.SYSTEM,
-                "author_id": user_id,
-                "body": _note_body(filename, number, record),
-                "created_at": now,
-            }
-        )
+        notes.append(_note_row(contact_id, filename, number, record, user_id, now))
         links.extend({"contact_id": contact_id, "tag_id": tag_id} for tag_id in record["tag_ids"])
     cursor = _copy_connection(session).cursor()
     dialect = connection.dialect
