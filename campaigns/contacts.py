@@ -13,8 +13,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import Select, exists, func, or_, select, tuple_
 from sqlalchemy.orm import Session, selectinload
 
-from . import contact_fields, duplicates, search
-from .contact_pages import COUNT_LIMIT, PER_PAGE, Page, cursor, parse_cursor
+from . import contact_fields, contact_pages, duplicates, search
+from .contact_pages import COUNT_LIMIT, PER_PAGE, Page, cursor, cursor_keys
 from .db import utcnow
 from .models import Advisor, Click, Contact, Note, NoteKind, Role, Tag, contact_tags
 
@@ -151,7 +151,8 @@ def contact_list(
 
     ``after``/``before`` (cursor()) continue from a row of the page the reader saw, through the
     (updated_at, id) index, so page 10,000 costs what page 2 does; ``page`` alone (old links,
-    API clients) skips rows with OFFSET.
+    API clients, today's calls) skips rows with OFFSET, up to contact_pages.LAST_NUMBERED_PAGE
+    (the web layer refuses a deeper number).
     `archived`: the archive instead (not for advisors, who never see archived contacts)."""
     now = now or utcnow()
     today = today or now.date()
@@ -175,10 +176,7 @@ def contact_list(
     total = min(counted or 0, COUNT_LIMIT)
     page = max(1, page)
     listed = query.options(selectinload(Contact.tags), selectinload(Contact.owner)).limit(per_page + 1)
-    after_key, before_key = parse_cursor(after), parse_cursor(before)
-    if call_today:
-        # Today's calls go by their time first: a short list, paged by OFFSET (no cursors).
-        after_key = before_key = None
+    after_key, before_key = cursor_keys(after, before, call_today=call_today)
     position = tuple_(Contact.updated_at, Contact.id)
     if before_key and not after_key:
         rows = session.scalars(
@@ -203,14 +201,16 @@ def contact_list(
         ).all()
         items, has_prev, has_next = list(rows[:per_page]), page > 1 or after_key is not None, len(rows) > per_page
     keyset = not call_today
+    numbers_end = not keyset and has_next and page >= contact_pages.LAST_NUMBERED_PAGE
     return Page(
         items=items,
         total=total,
         page=page,
         per_page=per_page,
         total_more=(counted or 0) > COUNT_LIMIT,
-        has_next=has_next and bool(items),
+        has_next=has_next and bool(items) and not numbers_end,
         has_prev=has_prev,
+        numbers_end=numbers_end,
         next_after=cursor(items[-1]) if keyset and has_next and items else None,
         prev_before=cursor(items[0]) if keyset and has_prev and items else None,
     )

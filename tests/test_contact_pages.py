@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
-from campaigns import contacts
+from campaigns import contact_pages, contacts
 
 SAME = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
@@ -13,7 +13,7 @@ SAME = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 def _crowd(session, factory, advisor, n):
     people = [factory.contact(owner=advisor, last_name=f"Петров{i:03d}") for i in range(n)]
     for i, person in enumerate(people):  # many share one moment: the id breaks the tie
-        person.updated_at = SAME if i % 3 else datetime(2026, 4, 1, 9, 0, i, tzinfo=UTC)
+        person.updated_at = SAME if i % 3 else datetime(2026, 4, 1, 9, i // 60, i % 60, tzinfo=UTC)
     session.flush()
     return people
 
@@ -62,3 +62,63 @@ def test_the_list_page_links_to_the_next_page_by_cursor(client, session, factory
     rest = client.raw.get("/api/contacts", query_string={"cursor": body["next_cursor"]}).get_json()
     assert len(rest["items"]) == 10 and rest["page"] == 2 and rest["next_cursor"] is None
     assert {c["id"] for c in body["items"] + rest["items"]} == {p.id for p in people}
+
+
+def _links(html: str, word: str) -> list[str]:
+    return [link.replace("&amp;", "&") for link in re.findall(r'href="(/contacts/\?[^"]*)">[^<]*' + word, html)]
+
+
+def test_a_page_number_goes_as_deep_as_the_count_and_further_on_the_cursor_leads(client, session, factory, monkeypatch):
+    advisor = factory.advisor()
+    people = _crowd(session, factory, advisor, 130)
+    session.commit()
+    monkeypatch.setattr(contact_pages, "LAST_NUMBERED_PAGE", 2)
+    client.login(advisor)
+
+    last = client.raw.get("/contacts/?page=2")
+    assert last.status_code == 200 and len(set(re.findall(r'href="/contacts/(\d+)"', last.get_data(as_text=True)))) == 50
+    deeper = client.raw.get("/contacts/?page=3")
+    assert deeper.status_code == 400
+    said = deeper.get_data(as_text=True)
+    assert "Страницу 3 по номеру не открыть" in said and "«дальше →»" in said
+
+    # The list's own «дальше» carries a cursor: it goes past page 2 to the end.
+    seen, path = set(), "/contacts/"
+    while path:
+        html = client.raw.get(path).get_data(as_text=True)
+        seen |= {int(i) for i in re.findall(r'href="/contacts/(\d+)"', html)}
+        onward = _links(html, "дальше")
+        path = onward[0] if onward else ""
+    assert "страница 3" in html and seen == {p.id for p in people}
+
+    api = client.raw.get("/api/contacts?page=3")
+    assert api.status_code == 400
+    assert "Страницу 3 по номеру не открыть" in api.get_json()["errors"]["page"] and "next_cursor" in api.get_json()["detail"]
+    body, seen = client.raw.get("/api/contacts?page=2").get_json(), set()
+    assert len(body["items"]) == 50 and body["next_cursor"]
+    while True:
+        seen |= {c["id"] for c in body["items"]}
+        if not body["next_cursor"]:
+            break
+        body = client.raw.get("/api/contacts", query_string={"page": "2", "cursor": body["next_cursor"]}).get_json()
+    assert body["page"] == 3 and len(body["items"]) == 30 and len(seen) == 80
+
+
+def test_todays_calls_go_by_number_and_stop_at_the_last_numbered_page(client, session, factory, monkeypatch):
+    advisor = factory.advisor()
+    for person in _crowd(session, factory, advisor, 130):
+        person.next_contact_on = date(2026, 1, 5)
+    session.commit()
+    monkeypatch.setattr(contact_pages, "LAST_NUMBERED_PAGE", 2)
+    client.login(advisor)
+
+    first = client.raw.get("/contacts/?today=1").get_data(as_text=True)
+    second = client.raw.get(_links(first, "дальше")[0]).get_data(as_text=True)
+    assert "страница 2" in second and not _links(second, "дальше") and "сузьте его фильтром" in second
+    assert client.raw.get("/contacts/?today=1&page=3").status_code == 400
+
+    body = client.raw.get("/api/contacts?today=1").get_json()
+    second = client.raw.get("/api/contacts", query_string={"today": "1", "cursor": body["next_cursor"]}).get_json()
+    assert second["page"] == 2 and len(second["items"]) == 50 and second["next_cursor"] is None
+    assert not {c["id"] for c in body["items"]} & {c["id"] for c in second["items"]}
+    assert client.raw.get("/api/contacts?today=1&page=3").status_code == 400

@@ -15,7 +15,7 @@ from wtforms import BooleanField, SelectField, SelectMultipleField, StringField,
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # in WTForms 3.3, not yet in its stubs
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from .. import calls, consent, contacts, duplicates, ownership, tag_groups
+from .. import calls, consent, contact_pages, contacts, duplicates, ownership, tag_groups
 from ..config import current_settings
 from ..db import db
 from ..greeting import greeting, greeting_is_fallback
@@ -141,13 +141,14 @@ def index():
         archived=bool(request.args.get("archived")) and user.role != Role.ADVISOR,
     )
     today = _now_local().date()
+    after, before = request.args.get("after"), request.args.get("before")
     page = contacts.contact_list(
         db.session,
         user,
         today=today,
-        page=params.page(),
-        after=request.args.get("after"),
-        before=request.args.get("before"),
+        page=params.page(by_number=contact_pages.by_number(after, before, call_today=filters["call_today"])),
+        after=after,
+        before=before,
         **filters,
     )
     owners = (

@@ -15,6 +15,8 @@ from flask import request
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import IntegerConverter
 
+from .. import contact_pages
+
 MAX_ID = 2**31 - 1  # PostgreSQL's integer: a bigger id cannot exist
 MAX_DAYS = 3650  # «не в работе N дней»: ten years is "never"
 MAX_PAGE = 100_000
@@ -53,8 +55,24 @@ def days(name: str = "days", source=None) -> int | None:
     return integer(name, low=1, high=MAX_DAYS, what="Число дней", source=source)
 
 
-def page(name: str = "page", source=None) -> int:
-    return integer(name, low=1, high=MAX_PAGE, what="Номер страницы", source=source) or 1
+def page(name: str = "page", source=None, *, by_number: bool = True, onward: str = "кнопкой «дальше →»") -> int:
+    """The page's number. ``by_number``: the list finds the page by it (OFFSET, no cursor), which
+    goes only as deep as its count (contact_pages.LAST_NUMBERED_PAGE); beside a cursor it is only
+    the number the reader sees. ``onward`` says how to go further instead."""
+    number = integer(name, low=1, high=MAX_PAGE, what="Номер страницы", source=source) or 1
+    if by_number and number > contact_pages.LAST_NUMBERED_PAGE:
+        raise BadParameter(name, too_deep(number, onward))
+    return number
+
+
+def too_deep(number: int, onward: str) -> str:
+    """Why page ``number`` is not opened by its number, and how to go further."""
+    last = contact_pages.LAST_NUMBERED_PAGE
+    shown = f"{last * contact_pages.PER_PAGE:,}".replace(",", "\u00a0")
+    return (
+        f"Страницу {number} по номеру не открыть: так открываются страницы с 1 по {last}"
+        f" (первые {shown} контактов). Дальше листайте {onward} или сузьте список фильтром."
+    )
 
 
 def year(name: str = "year", source=None) -> int | None:

@@ -215,10 +215,15 @@ class ContactQuery(BaseModel):
     today: bool | None = Field(None, description="Только те, кому звонить сегодня")
     not_worked_days: int | None = Field(None, description="Без работы столько дней")
     cursor: str | None = Field(None, description="next_cursor предыдущей страницы")
-    page: int | None = Field(None, description="Номер страницы (вместо курсора)")
+    page: int | None = Field(
+        None,
+        description=f"Номер страницы (вместо курсора), не больше {contact_pages.LAST_NUMBERED_PAGE}: дальше — по next_cursor",
+    )
 
 
 UNKNOWN[ContactFields] = "Это поле нельзя изменить"
+# How to go past the last page opened by number (params.too_deep).
+ONWARD = "по next_cursor (передайте его как ?cursor=)"
 
 
 def contact_or_404(contact_id: int) -> Contact:
@@ -256,16 +261,25 @@ def list_contacts():
     )
     if position is not None and not keyset and not (isinstance(position, int) and 1 <= position <= params.MAX_PAGE):
         raise params.BadParameter("cursor", "Неверный курсор: передайте next_cursor из предыдущего ответа как есть.")
+    call_today = args.get("today") in ("1", "true")
+    if keyset:
+        number = keyset[1]
+    elif position is not None:  # a numbered cursor (today's calls): OFFSET, as ?page=
+        number = position
+        if number > contact_pages.LAST_NUMBERED_PAGE:
+            raise params.BadParameter("cursor", params.too_deep(number, ONWARD))
+    else:
+        number = params.page(onward=ONWARD)
     page = contacts.contact_list(
         db.session,
         api_user(),
         search=args.get("search", args.get("q", ""))[:200],
         tag_id=params.record_id("tag"),
         owner_id=params.record_id("owner"),
-        call_today=args.get("today") in ("1", "true"),
+        call_today=call_today,
         not_worked_days=params.days("not_worked_days"),
         today=today(),
-        page=keyset[1] if keyset else (position or params.page()),
+        page=number,
         after=keyset[0] if keyset else None,
     )
     # The next page continues from this one's last row (contact_pages.cursor: keyset, however deep);
@@ -279,7 +293,13 @@ def list_contacts():
             "page": page.page,
             "pages": page.pages,
             "per_page": page.per_page,
-            "next_cursor": make_cursor([page.next_after, page.page + 1]) if page.next_after else None,
+            "next_cursor": (
+                make_cursor([page.next_after, page.page + 1])
+                if page.next_after
+                else make_cursor(page.page + 1)
+                if page.has_next
+                else None
+            ),
         },
     )
 
