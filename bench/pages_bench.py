@@ -39,6 +39,14 @@ try:
 except ImportError:  # measuring a commit from before the search column
     search = None
 try:
+    from campaigns.runtime import settle_heap
+except ImportError:  # measuring a commit from before the frozen heap
+
+    def settle_heap() -> None:
+        pass
+
+
+try:
     from campaigns import contact_pages
 except ImportError:  # measuring a commit from before the contact list's pages module
     contact_pages = None
@@ -358,6 +366,7 @@ def measure(url: str, samples: int, budget: float, only: list[str], timeout: flo
         instance = Path(tempfile.mkdtemp(prefix="bench-pages-"))
         env = harness.app_env(url + f"?options=-cstatement_timeout%3D{int(timeout * 1000)}", redis_url, instance)
         app = create_app(harness.settings_for(env))
+        settle_heap()  # what gunicorn.conf.py's post_worker_init does in every web worker
         refresh_board(app)
         engine = create_engine(url)
         with engine.connect() as conn:
