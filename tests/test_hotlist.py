@@ -199,3 +199,28 @@ def test_a_short_list_keeps_the_most_engaged_contacts_with_all_their_links(sessi
     entries = hotlist.hot_list(session, anna.id, settings, limit=2)
     assert names(entries) == ["Оба перехода", "Скидка"]
     assert [(link.label, link.count) for link in entries[0].links] == [("Скидка", 1), ("Каталог", 1)]
+
+
+def test_each_row_carries_its_own_blank_call_form(client, session, factory, app):
+    from flask import get_template_attribute, url_for
+
+    from campaigns.web.forms import CallForm
+    from campaigns.web.hot import _today
+
+    anna = factory.advisor()
+    m = Mailing(session, factory)
+    people = [factory.contact(owner=anna, company=f"Тойота {i}") for i in range(3)]
+    for person in people:
+        m.click(person, m.discount, timedelta(hours=1))
+    session.commit()
+    client.login(anna)
+    page = client.get("/hot/").get_data(as_text=True)
+    forms = re.findall(r'<form method="post" action="/hot/\d+/call".*?</form>', page, re.S)
+    with app.test_request_context("/hot/"):
+        token = re.search(r'name="csrf_token" value="([^"]+)"', forms[0]).group(1)
+        macro = get_template_attribute("_call_form.html", "log_call_form")
+        blank = [(CallForm.blank(prefix=f"c{p.id}", today=_today()), url_for("hot.call", contact_id=p.id)) for p in people]
+        expected = [str(macro(form, action, _today(), submit="Сохранить")) for form, action in blank]
+    expected = [re.sub(r'name="csrf_token" value="[^"]+"', f'name="csrf_token" value="{token}"', e) for e in expected]
+    assert sorted(forms) == sorted(expected)
+    assert all(f'name="c{p.id}-next_contact_on"' in page for p in people)
