@@ -6,6 +6,7 @@ import re
 from datetime import UTC, date, datetime
 
 from campaigns import contact_pages, contacts
+from campaigns.models import Role
 
 SAME = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
@@ -35,6 +36,22 @@ def test_cursors_walk_every_contact_once_forward_and_back(session, factory):
     assert [c.id for c in back.items] == [c.id for c in pages[2].items]
     first = contacts.contact_list(session, advisor, per_page=5, before=pages[1].prev_before)
     assert [c.id for c in first.items] == [c.id for c in pages[0].items] and first.prev_before is None
+
+
+def test_a_page_by_number_holds_the_rows_the_cursor_walk_finds_there(session, factory):
+    advisor, marketing = factory.advisor(), factory.advisor(role=Role.MARKETING)
+    _crowd(session, factory, advisor, 23)
+    for user in (advisor, marketing):
+        after, walked = None, []
+        while True:
+            page = contacts.contact_list(session, user, per_page=5, after=after)
+            walked.append([c.id for c in page.items])
+            if not page.next_after:
+                break
+            after = page.next_after
+        numbered = [contacts.contact_list(session, user, per_page=5, page=n) for n in range(1, 7)]
+        assert [[c.id for c in p.items] for p in numbered] == [*walked, []]
+        assert [p.has_next for p in numbered] == [True, True, True, True, False, False]
 
 
 def test_the_count_stops_at_the_limit(session, factory, monkeypatch):
