@@ -15,10 +15,8 @@ the same setting without each passing it along.
 from __future__ import annotations
 
 from flask import current_app, has_app_context
-from sqlalchemy import and_, case, exists, func, not_, or_, select
+from sqlalchemy import and_, case, exists, not_, or_, select
 
-from .config import settings_of
-from .db import keyed_hash_sql
 from .models import Contact, Suppression, contact_tags
 
 __all__ = ["lacks_consent", "may_be_mailed", "reason_text", "refusal", "require_consent", "tag_audience"]
@@ -51,17 +49,10 @@ def _refusals(consent: bool | None = None):
 
 
 def suppressed():
-    """SQL over Contact: its address is on the stop list, as itself or as the hash an erasure left
-    (the person is gone, the ban on mailing them stays): keyed (db.keyed_address_hash), or the old
-    plain SHA-256 of people erased before it (db.address_hash)."""
-    hashes = exists().where(
-        Suppression.email.in_([keyed_hash_sql(Contact.email, _secret_key()), func.campaigns_address_hash(Contact.email)])
-    )
-    return or_(exists().where(Suppression.email == Contact.email), hashes)
-
-
-def _secret_key() -> str:
-    return settings_of(current_app).secret_key
+    """SQL over Contact: its address is on the stop list. An erased person's address stays there only
+    as a hash; where an address enters the contacts, consent.stop_erased puts a match back as
+    itself, so this compares plain addresses (an index lookup, no hash computed per contact)."""
+    return exists().where(Suppression.email == Contact.email)
 
 
 def may_be_mailed(*, consent: bool | None = None):

@@ -54,7 +54,8 @@ group = _OneLineErrors("campaigns", help="Campaign system commands.")
 def migrate_command():
     """Upgrade the schema to the newest revision and seed the tag catalog."""
 
-    migrate.upgrade(current_settings().database_url)
+    settings = current_settings()
+    migrate.upgrade(settings.database_url, secret_key=settings.secret_key)
     added = catalog.seed_tags(db.session)
     db.session.commit()
     click.echo(f"schema is up to date; {added} tags added")

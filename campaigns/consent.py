@@ -9,15 +9,21 @@ INSERT … ON CONFLICT DO NOTHING (SQLite and PostgreSQL alike) and cancels the 
 pending to that address (planned, queued, retrying, held), so whatever path stopped a contact,
 nothing more goes out. A contact's wish also marks the contact and leaves one note; doing it
 again changes nothing and adds no note.
+
+An erasure (privacy.erase) leaves the address only as a hash. Where an address enters the contacts
+(a new contact, a changed address, an import, the demo), `stop_erased` looks its hashes up once, in
+Python, and puts a match back on the stop list as itself: the audience matches plain addresses only
+and never computes a hash per contact.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -41,6 +47,10 @@ BY_LETTER = "письмом"
 IN_PERSON = "при встрече"
 COMPLAINT = "жалоба на спам"
 ADVISOR_WAYS = (BY_PHONE, BY_LETTER, IN_PERSON)
+# Why an address is back on the stop list as itself (stop_erased).
+ERASED_AGAIN = (
+    "данные этого человека удалены по его требованию (152-ФЗ), адрес снова внесён в контакты: рассылок на него не будет"
+)
 
 SUPPRESSION_LABELS = {
     SuppressionReason.UNSUBSCRIBE: "отписался",
@@ -66,6 +76,10 @@ def erased_form(email: str) -> str:
     return keyed_address_hash(_address(email), current_settings().secret_key) or ""
 
 
+# How the stop list's erasure entries begin (db.keyed_address_hash, db.address_hash).
+_HASHED = ("hmac:", "sha256:")
+
+
 def _forms(address: str) -> tuple[str, ...]:
     """Every way the stop list may hold an address: itself, its keyed hash, the old plain hash."""
     return (address, erased_form(address), address_hash(address) or "")
@@ -86,14 +100,8 @@ def stop_list(session: Session) -> StopList:
     return StopList(session.scalars(select(Suppression.email)))
 
 
-def on_stop_list(session: Session, emails: Iterable[str]) -> set[str]:
-    """Those of `emails` that are on the stop list (as themselves or as the hash an erasure left),
-    in the form given: a file's addresses are looked up a thousand at a time, the stop list is not
-    read whole."""
-    by_form: dict[str, list[str]] = {}
-    for email in set(emails):
-        for form in _forms(_address(email)):
-            by_form.setdefault(form, []).append(email)
+def _listed(session: Session, by_form: dict[str, list[str]]) -> set[str]:
+    """The values of `by_form` whose form (key) is on the stop list, looked up a thousand at a time."""
     forms = list(by_form)
     found: set[str] = set()
     for start in range(0, len(forms), 1000):
@@ -102,13 +110,55 @@ def on_stop_list(session: Session, emails: Iterable[str]) -> set[str]:
     return found
 
 
+def on_stop_list(session: Session, emails: Iterable[str]) -> set[str]:
+    """Those of `emails` that are on the stop list (as themselves or as the hash an erasure left),
+    in the form given: a file's addresses are looked up a thousand at a time, the stop list is not
+    read whole."""
+    by_form: dict[str, list[str]] = {}
+    for email in set(emails):
+        for form in _forms(_address(email)):
+            by_form.setdefault(form, []).append(email)
+    return _listed(session, by_form)
+
+
+def erasure_left(session: Session, emails: Iterable[str | None]) -> set[str]:
+    """Those of `emails` (normalised) whose person was erased: the stop list holds their keyed hash,
+    or the old plain one. A few addresses are looked up by their hashes; a file's are hashed only
+    when the stop list holds any erasure at all, and compared with those entries in memory."""
+    given = [email for email in emails if email]
+    secret_key = current_settings().secret_key
+    if len(given) <= 100:
+        by_form: dict[str, list[str]] = {}
+        for address in {_address(email) for email in given}:
+            for form in (keyed_address_hash(address, secret_key), address_hash(address)):
+                by_form.setdefault(form or "", []).append(address)
+        return _listed(session, by_form)
+    erasures = set(session.scalars(select(Suppression.email).where(or_(*(Suppression.email.startswith(p) for p in _HASHED)))))
+    if not erasures:
+        return set()  # nobody erased yet: nothing to hash
+    addresses = {_address(email) for email in given}
+    # Only the kinds of hash the stop list holds (a newer installation: keyed ones only).
+    hashers: list[Callable[[str], str | None]] = [partial(keyed_address_hash, secret_key=secret_key), address_hash]
+    hashers = [hash_of for prefix, hash_of in zip(_HASHED, hashers, strict=True) if any(e.startswith(prefix) for e in erasures)]
+    return {address for address in addresses if any(hash_of(address) in erasures for hash_of in hashers)}
+
+
+def stop_erased(session: Session, emails: Iterable[str | None], *, now: datetime | None = None) -> set[str]:
+    """These addresses are entering the contacts (a new contact, a changed address, an import): those
+    an erasure left on the stop list as a hash go back on it as themselves (and their pending mail
+    is cancelled), so the audience matches plain addresses only. Every path that writes a
+    contact's address calls this. Returns the addresses put back."""
+    erased = erasure_left(session, emails)
+    for address in sorted(erased):
+        suppress(session, address, SuppressionReason.MANUAL, ERASED_AGAIN, now=now)
+    return erased
+
+
 def find_suppression(session: Session, email: str | None) -> Suppression | None:
-    """The stop-list entry for an address: itself, or the hash an erasure left."""
+    """The stop-list entry for an address (as audience.suppressed() matches it: the address itself)."""
     if not email:
         return None
-    return session.scalar(
-        select(Suppression).where(Suppression.email.in_(_forms(_address(email)))).order_by(Suppression.id).limit(1)
-    )
+    return session.scalar(select(Suppression).where(Suppression.email == _address(email)))
 
 
 def suppress(
@@ -296,7 +346,7 @@ def resubscribe(session: Session, user: Advisor, contact: Contact, consent_sourc
     contact.unsubscribed_at = None
     contact.consent_source = consent_source[:300]
     contact.consent_at = now
-    if contact.email:
+    if contact.email and not erasure_left(session, [contact.email]):  # an erased person stays stopped
         suppression = session.scalar(select(Suppression).where(Suppression.email == contact.email))
         if suppression is not None and suppression.reason in (SuppressionReason.UNSUBSCRIBE, SuppressionReason.MANUAL):
             session.delete(suppression)
@@ -320,8 +370,9 @@ def unsuppress(session: Session, user: Advisor, entry: Suppression, reason: str,
     """Admin takes an address off the stop list, with a reason: one put there by hand or by a bounce
     (the mailbox exists again). An unsubscribe or a complaint stays — also an advisor's «Отписать»
     (a contact at the address is marked unsubscribed): that was the person's wish,
-    and `resubscribe` with a new consent is the only way back. Each contact at the address gets a
-    note. The caller commits."""
+    and `resubscribe` with a new consent is the only way back. The hash an erasure left of the
+    address goes with it (an erased person added again: the admin's decision holds for the next
+    entry too). Each contact at the address gets a note. The caller commits."""
     if user.role != Role.ADMIN:
         raise NotAllowed("Убрать адрес из стоп-листа может только администратор.")
     asked = session.scalar(select(Contact.id).where(Contact.email == entry.email, Contact.unsubscribed_at.is_not(None)).limit(1))
@@ -344,4 +395,6 @@ def unsuppress(session: Session, user: Advisor, entry: Suppression, reason: str,
             )
         )
     session.delete(entry)
+    # An erased person's hash goes too: otherwise the address, added again, would be stopped again.
+    session.execute(delete(Suppression).where(Suppression.email.in_(_forms(entry.email)[1:])))
     session.flush()

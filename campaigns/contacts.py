@@ -354,11 +354,19 @@ def create_contact(
     contact.tags = tags
     session.add(contact)
     session.flush()
+    _stop_erased(session, contact.email)
     body = f"Контакт создан ({user.name})"
     if matches:
         body += f". Похожие контакты: {_matches_note(matches)} — {user.name} подтвердил(а), что это другой контакт"
     _note(session, contact, NoteKind.SYSTEM, user, body)
     return contact
+
+
+def _stop_erased(session: Session, email: str | None) -> None:
+    """The address enters the contacts: an erased person's goes back on the stop list (consent.stop_erased)."""
+    from . import consent  # consent imports this module
+
+    consent.stop_erased(session, [email])
 
 
 def _describe(value) -> str:
@@ -405,6 +413,8 @@ def update_contact(
         else:
             setattr(contact, name, value or "")
     contact.updated_at = utcnow()
+    if any(name == "email" for name, _, _ in changes):
+        _stop_erased(session, contact.email)
     body = "Изменено: " + "; ".join(f"{LABELS[n]}: {_describe(o)} → {_describe(v)}" for n, o, v in changes)
     _note(session, contact, NoteKind.SYSTEM, user, body)
     return [LABELS[n] for n, _, _ in changes]

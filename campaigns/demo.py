@@ -13,7 +13,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import func, select
 
-from . import accounts, audience, calls, catalog, mails, tag_groups
+from . import accounts, audience, calls, catalog, consent, mails, tag_groups
 from .calendar import MONTHS, send_date
 from .config import Settings
 from .models import (
@@ -274,6 +274,7 @@ def load(session, settings: Settings) -> str:
         session.add(contact)
         contacts.append(contact)
     session.flush()
+    consent.stop_erased(session, [c.email for c in contacts])  # `demo --force` on a database with erasures
 
     deliveries = []
     for contact in contacts:

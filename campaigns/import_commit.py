@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import insert, text
 
-from . import search
+from . import consent, search
 from .db import utcnow
 from .duplicates import Match, lock_contact_writes, record_attempt
 from .import_check import (
@@ -125,6 +125,7 @@ def commit_import(session, path: Path, filename: str, options: ImportOptions, pr
         write = _write_copy if _copy_connection(session) is not None else _write_batches
         with collector_paused():
             contact_ids = write(session, plan, numbers, filename, options.user_id, utcnow(), progress)
+        consent.stop_erased(session, (plan.records[n]["row"].values["email"] for n in numbers))
         _note_attempts(session, plan, options.user_id)
         session.commit()
     except BaseException:

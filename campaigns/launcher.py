@@ -90,7 +90,7 @@ def start_private_redis(instance_path: Path) -> subprocess.Popen:
 def prepare_database(settings: Settings) -> str | None:
     """Upgrade the schema, seed the tags; load the demo into an empty database."""
 
-    migrate.upgrade(settings.database_url)
+    migrate.upgrade(settings.database_url, secret_key=settings.secret_key)
     app = create_app(settings)
     with app.app_context():
         catalog.seed_tags(db.session)

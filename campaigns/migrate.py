@@ -15,5 +15,8 @@ def alembic_config(database_url: str) -> Config:
     return cfg
 
 
-def upgrade(database_url: str, revision: str = "heads") -> None:
-    command.upgrade(alembic_config(database_url), revision)
+def upgrade(database_url: str, revision: str = "heads", *, secret_key: str | None = None) -> None:
+    """`secret_key`: the app's SECRET_KEY, for revisions that match the stop list's keyed hashes (0025)."""
+    cfg = alembic_config(database_url)
+    cfg.attributes["secret_key"] = secret_key
+    command.upgrade(cfg, revision)

@@ -8,8 +8,9 @@ address and browser — as one JSON-ready dict; the page shows the same dict.
 (archived, «удалённый контакт») with its tags, its mails and clicks (so the results still add
 up), its notes without their text. Its address goes on the stop list only as a keyed hash
 (consent.erased_form: HMAC-SHA256, key derived from SECRET_KEY): the person is never mailed again —
-audience.suppressed() and the import's stop-list check match the hash — and nobody can read the
-address back or test a guess against it. Imports that still hold the person (an uploaded file
+an address entering the contacts again is checked against the hash (consent.stop_erased) and goes
+back on the stop list as itself, as does the address of another contact still holding it — and
+nobody can read the address back or test a guess against it. Imports that still hold the person (an uploaded file
 waiting for its commit, a preview in Redis) lose them: import_jobs.forget_address.
 
 The page (admin) and `flask campaigns erase EMAIL` (the server's operator) both call `erase()`.
@@ -196,4 +197,6 @@ def erase(session: Session, admin: Advisor | None, contact: Contact, now: dateti
         )
     )
     session.flush()
+    if email and session.scalar(select(Contact.id).where(Contact.email == email.strip().lower()).limit(1)) is not None:
+        consent.stop_erased(session, [email], now=now)  # another contact still holds the address
     session.expire_all()

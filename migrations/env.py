@@ -17,7 +17,11 @@ def _url() -> str:
         return url
     from campaigns.config import load_settings
 
-    return load_settings().database_url
+    # A bare `alembic upgrade`: the app's settings give the database and the key of the stop
+    # list's hashes (revision 0025); migrate.upgrade passes both itself.
+    settings = load_settings()
+    config.attributes.setdefault("secret_key", settings.secret_key)
+    return settings.database_url
 
 
 def run_migrations_offline() -> None:

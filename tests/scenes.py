@@ -268,10 +268,16 @@ AUDIENCE_RULE = "15 jun"
 AUDIENCE_DAY = calendar.send_date(AUDIENCE_RULE, 0, YEAR)
 
 
-def audience_scene(factory, session, fields):
+def audience_offer(factory):
+    """A tag due on AUDIENCE_DAY and its ready offer (the contacts come from the test)."""
     tag = factory.tag(rule=AUDIENCE_RULE, lead_days=0)
     offer = factory.offer(tag=tag, year=YEAR)
     offer.links.append(Link(name="catalog", url="https://studio.example.com/catalog.pdf"))
+    return tag, offer
+
+
+def audience_scene(factory, session, fields):
+    tag, offer = audience_offer(factory)
     contact = factory.contact(owner=factory.advisor(), tags=[tag], **fields)
     if contact.email == "blocked@client.example.com":
         session.add(Suppression(email=contact.email, reason=SuppressionReason.BOUNCE))

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from campaigns import migrate
-from campaigns.db import Base
+from campaigns import consent, migrate
+from campaigns.config import parse_database_url
+from campaigns.db import Base, address_hash, keyed_address_hash
 from campaigns.models import Delivery, DeliveryStatus
+from tests.support import with_search_path
 
 
 # Alembic cannot compare an expression index (uq_advisors_email_lower); test_accounts proves it.
@@ -79,3 +84,89 @@ def offer_day():
     from datetime import date
 
     return date(2026, 7, 17)
+
+
+# --- 0025: an erased person already added again goes on the stop list as themselves ---------------
+
+
+@pytest.fixture
+def empty_database(tmp_path):
+    """A database without a schema: a SQLite file, or a PostgreSQL schema of its own."""
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    base = parse_database_url(base)
+    schema = f"migration_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield with_search_path(base, schema)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+KEY = "the-installation-key"
+
+
+def _before_0025(url: str, contacts: list[str], stop_list: list[str]) -> None:
+    # Plain SQL: the schema of revision 0024, whatever the models grow later.
+    migrate.upgrade(url, "0024")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO advisors (id, email, name, role, created_at) "
+                "VALUES (1, 'anna@studio.example.com', 'Анна', 'advisor', CURRENT_TIMESTAMP)"
+            )
+        )
+        for email in contacts:
+            conn.execute(
+                text(
+                    "INSERT INTO contacts (owner_id, first_name, middle_name, last_name, company, company_alias, company_key,"
+                    " position, consent_source, email, created_at, updated_at)"
+                    " VALUES (1, 'Клиент', '', '', '', '', '', '', '', :email, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"email": email},
+            )
+        for email in stop_list:
+            conn.execute(
+                text(
+                    "INSERT INTO suppressions (email, reason, detail, created_at)"
+                    " VALUES (:email, 'manual', 'удалён', CURRENT_TIMESTAMP)"
+                ),
+                {"email": email},
+            )
+    engine.dispose()
+
+
+def _stop_list(url: str) -> dict[str, str]:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        entries = dict(conn.execute(text("SELECT email, detail FROM suppressions")).all())
+    engine.dispose()
+    return entries
+
+
+def test_0025_puts_erased_people_added_again_back_on_the_stop_list_as_themselves(empty_database):
+    ivanov, petrov, anna = "ivanov@client.example.com", "petrov@client.example.com", "anna@client.example.com"
+    erased = [keyed_address_hash(ivanov, KEY), address_hash(petrov), keyed_address_hash("gone@client.example.com", KEY)]
+    _before_0025(empty_database, [ivanov, petrov, anna, ivanov], [*erased, "bounced@client.example.com"])
+
+    migrate.upgrade(empty_database, secret_key=KEY)
+
+    entries = _stop_list(empty_database)
+    assert set(entries) == {*erased, "bounced@client.example.com", ivanov, petrov}  # Anna is not caught
+    assert entries[ivanov] == entries[petrov] == consent.ERASED_AGAIN
+
+
+def test_0025_without_the_key_refuses_rather_than_leave_erased_people_mailable(empty_database):
+    ivanov = "ivanov@client.example.com"
+    _before_0025(empty_database, [ivanov], [keyed_address_hash(ivanov, KEY)])
+    with pytest.raises(RuntimeError, match="needs SECRET_KEY"):
+        migrate.upgrade(empty_database)
+    migrate.upgrade(empty_database, secret_key=KEY)
+    assert ivanov in _stop_list(empty_database)
