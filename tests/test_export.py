@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, date, datetime
 
 from sqlalchemy import event
 
+from campaigns import export
 from campaigns.db import db
 from campaigns.export import export_csv
 
@@ -40,3 +42,46 @@ def test_the_export_is_one_statement_with_each_contacts_tags_in_order(factory, s
     session.commit()
     rows, many = _export(session, admin)
     assert len(rows) == 61 and many == few == 1  # no query of every tag pair before the first row
+
+
+def test_cells_are_written_as_the_csv_module_writes_them(factory, session, monkeypatch):
+    """Dates as dd.mm.yyyy of their UTC day, formulas quoted, empty cells empty, and a cell with «;»,
+    quotes or a line break quoted as the csv module does — whether its rows are joined directly or
+    written by the module (one row per chunk here, so both happen in one export)."""
+    monkeypatch.setattr(export, "CHUNK_ROWS", 1)
+    admin = factory.advisor(role="admin")
+    anna = factory.advisor(name="Анна")
+    factory.contact(
+        owner=anna,
+        last_name="Петров",
+        company="Тойота",
+        company_alias="Toyota",
+        phone="+79161234567",
+        consent_at=datetime(2026, 3, 5, 23, 30, tzinfo=UTC),
+        unsubscribed_at=datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        next_contact_on=date(2027, 1, 2),
+    )
+    factory.contact(
+        owner=anna,
+        last_name="Сидоров",
+        company=" =SUM(A1) ",
+        position='Директор; "по продажам"\nи закупкам',
+        email=None,
+        consent_at=None,
+    )
+    factory.contact(owner=anna, last_name="@Кузнецов", middle_name="-", email="k@x.ru")
+    session.commit()
+    text = "".join(export_csv(session, admin))
+    rows, _ = _export(session, admin)
+    again = io.StringIO()
+    csv.writer(again, delimiter=";", lineterminator="\r\n").writerows(rows)
+    assert text == "\ufeff" + again.getvalue()
+    petrov, sidorov, kuznetsov = rows[1:]
+    assert (petrov[3], petrov[6], petrov[8], petrov[10:]) == (
+        "Тойота (Toyota)",
+        "'+79161234567",
+        "Анна",
+        ["05.03.2026", "31.12.2026", "02.01.2027"],
+    )
+    assert sidorov[3:7] == ["'=SUM(A1)", 'Директор; "по продажам"\nи закупкам', "", ""] and sidorov[10:] == ["", "", ""]
+    assert (kuznetsov[0], kuznetsov[2], kuznetsov[5]) == ("'@Кузнецов", "'-", "k@x.ru")
