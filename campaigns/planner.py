@@ -20,17 +20,31 @@ Functions here flush but never commit: the job or the command that calls them do
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import Date, Integer, String, Table, and_, any_, bindparam, case, exists, func, literal, or_, select, text, update
+from sqlalchemy import (
+    Date,
+    Integer,
+    String,
+    and_,
+    any_,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
-from . import audience, calendar, missed, offers
+from . import audience, calendar, missed, offers, spacing
 from .config import Settings
 from .db import UTCDateTime, utcnow
 from .models import (
@@ -46,17 +60,6 @@ from .models import (
 from .sender import NO_SENDER, NO_SENDER_LABEL, sender_of
 
 log = logging.getLogger(__name__)
-
-# Deliveries that count when spacing a contact's offers: those that went or may go out.
-_OCCUPYING = (
-    DeliveryStatus.PLANNED,
-    DeliveryStatus.HELD,
-    DeliveryStatus.QUEUED,
-    DeliveryStatus.SENDING,
-    DeliveryStatus.RETRYING,
-    DeliveryStatus.SENT,
-    DeliveryStatus.UNKNOWN,
-)
 
 
 @dataclass
@@ -138,6 +141,7 @@ def plan_day(session: Session, day: date, settings: Settings, dry_run: bool = Fa
     now = utcnow()
     owner = aliased(Advisor)
     nobody = sender_of(owner).is_(None)
+    to_space: set[int] = set()  # the contacts given a mail by this run
     for tag, offer, when in due:
         status = DeliveryStatus.PLANNED if offer.status == OfferStatus.READY else DeliveryStatus.HELD
         # Without anyone to send it (no active owner, no house advisor) a mail is held, with the reason.
@@ -169,10 +173,13 @@ def plan_day(session: Session, day: date, settings: Settings, dry_run: bool = Fa
                 ["contact_id", "offer_id", "status", "last_error", "send_on", "attempts", "created_at", "updated_at"], rows
             )
             .on_conflict_do_nothing(index_elements=["offer_id", "contact_id"])
-            .returning(Delivery.__table__.c.id, Delivery.__table__.c.status)
+            .returning(Delivery.__table__.c.contact_id, Delivery.__table__.c.status)
         )
         # RETURNING, not rowcount: psycopg reports -1 for INSERT … SELECT … ON CONFLICT.
-        statuses = [row.status for row in session.execute(stmt)]
+        statuses = []
+        for row in session.execute(stmt):
+            statuses.append(row.status)
+            to_space.add(row.contact_id)
         added = len(statuses)
         result.tags.append(TagPlan(tag.name, offer.id, when, status, added))
         held = sum(1 for s in statuses if s in (DeliveryStatus.HELD, DeliveryStatus.HELD.value))
@@ -185,7 +192,7 @@ def plan_day(session: Session, day: date, settings: Settings, dry_run: bool = Fa
         # 325,000 new rows, it took minutes (a nested loop); fresh ones (a 30,000-row sample) take
         # a fraction of a second. Rows this transaction wrote count in ANALYZE's sample.
         session.execute(text("ANALYZE deliveries"))
-    result.spaced = space_contacts(session, day, settings.tag_spacing_days)
+    result.spaced = spacing.space_changed(session, day, settings.tag_spacing_days, to_space)
     session.flush()
     return result
 
@@ -245,125 +252,6 @@ def release_held(session: Session, day: date) -> int:
     return released
 
 
-def space_contacts(session: Session, day: date, spacing_days: int) -> int:
-    """Move a contact's not-yet-timed deliveries so that any two of its offers are `spacing_days` apart.
-
-    What already has its moment (paced for today, queued, sent) stays where it is and the
-    later mail moves, whatever order the rows were made in (a draft released mid-day, a tag
-    added, a retry). A mail pushed past its mailing's last day is missed, never sent late.
-    One statement finds the contacts with a movable mail closer than `spacing_days` to another
-    live one (pairs already apart are left alone: a repeat run finds nobody), one reads all their
-    live mails, and the moves go out as one batch of updates — not two statements per contact.
-    """
-    if spacing_days <= 0:
-        return 0
-    window_start = day - timedelta(days=spacing_days - 1)
-    live = and_(Delivery.status.in_(_OCCUPYING), Delivery.send_on >= window_start)
-    movable = and_(
-        Delivery.status.in_((DeliveryStatus.PLANNED, DeliveryStatus.HELD)),
-        Delivery.send_at.is_(None),
-        Delivery.send_on >= day,
-    )
-    other = aliased(Delivery)
-    colliding = (
-        select(Delivery.contact_id)
-        .join(other, and_(other.contact_id == Delivery.contact_id, other.id != Delivery.id))
-        .where(
-            movable,
-            other.status.in_(_OCCUPYING),
-            other.send_on >= window_start,
-            _days_apart(session, other.send_on, Delivery.send_on) < spacing_days,
-        )
-        .distinct()
-    )
-    rows = session.execute(
-        select(Delivery.contact_id, Delivery.id, Delivery.offer_id, Delivery.send_on, case((movable, True), else_=False))
-        .where(live, Delivery.contact_id.in_(colliding))
-        .order_by(Delivery.contact_id, Delivery.send_on, Delivery.id)
-    ).all()
-    last_days = missed.last_days(session, {offer_id for _c, _id, offer_id, _on, can_move in rows if can_move})
-    gap = timedelta(days=spacing_days)
-    moves: list[dict] = []
-    missing: dict[int, list[int]] = {}
-    for _contact_id, grouped in itertools.groupby(rows, key=lambda row: row[0]):
-        contact_rows = list(grouped)
-        placed = [send_on for _c, _id, _offer, send_on, can_move in contact_rows if not can_move]
-        for _c, delivery_id, offer_id, send_on, can_move in contact_rows:
-            if not can_move:
-                continue
-            wanted = send_on
-            while clash := [other_day for other_day in placed if abs((wanted - other_day).days) < spacing_days]:
-                wanted = calendar.next_working_day(max(clash) + gap)
-            if wanted == send_on:
-                placed.append(send_on)
-                continue
-            if offer_id in last_days and wanted > last_days[offer_id]:
-                missing.setdefault(offer_id, []).append(delivery_id)
-                continue
-            moves.append({"row_id": delivery_id, "wanted": wanted})
-            placed.append(wanted)
-    for offer_id, delivery_ids in missing.items():
-        missed.mark_missed(session, offer_id, delivery_ids)
-    _move(session, moves)
-    return len(moves)
-
-
-def _move(session: Session, moves: list[dict]) -> None:
-    """Each delivery ``row_id`` to the day ``wanted``: on PostgreSQL one UPDATE per 10,000 moves
-    (two arrays unnested), not one per move (18,000 moves at a million contacts)."""
-    table = Delivery.__table__
-    assert isinstance(table, Table)
-    if not moves:
-        return
-    if session.get_bind().dialect.name != "postgresql":
-        session.execute(
-            update(table).where(table.c.id == bindparam("row_id")).values(send_on=bindparam("wanted"), updated_at=utcnow()),
-            moves,
-        )
-        return
-    for start in range(0, len(moves), 10_000):
-        chunk = moves[start : start + 10_000]
-        session.execute(
-            text(
-                "UPDATE deliveries SET send_on = m.wanted, updated_at = :now"
-                " FROM unnest(CAST(:ids AS integer[]), CAST(:days AS date[])) AS m(id, wanted) WHERE deliveries.id = m.id"
-            ).bindparams(bindparam("now", type_=UTCDateTime)),
-            {"ids": [m["row_id"] for m in chunk], "days": [m["wanted"] for m in chunk], "now": utcnow()},
-        )
-
-
-def _days_apart(session: Session, later, earlier):
-    """SQL: the number of days from ``earlier`` to ``later`` (two DATE columns)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.abs(later - earlier)
-    return func.abs(func.julianday(later) - func.julianday(earlier))
-
-
-# Built once: the sender runs it for every mail (only the parameters change).
-_SPACING_CLASH = select(func.max(Delivery.send_on)).where(
-    Delivery.contact_id == bindparam("contact_id"),
-    Delivery.id != bindparam("delivery_id"),
-    Delivery.status.in_((DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.UNKNOWN)),
-    Delivery.send_on > bindparam("since", type_=Date),
-    Delivery.send_on < bindparam("until", type_=Date),
-)
-
-
-def spacing_clash(session: Session, delivery_id: int, contact_id: int, day: date, spacing_days: int, bind=None) -> date | None:
-    """At the claim: the day this delivery may go instead, when another offer to the contact went
-    (or is going) less than `spacing_days` ago; None when it may go now. `bind`: the engine to read
-    on (the sender's autocommit engine on PostgreSQL: one round trip, no transaction of its own)."""
-    if spacing_days <= 0:
-        return None
-    gap = timedelta(days=spacing_days)
-    other = session.scalar(
-        _SPACING_CLASH,
-        {"contact_id": contact_id, "delivery_id": delivery_id, "since": day - gap, "until": day + gap},
-        bind_arguments={"bind": bind} if bind is not None else None,
-    )
-    return calendar.next_working_day(other + gap) if other is not None else None
-
-
 def _notify_late(session: Session, offer: Offer, settings: Settings) -> None:
     try:
         offers.notify_offer_late(session, offer, settings)
@@ -403,7 +291,7 @@ def _dry_run(session: Session, day: date, settings: Settings, due) -> list[Advis
                 # A contact with another offer in the spacing window would be pushed to a later day.
                 ~exists().where(
                     Delivery.contact_id == Contact.id,
-                    Delivery.status.in_(_OCCUPYING),
+                    Delivery.status.in_(spacing.OCCUPYING),
                     Delivery.send_on >= window_start,
                 ),
             )

@@ -3,7 +3,7 @@ contact, the SENT record with the mail's note, and the autocommit engine they ru
 
 Only their parameters change from mail to mail, so a worker pays SQLAlchemy's construction of each
 statement once, not once per mail. What each statement means, and why the claim and the spacing
-re-check (planner.spacing_clash) are two statements, is in sending.py.
+re-check (spacing.spacing_clash) are two statements, is in sending.py.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ from rq.timeouts import JobTimeoutException
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from . import audience, compose, consent, pacing, planner, send_statements, template_sandbox
+from . import audience, compose, consent, pacing, send_statements, spacing, template_sandbox
 from .config import Settings, current_settings
 from .db import retry_on_lost_connection, utcnow
 from .models import (
@@ -238,7 +238,7 @@ def send_delivery(
     # It is a statement of its own, after the claim committed (not a subquery of the claim): of two
     # mails to one contact claimed at the same instant, at least one then sees the other's claim.
     fast = send_statements.autocommit_bind(session)
-    later = planner.spacing_clash(
+    later = spacing.spacing_clash(
         session,
         delivery.id,
         delivery.contact_id,

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import event, select
 
-from campaigns import planner
+from campaigns import planner, spacing
 from campaigns.db import db
 from campaigns.models import Delivery
 from tests.scenes import YEAR, due_tag
@@ -41,7 +41,7 @@ def test_spacing_thirty_contacts_takes_as_many_statements_as_three(session, fact
     for rule, contacts in (("15 jun", 3), ("14 aug", 30)):
         day, _ = _pair(session, factory, rule, contacts)
         planner.plan_day(session, day, unspaced)
-        counts.append(_statements(lambda day=day: planner.space_contacts(session, day, settings.tag_spacing_days)))
+        counts.append(_statements(lambda day=day: spacing.space_contacts(session, day, settings.tag_spacing_days)))
     (few, few_statements), (many, many_statements) = counts
     assert (few, many) == (3, 30)
     assert few_statements == many_statements <= 4
@@ -54,5 +54,5 @@ def test_a_repeat_moves_nothing_and_reads_no_contact_one_by_one(session, factory
     for d in session.scalars(select(Delivery)):
         days.setdefault(d.contact_id, []).append(d.send_on)
     assert all(sorted(v)[1] >= day + timedelta(days=settings.tag_spacing_days) for v in days.values())
-    moved, statements = _statements(lambda: planner.space_contacts(session, day, settings.tag_spacing_days))
+    moved, statements = _statements(lambda: spacing.space_contacts(session, day, settings.tag_spacing_days))
     assert moved == 0 and statements <= 2

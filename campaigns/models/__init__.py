@@ -17,7 +17,7 @@ from __future__ import annotations
 from .contacts import Advisor, Contact, Note, OwnerCount, Suppression, Tag, contact_tags
 from .enums import DeliveryStatus, NoteKind, OfferStatus, Role, SuppressionReason, TagKind, Verdict
 from .integrations import AdvisorMailbox, ApiKey, InboundMessage, WebhookAttempt, WebhookEndpoint
-from .mail import BoardCount, Click, Delivery, Link, MissedMailing, Offer, ResultCount, SentNotice
+from .mail import BoardCount, Click, Delivery, Link, MissedMailing, Offer, ResultCount, SentNotice, SpacingQueue
 
 __all__ = [
     "Advisor",
@@ -39,6 +39,7 @@ __all__ = [
     "ResultCount",
     "Role",
     "SentNotice",
+    "SpacingQueue",
     "Suppression",
     "SuppressionReason",
     "Tag",

@@ -136,6 +136,17 @@ class MissedMailing(Base):
     offer: Mapped[Offer | None] = relationship()
 
 
+class SpacingQueue(Base):
+    """A contact whose mail changed in a way that may break the spacing (its day moved, it became
+    movable or began to count), noted by a trigger on deliveries (migration 0027) and taken by the
+    next planning run, which spaces only these contacts and the ones it has just planned."""
+
+    __tablename__ = "spacing_queue"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(Integer)
+
+
 class ResultCount(Base):
     """What one offer's mails brought for one advisor (the sender, or the owner while unsent).
 

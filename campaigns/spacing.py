@@ -1,0 +1,204 @@
+"""Spacing: any two offers to one contact go at least TAG_SPACING_DAYS apart.
+
+The planner spaces when it plans (space_changed: the contacts it has just given a mail and those a
+trigger on deliveries queued since its last run, because a mail of theirs began to count, moved to
+another day or became movable — pacing's roll-over, a release, a retry, a mail given back as held
+or moved at the claim); the sender checks again at the claim (spacing_clash), so two mails claimed
+close together never both go. Functions here flush but never commit.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Collection
+from datetime import date, timedelta
+
+from sqlalchemy import Date, Integer, Table, and_, bindparam, case, delete, func, select, text, update
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session, aliased
+
+from . import calendar, missed
+from .db import UTCDateTime, utcnow
+from .models import Delivery, DeliveryStatus, SpacingQueue
+
+# Deliveries that count when spacing a contact's offers: those that went or may go out.
+OCCUPYING = (
+    DeliveryStatus.PLANNED,
+    DeliveryStatus.HELD,
+    DeliveryStatus.QUEUED,
+    DeliveryStatus.SENDING,
+    DeliveryStatus.RETRYING,
+    DeliveryStatus.SENT,
+    DeliveryStatus.UNKNOWN,
+)
+
+
+def space_changed(session: Session, day: date, spacing_days: int, planned: set[int]) -> int:
+    """Space the contacts given a mail by this run (``planned``) and those whose mail changed since the
+    last run; every other pair was apart before and nothing has moved it. Moves, as space_contacts."""
+    changed = planned | take_spacing_queue(session)
+    if not changed:
+        return 0
+    everyone = len(changed) > _targeted_limit(session)
+    return space_contacts(session, day, spacing_days, None if everyone else changed)
+
+
+def take_spacing_queue(session: Session) -> set[int]:
+    """The contacts whose mail changed in a way that may break the spacing since the queue was last
+    taken (noted by a trigger on deliveries: a mail began to count, moved to another day or became
+    movable). DELETE … RETURNING: a change committed after this statement stays for the next run."""
+    return set(session.scalars(delete(SpacingQueue).returning(SpacingQueue.contact_id)).all())
+
+
+def _targeted_limit(session: Session) -> int:
+    """Above this many contacts the spacing reads the whole day at once rather than a list of
+    contacts (a day's first plan); SQLite also caps the parameters of one statement."""
+    return 50_000 if session.get_bind().dialect.name == "postgresql" else 10_000
+
+
+def space_contacts(session: Session, day: date, spacing_days: int, contacts: Collection[int] | None = None) -> int:
+    """Move a contact's not-yet-timed deliveries so that any two of its offers are `spacing_days` apart.
+
+    `contacts`: only these (plan_day passes the contacts it planned and those in the spacing queue:
+    every other pair was apart before and nothing moved it); None: everyone.
+
+    What already has its moment (paced for today, queued, sent) stays where it is and the
+    later mail moves, whatever order the rows were made in (a draft released mid-day, a tag
+    added, a retry). A mail pushed past its mailing's last day is missed, never sent late.
+    One statement finds the contacts with a movable mail closer than `spacing_days` to another
+    live one (pairs already apart are left alone: a repeat run finds nobody), one reads all their
+    live mails, and the moves go out as one batch of updates — not two statements per contact.
+    """
+    if spacing_days <= 0:
+        return 0
+    window_start = day - timedelta(days=spacing_days - 1)
+    live = and_(Delivery.status.in_(OCCUPYING), Delivery.send_on >= window_start)
+    movable = and_(
+        Delivery.status.in_((DeliveryStatus.PLANNED, DeliveryStatus.HELD)),
+        Delivery.send_at.is_(None),
+        Delivery.send_on >= day,
+    )
+    other = aliased(Delivery)
+    colliding = (
+        select(Delivery.contact_id)
+        .join(other, and_(other.contact_id == Delivery.contact_id, other.id != Delivery.id))
+        .where(
+            movable,
+            other.status.in_(OCCUPYING),
+            other.send_on >= window_start,
+            _days_apart(session, other.send_on, Delivery.send_on) < spacing_days,
+        )
+        .distinct()
+    )
+    if contacts is not None:
+        colliding = colliding.where(_among(session, Delivery.contact_id, contacts))
+    rows = session.execute(
+        select(Delivery.contact_id, Delivery.id, Delivery.offer_id, Delivery.send_on, case((movable, True), else_=False))
+        .where(live, Delivery.contact_id.in_(colliding))
+        .order_by(Delivery.contact_id, Delivery.send_on, Delivery.id)
+    ).all()
+    last_days = missed.last_days(session, {offer_id for _c, _id, offer_id, _on, can_move in rows if can_move})
+    gap = timedelta(days=spacing_days)
+    moves: list[dict] = []
+    moved: set[int] = set()
+    missing: dict[int, list[int]] = {}
+    for contact_id, grouped in itertools.groupby(rows, key=lambda row: row[0]):
+        contact_rows = list(grouped)
+        placed = [send_on for _c, _id, _offer, send_on, can_move in contact_rows if not can_move]
+        for _c, delivery_id, offer_id, send_on, can_move in contact_rows:
+            if not can_move:
+                continue
+            wanted = send_on
+            while clash := [other_day for other_day in placed if abs((wanted - other_day).days) < spacing_days]:
+                wanted = calendar.next_working_day(max(clash) + gap)
+            if wanted == send_on:
+                placed.append(send_on)
+                continue
+            if offer_id in last_days and wanted > last_days[offer_id]:
+                missing.setdefault(offer_id, []).append(delivery_id)
+                continue
+            moves.append({"row_id": delivery_id, "wanted": wanted})
+            moved.add(contact_id)
+            placed.append(wanted)
+    for offer_id, delivery_ids in missing.items():
+        missed.mark_missed(session, offer_id, delivery_ids)
+    if moves:
+        _move(session, moves)
+        _forget_own_moves(session, moved)
+    return len(moves)
+
+
+def _forget_own_moves(session: Session, contacts: set[int]) -> None:
+    """Take back what the trigger queued for the moves just made: they are spaced by construction,
+    and re-reading their contacts cost the next run more than all the rest (18,000 at a million).
+    Only this transaction's rows go: PostgreSQL tells them by xmin; SQLite has one writer at a time,
+    and the planner has been writing since it took the queue, so the moved contacts' rows are ours."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("DELETE FROM spacing_queue WHERE xmin = pg_current_xact_id()::xid"))
+    else:
+        ids = sorted(contacts)
+        for start in range(0, len(ids), 10_000):  # SQLite's limit on one statement's parameters
+            session.execute(delete(SpacingQueue).where(SpacingQueue.contact_id.in_(ids[start : start + 10_000])))
+
+
+def _among(session: Session, column, ids: Collection[int]):
+    """SQL: ``column`` is one of ``ids`` (PostgreSQL: one array parameter, however many)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column.in_(select(func.unnest(bindparam("among", list(ids), type_=postgresql.ARRAY(Integer)), type_=Integer)))
+    return column.in_(list(ids))
+
+
+def _move(session: Session, moves: list[dict]) -> None:
+    """Each delivery ``row_id`` to the day ``wanted``: on PostgreSQL one UPDATE per 10,000 moves
+    (two arrays unnested), not one per move (18,000 moves at a million contacts)."""
+    table = Delivery.__table__
+    assert isinstance(table, Table)
+    if not moves:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(
+            update(table).where(table.c.id == bindparam("row_id")).values(send_on=bindparam("wanted"), updated_at=utcnow()),
+            moves,
+        )
+        return
+    for start in range(0, len(moves), 10_000):
+        chunk = moves[start : start + 10_000]
+        session.execute(
+            text(
+                "UPDATE deliveries SET send_on = m.wanted, updated_at = :now"
+                " FROM unnest(CAST(:ids AS integer[]), CAST(:days AS date[])) AS m(id, wanted) WHERE deliveries.id = m.id"
+            ).bindparams(bindparam("now", type_=UTCDateTime)),
+            {"ids": [m["row_id"] for m in chunk], "days": [m["wanted"] for m in chunk], "now": utcnow()},
+        )
+
+
+def _days_apart(session: Session, later, earlier):
+    """SQL: the number of days from ``earlier`` to ``later`` (two DATE columns)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.abs(later - earlier)
+    return func.abs(func.julianday(later) - func.julianday(earlier))
+
+
+# Built once: the sender runs it for every mail (only the parameters change).
+_SPACING_CLASH = select(func.max(Delivery.send_on)).where(
+    Delivery.contact_id == bindparam("contact_id"),
+    Delivery.id != bindparam("delivery_id"),
+    Delivery.status.in_((DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.UNKNOWN)),
+    Delivery.send_on > bindparam("since", type_=Date),
+    Delivery.send_on < bindparam("until", type_=Date),
+)
+
+
+def spacing_clash(session: Session, delivery_id: int, contact_id: int, day: date, spacing_days: int, bind=None) -> date | None:
+    """At the claim: the day this delivery may go instead, when another offer to the contact went
+    (or is going) less than `spacing_days` ago; None when it may go now. `bind`: the engine to read
+    on (the sender's autocommit engine on PostgreSQL: one round trip, no transaction of its own)."""
+    if spacing_days <= 0:
+        return None
+    gap = timedelta(days=spacing_days)
+    other = session.scalar(
+        _SPACING_CLASH,
+        {"contact_id": contact_id, "delivery_id": delivery_id, "since": day - gap, "until": day + gap},
+        bind_arguments={"bind": bind} if bind is not None else None,
+    )
+    return calendar.next_working_day(other + gap) if other is not None else None
