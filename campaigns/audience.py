@@ -15,11 +15,11 @@ the same setting without each passing it along.
 from __future__ import annotations
 
 from flask import current_app, has_app_context
-from sqlalchemy import and_, case, exists, not_, or_, select
+from sqlalchemy import and_, case, exists, func, not_, or_, select
 
 from .models import Contact, Suppression, contact_tags
 
-__all__ = ["lacks_consent", "may_be_mailed", "reason_text", "refusal", "require_consent", "tag_audience"]
+__all__ = ["lacks_consent", "may_be_mailed", "reason_text", "refusal", "require_consent", "tag_audience", "tag_audience_counts"]
 
 
 def require_consent() -> bool:
@@ -73,6 +73,19 @@ def tag_audience(tag_id: int):
         select(Contact.id)
         .join(contact_tags, contact_tags.c.contact_id == Contact.id)
         .where(contact_tags.c.tag_id == tag_id, may_be_mailed())
+    )
+
+
+def tag_audience_counts(tag_ids):
+    """SELECT (tag id, the size of its tag_audience) for each of ``tag_ids`` that has one; one
+    statement for many tags, each contact judged once however many of the tags it carries."""
+    mailable = select(Contact.id).where(may_be_mailed()).subquery()
+    return (
+        select(contact_tags.c.tag_id, func.count())
+        .select_from(contact_tags)
+        .join(mailable, mailable.c.id == contact_tags.c.contact_id)
+        .where(contact_tags.c.tag_id.in_(list(tag_ids)))
+        .group_by(contact_tags.c.tag_id)
     )
 
 

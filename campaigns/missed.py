@@ -88,12 +88,16 @@ def miss_overdue(session: Session, day: date) -> int:
     return sum(mark_missed(session, offer_id) for offer_id, last in last_days(session, offer_ids).items() if last < day)
 
 
-def record_missed(session: Session, tag: Tag, year: int, offer: Offer | None, mails: int = 0) -> MissedMailing:
-    """The mailing's row in missed_mailings (created once; ``mails`` adds up)."""
+def record_missed(
+    session: Session, tag: Tag, year: int, offer: Offer | None, mails: int = 0, size: int | None = None
+) -> MissedMailing:
+    """The mailing's row in missed_mailings (created once; ``mails`` adds up). ``size``: the tag's
+    audience when the caller has counted it already."""
     row = session.scalar(select(MissedMailing).where(MissedMailing.tag_id == tag.id, MissedMailing.year == year))
     if row is None:
         start, last = calendar.mailing_window(tag.rule, tag.lead_days, year)
-        size = session.scalar(select(func.count()).select_from(audience.tag_audience(tag.id).subquery())) or 0
+        if size is None:
+            size = session.scalar(select(func.count()).select_from(audience.tag_audience(tag.id).subquery())) or 0
         row = MissedMailing(
             tag_id=tag.id,
             year=year,
@@ -121,7 +125,7 @@ def record_closed(session: Session, day: date) -> int:
         session.execute(select(Offer.tag_id, Offer.year).where(Offer.year.in_(years), Offer.status == OfferStatus.READY)).all()
     )
     recorded = set(session.execute(select(MissedMailing.tag_id, MissedMailing.year).where(MissedMailing.year.in_(years))).all())
-    added = 0
+    closed: list[tuple[Tag, int]] = []
     for tag in session.scalars(select(Tag).order_by(Tag.id)):
         for year in years:
             if (tag.id, year) in ready or (tag.id, year) in recorded:
@@ -131,7 +135,12 @@ def record_closed(session: Session, day: date) -> int:
             except ValueError:
                 break
             if tag.created_at.date() <= last_day < day:
-                offer = session.scalar(select(Offer).where(Offer.tag_id == tag.id, Offer.year == year))
-                record_missed(session, tag, year, offer)
-                added += 1
-    return added
+                closed.append((tag, year))
+    # All their audiences in one statement, each contact judged once (a first run records a whole
+    # year of closed mailings: 38 statements of 2.5 s each at a million contacts).
+    tag_ids = {tag.id for tag, _year in closed}
+    sizes: dict[int, int] = dict(session.execute(audience.tag_audience_counts(tag_ids)).tuples().all()) if closed else {}
+    for tag, year in closed:
+        offer = session.scalar(select(Offer).where(Offer.tag_id == tag.id, Offer.year == year))
+        record_missed(session, tag, year, offer, size=sizes.get(tag.id, 0))
+    return len(closed)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from campaigns import calendar, pacing, planner, sending
-from campaigns.db import utcnow
+from campaigns.db import db, utcnow
 from campaigns.missed import MISSED_REASON
 from campaigns.models import Delivery, DeliveryStatus, Link, MissedMailing, Note, OfferStatus
 from campaigns.sender import NO_SENDER
@@ -194,3 +194,35 @@ def test_the_queue_page_shows_held_mail_without_a_sender_and_missed_mail(client,
     client.login(admin)
     page = client.get("/queue").get_data(as_text=True)
     assert "Безотправителев" in page and "дежурного советника нет" in page
+
+
+# ------------------------------------------------------------------ 4. closed mailings, counted at once
+
+
+def test_closed_mailings_are_recorded_with_each_tags_own_audience_in_one_count(session, factory, settings):
+    march = factory.tag("Март", kind="month", rule="workday1 mar", lead_days=0)
+    april = factory.tag("Апрель", kind="month", rule="workday1 apr", lead_days=0)
+    may = factory.tag("Май", kind="month", rule="workday1 may", lead_days=0)
+    factory.offer(tag=april, year=2027, status=OfferStatus.DRAFT)
+    factory.contact(tags=[march, april])  # counted under both of its tags
+    factory.contact(tags=[march])
+    factory.contact(tags=[april, may], unsubscribed_at=utcnow())  # in no audience
+    factory.contact(tags=[may], consent_at=None)  # no consent on record: in no audience either
+    statements = []
+
+    def listener(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        planner.plan_day(session, date(2027, 6, 1), settings)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+
+    records = {r.tag_id: r for r in session.scalars(select(MissedMailing).where(MissedMailing.year == 2027))}
+    assert {tag_id: (r.audience, r.offer_status) for tag_id, r in records.items()} == {
+        march.id: (2, "missing"),
+        april.id: (1, "draft"),
+        may.id: (0, "missing"),
+    }
+    assert sum("count(" in s.lower() and "contact_tags" in s for s in statements) == 1
