@@ -45,7 +45,7 @@ def test_the_export_is_one_statement_with_each_contacts_tags_in_order(factory, s
 
 
 def test_cells_are_written_as_the_csv_module_writes_them(factory, session, monkeypatch):
-    """Dates as dd.mm.yyyy of their UTC day, formulas quoted, empty cells empty, and a cell with «;»,
+    """Dates as dd.mm.yyyy of their UTC day, formulas quoted, empty cells empty, tags in order, a cell with «;»,
     quotes or a line break quoted as the csv module does — whether its rows are joined directly or
     written by the module (one row per chunk here, so both happen in one export)."""
     monkeypatch.setattr(export, "CHUNK_ROWS", 1)
@@ -69,7 +69,8 @@ def test_cells_are_written_as_the_csv_module_writes_them(factory, session, monke
         email=None,
         consent_at=None,
     )
-    factory.contact(owner=anna, last_name="@Кузнецов", middle_name="-", email="k@x.ru")
+    tags = [factory.tag(name) for name in ("Я, последний", "Банки", "Авто, мото")]
+    factory.contact(owner=anna, last_name="@Кузнецов", middle_name="-", email="k@x.ru", tags=tags)
     session.commit()
     text = "".join(export_csv(session, admin))
     rows, _ = _export(session, admin)
@@ -85,3 +86,4 @@ def test_cells_are_written_as_the_csv_module_writes_them(factory, session, monke
     )
     assert sidorov[3:7] == ["'=SUM(A1)", 'Директор; "по продажам"\nи закупкам', "", ""] and sidorov[10:] == ["", "", ""]
     assert (kuznetsov[0], kuznetsov[2], kuznetsov[5]) == ("'@Кузнецов", "'-", "k@x.ru")
+    assert kuznetsov[7] == "Авто, мото, Банки, Я, последний"  # whole names in order, commas and all
