@@ -113,9 +113,12 @@ class _FastFold:
         return folded
 
 
-# Headers whose value is new in every mail: keeping them would only crowd out the others.
-_PER_MAIL = frozenset({"to", "date", "message-id", "dkim-signature"})
-_KEPT_HEADERS = 2048
+# Headers whose values recur from mail to mail (the sender's, the offer's, the MIME ones); the others
+# (To, Date, Message-ID, the links' tokens, a multipart's boundary) are new in every mail and not kept.
+_RECURRING = frozenset(
+    {"from", "reply-to", "subject", "content-type", "content-transfer-encoding", "mime-version", "list-unsubscribe-post"}
+)
+_KEPT_HEADERS = 512
 
 
 class _HeaderRegistry(HeaderRegistry):
@@ -136,7 +139,7 @@ class _HeaderRegistry(HeaderRegistry):
         self._made: dict[tuple, BaseHeader] = {}
 
     def __call__(self, name, value):
-        if name.lower() in _PER_MAIL:
+        if name.lower() not in _RECURRING or "boundary=" in str(value):
             return super().__call__(name, value)
         if type(value) is str:
             key: tuple = (name, value)
@@ -147,7 +150,7 @@ class _HeaderRegistry(HeaderRegistry):
         header = self._made.get(key)
         if header is None:
             if len(self._made) >= _KEPT_HEADERS:
-                self._made.clear()  # bounded: a personalised subject is a new value per mail
+                self._made.clear()  # bounded: a personalised subject is a new value in every mail
             header = self._made[key] = super().__call__(name, value)
         return header
 
