@@ -1,19 +1,19 @@
 """The sender's statements (sending.py), built once per worker process: the claim with the read of the
-contact, the SENT record with the mail's note, and the autocommit engine they run on under PostgreSQL.
+contact and the spacing re-check, the SENT record with the mail's note, and the autocommit engine they
+run on under PostgreSQL.
 
 Only their parameters change from mail to mail, so a worker pays SQLAlchemy's construction of each
-statement once, not once per mail. What each statement means, and why the claim and the spacing
-re-check (spacing.spacing_clash) are two statements, is in sending.py.
+statement once, not once per mail. What each statement means is in sending.py.
 """
 
 from __future__ import annotations
 
 import functools
 
-from sqlalchemy import Table, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, insert, null, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
-from . import audience
+from . import audience, spacing
 from .models import Contact, Delivery, DeliveryStatus, Note, Offer
 from .reconcile import ABANDONED
 
@@ -36,9 +36,10 @@ def autocommit_bind(session: Session):
 
 
 @functools.cache
-def claim_statements(consent: bool):
-    """The claim (an UPDATE … RETURNING) and, on PostgreSQL, the claim and the read as one statement;
-    built once per worker (only the parameters `delivery_id` and `now` change from mail to mail)."""
+def claim_statements(consent: bool, spaced: bool):
+    """The claim (an UPDATE … RETURNING) and, on PostgreSQL, the claim, the read and the spacing re-check
+    as one statement; built once per worker (only the parameters `delivery_id`, `now` and, when
+    `spaced`, spacing.spacing_window's `since` and `until` change from mail to mail)."""
     claim_stmt = (
         update(Delivery)
         .where(Delivery.id == bindparam("delivery_id"), Delivery.status.in_(CLAIMABLE))
@@ -52,9 +53,25 @@ def claim_statements(consent: bool):
     )
     # The audience rule, evaluated on the contact's row as it is at the claim.
     refusal = audience.refusal(consent=consent).label("refusal")
-    claimed = claim_stmt.cte("claimed")
+    claiming = claim_stmt
+    latest = null().label("spacing_latest")
+    if spaced:
+        neighbours = _spacing_neighbours()
+        # Forces the neighbours' locks to be taken before this row is updated (see _spacing_neighbours).
+        claiming = claim_stmt.where(select(func.count()).select_from(neighbours).scalar_subquery() >= 0)
+        latest = spacing.spacing_latest(neighbours, bindparam("delivery_id")).scalar_subquery().label("spacing_latest")
+    claimed = claiming.cte("claimed")
     claim_and_read = (
-        select(claimed.c.contact_id, claimed.c.offer_id, claimed.c.attempts, Contact, Offer.status, Offer.updated_at, refusal)
+        select(
+            claimed.c.contact_id,
+            claimed.c.offer_id,
+            claimed.c.attempts,
+            Contact,
+            Offer.status,
+            Offer.updated_at,
+            refusal,
+            latest,
+        )
         .select_from(claimed)
         .join(Contact, Contact.id == claimed.c.contact_id)
         .join(Offer, Offer.id == claimed.c.offer_id)
@@ -68,6 +85,26 @@ def claim_statements(consent: bool):
         .execution_options(populate_existing=True)
     )
     return claim_stmt.execution_options(synchronize_session=False), claim_and_read, read
+
+
+def _spacing_neighbours():
+    """The contact's deliveries within the spacing window, locked (FOR NO KEY UPDATE) in id order: what
+    the spacing re-check reads inside the claim statement.
+
+    A statement reads the snapshot taken when it began, so of two mails to one contact claimed at the
+    same instant each would miss the other's claim, and both would go. A locked row is read as it is
+    after whoever held it has committed: a neighbour being claimed meanwhile is waited for and then
+    seen as SENDING; one claimed after our lock waits for our claim and sees it. Every claim locks in
+    the same order, its own row among them, before it updates that row: two claims never deadlock.
+    """
+    this_contact = select(Delivery.contact_id).where(Delivery.id == bindparam("delivery_id")).scalar_subquery()
+    return (
+        select(Delivery.id, Delivery.status, Delivery.send_on)
+        .where(Delivery.contact_id == this_contact, spacing.in_spacing_window(Delivery.send_on))
+        .order_by(Delivery.id)
+        .with_for_update(key_share=True)
+        .cte("neighbours")
+    )
 
 
 NOTE_COLUMNS = ("kind", "author_id", "body", "subject", "raw_message", "created_at")

@@ -15,10 +15,10 @@ send a mail twice: only one claim of a QUEUED/PLANNED/RETRYING row succeeds.
 A job carries up to BATCH_SIZE delivery ids (send_batch_job); it sends them one after
 another, and each is claimed, sent and recorded on its own exactly as a job of one would be.
 A crash mid-batch therefore leaves at most the delivery being sent in SENDING, and the rest
-QUEUED for the reconciler. Per mail the work is: the claim and the re-read of the contact
-(one statement on PostgreSQL), the spacing re-check (one more, in autocommit), composing, one
-serialisation whose bytes go to the relay and into the note, and SENT plus the note (one
-statement, hence one transaction, on PostgreSQL).
+QUEUED for the reconciler. Per mail the work is: the claim with the re-read of the contact and
+the spacing re-check (one statement on PostgreSQL), composing, one serialisation whose bytes go
+to the relay and into the note, and SENT plus the note (one statement, hence one transaction, on
+PostgreSQL).
 
 The one window where a mail's fate is unknown: after the claim commits (SENDING) and
 before the SENT transaction commits. A worker killed there — or a database that stays
@@ -166,21 +166,28 @@ class _Claimed:
     offer: Offer
 
 
-def _claim_and_load(session: Session, delivery_id: int, now: datetime):
-    """Claim the delivery and read its contact (fresh), offer status and audience refusal, in one
-    transaction: (claimed, offer status, refusal code or None), or None when another worker has it or it
-    is not due. The offer itself comes from the session (loaded once per batch job)."""
-    claim_stmt, claim_and_read, read = send_statements.claim_statements(audience.require_consent())
+def _claim_and_load(session: Session, delivery_id: int, now: datetime, settings: Settings):
+    """Claim the delivery and read its contact (fresh), offer status, audience refusal and spacing, in
+    one transaction: (claimed, offer status, refusal code or None, the day spacing moves it to or None),
+    or None when another worker has it or it is not due. The offer itself comes from the session
+    (loaded once per batch job)."""
+    spacing_days = settings.tag_spacing_days
+    day = now.astimezone(settings.timezone).date()
+    claim_stmt, claim_and_read, read = send_statements.claim_statements(audience.require_consent(), spacing_days > 0)
     params = {"delivery_id": delivery_id, "now": now}
     fast = send_statements.autocommit_bind(session)
     if fast is not None:
-        # PostgreSQL: the claim and the read are one statement, committed on its own (one round trip).
+        # PostgreSQL: the claim, the read and the spacing re-check are one statement, committed on its
+        # own (one round trip); its neighbours are read locked (send_statements._spacing_neighbours).
+        if spacing_days > 0:
+            params.update(spacing.spacing_window(day, spacing_days))
         row = session.execute(
             claim_and_read, params, bind_arguments={"bind": fast}, execution_options={"populate_existing": True}
         ).first()
         if row is None:
             return None
-        contact_id, offer_id, attempts, contact, offer_status, offer_updated_at, refused = row
+        contact_id, offer_id, attempts, contact, offer_status, offer_updated_at, refused, latest = row
+        later = spacing.spacing_moves_to(latest, spacing_days)
     else:
         row = session.execute(claim_stmt, params).first()
         if row is None:
@@ -190,6 +197,9 @@ def _claim_and_load(session: Session, delivery_id: int, now: datetime):
         contact, offer_status, offer_updated_at, refused = session.execute(
             read, {"offer_id": offer_id, "contact_id": contact_id}
         ).one()
+        # In the claim's own transaction: SQLite lets one writer in at a time, so this read sees every
+        # claim that went before ours, and a claim after ours waits for our commit.
+        later = spacing.spacing_clash(session, delivery_id, contact_id, day, spacing_days)
     # The identity map holds objects weakly: keep the offer (its links, its tag) for the session's life.
     offers = session.info.setdefault("sending_offers", {})
     offer = offers.get(offer_id)
@@ -197,12 +207,12 @@ def _claim_and_load(session: Session, delivery_id: int, now: datetime):
         offer = offers[offer_id] = session.get(Offer, offer_id, populate_existing=True)
         for name in ("links", "tag"):
             getattr(offer, name)
-        session.commit()  # ends the read; the objects stay loaded (expire_on_commit=False)
-    elif fast is None:
-        session.commit()
-    # (On PostgreSQL the claim committed by itself; the session keeps its autocommit connection for
-    # the spacing re-check below, which then gives it back before the SMTP conversation.)
-    return _Claimed(delivery_id, contact_id, attempts, contact, offer), offer_status, refused
+    # Ends the read (the objects stay loaded: expire_on_commit=False) and gives the connection back:
+    # none is held through the SMTP conversation, and the SENT record checks one out (pinged) afresh —
+    # a connection cut meanwhile is never the one it writes on. (On PostgreSQL the claim ran in
+    # autocommit: this costs no round trip.)
+    session.commit()
+    return _Claimed(delivery_id, contact_id, attempts, contact, offer), offer_status, refused, later
 
 
 def send_delivery(
@@ -215,10 +225,10 @@ def send_delivery(
         if wait:
             return SendResult(Outcome.THROTTLED, delay=wait)
     now = now or utcnow()
-    claimed = _claim_and_load(session, delivery_id, now)
+    claimed = _claim_and_load(session, delivery_id, now, settings)
     if claimed is None:
         return SendResult(Outcome.SKIPPED)
-    delivery, offer_status, refused = claimed
+    delivery, offer_status, refused, later = claimed
     subject = delivery.offer.subject
 
     reason = audience.reason_text(refused, delivery.contact.email)
@@ -233,23 +243,8 @@ def send_delivery(
     if offer_status != OfferStatus.READY:
         _finish(session, delivery, {"status": DeliveryStatus.HELD, "send_at": None}, None)
         return SendResult(Outcome.HELD)
-    # Spacing, checked again here: another offer may have gone to the contact since this one was
-    # given its day (a retry, a release); the later mail moves, pacing gives it a new moment.
-    # It is a statement of its own, after the claim committed (not a subquery of the claim): of two
-    # mails to one contact claimed at the same instant, at least one then sees the other's claim.
-    fast = send_statements.autocommit_bind(session)
-    later = spacing.spacing_clash(
-        session,
-        delivery.id,
-        delivery.contact_id,
-        now.astimezone(settings.timezone).date(),
-        settings.tag_spacing_days,
-        bind=fast,
-    )
-    # Gives the connection back: none is held through the SMTP conversation, and the SENT record
-    # checks one out (pinged) afresh — a connection cut meanwhile is never the one it writes on.
-    # (On PostgreSQL the claim and this read ran in autocommit: this costs no round trip.)
-    session.commit()
+    # Spacing, checked again at the claim: another offer may have gone to the contact since this one
+    # was given its day (a retry, a release); the later mail moves, pacing gives it a new moment.
     if later is not None:
         _finish(session, delivery, {"status": DeliveryStatus.PLANNED, "send_on": later, "send_at": None}, None)
         return SendResult(Outcome.SKIPPED, "spacing")

@@ -3,8 +3,9 @@
 The planner spaces when it plans (space_changed: the contacts it has just given a mail and those a
 trigger on deliveries queued since its last run, because a mail of theirs began to count, moved to
 another day or became movable — pacing's roll-over, a release, a retry, a mail given back as held
-or moved at the claim); the sender checks again at the claim (spacing_clash), so two mails claimed
-close together never both go. Functions here flush but never commit.
+or moved at the claim); the sender checks again at the claim (spacing_latest inside its claim
+statement on PostgreSQL, spacing_clash on SQLite), so two mails claimed close together never both go.
+Functions here flush but never commit.
 """
 
 from __future__ import annotations
@@ -179,26 +180,51 @@ def _days_apart(session: Session, later, earlier):
     return func.abs(func.julianday(later) - func.julianday(earlier))
 
 
-# Built once: the sender runs it for every mail (only the parameters change).
-_SPACING_CLASH = select(func.max(Delivery.send_on)).where(
-    Delivery.contact_id == bindparam("contact_id"),
-    Delivery.id != bindparam("delivery_id"),
-    Delivery.status.in_((DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.UNKNOWN)),
-    Delivery.send_on > bindparam("since", type_=Date),
-    Delivery.send_on < bindparam("until", type_=Date),
-)
+# The spacing rule at the claim, in three parts the sender composes into its claim statement
+# (send_statements.py) and spacing_clash() runs on its own: the window around the day, the latest
+# clashing day among a contact's deliveries, and the day the mail moves to.
+_CLASHING = (DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.UNKNOWN)
 
 
-def spacing_clash(session: Session, delivery_id: int, contact_id: int, day: date, spacing_days: int, bind=None) -> date | None:
+def spacing_window(day: date, spacing_days: int) -> dict[str, date]:
+    """The parameters ``since`` and ``until`` of spacing_latest: the days within `spacing_days` of `day`."""
+    gap = timedelta(days=spacing_days)
+    return {"since": day - gap, "until": day + gap}
+
+
+def in_spacing_window(send_on):
+    """SQL: ``send_on`` lies strictly within the window of spacing_window's parameters."""
+    return and_(send_on > bindparam("since", type_=Date), send_on < bindparam("until", type_=Date))
+
+
+def spacing_latest(rows, delivery_id, *contact):
+    """SQL: the latest day among ``rows`` (deliveries: the table, or a set read from it, with columns id,
+    status and send_on) of another mail to the contact that went or is going out within the window;
+    NULL when none did. ``contact``: the condition that narrows ``rows`` to the contact, if they are not yet."""
+    return select(func.max(rows.c.send_on)).where(
+        *contact, rows.c.id != delivery_id, rows.c.status.in_(_CLASHING), in_spacing_window(rows.c.send_on)
+    )
+
+
+def spacing_moves_to(latest: date | None, spacing_days: int) -> date | None:
+    """The day a mail may go instead, given spacing_latest's answer; None when it may go now."""
+    if latest is None:
+        return None
+    return calendar.next_working_day(latest + timedelta(days=spacing_days))
+
+
+_deliveries: Table = Delivery.__table__  # type: ignore[assignment]  # a mapped class's table is a Table
+# Built once: the sender runs it for every mail on SQLite (only the parameters change).
+_SPACING_CLASH = spacing_latest(_deliveries, bindparam("delivery_id"), _deliveries.c.contact_id == bindparam("contact_id"))
+
+
+def spacing_clash(session: Session, delivery_id: int, contact_id: int, day: date, spacing_days: int) -> date | None:
     """At the claim: the day this delivery may go instead, when another offer to the contact went
-    (or is going) less than `spacing_days` ago; None when it may go now. `bind`: the engine to read
-    on (the sender's autocommit engine on PostgreSQL: one round trip, no transaction of its own)."""
+    (or is going) less than `spacing_days` ago; None when it may go now. (On PostgreSQL the sender
+    runs the same rule inside its claim statement: send_statements.claim_statements.)"""
     if spacing_days <= 0:
         return None
-    gap = timedelta(days=spacing_days)
-    other = session.scalar(
-        _SPACING_CLASH,
-        {"contact_id": contact_id, "delivery_id": delivery_id, "since": day - gap, "until": day + gap},
-        bind_arguments={"bind": bind} if bind is not None else None,
+    latest = session.scalar(
+        _SPACING_CLASH, {"contact_id": contact_id, "delivery_id": delivery_id, **spacing_window(day, spacing_days)}
     )
-    return calendar.next_working_day(other + gap) if other is not None else None
+    return spacing_moves_to(latest, spacing_days)

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import event, select
 
-from campaigns import calendar, pacing, planner, sending
+from campaigns import calendar, pacing, planner, sending, transport
 from campaigns.db import db, utcnow
 from campaigns.missed import MISSED_REASON
 from campaigns.models import Delivery, DeliveryStatus, Link, MissedMailing, Note, OfferStatus
@@ -115,6 +115,56 @@ def test_spacing_is_checked_again_at_the_claim(session, factory, settings):
     assert result.outcome == sending.Outcome.SKIPPED
     assert (moved.status, moved.send_at) == (DeliveryStatus.PLANNED, None)
     assert moved.send_on >= today + timedelta(days=settings.tag_spacing_days)
+
+
+def test_two_workers_claiming_two_offers_to_one_contact_at_once_send_one(app, session, factory, settings, smtp_server):
+    """Two workers, each sending one of a contact's two due offers at the same instant: the contact gets one
+    mail, the other moves on by the spacing — never both, whichever claim comes first."""
+    import threading
+
+    from tests.scenes import smtp_settings
+
+    relay_settings = smtp_settings(settings, smtp_server)
+    first, second = factory.offer(tag=factory.tag()), factory.offer(tag=factory.tag())
+    for offer in (first, second):
+        offer.links.append(Link(name="catalog", url="https://studio.example.com/catalog.pdf"))
+    today = utcnow().astimezone(settings.timezone).date()
+    pairs = []
+    for _ in range(12):
+        contact = factory.contact(tags=[first.tag, second.tag])
+        due = dict(contact=contact, status=DeliveryStatus.QUEUED, send_on=today, send_at=utcnow() - timedelta(minutes=1))
+        pairs.append((Delivery(offer=first, **due), Delivery(offer=second, **due)))
+        session.add_all(pairs[-1])
+    session.commit()
+    both_ready = threading.Barrier(2, timeout=30)
+    failures = []
+
+    def worker(side: int) -> None:  # a worker process of its own: its own session and SMTP connection
+        with app.app_context(), transport.open_transport(relay_settings.mail) as relay:
+            try:
+                for pair in pairs:
+                    both_ready.wait()
+                    sending.send_delivery(db.session, pair[side].id, relay_settings, transport=relay, rate_limit=False)
+            except Exception as exc:  # noqa: BLE001 — reported by the test below
+                both_ready.abort()
+                failures.append(exc)
+            finally:
+                db.registry.remove()
+
+    workers = [threading.Thread(target=worker, args=(side,)) for side in (0, 1)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join(60)
+
+    assert not failures
+    spaced = today + timedelta(days=settings.tag_spacing_days)
+    for pair in pairs:
+        rows = [session.get(Delivery, d.id, populate_existing=True) for d in pair]
+        sent = [d for d in rows if d.status == DeliveryStatus.SENT]
+        assert len(sent) <= 1
+        assert all(d.status == DeliveryStatus.PLANNED and d.send_on >= spaced for d in rows if d not in sent)
+    assert len(smtp_server.messages) <= len(pairs)
 
 
 # ------------------------------------------------------------------ 3. the roll-over stops at the window's end
