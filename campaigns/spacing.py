@@ -22,6 +22,10 @@ from . import calendar, missed
 from .db import UTCDateTime, utcnow
 from .models import Delivery, DeliveryStatus, SpacingQueue
 
+# Up to this many contacts the spacing reads theirs by a list; more (a day's first plan, a big roll-over),
+# the whole day at once: at a million contacts a list of 18,000 took 1.2 s, the day 0.3 s.
+TARGETED_UNTIL = 5_000
+
 # Deliveries that count when spacing a contact's offers: those that went or may go out.
 OCCUPYING = (
     DeliveryStatus.PLANNED,
@@ -40,8 +44,7 @@ def space_changed(session: Session, day: date, spacing_days: int, planned: set[i
     changed = planned | take_spacing_queue(session)
     if not changed:
         return 0
-    everyone = len(changed) > _targeted_limit(session)
-    return space_contacts(session, day, spacing_days, None if everyone else changed)
+    return space_contacts(session, day, spacing_days, None if len(changed) > TARGETED_UNTIL else changed)
 
 
 def take_spacing_queue(session: Session) -> set[int]:
@@ -49,12 +52,6 @@ def take_spacing_queue(session: Session) -> set[int]:
     taken (noted by a trigger on deliveries: a mail began to count, moved to another day or became
     movable). DELETE … RETURNING: a change committed after this statement stays for the next run."""
     return set(session.scalars(delete(SpacingQueue).returning(SpacingQueue.contact_id)).all())
-
-
-def _targeted_limit(session: Session) -> int:
-    """Above this many contacts the spacing reads the whole day at once rather than a list of
-    contacts (a day's first plan); SQLite also caps the parameters of one statement."""
-    return 50_000 if session.get_bind().dialect.name == "postgresql" else 10_000
 
 
 def space_contacts(session: Session, day: date, spacing_days: int, contacts: Collection[int] | None = None) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from campaigns import deliveries, pacing, planner, spacing
@@ -34,7 +35,11 @@ def _queued(session) -> list[int]:
     return sorted(session.scalars(select(SpacingQueue.contact_id)).all())
 
 
-def test_a_repeat_after_a_roll_over_still_separates_two_mails_of_one_contact(session, factory, settings):
+@pytest.mark.parametrize("targeted_until", [spacing.TARGETED_UNTIL, 0], ids=["by-list", "whole-day"])
+def test_a_repeat_after_a_roll_over_still_separates_two_mails_of_one_contact(
+    session, factory, settings, monkeypatch, targeted_until
+):
+    monkeypatch.setattr(spacing, "TARGETED_UNTIL", targeted_until)
     day, _offers, (contact,) = _two_due(session, factory)
     assert planner.plan_day(session, day, settings).spaced == 1
     first, second = _days(session, contact)
