@@ -139,7 +139,7 @@ def record_closed(session: Session, day: date) -> int:
     # All their audiences in one statement, each contact judged once (a first run records a whole
     # year of closed mailings: 38 statements of 2.5 s each at a million contacts).
     tag_ids = {tag.id for tag, _year in closed}
-    sizes: dict[int, int] = dict(session.execute(audience.tag_audience_counts(tag_ids)).tuples().all()) if closed else {}
+    sizes: dict[int, int] = {tag_id: n for tag_id, n in session.execute(audience.tag_audience_counts(tag_ids))} if closed else {}
     for tag, year in closed:
         offer = session.scalar(select(Offer).where(Offer.tag_id == tag.id, Offer.year == year))
         record_missed(session, tag, year, offer, size=sizes.get(tag.id, 0))
