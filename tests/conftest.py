@@ -10,7 +10,6 @@ by the Alembic migrations, never by create_all().
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import subprocess
 import tempfile
@@ -19,14 +18,14 @@ from types import SimpleNamespace
 
 import pytest
 from hypothesis import settings as hypothesis_settings
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from campaigns import create_app, webhooks
 from campaigns.config import load_settings
 from campaigns.db import Base, db
 from campaigns.launcher import start_private_redis
 from tests import support
-from tests.support import Client, Factory, RecordingHandler, serve_smtp, with_search_path
+from tests.support import Client, Factory, RecordingHandler, private_schema, serve_smtp
 
 # Hypothesis checks properties, not speed: no per-example deadline. A deadline fails a correct
 # example when the machine is busy (parallel workers, CI neighbours); speed is measured in bench/.
@@ -69,20 +68,12 @@ def database_url(tmp_root):
         migrate.upgrade(url)
         yield url
         return
-    base = parse_database_url(base)
-    schema = f"test_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = with_search_path(base, schema)
-    try:
-        migrate.upgrade(url)
-        yield url
-    finally:
-        db.engine and db.engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with private_schema(parse_database_url(base), "test") as url:
+        try:
+            migrate.upgrade(url)
+            yield url
+        finally:
+            db.engine and db.engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -9,11 +9,14 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import socket
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from sqlalchemy import create_engine, text
 
 from campaigns.accounts import create_user, hash_password
 from campaigns.db import db
@@ -27,6 +30,22 @@ def with_search_path(url: str, schema: str) -> str:
     """The PostgreSQL URL with its search_path set to `schema` (each run works in a schema of its own)."""
     sep = "&" if "?" in url else "?"
     return f"{url}{sep}options=-csearch_path%3D{schema}"
+
+
+@contextlib.contextmanager
+def private_schema(base: str, prefix: str):
+    """A PostgreSQL schema of its own on `base` for the block: yields the URL that works in it,
+    drops the schema with everything in it afterwards."""
+    schema = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield with_search_path(base, schema)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 class Client:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -15,7 +14,7 @@ from campaigns import consent, migrate
 from campaigns.config import parse_database_url
 from campaigns.db import Base, address_hash, keyed_address_hash
 from campaigns.models import Delivery, DeliveryStatus
-from tests.support import with_search_path
+from tests.support import private_schema
 
 
 # Alembic cannot compare an expression index (uq_advisors_email_lower); test_accounts proves it.
@@ -96,17 +95,8 @@ def empty_database(tmp_path):
     if not base:
         yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
-    base = parse_database_url(base)
-    schema = f"migration_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield with_search_path(base, schema)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with private_schema(parse_database_url(base), "migration") as url:
+        yield url
 
 
 KEY = "the-installation-key"
