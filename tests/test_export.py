@@ -12,6 +12,8 @@ from sqlalchemy import event
 from campaigns import export
 from campaigns.db import db
 from campaigns.export import export_csv
+from campaigns.models import Advisor
+from tests.support import Client, Factory
 
 
 def _export(session, user):
@@ -87,3 +89,30 @@ def test_cells_are_written_as_the_csv_module_writes_them(factory, session, monke
     assert sidorov[3:7] == ["'=SUM(A1)", 'Директор; "по продажам"\nи закупкам', "", ""] and sidorov[10:] == ["", "", ""]
     assert (kuznetsov[0], kuznetsov[2], kuznetsov[5]) == ("'@Кузнецов", "'-", "k@x.ru")
     assert kuznetsov[7] == "Авто, мото, Банки, Я, последний"  # whole names in order, commas and all
+
+
+def test_a_download_cut_short_gives_its_connection_back_and_the_next_one_is_whole(app, make_user, monkeypatch):
+    """A browser that closes the connection mid-export: the statement still streaming is given up
+    (PostgreSQL: cancelled, which aborts its transaction), the transaction rolled back and the
+    connection back in the pool; the next export of the same contacts is complete. No app context is
+    held between the requests, as in the server (Flask would reuse one and skip the teardown)."""
+    monkeypatch.setattr(export, "STREAM_ROWS", 2)
+    monkeypatch.setattr(export, "CHUNK_ROWS", 1)
+    admin = make_user(role="admin")
+    with app.app_context():
+        factory = Factory(db.session)
+        owner = db.session.get(Advisor, admin.id)
+        for n in range(40):
+            factory.contact(owner=owner, last_name=f"Кузнецов{n}")
+        db.session.commit()
+    client = Client(app.test_client())  # not in a `with` block, which would keep each request's context open
+    client.login(admin)
+    response = client.get("/imports/export.csv", buffered=False)
+    chunks = iter(response.response)
+    started = b"".join(next(chunks) for _ in range(3)).decode("utf-8-sig")  # the header, then a row
+    assert started.startswith("Фамилия") and "Кузнецов" in started and db.engine.pool.checkedout() == 1
+    response.close()  # what the server does when the client hangs up
+    assert db.engine.pool.checkedout() == 0
+    whole = client.get("/imports/export.csv").get_data(as_text=True)
+    assert sum(f"Кузнецов{n};" in whole for n in range(40)) == 40
+    assert db.engine.pool.checkedout() == 0
