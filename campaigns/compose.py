@@ -37,6 +37,10 @@ from email.utils import format_datetime, formataddr, make_msgid
 from functools import lru_cache, partial
 
 import dkim
+import dkim.crypto
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from . import ru_format, template_sandbox, tracking
@@ -358,6 +362,32 @@ def _boundary(msg: EmailMessage) -> str:
     while any(f"--{chosen}" in payload for payload in payloads):
         chosen, counter = f"{boundary}.{counter}", counter + 1
     return chosen
+
+
+_OPENSSL_HASHES = {"sha256": hashes.SHA256, "sha1": hashes.SHA1}
+
+
+@lru_cache(maxsize=4)
+def _openssl_key(n: int, e: int, d: int, p: int, q: int, dmp1: int, dmq1: int, iqmp: int) -> rsa.RSAPrivateKey:
+    numbers = rsa.RSAPrivateNumbers(p, q, d, dmp1, dmq1, iqmp, rsa.RSAPublicNumbers(e, n))
+    return numbers.private_key()
+
+
+def _rsa_sign_in_openssl(digest, key: dict) -> bytes:
+    """dkimpy's RSASSA-PKCS1-v1_5 signature, made by OpenSSL (through cryptography) instead of
+    dkimpy's big-integer pow in Python: ≈ 13 ms a mail there, well under 1 ms here. PKCS#1 v1.5 is
+    deterministic, so the bytes are the same (test_dkim holds them equal); dkimpy still does the
+    rest: key parsing, canonicalisation, the header. An unknown hash goes to dkimpy's own."""
+    algorithm = _OPENSSL_HASHES.get(digest.name)
+    if algorithm is None:
+        return dkim.crypto.RSASSA_PKCS1_v1_5_sign(digest, key)
+    fields = ("modulus", "publicExponent", "privateExponent", "prime1", "prime2", "exponent1", "exponent2", "coefficient")
+    openssl = _openssl_key(*(key[name] for name in fields))
+    return openssl.sign(digest.digest(), padding.PKCS1v15(), Prehashed(algorithm()))
+
+
+# dkimpy offers no hook for the RSA step; DKIM.sign looks the function up in its module at each call.
+dkim.RSASSA_PKCS1_v1_5_sign = _rsa_sign_in_openssl
 
 
 def dkim_sign(msg: EmailMessage, settings: Settings) -> EmailMessage:
