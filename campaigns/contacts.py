@@ -403,6 +403,7 @@ def update_contact(
         return []
     identity = {"email", "phone", "company", "company_alias"}
     if identity & {name for name, _, _ in changes}:
+        duplicates.lock_contact_writes(session)  # as create_contact: no two contacts made one address at once
         merged = {k: clean.get(k, getattr(contact, k)) for k in identity}
         _check_duplicates(session, merged, exclude_id=contact.id, confirmed=confirm_different)
     for name, _old, value in changes:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from campaigns import consent, contacts
-from campaigns.models import Contact, Note, NoteKind, Role, Suppression
+from campaigns.db import db
+from campaigns.models import Advisor, Contact, Note, NoteKind, Role, Suppression
 from tests.scenes import mail_note
 
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -313,3 +316,42 @@ def test_the_list_page_filters_by_tag_with_the_tags_in_its_menu(client, session,
     assert f'<option value="{medics.id}" selected>Медики</option>' in html
     assert f'<option value="{builders.id}" >Строители</option>' in html
     assert "Клиника" in html and "СтройМонтаж" not in html
+
+
+def test_an_address_change_waits_for_a_contact_being_created_at_it_and_is_refused(app, factory, session):
+    """Two advisors at once: one creates a contact at oleg@…, the other changes a contact's address to
+    it. The change waits for the creation (the contacts' write lock, as an import does) and then finds
+    the duplicate: never two contacts at one address."""
+    me = factory.advisor()
+    mine = factory.contact(owner=me, email="old@faubeha.ru")
+    session.commit()
+    ids = (me.id, mine.id)
+    other = Session(bind=db.engine)  # the other advisor's request: checked, inserted, not committed yet
+    contacts.create_contact(other, other.get(Advisor, ids[0]), {"first_name": "Олег", "email": "oleg@faubeha.ru"})
+    other.flush()
+    outcome = {}
+
+    def change_address() -> None:
+        with app.app_context():
+            try:
+                user = db.session.get(Advisor, ids[0])
+                contacts.update_contact(db.session, user, db.session.get(Contact, ids[1]), {"email": "oleg@faubeha.ru"})
+                db.session.commit()
+                outcome["changed"] = True
+            except contacts.DuplicateContact as exc:
+                outcome["duplicate"] = exc
+            finally:
+                db.registry.remove()
+
+    worker = threading.Thread(target=change_address)
+    try:
+        worker.start()
+        worker.join(1.0)
+        waited = worker.is_alive()
+        other.commit()
+    finally:
+        other.close()
+    worker.join(30)
+    assert waited, "the address change must wait for the contact being created"
+    assert "duplicate" in outcome and "changed" not in outcome
+    assert session.scalar(select(func.count(Contact.id)).where(Contact.email == "oleg@faubeha.ru")) == 1
