@@ -32,6 +32,22 @@ def with_search_path(url: str, schema: str) -> str:
     return f"{url}{sep}options=-csearch_path%3D{schema}"
 
 
+def waits_for_commit(other, target) -> bool:
+    """Runs `target` in a thread of its own while the session `other` keeps its transaction open for
+    a second, then commits and closes `other` and lets `target` finish. True when `target` was still
+    waiting for `other` at that moment (a lock held by `other`'s transaction)."""
+    worker = threading.Thread(target=target)
+    try:
+        worker.start()
+        worker.join(1.0)
+        waited = worker.is_alive()
+        other.commit()
+    finally:
+        other.close()
+    worker.join(30)
+    return waited
+
+
 @contextlib.contextmanager
 def private_schema(base: str, prefix: str):
     """A PostgreSQL schema of its own on `base` for the block: yields the URL that works in it,

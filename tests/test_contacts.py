@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -14,6 +13,7 @@ from campaigns import consent, contacts
 from campaigns.db import db
 from campaigns.models import Advisor, Contact, Note, NoteKind, Role, Suppression
 from tests.scenes import mail_note
+from tests.support import waits_for_commit
 
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
@@ -343,15 +343,6 @@ def test_an_address_change_waits_for_a_contact_being_created_at_it_and_is_refuse
             finally:
                 db.registry.remove()
 
-    worker = threading.Thread(target=change_address)
-    try:
-        worker.start()
-        worker.join(1.0)
-        waited = worker.is_alive()
-        other.commit()
-    finally:
-        other.close()
-    worker.join(30)
-    assert waited, "the address change must wait for the contact being created"
+    assert waits_for_commit(other, change_address), "the address change must wait for the contact being created"
     assert "duplicate" in outcome and "changed" not in outcome
     assert session.scalar(select(func.count(Contact.id)).where(Contact.email == "oleg@faubeha.ru")) == 1

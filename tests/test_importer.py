@@ -15,6 +15,7 @@ from campaigns.import_commit import ImportHasErrors, commit_import
 from campaigns.import_read import ImportFileError
 from campaigns.models import Contact, Note, NoteKind, Role
 from tests.scenes import write_csv
+from tests.support import waits_for_commit
 
 BITRIX_HEADER = [
     "ID",
@@ -329,7 +330,6 @@ def test_a_thousand_rows_import_quickly(factory, session, tmp_path):
 
 
 def test_an_import_waits_for_a_contact_being_created_and_does_not_duplicate_it(app, factory, session, tmp_path):
-    import threading
 
     from sqlalchemy.orm import Session
 
@@ -353,16 +353,7 @@ def test_an_import_waits_for_a_contact_being_created_and_does_not_duplicate_it(a
             except Exception as exc:  # shown by the assertion below
                 outcome["error"] = exc
 
-    worker = threading.Thread(target=run_import)
-    try:
-        worker.start()
-        worker.join(1.0)
-        waited = worker.is_alive()
-        other.commit()
-    finally:
-        other.close()
-    worker.join(30)
-    assert waited, "the import must wait for the other transaction"
+    assert waits_for_commit(other, run_import), "the import must wait for the other transaction"
     assert "error" not in outcome, outcome.get("error")
     assert (outcome["result"].created, outcome["result"].duplicates) == (0, 1)
     assert session.scalar(select(func.count(Contact.id)).where(Contact.email == "oleg@faubeha.ru")) == 1
