@@ -170,18 +170,20 @@ _LEGAL_PHRASES = (
 )
 _NOT_WORD = re.compile(r"[^0-9a-z]+")
 _DOUBLED = re.compile(r"(.)\1+")
-# Letters that Russian transliteration and English spelling write differently.
+# Letters that Russian transliteration and English spelling write differently, in order; each
+# rule with the letters a word must hold for it to change anything (most words skip most rules).
 _SPELLING = (
-    (re.compile(r"c(?=h)"), "C"),  # keep "ch" (ч) apart from the hard and soft c below
-    (re.compile(r"c(?=[eiy])"), "s"),
-    (re.compile(r"c"), "k"),
-    (re.compile(r"C"), "c"),
-    (re.compile(r"kh"), "h"),
-    (re.compile(r"ph"), "f"),
-    (re.compile(r"x"), "ks"),
-    (re.compile(r"q"), "k"),
-    (re.compile(r"w"), "v"),
-    (re.compile(r"[jy]"), "i"),
+    (re.compile(r"c(?=h)"), "C", "c"),  # keep "ch" (ч) apart from the hard and soft c below
+    (re.compile(r"c(?=[eiy])"), "s", "c"),
+    (re.compile(r"c"), "k", "c"),
+    (re.compile(r"C"), "c", "C"),
+    (re.compile(r"kh"), "h", "kh"),
+    (re.compile(r"ph"), "f", "ph"),
+    (re.compile(r"x"), "ks", "x"),
+    (re.compile(r"q"), "k", "q"),
+    (re.compile(r"w"), "v", "w"),
+    (re.compile(r"j"), "i", "j"),
+    (re.compile(r"y"), "i", "y"),
 )
 
 
@@ -218,8 +220,9 @@ def _transliterate_piece(piece: str) -> str:
 @lru_cache(maxsize=_CACHE_SIZE)
 def _spelling(word: str) -> str:
     # Cached per word: «строй», «газ», «ооо» recur across thousands of company names.
-    for pattern, replacement in _SPELLING:
-        word = pattern.sub(replacement, word)
+    for pattern, replacement, needs in _SPELLING:
+        if needs in word:
+            word = pattern.sub(replacement, word)
     return _DOUBLED.sub(r"\1", word)
 
 

@@ -105,6 +105,38 @@ def test_it_gives_cyrillic_and_latin_spellings_one_key():
     assert company_name_key("Лукойл") == company_name_key("LUKOIL")
 
 
+def test_the_spelling_rules_skipped_for_a_word_without_their_letters_change_nothing():
+    """_spelling applies a rule only to a word holding its letters: the same result as every rule in turn."""
+    import random
+    import re
+
+    from campaigns.contact_fields import _DOUBLED, _spelling
+
+    chain = [
+        (r"c(?=h)", "C"),
+        (r"c(?=[eiy])", "s"),
+        (r"c", "k"),
+        (r"C", "c"),
+        (r"kh", "h"),
+        (r"ph", "f"),
+        (r"x", "ks"),
+        (r"q", "k"),
+        (r"w", "v"),
+        (r"[jy]", "i"),
+    ]
+
+    def every_rule(word: str) -> str:
+        for pattern, replacement in chain:
+            word = re.sub(pattern, replacement, word)
+        return _DOUBLED.sub(r"\1", word)
+
+    rnd = random.Random(7)
+    words = ["chekhov", "yandex", "coca", "cola", "philips", "quick", "jwc", "cyc", "ccchh", "C", "Ch", "7916000", "ooo"]
+    words += ["".join(rnd.choice("chkpxqwjyeiaCo0") for _ in range(rnd.randint(1, 9))) for _ in range(5000)]
+    for word in words:
+        assert _spelling.__wrapped__(word) == every_rule(word), word
+
+
 def test_it_drops_legal_forms_case_and_quotes():
     assert company_name_key("Силовые машины") == company_name_key("Силовые Машины ПАО")
     assert company_name_key("ООО «Ромашка»") == company_name_key('Общество с ограниченной ответственностью "Ромашка"')

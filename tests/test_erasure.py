@@ -270,6 +270,27 @@ def test_a_whole_files_addresses_are_checked_at_once(session, factory, settings,
     assert consent.find_suppression(session, IVANOV).detail == consent.ERASED_AGAIN
 
 
+@pytest.mark.parametrize("form", ["keyed", "legacy"])
+@pytest.mark.parametrize("others", [1, 500])
+def test_the_import_preview_flags_an_erased_address_in_a_small_file_and_a_big_one(
+    session, factory, tmp_path, settings, form, others
+):
+    """The preview's stop-list hint finds an erased person by the hash the erasure left, whether the
+    file's addresses are looked up by their hashes (a few) or the stop list's hash entries are read once."""
+    from campaigns.import_check import ImportOptions, preview_import
+    from tests.scenes import write_csv
+
+    _erased(session, factory, settings, form)
+    consent.suppress(session, "Left@Client.example.com", SuppressionReason.UNSUBSCRIBE)
+    me = factory.advisor()
+    session.commit()
+    rows = [[f"Клиент{n}", f"client{n}@client.example.com"] for n in range(others)]
+    rows[-1:-1] = [["Иван", "Ivanov@Client.example.com"], ["Лев", "left@client.example.com"]]
+    plan = preview_import(session, write_csv(tmp_path, [["Имя", "E-mail рабочий"], *rows]), "t.csv", ImportOptions(user_id=me.id))
+    flagged = [row.values["email"] for row in plan.rows if any("списке исключений" in hint for hint in row.hints)]
+    assert flagged == [IVANOV, "left@client.example.com"]
+
+
 def test_another_contact_at_an_erased_address_stays_stopped(session, factory, settings):
     tag, offer = audience_offer(factory)
     first = factory.contact(email=IVANOV)
