@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import case, delete, insert, select, update
 
 from campaigns import ownership, reports
 from campaigns.models import Click, Delivery, DeliveryStatus, Link, Note, NoteKind, ResultCount, Verdict
@@ -77,6 +77,36 @@ def test_the_counts_follow_every_writer(session, factory):
     _assert_matches_a_recount(session)
     session.commit()
     assert as_tuples(reports.by_advisor(session, 2026))["Дежурный"] == (1, 1, 0, 0, 0, 0, 0)
+
+
+def test_one_statement_moving_many_mails_keeps_the_counts_and_a_claim_changes_none(session, factory):
+    """A bulk update that changes counts of several offers and advisors at once (a hand edit in psql)
+    keeps them equal to a recount; updates that change no count (dispatch, the claim) leave them be."""
+    build_results(session, factory)
+    house = factory.advisor(name="Дежурный")
+    session.execute(
+        update(Delivery)
+        .where(Delivery.status.in_((DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.PLANNED)))
+        .values(
+            status=case(
+                (Delivery.status == DeliveryStatus.SENT, DeliveryStatus.FAILED),
+                (Delivery.status == DeliveryStatus.FAILED, DeliveryStatus.SENT),
+                else_=Delivery.status,
+            ),
+            advisor_id=case((Delivery.advisor_id.is_(None), house.id), else_=None),
+        )
+    )
+    _assert_matches_a_recount(session)
+    assert house.id in {advisor_id for _offer_id, advisor_id in _stored(session)}
+    kept = _stored(session)
+    planned = session.scalars(select(Delivery.id).where(Delivery.status == DeliveryStatus.PLANNED)).all()
+    assert planned
+    for status in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING):  # dispatched, then claimed
+        session.execute(update(Delivery).where(Delivery.id.in_(planned)).values(status=status))
+    session.execute(update(Delivery).values(last_error="проверка", attempts=Delivery.attempts + 1))
+    assert _stored(session) == kept
+    _assert_matches_a_recount(session)
+    session.commit()
 
 
 def _link_counts(session):
