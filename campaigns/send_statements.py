@@ -9,17 +9,55 @@ statement once, not once per mail. What each statement means is in sending.py.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 from sqlalchemy import Table, and_, bindparam, func, insert, null, or_, select, update
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, aliased
 
 from . import audience, spacing
-from .models import Contact, Delivery, DeliveryStatus, Note, Offer
+from .models import Advisor, Contact, Delivery, DeliveryStatus, Note, Offer
 from .reconcile import ABANDONED
+from .sender import sender_of
 
 CLAIMABLE = (DeliveryStatus.QUEUED, DeliveryStatus.PLANNED, DeliveryStatus.RETRYING)
 
 _autocommit_engines: dict = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """What sending a mail needs of its contact, as it is at the claim (the composer's fields)."""
+
+    id: int
+    email: str | None
+    first_name: str | None
+    middle_name: str | None
+    last_name: str | None
+    position: str | None
+    company: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """The advisor a mail goes out from (sender.sender_of at the claim), with what the composer needs."""
+
+    id: int
+    name: str
+    email: str
+    phone: str | None
+    signature: str | None
+
+
+_RECIPIENT = (
+    Contact.id,
+    Contact.email,
+    Contact.first_name,
+    Contact.middle_name,
+    Contact.last_name,
+    Contact.position,
+    Contact.company,
+)
+_SENDER = ("id", "name", "email", "phone", "signature")
 
 
 def autocommit_bind(session: Session):
@@ -39,7 +77,11 @@ def autocommit_bind(session: Session):
 def claim_statements(consent: bool, spaced: bool):
     """The claim (an UPDATE … RETURNING) and, on PostgreSQL, the claim, the read and the spacing re-check
     as one statement; built once per worker (only the parameters `delivery_id`, `now` and, when
-    `spaced`, spacing.spacing_window's `since` and `until` change from mail to mail)."""
+    `spaced`, spacing.spacing_window's `since` and `until` change from mail to mail).
+
+    The read gives plain columns (no ORM objects to load): the contact's (`Recipient`), the offer's
+    status and version, the audience refusal, and the sender by the one rule in SQL
+    (sender.sender_of; NULL columns when nobody may send it)."""
     claim_stmt = (
         update(Delivery)
         .where(Delivery.id == bindparam("delivery_id"), Delivery.status.in_(CLAIMABLE))
@@ -61,28 +103,33 @@ def claim_statements(consent: bool, spaced: bool):
         claiming = claim_stmt.where(select(func.count()).select_from(neighbours).scalar_subquery() >= 0)
         latest = spacing.spacing_latest(neighbours, bindparam("delivery_id")).scalar_subquery().label("spacing_latest")
     claimed = claiming.cte("claimed")
+    owner, sender = aliased(Advisor), aliased(Advisor)
+    sender_columns = [getattr(sender, name) for name in _SENDER]
     claim_and_read = (
         select(
             claimed.c.contact_id,
             claimed.c.offer_id,
             claimed.c.attempts,
-            Contact,
             Offer.status,
             Offer.updated_at,
             refusal,
             latest,
+            *_RECIPIENT,
+            *sender_columns,
         )
         .select_from(claimed)
         .join(Contact, Contact.id == claimed.c.contact_id)
         .join(Offer, Offer.id == claimed.c.offer_id)
-        .options(joinedload(Contact.owner))
+        .outerjoin(owner, owner.id == Contact.owner_id)
+        .outerjoin(sender, sender.id == sender_of(owner))
     )
     read = (
-        select(Contact, Offer.status, Offer.updated_at, refusal)
+        select(Offer.status, Offer.updated_at, refusal, *_RECIPIENT, *sender_columns)
+        .select_from(Contact)
         .join(Offer, Offer.id == bindparam("offer_id"))
+        .outerjoin(owner, owner.id == Contact.owner_id)
+        .outerjoin(sender, sender.id == sender_of(owner))
         .where(Contact.id == bindparam("contact_id"))
-        .options(joinedload(Contact.owner))
-        .execution_options(populate_existing=True)
     )
     return claim_stmt.execution_options(synchronize_session=False), claim_and_read, read
 
@@ -105,6 +152,13 @@ def _spacing_neighbours():
         .with_for_update(key_share=True)
         .cte("neighbours")
     )
+
+
+def recipient_and_sender(row, start: int) -> tuple[Recipient, Sender | None]:
+    """The Recipient and the Sender (None: nobody may send it) from a read's columns from `start` on."""
+    contact_end = start + len(_RECIPIENT)
+    sender = row[contact_end:]
+    return Recipient(*row[start:contact_end]), (Sender(*sender) if sender[0] is not None else None)
 
 
 NOTE_COLUMNS = ("kind", "author_id", "body", "subject", "raw_message", "created_at")

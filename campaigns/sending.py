@@ -46,8 +46,6 @@ from . import audience, compose, consent, pacing, send_statements, spacing, temp
 from .config import Settings, current_settings
 from .db import retry_on_lost_connection, utcnow
 from .models import (
-    Advisor,
-    Contact,
     Delivery,
     DeliveryStatus,
     Note,
@@ -55,7 +53,8 @@ from .models import (
     Offer,
     OfferStatus,
 )
-from .sender import NO_SENDER, NoSender, sender_for
+from .send_statements import Recipient, Sender
+from .sender import NO_SENDER
 from .transport import PermanentFailure, TemporaryFailure, UnknownOutcome, drop_transport, transport_for, wire_bytes
 from .transport import close_transports as close_transports  # the worker's and the tests' way to close them
 
@@ -162,15 +161,16 @@ class _Claimed:
     id: int
     contact_id: int
     attempts: int
-    contact: Contact
+    contact: Recipient
     offer: Offer
+    sender: Sender | None  # sender.sender_of at the claim; None: nobody may send it
 
 
 def _claim_and_load(session: Session, delivery_id: int, now: datetime, settings: Settings):
-    """Claim the delivery and read its contact (fresh), offer status, audience refusal and spacing, in
-    one transaction: (claimed, offer status, refusal code or None, the day spacing moves it to or None),
-    or None when another worker has it or it is not due. The offer itself comes from the session
-    (loaded once per batch job)."""
+    """Claim the delivery and read its contact and sender (fresh, as plain columns), offer status, audience
+    refusal and spacing, in one transaction: (claimed, offer status, refusal code or None, the day spacing
+    moves it to or None), or None when another worker has it or it is not due. The offer itself comes
+    from the session (loaded once per batch job)."""
     spacing_days = settings.tag_spacing_days
     day = now.astimezone(settings.timezone).date()
     claim_stmt, claim_and_read, read = send_statements.claim_statements(audience.require_consent(), spacing_days > 0)
@@ -181,12 +181,11 @@ def _claim_and_load(session: Session, delivery_id: int, now: datetime, settings:
         # own (one round trip); its neighbours are read locked (send_statements._spacing_neighbours).
         if spacing_days > 0:
             params.update(spacing.spacing_window(day, spacing_days))
-        row = session.execute(
-            claim_and_read, params, bind_arguments={"bind": fast}, execution_options={"populate_existing": True}
-        ).first()
+        row = session.execute(claim_and_read, params, bind_arguments={"bind": fast}).first()
         if row is None:
             return None
-        contact_id, offer_id, attempts, contact, offer_status, offer_updated_at, refused, latest = row
+        contact_id, offer_id, attempts, offer_status, offer_updated_at, refused, latest = row[:7]
+        contact, sender = send_statements.recipient_and_sender(row, 7)
         later = spacing.spacing_moves_to(latest, spacing_days)
     else:
         row = session.execute(claim_stmt, params).first()
@@ -194,9 +193,9 @@ def _claim_and_load(session: Session, delivery_id: int, now: datetime, settings:
             session.commit()
             return None
         contact_id, offer_id, attempts = row
-        contact, offer_status, offer_updated_at, refused = session.execute(
-            read, {"offer_id": offer_id, "contact_id": contact_id}
-        ).one()
+        read_row = session.execute(read, {"offer_id": offer_id, "contact_id": contact_id}).one()
+        offer_status, offer_updated_at, refused = read_row[:3]
+        contact, sender = send_statements.recipient_and_sender(read_row, 3)
         # In the claim's own transaction: SQLite lets one writer in at a time, so this read sees every
         # claim that went before ours, and a claim after ours waits for our commit.
         later = spacing.spacing_clash(session, delivery_id, contact_id, day, spacing_days)
@@ -212,7 +211,7 @@ def _claim_and_load(session: Session, delivery_id: int, now: datetime, settings:
     # a connection cut meanwhile is never the one it writes on. (On PostgreSQL the claim ran in
     # autocommit: this costs no round trip.)
     session.commit()
-    return _Claimed(delivery_id, contact_id, attempts, contact, offer), offer_status, refused, later
+    return _Claimed(delivery_id, contact_id, attempts, contact, offer, sender), offer_status, refused, later
 
 
 def send_delivery(
@@ -249,9 +248,8 @@ def send_delivery(
         _finish(session, delivery, {"status": DeliveryStatus.PLANNED, "send_on": later, "send_at": None}, None)
         return SendResult(Outcome.SKIPPED, "spacing")
 
-    try:
-        sender = sender_for(session, delivery.contact)
-    except NoSender:
+    sender = delivery.sender
+    if sender is None:
         # The owner was deactivated and there is no house advisor: held like at planning (sender.py),
         # listed on the queue page, released by planning once someone may send it.
         _finish(session, delivery, {"status": DeliveryStatus.HELD, "send_at": None, "last_error": NO_SENDER}, None)
@@ -296,7 +294,7 @@ def send_batch(
     return results, [], 0.0
 
 
-def _transmit(session, delivery, message, sender: Advisor, settings: Settings, transport) -> SendResult:
+def _transmit(session, delivery, message, sender: Sender, settings: Settings, transport) -> SendResult:
 
     subject = str(message["Subject"] or delivery.offer.subject)
     try:
@@ -328,7 +326,7 @@ def _transmit(session, delivery, message, sender: Advisor, settings: Settings, t
     return SendResult(Outcome.SENT)
 
 
-def _record_sent(session, delivery, message, sender: Advisor, subject: str, data: bytes) -> None:
+def _record_sent(session, delivery, message, sender: Sender, subject: str, data: bytes) -> None:
     """SENT, the Message-ID and the time, and the whole mail in the contact's notes: one transaction,
     which changes nothing when the row is no longer this attempt's (safe to run again)."""
     sent_at = utcnow()
