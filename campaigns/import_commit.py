@@ -11,6 +11,7 @@ first), elsewhere with multi-row INSERTs in batches; no ORM objects. 100,000 row
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -180,8 +181,6 @@ def _write_batches(
 
 # ---------------------------------------------------------------- writing with COPY (PostgreSQL)
 
-_NOTE_COLUMNS = ("contact_id", "kind", "author_id", "body", "created_at")
-
 
 def _copy_connection(session):
     """The psycopg 3 connection under the session's transaction, or None on other drivers."""
@@ -209,46 +208,58 @@ def _write_copy(
             {"table": Contact.__tablename__, "count": len(numbers)},
         ).scalars()
     )
-    contacts: list[dict] = []
-    notes: list[dict] = []
-    links: list[dict] = []
-    for number, contact_id in zip(numbers, ids, strict=True):
-        record = plan.records[number]
-        contacts.append({"id": contact_id, **_contact_row(record, filename, now)})
-        notes.append(_note_row(contact_id, filename, number, record, user_id, now))
-        links.extend({"contact_id": contact_id, "tag_id": tag_id} for tag_id in record["tag_ids"])
+    pairs = list(zip(numbers, ids, strict=True))
     cursor = _copy_connection(session).cursor()
     dialect = connection.dialect
-    columns = list(contacts[0]) if contacts else []
-    _copy(cursor, dialect, Contact.__table__, columns, contacts, lambda done: progress("write", done, len(numbers)))
-    _copy(cursor, dialect, Note.__table__, _NOTE_COLUMNS, notes)
-    _copy(cursor, dialect, contact_tags, ("contact_id", "tag_id"), links)
+    # Each row is built as it is sent, not all of them first: its search key (most of the
+    # Python side of the write) is computed while PostgreSQL still indexes the rows before it.
+    contacts = ({"id": contact_id, **_contact_row(plan.records[number], filename, now)} for number, contact_id in pairs)
+    _copy(cursor, dialect, Contact.__table__, contacts, lambda done: progress("write", done, len(numbers)))
+    notes = (_note_row(contact_id, filename, number, plan.records[number], user_id, now) for number, contact_id in pairs)
+    _copy(cursor, dialect, Note.__table__, notes)
+    links = (
+        {"contact_id": contact_id, "tag_id": tag_id} for number, contact_id in pairs for tag_id in plan.records[number]["tag_ids"]
+    )
+    _copy(cursor, dialect, contact_tags, links)
     progress("write", len(numbers), len(numbers))
     return ids
 
 
-def _copy(cursor, dialect, table, columns, rows: list[dict], report: Callable[[int], None] = lambda _done: None) -> None:
-    """COPY rows (dicts) into table, reporting the count sent every BATCH rows and at the end.
+def _copy(cursor, dialect, table, rows: Iterable[dict], report: Callable[[int], None] = lambda _done: None) -> None:
+    """COPY rows (dicts, all with the first one's keys) into table, reporting the count sent every
+    BATCH rows and at the end.
 
     Values pass through each column's own bind processor, so enums and UTC datetimes
-    are stored exactly as an INSERT through SQLAlchemy would store them.
+    are stored exactly as an INSERT through SQLAlchemy would store them (a value that is
+    the very object of the row before, such as the import's one timestamp, is converted once).
     """
-    if not rows:
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is None:
         return
-    columns = list(columns)
+    columns = list(first)
     processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns]
     converted = [(i, process) for i, process in enumerate(processors) if process is not None]
+    last: dict[int, tuple] = {}  # column -> (the value before, what it became)
     quote = dialect.identifier_preparer.quote
     statement = (
         f"COPY {dialect.identifier_preparer.format_table(table)} ({', '.join(quote(name) for name in columns)}) FROM STDIN"
     )
+    done = 0
     with cursor.copy(statement) as copy:
-        for done, row in enumerate(rows, start=1):
+        for done, row in enumerate(itertools.chain((first,), rows), start=1):
             values = [row[name] for name in columns]
             for i, process in converted:
-                if values[i] is not None:
-                    values[i] = process(values[i])
+                value = values[i]
+                if value is None:
+                    continue
+                before = last.get(i)
+                if before is not None and before[0] is value:
+                    values[i] = before[1]
+                else:
+                    values[i] = process(value)
+                    last[i] = (value, values[i])
             copy.write_row(values)
             if done % BATCH == 0:
                 report(done)
-    report(len(rows))
+    report(done)
