@@ -223,7 +223,8 @@ def _spelling(word: str) -> str:
     for pattern, replacement, needs in _SPELLING:
         if needs in word:
             word = pattern.sub(replacement, word)
-    return _DOUBLED.sub(r"\1", word)
+    # A substitution with a group reference costs a Python call per match: only words with a doubled letter pay it.
+    return _DOUBLED.sub(r"\1", word) if _DOUBLED.search(word) else word
 
 
 KEY_SEPARATOR = "|"

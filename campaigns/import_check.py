@@ -116,7 +116,10 @@ _DATE_FORMATS = (
 
 
 def _text(value) -> str:
-    text = value.isoformat() if isinstance(value, (date, datetime)) else str(value or "")
+    if type(value) is str:  # nearly every cell: no conversion to find
+        text = value
+    else:
+        text = value.isoformat() if isinstance(value, (date, datetime)) else str(value or "")
     # Our export guards formula-looking cells with a quote (CSV injection); take it off.
     if text.startswith("'") and text[1:2] in ("=", "+", "-", "@"):
         text = text[1:]
@@ -166,15 +169,19 @@ def clean_row(cells: list, columns: dict[str, list[int]]) -> _Row | None:
     def get(name: str) -> list:
         return [texts[i] for i in columns.get(name, ()) if i < width and texts[i]]
 
+    def first(name: str) -> str:  # get(name)[0], or "" when the row has none
+        for i in columns.get(name, ()):
+            if i < width and texts[i]:
+                return texts[i]
+        return ""
+
     def get_raw(name: str) -> list:  # dates: XLSX gives date objects, kept as they are
         return [cells[i] for i in columns.get(name, ()) if i < width and texts[i]]
 
     row = _Row()
     for name in ("first_name", "middle_name", "last_name", "position", "company_alias", "consent_source", "comment"):
-        found = get(name)
-        row.values[name] = found[0] if found else ""
-    company = (get("company") or [""])[0]
-    company, alias = split_company(company)
+        row.values[name] = first(name)
+    company, alias = split_company(first("company"))
     row.values["company"] = company
     row.values["company_alias"] = row.values["company_alias"] or alias
     for name, limit in _LENGTHS.items():
@@ -219,7 +226,7 @@ def clean_row(cells: list, columns: dict[str, list[int]]) -> _Row | None:
             except FieldError as exc:
                 row.errors[name] = exc.message
     row.tag_names = [t.strip() for cell in get("tags") for t in _TAG_SPLIT.split(cell) if t.strip()]
-    row.owner_ref = (get("owner") or [""])[0]
+    row.owner_ref = first("owner")
     if not any(row.values[n] for n in ("first_name", "last_name", "company", "email", "phone")):
         row.errors["row"] = "Нет ни имени, ни компании, ни e-mail, ни телефона: не из чего сделать контакт."
     return row
