@@ -169,6 +169,11 @@ class RelayLimit:
         stats = self.limiter.get_window_stats(self.item, "campaigns-relay", self.key)
         return max(1.0, stats.reset_time - time.time())
 
+    def acquire_all(self, count: int) -> bool:
+        """Room for `count` messages now, taken at once (all or none, atomically in Redis): True;
+        False takes nothing, and the caller goes on one message at a time (acquire)."""
+        return count > 0 and self.limiter.hit(self.item, "campaigns-relay", self.key, cost=count)
+
 
 _limits: dict[tuple, RelayLimit] = {}
 

@@ -7,7 +7,7 @@ from email import message_from_string
 import pytest
 from sqlalchemy import func, select
 
-from campaigns import audience, config, deliveries, dispatch, reconcile, sending, transport
+from campaigns import audience, config, deliveries, dispatch, pacing, reconcile, sending, transport
 from campaigns.db import db, utcnow
 from campaigns.models import (
     Delivery,
@@ -234,6 +234,32 @@ def test_it_comes_back_later_when_the_relay_rate_is_used_up(session, factory, se
     assert 0 < results[1].delay <= 60
     assert reload_delivery(session, second.id).status == DeliveryStatus.PLANNED
     assert len(smtp_server.messages) == 1
+
+
+def test_a_batch_takes_the_relay_rate_in_one_go_when_there_is_room_and_one_mail_at_a_time_when_not(
+    session, factory, settings, smtp_server, monkeypatch
+):
+    settings = dataclasses.replace(smtp_settings(settings, smtp_server), relay_rate_per_minute=7)
+    first, second = [due_delivery(factory, session).id for _ in range(5)], [due_delivery(factory, session).id for _ in range(5)]
+    limit = pacing.relay_limit(settings)
+    hits = []
+    real_hit = limit.limiter.hit
+    monkeypatch.setattr(limit.limiter, "hit", lambda *args, **kw: hits.append(kw.get("cost", 1)) or real_hit(*args, **kw))
+
+    results, rest, _delay = sending.send_batch(session, first, settings)
+
+    assert [r.outcome for r in results] == [sending.Outcome.SENT] * 5 and rest == []
+    assert hits == [5]  # one round trip to Redis for the whole batch
+    hits.clear()
+
+    results, rest, delay = sending.send_batch(session, second, settings)
+
+    # No room for 5 (2 left): nothing taken at once, then one at a time while the window allows.
+    assert hits == [5, 1, 1, 1]
+    assert [r.outcome for r in results] == [sending.Outcome.SENT] * 2
+    assert rest == second[2:] and 0 < delay <= 60
+    assert len(smtp_server.messages) == 7
+    assert {reload_delivery(session, i).status for i in rest} == {DeliveryStatus.PLANNED}
 
 
 def test_it_puts_a_job_over_the_relay_rate_back_for_later(app, session, factory, settings, smtp_server, monkeypatch):
