@@ -5,8 +5,8 @@
 - Every imported contact gets its consent source and time and a system note.
 
 Speed: on PostgreSQL contacts, notes and tags go in with COPY (ids taken from the sequence
-first), elsewhere with multi-row INSERTs in batches; no ORM objects. 100,000 rows: about
-18 s on PostgreSQL, most of it the per-row checks (see bench/import_bench.py and the README).
+first), elsewhere with multi-row INSERTs in batches; no ORM objects. What 100,000 rows cost and
+where: bench/README.md, §5.
 """
 
 from __future__ import annotations
