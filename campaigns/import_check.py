@@ -11,7 +11,8 @@ The rules:
 - Owner: an advisor (and marketing) imports into their own name; the admin chooses the
   owner, optionally taking it from the «Ответственный» column (a name or an e-mail).
 
-Speed: the duplicate index is built once per import (duplicates.DuplicateIndex); the
+Speed: the duplicate index is built once per import (duplicates.DuplicateIndex), of the stored
+contacts the file's rows can match (duplicates.Reach); the
 field checks cache per distinct value (contact_fields); no ORM objects.
 """
 
@@ -29,7 +30,7 @@ from sqlalchemy import select
 
 from . import consent, contact_fields, import_read
 from .contact_fields import FieldError, split_company
-from .duplicates import DuplicateIndex, Entry, Hit, company_label, person_key
+from .duplicates import DuplicateIndex, Entry, Hit, Reach, company_label, person_key
 from .export import EXPORT_COLUMNS
 from .import_read import ImportFileError, map_columns, read_table
 from .models import Advisor, Role, Tag
@@ -366,12 +367,9 @@ def _build_plan(session, path: Path, filename: str, options: ImportOptions, prog
         default_owner = owners.by_id[options.owner_id]
     owner_column = user.role == Role.ADMIN and options.use_owner_column and "owner" in columns
     tags = {t.name.lower(): t for t in session.scalars(select(Tag))}
-    index = DuplicateIndex.load(session)
-    in_file = DuplicateIndex()
 
     results: list[RowResult] = []
-    records: dict[int, dict] = {}
-    addressed: list[tuple[RowResult, list[str]]] = []  # checked against the stop list at the end, all at once
+    checked: list[tuple[RowResult, _Row, Advisor, list[int], str, Entry]] = []  # rows without errors, in file order
     for number, cells in enumerate(rows, start=2):
         if number - 1 > import_read.MAX_ROWS:
             raise ImportFileError(f"В файле больше {import_read.MAX_ROWS} строк данных: разделите его на части.")
@@ -402,7 +400,25 @@ def _build_plan(session, path: Path, filename: str, options: ImportOptions, prog
         if row.errors:
             continue
         key = contact_fields.company_key(row.values["company"], row.values["company_alias"])
-        entry = _row_entry(number, row, owner, key)
+        checked.append((result, row, owner, tag_ids, key, _row_entry(number, row, owner, key)))
+    if not results:
+        raise ImportFileError("В файле нет ни одной строки с данными.")
+
+    # Duplicates, once every row is read: the index holds only the stored contacts the file's
+    # e-mails, phones and company names can reach (duplicates.Reach), not all of them.
+    index = DuplicateIndex.load(
+        session,
+        near=Reach(
+            emails={email for _r, row, *_ in checked for email in row.emails},
+            phones={phone for _r, row, *_ in checked for phone in row.phones},
+            names={name for *_, entry in checked for name in entry.names},
+        ),
+    )
+    in_file = DuplicateIndex()
+    records: dict[int, dict] = {}
+    addressed: list[tuple[RowResult, list[str]]] = []  # checked against the stop list at the end, all at once
+    for result, row, owner, tag_ids, key, entry in checked:
+        number = result.number
         blocking, hints = _judge(_lookup(index, row, entry.names), entry)
         file_blocking, file_hints = _judge(_lookup(in_file, row, entry.names), entry)
         result.duplicates = blocking + file_blocking
@@ -414,8 +430,6 @@ def _build_plan(session, path: Path, filename: str, options: ImportOptions, prog
             continue
         in_file.add(entry)
         records[number] = {"row": row, "owner_id": owner.id, "tag_ids": tag_ids, "company_key": key}
-    if not results:
-        raise ImportFileError("В файле нет ни одной строки с данными.")
     suppressed = consent.on_stop_list(session, (email for _result, emails in addressed for email in emails))
     for result, emails in addressed:
         if any(email in suppressed for email in emails):

@@ -201,3 +201,67 @@ def test_the_migration_recomputes_every_stored_key(tmp_path):
     engine.dispose()
     assert [key for _, _, key in rows] == [company_key(c, a) for c, a, _ in rows]
     assert rows[0][2] == "|kasperski|" and rows[-1][2] == ""
+
+
+def test_an_index_of_what_a_file_can_reach_finds_what_the_whole_index_finds(factory, session):
+    """An import indexes only the stored contacts its rows can reach (Reach): for every row, the same hits."""
+    from campaigns.duplicates import Reach
+
+    owner = factory.advisor()
+    stored = [
+        "Toyota",
+        "Силовые машины",
+        "Силовые Машины ПАО",
+        "АО «Лаборатория Касперского»",
+        "Касперский",
+        "Группа Илим",
+        "ГК Рики (Смешарики)",
+        "Газпром нефть",
+        "Мостострой-6",
+        "Мостострой-8",
+        "МТС",
+        "ЦИАН",
+        "ООО МЕДСИ",
+        "Ромашка",
+        "Лютик",
+    ]
+    for n, raw in enumerate(stored):
+        _company(factory, owner, raw, email=f"c{n}@firm{n}.ru", phone=f"+7916000{n:04d}")
+    factory.contact(owner=owner, company="Незабудка", company_key="", email="old@nezabudka.ru")  # written without a key
+    session.flush()
+    queries = [
+        {"names": query_names("Тойота")},
+        {"names": query_names("Силовые махины")},
+        {"names": query_names("Касперский")},
+        {"names": query_names("Лаборатория Касперского")},
+        {"names": query_names("Илим")},
+        {"names": query_names("Смешарики ООО")},
+        {"names": query_names("Газпром")},
+        {"names": query_names("Мостострой-6")},
+        {"names": query_names("Циан")},
+        {"names": query_names("Медси")},
+        {"names": query_names("Незабудка")},
+        {"names": query_names("Василёк")},
+        {"email": "c3@firm3.ru"},
+        {"phone": "+79160000012"},
+        {"email": "nobody@nowhere.ru", "phone": "+79169999999", "names": query_names("Лютик")},
+    ]
+    whole = DuplicateIndex.load(session)
+    near = DuplicateIndex.load(
+        session,
+        near=Reach(
+            emails={q["email"] for q in queries if "email" in q},
+            phones={q["phone"] for q in queries if "phone" in q},
+            names={name for q in queries for name in q.get("names", ())},
+        ),
+    )
+    assert sum(len(v) for v in near.by_name.values()) < sum(len(v) for v in whole.by_name.values())  # Ромашка is left out
+
+    def seen(hits):
+        return [(h.entry.contact_id, h.reason, h.detail, h.score) for h in hits]
+
+    found = 0
+    for query in queries:
+        assert seen(near.lookup(**query)) == seen(whole.lookup(**query)), query
+        found += bool(whole.lookup(**query))
+    assert found >= 12
