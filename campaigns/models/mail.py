@@ -81,7 +81,6 @@ class Delivery(Base):
         UniqueConstraint("offer_id", "contact_id"),
         Index("ix_deliveries_status_send_at", "status", "send_at"),
         Index("ix_deliveries_contact_id_send_on", "contact_id", "send_on"),
-        Index("ix_deliveries_advisor_id_send_on", "advisor_id", "send_on"),
         # The queue: «sent today», and the planned list in its order (sending.queue_view).
         Index(
             "ix_deliveries_sent_at_sent",
