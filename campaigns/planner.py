@@ -20,14 +20,18 @@ Functions here flush but never commit: the job or the command that calls them do
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from sqlalchemy import (
+    ColumnElement,
     Date,
     Integer,
+    Row,
     String,
     and_,
     any_,
@@ -139,50 +143,32 @@ def plan_day(session: Session, day: date, settings: Settings, dry_run: bool = Fa
     missed.record_closed(session, day)
     result.released = release_held(session, day)
     now = utcnow()
-    owner = aliased(Advisor)
-    nobody = sender_of(owner).is_(None)
-    to_space: set[int] = set()  # the contacts given a mail by this run
+    unplanned = {offer.id: _unplanned(session, tag.id, offer.id) for tag, offer, _when in due}
+    # A contact with another mail too close gets the new one on the day the spacing gives it: inserted
+    # there, not moved there by an UPDATE afterwards. Only the contacts it leaves over are spaced after.
+    new = [(offer.id, _new_contacts(session, tag.id, offer.id, unplanned[offer.id])) for tag, offer, _when in due]
+    spaced, to_space = spacing.days_for_new(session, day, settings.tag_spacing_days, [(o, ids) for o, ids in new if ids])
+    known = {contact_id for _offer_id, ids in new for contact_id in ids}
     for tag, offer, when in due:
         status = DeliveryStatus.PLANNED if offer.status == OfferStatus.READY else DeliveryStatus.HELD
         # Without anyone to send it (no active owner, no house advisor) a mail is held, with the reason.
-        unplanned = _unplanned(session, tag.id, offer.id)
-        if unplanned is not None and not unplanned:
+        ids = unplanned[offer.id]
+        if ids is not None and not ids:
             result.tags.append(TagPlan(tag.name, offer.id, when, status, 0))
             continue
-        rows = (
-            audience.tag_audience(tag.id)
-            .where(
-                unplanned_condition(tag.id, offer.id)
-                if unplanned is None
-                else Contact.id == any_(bindparam("unplanned", unplanned, type_=postgresql.ARRAY(Integer)))
-            )
-            .join(owner, owner.id == Contact.owner_id)
-            .add_columns(
-                literal(offer.id),
-                case((nobody, DeliveryStatus.HELD.value), else_=literal(status.value, String)),
-                case((nobody, NO_SENDER), else_=None),
-                literal(day, Date),
-                literal(0),
-                literal(now, UTCDateTime),
-                literal(now, UTCDateTime),
-            )
+        among = (
+            unplanned_condition(tag.id, offer.id)
+            if ids is None
+            else Contact.id == any_(bindparam("unplanned", ids, type_=postgresql.ARRAY(Integer)))
         )
-        stmt = (
-            _insert(session)
-            .from_select(
-                ["contact_id", "offer_id", "status", "last_error", "send_on", "attempts", "created_at", "updated_at"], rows
-            )
-            .on_conflict_do_nothing(index_elements=["offer_id", "contact_id"])
-            .returning(Delivery.__table__.c.contact_id, Delivery.__table__.c.status)
-        )
-        # RETURNING, not rowcount: psycopg reports -1 for INSERT … SELECT … ON CONFLICT.
-        statuses = []
-        for row in session.execute(stmt):
-            statuses.append(row.status)
-            to_space.add(row.contact_id)
+        later = spaced.get(offer.id, {})
+        rows = _plan(session, tag.id, offer.id, status, day, later, now, among)
+        result.spaced += sum(1 for row in rows if row.send_on != day)
+        statuses = [(row.contact_id, row.status) for row in rows]
+        to_space.update(contact_id for contact_id, _status in statuses if contact_id not in known)  # added meanwhile
         added = len(statuses)
         result.tags.append(TagPlan(tag.name, offer.id, when, status, added))
-        held = sum(1 for s in statuses if s in (DeliveryStatus.HELD, DeliveryStatus.HELD.value))
+        held = sum(1 for _contact_id, s in statuses if s in (DeliveryStatus.HELD, DeliveryStatus.HELD.value))
         result.planned += added - held
         result.held += held
         if status == DeliveryStatus.HELD and added:
@@ -192,9 +178,59 @@ def plan_day(session: Session, day: date, settings: Settings, dry_run: bool = Fa
         # 325,000 new rows, it took minutes (a nested loop); fresh ones (a 30,000-row sample) take
         # a fraction of a second. Rows this transaction wrote count in ANALYZE's sample.
         session.execute(text("ANALYZE deliveries"))
-    result.spaced = spacing.space_changed(session, day, settings.tag_spacing_days, to_space)
+    result.spaced += spacing.space_changed(session, day, settings.tag_spacing_days, to_space)
     session.flush()
     return result
+
+
+def _plan(
+    session: Session, tag_id: int, offer_id: int, status: DeliveryStatus, day: date, later: dict[int, date], now, among
+) -> Sequence[Row]:
+    """INSERT … SELECT the offer's mail for the tag's audience narrowed by ``among`` (SQL over Contact),
+    on ``day`` or, for a contact in ``later`` (contact id → day), on that day. (contact id, status,
+    send_on) of each mail it added; a contact with a mail for the offer already gets none (the unique
+    pair, ON CONFLICT DO NOTHING)."""
+    owner = aliased(Advisor)
+    nobody = sender_of(owner).is_(None)
+    send_on: ColumnElement[date] = literal(day, Date)
+    rows = audience.tag_audience(tag_id).where(among).join(owner, owner.id == Contact.owner_id)
+    if later:
+        spaced = _contact_days(session, later)
+        rows = rows.outerjoin(spaced, spaced.c.contact_id == Contact.id)
+        send_on = func.coalesce(spaced.c.day, send_on, type_=Date)
+    rows = rows.add_columns(
+        literal(offer_id),
+        case((nobody, DeliveryStatus.HELD.value), else_=literal(status.value, String)),
+        case((nobody, NO_SENDER), else_=None),
+        send_on,
+        literal(0),
+        literal(now, UTCDateTime),
+        literal(now, UTCDateTime),
+    )
+    table = Delivery.__table__
+    stmt = (
+        _insert(session)
+        .from_select(["contact_id", "offer_id", "status", "last_error", "send_on", "attempts", "created_at", "updated_at"], rows)
+        .on_conflict_do_nothing(index_elements=["offer_id", "contact_id"])
+        .returning(table.c.contact_id, table.c.status, table.c.send_on)
+    )
+    # RETURNING, not rowcount: psycopg reports -1 for INSERT … SELECT … ON CONFLICT.
+    return session.execute(stmt).all()
+
+
+def _contact_days(session: Session, days: dict[int, date]):
+    """SQL: a FROM of the pairs (contact_id, day) in ``days``, as one parameter (PostgreSQL: two arrays
+    unnested; SQLite: a JSON array read by json_each), however many there are."""
+    if session.get_bind().dialect.name == "postgresql":
+        return select(
+            func.unnest(bindparam("spaced_ids", list(days), type_=postgresql.ARRAY(Integer)), type_=Integer).label("contact_id"),
+            func.unnest(bindparam("spaced_days", list(days.values()), type_=postgresql.ARRAY(Date)), type_=Date).label("day"),
+        ).subquery("spaced")
+    pairs = func.json_each(bindparam("spaced", json.dumps([[i, d.isoformat()] for i, d in days.items()]))).table_valued("value")
+    return select(
+        func.json_extract(pairs.c.value, "$[0]", type_=Integer).label("contact_id"),
+        func.json_extract(pairs.c.value, "$[1]", type_=Date).label("day"),
+    ).subquery("spaced")
 
 
 ANALYZE_AFTER = 10_000  # new mails after which the planner refreshes deliveries' statistics (PostgreSQL)
@@ -203,6 +239,18 @@ ANALYZE_AFTER = 10_000  # new mails after which the planner refreshes deliveries
 def unplanned_condition(tag_id: int, offer_id: int):
     """SQL over contact_tags: the offer has no mail for this contact yet."""
     return ~exists().where(Delivery.offer_id == offer_id, Delivery.contact_id == contact_tags.c.contact_id)
+
+
+def _new_contacts(session: Session, tag_id: int, offer_id: int, ids: list[int] | None) -> list[int]:
+    """The ids of the tag's contacts the offer has no mail for yet: ``ids`` (_unplanned's list on
+    PostgreSQL) or, on SQLite, read."""
+    if ids is not None:
+        return ids
+    return list(
+        session.scalars(
+            select(contact_tags.c.contact_id).where(contact_tags.c.tag_id == tag_id, unplanned_condition(tag_id, offer_id))
+        )
+    )
 
 
 def _unplanned(session: Session, tag_id: int, offer_id: int) -> list[int] | None:

@@ -14,7 +14,19 @@ import itertools
 from collections.abc import Collection
 from datetime import date, timedelta
 
-from sqlalchemy import Date, Integer, Table, and_, bindparam, case, delete, func, select, text, update
+from sqlalchemy import (
+    Date,
+    Integer,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased
 
@@ -69,13 +81,8 @@ def space_contacts(session: Session, day: date, spacing_days: int, contacts: Col
     """
     if spacing_days <= 0:
         return 0
+    live, movable = _live(day, spacing_days), _movable(day)
     window_start = day - timedelta(days=spacing_days - 1)
-    live = and_(Delivery.status.in_(OCCUPYING), Delivery.send_on >= window_start)
-    movable = and_(
-        Delivery.status.in_((DeliveryStatus.PLANNED, DeliveryStatus.HELD)),
-        Delivery.send_at.is_(None),
-        Delivery.send_on >= day,
-    )
     other = aliased(Delivery)
     colliding = (
         select(Delivery.contact_id)
@@ -96,34 +103,110 @@ def space_contacts(session: Session, day: date, spacing_days: int, contacts: Col
         .order_by(Delivery.contact_id, Delivery.send_on, Delivery.id)
     ).all()
     last_days = missed.last_days(session, {offer_id for _c, _id, offer_id, _on, can_move in rows if can_move})
-    gap = timedelta(days=spacing_days)
     moves: list[dict] = []
     moved: set[int] = set()
     missing: dict[int, list[int]] = {}
     for contact_id, grouped in itertools.groupby(rows, key=lambda row: row[0]):
-        contact_rows = list(grouped)
-        placed = [send_on for _c, _id, _offer, send_on, can_move in contact_rows if not can_move]
-        for _c, delivery_id, offer_id, send_on, can_move in contact_rows:
-            if not can_move:
-                continue
-            wanted = send_on
-            while clash := [other_day for other_day in placed if abs((wanted - other_day).days) < spacing_days]:
-                wanted = calendar.next_working_day(max(clash) + gap)
-            if wanted == send_on:
-                placed.append(send_on)
-                continue
-            if offer_id in last_days and wanted > last_days[offer_id]:
+        for delivery_id, offer_id, send_on, wanted in _placements([row[1:] for row in grouped], spacing_days, last_days):
+            if wanted is None:
                 missing.setdefault(offer_id, []).append(delivery_id)
-                continue
-            moves.append({"row_id": delivery_id, "wanted": wanted})
-            moved.add(contact_id)
-            placed.append(wanted)
+            elif wanted != send_on:
+                moves.append({"row_id": delivery_id, "wanted": wanted})
+                moved.add(contact_id)
     for offer_id, delivery_ids in missing.items():
         missed.mark_missed(session, offer_id, delivery_ids)
     if moves:
         _move(session, moves)
         _forget_own_moves(session, moved)
     return len(moves)
+
+
+def days_for_new(
+    session: Session, day: date, spacing_days: int, new: list[tuple[int, list[int]]]
+) -> tuple[dict[int, dict[int, date]], set[int]]:
+    """Before the planner inserts the mails due on ``day``: ``new`` is (offer id, the ids of the contacts
+    about to get its mail) for each offer, in the order they will be inserted. Returns offer id →
+    contact id → the later day the spacing puts that mail on (for those it does not leave on ``day``),
+    and the contacts left to space_contacts. The planner inserts the mails on those days, so that no
+    UPDATE moves them afterwards (18,000 moves at a million contacts, each paying the triggers on
+    deliveries), and spaces afterwards only the contacts left over.
+
+    The days are space_contacts' own: a contact's live mails and their new ones (on ``day``, after
+    that day's mails, in the order of ``new``, as they would be once inserted) go through the same
+    placement. A contact for whom it would move a mail they already have, or put a new one past its
+    mailing's last day, is left over: their mails go in on ``day``, and space_contacts moves them as
+    before. A contact with one new mail and no live one has nothing to space."""
+    if spacing_days <= 0 or not new:
+        return {}, set()
+    order = {offer_id: i for i, (offer_id, _ids) in enumerate(new)}
+    offers: dict[int, list[int]] = {}
+    for offer_id, ids in new:
+        for contact_id in ids:
+            offers.setdefault(contact_id, []).append(offer_id)
+    movable = _movable(day)
+    mails: dict[int, list[tuple]] = {}
+    contacts = list(offers)
+    step = len(contacts) if session.get_bind().dialect.name == "postgresql" else 10_000  # SQLite's parameter limit
+    for start in range(0, len(contacts), step or 1):
+        for contact_id, *mail in session.execute(
+            select(Delivery.contact_id, Delivery.id, Delivery.offer_id, Delivery.send_on, case((movable, True), else_=False))
+            .where(_live(day, spacing_days), _among(session, Delivery.contact_id, contacts[start : start + step]))
+            .order_by(Delivery.contact_id, Delivery.send_on, Delivery.id)
+        ):
+            mails.setdefault(contact_id, []).append(tuple(mail))
+    worth = [contact_id for contact_id, offer_ids in offers.items() if len(offer_ids) > 1 or contact_id in mails]
+    last_days = missed.last_days(session, set(order) | {mail[1] for rows in mails.values() for mail in rows if mail[3]})
+    later: dict[int, dict[int, date]] = {}
+    left: set[int] = set()
+    for contact_id in worth:
+        had = mails.get(contact_id, [])
+        at = next((i for i, (_id, _offer, send_on, _can_move) in enumerate(had) if send_on > day), len(had))
+        coming = [(None, offer_id, day, True) for offer_id in sorted(offers[contact_id], key=order.__getitem__)]
+        placed = _placements([*had[:at], *coming, *had[at:]], spacing_days, last_days)
+        if any(wanted != send_on if delivery_id is not None else wanted is None for delivery_id, _o, send_on, wanted in placed):
+            left.add(contact_id)
+            continue
+        for delivery_id, offer_id, _on, wanted in placed:
+            if delivery_id is None and wanted != day:
+                later.setdefault(offer_id, {})[contact_id] = wanted
+    return later, left
+
+
+def _placements(mails, spacing_days: int, last_days: dict[int, date]) -> list[tuple]:
+    """The spacing rule for one contact. ``mails``: (delivery id, offer id, day, movable) of their live
+    mails in (day, id) order. What may not move stays; each movable mail in turn keeps its day when it
+    is ``spacing_days`` from every mail placed before it, else goes to the first working day that far
+    after the latest it clashes with. (delivery id, offer id, day, the day it goes on) for each movable
+    mail; None as the day when that is past its mailing's last day (the mail is missed)."""
+    gap = timedelta(days=spacing_days)
+    placed = [send_on for _id, _offer, send_on, can_move in mails if not can_move]
+    decided = []
+    for delivery_id, offer_id, send_on, can_move in mails:
+        if not can_move:
+            continue
+        wanted = send_on
+        while clash := [other_day for other_day in placed if abs((wanted - other_day).days) < spacing_days]:
+            wanted = calendar.next_working_day(max(clash) + gap)
+        if wanted != send_on and offer_id in last_days and wanted > last_days[offer_id]:
+            decided.append((delivery_id, offer_id, send_on, None))
+            continue
+        decided.append((delivery_id, offer_id, send_on, wanted))
+        placed.append(wanted)
+    return decided
+
+
+def _live(day: date, spacing_days: int):
+    """SQL over Delivery: a mail that counts when spacing mails from ``day`` on."""
+    return and_(Delivery.status.in_(OCCUPYING), Delivery.send_on >= day - timedelta(days=spacing_days - 1))
+
+
+def _movable(day: date):
+    """SQL over Delivery: the spacing may move it (planned or held, no moment yet, not before ``day``)."""
+    return and_(
+        Delivery.status.in_((DeliveryStatus.PLANNED, DeliveryStatus.HELD)),
+        Delivery.send_at.is_(None),
+        Delivery.send_on >= day,
+    )
 
 
 def _forget_own_moves(session: Session, contacts: set[int]) -> None:
