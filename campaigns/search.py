@@ -1,9 +1,10 @@
 """Finding a contact by what a person types: a name, a company, an e-mail, a phone.
 
-Every contact carries ``Contact.search_key``: its names, company (both spellings), position,
-e-mail and phone reduced by :func:`normalise` — lower case, «ё» as «е», Cyrillic transliterated
-to Latin, punctuation dropped, the letters that Russian transliteration and English spelling
-write differently made equal (contact_fields' company spelling rules). A query goes through the
+Every contact carries ``Contact.search_key``: its names, company (both spellings), position and
+e-mail reduced by :func:`normalise` (lower case, «ё» as «е», Cyrillic transliterated to Latin,
+punctuation dropped, the letters that Russian transliteration and English spelling write
+differently made equal: contact_fields' company spelling rules), then its phone's digits as they
+are. A query goes through the
 same function, so «Соловьев» finds «Соловьёв», «Sokolov» finds «Соколов», «ржд логистика»
 finds «РЖД-Логистика», whatever the case.
 
@@ -49,9 +50,11 @@ def contact_key(
     email: str | None,
     phone: str | None,
 ) -> str:
-    """What Contact.search_key holds: the normalised fields, last name first, one space apart."""
-    parts = (last_name, first_name, middle_name, company, company_alias, position, email, re.sub(r"\D", "", phone or ""))
-    return " ".join(filter(None, (normalise(p) for p in parts)))
+    """What Contact.search_key holds: the normalised fields, last name first, one space apart, then
+    the phone's digits as they are (a phone query matches digits, and normalising would merge a
+    doubled digit as it merges a doubled letter: +7 916 000-11-22 would be kept as 7916012)."""
+    parts = (last_name, first_name, middle_name, company, company_alias, position, email)
+    return " ".join(filter(None, [*(normalise(p) for p in parts), re.sub(r"\D", "", phone or "")]))
 
 
 def key_of(contact) -> str:

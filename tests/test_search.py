@@ -54,6 +54,18 @@ def test_the_search_box_finds_by_another_spelling_and_phone(client, session, fac
         assert [item["id"] for item in body["items"]] == [person.id], query
 
 
+def test_a_phone_with_doubled_digits_is_found_by_any_part_of_it(client, session, factory):
+    advisor = factory.advisor()
+    person = contacts.create_contact(session, advisor, {"first_name": "Олег", "phone": "+7 916 000-11-22"})
+    factory.contact(owner=advisor, phone="+79161234567")
+    session.commit()
+    for query in ("+7 916 000-11-22", "8 (916) 000 11 22", "9160001122", "000-11-22", "0001122"):
+        assert _found(session, advisor, query) == [person.id], query
+    client.login(advisor)
+    body = client.raw.get("/api/contacts", query_string={"search": "000-11-22"}).get_json()
+    assert [item["id"] for item in body["items"]] == [person.id]
+
+
 def test_a_query_of_punctuation_finds_nobody(session, factory):
     advisor = factory.advisor()
     factory.contact(owner=advisor)
