@@ -365,6 +365,8 @@ def _boundary(msg: EmailMessage) -> str:
 
 
 _OPENSSL_HASHES = {"sha256": hashes.SHA256, "sha1": hashes.SHA1}
+# dkimpy's parsed key (dkim.crypto.parse_private_key), in RSAPrivateNumbers' order.
+_KEY_FIELDS = ("modulus", "publicExponent", "privateExponent", "prime1", "prime2", "exponent1", "exponent2", "coefficient")
 
 
 @lru_cache(maxsize=4)
@@ -381,8 +383,7 @@ def _rsa_sign_in_openssl(digest, key: dict) -> bytes:
     algorithm = _OPENSSL_HASHES.get(digest.name)
     if algorithm is None:
         return dkim.crypto.RSASSA_PKCS1_v1_5_sign(digest, key)
-    fields = ("modulus", "publicExponent", "privateExponent", "prime1", "prime2", "exponent1", "exponent2", "coefficient")
-    openssl = _openssl_key(*(key[name] for name in fields))
+    openssl = _openssl_key(*(key[name] for name in _KEY_FIELDS))
     return openssl.sign(digest.digest(), padding.PKCS1v15(), Prehashed(algorithm()))
 
 

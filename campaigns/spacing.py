@@ -14,19 +14,7 @@ import itertools
 from collections.abc import Collection
 from datetime import date, timedelta
 
-from sqlalchemy import (
-    Date,
-    Integer,
-    Table,
-    and_,
-    bindparam,
-    case,
-    delete,
-    func,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import Date, Integer, Table, and_, bindparam, case, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased
 
